@@ -1,0 +1,219 @@
+// Command line -> TallyOptions, or a UsageError saying in one line what is wrong.
+// Every number has an explicit range; the limits are exported for the help text
+// and the tests.
+import { parseArgs } from "node:util";
+import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
+import {
+  LATENCY_FORM,
+  SHARE_FORM,
+  parseLatencyExpectation,
+  parseShareExpectation,
+  type Expectation,
+  type Parsed,
+} from "./expect.ts";
+
+export const LIMITS = {
+  requests: { min: 1, max: 1_000_000, default: 100 },
+  concurrency: { min: 1, max: 1000, default: 1 },
+  durationMs: { min: 1, max: 3_600_000 },
+  timeoutMs: { min: 1, max: 600_000, default: 5000 },
+} as const;
+
+/** How responses are grouped into rows. */
+export type GroupBy = { kind: "body" } | { kind: "status" } | { kind: "header"; name: string };
+
+export type Amount = { kind: "requests"; count: number } | { kind: "duration"; ms: number };
+
+export interface TallyOptions {
+  url: URL;
+  method: string;
+  /** Request headers in the order given, names lower-cased. */
+  headers: [string, string][];
+  amount: Amount;
+  concurrency: number;
+  by: GroupBy;
+  timeoutMs: number;
+  expectations: Expectation[];
+  json: boolean;
+  quiet: boolean;
+}
+
+export type Command = { kind: "help" } | { kind: "run"; options: TallyOptions };
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export const HELP = `tally: send HTTP requests, count the answers, draw the split, check it.
+
+usage: tally [options] URL [Name:Value ...]
+
+  Name:Value items after the URL add request headers, as in httpie
+  (tally http://flaskapp/env/version lab:canary).
+
+options:
+  -n, --requests N        requests to send (default ${LIMITS.requests.default}, ${LIMITS.requests.min} to ${LIMITS.requests.max})
+  -d, --duration D        send for this long instead of -n (up to ${formatDuration(LIMITS.durationMs.max)});
+                          requests in flight at the end are finished and counted
+  -c, --concurrency C     requests in flight at once, one keep-alive connection each
+                          (default ${LIMITS.concurrency.default}, ${LIMITS.concurrency.min} to ${LIMITS.concurrency.max})
+  -X, --method M          request method (default GET)
+  -H, --header 'N: V'     add a request header (repeatable)
+      --by KEY            group responses by: body (default; trimmed, whitespace
+                          collapsed, cut to 60 characters), status, header:NAME
+      --timeout D         per-request time limit (default ${formatDuration(LIMITS.timeoutMs.default)}, up to ${formatDuration(LIMITS.timeoutMs.max)})
+      --expect EXPR       check a key's share of all requests sent (repeatable):
+                          ${SHARE_FORM}
+                          e.g. v2=100, v1=70±10, error:timeout<=5, 503>=1
+      --expect-latency E  check a latency figure of the responses (repeatable):
+                          ${LATENCY_FORM}; e.g. p99<=200ms, min>=3s
+      --json              print one JSON object instead of the table
+      --quiet             no table and no progress line; failed expectations
+                          are still explained on stderr
+  -h, --help              show this help
+
+Durations are ${DURATION_FORM}.
+Failed requests get their own rows: error:timeout, error:refused, error:reset,
+error:dns, error:other; --expect accepts them like any other key.
+
+exit codes: 0 fine, 1 an expectation failed, 2 usage error
+`;
+
+const OPTIONS = {
+  requests: { type: "string", short: "n" },
+  duration: { type: "string", short: "d" },
+  concurrency: { type: "string", short: "c" },
+  method: { type: "string", short: "X" },
+  header: { type: "string", short: "H", multiple: true },
+  by: { type: "string" },
+  timeout: { type: "string" },
+  expect: { type: "string", multiple: true },
+  "expect-latency": { type: "string", multiple: true },
+  json: { type: "boolean" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// undici manages these itself and refuses them in a request.
+const RESERVED_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "expect"]);
+
+function unwrap<T>(parsed: Parsed<T>): T {
+  if (!parsed.ok) throw new UsageError(parsed.error);
+  return parsed.value;
+}
+
+function parseCount(option: string, text: string, range: { min: number; max: number }): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(n >= range.min && n <= range.max)) {
+    throw new UsageError(`${option} must be a whole number from ${range.min} to ${range.max}, got "${text}"`);
+  }
+  return n;
+}
+
+function parseMs(option: string, text: string, range: { min: number; max: number }): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`${option} must be ${DURATION_FORM}, got "${text}"`);
+  if (ms < range.min || ms > range.max) {
+    throw new UsageError(`${option} must be from ${formatDuration(range.min)} to ${formatDuration(range.max)}, got "${text}"`);
+  }
+  return ms;
+}
+
+export function parseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`"${text}" is not a URL; write it in full, e.g. http://flaskapp/env/version`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`"${text}": only http:// and https:// URLs are supported`);
+  }
+  return url;
+}
+
+/** `Name:Value` (httpie item) or `Name: Value` (-H); the value is trimmed and may be empty. */
+export function parseHeader(text: string, origin: string): [string, string] {
+  const colon = text.indexOf(":");
+  const name = colon > 0 ? text.slice(0, colon).trim().toLowerCase() : "";
+  const value = text.slice(colon + 1).trim();
+  if (!TOKEN.test(name)) {
+    throw new UsageError(`${origin} "${text}" is not a header; write Name:Value, e.g. lab:canary`);
+  }
+  if (/[\r\n\0]/.test(value)) throw new UsageError(`${origin} "${name}": a header value cannot contain line breaks`);
+  if (RESERVED_HEADERS.has(name)) throw new UsageError(`${origin} "${name}": tally manages this header itself`);
+  return [name, value];
+}
+
+export function parseGroupBy(text: string): GroupBy {
+  if (text === "body" || text === "status") return { kind: text };
+  const name = text.startsWith("header:") ? text.slice("header:".length).toLowerCase() : "";
+  if (!TOKEN.test(name)) throw new UsageError(`--by must be body, status or header:NAME, got "${text}"`);
+  return { kind: "header", name };
+}
+
+function parseMethod(text: string): string {
+  const method = text.toUpperCase();
+  if (!TOKEN.test(method)) throw new UsageError(`-X "${text}" is not an HTTP method`);
+  if (method === "CONNECT") throw new UsageError("-X CONNECT opens a tunnel; tally sends ordinary requests");
+  return method;
+}
+
+/** Node's parseArgs messages carry advice for another tool; keep what is wrong. */
+function describeParseError(err: Error & { code?: string }): string {
+  const option = /'([^']+)'/.exec(err.message)?.[1] ?? "";
+  switch (err.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${option}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return /argument missing|ambiguous/.test(err.message)
+        ? `option ${option} needs a value`
+        : `option ${option} takes no value`;
+    default:
+      return err.message;
+  }
+}
+
+export function parseCommand(argv: readonly string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    if (argv.includes("--help") || argv.includes("-h")) return { kind: "help" };
+    throw new UsageError(describeParseError(err as Error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: "help" };
+
+  const [urlText, ...items] = positionals;
+  if (urlText === undefined) throw new UsageError("missing URL, e.g. tally http://flaskapp/env/version");
+  if (values.requests !== undefined && values.duration !== undefined) {
+    throw new UsageError("-n and -d cannot be used together: give a number of requests or a duration");
+  }
+  const amount: Amount =
+    values.duration !== undefined
+      ? { kind: "duration", ms: parseMs("-d/--duration", values.duration, LIMITS.durationMs) }
+      : { kind: "requests", count: parseCount("-n/--requests", values.requests ?? String(LIMITS.requests.default), LIMITS.requests) };
+
+  const options: TallyOptions = {
+    url: parseUrl(urlText),
+    method: parseMethod(values.method ?? "GET"),
+    headers: [
+      ...(values.header ?? []).map((h) => parseHeader(h, "-H")),
+      ...items.map((item) => parseHeader(item, "item")),
+    ],
+    amount,
+    concurrency: parseCount("-c/--concurrency", values.concurrency ?? String(LIMITS.concurrency.default), LIMITS.concurrency),
+    by: parseGroupBy(values.by ?? "body"),
+    timeoutMs: parseMs("--timeout", values.timeout ?? formatDuration(LIMITS.timeoutMs.default), LIMITS.timeoutMs),
+    expectations: [
+      ...(values.expect ?? []).map((e) => unwrap(parseShareExpectation(e))),
+      ...(values["expect-latency"] ?? []).map((e) => unwrap(parseLatencyExpectation(e))),
+    ],
+    json: values.json ?? false,
+    quiet: values.quiet ?? false,
+  };
+  return { kind: "run", options };
+}
+

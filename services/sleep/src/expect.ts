@@ -1,0 +1,141 @@
+// Expectations: what a lesson's outcome should be, written on the command line
+// (`--expect v1=70±10`, `--expect-latency p99<=200ms`) and checked against a
+// finished run. Parsing and evaluation are pure so the lessons tooling and the
+// tests can use them without sending a request.
+import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
+
+export type Comparison = "=" | ">=" | "<=";
+
+/** `KEY=PCT`, `KEY=PCT±TOL`, `KEY>=PCT`, `KEY<=PCT`: a key's share of all requests sent, in percent. */
+export interface ShareExpectation {
+  kind: "share";
+  expr: string;
+  key: string;
+  op: Comparison;
+  expected: number;
+  tolerance: number;
+}
+
+export const LATENCY_STATS = ["min", "p50", "p90", "p99", "max"] as const;
+export type LatencyStat = (typeof LATENCY_STATS)[number];
+
+/** `p99<=200ms`, `min>=1s`: a latency figure of the responses, in milliseconds. */
+export interface LatencyExpectation {
+  kind: "latency";
+  expr: string;
+  key: LatencyStat;
+  op: Exclude<Comparison, "=">;
+  expected: number;
+  tolerance: 0;
+}
+
+export type Expectation = ShareExpectation | LatencyExpectation;
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export type Latencies = Record<LatencyStat, number | null>;
+
+export interface ExpectationResult {
+  kind: Expectation["kind"];
+  expr: string;
+  key: string;
+  op: Comparison;
+  expected: number;
+  tolerance: number;
+  /** Percent of requests for a share, milliseconds for a latency; null when there was no response to measure. */
+  observed: number | null;
+  pass: boolean;
+}
+
+export const SHARE_FORM = "KEY=PCT, KEY=PCT±TOL (or +-TOL), KEY>=PCT or KEY<=PCT, with PCT and TOL from 0 to 100";
+export const LATENCY_FORM = `min|p50|p90|p99|max, then >= or <=, then ${DURATION_FORM}`;
+
+const NUMBER = String.raw`(\d+(?:\.\d+)?|\.\d+)`;
+// The key is lazy and the value is anchored, so a key may itself contain `=`.
+const SHARE = new RegExp(String.raw`^(.+?)(>=|<=|=)${NUMBER}(?:(?:±|\+-)${NUMBER})?$`);
+const LATENCY = /^(min|p50|p90|p99|max)(>=|<=)(.+)$/;
+
+// Percentages are computed with floating point (1 of 3 is 33.333...%), so
+// comparisons allow for rounding far below anything a person can write.
+const EPSILON = 1e-9;
+
+export function parseShareExpectation(expr: string): Parsed<ShareExpectation> {
+  const match = SHARE.exec(expr);
+  if (!match) return { ok: false, error: `--expect "${expr}" is not ${SHARE_FORM}` };
+  const [, key, op, pct, tol] = match as unknown as [string, string, Comparison, string, string | undefined];
+  const expected = Number(pct);
+  const tolerance = tol === undefined ? 0 : Number(tol);
+  if (expected > 100 || tolerance > 100) {
+    return { ok: false, error: `--expect "${expr}": percentages go from 0 to 100` };
+  }
+  if (tol !== undefined && op !== "=") {
+    return { ok: false, error: `--expect "${expr}": a tolerance (±) only goes with =` };
+  }
+  return { ok: true, value: { kind: "share", expr, key, op, expected, tolerance } };
+}
+
+export function parseLatencyExpectation(expr: string): Parsed<LatencyExpectation> {
+  const match = LATENCY.exec(expr);
+  const ms = match ? parseDuration(match[3]!) : undefined;
+  if (!match || ms === undefined) {
+    return { ok: false, error: `--expect-latency "${expr}" is not ${LATENCY_FORM}` };
+  }
+  const value: LatencyExpectation = {
+    kind: "latency",
+    expr,
+    key: match[1] as LatencyStat,
+    op: match[2] as LatencyExpectation["op"],
+    expected: ms,
+    tolerance: 0,
+  };
+  return { ok: true, value };
+}
+
+function holds(observed: number, op: Comparison, expected: number, tolerance: number): boolean {
+  switch (op) {
+    case "=":
+      return Math.abs(observed - expected) <= tolerance + EPSILON;
+    case ">=":
+      return observed >= expected - EPSILON;
+    case "<=":
+      return observed <= expected + EPSILON;
+  }
+}
+
+/** Checks each expectation against the counts per key and the latency figures of a run. */
+export function evaluate(
+  expectations: readonly Expectation[],
+  counts: ReadonlyMap<string, number>,
+  requests: number,
+  latency: Latencies,
+): ExpectationResult[] {
+  return expectations.map((e) => {
+    const observed =
+      e.kind === "share" ? (requests === 0 ? 0 : ((counts.get(e.key) ?? 0) * 100) / requests) : latency[e.key];
+    const pass = observed !== null && holds(observed, e.op, e.expected, e.tolerance);
+    return { kind: e.kind, expr: e.expr, key: e.key, op: e.op, expected: e.expected, tolerance: e.tolerance, observed, pass };
+  });
+}
+
+export function formatPercent(pct: number): string {
+  return `${Number(pct.toFixed(1))}%`;
+}
+
+/** Milliseconds as a person reads a latency: 0.4ms, 12ms, 1.25s. */
+export function formatLatency(ms: number): string {
+  if (ms < 10) return `${ms.toFixed(1)}ms`;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  return formatDuration(Math.round(ms));
+}
+
+/** "expected 70% ±10, observed 52% (104 of 200)": what the expectation wanted and what the run saw. */
+export function describeOutcome(result: ExpectationResult, counts: ReadonlyMap<string, number>, requests: number): string {
+  const wanted = { "=": "", ">=": "at least ", "<=": "at most " }[result.op];
+  if (result.kind === "share") {
+    const tolerance = result.tolerance > 0 ? ` ±${result.tolerance}` : "";
+    const observed = `${formatPercent(result.observed ?? 0)} (${counts.get(result.key) ?? 0} of ${requests})`;
+    return `expected ${wanted}${result.expected}%${tolerance}, observed ${observed}`;
+  }
+  const observed = result.observed === null ? "no response to measure" : formatLatency(result.observed);
+  return `expected ${result.key} ${wanted}${formatDuration(result.expected)}, observed ${observed}`;
+}

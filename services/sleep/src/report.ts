@@ -1,0 +1,131 @@
+// Turns the counts of a finished run into the result object (what --json
+// prints and runTally returns) and renders that object as the text report.
+import type { GroupBy, TallyOptions } from "./args.ts";
+import {
+  LATENCY_STATS,
+  describeOutcome,
+  evaluate,
+  formatLatency,
+  type ExpectationResult,
+  type Latencies,
+} from "./expect.ts";
+import type { LoadResult } from "./load.ts";
+
+export interface Row {
+  key: string;
+  count: number;
+  /** Share of all requests sent, 0 to 100. */
+  percent: number;
+  error: boolean;
+  /** Error rows only: the first error message seen, to say what went wrong. */
+  detail?: string;
+}
+
+export interface TallyResult {
+  url: string;
+  method: string;
+  requests: number;
+  concurrency: number;
+  elapsedMs: number;
+  rps: number;
+  by: string;
+  /** Most frequent first; counts sum to `requests`. */
+  rows: Row[];
+  /** Requests that ended in an error (the sum of the error rows). */
+  errors: number;
+  /** Over the requests that got a response; null when none did. */
+  latencyMs: Latencies;
+  expectations: ExpectationResult[];
+  pass: boolean;
+}
+
+const BAR_WIDTH = 40;
+const EIGHTHS = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
+
+const round = (n: number, digits: number) => Number(n.toFixed(digits));
+
+export function describeGroupBy(by: GroupBy): string {
+  return by.kind === "header" ? `header:${by.name}` : by.kind;
+}
+
+/** Nearest-rank percentiles (plus min and max) of the latencies, or nulls for an empty list. */
+export function latencyFigures(latenciesMs: readonly number[]): Latencies {
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  const rank = (p: number) => (sorted.length === 0 ? null : sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!);
+  return { min: rank(0), p50: rank(50), p90: rank(90), p99: rank(99), max: rank(100) };
+}
+
+export function summarize(options: TallyOptions, load: LoadResult): TallyResult {
+  const { counts, requests } = load;
+  const rows: Row[] = [...counts]
+    .map(([key, count]) => {
+      const error = key.startsWith("error:");
+      const detail = load.errorDetails.get(key);
+      return { key, count, percent: round((count * 100) / requests, 3), error, ...(detail === undefined ? {} : { detail }) };
+    })
+    .sort((a, b) => b.count - a.count || Number(a.error) - Number(b.error) || a.key.localeCompare(b.key));
+  const latency = latencyFigures(load.latenciesMs);
+  const expectations = evaluate(options.expectations, counts, requests, latency).map((e) => ({
+    ...e,
+    observed: e.observed === null ? null : round(e.observed, 3),
+  }));
+  const latencyMs = Object.fromEntries(
+    LATENCY_STATS.map((stat) => [stat, latency[stat] === null ? null : round(latency[stat], 3)]),
+  ) as Latencies;
+  return {
+    url: options.url.href,
+    method: options.method,
+    requests,
+    concurrency: options.concurrency,
+    elapsedMs: round(load.elapsedMs, 1),
+    rps: load.elapsedMs > 0 ? round((requests * 1000) / load.elapsedMs, 1) : 0,
+    by: describeGroupBy(options.by),
+    rows,
+    errors: rows.filter((r) => r.error).reduce((sum, r) => sum + r.count, 0),
+    latencyMs,
+    expectations,
+    pass: expectations.every((e) => e.pass),
+  };
+}
+
+/** A bar of BAR_WIDTH cells for 100%, in eighths of a cell; any non-zero share shows at least a sliver. */
+export function bar(percent: number): string {
+  const eighths = Math.max(percent > 0 ? 1 : 0, Math.round((percent / 100) * BAR_WIDTH * 8));
+  return "█".repeat(Math.floor(eighths / 8)) + EIGHTHS[eighths % 8];
+}
+
+function countsOf(result: TallyResult): Map<string, number> {
+  return new Map(result.rows.map((r) => [r.key, r.count]));
+}
+
+/** "FAIL  v1=100  expected 100%, observed 0% (0 of 200)" */
+export function expectationLine(e: ExpectationResult, result: TallyResult, exprWidth = 0): string {
+  return `${e.pass ? "pass" : "FAIL"}  ${e.expr.padEnd(exprWidth)}  ${describeOutcome(e, countsOf(result), result.requests)}`;
+}
+
+export function renderText(result: TallyResult): string {
+  const seconds = (result.elapsedMs / 1000).toFixed(2);
+  const lines = [
+    `${result.requests} requests to ${result.method} ${result.url}, concurrency ${result.concurrency}: ${seconds}s, ${Math.round(result.rps)} req/s`,
+    "",
+  ];
+  const keyWidth = Math.max(...result.rows.map((r) => Array.from(r.key).length), 3);
+  const countWidth = Math.max(...result.rows.map((r) => String(r.count).length), 1);
+  for (const row of result.rows) {
+    const key = row.key + " ".repeat(keyWidth - Array.from(row.key).length);
+    const line = `  ${key}  ${String(row.count).padStart(countWidth)}  ${row.percent.toFixed(1).padStart(5)}%  ${bar(row.percent)}`;
+    lines.push(row.detail === undefined ? line : `${line.padEnd(keyWidth + countWidth + 14 + BAR_WIDTH)}  ${row.detail}`);
+  }
+  const { latencyMs } = result;
+  lines.push(
+    "",
+    latencyMs.min === null
+      ? "latency  no responses"
+      : `latency  ${LATENCY_STATS.map((stat) => `${stat} ${formatLatency(latencyMs[stat]!)}`).join("  ")}`,
+  );
+  if (result.expectations.length > 0) {
+    const exprWidth = Math.max(...result.expectations.map((e) => e.expr.length));
+    lines.push("", ...result.expectations.map((e) => expectationLine(e, result, exprWidth)));
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,51 @@
+// tally as a library (runTally) and as a command (runCli); main.ts only wires
+// runCli to the process.
+import { HELP, UsageError, parseCommand, type TallyOptions } from "./args.ts";
+import { runLoad } from "./load.ts";
+import { startProgress, type ProgressStream } from "./progress.ts";
+import { expectationLine, renderText, summarize, type TallyResult } from "./report.ts";
+
+export { parseCommand, UsageError, type TallyOptions } from "./args.ts";
+export type { TallyResult } from "./report.ts";
+
+export const EXIT = { ok: 0, expectationFailed: 1, usage: 2 } as const;
+
+export interface CliStreams {
+  stdout: { write(text: string): unknown };
+  stderr: ProgressStream;
+}
+
+/** Sends the requests described by `options` and returns the counts, latencies and expectation results. */
+export async function runTally(options: TallyOptions, onRequestDone?: () => void): Promise<TallyResult> {
+  return summarize(options, await runLoad(options, onRequestDone));
+}
+
+/** Runs the command line `argv` (without node and script) and returns the exit code. */
+export async function runCli(argv: readonly string[], streams: CliStreams): Promise<number> {
+  let command;
+  try {
+    command = parseCommand(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    streams.stderr.write(`tally: ${err.message} (see tally --help)\n`);
+    return EXIT.usage;
+  }
+  if (command.kind === "help") {
+    streams.stdout.write(HELP);
+    return EXIT.ok;
+  }
+  const { options } = command;
+  const progress = startProgress(options.quiet ? {} as ProgressStream : streams.stderr, options.amount);
+  let result: TallyResult;
+  try {
+    result = await runTally(options, progress.tick);
+  } finally {
+    progress.stop();
+  }
+  if (options.json) streams.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else if (!options.quiet) streams.stdout.write(renderText(result));
+  if (options.quiet) {
+    for (const e of result.expectations.filter((e) => !e.pass)) streams.stderr.write(`tally: ${expectationLine(e, result)}\n`);
+  }
+  return result.pass ? EXIT.ok : EXIT.expectationFailed;
+}
