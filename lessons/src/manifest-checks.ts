@@ -1,0 +1,441 @@
+// Checks over rendered manifests that stand in for a cluster: schema validation against the
+// published Kubernetes and Istio schemas, and cross-checks that the objects point at each
+// other (Services at pods, routes at Services and subsets, subsets at exactly one version).
+// Pure functions: objects in, findings out.
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { Namespace } from "kubernetes-models/v1/Namespace";
+import { Service } from "kubernetes-models/v1/Service";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
+import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
+import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
+import { parseDuration } from "../../services/common/src/duration.ts";
+import type { K8sObject } from "./kustomize.ts";
+
+export type Rule =
+  | "api-version"
+  | "schema"
+  | "deprecated-field"
+  | "deployment-selector"
+  | "service-selector"
+  | "route-host"
+  | "route-subset"
+  | "subset-pods"
+  | "port-name"
+  | "restricted"
+  | "shutdown-budget"
+  | "image";
+
+export interface Finding {
+  rule: Rule;
+  /** `Kind/name` of the object the finding is about. */
+  object: string;
+  message: string;
+}
+
+type Labels = Record<string, string>;
+
+interface Model {
+  validate(): void;
+}
+
+/** The current API of every kind our manifests render, with its published schema. */
+const MODELS: Record<string, new (data: any) => Model> = {
+  "v1/Namespace": Namespace,
+  "v1/Service": Service,
+  "v1/ServiceAccount": ServiceAccount,
+  "apps/v1/Deployment": Deployment,
+  "networking.istio.io/v1/DestinationRule": DestinationRule,
+  "networking.istio.io/v1/VirtualService": VirtualService,
+};
+
+const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"]);
+
+/** Istio's protocol selection: a port name `<protocol>` or `<protocol>-<suffix>`, or appProtocol. */
+const ISTIO_PROTOCOLS = ["http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "udp", "mongo", "mysql", "redis"];
+
+export function objectId(obj: K8sObject): string {
+  return `${obj.kind}/${obj.metadata?.name ?? "(unnamed)"}`;
+}
+
+function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf("/");
+  return slash === -1 ? "" : apiVersion.slice(0, slash);
+}
+
+function isKind(obj: K8sObject, group: string, kind: string): boolean {
+  return obj.kind === kind && groupOf(obj.apiVersion ?? "") === group;
+}
+
+function namespaceOf(obj: K8sObject): string {
+  return obj.metadata?.namespace ?? "";
+}
+
+/** What to use instead of an apiVersion/kind no current cluster (or these checks) knows. */
+function unknownApiMessage(obj: K8sObject): string {
+  const what = `${obj.apiVersion} ${obj.kind}`;
+  if (obj.kind === "Deployment") {
+    return `${what} is not served by current Kubernetes (extensions/v1beta1, apps/v1beta1 and apps/v1beta2 were removed in 1.16): use apps/v1`;
+  }
+  if (groupOf(obj.apiVersion ?? "") === "networking.istio.io") {
+    return `${what}: use networking.istio.io/v1, the GA API since Istio 1.22`;
+  }
+  return `${what} is not a kind these manifests are checked for (known: ${Object.keys(MODELS).join(", ")})`;
+}
+
+/** Validates every object against the schema of its apiVersion/kind; unknown ones are findings. */
+export function validateSchemas(objects: readonly K8sObject[]): Finding[] {
+  const findings: Finding[] = [];
+  for (const obj of objects) {
+    const Model = MODELS[`${obj.apiVersion}/${obj.kind}`];
+    if (Model === undefined) {
+      findings.push({ rule: "api-version", object: objectId(obj), message: unknownApiMessage(obj) });
+      continue;
+    }
+    try {
+      new Model(obj).validate();
+    } catch (error) {
+      findings.push({ rule: "schema", object: objectId(obj), message: (error as Error).message });
+    }
+  }
+  return findings;
+}
+
+// ---- label selectors ----
+
+interface LabelSelector {
+  matchLabels?: Labels;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+function labelsMatch(wanted: Labels, labels: Labels): boolean {
+  return Object.entries(wanted).every(([key, value]) => labels[key] === value);
+}
+
+function selectorMatches(selector: LabelSelector, labels: Labels): boolean {
+  if (!labelsMatch(selector.matchLabels ?? {}, labels)) return false;
+  return (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
+    switch (operator) {
+      case "In":
+        return key in labels && values.includes(labels[key]!);
+      case "NotIn":
+        return !(key in labels) || !values.includes(labels[key]!);
+      case "Exists":
+        return key in labels;
+      case "DoesNotExist":
+        return !(key in labels);
+      default:
+        return false;
+    }
+  });
+}
+
+interface PodTemplate {
+  owner: K8sObject;
+  namespace: string;
+  labels: Labels;
+  spec: any;
+}
+
+function podTemplates(objects: readonly K8sObject[]): PodTemplate[] {
+  return objects
+    .filter((obj) => WORKLOAD_KINDS.has(obj.kind) && obj.spec?.template !== undefined)
+    .map((obj) => ({
+      owner: obj,
+      namespace: namespaceOf(obj),
+      labels: obj.spec.template.metadata?.labels ?? {},
+      spec: obj.spec.template.spec ?? {},
+    }));
+}
+
+function formatLabels(labels: Labels): string {
+  return Object.entries(labels)
+    .map(([key, value]) => `${key}: ${value}`)
+    .join(", ");
+}
+
+/** A workload must select its own pods (apps/v1 makes the selector required and immutable). */
+function checkWorkloadSelectors(templates: readonly PodTemplate[]): Finding[] {
+  return templates.flatMap(({ owner, labels }): Finding[] => {
+    const selector = owner.spec?.selector as LabelSelector | undefined;
+    if (selector === undefined || (selector.matchLabels === undefined && selector.matchExpressions === undefined)) {
+      return [{ rule: "deployment-selector", object: objectId(owner), message: "has no spec.selector (required since apps/v1)" }];
+    }
+    if (!selectorMatches(selector, labels)) {
+      return [
+        {
+          rule: "deployment-selector",
+          object: objectId(owner),
+          message: `spec.selector does not match its own pod labels {${formatLabels(labels)}}`,
+        },
+      ];
+    }
+    return [];
+  });
+}
+
+function servicePods(service: K8sObject, templates: readonly PodTemplate[]): PodTemplate[] {
+  const selector: Labels = service.spec?.selector ?? {};
+  if (Object.keys(selector).length === 0) return [];
+  return templates.filter((t) => t.namespace === namespaceOf(service) && labelsMatch(selector, t.labels));
+}
+
+function checkServiceSelectors(services: readonly K8sObject[], templates: readonly PodTemplate[]): Finding[] {
+  return services
+    .filter((service) => servicePods(service, templates).length === 0)
+    .map((service) => ({
+      rule: "service-selector" as const,
+      object: objectId(service),
+      message: `selector {${formatLabels(service.spec?.selector ?? {})}} matches no pod template in the render`,
+    }));
+}
+
+function checkPortNames(services: readonly K8sObject[]): Finding[] {
+  return services.flatMap((service) =>
+    ((service.spec?.ports ?? []) as { name?: string; port?: number; appProtocol?: string }[])
+      .filter(({ name = "", appProtocol }) => {
+        if (appProtocol !== undefined) return false;
+        return !ISTIO_PROTOCOLS.some((protocol) => name === protocol || name.startsWith(`${protocol}-`));
+      })
+      .map(({ name, port }) => ({
+        rule: "port-name" as const,
+        object: objectId(service),
+        message:
+          `port ${port} is named ${JSON.stringify(name ?? "")} and has no appProtocol: Istio selects the protocol ` +
+          `from a name prefix (${ISTIO_PROTOCOLS.join(", ")}) or appProtocol, so this port is treated as opaque TCP`,
+      })),
+  );
+}
+
+// ---- Istio routing ----
+
+/** The Service a rule's host names, for short names and `<name>.<namespace>[.svc[.cluster.local]]`. */
+export function resolveHost(host: string, ruleNamespace: string): { name: string; namespace: string } | undefined {
+  const parts = host.split(".");
+  if (parts.length === 1) return { name: host, namespace: ruleNamespace };
+  const suffix = parts.slice(2).join(".");
+  if (parts.length >= 2 && ["", "svc", "svc.cluster.local"].includes(suffix)) {
+    return { name: parts[0]!, namespace: parts[1]! };
+  }
+  return undefined;
+}
+
+function findService(services: readonly K8sObject[], host: string, ruleNamespace: string): K8sObject | undefined {
+  const target = resolveHost(host, ruleNamespace);
+  if (target === undefined) return undefined;
+  return services.find((s) => s.metadata.name === target.name && namespaceOf(s) === target.namespace);
+}
+
+interface Destination {
+  host: string;
+  subset?: string;
+}
+
+/** Every destination a VirtualService sends (or mirrors) traffic to. */
+function routeDestinations(vs: K8sObject): Destination[] {
+  const routes = [...(vs.spec?.http ?? []), ...(vs.spec?.tcp ?? []), ...(vs.spec?.tls ?? [])] as any[];
+  return routes.flatMap((route) => [
+    ...((route.route ?? []) as { destination?: Destination }[]).flatMap((r) => (r.destination ? [r.destination] : [])),
+    ...(route.mirror ? [route.mirror as Destination] : []),
+    ...((route.mirrors ?? []) as { destination?: Destination }[]).flatMap((m) => (m.destination ? [m.destination] : [])),
+  ]);
+}
+
+function checkRoutes(
+  virtualServices: readonly K8sObject[],
+  destinationRules: readonly K8sObject[],
+  services: readonly K8sObject[],
+): Finding[] {
+  return virtualServices.flatMap((vs) =>
+    routeDestinations(vs).flatMap(({ host, subset }): Finding[] => {
+      const service = findService(services, host, namespaceOf(vs));
+      if (service === undefined) {
+        return [{ rule: "route-host", object: objectId(vs), message: `destination host ${host} is not a Service in the render` }];
+      }
+      if (subset === undefined) return [];
+      const subsetExists = destinationRules.some(
+        (dr) =>
+          findService(services, dr.spec?.host ?? "", namespaceOf(dr)) === service &&
+          ((dr.spec?.subsets ?? []) as { name: string }[]).some((s) => s.name === subset),
+      );
+      return subsetExists
+        ? []
+        : [{ rule: "route-subset", object: objectId(vs), message: `subset ${subset} of ${host} is defined by no DestinationRule for that host` }];
+    }),
+  );
+}
+
+/** Each subset must pick the pods of exactly one workload: one version, as subsets mean. */
+function checkSubsets(destinationRules: readonly K8sObject[], services: readonly K8sObject[], templates: readonly PodTemplate[]): Finding[] {
+  return destinationRules.flatMap((dr): Finding[] => {
+    const host: string = dr.spec?.host ?? "";
+    const service = findService(services, host, namespaceOf(dr));
+    if (service === undefined) {
+      return [{ rule: "route-host", object: objectId(dr), message: `host ${host} is not a Service in the render` }];
+    }
+    const pods = servicePods(service, templates);
+    return ((dr.spec?.subsets ?? []) as { name: string; labels?: Labels }[]).flatMap(({ name, labels = {} }): Finding[] => {
+      const owners = pods.filter((p) => labelsMatch(labels, p.labels)).map((p) => objectId(p.owner));
+      if (owners.length === 1) return [];
+      if (owners.length === 0) {
+        const seen = pods.map((p) => `${objectId(p.owner)} has {${formatLabels(pick(p.labels, Object.keys(labels)))}}`);
+        return [
+          {
+            rule: "subset-pods",
+            object: objectId(dr),
+            message: `subset ${name} {${formatLabels(labels)}} selects no pods of Service ${host}` + (seen.length ? ` (${seen.join("; ")})` : ""),
+          },
+        ];
+      }
+      return [
+        {
+          rule: "subset-pods",
+          object: objectId(dr),
+          message: `subset ${name} {${formatLabels(labels)}} selects the pods of ${owners.length} workloads (${owners.join(", ")}), not one version`,
+        },
+      ];
+    });
+  });
+}
+
+function pick(labels: Labels, keys: readonly string[]): Labels {
+  return Object.fromEntries(keys.filter((k) => k in labels).map((k) => [k, labels[k]!]));
+}
+
+/** Field names and values Istio renamed; the old ones are deprecated or ignored. */
+function deprecatedUse(path: readonly string[], key: string, value: unknown): string | undefined {
+  if (key === "mirrorPercent" || key === "mirror_percent") return "use mirrorPercentage";
+  if (key === "consecutiveErrors") return "use consecutive5xxErrors";
+  if (key === "percent" && path.includes("fault")) return "use percentage";
+  if (key === "simple" && value === "LEAST_CONN") return "use LEAST_REQUEST";
+  return undefined;
+}
+
+function checkDeprecatedFields(rules: readonly K8sObject[]): Finding[] {
+  const findings: Finding[] = [];
+  const walk = (obj: K8sObject, node: unknown, path: string[]): void => {
+    if (node === null || typeof node !== "object") return;
+    for (const [key, value] of Object.entries(node)) {
+      const advice = deprecatedUse(path, key, value);
+      if (advice !== undefined) {
+        findings.push({ rule: "deprecated-field", object: objectId(obj), message: `${[...path, key].join(".")}: ${advice}` });
+      }
+      walk(obj, value, [...path, key]);
+    }
+  };
+  for (const rule of rules) walk(rule, rule.spec, ["spec"]);
+  return findings;
+}
+
+// ---- workload hardening ----
+
+/** What a container lacks for the Pod Security "restricted" profile (plus a read-only root). */
+export function restrictedViolations(podSpec: any, container: any): string[] {
+  const pod = podSpec.securityContext ?? {};
+  const own = container.securityContext ?? {};
+  const problems: string[] = [];
+  if ((own.runAsNonRoot ?? pod.runAsNonRoot) !== true) problems.push("runAsNonRoot must be true");
+  const uid = own.runAsUser ?? pod.runAsUser;
+  if (typeof uid !== "number" || uid === 0) problems.push("runAsUser must be a numeric non-root uid");
+  if (own.privileged === true) problems.push("privileged must not be set");
+  if (own.allowPrivilegeEscalation !== false) problems.push("allowPrivilegeEscalation must be false");
+  if (own.readOnlyRootFilesystem !== true) problems.push("readOnlyRootFilesystem must be true");
+  const drop: string[] = own.capabilities?.drop ?? [];
+  if (!drop.includes("ALL")) problems.push("capabilities.drop must include ALL");
+  const added: string[] = own.capabilities?.add ?? [];
+  if (added.some((c) => c !== "NET_BIND_SERVICE")) problems.push("capabilities.add may only hold NET_BIND_SERVICE");
+  const seccomp = (own.seccompProfile ?? pod.seccompProfile)?.type;
+  if (seccomp !== "RuntimeDefault" && seccomp !== "Localhost") problems.push("seccompProfile.type must be RuntimeDefault or Localhost");
+  for (const field of ["hostNetwork", "hostPID", "hostIPC"]) {
+    if (podSpec[field] === true) problems.push(`${field} must not be set`);
+  }
+  if (((podSpec.volumes ?? []) as any[]).some((v) => v.hostPath !== undefined)) problems.push("hostPath volumes are not allowed");
+  return problems;
+}
+
+function containersOf(spec: any): any[] {
+  return [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
+}
+
+function checkRestricted(templates: readonly PodTemplate[]): Finding[] {
+  return templates.flatMap(({ owner, spec }) =>
+    containersOf(spec).flatMap((container) => {
+      const problems = restrictedViolations(spec, container);
+      return problems.length === 0
+        ? []
+        : [{ rule: "restricted" as const, object: objectId(owner), message: `container ${container.name}: ${problems.join("; ")}` }];
+    }),
+  );
+}
+
+const DEFAULT_GRACE_SECONDS = 30;
+
+/** The kubelet must not kill a pod before its SHUTDOWN_DELAY and DRAIN_TIMEOUT have run out. */
+function checkShutdownBudget(templates: readonly PodTemplate[]): Finding[] {
+  return templates.flatMap(({ owner, spec }) =>
+    (spec.containers ?? []).flatMap((container: any) => {
+      const env = new Map<string, string>(((container.env ?? []) as any[]).filter((e) => typeof e.value === "string").map((e) => [e.name, e.value]));
+      const delay = env.has("SHUTDOWN_DELAY") ? parseDuration(env.get("SHUTDOWN_DELAY")!) : 0;
+      const drain = env.has("DRAIN_TIMEOUT") ? parseDuration(env.get("DRAIN_TIMEOUT")!) : 0;
+      if (delay === undefined || drain === undefined) {
+        return [{ rule: "shutdown-budget" as const, object: objectId(owner), message: `container ${container.name}: SHUTDOWN_DELAY or DRAIN_TIMEOUT is not a duration` }];
+      }
+      const graceMs = (spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS) * 1000;
+      return delay + drain < graceMs
+        ? []
+        : [
+            {
+              rule: "shutdown-budget" as const,
+              object: objectId(owner),
+              message: `container ${container.name}: terminationGracePeriodSeconds ${graceMs / 1000} is not longer than SHUTDOWN_DELAY + DRAIN_TIMEOUT (${(delay + drain) / 1000}s)`,
+            },
+          ];
+    }),
+  );
+}
+
+/** Cross-checks the rendered objects against each other. */
+export function crossCheck(objects: readonly K8sObject[]): Finding[] {
+  const templates = podTemplates(objects);
+  const services = objects.filter((o) => isKind(o, "", "Service"));
+  const virtualServices = objects.filter((o) => isKind(o, "networking.istio.io", "VirtualService"));
+  const destinationRules = objects.filter((o) => isKind(o, "networking.istio.io", "DestinationRule"));
+  return [
+    ...checkWorkloadSelectors(templates),
+    ...checkServiceSelectors(services, templates),
+    ...checkPortNames(services),
+    ...checkRoutes(virtualServices, destinationRules, services),
+    ...checkSubsets(destinationRules, services, templates),
+    ...checkDeprecatedFields([...virtualServices, ...destinationRules]),
+    ...checkRestricted(templates),
+    ...checkShutdownBudget(templates),
+  ];
+}
+
+/** The tags of the `docker build ... -t NAME` commands in a README. */
+export function imageTagsFromReadme(readme: string): string[] {
+  const tags: string[] = [];
+  for (const line of readme.split("\n")) {
+    if (!/\bdocker build\b/.test(line)) continue;
+    const match = /(?:^|\s)(?:-t|--tag)[\s=]+(\S+)/.exec(line);
+    if (match) tags.push(match[1]!);
+  }
+  return [...new Set(tags)];
+}
+
+/** Every container image must be one the README tells users to build. */
+export function checkImages(objects: readonly K8sObject[], builtImages: readonly string[]): Finding[] {
+  return podTemplates(objects).flatMap(({ owner, spec }) =>
+    containersOf(spec)
+      .filter((container) => !builtImages.includes(container.image))
+      .map((container) => ({
+        rule: "image" as const,
+        object: objectId(owner),
+        message: `container ${container.name} runs image ${container.image}, which no docker build command in the README makes (${builtImages.join(", ") || "none found"})`,
+      })),
+  );
+}
+
+/** All checks: schemas, cross-checks and image names. */
+export function checkManifests(objects: readonly K8sObject[], builtImages: readonly string[]): Finding[] {
+  return [...validateSchemas(objects), ...crossCheck(objects), ...checkImages(objects, builtImages)];
+}
