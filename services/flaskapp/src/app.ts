@@ -1,0 +1,70 @@
+// The app factory: configuration and dependencies in, express app out. No
+// listening, no signals, no process.env: main.ts does those, tests call this.
+import express, { type Express, type RequestHandler } from "express";
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import type { Config } from "./config.ts";
+import { quote } from "./input.ts";
+import { type Lifecycle, observeRequests } from "./observe.ts";
+import { errorHandler, sendProblem } from "./problem.ts";
+import { envRoutes } from "./routes/env.ts";
+import { fetchRoutes } from "./routes/fetch.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { infoRoutes } from "./routes/info.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+import { statusRoutes } from "./routes/status.ts";
+
+export interface Deps {
+  logger: Logger;
+  /** Where /env/:name reads from (process.env in production). */
+  env: Readonly<Record<string, string | undefined>>;
+  lifecycle: Lifecycle;
+  /** Source of randomness for weighted /status; Math.random by default. */
+  random?: () => number;
+}
+
+/** How route modules register: `get` serves GET and HEAD (other methods get 405), `any` serves every method. */
+export interface Routes {
+  get(path: string, handler: RequestHandler): void;
+  any(path: string, handler: RequestHandler): void;
+}
+
+const GET_METHODS = "GET, HEAD";
+
+export function createApp(config: Config, deps: Deps): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  app.use(observeRequests(deps.logger, registry, deps.lifecycle));
+
+  const getOnly: string[] = [];
+  const routes: Routes = {
+    get(path, handler) {
+      app.get(path, handler);
+      getOnly.push(path);
+    },
+    any(path, handler) {
+      app.all(path, handler);
+    },
+  };
+  infoRoutes(routes, config);
+  envRoutes(routes, config, deps.env);
+  fetchRoutes(routes, config, deps.logger);
+  statusRoutes(routes, config, deps.random ?? Math.random);
+  healthRoutes(routes, deps.lifecycle);
+  metricsRoutes(routes, registry);
+
+  // Express 5 answers a known path with the wrong method as a 404; the HTTP answer is 405 with Allow.
+  for (const path of getOnly) {
+    app.all(path, (req, res) => {
+      res.setHeader("allow", GET_METHODS);
+      sendProblem(res, 405, `${req.method} is not allowed on ${path}: use ${GET_METHODS}`);
+    });
+  }
+  app.use((req, res) => sendProblem(res, 404, `no route for ${req.method} ${quote(req.path)}`));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

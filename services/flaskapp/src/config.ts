@@ -1,0 +1,106 @@
+// flaskapp's whole configuration, read from the environment once at start-up.
+// Every value is validated here so that a typo fails the pod at once with one
+// line naming the variable, instead of surfacing later as odd behaviour.
+import { hostname } from "node:os";
+import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
+import { normalizeHost } from "./input.ts";
+
+export interface Config {
+  port: number;
+  host: string;
+  /** The `version` variable (v1 or v2 in the lessons), shown by `/`. */
+  version: string;
+  podName: string;
+  /** Names `/env/:name` may reveal; null means every variable, as the original. */
+  envAllow: ReadonlySet<string> | null;
+  /** Host names `/fetch` may call (normalized); null means any host. */
+  fetchAllow: ReadonlySet<string> | null;
+  fetchTimeoutMs: number;
+  fetchMaxBytes: number;
+  maxDelayMs: number;
+  shutdownDelayMs: number;
+  drainTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Longest duration any setting accepts; also keeps timers below Node's 2^31 ms ceiling. */
+const MAX_SETTING_MS = 3_600_000;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const HOST_NAME = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$|^[0-9a-f:.]*:[0-9a-f:.]*$/;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function fail(name: string, value: string, form: string): ConfigError {
+  const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+  return new ConfigError(`invalid ${name}=${JSON.stringify(shown)}: expected ${form}`);
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number, form: string): number {
+  const raw = env[name];
+  if (raw === undefined) return fallback;
+  const value = /^\d{1,16}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!(value >= min && value <= max)) throw fail(name, raw, form);
+  return value;
+}
+
+function duration(env: Env, name: string, fallbackMs: number, minMs: number): number {
+  const raw = env[name];
+  if (raw === undefined) return fallbackMs;
+  const ms = parseDuration(raw);
+  if (ms === undefined || ms < minMs || ms > MAX_SETTING_MS) {
+    const range = minMs > 0 ? `above 0` : `0 or more`;
+    throw fail(name, raw, `${DURATION_FORM} (${range}, at most ${formatDuration(MAX_SETTING_MS)})`);
+  }
+  return ms;
+}
+
+function list(env: Env, name: string, normalize: (item: string) => string, valid: RegExp, form: string): ReadonlySet<string> | null {
+  const raw = env[name];
+  if (raw === undefined) return null;
+  const items = raw.split(",").map((item) => normalize(item.trim())).filter((item) => item !== "");
+  if (items.length === 0 || !items.every((item) => valid.test(item))) throw fail(name, raw, `${form}; unset it to allow all`);
+  return new Set(items);
+}
+
+function parse(env: Env): Config {
+  const logLevel = env.LOG_LEVEL ?? "info";
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw fail("LOG_LEVEL", logLevel, `one of ${LOG_LEVELS.join(", ")}`);
+  const host = env.HOST ?? "::";
+  if (host.trim() === "") throw fail("HOST", host, "an address to listen on, such as :: (all interfaces) or 127.0.0.1");
+  return {
+    port: integer(env, "PORT", 8080, 0, 65535, "a port number from 0 to 65535"),
+    host: host.trim(),
+    version: env.version ?? "unknown",
+    podName: env.POD_NAME ?? hostname(),
+    envAllow: list(env, "ENV_ALLOW", (s) => s, ENV_NAME, "comma-separated variable names, such as version,POD_NAME"),
+    fetchAllow: list(env, "FETCH_ALLOW", normalizeHost, HOST_NAME, "comma-separated host names, such as httpbin,example.com"),
+    fetchTimeoutMs: duration(env, "FETCH_TIMEOUT", 10_000, 1),
+    fetchMaxBytes: integer(env, "FETCH_MAX_BYTES", 10 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER, "a whole number of bytes, 1 or more, such as 10485760"),
+    maxDelayMs: duration(env, "MAX_DELAY", 10_000, 0),
+    shutdownDelayMs: duration(env, "SHUTDOWN_DELAY", 5_000, 0),
+    drainTimeoutMs: duration(env, "DRAIN_TIMEOUT", 10_000, 0),
+    logLevel: logLevel as LogLevel,
+  };
+}
+
+/** Reads and validates the configuration; a bad value yields a ConfigError whose message is one line. */
+export function parseConfig(env: Env): Config | ConfigError {
+  try {
+    return parse(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+}
+
+/** The configuration as logged at start-up: settings only, never the value of any other variable. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return { ...config, envAllow: config.envAllow && [...config.envAllow], fetchAllow: config.fetchAllow && [...config.fetchAllow] };
+}

@@ -1,0 +1,36 @@
+// flaskapp's entry point: configuration from the environment, the logger, the
+// HTTP server and the signals. Everything else is in createApp.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import pino from "pino";
+import { createApp } from "./app.ts";
+import { describeConfig, parseConfig } from "./config.ts";
+import type { Lifecycle } from "./observe.ts";
+import { handleShutdown } from "./shutdown.ts";
+
+const config = parseConfig(process.env);
+if (config instanceof Error) {
+  process.stderr.write(`flaskapp: ${config.message}\n`);
+  process.exit(1);
+}
+
+// Asynchronous writes keep logging off the request path; exit() flushes what is left.
+const destination = pino.destination({ dest: 1, sync: false });
+const logger = pino({ level: config.logLevel, base: undefined }, destination);
+const lifecycle: Lifecycle = { shuttingDown: false };
+const server = createServer(createApp(config, { logger, env: process.env, lifecycle }));
+
+function exit(code: number): never {
+  destination.flushSync();
+  process.exit(code);
+}
+
+server.on("error", (error) => {
+  logger.fatal({ err: error }, "cannot listen");
+  exit(1);
+});
+server.listen(config.port, config.host, () => {
+  const { address, port } = server.address() as AddressInfo;
+  logger.info({ address, port, config: describeConfig(config) }, "listening");
+});
+handleShutdown({ server, lifecycle, logger, shutdownDelayMs: config.shutdownDelayMs, drainTimeoutMs: config.drainTimeoutMs, exit });

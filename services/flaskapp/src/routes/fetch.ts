@@ -1,0 +1,157 @@
+// /fetch, /fetch_with_trace and /fetch_with_header: the app calls another URL
+// server-side (the original's second endpoint), copying the tracing headers so
+// the mesh trace continues through it. Every limit is explicit: one deadline
+// for the response headers across all redirects, an idle bound on the body,
+// a byte cap, a redirect cap and the FETCH_ALLOW host list checked at each hop.
+import type { IncomingHttpHeaders } from "node:http";
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Request, Response } from "express";
+import { Agent, request, type Dispatcher } from "undici";
+import type { Logger } from "pino";
+import type { Config } from "../config.ts";
+import type { Routes } from "../app.ts";
+import { isRejected, parseContentLength, parseFetchUrl, parseRedirect } from "../input.ts";
+import { Problem } from "../problem.ts";
+import { tracingHeadersOf } from "../tracing.ts";
+
+export const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** The body the app reflects is someone else's: browsers must neither sniff it nor run its scripts. */
+const REFLECTED_BODY_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "content-security-policy": "default-src 'none'; sandbox",
+};
+
+const TIMED_OUT = Symbol("fetch timed out");
+const CLIENT_GONE = Symbol("client went away");
+
+class BodyTooLarge extends Error {}
+
+/** Passes bytes through until more than maxBytes have gone by, then fails the stream. */
+class ByteCap extends Transform {
+  private seen = 0;
+  private readonly maxBytes: number;
+  constructor(maxBytes: number) {
+    super();
+    this.maxBytes = maxBytes;
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const allowed = this.maxBytes - this.seen;
+    this.seen += chunk.length;
+    if (this.seen <= this.maxBytes) return done(null, chunk);
+    if (allowed > 0) this.push(chunk.subarray(0, allowed));
+    done(new BodyTooLarge(`upstream body is over FETCH_MAX_BYTES (${this.maxBytes} bytes)`));
+  }
+}
+
+interface Upstream {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: Dispatcher.ResponseData["body"];
+}
+
+const CONNECT_FAILURES: Record<string, string> = {
+  ENOTFOUND: "cannot resolve the upstream host",
+  EAI_AGAIN: "cannot resolve the upstream host",
+  ECONNREFUSED: "upstream refused the connection",
+  ECONNRESET: "upstream reset the connection",
+  EHOSTUNREACH: "upstream host unreachable",
+  ENETUNREACH: "upstream network unreachable",
+};
+
+/** Maps a failed upstream call to the problem the client gets. */
+function upstreamProblem(error: unknown, timedOut: boolean, timeoutMs: number): Problem {
+  if (error instanceof Problem) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (timedOut || code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT") {
+    return new Problem(504, `no response headers from upstream within FETCH_TIMEOUT (${timeoutMs} ms)`);
+  }
+  if (typeof code === "string") return new Problem(502, `${CONNECT_FAILURES[code] ?? "upstream request failed"} (${code})`);
+  return new Problem(502, "upstream request failed");
+}
+
+export function fetchRoutes(routes: Routes, config: Config, logger: Logger): void {
+  const agent = new Agent({ bodyTimeout: config.fetchTimeoutMs });
+
+  /** Requests the URL, following redirects, until final response headers arrive or the deadline passes. */
+  async function open(target: URL, req: Request, signal: AbortSignal): Promise<Upstream> {
+    const headers = tracingHeadersOf(req.headers);
+    const method = req.method === "HEAD" ? "HEAD" : "GET";
+    let url = target;
+    for (let redirects = 0; ; redirects++) {
+      const response = await request(url, { dispatcher: agent, method, headers, signal });
+      const location = response.headers.location;
+      if (!REDIRECT_STATUSES.has(response.statusCode) || typeof location !== "string") return response;
+      response.body.destroy();
+      if (redirects === MAX_REDIRECTS) throw new Problem(502, `upstream redirected more than ${MAX_REDIRECTS} times`);
+      const next = parseRedirect(location, url, config.fetchAllow);
+      if (isRejected(next)) throw new Problem(next.status, next.detail);
+      url = next.value;
+    }
+  }
+
+  /** Validates the url, opens the upstream response and hands it to `use`; answers nothing if the client has left. */
+  async function fetchFor(req: Request, res: Response, use: (upstream: Upstream) => Promise<void>): Promise<void> {
+    const target = parseFetchUrl(req.query.url, config.fetchAllow);
+    if (isRejected(target)) throw new Problem(target.status, target.detail);
+    const controller = new AbortController();
+    const onClose = (): void => controller.abort(CLIENT_GONE);
+    res.once("close", onClose);
+    const deadline = setTimeout(() => controller.abort(TIMED_OUT), config.fetchTimeoutMs);
+    let upstream: Upstream;
+    try {
+      upstream = await open(target.value, req, controller.signal);
+    } catch (error) {
+      if (controller.signal.reason === CLIENT_GONE) return;
+      throw upstreamProblem(error, controller.signal.reason === TIMED_OUT, config.fetchTimeoutMs);
+    } finally {
+      clearTimeout(deadline);
+    }
+    try {
+      const length = parseContentLength(upstream.headers["content-length"]);
+      if (length !== undefined && length > config.fetchMaxBytes) {
+        throw new Problem(502, `upstream body is ${length} bytes, over FETCH_MAX_BYTES (${config.fetchMaxBytes} bytes)`);
+      }
+      res.set(REFLECTED_BODY_HEADERS);
+      await use(upstream);
+    } finally {
+      upstream.body.destroy();
+      res.off("close", onClose);
+    }
+  }
+
+  async function streamBody(req: Request, res: Response): Promise<void> {
+    await fetchFor(req, res, async (upstream) => {
+      res.status(upstream.statusCode);
+      const type = upstream.headers["content-type"];
+      if (typeof type === "string") res.setHeader("content-type", type);
+      const length = upstream.headers["content-length"];
+      if (typeof length === "string") res.setHeader("content-length", length);
+      try {
+        await pipeline(upstream.body, new ByteCap(config.fetchMaxBytes), res);
+      } catch (error) {
+        // pipeline has already destroyed the response, which closes the connection:
+        // the client sees a truncated body, never a complete-looking one.
+        if (error instanceof BodyTooLarge) logger.warn({ url: req.query.url }, error.message);
+      }
+    });
+  }
+
+  routes.get("/fetch", streamBody);
+  routes.get("/fetch_with_trace", streamBody);
+
+  routes.get("/fetch_with_header", async (req, res) => {
+    await fetchFor(req, res, async (upstream) => {
+      const chunks: Buffer[] = [];
+      try {
+        await pipeline(upstream.body, new ByteCap(config.fetchMaxBytes), async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) chunks.push(chunk);
+        });
+      } catch (error) {
+        throw error instanceof BodyTooLarge ? new Problem(502, error.message) : upstreamProblem(error, false, config.fetchTimeoutMs);
+      }
+      res.json({ headers: req.headers, status: upstream.statusCode, body: Buffer.concat(chunks).toString("utf8") });
+    });
+  });
+}

@@ -1,0 +1,48 @@
+// Graceful shutdown as Kubernetes needs it: on SIGTERM/SIGINT readiness fails
+// at once while the app keeps serving for SHUTDOWN_DELAY (endpoints take a
+// moment to drop the pod), then the listener closes, in-flight requests get
+// DRAIN_TIMEOUT to finish, idle keep-alive sockets close, and the process exits 0.
+// A second signal exits at once. Signal handlers are installed explicitly, so
+// this also works as PID 1, where Node has no default ones.
+import type { Server } from "node:http";
+import type { Logger } from "pino";
+import type { Lifecycle } from "./observe.ts";
+
+export interface ShutdownOptions {
+  server: Server;
+  lifecycle: Lifecycle;
+  logger: Logger;
+  shutdownDelayMs: number;
+  drainTimeoutMs: number;
+  exit: (code: number) => never;
+}
+
+export function handleShutdown({ server, lifecycle, logger, shutdownDelayMs, drainTimeoutMs, exit }: ShutdownOptions): void {
+  function drain(): void {
+    logger.info({ drainTimeoutMs }, "closing listener; draining in-flight requests");
+    const forced = setTimeout(() => {
+      logger.warn({ drainTimeoutMs }, "drain timeout: closing remaining connections");
+      server.closeAllConnections();
+      logger.info("shutdown complete");
+      exit(0);
+    }, drainTimeoutMs);
+    server.close(() => {
+      clearTimeout(forced);
+      logger.info("shutdown complete");
+      exit(0);
+    });
+    server.closeIdleConnections();
+  }
+
+  function onSignal(signal: NodeJS.Signals): void {
+    if (lifecycle.shuttingDown) {
+      logger.warn({ signal }, "second signal: exiting now");
+      exit(1);
+    }
+    lifecycle.shuttingDown = true;
+    logger.info({ signal, shutdownDelayMs }, "shutdown: readiness now 503, still serving");
+    setTimeout(drain, shutdownDelayMs);
+  }
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
