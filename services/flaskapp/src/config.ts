@@ -2,7 +2,7 @@
 // Every value is validated here so that a typo fails the pod at once with one
 // line naming the variable, instead of surfacing later as odd behaviour.
 import { hostname } from "node:os";
-import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
+import { DURATION_FORM, parseDuration } from "../../common/src/duration.ts";
 import { normalizeHost } from "./input.ts";
 
 export interface Config {
@@ -32,6 +32,7 @@ export class ConfigError extends Error {
 
 /** Longest duration any setting accepts; also keeps timers below Node's 2^31 ms ceiling. */
 const MAX_SETTING_MS = 3_600_000;
+const MAX_SETTING = "1h";
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOST_NAME = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$|^[0-9a-f:.]*:[0-9a-f:.]*$/;
 
@@ -56,7 +57,7 @@ function duration(env: Env, name: string, fallbackMs: number, minMs: number): nu
   const ms = parseDuration(raw);
   if (ms === undefined || ms < minMs || ms > MAX_SETTING_MS) {
     const range = minMs > 0 ? `above 0` : `0 or more`;
-    throw fail(name, raw, `${DURATION_FORM} (${range}, at most ${formatDuration(MAX_SETTING_MS)})`);
+    throw fail(name, raw, `${DURATION_FORM} (${range}, at most ${MAX_SETTING})`);
   }
   return ms;
 }

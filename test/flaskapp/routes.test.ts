@@ -1,0 +1,282 @@
+import { request as httpRequest } from "node:http";
+import express from "express";
+import pino from "pino";
+import request from "supertest";
+import { describe, expect, it } from "vitest";
+import { errorHandler, Problem } from "../../services/flaskapp/src/problem.ts";
+import { eventually, listen, makeApp } from "./helpers.ts";
+
+function expectProblem(res: request.Response, status: number, detail: string | RegExp): void {
+  expect(res.status).toBe(status);
+  expect(res.headers["content-type"]).toBe("application/problem+json; charset=utf-8");
+  const body = JSON.parse(res.text);
+  expect(Object.keys(body).sort()).toEqual(["detail", "status", "title"]);
+  expect(body.status).toBe(status);
+  expect(body.detail).toMatch(detail);
+}
+
+describe("/env/:name", () => {
+  const processEnv = { version: "v2", EMPTY: "", SECRET: "s3cr3t", "ünï": "code", MULTI: "a\nb " };
+  it.each([
+    ["/env/version", {}, "v2"],
+    ["/env/EMPTY", {}, ""],
+    ["/env/MULTI", {}, "a\nb "],
+    ["/env/%C3%BCn%C3%AF", {}, "code"],
+    ["/env/version", { ENV_ALLOW: "version" }, "v2"],
+  ])("GET %s with %j → 200, the exact value", async (path, env, value) => {
+    const res = await request(makeApp(env, processEnv).app).get(path);
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toBe("text/plain; charset=utf-8");
+    expect(res.text).toBe(value);
+  });
+
+  it.each([
+    ["/env/UNSET", {}, /"UNSET" is not set or not exposed/],
+    ["/env/SECRET", { ENV_ALLOW: "version" }, /"SECRET" is not set or not exposed/],
+    ["/env/UNSET", { ENV_ALLOW: "version,UNSET" }, /"UNSET"/],
+    ["/env/" + "A".repeat(5000), {}, /"A{100}…"/],
+  ])("GET %s with %j → 404 naming the variable", async (path, env, detail) => {
+    expectProblem(await request(makeApp(env, processEnv).app).get(path), 404, detail);
+  });
+
+  it("HEAD answers like GET without a body", async () => {
+    const res = await request(makeApp({}, processEnv).app).head("/env/version");
+    expect(res.status).toBe(200);
+    expect(res.headers["content-length"]).toBe("2");
+  });
+
+  it("never logs the value", async () => {
+    const { app, logs } = makeApp({}, processEnv);
+    await request(app).get("/env/SECRET").expect(200);
+    expect(JSON.stringify(logs)).not.toContain("s3cr3t");
+  });
+});
+
+describe("/", () => {
+  it.each([
+    [undefined, "text/plain; charset=utf-8", "flaskapp v2 (pod flaskapp-v2-abc12)"],
+    ["*/*", "text/plain; charset=utf-8", "flaskapp v2 (pod flaskapp-v2-abc12)"],
+    ["text/plain", "text/plain; charset=utf-8", "flaskapp v2 (pod flaskapp-v2-abc12)"],
+    ["text/html, application/json;q=0.9", "application/json; charset=utf-8", undefined],
+    ["application/json", "application/json; charset=utf-8", undefined],
+  ])("Accept %j → %s", async (accept, type, text) => {
+    const req = request(makeApp().app).get("/");
+    const res = await (accept === undefined ? req : req.set("accept", accept));
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toBe(type);
+    if (text !== undefined) expect(res.text).toBe(text);
+    else expect(res.body).toEqual({ service: "flaskapp", version: "v2", hostname: expect.any(String) });
+  });
+});
+
+describe("/headers", () => {
+  it("returns the request headers as received", async () => {
+    const res = await request(makeApp().app).get("/headers").set("lab", "canary").set("x-request-id", "r-1");
+    expect(res.status).toBe(200);
+    expect(res.body.headers).toMatchObject({ lab: "canary", "x-request-id": "r-1" });
+  });
+});
+
+describe("/status/:code", () => {
+  it.each([
+    ["get", "/status/200", 200, "200 OK"],
+    ["get", "/status/418", 418, "418 I'm a Teapot"],
+    ["post", "/status/503", 503, "503 Service Unavailable"],
+    ["put", "/status/599", 599, "599"],
+    ["delete", "/status/500", 500, "500 Internal Server Error"],
+    ["get", "/status/204", 204, ""],
+    ["get", "/status/304", 304, ""],
+    ["get", "/status/503:1,200:0", 503, "503 Service Unavailable"],
+    ["get", "/status/503:0,200:1", 200, "200 OK"],
+  ] as const)("%s %s → %d", async (method, path, status, text) => {
+    const res = await request(makeApp().app)[method](path);
+    expect(res.status).toBe(status);
+    expect(res.text ?? "").toBe(text);
+  });
+
+  it.each([
+    ["/status/99", /invalid status "99"/],
+    ["/status/600", /invalid status "600"/],
+    ["/status/abc", /expected a status code from 200 to 599/],
+    ["/status/503:x,200:1", /invalid status/],
+    ["/status/503:0,200:0", /at least one weight/],
+  ])("GET %s → 400", async (path, detail) => {
+    expectProblem(await request(makeApp().app).get(path), 400, detail);
+  });
+
+  it("picks weighted statuses with the injected randomness", async () => {
+    const draws = [0.1, 0.6, 0.59, 0.99];
+    const { app } = makeApp({}, {}, () => draws.shift()!);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await request(app).get("/status/503:0.6,200:0.4")).status);
+    expect(statuses).toEqual([503, 200, 503, 200]);
+  });
+});
+
+describe("/delay/:seconds", () => {
+  it.each([
+    ["/delay/0", 0],
+    ["/delay/0.05", 0.05],
+    ["/delay/.1", 0.1],
+  ])("GET %s → 200 {delay} after waiting", async (path, delay) => {
+    const started = performance.now();
+    const res = await request(makeApp().app).get(path);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ delay });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(delay * 1000 - 5);
+  });
+
+  it("accepts exactly MAX_DELAY and rejects one millisecond more", async () => {
+    const { app } = makeApp({ MAX_DELAY: "100ms" });
+    expect((await request(app).get("/delay/0.1")).status).toBe(200);
+    expectProblem(await request(app).get("/delay/0.101"), 400, /above MAX_DELAY/);
+  });
+
+  it.each(["-1", "abc", "1e1", "NaN", "11"])("GET /delay/%s → 400", async (seconds) => {
+    expectProblem(await request(makeApp().app).get(`/delay/${seconds}`), 400, /delay/);
+  });
+
+  it("a client that disconnects ends the wait and leaves no timer behind", async () => {
+    const { app, logs } = makeApp();
+    const server = await listen(app);
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const baseline = timers();
+    try {
+      const req = httpRequest(`${server.url}/delay/8`);
+      req.on("error", () => undefined);
+      req.end();
+      await eventually(() => timers() > baseline);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      req.destroy();
+      // The delay's own timer would keep the count up for 8 s; it must drop now.
+      await eventually(() => timers() <= baseline, 2000);
+      await eventually(() => logs.some((l) => l.route === "/delay/:seconds"));
+      expect(logs.find((l) => l.route === "/delay/:seconds")).toMatchObject({ status: 499, aborted: true });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("/healthz and /readyz", () => {
+  it("readyz turns 503 when shutdown begins; healthz stays 200 and responses ask to reconnect", async () => {
+    const { app, lifecycle } = makeApp();
+    expect((await request(app).get("/readyz")).status).toBe(200);
+    const before = await request(app).get("/healthz").set("connection", "keep-alive");
+    expect([before.status, before.text, before.headers.connection]).toEqual([200, "ok", "keep-alive"]);
+    lifecycle.shuttingDown = true;
+    expectProblem(await request(app).get("/readyz"), 503, "shutting down");
+    const after = await request(app).get("/healthz").set("connection", "keep-alive");
+    expect(after.status).toBe(200);
+    expect(after.headers.connection).toBe("close");
+  });
+});
+
+describe("/metrics", () => {
+  it("counts requests by method, status and route template, and exposes process metrics", async () => {
+    const { app } = makeApp();
+    await request(app).get("/env/version");
+    await request(app).get("/env/nope");
+    await request(app).get("/no/such/path/123");
+    await request(app).post("/headers");
+    const res = await request(app).get("/metrics");
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(res.text).toContain('http_requests_total{method="GET",route="/env/:name",status="200"} 1');
+    expect(res.text).toContain('http_requests_total{method="GET",route="/env/:name",status="404"} 1');
+    expect(res.text).toContain('http_requests_total{method="GET",route="unmatched",status="404"} 1');
+    expect(res.text).toContain('http_requests_total{method="POST",route="/headers",status="405"} 1');
+    expect(res.text).toContain('http_request_duration_seconds_bucket{le="0.005",method="GET",route="/env/:name",status="200"}');
+    expect(res.text).not.toContain("/no/such/path");
+    expect(res.text).toContain("process_cpu_seconds_total");
+    expect(res.text).toContain("nodejs_eventloop_lag_seconds");
+  });
+});
+
+describe("unknown paths and wrong methods", () => {
+  it.each([
+    ["get", "/nope", 404, undefined],
+    ["get", "/env", 404, undefined],
+    ["get", "/env/a/b", 404, undefined],
+    ["post", "/nope", 404, undefined],
+    ["post", "/env/version", 405, "GET, HEAD"],
+    ["put", "/", 405, "GET, HEAD"],
+    ["delete", "/fetch", 405, "GET, HEAD"],
+    ["patch", "/delay/1", 405, "GET, HEAD"],
+    ["post", "/healthz", 405, "GET, HEAD"],
+    ["post", "/readyz", 405, "GET, HEAD"],
+    ["post", "/metrics", 405, "GET, HEAD"],
+    ["post", "/fetch_with_header", 405, "GET, HEAD"],
+    ["post", "/fetch_with_trace", 405, "GET, HEAD"],
+  ] as const)("%s %s → %d", async (method, path, status, allow) => {
+    const res = await request(makeApp().app)[method](path);
+    expectProblem(res, status, status === 404 ? /no route for/ : /is not allowed/);
+    expect(res.headers.allow).toBe(allow);
+  });
+
+  it("a malformed percent-encoding is a 400, not a 500", async () => {
+    expectProblem(await request(makeApp().app).get("/env/%E0%A4%A"), 400, /Failed to decode/);
+  });
+});
+
+describe("request log", () => {
+  it("writes one line per request with route template, status, duration and trace ids", async () => {
+    const { app, logs } = makeApp();
+    await request(app)
+      .get("/env/version?x=1")
+      .set("host", "flaskapp-shadow")
+      .set("x-request-id", "req-42")
+      .set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    await eventually(() => logs.some((l) => l.msg === "request"));
+    const line = logs.find((l) => l.msg === "request")!;
+    expect(line).toMatchObject({
+      level: 30,
+      msg: "request",
+      method: "GET",
+      route: "/env/:name",
+      path: "/env/version",
+      host: "flaskapp-shadow",
+      status: 200,
+      requestId: "req-42",
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+    });
+    expect(line.time).toEqual(expect.any(Number));
+    expect(line.durationMs).toEqual(expect.any(Number));
+  });
+
+  it("takes the B3 trace id when there is no traceparent", async () => {
+    const { app, logs } = makeApp();
+    await request(app).get("/healthz").set("x-b3-traceid", "463ac35c9f6413ad");
+    await eventually(() => logs.length > 0);
+    expect(logs[0]).toMatchObject({ traceId: "463ac35c9f6413ad" });
+  });
+});
+
+describe("error handler", () => {
+  const logs: string[] = [];
+  const app = express();
+  app.get("/boom", () => {
+    throw new Error("secret internals at /srv/app.js:12");
+  });
+  app.get("/problem", () => {
+    throw new Problem(409, "conflict detail");
+  });
+  app.get("/client", () => {
+    throw Object.assign(new Error("too large"), { status: 413 });
+  });
+  app.use(errorHandler(pino({}, { write: (line: string) => void logs.push(line) })));
+
+  it("answers an unexpected error with a 500 problem and no stack; the log has it", async () => {
+    const res = await request(app).get("/boom");
+    expectProblem(res, 500, "internal error; see the server log");
+    expect(res.text).not.toContain("secret internals");
+    expect(logs.join("")).toContain("secret internals");
+  });
+
+  it.each([
+    ["/problem", 409, "conflict detail"],
+    ["/client", 413, "too large"],
+  ])("keeps the status of %s", async (path, status, detail) => {
+    expectProblem(await request(app).get(path), status, detail);
+  });
+});
