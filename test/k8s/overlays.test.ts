@@ -1,0 +1,313 @@
+// Every lesson overlay rendered by the real kustomize in kubectl, validated against the
+// Kubernetes and Istio schemas, cross-checked, and held to the facts its lesson relies on.
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
+import { checkManifests, imageTagsFromReadme } from "../../lessons/src/manifest-checks.ts";
+import { parseDuration } from "../../services/common/src/duration.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const OVERLAYS = path.join(ROOT, "k8s/overlays");
+const NAMESPACE = "istio-lessons";
+const LESSONS = [
+  "round-robin",
+  "v2-default",
+  "weighted",
+  "header-canary",
+  "timeout",
+  "retries",
+  "fault-delay",
+  "fault-abort",
+  "circuit-breaker",
+  "mirror",
+] as const;
+type Lesson = (typeof LESSONS)[number];
+
+const renders = new Map<Lesson, K8sObject[]>();
+let readmeImages: string[] = [];
+
+beforeAll(async () => {
+  // renderKustomization rejects with "kubectl is not installed or not on PATH ..." when it is missing.
+  const objects = await Promise.all(LESSONS.map((lesson) => renderKustomization(path.join(OVERLAYS, lesson))));
+  LESSONS.forEach((lesson, i) => renders.set(lesson, objects[i]!));
+  readmeImages = imageTagsFromReadme(await readFile(path.join(ROOT, "README.md"), "utf8"));
+});
+
+function render(lesson: Lesson): K8sObject[] {
+  const objects = renders.get(lesson);
+  if (objects === undefined) throw new Error(`overlay ${lesson} was not rendered`);
+  return objects;
+}
+
+function the(objects: K8sObject[], kind: string, name?: string): K8sObject {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  expect(found, `exactly one ${kind}${name ? ` ${name}` : ""}`).toHaveLength(1);
+  return found[0]!;
+}
+
+function ofKind(objects: K8sObject[], kind: string): K8sObject[] {
+  return objects.filter((o) => o.kind === kind);
+}
+
+function envOf(deployment: K8sObject): Record<string, unknown> {
+  const env = (deployment.spec.template.spec.containers[0].env ?? []) as { name: string; value?: string; valueFrom?: unknown }[];
+  return Object.fromEntries(env.map((e) => [e.name, e.value ?? e.valueFrom]));
+}
+
+/** The only HTTP rule of a VirtualService's; lessons with one rule use this. */
+function onlyHttpRule(vs: K8sObject): any {
+  expect(vs.spec.http, `${vs.metadata.name} has one http rule`).toHaveLength(1);
+  return vs.spec.http[0];
+}
+
+function subsetsOf(rule: any): string[] {
+  return (rule.route as { destination: { host: string; subset?: string } }[]).map((r) => {
+    expect(r.destination.host).toBe("flaskapp");
+    return r.destination.subset ?? "(none)";
+  });
+}
+
+describe("the lesson overlays", () => {
+  it("are exactly the lessons in the contracts, each with a kustomization", async () => {
+    const dirs = (await readdir(OVERLAYS, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+    expect(dirs.sort()).toEqual([...LESSONS].sort());
+  });
+
+  it("finds the image names in the README's docker build commands", () => {
+    expect(readmeImages, "README.md has no `docker build ... -t NAME` line: the cluster section must show how to build the images").not.toHaveLength(0);
+    expect(readmeImages).toEqual(expect.arrayContaining(["istio-lessons/flaskapp:0.1.0", "istio-lessons/sleep:0.1.0"]));
+  });
+
+  it.each(LESSONS)("%s passes the schema and cross-checks", (lesson) => {
+    expect(checkManifests(render(lesson), readmeImages)).toEqual([]);
+  });
+
+  it.each(LESSONS)("%s puts everything in namespace istio-lessons and uses only networking.istio.io/v1", (lesson) => {
+    const objects = render(lesson);
+    const ns = the(objects, "Namespace");
+    expect(ns.metadata.name).toBe(NAMESPACE);
+    expect(ns.metadata.labels?.["istio-injection"]).toBe("enabled");
+    for (const obj of objects.filter((o) => o.kind !== "Namespace")) {
+      expect(obj.metadata.namespace, `${obj.kind}/${obj.metadata.name}`).toBe(NAMESPACE);
+    }
+    for (const rule of objects.filter((o) => o.apiVersion.startsWith("networking.istio.io/"))) {
+      expect(rule.apiVersion).toBe("networking.istio.io/v1");
+    }
+  });
+
+  it.each(LESSONS)("%s deploys both flaskapp versions and sleep", (lesson) => {
+    const names = ofKind(render(lesson), "Deployment").map((d) => d.metadata.name);
+    expect(names.sort()).toEqual(["flaskapp-v1", "flaskapp-v2", "sleep"]);
+  });
+});
+
+describe("the workloads", () => {
+  const deployments = () => ofKind(render("round-robin"), "Deployment");
+
+  it("derive flaskapp-v1 and flaskapp-v2 from one definition: they differ only in the version", () => {
+    const objects = render("round-robin");
+    const v1 = JSON.stringify(the(objects, "Deployment", "flaskapp-v1"));
+    const v2 = JSON.stringify(the(objects, "Deployment", "flaskapp-v2"));
+    expect(v2).not.toBe(v1);
+    expect(v2.replaceAll("v2", "v1")).toBe(v1);
+  });
+
+  it.each(["v1", "v2"])("flaskapp-%s labels its pods and sets env version to its version", (version) => {
+    const d = the(render("round-robin"), "Deployment", `flaskapp-${version}`);
+    expect(d.spec.selector.matchLabels).toEqual({ app: "flaskapp", version });
+    expect(d.spec.template.metadata.labels).toEqual({ app: "flaskapp", version, "sidecar.istio.io/inject": "true" });
+    expect(envOf(d).version).toBe(version);
+  });
+
+  it("run as apps/v1 with sidecar injection, resources, the contract images and IfNotPresent", () => {
+    for (const d of deployments()) {
+      expect(d.apiVersion).toBe("apps/v1");
+      expect(d.spec.template.metadata.labels["sidecar.istio.io/inject"]).toBe("true");
+      expect(d.spec.template.spec.serviceAccountName).toBe(d.metadata.labels?.app);
+      for (const c of d.spec.template.spec.containers) {
+        expect(c.image).toBe(`istio-lessons/${d.metadata.labels?.app}:0.1.0`);
+        expect(c.imagePullPolicy).toBe("IfNotPresent");
+        expect(Object.keys(c.resources.requests).sort()).toEqual(["cpu", "memory"]);
+        expect(Object.keys(c.resources.limits).sort()).toEqual(["cpu", "memory"]);
+        expect(c.securityContext.runAsUser).toBe(1000);
+        expect(c.securityContext.runAsGroup).toBe(1000);
+      }
+    }
+  });
+
+  it("give flaskapp probes on the http port, the downward API and what the lessons read", () => {
+    const d = the(render("round-robin"), "Deployment", "flaskapp-v1");
+    const c = d.spec.template.spec.containers[0];
+    expect(c.ports).toEqual([{ name: "http", containerPort: 8080 }]);
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http" });
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
+    const env = envOf(d);
+    expect(env.POD_NAME).toEqual({ fieldRef: { fieldPath: "metadata.name" } });
+    expect(env.POD_NAMESPACE).toEqual({ fieldRef: { fieldPath: "metadata.namespace" } });
+    expect(env.POD_IP).toEqual({ fieldRef: { fieldPath: "status.podIP" } });
+    expect(String(env.ENV_ALLOW).split(",")).toEqual(expect.arrayContaining(["version", "POD_NAME", "POD_NAMESPACE", "POD_IP", "HOSTNAME"]));
+    const budget = parseDuration(String(env.SHUTDOWN_DELAY))! + parseDuration(String(env.DRAIN_TIMEOUT))!;
+    expect(d.spec.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(budget);
+  });
+
+  it("give sleep a writable /tmp as HOME on its read-only root", () => {
+    const spec = the(render("round-robin"), "Deployment", "sleep").spec.template.spec;
+    const c = spec.containers[0];
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(envOf(the(render("round-robin"), "Deployment", "sleep")).HOME).toBe("/tmp");
+    const mount = c.volumeMounts.find((m: { mountPath: string }) => m.mountPath === "/tmp");
+    expect(spec.volumes.find((v: { name: string }) => v.name === mount.name).emptyDir).toBeDefined();
+  });
+
+  it.each(["flaskapp", "sleep"])("expose %s on port 80 named http with appProtocol http", (name) => {
+    const svc = the(render("round-robin"), "Service", name);
+    expect(svc.spec.ports).toEqual([expect.objectContaining({ name: "http", appProtocol: "http", port: 80 })]);
+  });
+
+  it("point the flaskapp Service at the container port named http", () => {
+    expect(the(render("round-robin"), "Service", "flaskapp").spec.ports[0].targetPort).toBe("http");
+  });
+});
+
+describe("each lesson's rules", () => {
+  it("round-robin has no Istio rules", () => {
+    expect(render("round-robin").filter((o) => o.apiVersion.startsWith("networking.istio.io/"))).toEqual([]);
+  });
+
+  it.each(LESSONS.filter((l) => l !== "round-robin"))("%s uses the shared DestinationRule flaskapp with subsets v1 and v2", (lesson) => {
+    const dr = the(render(lesson), "DestinationRule");
+    expect(dr.metadata.name).toBe("flaskapp");
+    expect(dr.spec.host).toBe("flaskapp");
+    expect(dr.spec.subsets).toEqual([
+      { name: "v1", labels: { version: "v1" } },
+      { name: "v2", labels: { version: "v2" } },
+    ]);
+  });
+
+  it("v2-default: flaskapp-v2's pods carry version v2 and VirtualService flaskapp-default-v2 sends all of flaskapp to v2", () => {
+    const objects = render("v2-default");
+    const v2 = the(objects, "Deployment", "flaskapp-v2");
+    expect(v2.spec.template.metadata.labels?.version).toBe("v2");
+    expect(envOf(v2).version).toBe("v2");
+    const vs = the(objects, "VirtualService");
+    expect(vs.metadata.name).toBe("flaskapp-default-v2");
+    expect(vs.spec.hosts).toEqual(["flaskapp"]);
+    const rule = onlyHttpRule(vs);
+    expect(rule.match).toBeUndefined();
+    expect(subsetsOf(rule)).toEqual(["v2"]);
+  });
+
+  it("weighted: 70% to v1, 30% to v2", () => {
+    const rule = onlyHttpRule(the(render("weighted"), "VirtualService", "flaskapp"));
+    expect(rule.route.map((r: any) => [r.destination.subset, r.weight])).toEqual([
+      ["v1", 70],
+      ["v2", 30],
+    ]);
+  });
+
+  it("header-canary: lab exactly canary goes to v2, everything else to v1", () => {
+    const vs = the(render("header-canary"), "VirtualService", "flaskapp");
+    expect(vs.spec.http).toHaveLength(2);
+    const [canary, rest] = vs.spec.http;
+    expect(canary.match).toEqual([{ headers: { lab: { exact: "canary" } } }]);
+    expect(subsetsOf(canary)).toEqual(["v2"]);
+    expect(rest.match).toBeUndefined();
+    expect(subsetsOf(rest)).toEqual(["v1"]);
+  });
+
+  it("timeout: a 1s route timeout, so /delay/2 times out and /delay/0.5 does not", () => {
+    const rule = onlyHttpRule(the(render("timeout"), "VirtualService", "flaskapp"));
+    const timeout = parseDuration(rule.timeout)!;
+    expect(timeout).toBe(1000);
+    expect(timeout).toBeLessThan(2000);
+    expect(timeout).toBeGreaterThan(500);
+  });
+
+  it("retries: 3 attempts of 1s each on 5xx, gateway errors and refused connections", () => {
+    const rule = onlyHttpRule(the(render("retries"), "VirtualService", "flaskapp"));
+    expect(rule.retries.attempts).toBe(3);
+    expect(parseDuration(rule.retries.perTryTimeout)).toBe(1000);
+    expect(rule.retries.retryOn.split(",")).toEqual(["5xx", "gateway-error", "connect-failure"]);
+  });
+
+  it("fault-delay: every request delayed 1s", () => {
+    const rule = onlyHttpRule(the(render("fault-delay"), "VirtualService", "flaskapp"));
+    expect(parseDuration(rule.fault.delay.fixedDelay)).toBe(1000);
+    expect(rule.fault.delay.percentage).toEqual({ value: 100 });
+    expect(rule.fault.abort).toBeUndefined();
+  });
+
+  it("fault-abort: HTTP 500 for half the requests", () => {
+    const rule = onlyHttpRule(the(render("fault-abort"), "VirtualService", "flaskapp"));
+    expect(rule.fault.abort).toEqual({ httpStatus: 500, percentage: { value: 50 } });
+    expect(rule.fault.delay).toBeUndefined();
+  });
+
+  it("circuit-breaker: connection pool 1/1/1 and outlier detection on the shared DestinationRule", () => {
+    const objects = render("circuit-breaker");
+    expect(ofKind(objects, "VirtualService")).toEqual([]);
+    const policy = the(objects, "DestinationRule", "flaskapp").spec.trafficPolicy;
+    expect(policy.connectionPool).toEqual({ tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 1 } });
+    expect(policy.outlierDetection).toEqual({ consecutive5xxErrors: 1, interval: "1s", baseEjectionTime: "3m", maxEjectionPercent: 100 });
+  });
+
+  it("mirror: everything to v1, all of it mirrored to v2", () => {
+    const rule = onlyHttpRule(the(render("mirror"), "VirtualService", "flaskapp"));
+    expect(subsetsOf(rule)).toEqual(["v1"]);
+    expect(rule.mirror).toEqual({ host: "flaskapp", subset: "v2" });
+    expect(rule.mirrorPercentage).toEqual({ value: 100 });
+  });
+
+  it.each(LESSONS.filter((l) => !["round-robin", "v2-default", "circuit-breaker"].includes(l)))("%s names its VirtualService flaskapp for host flaskapp", (lesson) => {
+    const vs = the(render(lesson), "VirtualService");
+    expect(vs.metadata.name).toBe("flaskapp");
+    expect(vs.spec.hosts).toEqual(["flaskapp"]);
+  });
+});
+
+describe("the registry override documented in the README", () => {
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "k8s-images-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("moves both images to the registry with kustomize images:", async () => {
+    await writeFile(
+      path.join(dir, "kustomization.yaml"),
+      [
+        "resources:",
+        // kustomize takes only relative paths to other kustomizations, as the README shows.
+        `  - ${path.relative(dir, path.join(OVERLAYS, "v2-default"))}`,
+        "images:",
+        "  - name: istio-lessons/flaskapp",
+        "    newName: registry.example.com/istio-lessons/flaskapp",
+        "  - name: istio-lessons/sleep",
+        "    newName: registry.example.com/istio-lessons/sleep",
+        "",
+      ].join("\n"),
+    );
+    const images = ofKind(await renderKustomization(dir), "Deployment").map((d) => d.spec.template.spec.containers[0].image);
+    expect(images.sort()).toEqual([
+      "registry.example.com/istio-lessons/flaskapp:0.1.0",
+      "registry.example.com/istio-lessons/flaskapp:0.1.0",
+      "registry.example.com/istio-lessons/sleep:0.1.0",
+    ]);
+  });
+});
+
+describe("without kubectl", () => {
+  it("rendering fails with a message that names kubectl", async () => {
+    const saved = process.env.PATH;
+    process.env.PATH = path.join(tmpdir(), "no-such-dir");
+    try {
+      await expect(renderKustomization(path.join(OVERLAYS, "round-robin"))).rejects.toThrow(/kubectl is not installed or not on PATH/);
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+});
