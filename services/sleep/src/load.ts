@@ -3,6 +3,7 @@
 // per concurrent worker, so `-c 3` means at most three requests in flight.
 import { Pool } from "undici";
 import type { Dispatcher } from "undici";
+import { formatDuration } from "../../common/src/duration.ts";
 import type { GroupBy, TallyOptions } from "./args.ts";
 
 export const ERROR_KINDS = ["timeout", "refused", "reset", "dns", "other"] as const;
@@ -115,7 +116,9 @@ async function sendOne(pool: Pool, options: TallyOptions, path: string): Promise
     const key = await responseKey(options.by, response);
     return { kind: "response", key, latencyMs: performance.now() - start };
   } catch (err) {
-    return { kind: "error", key: `error:${classifyError(err)}`, detail: errorDetail(err) };
+    const kind = classifyError(err);
+    const detail = kind === "timeout" ? `no complete response within ${formatDuration(options.timeoutMs)}` : errorDetail(err);
+    return { kind: "error", key: `error:${kind}`, detail };
   }
 }
 

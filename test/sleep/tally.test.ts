@@ -1,0 +1,213 @@
+// tally's exported functions against real servers on 127.0.0.1.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "../../services/sleep/src/tally.ts";
+import { closedPortUrl, startDropping, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
+
+function options(argv: string[]): TallyOptions {
+  const command = parseCommand(argv);
+  if (command.kind !== "run") throw new Error(`expected a run, got ${command.kind}`);
+  return command.options;
+}
+
+const tally = (argv: string[]): Promise<TallyResult> => runTally(options(argv));
+
+function rowsOf(result: TallyResult): Record<string, number> {
+  return Object.fromEntries(result.rows.map((r) => [r.key, r.count]));
+}
+
+const sum = (result: TallyResult) => result.rows.reduce((total, r) => total + r.count, 0);
+
+async function cli(argv: string[], stderrIsTTY = false) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(argv, {
+    stdout: { write: (t: string) => (stdout += t) },
+    stderr: { isTTY: stderrIsTTY, write: (t: string) => (stderr += t) },
+  });
+  return { code, stdout, stderr };
+}
+
+let versions: Versions;
+const closers: Running[] = [];
+
+beforeAll(async () => {
+  versions = await startVersions();
+  closers.push(versions);
+});
+afterAll(async () => {
+  await Promise.all(closers.map((c) => c.close()));
+});
+
+describe("splitting traffic between two versions", () => {
+  it("shows v1 and v2 at 50% each behind a round-robin server", async () => {
+    const result = await tally(["-n", "100", `${versions.url}/env/version`]);
+    expect(rowsOf(result)).toEqual({ v1: 50, v2: 50 });
+    expect(result.rows.map((r) => r.percent)).toEqual([50, 50]);
+  });
+
+  it("counts -n 1000 requests to exactly 1000, with concurrency", async () => {
+    const before = versions.received();
+    const result = await tally(["-n", "1000", "-c", "8", `${versions.url}/env/version`]);
+    expect(result.requests).toBe(1000);
+    expect(sum(result)).toBe(1000);
+    expect(versions.received() - before).toBe(1000);
+    expect(rowsOf(result)).toEqual({ v1: 500, v2: 500 });
+  });
+
+  it("groups by status", async () => {
+    const result = await tally(["-n", "20", "--by", "status", `${versions.url}/flaky`]);
+    expect(rowsOf(result)).toEqual({ 200: 10, 503: 10 });
+    expect(result.by).toBe("status");
+  });
+
+  it("groups by a response header", async () => {
+    const result = await tally(["-n", "20", "--by", "header:X-Version", `${versions.url}/anything`]);
+    expect(rowsOf(result)).toEqual({ v1: 10, v2: 10 });
+    expect(result.by).toBe("header:x-version");
+  });
+
+  it("counts a header the server does not send as (none)", async () => {
+    expect(rowsOf(await tally(["-n", "4", "--by", "header:x-missing", `${versions.url}/`]))).toEqual({ "(none)": 4 });
+  });
+});
+
+describe("concurrency", () => {
+  it.each([1, 4])("never has more than -c %d requests in flight, and does use them all", async (c) => {
+    const front = await startVersions(5);
+    closers.push(front);
+    const result = await tally(["-n", "60", "-c", String(c), `${front.url}/slow`]);
+    expect(sum(result)).toBe(60);
+    expect(front.maxInFlight()).toBe(c);
+  });
+});
+
+describe("errors are counted, never fatal", () => {
+  it.each(["reset", "close"] as const)("counts connections dropped by %s as error:reset, beside the answers", async (how) => {
+    const server = await startDropping(3, how);
+    closers.push(server);
+    const result = await tally(["-n", "30", server.url]);
+    expect(rowsOf(result)).toEqual({ ok: 20, "error:reset": 10 });
+    expect(result.errors).toBe(10);
+    expect(result.rows.find((r) => r.error)?.detail).toMatch(/ECONNRESET|other side closed/);
+  });
+
+  it("counts a server that never answers as error:timeout within --timeout", async () => {
+    const server = await startSilent();
+    closers.push(server);
+    const result = await tally(["-n", "4", "-c", "2", "--timeout", "200ms", server.url]);
+    expect(rowsOf(result)).toEqual({ "error:timeout": 4 });
+    expect(result.rows[0]?.detail).toBe("no complete response within 200ms");
+    expect(result.elapsedMs).toBeLessThan(2 * 200 + 2000);
+    expect(result.latencyMs).toEqual({ min: null, p50: null, p90: null, p99: null, max: null });
+  });
+
+  it("counts a closed port as error:refused", async () => {
+    const result = await tally(["-n", "5", await closedPortUrl()]);
+    expect(rowsOf(result)).toEqual({ "error:refused": 5 });
+  });
+
+  it("lets --expect check an error row like any other key", async () => {
+    const { code, stdout } = await cli(["-n", "3", "--expect", "error:refused=100", await closedPortUrl()]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^pass {2}error:refused=100 +expected 100%, observed 100% \(3 of 3\)$/m);
+  });
+});
+
+describe("duration mode", () => {
+  it("stops starting requests when the duration is up", async () => {
+    const result = await tally(["-d", "300ms", "-c", "2", `${versions.url}/env/version`]);
+    expect(result.elapsedMs).toBeGreaterThanOrEqual(300);
+    expect(result.elapsedMs).toBeLessThan(300 + 2000);
+    expect(result.requests).toBeGreaterThan(0);
+    expect(sum(result)).toBe(result.requests);
+  });
+
+  it("is bounded by duration plus one timeout when nothing answers", async () => {
+    const server = await startSilent();
+    closers.push(server);
+    const result = await tally(["-d", "200ms", "-c", "2", "--timeout", "150ms", server.url]);
+    expect(result.elapsedMs).toBeLessThan(200 + 150 + 1500);
+    // Each worker starts a request at 0ms and at 150ms, then finds the deadline passed at 300ms.
+    expect(rowsOf(result)).toEqual({ "error:timeout": 4 });
+  });
+});
+
+describe("runCli", () => {
+  it("exits 0 when every expectation holds", async () => {
+    const { code, stdout } = await cli(["-n", "40", "--expect", "v1=50", "--expect", "v2=50±5", "--expect", "v2>=40", `${versions.url}/env/version`]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^40 requests to GET http:\/\/127\.0\.0\.1:\d+\/env\/version, concurrency 1: [\d.]+s, \d+ req\/s$/m);
+    expect(stdout).toMatch(/^ {2}v1 +20 +50\.0% +█{20}$/m);
+  });
+
+  it("exits 1 when an expectation fails, saying what was expected and observed", async () => {
+    const { code, stdout } = await cli(["-n", "40", "--expect", "v2=100", `${versions.url}/env/version`]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^FAIL {2}v2=100 +expected 100%, observed 50% \(20 of 40\)$/m);
+  });
+
+  it("exits 1 on a failed latency expectation", async () => {
+    const { code, stdout } = await cli(["-n", "4", "--expect-latency", "min>=10s", `${versions.url}/env/version`]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^FAIL {2}min>=10s +expected min at least 10s, observed [\d.]+ms$/m);
+  });
+
+  it("with --quiet prints no table, only the failed expectations on stderr", async () => {
+    const pass = await cli(["-n", "10", "--quiet", "--expect", "v1=50", `${versions.url}/env/version`], true);
+    expect(pass).toEqual({ code: 0, stdout: "", stderr: "" });
+    const fail = await cli(["-n", "10", "--quiet", "--expect", "v1=100", "--expect", "v2=50", `${versions.url}/env/version`]);
+    expect(fail).toEqual({ code: 1, stdout: "", stderr: "tally: FAIL  v1=100  expected 100%, observed 50% (5 of 10)\n" });
+  });
+
+  it("prints the --json object", async () => {
+    const { code, stdout } = await cli(["-n", "10", "--json", "--expect", "v1=50", "--expect-latency", "p99<=1m", `${versions.url}/env/version`]);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(Object.keys(result)).toEqual(["url", "method", "requests", "concurrency", "elapsedMs", "rps", "by", "rows",
+      "errors", "latencyMs", "expectations", "pass"]);
+    expect(result).toMatchObject({
+      url: `${versions.url}/env/version`,
+      method: "GET",
+      requests: 10,
+      concurrency: 1,
+      by: "body",
+      rows: [{ key: "v1", count: 5, percent: 50, error: false }, { key: "v2", count: 5, percent: 50, error: false }],
+      errors: 0,
+      expectations: [
+        { kind: "share", expr: "v1=50", key: "v1", op: "=", expected: 50, tolerance: 0, observed: 50, pass: true },
+        { kind: "latency", expr: "p99<=1m", key: "p99", op: "<=", expected: 60_000, tolerance: 0, pass: true },
+      ],
+      pass: true,
+    });
+    for (const stat of ["min", "p50", "p90", "p99", "max"]) expect(result.latencyMs[stat]).toBeTypeOf("number");
+    expect(result.elapsedMs).toBeGreaterThan(0);
+    expect(result.rps).toBeGreaterThan(0);
+  });
+
+  it.each([
+    [["/echo/lab", "lab:canary"], "canary"],
+    [["/echo/lab", "lab:phoenix"], "phoenix"],
+    [["/echo/x-b3-sampled", "-H", "X-B3-Sampled: 1"], "1"],
+    [["/echo/host", "Host:flaskapp"], "flaskapp"],
+  ])("sends header items and -H headers: %j", async ([path, ...rest], key) => {
+    const result = await tally(["-n", "2", `${versions.url}${path}`, ...rest]);
+    expect(rowsOf(result)).toEqual({ [key]: 2 });
+  });
+
+  it("shows a progress line on a terminal for a run over a second, and none with --quiet", async () => {
+    const shown = await cli(["-d", "1300ms", `${versions.url}/env/version`], true);
+    expect(shown.code).toBe(0);
+    expect(shown.stderr).toMatch(/\r\x1b\[2K\d+ requests, [\d.]+s of 1\.3s {2}\d+ req\/s/);
+    expect(shown.stderr.endsWith("\r\x1b[2K")).toBe(true);
+    const quiet = await cli(["-d", "1300ms", "--quiet", `${versions.url}/env/version`], true);
+    expect(quiet.stderr).toBe("");
+  });
+
+  it("exits 2 with one line and a pointer to --help on a usage error", async () => {
+    expect(await cli(["-n", "0", versions.url])).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: 'tally: -n/--requests must be a whole number from 1 to 1000000, got "0" (see tally --help)\n',
+    });
+  });
+});
