@@ -1,3 +1,4 @@
+import { createHook } from "node:async_hooks";
 import { request as httpRequest } from "node:http";
 import express from "express";
 import pino from "pino";
@@ -139,20 +140,27 @@ describe("/delay/:seconds", () => {
   it("a client that disconnects ends the wait and leaves no timer behind", async () => {
     const { app, logs } = makeApp();
     const server = await listen(app);
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-    const baseline = timers();
+    // Follows every timer of exactly the requested delay from creation to clear/fire.
+    const pending = new Set<number>();
+    const hook = createHook({
+      init(id, type, _trigger, resource) {
+        if (type === "Timeout" && (resource as { _idleTimeout?: number })._idleTimeout === 8000) pending.add(id);
+      },
+      destroy(id) {
+        pending.delete(id);
+      },
+    }).enable();
     try {
       const req = httpRequest(`${server.url}/delay/8`);
       req.on("error", () => undefined);
       req.end();
-      await eventually(() => timers() > baseline);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await eventually(() => pending.size === 1);
       req.destroy();
-      // The delay's own timer would keep the count up for 8 s; it must drop now.
-      await eventually(() => timers() <= baseline, 2000);
+      await eventually(() => pending.size === 0, 2000);
       await eventually(() => logs.some((l) => l.route === "/delay/:seconds"));
       expect(logs.find((l) => l.route === "/delay/:seconds")).toMatchObject({ status: 499, aborted: true });
     } finally {
+      hook.disable();
       await server.close();
     }
   });
