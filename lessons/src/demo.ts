@@ -1,0 +1,97 @@
+// `npm run demo [lesson ...]`: each lesson brought up in the mesh preview (a
+// local model of Istio's routing, no cluster needed) and checked with tally.
+// `npm run demo -- --serve <lesson>` keeps the mesh up for your own requests.
+import { existsSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ChecksError, loadChecks } from "./checks.ts";
+import { renderKustomization, RenderError } from "./kustomize.ts";
+import { checksFile, DEFAULT_LESSONS, LESSONS, overlayDir, parseLessons, SEED_STEPS, UnknownLessonError, type Lesson } from "./lessons.ts";
+import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
+import { RuleError } from "./mesh/rules.ts";
+import { previewOverlay, TALLY_BUNDLE } from "./preview.ts";
+
+const USAGE = `usage: npm run demo [-- lesson ...]     run lessons' checks in the local mesh preview
+       npm run demo -- --serve <lesson>   keep a lesson's mesh up for curl, http or tally
+lessons: ${LESSONS.join(", ")}
+(no lesson: round-robin then v2-default, the quick start's steps 5 and 6)`;
+
+class UsageError extends Error {}
+
+function out(text: string): void {
+  process.stdout.write(text);
+}
+
+async function demo(lessons: Lesson[]): Promise<boolean> {
+  let allPassed = true;
+  for (const lesson of lessons) {
+    const { summary } = await loadChecks(checksFile(overlayDir(lesson)));
+    const step = SEED_STEPS[lesson] ? ` (${SEED_STEPS[lesson]})` : "";
+    out(`\n== ${lesson}${step}: ${summary}\n   kubectl apply -k k8s/overlays/${lesson}   # on a cluster; here: the local mesh preview\n`);
+    const results = await previewOverlay(overlayDir(lesson), { write: out });
+    for (const r of results.filter((r) => r.detail)) out(`   ${r.name}: ${r.detail}\n`);
+    allPassed &&= results.every((r) => r.passed);
+  }
+  return allPassed;
+}
+
+async function serve(lesson: Lesson): Promise<void> {
+  const mesh = await Mesh.start(await renderKustomization(overlayDir(lesson)));
+  const { summary, checks } = await loadChecks(checksFile(overlayDir(lesson)));
+  const path = checks[0]!.path;
+  out(`mesh preview of ${lesson}: ${summary}
+pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}
+Service ${mesh.service} is served at ${mesh.url}   (the sleep pod's http://${mesh.service})
+
+  curl -s ${mesh.url}${path}
+  http --body ${mesh.url}${path} lab:canary
+  npx tally -n 100 ${mesh.url}${path}
+
+Ctrl-C stops the mesh.
+`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  out("\nstopping the mesh preview\n");
+  await mesh.stop();
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values: { serve?: string; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { serve: { type: "string" }, help: { type: "boolean", short: "h" } } }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) {
+    out(`${USAGE}\n`);
+    return 0;
+  }
+  for (const bundle of [FLASKAPP_BUNDLE, TALLY_BUNDLE]) {
+    if (!existsSync(bundle)) throw new RuleError(`${bundle} is missing: run \`npm run build\` first`);
+  }
+  if (values.serve !== undefined) {
+    if (positionals.length > 0) throw new UsageError("--serve takes one lesson");
+    await serve(parseLessons([values.serve])[0]!);
+    return 0;
+  }
+  const lessons = positionals.length > 0 ? parseLessons(positionals) : DEFAULT_LESSONS;
+  const passed = await demo(lessons);
+  out(passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
+  return passed ? 0 : 1;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError || error instanceof UnknownLessonError) {
+    process.stderr.write(`demo: ${error.message}\n${USAGE}\n`);
+    process.exitCode = 2;
+  } else if (error instanceof RuleError || error instanceof ChecksError || error instanceof RenderError) {
+    process.stderr.write(`demo: ${error.message}\n`);
+    process.exitCode = 1;
+  } else {
+    throw error;
+  }
+}
