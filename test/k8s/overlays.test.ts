@@ -267,6 +267,28 @@ describe("each lesson's rules", () => {
   });
 });
 
+describe("the checks on a real render", () => {
+  // The seed's mistakes, made again in our v2-default render, must be caught there too.
+  const broken = (change: (objects: K8sObject[]) => void): string[] => {
+    const objects = structuredClone(render("v2-default"));
+    change(objects);
+    return checkManifests(objects, readmeImages).map((f) => `${f.rule} ${f.object}`);
+  };
+
+  it.each([
+    // Subset v1 then selects two Deployments and v2 none; the selector no longer matches.
+    ["flaskapp-v2's pods labelled version v1", (o: K8sObject[]) => (the(o, "Deployment", "flaskapp-v2").spec.template.metadata.labels.version = "v1"), ["subset-pods DestinationRule/flaskapp", "subset-pods DestinationRule/flaskapp", "deployment-selector Deployment/flaskapp-v2"]],
+    ["the sleep port named ssh", (o: K8sObject[]) => Object.assign(the(o, "Service", "sleep").spec.ports[0], { name: "ssh", appProtocol: undefined }), ["port-name Service/sleep"]],
+    ["a Deployment on extensions/v1beta1", (o: K8sObject[]) => (the(o, "Deployment", "sleep").apiVersion = "extensions/v1beta1"), ["api-version Deployment/sleep"]],
+    ["the route to a subset v3", (o: K8sObject[]) => (the(o, "VirtualService").spec.http[0].route[0].destination.subset = "v3"), ["route-subset VirtualService/flaskapp-default-v2"]],
+    ["a root container", (o: K8sObject[]) => (the(o, "Deployment", "flaskapp-v1").spec.template.spec.containers[0].securityContext.runAsUser = 0), ["restricted Deployment/flaskapp-v1"]],
+    ["a grace period of 10s", (o: K8sObject[]) => (the(o, "Deployment", "flaskapp-v1").spec.template.spec.terminationGracePeriodSeconds = 10), ["shutdown-budget Deployment/flaskapp-v1"]],
+    ["an image tag nobody builds", (o: K8sObject[]) => (the(o, "Deployment", "sleep").spec.template.spec.containers[0].image = "istio-lessons/sleep:latest"), ["image Deployment/sleep"]],
+  ] as [string, (o: K8sObject[]) => void, string[]][])("report %s", (_name, change, expected) => {
+    expect(broken(change).sort()).toEqual(expected.sort());
+  });
+});
+
 describe("the registry override documented in the README", () => {
   let dir = "";
   beforeAll(async () => {
