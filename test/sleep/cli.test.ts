@@ -1,0 +1,97 @@
+// The bundle as a learner runs it: dist/tally.js spawned as its own process,
+// stdout and stderr piped, against real servers on 127.0.0.1.
+import { execFileSync, spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closedPortUrl, startVersions, type Versions } from "./servers.ts";
+import { USAGE_ERRORS } from "./usage-cases.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const TALLY = join(ROOT, "dist/tally.js");
+const RUN_LIMIT_MS = 15_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function tally(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [TALLY, ...args], { stdio: ["ignore", "pipe", "pipe"], timeout: RUN_LIMIT_MS });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
+    child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let versions: Versions;
+
+beforeAll(async () => {
+  execFileSync(process.execPath, [join(ROOT, "scripts/build.ts"), "--if-stale"], { cwd: ROOT, stdio: "pipe" });
+  versions = await startVersions();
+});
+afterAll(() => versions.close());
+
+describe("tally bundle", () => {
+  it("prints the split of a round-robin server and exits 0", async () => {
+    const run = await tally(["-n", "1000", "-c", "4", `${versions.url}/env/version`]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^1000 requests to GET http:\/\/127\.0\.0\.1:\d+\/env\/version, concurrency 4: /m);
+    expect(run.stdout).toMatch(/^ {2}v1 +500 +50\.0% +█{20}$/m);
+    expect(run.stdout).toMatch(/^ {2}v2 +500 +50\.0% +█{20}$/m);
+    expect(run.stdout).toMatch(/^latency {2}min \S+ {2}p50 \S+ {2}p90 \S+ {2}p99 \S+ {2}max \S+$/m);
+    expect(run.stderr).toBe("");
+  });
+
+  it("exits 0 when --expect holds and 1 with expected and observed when it does not", async () => {
+    const url = `${versions.url}/env/version`;
+    // One after the other: the front alternates between versions across all its clients.
+    const pass = await tally(["-n", "200", "--expect", "v2=50±5", "--expect", "v1>=50", url]);
+    const fail = await tally(["-n", "200", "--expect", "v1=100", url]);
+    expect(pass.code).toBe(0);
+    expect(fail.code).toBe(1);
+    expect(fail.stdout).toMatch(/^FAIL {2}v1=100 +expected 100%, observed 50% \(100 of 200\)$/m);
+  });
+
+  it("prints one JSON object with --json", async () => {
+    const run = await tally(["-n", "10", "--json", "--by", "header:x-version", `${versions.url}/`]);
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout);
+    expect(result).toMatchObject({ requests: 10, by: "header:x-version", errors: 0, pass: true, expectations: [] });
+    expect(result.rows.map((r: { key: string; count: number }) => [r.key, r.count])).toEqual([["v1", 5], ["v2", 5]]);
+  });
+
+  it("counts refused connections as rows and still exits 0", async () => {
+    const run = await tally(["-n", "3", "--by", "status", await closedPortUrl()]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^ {2}error:refused +3 +100\.0% +█{40} +connect ECONNREFUSED 127\.0\.0\.1:\d+$/m);
+  });
+
+  it("writes no progress line when stderr is piped, even for a run over a second", async () => {
+    const run = await tally(["-d", "1200ms", `${versions.url}/env/version`]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe("");
+    expect(run.stdout).not.toContain("\r");
+  });
+
+  it("prints the help and exits 0", async () => {
+    const run = await tally(["--help"]);
+    expect(run).toMatchObject({ code: 0, stderr: "" });
+    expect(run.stdout).toMatch(/^usage: tally \[options\] URL \[Name:Value \.\.\.\]$/m);
+  });
+
+});
+
+describe.concurrent("tally bundle usage errors", () => {
+  it.each(USAGE_ERRORS)("exits 2 for %j with one line pointing to --help", async (argv, message) => {
+    const run = await tally(argv);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toMatch(/^tally: [^\n]+ \(see tally --help\)\n$/);
+    expect(run.stderr).toMatch(message);
+  });
+});
