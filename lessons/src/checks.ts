@@ -7,6 +7,7 @@ import { parse } from "yaml";
 import { parseGroupBy, parseHeader } from "../../services/sleep/src/args.ts";
 import { parseLatencyExpectation, parseShareExpectation } from "../../services/sleep/src/expect.ts";
 import { parseDuration } from "../../services/common/src/duration.ts";
+import { isShadowHost } from "./mesh/policy.ts";
 
 export interface MirrorExpectation {
   /** The Deployment that receives the mirrored copies. */
@@ -177,6 +178,22 @@ export function probeToTallyArgs(check: Check, baseUrl: string, runId?: string):
   for (const e of check.expectLatency) args.push("--expect-latency", e);
   args.push(new URL(check.path, baseUrl).href);
   return args;
+}
+
+/** A request-log line as flaskapp writes it (the fields the mirror check reads). */
+export interface RequestLogLine {
+  msg?: unknown;
+  host?: unknown;
+  requestId?: unknown;
+}
+
+/** Counts the log lines of mirrored copies of a check's requests: tagged with its run id, Host ending in -shadow. */
+export function countMirroredCopies(lines: Iterable<RequestLogLine>, runId: string): number {
+  let count = 0;
+  for (const line of lines) {
+    if (line.msg === "request" && line.requestId === runId && typeof line.host === "string" && isShadowHost(line.host)) count++;
+  }
+  return count;
 }
 
 /** The number of mirrored copies a mirror check needs to see, for `requests` sent. */

@@ -6,7 +6,8 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { K8sObject } from "../kustomize.ts";
 import { flaskappPods, LocalPod, type PodSpec, type RequestLog } from "./pods.ts";
-import { isShadowHost, labelsMatch } from "./policy.ts";
+import { countMirroredCopies } from "../checks.ts";
+import { labelsMatch } from "./policy.ts";
 import { MeshProxy } from "./proxy.ts";
 import { RuleError, serviceRules } from "./rules.ts";
 
@@ -96,7 +97,7 @@ export class Mesh {
 
   /** Mirrored requests (Host ending in -shadow) a Deployment has logged with this x-request-id. */
   mirroredRequests(deployment: string, requestId: string): number {
-    return this.requestLogs(deployment).filter((l) => l.requestId === requestId && typeof l.host === "string" && isShadowHost(l.host)).length;
+    return countMirroredCopies(this.requestLogs(deployment), requestId);
   }
 
   async stop(): Promise<void> {

@@ -105,9 +105,9 @@ export function shouldRetry(policy: RetryPolicy, tried: number, outcome: Attempt
   return tried <= policy.attempts && isRetriable(policy, outcome);
 }
 
-/** Envoy's back-off before retry `retry` (1-based): random in [0, 25ms·2^retry), capped at 250ms. */
+/** Envoy's fully jittered back-off before retry `retry` (1-based): random in [0, 25ms·(2^retry − 1)), capped at 250ms. */
 export function retryBackoffMs(retry: number, random: number): number {
-  const ceiling = Math.min(250, 25 * 2 ** retry);
+  const ceiling = Math.min(250, 25 * (2 ** retry - 1));
   return Math.floor(random * ceiling);
 }
 
