@@ -51,6 +51,12 @@ interface Upstream {
   body: Dispatcher.ResponseData["body"];
 }
 
+/** Drops a response body we will not read; undici reports that as an error nobody needs to hear. */
+function discard(body: Upstream["body"]): void {
+  body.on("error", () => undefined);
+  body.destroy();
+}
+
 const CONNECT_FAILURES: Record<string, string> = {
   ENOTFOUND: "cannot resolve the upstream host",
   EAI_AGAIN: "cannot resolve the upstream host",
@@ -83,7 +89,7 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
       const response = await request(url, { dispatcher: agent, method, headers, signal });
       const location = response.headers.location;
       if (!REDIRECT_STATUSES.has(response.statusCode) || typeof location !== "string") return response;
-      response.body.destroy();
+      discard(response.body);
       if (redirects === MAX_REDIRECTS) throw new Problem(502, `upstream redirected more than ${MAX_REDIRECTS} times`);
       const next = parseRedirect(location, url, config.fetchAllow);
       if (isRejected(next)) throw new Problem(next.status, next.detail);
@@ -116,7 +122,7 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
       res.set(REFLECTED_BODY_HEADERS);
       await use(upstream);
     } finally {
-      upstream.body.destroy();
+      discard(upstream.body);
       res.off("close", onClose);
     }
   }

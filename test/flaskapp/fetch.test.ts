@@ -1,0 +1,336 @@
+import { get as httpGet, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import request from "supertest";
+import { afterEach, describe, expect, it } from "vitest";
+import { TRACING_HEADERS } from "../../services/flaskapp/src/tracing.ts";
+import { eventually, listen, makeApp, type Running } from "./helpers.ts";
+
+const running: Running[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((server) => server.close()));
+});
+
+async function upstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Running> {
+  const server = await listen(handler);
+  running.push(server);
+  return server;
+}
+
+/** Serves the app on a real port so tests can watch bytes arrive and connections close. */
+async function serve(env: Record<string, string> = {}): Promise<Running & { logs: Record<string, unknown>[] }> {
+  const { app, logs } = makeApp(env);
+  const server = await listen(app);
+  running.push(server);
+  return { ...server, logs };
+}
+
+interface Received {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  complete: boolean;
+}
+
+/** A GET that reports whether the body arrived complete instead of failing on a cut connection. */
+function fetchRaw(url: string, onData?: (received: number) => void): Promise<Received> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, (res) => {
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let done = false;
+      const finish = (complete: boolean): void => {
+        if (done) return;
+        done = true;
+        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks), complete });
+      };
+      res.on("data", (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+        onData?.(received);
+      });
+      res.on("end", () => finish(true));
+      res.on("error", () => finish(false));
+      res.on("close", () => finish(res.complete));
+    }).on("error", reject);
+  });
+}
+
+function expectProblem(res: { status: number; headers: IncomingHttpHeaders; body?: unknown; text?: string }, status: number, detail: RegExp): void {
+  expect(res.status).toBe(status);
+  expect(res.headers["content-type"]).toBe("application/problem+json; charset=utf-8");
+  expect(JSON.parse(res.text ?? "")).toEqual({ title: expect.any(String), status, detail: expect.stringMatching(detail) });
+}
+
+describe("/fetch and /fetch_with_trace", () => {
+  it.each(["/fetch", "/fetch_with_trace"])("%s answers with the upstream's status, content type and body", async (route) => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(201, { "content-type": "text/html", "x-upstream": "yes" });
+      res.end("<script>alert(1)</script>");
+    });
+    const res = await request(makeApp().app).get(route).query({ url: `${up.url}/page` });
+    expect(res.status).toBe(201);
+    expect(res.headers["content-type"]).toBe("text/html");
+    expect(res.text).toBe("<script>alert(1)</script>");
+    expect(res.headers["x-content-type-options"]).toBe("nosniff");
+    expect(res.headers["content-security-policy"]).toBe("default-src 'none'; sandbox");
+    expect(res.headers["x-upstream"]).toBeUndefined();
+  });
+
+  it.each([
+    [404, "missing"],
+    [500, "upstream broke"],
+    [503, "overloaded"],
+  ])("relays upstream status %d with its body", async (status, body) => {
+    const up = await upstream((_req, res) => {
+      res.statusCode = status;
+      res.end(body);
+    });
+    const res = await request(makeApp().app).get("/fetch").query({ url: up.url });
+    expect([res.status, res.text]).toEqual([status, body]);
+  });
+
+  it.each(["/fetch", "/fetch_with_trace", "/fetch_with_header"])("%s copies exactly the 17 tracing headers to the upstream", async (route) => {
+    let seen: IncomingHttpHeaders = {};
+    const up = await upstream((req, res) => {
+      seen = req.headers;
+      res.end("ok");
+    });
+    const incoming = Object.fromEntries(TRACING_HEADERS.map((name, i) => [name, `value-${i}`]));
+    const res = await request(makeApp().app)
+      .get(route)
+      .query({ url: up.url })
+      .set(incoming)
+      .set({ cookie: "session=1", authorization: "Bearer t", lab: "canary" });
+    expect(res.status).toBe(200);
+    expect(TRACING_HEADERS).toHaveLength(17);
+    for (const name of TRACING_HEADERS) expect(seen[name], name).toBe(incoming[name]);
+    expect(seen.cookie).toBeUndefined();
+    expect(seen.authorization).toBeUndefined();
+    expect(seen.lab).toBeUndefined();
+  });
+
+  it("streams: the first bytes reach the client before the upstream has finished", async () => {
+    let finishUpstream = (): void => undefined;
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("first part;");
+      finishUpstream = () => res.end("second part");
+    });
+    const app = await serve();
+    let releasedAfter = -1;
+    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`, (received) => {
+      // The upstream only ends once the client holds the first part: without streaming this never happens.
+      if (releasedAfter === -1) {
+        releasedAfter = received;
+        finishUpstream();
+      }
+    });
+    expect(releasedAfter).toBe("first part;".length);
+    expect(res.complete).toBe(true);
+    expect(res.body.toString()).toBe("first part;second part");
+  });
+
+  it("uses HEAD upstream for a HEAD request", async () => {
+    let method = "";
+    const up = await upstream((req, res) => {
+      method = req.method!;
+      res.setHeader("content-length", "5");
+      res.end(req.method === "HEAD" ? undefined : "hello");
+    });
+    const res = await request(makeApp().app).head("/fetch").query({ url: up.url });
+    expect([res.status, method, res.headers["content-length"]]).toEqual([200, "HEAD", "5"]);
+  });
+
+  it("a client that leaves while waiting for the upstream aborts the upstream request", async () => {
+    let upstreamReached = false;
+    let upstreamClosed = false;
+    const up = await upstream((req) => {
+      upstreamReached = true;
+      req.socket.on("close", () => (upstreamClosed = true));
+    });
+    const app = await serve();
+    const req = httpGet(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
+    req.on("error", () => undefined);
+    await eventually(() => upstreamReached);
+    req.destroy();
+    await eventually(() => upstreamClosed);
+  });
+});
+
+describe("FETCH_MAX_BYTES", () => {
+  const MAX = 1000;
+  const body = (size: number): string => "x".repeat(size);
+
+  it.each([
+    ["announced", MAX, 200],
+    ["announced", MAX + 1, 502],
+  ] as const)("Content-Length %s at %d bytes → %d", async (_kind, size, status) => {
+    const up = await upstream((_req, res) => {
+      res.setHeader("content-length", String(size));
+      res.end(body(size));
+    });
+    const res = await request(makeApp({ FETCH_MAX_BYTES: String(MAX) }).app).get("/fetch").query({ url: up.url });
+    if (status === 200) {
+      expect([res.status, res.text.length]).toEqual([200, MAX]);
+    } else {
+      expectProblem(res, 502, /upstream body is 1001 bytes, over FETCH_MAX_BYTES \(1000 bytes\)/);
+    }
+  });
+
+  it("an unannounced body of exactly the limit arrives whole", async () => {
+    const up = await upstream((_req, res) => {
+      res.write(body(600));
+      res.end(body(MAX - 600));
+    });
+    const app = await serve({ FETCH_MAX_BYTES: String(MAX) });
+    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
+    expect([res.status, res.complete, res.body.length]).toEqual([200, true, MAX]);
+  });
+
+  it("an unannounced body one byte over is cut at the limit and the connection closed", async () => {
+    const up = await upstream((_req, res) => {
+      res.write(body(600));
+      setTimeout(() => res.end(body(MAX + 1 - 600)), 20);
+    });
+    const app = await serve({ FETCH_MAX_BYTES: String(MAX) });
+    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
+    expect(res.status).toBe(200);
+    expect(res.complete).toBe(false);
+    expect(res.body.length).toBeLessThanOrEqual(MAX);
+    await eventually(() => app.logs.some((l) => l.msg === `upstream body is over FETCH_MAX_BYTES (${MAX} bytes)`));
+  });
+
+  it.each([
+    [MAX, 200],
+    [MAX + 1, 502],
+  ])("/fetch_with_header with an unannounced body of %d bytes → %d", async (size, status) => {
+    const up = await upstream((_req, res) => {
+      res.write(body(1));
+      res.end(body(size - 1));
+    });
+    const res = await request(makeApp({ FETCH_MAX_BYTES: String(MAX) }).app).get("/fetch_with_header").query({ url: up.url });
+    if (status === 200) expect(res.body.body).toHaveLength(MAX);
+    else expectProblem(res, 502, /over FETCH_MAX_BYTES/);
+  });
+});
+
+describe("FETCH_TIMEOUT", () => {
+  const env = { FETCH_TIMEOUT: "300ms" };
+
+  it("headers well inside the timeout → 200, even when the body then takes longer than it", async () => {
+    const up = await upstream((_req, res) => {
+      setTimeout(() => res.write("a"), 50);
+      setTimeout(() => res.write("b"), 250);
+      setTimeout(() => res.end("c"), 450);
+    });
+    const res = await request(makeApp(env).app).get("/fetch").query({ url: up.url });
+    expect([res.status, res.text]).toEqual([200, "abc"]);
+  });
+
+  it.each(["/fetch", "/fetch_with_header"])("%s: no headers within the timeout → 504", async (route) => {
+    const up = await upstream(() => undefined);
+    const res = await request(makeApp(env).app).get(route).query({ url: up.url });
+    expectProblem(res, 504, /no response headers from upstream within FETCH_TIMEOUT \(300 ms\)/);
+  });
+
+  it("the deadline covers the whole redirect chain", async () => {
+    const up = await upstream((req, res) => {
+      const hop = Number(req.url!.slice(1));
+      setTimeout(() => res.writeHead(302, { location: `/${hop + 1}` }).end(), 100);
+    });
+    const res = await request(makeApp(env).app).get("/fetch").query({ url: `${up.url}/0` });
+    expectProblem(res, 504, /FETCH_TIMEOUT/);
+  });
+});
+
+describe("redirects", () => {
+  async function chain(): Promise<Running> {
+    return upstream((req, res) => {
+      const [, hops, target] = /^\/(\d+)(?:\?to=(.*))?$/.exec(req.url!) ?? [];
+      if (Number(hops) > 0) res.writeHead(302, { location: `/${Number(hops) - 1}${target ? `?to=${target}` : ""}` }).end();
+      else if (target) res.writeHead(301, { location: decodeURIComponent(target) }).end();
+      else res.end("arrived");
+    });
+  }
+
+  it("follows 5 redirects", async () => {
+    const up = await chain();
+    const res = await request(makeApp().app).get("/fetch").query({ url: `${up.url}/5` });
+    expect([res.status, res.text]).toEqual([200, "arrived"]);
+  });
+
+  it("refuses a 6th redirect with 502", async () => {
+    const up = await chain();
+    expectProblem(await request(makeApp().app).get("/fetch").query({ url: `${up.url}/6` }), 502, /redirected more than 5 times/);
+  });
+
+  it.each([
+    ["file:///etc/passwd", {}, 502, /scheme "file:" is not allowed/],
+    ["ftp://127.0.0.1/", {}, 502, /scheme "ftp:" is not allowed/],
+    ["http://user:pw@127.0.0.1/", {}, 502, /credentials/],
+    ["http://localhost/", { FETCH_ALLOW: "127.0.0.1" }, 403, /host "localhost" is not in FETCH_ALLOW/],
+  ])("a redirect to %s is refused", async (location, env, status, detail) => {
+    const up = await chain();
+    const res = await request(makeApp(env).app).get("/fetch").query({ url: `${up.url}/1?to=${encodeURIComponent(location)}` });
+    expectProblem(res, status, detail);
+  });
+
+  it("a redirect to an allowed host is followed", async () => {
+    const final = await upstream((_req, res) => res.end("other host"));
+    const up = await chain();
+    const res = await request(makeApp({ FETCH_ALLOW: "127.0.0.1" }).app)
+      .get("/fetch")
+      .query({ url: `${up.url}/0?to=${encodeURIComponent(final.url)}` });
+    expect([res.status, res.text]).toEqual([200, "other host"]);
+  });
+});
+
+describe("/fetch_with_header", () => {
+  it("returns the incoming headers, the upstream status and its body as text", async () => {
+    const up = await upstream((_req, res) => {
+      res.statusCode = 418;
+      res.end("héllo");
+    });
+    const res = await request(makeApp().app).get("/fetch_with_header").query({ url: up.url }).set("lab", "canary");
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
+    expect(res.headers["x-content-type-options"]).toBe("nosniff");
+    expect(res.body).toEqual({ headers: expect.objectContaining({ lab: "canary" }), status: 418, body: "héllo" });
+  });
+});
+
+describe("fetch errors", () => {
+  async function closedPort(): Promise<number> {
+    const server = await listen(() => undefined);
+    await server.close();
+    return server.port;
+  }
+
+  it.each([
+    ["", {}, 400, /missing url/],
+    ["?url=", {}, 400, /missing url/],
+    ["?url=a&url=b", {}, 400, /exactly once/],
+    ["?url=nonsense", {}, 400, /invalid url/],
+    ["?url=file:///etc/passwd", {}, 400, /scheme "file:"/],
+    ["?url=javascript:alert(1)", {}, 400, /scheme "javascript:"/],
+    ["?url=gopher://127.0.0.1/", {}, 400, /scheme "gopher:"/],
+    ["?url=http://u:p@127.0.0.1/", {}, 400, /credentials/],
+    ["?url=http://example.com/", { FETCH_ALLOW: "127.0.0.1" }, 403, /"example.com" is not in FETCH_ALLOW/],
+  ])("GET /fetch%s with %j → %d", async (query, env, status, detail) => {
+    for (const route of ["/fetch", "/fetch_with_header"]) {
+      expectProblem(await request(makeApp(env).app).get(`${route}${query}`), status, detail);
+    }
+  });
+
+  it("a refused connection → 502", async () => {
+    const port = await closedPort();
+    for (const route of ["/fetch", "/fetch_with_trace", "/fetch_with_header"]) {
+      const res = await request(makeApp().app).get(route).query({ url: `http://127.0.0.1:${port}/` });
+      expectProblem(res, 502, /upstream refused the connection \(ECONNREFUSED\)/);
+    }
+  });
+
+  it("an upstream that closes without answering → 502", async () => {
+    const up = await upstream((req) => req.socket.destroy());
+    expectProblem(await request(makeApp().app).get("/fetch").query({ url: up.url }), 502, /upstream/);
+  });
+});
