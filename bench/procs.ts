@@ -1,0 +1,124 @@
+// Child processes of the bench: spawned in their own process group so that a
+// server and everything it forks (gunicorn's worker) die together, tracked so
+// that every one is killed on exit, on error and on Ctrl-C.
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { request } from "node:http";
+import { createServer } from "node:net";
+
+const running = new Set<ChildProcess>();
+
+export function start(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string }): ChildProcess {
+  const child = spawn(command, args, { ...options, detached: true });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  child.once("error", () => running.delete(child));
+  return child;
+}
+
+export function kill(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+export function killAll(): void {
+  for (const child of running) kill(child);
+}
+
+/** Kills every child however the bench ends. */
+export function killAllOnExit(): void {
+  process.once("exit", killAll);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === "string") throw new Error("no ephemeral port");
+  return address.port;
+}
+
+export interface Reply {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+export function get(url: string, timeoutMs: number): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: Buffer.concat(chunks).toString() }),
+      );
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${url}: no answer in ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Polls url until it answers 200; fails when the child exits or the deadline passes. */
+export async function waitFor200(child: ChildProcess, url: string, deadlineMs: number, pollMs = 2): Promise<void> {
+  const until = performance.now() + deadlineMs;
+  while (performance.now() < until) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${url}: server exited (${child.exitCode ?? child.signalCode}) before answering`);
+    try {
+      if ((await get(url, 1000)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  throw new Error(`${url}: no 200 within ${deadlineMs} ms`);
+}
+
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after the last ")".
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) found.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+export function processTree(pid: number): number[] {
+  const tree = [pid];
+  for (let i = 0; i < tree.length && i < 64; i++) tree.push(...childrenOf(tree[i]!));
+  return tree;
+}
+
+/** A field of /proc/PID/status in kB (VmRSS, VmHWM), 0 when the process is gone. */
+export function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,125 @@
+// Where flaskapp spends its time per request: runs the flaskapp source (not the
+// minified bundle, so names and packages stay readable) with `node --cpu-prof`
+// under wrk load, stops it with SIGTERM so the profile is written, and prints the
+// top self-time functions and the self time per package.
+// Usage: npx node bench/profile.ts [--path /env/version] [--duration 10s] [--connections 32] [--top 30]
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
+import { exited, freePort, killAll, killAllOnExit, start, waitFor200 } from "./procs.ts";
+import { runWrk } from "./wrk.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Where a function lives: a package, node's internals, our source, or a V8 pseudo-frame. */
+export function ownerOf(url: string, functionName: string): string {
+  if (url === "") return functionName.startsWith("(") ? functionName : "(native)";
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (pkg) return pkg[1]!;
+  if (url.startsWith("node:")) return "node internals";
+  const ours = /\/work\/[^/]+\/(services\/[^/]+)\//.exec(url) ?? /\/(services\/[^/]+)\//.exec(url);
+  return ours ? ours[1]! : url;
+}
+
+export interface SelfTime {
+  key: string;
+  ms: number;
+}
+
+/** Self time per function and per owner, most expensive first, in ms. */
+export function selfTimes(profile: CpuProfile): { functions: SelfTime[]; owners: SelfTime[]; totalMs: number } {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const functions = new Map<string, number>();
+  const owners = new Map<string, number>();
+  let totalUs = 0;
+  profile.samples.forEach((id, i) => {
+    const node = byId.get(id);
+    const us = profile.timeDeltas[i] ?? 0;
+    if (!node || us <= 0) return;
+    totalUs += us;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url === "" ? "" : ` ${url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/services\//, "services/")}:${lineNumber + 1}`;
+    const fn = `${functionName || "(anonymous)"}${where}`;
+    functions.set(fn, (functions.get(fn) ?? 0) + us);
+    const owner = ownerOf(url, functionName);
+    owners.set(owner, (owners.get(owner) ?? 0) + us);
+  });
+  const sorted = (map: Map<string, number>): SelfTime[] => [...map].map(([key, us]) => ({ key, ms: us / 1000 })).sort((a, b) => b.ms - a.ms);
+  return { functions: sorted(functions), owners: sorted(owners), totalMs: totalUs / 1000 };
+}
+
+function table(rows: SelfTime[], totalMs: number, top: number): string {
+  return rows
+    .slice(0, top)
+    .map((r) => `${((100 * r.ms) / totalMs).toFixed(1).padStart(5)}%  ${r.ms.toFixed(0).padStart(6)} ms  ${r.key}`)
+    .join("\n");
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      path: { type: "string", default: "/env/version" },
+      duration: { type: "string", default: "10s" },
+      connections: { type: "string", default: "32" },
+      top: { type: "string", default: "30" },
+    },
+  });
+  const durationMs = parseDuration(values.duration);
+  const connections = Number(values.connections);
+  const top = Number(values.top);
+  if (durationMs === undefined || durationMs < 1000 || durationMs > 60_000) throw new Error(`--duration: ${DURATION_FORM}, 1s to 1m`);
+  if (!Number.isInteger(connections) || connections < 1 || connections > 1000) throw new Error("--connections: an integer from 1 to 1000");
+  if (!Number.isInteger(top) || top < 1) throw new Error("--top: a positive integer");
+  if (!values.path.startsWith("/")) throw new Error("--path must start with /");
+
+  killAllOnExit();
+  const work = mkdtempSync(join(tmpdir(), "bench-profile-"));
+  try {
+    const port = await freePort();
+    const log = openSync(join(work, "flaskapp.log"), "w");
+    const child = start(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${work}`, "services/flaskapp/src/main.ts"], {
+      env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
+      stdio: ["ignore", log, log],
+      cwd: ROOT,
+    });
+    closeSync(log);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor200(child, `${base}/readyz`, 15_000, 20);
+    await runWrk(base + values.path, { threads: 1, connections, durationMs: 2000 }); // warm-up, inside the profile too
+    const result = await runWrk(base + values.path, { threads: 1, connections, durationMs });
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    await exited(child);
+    clearTimeout(timer);
+    const file = readdirSync(work).find((name) => name.endsWith(".cpuprofile"));
+    if (!file) throw new Error("flaskapp wrote no .cpuprofile (did it exit on SIGTERM?)");
+    const { functions, owners, totalMs } = selfTimes(JSON.parse(readFileSync(join(work, file), "utf8")) as CpuProfile);
+    console.log(`GET ${values.path}: ${Math.round(result.reqPerSec)} req/s under profiling (${result.requests} requests, p50 ${result.p50Ms} ms)`);
+    console.log(`\nself time by owner (of ${totalMs.toFixed(0)} ms sampled):\n${table(owners, totalMs, top)}`);
+    console.log(`\ntop ${top} functions by self time:\n${table(functions, totalMs, top)}`);
+  } finally {
+    killAll();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    console.error(`profile: ${(error as Error).message}`);
+    killAll();
+    process.exit(1);
+  });
+}

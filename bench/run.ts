@@ -1,0 +1,383 @@
+// npm run bench: flaskapp against the platform's limit (bare node:http), the
+// framework's limit (a minimal express route) and the original stack (the
+// seed's Flask app on Flask's dev server and on gunicorn), in one run, in
+// interleaved rounds; then /fetch against its upstream, cold start, and tally
+// against the book's httpie loop. Writes bench/RESULTS.md.
+//
+// Options: --rounds N (5), --duration 5s, --warmup 2s, --connections 32, --threads 1,
+// --no-write (print only).
+import { execFileSync, type ChildProcess } from "node:child_process";
+import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, release, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { build } from "esbuild";
+import { DURATION_FORM, formatDuration, parseDuration } from "../services/common/src/duration.ts";
+import { exited, freePort, get, kill, killAll, killAllOnExit, processTree, start, statusKb, waitFor200 } from "./procs.ts";
+import { fmtMb, fmtMs, fmtRatio, loadsTable, median, roundRatio, roundsTable, targetMet, targetsTable, withNotes, type Load, type Target } from "./report.ts";
+import { ensureTools } from "./tools.ts";
+import { runWrk, type WrkOptions } from "./wrk.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const BUNDLE = join(ROOT, "dist/flaskapp.js");
+const TALLY = join(ROOT, "dist/tally.js");
+const RESULTS = join(ROOT, "bench/RESULTS.md");
+const RUN_LIMIT_MS = 10 * 60_000;
+const PYTHON = "/usr/bin/python3"; // Debian's, the one python3-flask installs into
+const GUNICORN = "/usr/bin/gunicorn";
+const HTTPIE = "/usr/bin/http";
+
+interface Settings extends WrkOptions {
+  rounds: number;
+  warmupMs: number;
+  write: boolean;
+}
+
+function usage(message: string): never {
+  console.error(`bench: ${message}`);
+  console.error("usage: npm run bench -- [--rounds N] [--duration 5s] [--warmup 2s] [--connections 32] [--threads 1] [--no-write]");
+  process.exit(2);
+}
+
+function readSettings(argv: string[]): Settings {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        rounds: { type: "string", default: "5" },
+        duration: { type: "string", default: "5s" },
+        warmup: { type: "string", default: "2s" },
+        connections: { type: "string", default: "32" },
+        threads: { type: "string", default: "1" },
+        "no-write": { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  const int = (name: string, text: string, min: number, max: number): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min || n > max) usage(`--${name} must be an integer from ${min} to ${max}, got "${text}"`);
+    return n;
+  };
+  const duration = (name: string, text: string, min: number, max: number): number => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < min || ms > max) usage(`--${name} must be ${DURATION_FORM}, from ${formatDuration(min)} to ${formatDuration(max)}; got "${text}"`);
+    return ms;
+  };
+  return {
+    rounds: int("rounds", parsed.rounds, 3, 20),
+    durationMs: duration("duration", parsed.duration, 1000, 30_000),
+    warmupMs: duration("warmup", parsed.warmup, 0, 10_000),
+    connections: int("connections", parsed.connections, 1, 1000),
+    threads: int("threads", parsed.threads, 1, 16),
+    write: !parsed["no-write"],
+  };
+}
+
+interface Server {
+  name: string;
+  child: ChildProcess;
+  base: string;
+}
+
+async function startServer(name: string, command: string, args: string[], port: number, env: NodeJS.ProcessEnv, stdoutFile: string, readyPath: string): Promise<Server> {
+  const out = openSync(stdoutFile, "w");
+  const child = start(command, args, { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", out, out], cwd: ROOT });
+  closeSync(out);
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor200(child, base + readyPath, 15_000, 20);
+  } catch (error) {
+    throw new Error(`${name}: ${(error as Error).message}\n${readFileSync(stdoutFile, "utf8").slice(-2000)}`);
+  }
+  return { name, child, base };
+}
+
+/**
+ * The reference servers run as esbuild bundles, like flaskapp: started from .ts,
+ * Node would load its type stripper first, which costs memory and start-up time
+ * that the platform's limit should not carry.
+ */
+async function bundleReference(entry: string, work: string): Promise<string> {
+  const outfile = join(work, entry.replace(/^.*\//, "").replace(/\.ts$/, ".js"));
+  await build({
+    entryPoints: [join(ROOT, entry)],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node24",
+    format: "esm",
+    minify: true,
+    logLevel: "warning",
+    banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
+  });
+  return outfile;
+}
+
+async function expectV1(url: string, contentType: string | undefined): Promise<void> {
+  const reply = await get(url, 5000);
+  if (reply.status !== 200 || reply.body !== "v1" || (contentType !== undefined && reply.contentType !== contentType)) {
+    throw new Error(`${url}: expected 200 "v1"${contentType ? ` (${contentType})` : ""}, got ${reply.status} ${JSON.stringify(reply.body.slice(0, 200))} (${reply.contentType})`);
+  }
+}
+
+/** Peak resident memory of each server's process tree, sampled during the load. */
+function sampleRss(servers: readonly Server[], peaks: Map<string, number>): () => void {
+  const sample = (): void => {
+    for (const server of servers) {
+      if (server.child.pid === undefined) continue;
+      const kb = processTree(server.child.pid).reduce((sum, pid) => sum + statusKb(pid, "VmHWM"), 0);
+      peaks.set(server.name, Math.max(peaks.get(server.name) ?? 0, kb));
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 250);
+  return () => {
+    clearInterval(timer);
+    sample();
+  };
+}
+
+async function countLines(file: string, needle: string): Promise<number> {
+  let count = 0;
+  let carry = "";
+  for await (const chunk of createReadStream(file, { encoding: "utf8" })) {
+    const lines = (carry + chunk).split("\n");
+    carry = lines.pop() ?? "";
+    for (const line of lines) if (line.includes(needle)) count++;
+  }
+  return count + (carry.includes(needle) ? 1 : 0);
+}
+
+async function timeColdStart(args: (port: number) => string[], env: NodeJS.ProcessEnv, path: string): Promise<number> {
+  const port = await freePort();
+  const began = performance.now();
+  const child = start(process.execPath, args(port), { env: { PATH: process.env.PATH, ...env, PORT: String(port) }, stdio: "ignore", cwd: ROOT });
+  try {
+    await waitFor200(child, `http://127.0.0.1:${port}${path}`, 5000, 1);
+    return performance.now() - began;
+  } finally {
+    kill(child);
+    await exited(child);
+  }
+}
+
+async function timeProcess(command: string, args: string[]): Promise<{ ms: number; code: number | null; output: string }> {
+  const began = performance.now();
+  const child = start(command, args, { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk));
+  const timer = setTimeout(() => kill(child), 60_000);
+  const code = await exited(child);
+  clearTimeout(timer);
+  return { ms: performance.now() - began, code, output };
+}
+
+function version(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).split("\n")[0]!.trim();
+  } catch (error) {
+    const stdout = (error as { stdout?: string }).stdout ?? "";
+    return stdout.split("\n")[0]?.trim() || "unknown";
+  }
+}
+
+async function main(): Promise<void> {
+  const settings = readSettings(process.argv.slice(2));
+  killAllOnExit();
+  const watchdog = setTimeout(() => {
+    console.error(`bench: still running after ${formatDuration(RUN_LIMIT_MS)}; stopping`);
+    killAll();
+    process.exit(1);
+  }, RUN_LIMIT_MS);
+  watchdog.unref();
+
+  const toolError = ensureTools((line) => console.error(line));
+  if (toolError) {
+    console.error(toolError);
+    process.exit(1);
+  }
+  for (const file of [BUNDLE, TALLY]) if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build (npm run bench builds first)`);
+
+  const work = mkdtempSync(join(tmpdir(), "bench-"));
+  const log = (line: string): void => console.error(line);
+  try {
+    const [barePort, expressPort, flaskappPort, flaskDevPort, gunicornPort] = await Promise.all(Array.from({ length: 5 }, freePort)) as [number, number, number, number, number];
+    const bareJs = await bundleReference("bench/bare-server.ts", work);
+    const expressJs = await bundleReference("bench/express-min.ts", work);
+    const flaskappLog = join(work, "flaskapp.log");
+    const production = { NODE_ENV: "production" };
+    log("bench: starting servers");
+    const servers: Server[] = await Promise.all([
+      startServer("bare node:http", process.execPath, [bareJs, String(barePort)], barePort, {}, join(work, "bare.log"), "/"),
+      startServer("express minimal", process.execPath, [expressJs, String(expressPort)], expressPort, { ...production, version: "v1" }, join(work, "express.log"), "/env/version"),
+      // As shipped: request log and metrics on, the JSON log on stdout, here a file.
+      startServer("flaskapp", process.execPath, [BUNDLE], flaskappPort, { ...production, version: "v1", PORT: String(flaskappPort), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" }, flaskappLog, "/readyz"),
+      startServer("Flask dev server", PYTHON, ["bench/flaskapp.py"], flaskDevPort, { version: "v1", BENCH_HOST: "127.0.0.1", BENCH_PORT: String(flaskDevPort) }, join(work, "flask-dev.log"), "/env/version"),
+      startServer("gunicorn", GUNICORN, ["--workers", "1", "--worker-class", "sync", "--bind", `127.0.0.1:${gunicornPort}`, "--chdir", "bench", "flaskapp:app"], gunicornPort, { version: "v1" }, join(work, "gunicorn.log"), "/env/version"),
+    ]);
+    const [bare, express, flaskapp, flaskDev, gunicorn] = servers as [Server, Server, Server, Server, Server];
+    const plain = "text/plain; charset=utf-8";
+    const fetchUrl = `${flaskapp.base}/fetch?url=${encodeURIComponent(`${bare.base}/env/version`)}`;
+    await expectV1(`${bare.base}/env/version`, plain);
+    await expectV1(`${express.base}/env/version`, plain);
+    await expectV1(`${flaskapp.base}/env/version`, plain);
+    await expectV1(`${flaskDev.base}/env/version`, undefined);
+    await expectV1(`${gunicorn.base}/env/version`, undefined);
+    await expectV1(fetchUrl, undefined);
+
+    const loads: (Load & { server: Server })[] = [
+      { name: "bare node:http", what: "the platform's limit", url: `${bare.base}/env/version`, server: bare, rounds: [], peakRssKb: 0 },
+      { name: "express minimal", what: "one express 5 route, no log, no metrics", url: `${express.base}/env/version`, server: express, rounds: [], peakRssKb: 0 },
+      { name: "flaskapp", what: "dist/flaskapp.js /env/version, log + metrics on", url: `${flaskapp.base}/env/version`, server: flaskapp, rounds: [], peakRssKb: 0 },
+      { name: "Flask dev server", what: "seed app, python3 flaskapp.py (threaded)", url: `${flaskDev.base}/env/version`, server: flaskDev, rounds: [], peakRssKb: 0 },
+      { name: "gunicorn", what: "seed app, gunicorn 1 sync worker", url: `${gunicorn.base}/env/version`, server: gunicorn, rounds: [], peakRssKb: 0 },
+      { name: "flaskapp /fetch", what: "flaskapp /fetch?url=<bare node:http>", url: fetchUrl, server: flaskapp, rounds: [], peakRssKb: 0 },
+    ];
+    const wrk = { threads: settings.threads, connections: settings.connections };
+    const peaks = new Map<string, number>();
+    const stopSampling = sampleRss(servers, peaks);
+    if (settings.warmupMs > 0) {
+      for (const load of loads) {
+        log(`bench: warm-up ${load.name}`);
+        await runWrk(load.url, { ...wrk, durationMs: settings.warmupMs });
+      }
+    }
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const load of loads) {
+        const result = await runWrk(load.url, { ...wrk, durationMs: settings.durationMs });
+        load.rounds.push(result);
+        log(`bench: round ${round}/${settings.rounds} ${load.name}: ${Math.round(result.reqPerSec)} req/s, p50 ${fmtMs(result.p50Ms)}, p99 ${fmtMs(result.p99Ms)}, errors ${result.errors}`);
+      }
+    }
+    stopSampling();
+    for (const load of loads) load.peakRssKb = load.name === "flaskapp /fetch" ? 0 : (peaks.get(load.server.name) ?? 0);
+
+    log("bench: tally -n 1000 and the httpie loop");
+    const target = `${flaskapp.base}/env/version`;
+    const tallyRuns: number[] = [];
+    let tallyOutput = "";
+    for (let i = 0; i < 3; i++) {
+      const run = await timeProcess(process.execPath, [TALLY, "-n", "1000", target]);
+      if (run.code !== 0) throw new Error(`tally -n 1000 ${target} exited ${run.code}:\n${run.output}`);
+      tallyRuns.push(run.ms);
+      tallyOutput = run.output;
+    }
+    const httpieCalls: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const run = await timeProcess(HTTPIE, ["--ignore-stdin", "--body", target]);
+      if (run.code !== 0 || run.output.trim() !== "v1") throw new Error(`http --body ${target} exited ${run.code}: ${run.output}`);
+      httpieCalls.push(run.ms);
+    }
+    const httpieTotal10 = httpieCalls.reduce((a, b) => a + b, 0);
+
+    for (const server of servers) kill(server.child);
+    await Promise.all(servers.map((s) => exited(s.child)));
+    const logLines = await countLines(flaskappLog, '"msg":"request"');
+    const flaskappRequests = loads.filter((l) => l.server === flaskapp).reduce((sum, l) => sum + l.rounds.reduce((s, r) => s + r.requests, 0), 0);
+
+    log("bench: cold start");
+    const coldFlaskapp: number[] = [];
+    const coldBare: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      coldFlaskapp.push(await timeColdStart(() => [BUNDLE], { ...production, version: "v1", HOST: "127.0.0.1" }, "/readyz"));
+      coldBare.push(await timeColdStart((port) => [bareJs, String(port)], {}, "/"));
+    }
+
+    const byName = (name: string): Load => loads.find((l) => l.name === name)!;
+    const ratio = (a: string, b: string): number => roundRatio(byName(a).rounds, byName(b).rounds);
+    const targets: Target[] = [
+      { what: "flaskapp / bare node:http (req/s)", measured: ratio("flaskapp", "bare node:http"), bound: 0.75, atMost: false, format: fmtRatio },
+      { what: "flaskapp / Flask dev server (req/s)", measured: ratio("flaskapp", "Flask dev server"), bound: 10, atMost: false, format: fmtRatio },
+      { what: "flaskapp / gunicorn (req/s)", measured: ratio("flaskapp", "gunicorn"), bound: 2, atMost: false, format: fmtRatio },
+      { what: "flaskapp /fetch / upstream direct (req/s)", measured: ratio("flaskapp /fetch", "bare node:http"), bound: 0.4, atMost: false, format: fmtRatio },
+      { what: "flaskapp peak RSS under load", measured: byName("flaskapp").peakRssKb, bound: 80 * 1024, atMost: true, format: fmtMb },
+      { what: "flaskapp cold start (spawn → first 200 on /readyz), median", measured: median(coldFlaskapp), bound: 150, atMost: true, format: fmtMs },
+      { what: "tally -n 1000 (wall time, median of 3)", measured: median(tallyRuns), bound: 1000, atMost: true, format: fmtMs },
+    ];
+
+    const cpuModel = cpus()[0]?.model.trim() ?? "unknown";
+    const report = [
+      "# bench results",
+      "",
+      `Written by \`npm run bench\` on ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}.`,
+      "",
+      `Machine: ${availableParallelism()} cores (${cpuModel}), Linux ${release()}; Node ${process.version}; ${version("wrk", ["-v"]).split(" [")[0]}; ` +
+        `${version(PYTHON, ["--version"])}, Flask ${version(PYTHON, ["-c", "import importlib.metadata as m; print(m.version('flask'))"])}, gunicorn ${version(PYTHON, ["-c", "import importlib.metadata as m; print(m.version('gunicorn'))"])}, HTTPie ${version(HTTPIE, ["--version"])}.`,
+      "",
+      `Load: \`wrk --latency -t${settings.threads} -c${settings.connections} -d${formatDuration(settings.durationMs)}\` on 127.0.0.1, ${settings.rounds} interleaved rounds ` +
+        `(every load once per round, in the order of the table), after a ${formatDuration(settings.warmupMs)} warm-up of each. Figures are medians over the rounds; ` +
+        "ratios are the median of the per-round ratios. wrk and the servers share the machine's cores (wrk's one thread takes most of one core), " +
+        "so the figures are relative, not capacities. flaskapp runs as shipped (`NODE_ENV=production`, JSON request log and metrics on) with its stdout " +
+        `written to a file; it wrote ${logLines.toLocaleString("en-US")} request log lines for the ${flaskappRequests.toLocaleString("en-US")} requests wrk counted in the rounds (plus warm-up and checks).`,
+      "",
+      "## Targets",
+      "",
+      targetsTable(targets),
+      "",
+      `${targets.filter(targetMet).length} of ${targets.length} targets met.`,
+      "",
+      "## Throughput, latency and memory",
+      "",
+      loadsTable(loads),
+      "",
+      "Peak RSS is the highest VmHWM (summed over the server's process tree: gunicorn's master and worker) seen during the load, sampled every 250 ms. " +
+        "The /fetch load runs in the flaskapp process (its memory is in the flaskapp row); its upstream is the bare node:http server, so " +
+        "\"direct\" is the bare node:http row. The Flask servers answer `text/html` (Flask's default), the Node servers `text/plain`; the body is `v1` everywhere.",
+      "",
+      "| ratio | value |",
+      "|---|--:|",
+      `| flaskapp / bare node:http | ${fmtRatio(ratio("flaskapp", "bare node:http"))} |`,
+      `| express minimal / bare node:http | ${fmtRatio(ratio("express minimal", "bare node:http"))} |`,
+      `| flaskapp / express minimal | ${fmtRatio(ratio("flaskapp", "express minimal"))} |`,
+      `| flaskapp / Flask dev server | ${fmtRatio(ratio("flaskapp", "Flask dev server"))} |`,
+      `| flaskapp / gunicorn | ${fmtRatio(ratio("flaskapp", "gunicorn"))} |`,
+      `| flaskapp /fetch / upstream direct | ${fmtRatio(ratio("flaskapp /fetch", "bare node:http"))} |`,
+      "",
+      "Per round (req/s):",
+      "",
+      roundsTable(loads),
+      "",
+      "## Cold start",
+      "",
+      "Spawn of `node` to the first 200, polled every millisecond, 9 runs each, interleaved.",
+      "",
+      "| program | median | min–max |",
+      "|---|--:|--:|",
+      `| flaskapp (dist/flaskapp.js, /readyz) | ${fmtMs(median(coldFlaskapp))} | ${fmtMs(Math.min(...coldFlaskapp))}–${fmtMs(Math.max(...coldFlaskapp))} |`,
+      `| bare node:http (bench/bare-server.ts bundled, /) | ${fmtMs(median(coldBare))} | ${fmtMs(Math.min(...coldBare))}–${fmtMs(Math.max(...coldBare))} |`,
+      "",
+      "## tally against the book's httpie loop",
+      "",
+      "| command | 1000 requests |",
+      "|---|--:|",
+      `| \`tally -n 1000 ${"<flaskapp>"}/env/version\` (median of 3: ${tallyRuns.map(fmtMs).join(", ")}) | ${fmtMs(median(tallyRuns))} |`,
+      `| \`for i in $(seq 1000); do http --body <flaskapp>/env/version; done\` (10 calls took ${fmtMs(httpieTotal10)}, scaled ×100) | ${fmtMs(httpieTotal10 * 100)} |`,
+      `| speed-up | ${fmtRatio((httpieTotal10 * 100) / median(tallyRuns))} |`,
+      "",
+      "Last tally output:",
+      "",
+      "```",
+      tallyOutput.trimEnd(),
+      "```",
+    ].join("\n");
+
+    console.log(report);
+    if (settings.write) {
+      writeFileSync(RESULTS, withNotes(report, existsSync(RESULTS) ? readFileSync(RESULTS, "utf8") : undefined));
+      log(`bench: wrote ${RESULTS}`);
+    }
+  } finally {
+    killAll();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench: ${(error as Error).message ?? error}`);
+  killAll();
+  process.exit(1);
+});
