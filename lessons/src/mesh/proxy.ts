@@ -158,7 +158,9 @@ export class MeshProxy {
 
   /** Adds a pod; it receives traffic once its /readyz answers 200. */
   addEndpoint(endpoint: Endpoint): void {
-    this.#endpoints.set(endpoint.id, { ...endpoint, ready: false });
+    const entry = { ...endpoint, ready: false };
+    this.#endpoints.set(endpoint.id, entry);
+    void this.#probe(entry);
   }
 
   /** Removes a pod (it has exited) and closes its connections. */
@@ -195,20 +197,20 @@ export class MeshProxy {
     if (this.#polling) return;
     this.#polling = true;
     try {
-      await Promise.all(
-        [...this.#endpoints.values()].map(async (endpoint) => {
-          const ready = await fetch(`${endpoint.url}/readyz`, { signal: AbortSignal.timeout(this.#options.readinessIntervalMs * 5) })
-            .then(async (r) => {
-              await r.body?.cancel();
-              return r.status === 200;
-            })
-            .catch(() => false);
-          endpoint.ready = ready;
-        }),
-      );
+      await Promise.all([...this.#endpoints.values()].map((endpoint) => this.#probe(endpoint)));
     } finally {
       this.#polling = false;
     }
+  }
+
+  /** One readiness probe: GET /readyz, ready on 200, like a kubelet httpGet probe with failureThreshold 1. */
+  async #probe(endpoint: Endpoint & { ready: boolean }): Promise<void> {
+    endpoint.ready = await fetch(`${endpoint.url}/readyz`, { signal: AbortSignal.timeout(Math.max(1000, this.#options.readinessIntervalMs)) })
+      .then(async (r) => {
+        await r.body?.cancel();
+        return r.status === 200;
+      })
+      .catch(() => false);
   }
 
   #cluster(subset: string | undefined): Cluster {

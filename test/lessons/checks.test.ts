@@ -1,0 +1,132 @@
+// checks.yaml: validation with errors naming file and field, and the one
+// translation of a check into tally's command line, read back with tally's own parser.
+import { existsSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parseCommand } from "../../services/sleep/src/args.ts";
+import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, parseChecks, probeToTallyArgs, type Check } from "../../lessons/src/checks.ts";
+import { checksFile, LESSONS, overlayDir, parseLessons, UnknownLessonError } from "../../lessons/src/lessons.ts";
+
+const FILE = "k8s/overlays/x/checks.yaml";
+const good = { name: "only v2", path: "/env/version", requests: 100, expect: ["v2=100"] };
+const doc = (...checks: unknown[]) => ({ summary: "only v2 answers", checks });
+
+describe("every lesson has valid checks", () => {
+  it.each(LESSONS)("%s", async (lesson) => {
+    const file = checksFile(overlayDir(lesson));
+    expect(existsSync(file)).toBe(true);
+    const { checks } = await loadChecks(file);
+    expect(checks.length).toBeGreaterThan(0);
+  });
+});
+
+describe("parseChecks", () => {
+  it("fills defaults", () => {
+    expect(parseChecks(doc(good), FILE).checks[0]).toEqual({ ...good, headers: {}, concurrency: 1, expectLatency: [] });
+  });
+
+  const bad: Array<[string, unknown, string]> = [
+    ["not a mapping", ["x"], `${FILE}: (top level): expected a mapping`],
+    ["no summary", { checks: [good] }, `${FILE}: summary:`],
+    ["unknown top-level field", { ...doc(good), extra: 1 }, `${FILE}: extra: unknown field`],
+    ["empty checks", doc(), `${FILE}: checks: expected a non-empty list`],
+    ["no name", doc({ ...good, name: undefined }), `${FILE}: checks[0].name:`],
+    ["path without /", doc({ ...good, path: "env/version" }), `${FILE}: checks[0].path:`],
+    ["requests 0", doc({ ...good, requests: 0 }), `${FILE}: checks[0].requests: expected an integer from 1 to 10000, got 0`],
+    ["requests above the limit", doc({ ...good, requests: 10_001 }), `${FILE}: checks[0].requests: expected an integer from 1 to 10000`],
+    ["requests not a number", doc({ ...good, requests: "200" }), `${FILE}: checks[0].requests:`],
+    ["concurrency 101", doc({ ...good, concurrency: 101 }), `${FILE}: checks[0].concurrency: expected an integer from 1 to 100`],
+    ["bad expect", doc({ ...good, expect: ["v2 is 100"] }), `${FILE}: checks[0].expect[0]:`],
+    ["expect over 100", doc({ ...good, expect: ["v2=150"] }), `${FILE}: checks[0].expect[0]:`],
+    ["tolerance with >=", doc({ ...good, expect: ["v2>=50±5"] }), `${FILE}: checks[0].expect[0]:`],
+    ["bad expectLatency", doc({ ...good, expectLatency: ["p75<=1s"] }), `${FILE}: checks[0].expectLatency[0]:`],
+    ["nothing expected", doc({ ...good, expect: [] }), `${FILE}: checks[0].expect: a check needs at least one`],
+    ["bad by", doc({ ...good, by: "colour" }), `${FILE}: checks[0].by:`],
+    ["bad header value", doc({ ...good, headers: { lab: 1 } }), `${FILE}: checks[0].headers.lab: expected a string value`],
+    ["bad header name", doc({ ...good, headers: { "la b": "x" } }), `${FILE}: checks[0].headers.la b:`],
+    ["bad method", doc({ ...good, method: "get it" }), `${FILE}: checks[0].method:`],
+    ["bad timeout", doc({ ...good, timeout: "5" }), `${FILE}: checks[0].timeout:`],
+    ["unknown check field", doc({ ...good, concurency: 2 }), `${FILE}: checks[0].concurency: unknown field`],
+    ["mirror without deployment", doc({ ...good, mirroredTo: { atLeastPercent: 100 } }), `${FILE}: checks[0].mirroredTo.deployment:`],
+    ["mirror percent 0", doc({ ...good, mirroredTo: { deployment: "flaskapp-v2", atLeastPercent: 0 } }), `${FILE}: checks[0].mirroredTo.atLeastPercent:`],
+    ["duplicate names", doc(good, good), `${FILE}: checks[1].name: duplicate name`],
+  ];
+  it.each(bad)("%s", (_name, value, message) => {
+    expect(() => parseChecks(value, FILE)).toThrow(ChecksError);
+    expect(() => parseChecks(value, FILE)).toThrow(message);
+  });
+
+  it("a missing file and invalid YAML name the file", async () => {
+    await expect(loadChecks("/nonexistent/checks.yaml")).rejects.toThrow("/nonexistent/checks.yaml: cannot read: ENOENT");
+  });
+});
+
+describe("probeToTallyArgs", () => {
+  const full: Check = {
+    name: "canary",
+    path: "/status/503:0.5,200:0.5?x=1",
+    method: "POST",
+    headers: { lab: "canary" },
+    requests: 200,
+    concurrency: 4,
+    by: "status",
+    timeout: "3s",
+    expect: ["200>=85", "503=5±5"],
+    expectLatency: ["min>=1s"],
+    mirroredTo: { deployment: "flaskapp-v2", atLeastPercent: 100 },
+  };
+
+  it("gives tally exactly the check, as tally's own parser reads it", () => {
+    const command = parseCommand(probeToTallyArgs(full, "http://flaskapp", "run-1"));
+    if (command.kind !== "run") throw new Error("expected a run command");
+    const o = command.options;
+    expect(o.url.href).toBe("http://flaskapp/status/503:0.5,200:0.5?x=1");
+    expect(o.method).toBe("POST");
+    expect(o.headers).toEqual([["lab", "canary"], ["x-request-id", "run-1"]]);
+    expect(o.amount).toEqual({ kind: "requests", count: 200 });
+    expect(o.concurrency).toBe(4);
+    expect(o.by).toEqual({ kind: "status" });
+    expect(o.timeoutMs).toBe(3000);
+    expect(o.expectations.map((e) => e.expr)).toEqual(["200>=85", "503=5±5", "min>=1s"]);
+  });
+
+  it("only the base URL differs between the preview and a cluster", () => {
+    const local = probeToTallyArgs(full, "http://127.0.0.1:4567", "run-1");
+    const cluster = probeToTallyArgs(full, "http://flaskapp", "run-1");
+    expect(local.slice(0, -1)).toEqual(cluster.slice(0, -1));
+    expect(local.at(-1)).toBe("http://127.0.0.1:4567/status/503:0.5,200:0.5?x=1");
+  });
+
+  it("every lesson's checks make a valid tally command line", async () => {
+    for (const lesson of LESSONS) {
+      for (const check of (await loadChecks(checksFile(overlayDir(lesson)))).checks) {
+        expect(parseCommand(probeToTallyArgs(check, "http://flaskapp", "run")).kind).toBe("run");
+      }
+    }
+  });
+});
+
+describe("mirror counting", () => {
+  it("counts request lines with the run id and a -shadow host only", () => {
+    const lines = [
+      { msg: "request", requestId: "run", host: "flaskapp-shadow" },
+      { msg: "request", requestId: "run", host: "flaskapp-shadow:80" },
+      { msg: "request", requestId: "run", host: "flaskapp" },
+      { msg: "request", requestId: "other", host: "flaskapp-shadow" },
+      { msg: "started", requestId: "run", host: "flaskapp-shadow" },
+      { msg: "request", requestId: "run" },
+    ];
+    expect(countMirroredCopies(lines, "run")).toBe(2);
+  });
+
+  it("needs the share of the requests sent, rounded up", () => {
+    const check = { requests: 50, mirroredTo: { deployment: "d", atLeastPercent: 99 } } as Check;
+    expect(mirroredNeeded(check)).toBe(50);
+  });
+});
+
+describe("lesson names", () => {
+  it("an unknown lesson is an error listing the lessons", () => {
+    expect(() => parseLessons(["round-robin", "canary"])).toThrow(UnknownLessonError);
+    expect(() => parseLessons(["canary"])).toThrow(`unknown lesson "canary"; lessons: ${LESSONS.join(", ")}`);
+  });
+});
