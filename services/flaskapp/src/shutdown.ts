@@ -20,18 +20,23 @@ export interface ShutdownOptions {
 export function handleShutdown({ server, lifecycle, logger, shutdownDelayMs, drainTimeoutMs, exit }: ShutdownOptions): void {
   function drain(): void {
     logger.info({ drainTimeoutMs }, "closing listener; draining in-flight requests");
+    // close() only ends connections idle right now; a keep-alive connection whose
+    // response finishes later would otherwise stay open until keepAliveTimeout.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const finish = (): never => {
+      clearInterval(sweep);
+      logger.info("shutdown complete");
+      return exit(0);
+    };
     const forced = setTimeout(() => {
       logger.warn({ drainTimeoutMs }, "drain timeout: closing remaining connections");
       server.closeAllConnections();
-      logger.info("shutdown complete");
-      exit(0);
+      finish();
     }, drainTimeoutMs);
     server.close(() => {
       clearTimeout(forced);
-      logger.info("shutdown complete");
-      exit(0);
+      finish();
     });
-    server.closeIdleConnections();
   }
 
   function onSignal(signal: NodeJS.Signals): void {

@@ -1,0 +1,125 @@
+// The built bundle as Kubernetes runs it: a real process, copied alone into an
+// empty directory (no node_modules), signalled like the kubelet does.
+import { type ChildProcess, spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { Agent, get as httpGet } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildBundles } from "../../scripts/build.ts";
+import { eventually } from "./helpers.ts";
+
+let dir: string;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  await buildBundles();
+  dir = mkdtempSync(join(tmpdir(), "flaskapp-bundle-"));
+  copyFileSync(new URL("../../dist/flaskapp.js", import.meta.url), join(dir, "flaskapp.js"));
+});
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+  lines: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+async function start(env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, ["flaskapp.js"], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, version: "v2", HOST: "127.0.0.1", PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  const lines: Record<string, unknown>[] = [];
+  let buffered = "";
+  child.stdout!.on("data", (data: Buffer) => {
+    buffered += data.toString();
+    const complete = buffered.split("\n");
+    buffered = complete.pop()!;
+    for (const line of complete) lines.push(JSON.parse(line));
+  });
+  let stderr = "";
+  child.stderr!.on("data", (data: Buffer) => (stderr += data.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  await eventually(() => lines.some((l) => l.msg === "listening") || child.exitCode !== null, 10_000);
+  const listening = lines.find((l) => l.msg === "listening");
+  if (!listening) throw new Error(`flaskapp did not start: ${stderr}`);
+  return { child, port: listening.port as number, lines, exited };
+}
+
+const keepAlive = new Agent({ keepAlive: true });
+afterAll(() => keepAlive.destroy());
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpGet({ host: "127.0.0.1", port, path, agent: keepAlive }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => resolve({ status: res.statusCode!, body }));
+    }).on("error", reject);
+  });
+}
+
+describe("dist/flaskapp.js as a process", () => {
+  it("serves /env/version and, on SIGTERM, fails readiness, finishes in-flight work and exits 0", async () => {
+    const app = await start({ SHUTDOWN_DELAY: "300ms", DRAIN_TIMEOUT: "5s" });
+    expect(await get(app.port, "/env/version")).toEqual({ status: 200, body: "v2" });
+    expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({ config: { version: "v2", shutdownDelayMs: 300 } });
+
+    const inFlight = get(app.port, "/delay/1.2");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    app.child.kill("SIGTERM");
+    await eventually(() => app.lines.some((l) => l.signal === "SIGTERM"));
+    expect((await get(app.port, "/readyz")).status).toBe(503);
+    expect(await get(app.port, "/healthz")).toEqual({ status: 200, body: "ok" });
+
+    expect(await inFlight).toEqual({ status: 200, body: '{"delay":1.2}' });
+    expect(await app.exited).toBe(0);
+    const messages = app.lines.map((l) => l.msg);
+    expect(messages).toContain("shutdown complete");
+    // Idle keep-alive connections were closed, not waited out.
+    expect(messages.some((m) => String(m).startsWith("drain timeout"))).toBe(false);
+    expect(app.lines.find((l) => l.route === "/delay/:seconds")).toMatchObject({ status: 200 });
+  });
+
+  it("bounds draining by DRAIN_TIMEOUT and still exits 0", async () => {
+    const app = await start({ SHUTDOWN_DELAY: "0ms", DRAIN_TIMEOUT: "200ms", MAX_DELAY: "30s" });
+    const stuck = get(app.port, "/delay/20").catch((error: Error) => error);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    app.child.kill("SIGTERM");
+    expect(await app.exited).toBe(0);
+    expect(await stuck).toBeInstanceOf(Error);
+    expect(app.lines.map((l) => l.msg)).toContain("drain timeout: closing remaining connections");
+  });
+
+  it("a second signal exits at once", async () => {
+    const app = await start({ SHUTDOWN_DELAY: "30s" });
+    app.child.kill("SIGTERM");
+    await eventually(() => app.lines.some((l) => l.signal === "SIGTERM"));
+    app.child.kill("SIGINT");
+    expect(await app.exited).toBe(1);
+    expect(app.lines.at(-1)).toMatchObject({ msg: "second signal: exiting now", signal: "SIGINT" });
+  });
+
+  it("fails with exit 1 and one line when the port is taken", async () => {
+    const first = await start({});
+    const second = spawn(process.execPath, ["flaskapp.js"], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: String(first.port) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(second);
+    let out = "";
+    second.stdout.on("data", (data: Buffer) => (out += data.toString()));
+    const code = await new Promise((resolve) => second.on("exit", resolve));
+    expect(code).toBe(1);
+    expect(out.trim().split("\n")).toHaveLength(1);
+    expect(JSON.parse(out)).toMatchObject({ msg: "cannot listen", err: { code: "EADDRINUSE" } });
+  });
+});
