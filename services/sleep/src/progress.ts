@@ -14,6 +14,8 @@ export interface Progress {
   stop(): void;
 }
 
+export const NO_PROGRESS: Progress = { tick: () => {}, stop: () => {} };
+
 export const PROGRESS_DELAY_MS = 1000;
 const INTERVAL_MS = 200;
 const CLEAR_LINE = "\r\x1b[2K";
@@ -29,8 +31,8 @@ export function progressLine(done: number, amount: Amount, elapsedMs: number): s
 }
 
 export function startProgress(stream: ProgressStream, amount: Amount, delayMs = PROGRESS_DELAY_MS): Progress {
+  if (!stream.isTTY) return NO_PROGRESS;
   let done = 0;
-  if (!stream.isTTY) return { tick: () => done++, stop: () => {} };
   const start = performance.now();
   let shown = false;
   let interval: NodeJS.Timeout | undefined;

@@ -2,7 +2,7 @@
 // runCli to the process.
 import { HELP, UsageError, parseCommand, type TallyOptions } from "./args.ts";
 import { runLoad } from "./load.ts";
-import { startProgress, type ProgressStream } from "./progress.ts";
+import { NO_PROGRESS, startProgress, type ProgressStream } from "./progress.ts";
 import { expectationLine, renderText, summarize, type TallyResult } from "./report.ts";
 
 export { parseCommand, UsageError, type TallyOptions } from "./args.ts";
@@ -35,7 +35,7 @@ export async function runCli(argv: readonly string[], streams: CliStreams): Prom
     return EXIT.ok;
   }
   const { options } = command;
-  const progress = startProgress(options.quiet ? {} as ProgressStream : streams.stderr, options.amount);
+  const progress = options.quiet ? NO_PROGRESS : startProgress(streams.stderr, options.amount);
   let result: TallyResult;
   try {
     result = await runTally(options, progress.tick);
