@@ -15,7 +15,7 @@ const children: ChildProcess[] = [];
 beforeAll(async () => {
   await buildBundles();
   dir = mkdtempSync(join(tmpdir(), "flaskapp-bundle-"));
-  copyFileSync(new URL("../../dist/flaskapp.js", import.meta.url), join(dir, "flaskapp.js"));
+  copyFileSync(new URL("../../dist/flaskapp.js", import.meta.url), join(dir, "flaskapp-bundle.js"));
 });
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -30,7 +30,7 @@ interface Started {
 }
 
 async function start(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, ["flaskapp.js"], {
+  const child = spawn(process.execPath, ["flaskapp-bundle.js"], {
     cwd: dir,
     env: { PATH: process.env.PATH, version: "v2", HOST: "127.0.0.1", PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -109,7 +109,7 @@ describe("dist/flaskapp.js as a process", () => {
 
   it("fails with exit 1 and one line when the port is taken", async () => {
     const first = await start({});
-    const second = spawn(process.execPath, ["flaskapp.js"], {
+    const second = spawn(process.execPath, ["flaskapp-bundle.js"], {
       cwd: dir,
       env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: String(first.port) },
       stdio: ["ignore", "pipe", "pipe"],
