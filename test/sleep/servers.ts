@@ -39,7 +39,7 @@ async function running(server: net.Server): Promise<Running> {
  * One app version: `/env/version` answers its name, every response carries
  * `x-version`, `/flaky` is 200 on v1 and 503 on v2, `/slow` waits `slowMs`
  * first (so that concurrent requests overlap), `/echo/NAME` answers the
- * request header NAME, anything else "<version> <path>".
+ * request header NAME, `/big` 100 kB, anything else "<version> <path>".
  */
 function version(name: string, slowMs: number): http.Server {
   return http.createServer((req, res) => {
@@ -48,6 +48,7 @@ function version(name: string, slowMs: number): http.Server {
     const echo = req.url?.startsWith("/echo/") ? req.headers[req.url.slice("/echo/".length)] : undefined;
     if (req.url === "/slow") setTimeout(() => res.end(name), slowMs);
     else if (echo !== undefined) res.end(String(echo));
+    else if (req.url === "/big") res.end(`\n  ${name} ${"x".repeat(100_000)}`);
     else res.end(req.url === "/env/version" ? name : `${name} ${req.url}`);
   });
 }

@@ -66,6 +66,11 @@ describe("splitting traffic between two versions", () => {
     expect(result.by).toBe("header:x-version");
   });
 
+  it("keys a large body by its first 60 characters after trimming, reading all of it", async () => {
+    const result = await tally(["-n", "20", "-c", "2", `${versions.url}/big`]);
+    expect(rowsOf(result)).toEqual({ [`v1 ${"x".repeat(57)}`]: 10, [`v2 ${"x".repeat(57)}`]: 10 });
+  });
+
   it("counts a header the server does not send as (none)", async () => {
     expect(rowsOf(await tally(["-n", "4", "--by", "header:x-missing", `${versions.url}/`]))).toEqual({ "(none)": 4 });
   });
