@@ -1,6 +1,8 @@
 import { get as httpGet, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import request from "supertest";
 import { afterEach, describe, expect, it } from "vitest";
+import { upstreamProblem } from "../../services/flaskapp/src/routes/fetch.ts";
+import { Problem } from "../../services/flaskapp/src/problem.ts";
 import { TRACING_HEADERS } from "../../services/flaskapp/src/tracing.ts";
 import { eventually, listen, makeApp, type Running } from "./helpers.ts";
 
@@ -332,5 +334,26 @@ describe("fetch errors", () => {
   it("an upstream that closes without answering → 502", async () => {
     const up = await upstream((req) => req.socket.destroy());
     expectProblem(await request(makeApp().app).get("/fetch").query({ url: up.url }), 502, /upstream/);
+  });
+});
+
+describe("upstreamProblem", () => {
+  // DNS failures cannot be provoked here without asking a real resolver, so the mapping is checked directly.
+  const failure = (code: string): Error => Object.assign(new Error("x"), { code });
+  it.each([
+    [failure("ENOTFOUND"), false, 502, "cannot resolve the upstream host (ENOTFOUND)"],
+    [failure("EAI_AGAIN"), false, 502, "cannot resolve the upstream host (EAI_AGAIN)"],
+    [failure("ECONNREFUSED"), false, 502, "upstream refused the connection (ECONNREFUSED)"],
+    [failure("ECONNRESET"), false, 502, "upstream reset the connection (ECONNRESET)"],
+    [failure("UND_ERR_SOCKET"), false, 502, "upstream request failed (UND_ERR_SOCKET)"],
+    [failure("UND_ERR_CONNECT_TIMEOUT"), false, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
+    [failure("UND_ERR_HEADERS_TIMEOUT"), false, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
+    [new Error("aborted"), true, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
+    [new Error("odd"), false, 502, "upstream request failed"],
+    ["not even an error", false, 502, "upstream request failed"],
+    [new Problem(403, "kept"), false, 403, "kept"],
+  ])("%o (timed out: %s) → %d", (error, timedOut, status, detail) => {
+    const problem = upstreamProblem(error, timedOut, 300);
+    expect([problem.status, problem.message]).toEqual([status, detail]);
   });
 });

@@ -25,7 +25,7 @@ export interface WeightedStatus {
 
 const STATUS_CODE = /^[2-5]\d\d$/;
 const WEIGHT = /^(\d+(\.\d+)?|\.\d+)$/;
-export const MAX_STATUS_CHOICES = 20;
+const MAX_STATUS_CHOICES = 20;
 const STATUS_FORM = "a status code from 200 to 599, or weighted choices such as 503:0.5,200:0.5";
 
 /** Parses `503` or `503:0.5,200:0.5` (weights are relative; they need not add up to 1). */

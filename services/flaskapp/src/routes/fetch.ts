@@ -67,7 +67,7 @@ const CONNECT_FAILURES: Record<string, string> = {
 };
 
 /** Maps a failed upstream call to the problem the client gets. */
-function upstreamProblem(error: unknown, timedOut: boolean, timeoutMs: number): Problem {
+export function upstreamProblem(error: unknown, timedOut: boolean, timeoutMs: number): Problem {
   if (error instanceof Problem) return error;
   const code = (error as { code?: unknown } | null)?.code;
   if (timedOut || code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT") {
