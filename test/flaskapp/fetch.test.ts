@@ -234,6 +234,17 @@ describe("FETCH_TIMEOUT", () => {
     expectProblem(res, 504, /no response headers from upstream within FETCH_TIMEOUT \(300 ms\)/);
   });
 
+  it("a body that falls silent for longer than the timeout → 502 (buffered) or a cut connection (streamed)", async () => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.write("a");
+    });
+    expectProblem(await request(makeApp(env).app).get("/fetch_with_header").query({ url: up.url }), 502, /UND_ERR_BODY_TIMEOUT/);
+    const app = await serve(env);
+    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
+    expect([res.status, res.complete, res.body.toString()]).toEqual([200, false, "a"]);
+  });
+
   it("the deadline covers the whole redirect chain", async () => {
     const up = await upstream((req, res) => {
       const hop = Number(req.url!.slice(1));
