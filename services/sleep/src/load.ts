@@ -14,6 +14,7 @@ export const MISSING_HEADER_KEY = "(none)";
 const KEY_CHARS = 60;
 // Enough bytes for 60 characters after trimming; the rest of a body is read and dropped.
 const BODY_PREFIX_BYTES = 4096;
+const UTF8 = new TextDecoder();
 
 export interface LoadResult {
   /** Requests per key; error rows are keyed `error:<kind>`. Sums to `requests`. */
@@ -96,7 +97,7 @@ async function responseKey(by: GroupBy, response: Dispatcher.ResponseData): Prom
   const prefix = await readPrefix(response.body, by.kind === "body" ? BODY_PREFIX_BYTES : 0);
   switch (by.kind) {
     case "body":
-      return bodyKey(new TextDecoder().decode(prefix));
+      return bodyKey(UTF8.decode(prefix));
     case "status":
       return String(response.statusCode);
     case "header":
