@@ -1,0 +1,143 @@
+// Helpers for the container tests: the docker CLI through node:child_process, every call
+// bounded in time, and the image builds exactly as the README's "Build the images" gives them.
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+export const OFFICIAL_BASE = "node:24.21.0-bookworm-slim";
+export const FLASKAPP_IMAGE = "istio-lessons/flaskapp:0.1.0";
+export const SLEEP_IMAGE = "istio-lessons/sleep:0.1.0";
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// Runs a command to completion (or until timeoutMs, then SIGKILL) and never throws: callers
+// assert on the exit code.
+export function run(file: string, args: readonly string[], timeoutMs: number): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd: ROOT, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
+      const note = error !== null && error.killed ? `\n(killed after ${timeoutMs} ms)` : "";
+      resolve({ code, stdout, stderr: stderr + note });
+    });
+  });
+}
+
+export function docker(args: readonly string[], timeoutMs = 60_000): Promise<Result> {
+  return run("docker", args, timeoutMs);
+}
+
+// Like docker(), but a non-zero exit is an error that carries the command's output.
+export async function dockerOk(args: readonly string[], timeoutMs = 60_000): Promise<string> {
+  const result = await docker(args, timeoutMs);
+  if (result.code !== 0) {
+    const tail = `${result.stdout}\n${result.stderr}`.trim().split("\n").slice(-30).join("\n");
+    throw new Error(`docker ${args.join(" ")} exited ${result.code}:\n${tail}`);
+  }
+  return result.stdout;
+}
+
+export async function assertEngine(): Promise<void> {
+  const info = await docker(["info", "--format", "{{.ServerVersion}}"], 30_000);
+  if (info.code !== 0 || info.stdout.trim() === "") {
+    throw new Error(`no Docker engine is reachable (${info.stderr.trim().split("\n")[0] ?? ""}): start dockerd or run .ci/run as root`);
+  }
+}
+
+async function hasImage(ref: string): Promise<boolean> {
+  return (await docker(["image", "inspect", ref], 30_000)).code === 0;
+}
+
+// The official base if it is here or can be pulled; otherwise the equivalent built offline
+// (test/containers/offline-base.sh, cached by recipe), whose tag is returned.
+export async function baseImage(): Promise<string> {
+  if (await hasImage(OFFICIAL_BASE)) return OFFICIAL_BASE;
+  if ((await docker(["pull", OFFICIAL_BASE], 120_000)).code === 0) return OFFICIAL_BASE;
+  const built = await run("bash", [join(ROOT, "test/containers/offline-base.sh")], 900_000);
+  if (built.code !== 0) throw new Error(`building the offline base image failed:\n${built.stderr}`);
+  return built.stdout.trim();
+}
+
+// The `docker build` commands of the README's images section, as argument lists.
+export function readmeBuildCommands(): string[][] {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const section = /<!-- section:images -->([\s\S]*?)<!-- \/section:images -->/.exec(readme)?.[1] ?? "";
+  return [...section.matchAll(/^docker build -f Dockerfile\.\S+ .*$/gm)].map((m) => m[0].trim().split(/\s+/).slice(1));
+}
+
+// Builds an image with the README's command for it, on the host network, from the given base.
+export async function buildImage(image: string, base: string): Promise<void> {
+  const command = readmeBuildCommands().find((args) => args.includes(image));
+  if (command === undefined) throw new Error(`the README's images section has no docker build command for ${image}`);
+  const baseArgs = base === OFFICIAL_BASE ? [] : ["--build-arg", `BUILD_IMAGE=${base}`, "--build-arg", `RUNTIME_IMAGE=${base}`];
+  await dockerOk([...command, "--network", "host", ...baseArgs], 900_000);
+}
+
+export async function imageSize(ref: string): Promise<number> {
+  return Number((await dockerOk(["image", "inspect", "--format", "{{.Size}}", ref])).trim());
+}
+
+// The layers an image adds on top of its base, newest first: "size  instruction".
+export async function addedLayers(image: string, base: string): Promise<string[]> {
+  const rows = async (ref: string) =>
+    (await dockerOk(["history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", ref])).trim().split("\n");
+  const [own, inherited] = await Promise.all([rows(image), rows(base)]);
+  return own.slice(0, own.length - inherited.length).map((row) => {
+    const [size = "", createdBy = ""] = row.split("\t");
+    const instruction = createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, "").replace(/\s+/g, " ").trim();
+    return `${size.padStart(8)}  ${instruction.length > 110 ? `${instruction.slice(0, 107)}...` : instruction}`;
+  });
+}
+
+export async function describeSize(image: string, base: string): Promise<string> {
+  const [size, baseSize, layers] = await Promise.all([imageSize(image), imageSize(base), addedLayers(image, base)]);
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  return [`${image}: ${mb(size)}, ${mb(size - baseSize)} on top of ${base} (${mb(baseSize)})`, ...layers.map((l) => `  ${l}`)].join("\n");
+}
+
+// Every path in an image's filesystem (docker create + docker export, never started).
+export async function listFiles(image: string): Promise<string[]> {
+  const id = (await dockerOk(["create", image])).trim();
+  try {
+    const listing = await run("bash", ["-o", "pipefail", "-c", `docker export ${id} | tar -t`], 300_000);
+    if (listing.code !== 0) throw new Error(`listing ${image} failed: ${listing.stderr}`);
+    return listing.stdout.split("\n").filter((line) => line !== "");
+  } finally {
+    await docker(["rm", "-f", id]);
+  }
+}
+
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+// Polls url until it answers 200; bounded by attempts.
+export async function waitForOk(url: string, attempts = 100, intervalMs = 100): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`${url} did not answer 200 after ${attempts} attempts`);
+}
+
+// `docker stop -t timeoutS`, then the container's exit code and how long the stop took.
+export async function stopContainer(name: string, timeoutS: number): Promise<{ exitCode: number; elapsedMs: number }> {
+  const started = performance.now();
+  await dockerOk(["stop", "-t", String(timeoutS), name], (timeoutS + 30) * 1000);
+  const elapsedMs = performance.now() - started;
+  const exitCode = Number((await dockerOk(["inspect", "--format", "{{.State.ExitCode}}", name])).trim());
+  return { exitCode, elapsedMs };
+}
