@@ -36,6 +36,8 @@ describe("parseCommand", () => {
   it.each<[string[], Partial<TallyOptions>]>([
     [["-n", "1", URL_TEXT], { amount: { kind: "requests", count: LIMITS.requests.min } }],
     [["--requests", "1000000", URL_TEXT], { amount: { kind: "requests", count: LIMITS.requests.max } }],
+    [["-n50", URL_TEXT, "-c4"], { amount: { kind: "requests", count: 50 }, concurrency: 4 }],
+    [[URL_TEXT, "--", "x-a:1"], { headers: [["x-a", "1"]] }],
     [["-c", "1", URL_TEXT], { concurrency: 1 }],
     [["--concurrency=1000", URL_TEXT], { concurrency: LIMITS.concurrency.max }],
     [["-d", "1ms", URL_TEXT], { amount: { kind: "duration", ms: 1 } }],
