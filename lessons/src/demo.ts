@@ -3,12 +3,12 @@
 // `npm run demo -- --serve <lesson>` keeps the mesh up for your own requests.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ChecksError, loadChecks } from "./checks.ts";
+import { ChecksError, loadChecks, probeToTallyArgs } from "./checks.ts";
 import { renderKustomization, RenderError } from "./kustomize.ts";
 import { checksFile, DEFAULT_LESSONS, LESSONS, overlayDir, parseLessons, SEED_STEPS, UnknownLessonError, type Lesson } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
 import { RuleError } from "./mesh/rules.ts";
-import { previewOverlay, TALLY_BUNDLE } from "./preview.ts";
+import { previewOverlay, shellQuote, TALLY_BUNDLE } from "./preview.ts";
 
 const USAGE = `usage: npm run demo [-- lesson ...]     run lessons' checks in the local mesh preview
        npm run demo -- --serve <lesson>   keep a lesson's mesh up for curl, http or tally
@@ -35,16 +35,21 @@ async function demo(lessons: Lesson[]): Promise<boolean> {
 }
 
 async function serve(lesson: Lesson): Promise<void> {
-  const mesh = await Mesh.start(await renderKustomization(overlayDir(lesson)));
   const { summary, checks } = await loadChecks(checksFile(overlayDir(lesson)));
-  const path = checks[0]!.path;
+  const mesh = await Mesh.start(await renderKustomization(overlayDir(lesson)));
+  const first = checks[0]!;
+  const headers = Object.entries(first.headers);
+  const url = `${mesh.url}${first.path}`;
   out(`mesh preview of ${lesson}: ${summary}
 pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}
 Service ${mesh.service} is served at ${mesh.url}   (the sleep pod's http://${mesh.service})
 
-  curl -s ${mesh.url}${path}
-  http --body ${mesh.url}${path} lab:canary
-  npx tally -n 100 ${mesh.url}${path}
+  curl -s ${headers.map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)} `).join("")}${shellQuote(url)}
+  http --body ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}
+  npx tally -n 100 ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}
+
+the lesson's checks:
+${checks.map((c) => `  npx tally ${probeToTallyArgs(c, mesh.url).map(shellQuote).join(" ")}`).join("\n")}
 
 Ctrl-C stops the mesh.
 `);

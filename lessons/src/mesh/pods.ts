@@ -144,7 +144,8 @@ export class LocalPod {
   static async start(spec: PodSpec, options: { bundle: string; shutdownDelay: string }): Promise<LocalPod> {
     const name = fakePodName(spec.deployment);
     const port = await freePort();
-    const env: Record<string, string> = { PATH: process.env.PATH ?? "" };
+    // The container runtime sets HOSTNAME to the pod name; the manifest's env comes on top.
+    const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOSTNAME: name };
     for (const e of spec.env) {
       env[e.name] = e.value ?? downwardValue(e.fieldPath!, { name, namespace: spec.namespace, labels: spec.labels });
     }
