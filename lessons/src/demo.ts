@@ -3,11 +3,10 @@
 // `npm run demo -- --serve <lesson>` keeps the mesh up for your own requests.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ChecksError, loadChecks, probeToTallyArgs } from "./checks.ts";
-import { renderKustomization, RenderError } from "./kustomize.ts";
+import { loadChecks, probeToTallyArgs } from "./checks.ts";
+import { renderKustomization } from "./kustomize.ts";
 import { checksFile, DEFAULT_LESSONS, LESSONS, overlayDir, parseLessons, SEED_STEPS, UnknownLessonError, type Lesson } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
-import { RuleError } from "./mesh/rules.ts";
 import { previewOverlay, shellQuote, TALLY_BUNDLE } from "./preview.ts";
 
 const USAGE = `usage: npm run demo [-- lesson ...]     run lessons' checks in the local mesh preview
@@ -74,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   for (const bundle of [FLASKAPP_BUNDLE, TALLY_BUNDLE]) {
-    if (!existsSync(bundle)) throw new RuleError(`${bundle} is missing: run \`npm run build\` first`);
+    if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` first`);
   }
   if (values.serve !== undefined) {
     if (positionals.length > 0) throw new UsageError("--serve takes one lesson");
@@ -93,10 +92,9 @@ try {
   if (error instanceof UsageError || error instanceof UnknownLessonError) {
     process.stderr.write(`demo: ${error.message}\n${USAGE}\n`);
     process.exitCode = 2;
-  } else if (error instanceof RuleError || error instanceof ChecksError || error instanceof RenderError) {
-    process.stderr.write(`demo: ${error.message}\n`);
-    process.exitCode = 1;
   } else {
-    throw error;
+    // RuleError, ChecksError, RenderError, a pod that would not start: one clear line, no stack.
+    process.stderr.write(`demo: ${(error as Error).message}\n`);
+    process.exitCode = 1;
   }
 }

@@ -1,6 +1,5 @@
 // Runs a lesson's checks in the mesh preview: render the overlay, start the
 // mesh, run each check's tally command against the proxy, report PASS/FAIL.
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -9,6 +8,7 @@ import { loadChecks, mirroredNeeded, probeToTallyArgs, type Check } from "./chec
 import { renderKustomization } from "./kustomize.ts";
 import { checksFile } from "./lessons.ts";
 import { Mesh, type MeshOptions } from "./mesh/mesh.ts";
+import { runProgram, type ProgramRun } from "./run.ts";
 
 export const TALLY_BUNDLE = fileURLToPath(new URL("../../dist/tally.js", import.meta.url));
 
@@ -17,13 +17,6 @@ export const CLUSTER_BASE_URL = "http://flaskapp";
 
 /** How long mirrored copies (fire and forget) may take to show up in the logs. */
 const MIRROR_WAIT_MS = 5_000;
-const TALLY_MAX_OUTPUT = 4 * 1024 * 1024;
-
-export interface TallyRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 export interface CheckResult {
   name: string;
@@ -33,13 +26,8 @@ export interface CheckResult {
 }
 
 /** Runs the tally bundle with `args`; resolves with its exit code and output. */
-export function runTally(args: string[], bundle = TALLY_BUNDLE, timeoutMs = 120_000): Promise<TallyRun> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bundle, ...args], { timeout: timeoutMs, maxBuffer: TALLY_MAX_OUTPUT }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr: error && code === -1 ? `${stderr}${error.message}\n` : stderr });
-    });
-  });
+export function runTally(args: string[], bundle = TALLY_BUNDLE, timeoutMs = 120_000): Promise<ProgramRun> {
+  return runProgram(process.execPath, [bundle, ...args], timeoutMs);
 }
 
 /** Shell-quotes one argument for display, so a printed command can be pasted. */
@@ -47,7 +35,7 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-export function describeTallyExit(run: TallyRun): string | undefined {
+export function describeTallyExit(run: ProgramRun): string | undefined {
   if (run.code === 0 || run.code === 1) return undefined;
   return `tally exited with code ${run.code}: ${run.stderr.trim()}`;
 }

@@ -3,21 +3,20 @@
 // runs, inside the sleep pod (`kubectl exec deploy/sleep -c sleep -- tally ...`),
 // against http://flaskapp through the real sidecars. A mirror check then reads
 // the receiving Deployment's logs for the mirrored copies.
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, probeToTallyArgs, type Check, type RequestLogLine } from "./checks.ts";
-import { renderKustomization, RenderError, type K8sObject } from "./kustomize.ts";
+import { renderKustomization, type K8sObject } from "./kustomize.ts";
 import { checksFile, LESSONS, overlayDir, parseLessons, UnknownLessonError } from "./lessons.ts";
 import { CLUSTER_BASE_URL, shellQuote } from "./preview.ts";
+import { runProgram } from "./run.ts";
 
 export const DEFAULT_NAMESPACE = "istio-lessons";
 /** How far back the mirror check reads logs; the run id picks out this run's copies. */
 export const MIRROR_LOG_WINDOW = "5m";
 const MIRROR_LOG_ATTEMPTS = 5;
 const KUBECTL_TIMEOUT_MS = 5 * 60_000;
-const KUBECTL_MAX_OUTPUT = 64 * 1024 * 1024;
 
 const USAGE = `usage: npm run verify -- <lesson> [--dry-run] [--namespace NS]
   runs the lesson's checks from the sleep pod of a cluster where the overlay is applied
@@ -54,22 +53,8 @@ export function parseLogLines(text: string): RequestLogLine[] {
   });
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(argv: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: KUBECTL_TIMEOUT_MS, maxBuffer: KUBECTL_MAX_OUTPUT }, (error, stdout, stderr) => {
-      if (error && (error as NodeJS.ErrnoException).code === "ENOENT") {
-        resolve({ code: 127, stdout, stderr: "kubectl is not installed or not on PATH" });
-        return;
-      }
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+function run(argv: string[]) {
+  return runProgram(argv[0]!, argv.slice(1), KUBECTL_TIMEOUT_MS);
 }
 
 function out(text: string): void {
@@ -154,11 +139,9 @@ if (import.meta.main) {
     if (error instanceof UsageError || error instanceof UnknownLessonError) {
       process.stderr.write(`verify: ${error.message}\n${USAGE}\n`);
       process.exitCode = 2;
-    } else if (error instanceof ChecksError || error instanceof RenderError) {
-      process.stderr.write(`verify: ${error.message}\n`);
-      process.exitCode = 1;
     } else {
-      throw error;
+      process.stderr.write(`verify: ${(error as Error).message}\n`);
+      process.exitCode = 1;
     }
   }
 }

@@ -79,6 +79,13 @@ describe("a broken overlay fails its check", () => {
   }, 60_000);
 });
 
+describe("missing bundles", () => {
+  it("the mesh says to run npm run build", async () => {
+    const objects = await renderKustomization(overlayDir("v2-default"));
+    await expect(Mesh.start(objects, { bundle: "/nonexistent/flaskapp.js" })).rejects.toThrow("/nonexistent/flaskapp.js is missing: run `npm run build` first");
+  });
+});
+
 describe("zero downtime", () => {
   it("a pod gets SIGTERM while tally runs at concurrency 8 and a replacement starts: no request fails", async () => {
     const mesh = await Mesh.start(await renderKustomization(overlayDir("round-robin")));

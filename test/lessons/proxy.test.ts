@@ -112,6 +112,22 @@ describe("routing", () => {
   });
 });
 
+describe("request body limit", () => {
+  it("buffers bodies up to maxBodyBytes (kept for retries and mirrors) and answers 413 above", async () => {
+    const v1 = await upstream("v1");
+    const p = new MeshProxy({ selector: { app: "flaskapp" }, rules: serviceRules([SERVICE], "flaskapp"), readinessIntervalMs: 20, maxBodyBytes: 10 });
+    await p.listen();
+    cleanups.push(() => p.close());
+    p.addEndpoint({ id: "pod", url: v1.url, labels: { app: "flaskapp" } });
+    await p.waitReady("pod", 5000);
+    expect((await get(p, "/", {}, { method: "POST", body: "0123456789" })).status).toBe(200);
+    const over = await get(p, "/", {}, { method: "POST", body: "0123456789x" });
+    expect(over.status).toBe(413);
+    expect(over.body).toContain("request body over 10 bytes");
+    expect(v1.seen.map((s) => s.body)).toEqual(["0123456789"]);
+  });
+});
+
 describe("readiness", () => {
   it("routes only to ready endpoints, and answers 503 no healthy upstream when none is", async () => {
     const ready = await upstream("ready");

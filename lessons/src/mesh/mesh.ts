@@ -5,8 +5,8 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { K8sObject } from "../kustomize.ts";
-import { flaskappPods, LocalPod, type PodSpec, type RequestLog } from "./pods.ts";
-import { countMirroredCopies } from "../checks.ts";
+import { flaskappPods, LocalPod, type PodSpec } from "./pods.ts";
+import { countMirroredCopies, type RequestLogLine } from "../checks.ts";
 import { labelsMatch } from "./policy.ts";
 import { MeshProxy } from "./proxy.ts";
 import { RuleError, serviceRules } from "./rules.ts";
@@ -47,7 +47,7 @@ export class Mesh {
    */
   static async start(objects: K8sObject[], options: MeshOptions = {}): Promise<Mesh> {
     const opts: Required<MeshOptions> = { bundle: FLASKAPP_BUNDLE, shutdownDelay: "500ms", readinessIntervalMs: 100, startTimeoutMs: 15_000, ...options };
-    if (!existsSync(opts.bundle)) throw new RuleError(`${opts.bundle} is missing: run \`npm run build\` first`);
+    if (!existsSync(opts.bundle)) throw new Error(`${opts.bundle} is missing: run \`npm run build\` first`);
     const specs = flaskappPods(objects);
     if (specs.length === 0) throw new RuleError("the overlay has no flaskapp Deployment");
     const services = objects.filter(
@@ -91,7 +91,7 @@ export class Mesh {
   }
 
   /** Request-log lines of a Deployment's pods. */
-  requestLogs(deployment: string): RequestLog[] {
+  requestLogs(deployment: string): RequestLogLine[] {
     return this.pods.filter((p) => p.deployment === deployment).flatMap((p) => p.requests);
   }
 

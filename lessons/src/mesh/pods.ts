@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import type { K8sObject } from "../kustomize.ts";
+import type { RequestLogLine } from "../checks.ts";
 import { RuleError } from "./rules.ts";
 
 /** The image our flaskapp Deployments run; any registry prefix and tag are accepted. */
@@ -16,16 +17,6 @@ export interface PodSpec {
   labels: Record<string, string>;
   /** The container's environment from the manifest, downward-API fields unresolved. */
   env: Array<{ name: string; value?: string; fieldPath?: string }>;
-}
-
-/** One JSON request-log line from flaskapp's stdout (the fields the lessons read). */
-export interface RequestLog {
-  msg?: string;
-  host?: string;
-  path?: string;
-  status?: number;
-  requestId?: string;
-  [key: string]: unknown;
 }
 
 function isFlaskapp(image: unknown): boolean {
@@ -104,7 +95,7 @@ export class LocalPod {
   readonly url: string;
   readonly process: ChildProcess;
   /** Parsed request-log lines, newest last (bounded). */
-  readonly requests: RequestLog[] = [];
+  readonly requests: RequestLogLine[] = [];
   /** The last lines of output, for error messages. */
   readonly output: string[] = [];
   readonly exited: Promise<number | null>;
@@ -131,7 +122,7 @@ export class LocalPod {
     if (this.output.length > 50) this.output.shift();
     if (!line.startsWith("{")) return;
     try {
-      const entry = JSON.parse(line) as RequestLog;
+      const entry = JSON.parse(line) as RequestLogLine;
       if (entry.msg === "request") {
         this.requests.push(entry);
         if (this.requests.length > KEPT_LINES) this.requests.shift();

@@ -225,9 +225,9 @@ function destination(value: any, where: string, ctx: Context): Destination {
 function retryPolicy(value: any, where: string): RetryPolicy {
   if (value === undefined) return DEFAULT_RETRIES;
   const attempts = intField(value.attempts ?? 2, `${where}.attempts`, 0, 100);
-  const words = typeof value.retryOn === "string" ? value.retryOn.split(",").map((w: string) => w.trim()) : ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"];
+  const words: string[] = typeof value.retryOn === "string" ? value.retryOn.split(",").map((w: string) => w.trim()) : [...DEFAULT_RETRIES.retryOn];
   const retryOn: string[] = [];
-  const retriableStatusCodes: number[] = value.retryOn === undefined ? [503] : [];
+  const retriableStatusCodes: number[] = value.retryOn === undefined ? [...DEFAULT_RETRIES.retriableStatusCodes] : [];
   for (const word of words) {
     if (/^\d{3}$/.test(word)) retriableStatusCodes.push(Number(word));
     else if (RETRY_ON.has(word)) retryOn.push(word);
