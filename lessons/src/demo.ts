@@ -7,6 +7,7 @@ import { loadChecks, probeToTallyArgs } from "./checks.ts";
 import { renderKustomization } from "./kustomize.ts";
 import { checksFile, DEFAULT_LESSONS, LESSONS, overlayDir, parseLessons, SEED_STEPS, UnknownLessonError, type Lesson } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
+import { killAllPods } from "./mesh/pods.ts";
 import { previewOverlay, shellQuote, TALLY_BUNDLE } from "./preview.ts";
 
 const USAGE = `usage: npm run demo [-- lesson ...]     run lessons' checks in the local mesh preview
@@ -81,6 +82,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const lessons = positionals.length > 0 ? parseLessons(positionals) : DEFAULT_LESSONS;
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.once(signal, () => {
+      killAllPods();
+      process.exit(code);
+    });
+  }
   const passed = await demo(lessons);
   out(passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
   return passed ? 0 : 1;

@@ -88,6 +88,13 @@ async function freePort(): Promise<number> {
 
 const KEPT_LINES = 20_000;
 
+const running = new Set<ChildProcess>();
+
+/** Kills every local pod still running, at once: for a program interrupted before it could stop its mesh. */
+export function killAllPods(): void {
+  for (const child of running) child.kill("SIGKILL");
+}
+
 export class LocalPod {
   readonly name: string;
   readonly deployment: string;
@@ -142,6 +149,8 @@ export class LocalPod {
     }
     Object.assign(env, { HOST: "127.0.0.1", PORT: String(port), SHUTDOWN_DELAY: options.shutdownDelay });
     const child = spawn(process.execPath, [options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] });
+    running.add(child);
+    child.once("exit", () => running.delete(child));
     return new LocalPod(spec, name, port, child);
   }
 
