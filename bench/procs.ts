@@ -113,12 +113,42 @@ export function processTree(pid: number): number[] {
   return tree;
 }
 
-/** A field of /proc/PID/status in kB (VmRSS, VmHWM), 0 when the process is gone. */
-export function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
+const TICKS_PER_SECOND = 100; // USER_HZ, what /proc reports CPU time in on Linux
+
+/** CPU time (user + system) used so far by a process tree, in ms; exited members no longer count. */
+export function cpuMs(pid: number): number {
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${member}/stat`, "utf8");
+      // fields after "(comm) ": state ppid ... utime is the 12th, stime the 13th
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+/** A field of /proc/PID/status in kB (VmRSS, VmHWM, RssAnon), 0 when the process is gone. */
+export function statusKb(pid: number, field: "VmRSS" | "VmHWM" | "RssAnon"): number {
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return match ? Number(match[1]) : 0;
   } catch {
     return 0;
   }
+}
+
+/**
+ * Starts bench/bare-server.ts as an upstream for /fetch and returns `path` with
+ * "{upstream}" replaced by its URL, percent-encoded for a query string.
+ */
+export async function withUpstream(path: string, root: string): Promise<string> {
+  if (!path.includes("{upstream}")) return path;
+  const port = await freePort();
+  const upstream = start(process.execPath, ["bench/bare-server.ts", String(port)], { stdio: "ignore", cwd: root });
+  await waitFor200(upstream, `http://127.0.0.1:${port}/`, 15_000, 20);
+  return path.replace("{upstream}", encodeURIComponent(`http://127.0.0.1:${port}/env/version`));
 }

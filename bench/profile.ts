@@ -2,13 +2,14 @@
 // minified bundle, so names and packages stay readable) with `node --cpu-prof`
 // under wrk load, stops it with SIGTERM so the profile is written, and prints the
 // top self-time functions and the self time per package.
-// Usage: npx node bench/profile.ts [--path /env/version] [--duration 10s] [--connections 32] [--top 30]
+// Usage: npx node bench/profile.ts [--path /env/version] [--duration 10s] [--connections 32] [--top 30] [--callers FUNCTION]...
+// A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
-import { exited, freePort, killAll, killAllOnExit, start, waitFor200 } from "./procs.ts";
+import { exited, freePort, killAll, killAllOnExit, start, waitFor200, withUpstream } from "./procs.ts";
 import { runWrk } from "./wrk.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -16,6 +17,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -50,15 +52,36 @@ export function selfTimes(profile: CpuProfile): { functions: SelfTime[]; owners:
     const us = profile.timeDeltas[i] ?? 0;
     if (!node || us <= 0) return;
     totalUs += us;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const where = url === "" ? "" : ` ${url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/services\//, "services/")}:${lineNumber + 1}`;
-    const fn = `${functionName || "(anonymous)"}${where}`;
+    const fn = frameName(node);
     functions.set(fn, (functions.get(fn) ?? 0) + us);
-    const owner = ownerOf(url, functionName);
+    const owner = ownerOf(node.callFrame.url, node.callFrame.functionName);
     owners.set(owner, (owners.get(owner) ?? 0) + us);
   });
   const sorted = (map: Map<string, number>): SelfTime[] => [...map].map(([key, us]) => ({ key, ms: us / 1000 })).sort((a, b) => b.ms - a.ms);
   return { functions: sorted(functions), owners: sorted(owners), totalMs: totalUs / 1000 };
+}
+
+function frameName(node: ProfileNode): string {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const where = url === "" ? "" : ` ${url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/services\//, "services/")}:${lineNumber + 1}`;
+  return `${functionName || "(anonymous)"}${where}`;
+}
+
+/** The call stacks (innermost first, `depth` frames) under which functions named `name` spent their self time. */
+export function callersOf(profile: CpuProfile, name: string, depth: number): SelfTime[] {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const stacks = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const node = byId.get(id);
+    if (!node || node.callFrame.functionName !== name) return;
+    const frames: string[] = [];
+    for (let at: number | undefined = id; at !== undefined && frames.length < depth; at = parent.get(at)) frames.push(frameName(byId.get(at)!));
+    const key = frames.join(" < ");
+    stacks.set(key, (stacks.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  return [...stacks].map(([key, us]) => ({ key, ms: us / 1000 })).sort((a, b) => b.ms - a.ms);
 }
 
 function table(rows: SelfTime[], totalMs: number, top: number): string {
@@ -75,6 +98,7 @@ async function main(): Promise<void> {
       duration: { type: "string", default: "10s" },
       connections: { type: "string", default: "32" },
       top: { type: "string", default: "30" },
+      callers: { type: "string", multiple: true, default: [] },
     },
   });
   const durationMs = parseDuration(values.duration);
@@ -88,6 +112,7 @@ async function main(): Promise<void> {
   killAllOnExit();
   const work = mkdtempSync(join(tmpdir(), "bench-profile-"));
   try {
+    const path = await withUpstream(values.path, ROOT);
     const port = await freePort();
     const log = openSync(join(work, "flaskapp.log"), "w");
     const child = start(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${work}`, "services/flaskapp/src/main.ts"], {
@@ -98,18 +123,20 @@ async function main(): Promise<void> {
     closeSync(log);
     const base = `http://127.0.0.1:${port}`;
     await waitFor200(child, `${base}/readyz`, 15_000, 20);
-    await runWrk(base + values.path, { threads: 1, connections, durationMs: 2000 }); // warm-up, inside the profile too
-    const result = await runWrk(base + values.path, { threads: 1, connections, durationMs });
+    await runWrk(base + path, { threads: 1, connections, durationMs: 2000 }); // warm-up, inside the profile too
+    const result = await runWrk(base + path, { threads: 1, connections, durationMs });
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
     await exited(child);
     clearTimeout(timer);
     const file = readdirSync(work).find((name) => name.endsWith(".cpuprofile"));
     if (!file) throw new Error("flaskapp wrote no .cpuprofile (did it exit on SIGTERM?)");
-    const { functions, owners, totalMs } = selfTimes(JSON.parse(readFileSync(join(work, file), "utf8")) as CpuProfile);
+    const profile = JSON.parse(readFileSync(join(work, file), "utf8")) as CpuProfile;
+    const { functions, owners, totalMs } = selfTimes(profile);
     console.log(`GET ${values.path}: ${Math.round(result.reqPerSec)} req/s under profiling (${result.requests} requests, p50 ${result.p50Ms} ms)`);
     console.log(`\nself time by owner (of ${totalMs.toFixed(0)} ms sampled):\n${table(owners, totalMs, top)}`);
     console.log(`\ntop ${top} functions by self time:\n${table(functions, totalMs, top)}`);
+    for (const name of values.callers) console.log(`\nwhere ${name} is called from:\n${table(callersOf(profile, name, 8), totalMs, 8)}`);
   } finally {
     killAll();
     rmSync(work, { recursive: true, force: true });

@@ -22,8 +22,17 @@ export interface Load {
   what: string;
   url: string;
   rounds: WrkResult[];
-  /** peak resident memory of the server's process tree, kB */
+  /** peak resident memory of the server's process tree, kB: all of it, and the anonymous part (not the mapped node/python binaries) */
   peakRssKb: number;
+  peakAnonKb: number;
+  /** CPU time the server's process tree used during the measured rounds, ms */
+  cpuMs: number;
+}
+
+/** CPU time per request: unlike req/s, it hardly moves when other processes compete for the cores. */
+export function cpuUsPerRequest(load: Load): number {
+  const requests = load.rounds.reduce((sum, r) => sum + r.requests, 0);
+  return requests === 0 ? Number.NaN : (load.cpuMs * 1000) / requests;
 }
 
 export interface Target {
@@ -48,9 +57,14 @@ export function loadsTable(loads: readonly Load[]): string {
   const rows = loads.map((load) => {
     const rates = load.rounds.map((r) => r.reqPerSec);
     const errors = load.rounds.reduce((sum, r) => sum + r.errors, 0);
-    return `| ${load.name} | ${load.what} | ${fmtRate(median(rates))} | ${fmtRate(Math.min(...rates))}–${fmtRate(Math.max(...rates))} | ${fmtMs(median(load.rounds.map((r) => r.p50Ms)))} | ${fmtMs(median(load.rounds.map((r) => r.p99Ms)))} | ${load.peakRssKb > 0 ? fmtMb(load.peakRssKb) : "—"} | ${errors} |`;
+    const memory = load.peakRssKb > 0 ? `${fmtMb(load.peakRssKb)} | ${fmtMb(load.peakAnonKb)}` : "— | —";
+    return `| ${load.name} | ${load.what} | ${fmtRate(median(rates))} | ${fmtRate(Math.min(...rates))}–${fmtRate(Math.max(...rates))} | ${fmtMs(median(load.rounds.map((r) => r.p50Ms)))} | ${fmtMs(median(load.rounds.map((r) => r.p99Ms)))} | ${Math.round(cpuUsPerRequest(load))} µs | ${memory} | ${errors} |`;
   });
-  return ["| load | what | req/s (median) | req/s (min–max) | p50 | p99 | peak RSS | errors |", "|---|---|--:|--:|--:|--:|--:|--:|", ...rows].join("\n");
+  return [
+    "| load | what | req/s (median) | req/s (min–max) | p50 | p99 | server CPU per request | peak RSS | of which anonymous | errors |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ...rows,
+  ].join("\n");
 }
 
 export function targetsTable(targets: readonly Target[]): string {

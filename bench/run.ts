@@ -13,8 +13,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { DURATION_FORM, formatDuration, parseDuration } from "../services/common/src/duration.ts";
-import { exited, freePort, get, kill, killAll, killAllOnExit, processTree, start, statusKb, waitFor200 } from "./procs.ts";
-import { fmtMb, fmtMs, fmtRatio, loadsTable, median, roundRatio, roundsTable, targetMet, targetsTable, withNotes, type Load, type Target } from "./report.ts";
+import { cpuMs, exited, freePort, get, kill, killAll, killAllOnExit, processTree, start, statusKb, waitFor200 } from "./procs.ts";
+import { cpuUsPerRequest, fmtMb, fmtMs, fmtRatio, loadsTable, median, roundRatio, roundsTable, targetMet, targetsTable, withNotes, type Load, type Target } from "./report.ts";
 import { ensureTools } from "./tools.ts";
 import { runWrk, type WrkOptions } from "./wrk.ts";
 
@@ -124,12 +124,15 @@ async function expectV1(url: string, contentType: string | undefined): Promise<v
 }
 
 /** Peak resident memory of each server's process tree, sampled during the load. */
-function sampleRss(servers: readonly Server[], peaks: Map<string, number>): () => void {
+function sampleRss(servers: readonly Server[], peaks: Map<string, { rssKb: number; anonKb: number }>): () => void {
   const sample = (): void => {
     for (const server of servers) {
       if (server.child.pid === undefined) continue;
-      const kb = processTree(server.child.pid).reduce((sum, pid) => sum + statusKb(pid, "VmHWM"), 0);
-      peaks.set(server.name, Math.max(peaks.get(server.name) ?? 0, kb));
+      const tree = processTree(server.child.pid);
+      const peak = peaks.get(server.name) ?? { rssKb: 0, anonKb: 0 };
+      peak.rssKb = Math.max(peak.rssKb, tree.reduce((sum, pid) => sum + statusKb(pid, "VmHWM"), 0));
+      peak.anonKb = Math.max(peak.anonKb, tree.reduce((sum, pid) => sum + statusKb(pid, "RssAnon"), 0));
+      peaks.set(server.name, peak);
     }
   };
   sample();
@@ -210,14 +213,15 @@ async function main(): Promise<void> {
     const expressJs = await bundleReference("bench/express-min.ts", work);
     const flaskappLog = join(work, "flaskapp.log");
     const production = { NODE_ENV: "production" };
+    const python = { version: "v1", PYTHONDONTWRITEBYTECODE: "1" }; // no __pycache__ left in bench/
     log("bench: starting servers");
     const servers: Server[] = await Promise.all([
       startServer("bare node:http", process.execPath, [bareJs, String(barePort)], barePort, {}, join(work, "bare.log"), "/"),
       startServer("express minimal", process.execPath, [expressJs, String(expressPort)], expressPort, { ...production, version: "v1" }, join(work, "express.log"), "/env/version"),
       // As shipped: request log and metrics on, the JSON log on stdout, here a file.
       startServer("flaskapp", process.execPath, [BUNDLE], flaskappPort, { ...production, version: "v1", PORT: String(flaskappPort), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" }, flaskappLog, "/readyz"),
-      startServer("Flask dev server", PYTHON, ["bench/flaskapp.py"], flaskDevPort, { version: "v1", BENCH_HOST: "127.0.0.1", BENCH_PORT: String(flaskDevPort) }, join(work, "flask-dev.log"), "/env/version"),
-      startServer("gunicorn", GUNICORN, ["--workers", "1", "--worker-class", "sync", "--bind", `127.0.0.1:${gunicornPort}`, "--chdir", "bench", "flaskapp:app"], gunicornPort, { version: "v1" }, join(work, "gunicorn.log"), "/env/version"),
+      startServer("Flask dev server", PYTHON, ["bench/flaskapp.py"], flaskDevPort, { ...python, BENCH_HOST: "127.0.0.1", BENCH_PORT: String(flaskDevPort) }, join(work, "flask-dev.log"), "/env/version"),
+      startServer("gunicorn", GUNICORN, ["--workers", "1", "--worker-class", "sync", "--bind", `127.0.0.1:${gunicornPort}`, "--chdir", "bench", "flaskapp:app"], gunicornPort, python, join(work, "gunicorn.log"), "/env/version"),
     ]);
     const [bare, express, flaskapp, flaskDev, gunicorn] = servers as [Server, Server, Server, Server, Server];
     const plain = "text/plain; charset=utf-8";
@@ -230,15 +234,15 @@ async function main(): Promise<void> {
     await expectV1(fetchUrl, undefined);
 
     const loads: (Load & { server: Server })[] = [
-      { name: "bare node:http", what: "the platform's limit", url: `${bare.base}/env/version`, server: bare, rounds: [], peakRssKb: 0 },
-      { name: "express minimal", what: "one express 5 route, no log, no metrics", url: `${express.base}/env/version`, server: express, rounds: [], peakRssKb: 0 },
-      { name: "flaskapp", what: "dist/flaskapp.js /env/version, log + metrics on", url: `${flaskapp.base}/env/version`, server: flaskapp, rounds: [], peakRssKb: 0 },
-      { name: "Flask dev server", what: "seed app, python3 flaskapp.py (threaded)", url: `${flaskDev.base}/env/version`, server: flaskDev, rounds: [], peakRssKb: 0 },
-      { name: "gunicorn", what: "seed app, gunicorn 1 sync worker", url: `${gunicorn.base}/env/version`, server: gunicorn, rounds: [], peakRssKb: 0 },
-      { name: "flaskapp /fetch", what: "flaskapp /fetch?url=<bare node:http>", url: fetchUrl, server: flaskapp, rounds: [], peakRssKb: 0 },
+      { name: "bare node:http", what: "the platform's limit", url: `${bare.base}/env/version`, server: bare, rounds: [], peakRssKb: 0, peakAnonKb: 0, cpuMs: 0 },
+      { name: "express minimal", what: "one express 5 route, no log, no metrics", url: `${express.base}/env/version`, server: express, rounds: [], peakRssKb: 0, peakAnonKb: 0, cpuMs: 0 },
+      { name: "flaskapp", what: "dist/flaskapp.js /env/version, log + metrics on", url: `${flaskapp.base}/env/version`, server: flaskapp, rounds: [], peakRssKb: 0, peakAnonKb: 0, cpuMs: 0 },
+      { name: "Flask dev server", what: "seed app, python3 flaskapp.py (threaded)", url: `${flaskDev.base}/env/version`, server: flaskDev, rounds: [], peakRssKb: 0, peakAnonKb: 0, cpuMs: 0 },
+      { name: "gunicorn", what: "seed app, gunicorn 1 sync worker", url: `${gunicorn.base}/env/version`, server: gunicorn, rounds: [], peakRssKb: 0, peakAnonKb: 0, cpuMs: 0 },
+      { name: "flaskapp /fetch", what: "flaskapp /fetch?url=<bare node:http>", url: fetchUrl, server: flaskapp, rounds: [], peakRssKb: 0, peakAnonKb: 0, cpuMs: 0 },
     ];
     const wrk = { threads: settings.threads, connections: settings.connections };
-    const peaks = new Map<string, number>();
+    const peaks = new Map<string, { rssKb: number; anonKb: number }>();
     const stopSampling = sampleRss(servers, peaks);
     if (settings.warmupMs > 0) {
       for (const load of loads) {
@@ -248,13 +252,19 @@ async function main(): Promise<void> {
     }
     for (let round = 1; round <= settings.rounds; round++) {
       for (const load of loads) {
+        const cpuBefore = cpuMs(load.server.child.pid!);
         const result = await runWrk(load.url, { ...wrk, durationMs: settings.durationMs });
+        load.cpuMs += cpuMs(load.server.child.pid!) - cpuBefore;
         load.rounds.push(result);
         log(`bench: round ${round}/${settings.rounds} ${load.name}: ${Math.round(result.reqPerSec)} req/s, p50 ${fmtMs(result.p50Ms)}, p99 ${fmtMs(result.p99Ms)}, errors ${result.errors}`);
       }
     }
     stopSampling();
-    for (const load of loads) load.peakRssKb = load.name === "flaskapp /fetch" ? 0 : (peaks.get(load.server.name) ?? 0);
+    for (const load of loads) {
+      if (load.name === "flaskapp /fetch") continue; // same process as the flaskapp row
+      load.peakRssKb = peaks.get(load.server.name)?.rssKb ?? 0;
+      load.peakAnonKb = peaks.get(load.server.name)?.anonKb ?? 0;
+    }
 
     log("bench: tally -n 1000 and the httpie loop");
     const target = `${flaskapp.base}/env/version`;
@@ -324,18 +334,26 @@ async function main(): Promise<void> {
       "",
       loadsTable(loads),
       "",
-      "Peak RSS is the highest VmHWM (summed over the server's process tree: gunicorn's master and worker) seen during the load, sampled every 250 ms. " +
+      "Peak RSS is the highest VmHWM (summed over the server's process tree: gunicorn's master and worker) seen during the load, sampled every 250 ms; " +
+        "\"of which anonymous\" is the highest RssAnon, the memory that is the process's own (the rest maps the node or python binary and libraries). " +
         "The /fetch load runs in the flaskapp process (its memory is in the flaskapp row); its upstream is the bare node:http server, so " +
         "\"direct\" is the bare node:http row. The Flask servers answer `text/html` (Flask's default), the Node servers `text/plain`; the body is `v1` everywhere.",
       "",
-      "| ratio | value |",
-      "|---|--:|",
-      `| flaskapp / bare node:http | ${fmtRatio(ratio("flaskapp", "bare node:http"))} |`,
-      `| express minimal / bare node:http | ${fmtRatio(ratio("express minimal", "bare node:http"))} |`,
-      `| flaskapp / express minimal | ${fmtRatio(ratio("flaskapp", "express minimal"))} |`,
-      `| flaskapp / Flask dev server | ${fmtRatio(ratio("flaskapp", "Flask dev server"))} |`,
-      `| flaskapp / gunicorn | ${fmtRatio(ratio("flaskapp", "gunicorn"))} |`,
-      `| flaskapp /fetch / upstream direct | ${fmtRatio(ratio("flaskapp /fetch", "bare node:http"))} |`,
+      "| ratio | by req/s | by server CPU per request |",
+      "|---|--:|--:|",
+      ...(
+        [
+          ["flaskapp", "bare node:http"],
+          ["express minimal", "bare node:http"],
+          ["flaskapp", "express minimal"],
+          ["flaskapp", "Flask dev server"],
+          ["flaskapp", "gunicorn"],
+          ["flaskapp /fetch", "bare node:http"],
+        ] as const
+      ).map(([a, b]) => `| ${a === "flaskapp /fetch" ? "flaskapp /fetch / upstream direct" : `${a} / ${b}`} | ${fmtRatio(ratio(a, b))} | ${fmtRatio(cpuUsPerRequest(byName(b)) / cpuUsPerRequest(byName(a)))} |`),
+      "",
+      "The CPU column is the inverse ratio of the server's CPU time per request (from /proc/PID/stat): what the req/s ratio would be if each " +
+        "server had a core to itself. It moves much less than req/s when other work competes for the 2 cores.",
       "",
       "Per round (req/s):",
       "",

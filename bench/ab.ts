@@ -1,0 +1,81 @@
+// A/B of two flaskapp bundles (before and after a change), in interleaved wrk
+// rounds so that the shared machine's slow moments hit both. Used to measure
+// what each optimisation gained (bench/RESULTS.md, "changes").
+// Usage: npx node bench/ab.ts BEFORE.js AFTER.js [--path /env/version] [--rounds 5] [--duration 5s] [--connections 32]
+// A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
+import { cpuMs, freePort, killAll, killAllOnExit, processTree, start, statusKb, waitFor200, withUpstream } from "./procs.ts";
+import { fmtMb, fmtRatio, median, roundRatio } from "./report.ts";
+import { runWrk, type WrkResult } from "./wrk.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      path: { type: "string", default: "/env/version" },
+      rounds: { type: "string", default: "5" },
+      duration: { type: "string", default: "5s" },
+      connections: { type: "string", default: "32" },
+    },
+  });
+  const [before, after] = positionals;
+  const rounds = Number(values.rounds);
+  const durationMs = parseDuration(values.duration);
+  const connections = Number(values.connections);
+  if (before === undefined || after === undefined || positionals.length !== 2) throw new Error("give two bundles: BEFORE.js AFTER.js");
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error("--rounds: an integer from 1 to 20");
+  if (durationMs === undefined || durationMs < 1000 || durationMs > 30_000) throw new Error(`--duration: ${DURATION_FORM}, 1s to 30s`);
+  if (!Number.isInteger(connections) || connections < 1 || connections > 1000) throw new Error("--connections: an integer from 1 to 1000");
+
+  killAllOnExit();
+  const work = mkdtempSync(join(tmpdir(), "bench-ab-"));
+  try {
+    const path = await withUpstream(values.path, ROOT);
+
+    const sides = await Promise.all(
+      [before, after].map(async (bundle, i) => {
+        const port = await freePort();
+        const log = openSync(join(work, `${i}.log`), "w");
+        const child = start(process.execPath, [resolve(bundle)], {
+          env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
+          stdio: ["ignore", log, log],
+          cwd: ROOT,
+        });
+        closeSync(log);
+        await waitFor200(child, `http://127.0.0.1:${port}/readyz`, 15_000, 20);
+        return { name: bundle, child, url: `http://127.0.0.1:${port}${path}`, rounds: [] as WrkResult[], cpuMs: 0, cpuUs: Number.NaN };
+      }),
+    );
+    for (const side of sides) await runWrk(side.url, { threads: 1, connections, durationMs: 2000 });
+    for (let round = 0; round < rounds; round++) {
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+        const cpuBefore = cpuMs(side.child.pid!);
+        side.rounds.push(await runWrk(side.url, { threads: 1, connections, durationMs }));
+        side.cpuMs += cpuMs(side.child.pid!) - cpuBefore;
+      }
+    }
+    for (const side of sides) {
+      const rss = processTree(side.child.pid!).reduce((sum, pid) => sum + statusKb(pid, "VmHWM"), 0);
+      const rates = side.rounds.map((r) => Math.round(r.reqPerSec));
+      const cpuUs = (side.cpuMs * 1000) / side.rounds.reduce((sum, r) => sum + r.requests, 0);
+      side.cpuUs = cpuUs;
+      console.log(`${side.name}: median ${Math.round(median(rates))} req/s [${rates.join(", ")}], p99 ${median(side.rounds.map((r) => r.p99Ms)).toFixed(2)} ms, CPU ${cpuUs.toFixed(1)} µs/request, peak RSS ${fmtMb(rss)}`);
+    }
+    console.log(`after/before: ${fmtRatio(roundRatio(sides[1]!.rounds, sides[0]!.rounds))} by req/s (median of per-round ratios), ${fmtRatio(sides[0]!.cpuUs / sides[1]!.cpuUs)} by CPU per request`);
+  } finally {
+    killAll();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`ab: ${(error as Error).message}`);
+  killAll();
+  process.exit(1);
+});
