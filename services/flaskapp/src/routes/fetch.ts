@@ -80,7 +80,7 @@ export function upstreamProblem(error: unknown, timedOut: boolean, timeoutMs: nu
 export function fetchRoutes(routes: Routes, config: Config, logger: Logger): void {
   const agent = new Agent({ bodyTimeout: config.fetchTimeoutMs });
 
-  /** Requests the URL, following redirects, until final response headers arrive or the deadline passes. */
+  /** Requests the URL and follows redirects (each hop re-checked) until a final response; the caller's signal carries the deadline. */
   async function open(target: URL, req: Request, signal: AbortSignal): Promise<Upstream> {
     const headers = tracingHeadersOf(req.headers);
     const method = req.method === "HEAD" ? "HEAD" : "GET";
