@@ -124,6 +124,11 @@ describe("the model built from good rules", () => {
     expect(rules.subsets.get("v2")!.trafficPolicy).toEqual({ ...rules.trafficPolicy, loadBalancer: "LEAST_REQUEST" });
   });
 
+  it("retries without attempts disable retries (proto3's 0), without retryOn keep Istio's default conditions", () => {
+    const rules = rulesOf(dr({}), vs([{ ...toV1, retries: { perTryTimeout: "1s" } }]));
+    expect(rules.routes[0]!.retries).toEqual({ ...DEFAULT_RETRIES, attempts: 0, perTryTimeoutMs: 1000 });
+  });
+
   it("outlierDetection fields left out take Envoy's defaults", () => {
     const rules = rulesOf(dr({ trafficPolicy: { outlierDetection: { consecutive5xxErrors: 3 } } }));
     expect(rules.trafficPolicy.outlierDetection).toEqual({ consecutive5xxErrors: 3, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 });

@@ -224,7 +224,8 @@ function destination(value: any, where: string, ctx: Context): Destination {
 
 function retryPolicy(value: any, where: string): RetryPolicy {
   if (value === undefined) return DEFAULT_RETRIES;
-  const attempts = intField(value.attempts ?? 2, `${where}.attempts`, 0, 100);
+  // An unset attempts is proto3's 0: Istio then disables retries for the route.
+  const attempts = intField(value.attempts ?? 0, `${where}.attempts`, 0, 100);
   const words: string[] = typeof value.retryOn === "string" ? value.retryOn.split(",").map((w: string) => w.trim()) : [...DEFAULT_RETRIES.retryOn];
   const retryOn: string[] = [];
   const retriableStatusCodes: number[] = value.retryOn === undefined ? [...DEFAULT_RETRIES.retriableStatusCodes] : [];
