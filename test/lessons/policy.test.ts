@@ -11,6 +11,7 @@ import {
   pickEndpoint,
   pickWeighted,
   retryBackoffMs,
+  selectCandidates,
   selectRoute,
   shadowHost,
   shouldRetry,
@@ -98,6 +99,28 @@ describe("labelsMatch", () => {
   ];
   it.each(cases)("%j selects %j: %s", (selector, labels, expected) => {
     expect(labelsMatch(selector, labels)).toBe(expected);
+  });
+});
+
+describe("selectCandidates", () => {
+  const pods = [
+    { id: "v1-a", labels: { app: "flaskapp", version: "v1" }, ready: true },
+    { id: "v1-b", labels: { app: "flaskapp", version: "v1" }, ready: false },
+    { id: "v2-a", labels: { app: "flaskapp", version: "v2" }, ready: true },
+    { id: "v2-b", labels: { app: "flaskapp", version: "v2" }, ready: true },
+    { id: "sleep", labels: { app: "sleep", version: "v1" }, ready: true },
+  ];
+  const none = () => false;
+  const cases: Array<[string, Record<string, string>, (id: string) => boolean, string[], string[]]> = [
+    ["the Service: ready pods it selects", { app: "flaskapp" }, none, [], ["v1-a", "v2-a", "v2-b"]],
+    ["subset v1: an unready pod is left out", { app: "flaskapp", version: "v1" }, none, [], ["v1-a"]],
+    ["a subset that selects nothing", { app: "flaskapp", version: "v3" }, none, [], []],
+    ["ejected pods are left out", { app: "flaskapp", version: "v2" }, (id) => id === "v2-a", [], ["v2-b"]],
+    ["a retry prefers pods not tried yet", { app: "flaskapp", version: "v2" }, none, ["v2-a"], ["v2-b"]],
+    ["all tried: any healthy pod", { app: "flaskapp", version: "v1" }, none, ["v1-a"], ["v1-a"]],
+  ];
+  it.each(cases)("%s", (_name, selector, isEjected, tried, expected) => {
+    expect(selectCandidates(pods, selector, isEjected, new Set(tried)).map((p) => p.id)).toEqual(expected);
   });
 });
 

@@ -50,6 +50,23 @@ export function labelsMatch(selector: Record<string, string>, labels: Record<str
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
+export interface EndpointState {
+  id: string;
+  labels: Record<string, string>;
+  ready: boolean;
+}
+
+/**
+ * The endpoints a cluster may send a try to: ready, carrying the cluster's
+ * labels (Service selector plus subset labels), not ejected, and not already
+ * tried by this request when another one is left (Istio's previous_hosts retry predicate).
+ */
+export function selectCandidates<E extends EndpointState>(endpoints: E[], selector: Record<string, string>, isEjected: (id: string) => boolean, tried: ReadonlySet<string>): E[] {
+  const healthy = endpoints.filter((e) => e.ready && labelsMatch(selector, e.labels) && !isEjected(e.id));
+  const fresh = healthy.filter((e) => !tried.has(e.id));
+  return fresh.length > 0 ? fresh : healthy;
+}
+
 /** True with probability percent/100, given a `random` in [0, 1). */
 export function applies(percent: number, random: number): boolean {
   return random * 100 < percent;

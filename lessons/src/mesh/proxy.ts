@@ -15,6 +15,7 @@ import {
   pickEndpoint,
   pickWeighted,
   retryBackoffMs,
+  selectCandidates,
   selectRoute,
   shadowHost,
   shouldRetry,
@@ -228,10 +229,7 @@ export class MeshProxy {
   /** The ready, not ejected endpoints of a cluster, preferring ones not yet tried by this request. */
   #pick(cluster: Cluster, tried: Set<string>): Endpoint | undefined {
     const now = this.#options.now();
-    const members = [...this.#endpoints.values()].filter((e) => e.ready && labelsMatch(cluster.selector, e.labels));
-    const healthy = members.filter((e) => !cluster.outlier?.isEjected(e.id, now));
-    const fresh = healthy.filter((e) => !tried.has(e.id));
-    const candidates = fresh.length > 0 ? fresh : healthy;
+    const candidates = selectCandidates([...this.#endpoints.values()], cluster.selector, (id) => cluster.outlier?.isEjected(id, now) ?? false, tried);
     if (candidates.length === 0) return undefined;
     const index = pickEndpoint(
       cluster.policy.loadBalancer,
