@@ -3,14 +3,7 @@
 // and the tests.
 import { parseArgs } from "node:util";
 import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
-import {
-  LATENCY_FORM,
-  SHARE_FORM,
-  parseLatencyExpectation,
-  parseShareExpectation,
-  type Expectation,
-  type Parsed,
-} from "./expect.ts";
+import { parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
 
 export const LIMITS = {
   requests: { min: 1, max: 1_000_000, default: 100 },
@@ -55,18 +48,20 @@ options:
   -n, --requests N        requests to send (default ${LIMITS.requests.default}, ${LIMITS.requests.min} to ${LIMITS.requests.max})
   -d, --duration D        send for this long instead of -n (up to ${formatDuration(LIMITS.durationMs.max)});
                           requests in flight at the end are finished and counted
-  -c, --concurrency C     requests in flight at once, one keep-alive connection each
-                          (default ${LIMITS.concurrency.default}, ${LIMITS.concurrency.min} to ${LIMITS.concurrency.max})
+  -c, --concurrency C     requests in flight at once, each on its own keep-alive
+                          connection (default ${LIMITS.concurrency.default}, ${LIMITS.concurrency.min} to ${LIMITS.concurrency.max})
   -X, --method M          request method (default GET)
   -H, --header 'N: V'     add a request header (repeatable)
       --by KEY            group responses by: body (default; trimmed, whitespace
                           collapsed, cut to 60 characters), status, header:NAME
       --timeout D         per-request time limit (default ${formatDuration(LIMITS.timeoutMs.default)}, up to ${formatDuration(LIMITS.timeoutMs.max)})
-      --expect EXPR       check a key's share of all requests sent (repeatable):
-                          ${SHARE_FORM}
-                          e.g. v2=100, v1=70±10, error:timeout<=5, 503>=1
+      --expect EXPR       check a key's share of all requests sent, in percent
+                          (repeatable): KEY=PCT, KEY=PCT±TOL (or +-TOL),
+                          KEY>=PCT, KEY<=PCT; e.g. v2=100, v1=70±10,
+                          error:timeout<=5, 503>=1
       --expect-latency E  check a latency figure of the responses (repeatable):
-                          ${LATENCY_FORM}; e.g. p99<=200ms, min>=3s
+                          min|p50|p90|p99|max, then >= or <=, then a duration;
+                          e.g. p99<=200ms, min>=3s
       --json              print one JSON object instead of the table
       --quiet             no table and no progress line; failed expectations
                           are still explained on stderr

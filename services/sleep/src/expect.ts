@@ -47,8 +47,8 @@ export interface ExpectationResult {
   pass: boolean;
 }
 
-export const SHARE_FORM = "KEY=PCT, KEY=PCT±TOL (or +-TOL), KEY>=PCT or KEY<=PCT, with PCT and TOL from 0 to 100";
-export const LATENCY_FORM = `min|p50|p90|p99|max, then >= or <=, then ${DURATION_FORM}`;
+const SHARE_FORM = "KEY=PCT, KEY=PCT±TOL (or +-TOL), KEY>=PCT or KEY<=PCT, with PCT and TOL from 0 to 100";
+const LATENCY_FORM = `min|p50|p90|p99|max, then >= or <=, then ${DURATION_FORM}`;
 
 const NUMBER = String.raw`(\d+(?:\.\d+)?|\.\d+)`;
 // The key is lazy and the value is anchored, so a key may itself contain `=`.
