@@ -24,6 +24,15 @@ describe("parseChecks", () => {
     expect(parseChecks(doc(good), FILE).checks[0]).toEqual({ ...good, headers: {}, concurrency: 1, expectLatency: [] });
   });
 
+  it.each([
+    ["requests at its lower limit", { requests: 1 }],
+    ["requests at its upper limit", { requests: 10_000 }],
+    ["concurrency at its upper limit", { concurrency: 100 }],
+    ["every optional field", { method: "POST", headers: { lab: "canary" }, by: "header:x-version", timeout: "500ms", expectLatency: ["p99<=2s"], mirroredTo: { deployment: "flaskapp-v2", atLeastPercent: 100 } }],
+  ])("accepts %s", (_name, fields) => {
+    expect(parseChecks(doc({ ...good, ...fields }), FILE).checks[0]).toMatchObject(fields);
+  });
+
   const bad: Array<[string, unknown, string]> = [
     ["not a mapping", ["x"], `${FILE}: (top level): expected a mapping`],
     ["no summary", { checks: [good] }, `${FILE}: summary:`],

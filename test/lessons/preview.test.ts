@@ -1,7 +1,7 @@
 // End to end through the real pieces: the flaskapp and tally bundles, the
 // overlays rendered by kustomize, the rules applied by the mesh preview.
 import { execFile, spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -79,10 +79,34 @@ describe("a broken overlay fails its check", () => {
   }, 60_000);
 });
 
-describe("missing bundles", () => {
-  it("the mesh says to run npm run build", async () => {
+describe("pods that do not start", () => {
+  const program = (code: string) => {
+    const dir = mkdtempSync(join(tmpdir(), "pod-"));
+    temps.push(dir);
+    writeFileSync(join(dir, "app.js"), code);
+    return join(dir, "app.js");
+  };
+
+  it("a missing bundle: run npm run build", async () => {
     const objects = await renderKustomization(overlayDir("v2-default"));
     await expect(Mesh.start(objects, { bundle: "/nonexistent/flaskapp.js" })).rejects.toThrow("/nonexistent/flaskapp.js is missing: run `npm run build` first");
+  });
+
+  it("a pod that exits at start: its exit code and output", async () => {
+    const objects = await renderKustomization(overlayDir("v2-default"));
+    const bundle = program(`console.error("PORT is bad"); process.exit(1);`);
+    await expect(Mesh.start(objects, { bundle })).rejects.toThrow(/exited with code 1 before it was ready:\nPORT is bad/);
+  });
+
+  it("a pod never ready within startTimeoutMs: an error, and the pods are stopped", async () => {
+    const objects = await renderKustomization(overlayDir("v2-default"));
+    const pids = mkdtempSync(join(tmpdir(), "pids-"));
+    temps.push(pids);
+    const bundle = program(`require("node:fs").writeFileSync(${JSON.stringify(pids)} + "/" + process.pid, ""); setTimeout(() => {}, 60_000);`);
+    await expect(Mesh.start(objects, { bundle, startTimeoutMs: 500 })).rejects.toThrow("did not become ready within 500 ms");
+    const started = readdirSync(pids).map(Number);
+    expect(started).toHaveLength(2);
+    for (const pid of started) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
   });
 });
 
