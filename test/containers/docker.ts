@@ -1,7 +1,7 @@
 // Helpers for the container tests: the docker CLI through node:child_process, every call
 // bounded in time, and the image builds exactly as the README's "Build the images" gives them.
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 
@@ -18,9 +18,10 @@ export interface Result {
 
 // Runs a command to completion (or until timeoutMs, then SIGKILL) and never throws: callers
 // assert on the exit code.
-export function run(file: string, args: readonly string[], timeoutMs: number): Promise<Result> {
+export function run(file: string, args: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<Result> {
+  const options = { cwd: ROOT, timeout: timeoutMs, killSignal: "SIGKILL" as const, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ...env } };
   return new Promise((resolve) => {
-    execFile(file, args, { cwd: ROOT, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(file, args, options, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
       const note = error !== null && error.killed ? `\n(killed after ${timeoutMs} ms)` : "";
       resolve({ code, stdout, stderr: stderr + note });
@@ -70,12 +71,29 @@ export function readmeBuildCommands(): string[][] {
   return [...section.matchAll(/^docker build -f Dockerfile\.\S+ .*$/gm)].map((m) => m[0].trim().split(/\s+/).slice(1));
 }
 
-// Builds an image with the README's command for it, on the host network, from the given base.
-export async function buildImage(image: string, base: string): Promise<void> {
+// The README's `docker build` arguments for an image, on the host network, from the given base.
+export function buildArgs(image: string, base: string): string[] {
   const command = readmeBuildCommands().find((args) => args.includes(image));
   if (command === undefined) throw new Error(`the README's images section has no docker build command for ${image}`);
   const baseArgs = base === OFFICIAL_BASE ? [] : ["--build-arg", `BUILD_IMAGE=${base}`, "--build-arg", `RUNTIME_IMAGE=${base}`];
-  await dockerOk([...command, "--network", "host", ...baseArgs], 900_000);
+  return [...command, "--network", "host", ...baseArgs];
+}
+
+export async function buildImage(image: string, base: string): Promise<void> {
+  await dockerOk(buildArgs(image, base), 900_000);
+}
+
+// Builds with BuildKit instead of the classic builder, as `tag`: through buildx when it is
+// installed, else through Debian's docker 20.10 client (/usr/bin/docker, from .ci/run's
+// docker.io), whose DOCKER_BUILDKIT=1 uses the engine's built-in BuildKit.
+export async function buildImageWithBuildKit(image: string, base: string, tag: string): Promise<void> {
+  const args = buildArgs(image, base).map((arg) => (arg === image ? tag : arg));
+  const result = (await docker(["buildx", "version"], 30_000)).code === 0
+    ? await docker(["buildx", "build", "--load", ...args.slice(1)], 900_000)
+    : existsSync("/usr/bin/docker")
+      ? await run("/usr/bin/docker", args, 900_000, { DOCKER_BUILDKIT: "1" })
+      : { code: -1, stdout: "", stderr: "no BuildKit client: install docker buildx (or Debian's docker.io for /usr/bin/docker)" };
+  if (result.code !== 0) throw new Error(`BuildKit build of ${image} exited ${result.code}:\n${result.stderr.split("\n").slice(-30).join("\n")}`);
 }
 
 export async function imageSize(ref: string): Promise<number> {

@@ -7,6 +7,7 @@ import {
   assertEngine,
   baseImage,
   buildImage,
+  buildImageWithBuildKit,
   describeSize,
   docker,
   dockerOk,
@@ -158,5 +159,19 @@ describe("stopping", () => {
     console.log(`sleep stopped in ${Math.round(elapsedMs)} ms (docker stop -t ${STOP_TIMEOUT_S})`);
     expect(exitCode).toBe(0);
     expect(elapsedMs).toBeLessThan(STOP_TIMEOUT_S * 1000);
+  });
+});
+
+describe("BuildKit", () => {
+  it.each([FLASKAPP_IMAGE, SLEEP_IMAGE])("%s builds with BuildKit too, to the same configuration", async (image) => {
+    const tag = `${image.split(":")[0]}:buildkit-check-${suffix}`;
+    const config = (ref: string) =>
+      dockerOk(["image", "inspect", "--format", "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}} {{json .Config.Labels}}", ref]);
+    try {
+      await buildImageWithBuildKit(image, base, tag);
+      expect(await config(tag)).toBe(await config(image));
+    } finally {
+      await docker(["rmi", "-f", tag]);
+    }
   });
 });
