@@ -4,8 +4,6 @@
 // for the response headers across all redirects, an idle bound on the body,
 // a byte cap, a redirect cap and the FETCH_ALLOW host list checked at each hop.
 import type { IncomingHttpHeaders } from "node:http";
-import { Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Request, Response } from "express";
 import { Agent, request, type Dispatcher } from "undici";
 import type { Logger } from "pino";
@@ -25,25 +23,6 @@ const REFLECTED_BODY_HEADERS = {
 
 const TIMED_OUT = Symbol("fetch timed out");
 const CLIENT_GONE = Symbol("client went away");
-
-class BodyTooLarge extends Error {}
-
-/** Passes bytes through until more than maxBytes have gone by, then fails the stream. */
-class ByteCap extends Transform {
-  private seen = 0;
-  private readonly maxBytes: number;
-  constructor(maxBytes: number) {
-    super();
-    this.maxBytes = maxBytes;
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    const allowed = this.maxBytes - this.seen;
-    this.seen += chunk.length;
-    if (this.seen <= this.maxBytes) return done(null, chunk);
-    if (allowed > 0) this.push(chunk.subarray(0, allowed));
-    done(new BodyTooLarge(`upstream body is over FETCH_MAX_BYTES (${this.maxBytes} bytes)`));
-  }
-}
 
 interface Upstream {
   statusCode: number;
@@ -75,6 +54,51 @@ export function upstreamProblem(error: unknown, timedOut: boolean, timeoutMs: nu
   }
   if (typeof code === "string") return new Problem(502, `${CONNECT_FAILURES[code] ?? "upstream request failed"} (${code})`);
   return new Problem(502, "upstream request failed");
+}
+
+const overCap = (maxBytes: number): string => `upstream body is over FETCH_MAX_BYTES (${maxBytes} bytes)`;
+
+type Relayed = "done" | "over-cap" | "failed";
+
+/**
+ * Streams the upstream body into the response, pausing it while the client is
+ * slow, and cuts the connection after maxBytes: the client then sees a truncated
+ * body, never a complete-looking one. Plain listeners rather than
+ * stream.pipeline, which builds an AbortController and stack-traced errors for
+ * every request it finishes (bench/RESULTS.md, "changes").
+ */
+function relay(body: Upstream["body"], res: Response, maxBytes: number): Promise<Relayed> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const settle = (outcome: Relayed): void => {
+      body.off("data", onData).off("end", onEnd).off("error", onError);
+      res.off("drain", onDrain).off("close", onClose);
+      resolve(outcome);
+    };
+    const onData = (chunk: Buffer): void => {
+      const allowed = maxBytes - seen;
+      seen += chunk.length;
+      if (seen <= maxBytes) {
+        if (!res.write(chunk)) body.pause();
+        return;
+      }
+      if (allowed > 0) res.write(chunk.subarray(0, allowed));
+      res.destroy();
+      settle("over-cap");
+    };
+    const onDrain = (): void => void body.resume();
+    const onEnd = (): void => {
+      res.end();
+      settle("done");
+    };
+    const onError = (): void => {
+      res.destroy();
+      settle("failed");
+    };
+    const onClose = (): void => settle("failed");
+    body.on("data", onData).once("end", onEnd).once("error", onError);
+    res.on("drain", onDrain).once("close", onClose);
+  });
 }
 
 export function fetchRoutes(routes: Routes, config: Config, logger: Logger): void {
@@ -134,13 +158,7 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
       if (typeof type === "string") res.setHeader("content-type", type);
       const length = upstream.headers["content-length"];
       if (typeof length === "string") res.setHeader("content-length", length);
-      try {
-        await pipeline(upstream.body, new ByteCap(config.fetchMaxBytes), res);
-      } catch (error) {
-        // pipeline has already destroyed the response, which closes the connection:
-        // the client sees a truncated body, never a complete-looking one.
-        if (error instanceof BodyTooLarge) logger.warn({ url: req.query.url }, error.message);
-      }
+      if ((await relay(upstream.body, res, config.fetchMaxBytes)) === "over-cap") logger.warn({ url: req.query.url }, overCap(config.fetchMaxBytes));
     });
   }
 
@@ -150,12 +168,15 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
   routes.get("/fetch_with_header", async (req, res) => {
     await fetchFor(req, res, async (upstream) => {
       const chunks: Buffer[] = [];
+      let seen = 0;
       try {
-        await pipeline(upstream.body, new ByteCap(config.fetchMaxBytes), async (source: AsyncIterable<Buffer>) => {
-          for await (const chunk of source) chunks.push(chunk);
-        });
+        for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+          seen += chunk.length;
+          if (seen > config.fetchMaxBytes) throw new Problem(502, overCap(config.fetchMaxBytes));
+          chunks.push(chunk);
+        }
       } catch (error) {
-        throw error instanceof BodyTooLarge ? new Problem(502, error.message) : upstreamProblem(error, false, config.fetchTimeoutMs);
+        throw upstreamProblem(error, false, config.fetchTimeoutMs);
       }
       res.json({ headers: req.headers, status: upstream.statusCode, body: Buffer.concat(chunks).toString("utf8") });
     });
