@@ -1,6 +1,6 @@
 // flaskapp's entry point: configuration from the environment, the logger, the
 // HTTP server and the signals. Everything else is in createApp.
-import { createServer } from "node:http";
+import { createServer } from "./node-http.ts";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { createApp } from "./app.ts";

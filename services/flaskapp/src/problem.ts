@@ -1,5 +1,5 @@
 // RFC 9457 problem responses: every error flaskapp sends, with its real status.
-import { STATUS_CODES } from "node:http";
+import { STATUS_CODES } from "./node-http.ts";
 import type { ErrorRequestHandler, Response } from "express";
 import type { Logger } from "pino";
 

@@ -1,6 +1,7 @@
 // /status/:code and /delay/:seconds: controllable failures and slowness for
 // the retry, outlier-detection, fault and timeout lessons.
-import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
+import { STATUS_CODES } from "../node-http.ts";
 import type { Config } from "../config.ts";
 import type { Routes } from "../app.ts";
 import { isRejected, parseDelay, parseStatusSpec, pickStatus } from "../input.ts";
