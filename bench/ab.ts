@@ -1,15 +1,15 @@
 // A/B of two flaskapp bundles (before and after a change), in interleaved wrk
 // rounds so that the shared machine's slow moments hit both. Used to measure
 // what each optimisation gained (bench/RESULTS.md, "changes").
-// Usage: npx node bench/ab.ts BEFORE.js AFTER.js [--path /env/version] [--rounds 5] [--duration 5s] [--connections 32]
+// Usage: npx node bench/ab.ts BEFORE.js AFTER.js [--path /env/version] [--rounds 5] [--duration 5s] [--connections 32] [--cold RUNS]
 // A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
-import { cpuMs, freePort, killAll, killAllOnExit, processTree, start, statusKb, waitFor200, withUpstream } from "./procs.ts";
-import { fmtMb, fmtRatio, median, roundRatio } from "./report.ts";
+import { cpuMs, freePort, killAll, killAllOnExit, processTree, start, statusKb, timeColdStart, waitFor200, withUpstream, type ColdStart } from "./procs.ts";
+import { fmtMb, fmtMs, fmtRatio, median, roundRatio } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -22,6 +22,7 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "5" },
       duration: { type: "string", default: "5s" },
       connections: { type: "string", default: "32" },
+      cold: { type: "string", default: "0" },
     },
   });
   const [before, after] = positionals;
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error("--rounds: an integer from 1 to 20");
   if (durationMs === undefined || durationMs < 1000 || durationMs > 30_000) throw new Error(`--duration: ${DURATION_FORM}, 1s to 30s`);
   if (!Number.isInteger(connections) || connections < 1 || connections > 1000) throw new Error("--connections: an integer from 1 to 1000");
+  const coldRuns = Number(values.cold);
+  if (!Number.isInteger(coldRuns) || coldRuns < 0 || coldRuns > 50) throw new Error("--cold: an integer from 0 to 50");
 
   killAllOnExit();
   const work = mkdtempSync(join(tmpdir(), "bench-ab-"));
@@ -68,6 +71,17 @@ async function main(): Promise<void> {
       console.log(`${side.name}: median ${Math.round(median(rates))} req/s [${rates.join(", ")}], p99 ${median(side.rounds.map((r) => r.p99Ms)).toFixed(2)} ms, CPU ${cpuUs.toFixed(1)} µs/request, peak RSS ${fmtMb(rss)}`);
     }
     console.log(`after/before: ${fmtRatio(roundRatio(sides[1]!.rounds, sides[0]!.rounds))} by req/s (median of per-round ratios), ${fmtRatio(sides[0]!.cpuUs / sides[1]!.cpuUs)} by CPU per request`);
+    if (coldRuns > 0) {
+      const env = { NODE_ENV: "production", version: "v1", HOST: "127.0.0.1" };
+      const cold: ColdStart[][] = [[], []];
+      for (let i = 0; i < coldRuns; i++) {
+        for (const [side, bundle] of [before, after].entries()) cold[side]!.push(await timeColdStart(() => [resolve(bundle)], env, "/readyz", ROOT));
+      }
+      for (const [side, bundle] of [before, after].entries()) {
+        const runs = cold[side]!;
+        console.log(`${bundle}: cold start median ${fmtMs(median(runs.map((r) => r.ms)))} [${runs.map((r) => Math.round(r.ms)).join(", ")}], CPU until ready median ${fmtMs(median(runs.map((r) => r.cpuMs)))}`);
+      }
+    }
   } finally {
     killAll();
     rmSync(work, { recursive: true, force: true });

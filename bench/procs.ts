@@ -152,3 +152,25 @@ export async function withUpstream(path: string, root: string): Promise<string> 
   await waitFor200(upstream, `http://127.0.0.1:${port}/`, 15_000, 20);
   return path.replace("{upstream}", encodeURIComponent(`http://127.0.0.1:${port}/env/version`));
 }
+
+export interface ColdStart {
+  /** wall time from spawn to the first 200 */
+  ms: number;
+  /** CPU time the process used until then: unlike wall time, hardly affected by other load */
+  cpuMs: number;
+}
+
+/** Spawns `node ARGS` (PORT in its environment) and times it to its first 200 on path. */
+export async function timeColdStart(args: (port: number) => string[], env: NodeJS.ProcessEnv, path: string, cwd: string): Promise<ColdStart> {
+  const port = await freePort();
+  const began = performance.now();
+  const child = start(process.execPath, args(port), { env: { PATH: process.env.PATH, ...env, PORT: String(port) }, stdio: "ignore", cwd });
+  try {
+    await waitFor200(child, `http://127.0.0.1:${port}${path}`, 5000, 1);
+    const ms = performance.now() - began;
+    return { ms, cpuMs: cpuMs(child.pid!) };
+  } finally {
+    kill(child);
+    await exited(child);
+  }
+}
