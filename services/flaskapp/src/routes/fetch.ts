@@ -5,7 +5,7 @@
 // a byte cap, a redirect cap and the FETCH_ALLOW host list checked at each hop.
 import type { IncomingHttpHeaders } from "node:http";
 import type { Request, Response } from "express";
-import { Agent, request, type Dispatcher } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import type { Logger } from "pino";
 import type { Config } from "../config.ts";
 import type { Routes } from "../app.ts";
@@ -102,12 +102,17 @@ function relay(body: Upstream["body"], res: Response, maxBytes: number): Promise
 }
 
 export function fetchRoutes(routes: Routes, config: Config, logger: Logger): void {
-  const agent = new Agent({ bodyTimeout: config.fetchTimeoutMs });
+  // undici is loaded on the first fetch, not at start: it is a sixth of the
+  // bundle's start-up work, and most pods never fetch (bench/RESULTS.md, "changes").
+  let client: Promise<{ agent: Agent; request: typeof import("undici").request }> | undefined;
+  const loadClient = (): NonNullable<typeof client> =>
+    (client ??= import("undici").then(({ Agent, request }) => ({ agent: new Agent({ bodyTimeout: config.fetchTimeoutMs }), request })));
 
   /** Requests the URL and follows redirects (each hop re-checked) until a final response; the caller's signal carries the deadline. */
   async function open(target: URL, req: Request, signal: AbortSignal): Promise<Upstream> {
     const headers = tracingHeadersOf(req.headers);
     const method = req.method === "HEAD" ? "HEAD" : "GET";
+    const { agent, request } = await loadClient();
     let url = target;
     for (let redirects = 0; ; redirects++) {
       const response = await request(url, { dispatcher: agent, method, headers, signal });
