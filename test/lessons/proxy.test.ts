@@ -199,7 +199,7 @@ describe("timeouts and retries", () => {
 
   it("perTryTimeout abandons a hung try and the retry succeeds; the body is sent again", async () => {
     const hangsOnce = await upstream("hangs", (req, res, n) => void (n === 1 ? undefined : res.end(`ok ${n}`)));
-    const p = await proxy([dr(), vs({ route: [to("v1")], retries: { attempts: 2, perTryTimeout: "100ms", retryOn: "gateway-error" } })], [[hangsOnce, "v1"]]);
+    const p = await proxy([dr(), vs({ route: [to("v1")], retries: { attempts: 2, perTryTimeout: "500ms", retryOn: "gateway-error" } })], [[hangsOnce, "v1"]]);
     expect(await get(p, "/", {}, { method: "PUT", body: "payload" })).toMatchObject({ status: 200, body: "ok 2" });
     expect(hangsOnce.seen.map((s) => s.body)).toEqual(["payload", "payload"]);
   });

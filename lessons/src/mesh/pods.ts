@@ -90,6 +90,11 @@ const KEPT_LINES = 20_000;
 
 const running = new Set<ChildProcess>();
 
+/** How many local pod processes are running in this program. */
+export function runningPodCount(): number {
+  return running.size;
+}
+
 /** Kills every local pod still running, at once: for a program interrupted before it could stop its mesh. */
 export function killAllPods(): void {
   for (const child of running) child.kill("SIGKILL");
