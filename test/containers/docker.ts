@@ -64,11 +64,12 @@ export async function baseImage(): Promise<string> {
   return built.stdout.trim();
 }
 
-// The `docker build` commands of the README's images section, as argument lists.
+// The one-line `docker build` commands of the README's images section, as argument lists
+// (the continued offline example below them is not one).
 export function readmeBuildCommands(): string[][] {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const section = /<!-- section:images -->([\s\S]*?)<!-- \/section:images -->/.exec(readme)?.[1] ?? "";
-  return [...section.matchAll(/^docker build -f Dockerfile\.\S+ .*$/gm)].map((m) => m[0].trim().split(/\s+/).slice(1));
+  return [...section.matchAll(/^docker build -f Dockerfile\.\S+ [^\\\n]*$/gm)].map((m) => m[0].trim().split(/\s+/).slice(1));
 }
 
 // The README's `docker build` arguments for an image, on the host network, from the given base.
