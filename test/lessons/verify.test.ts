@@ -1,12 +1,19 @@
-// `npm run verify`: the exact kubectl commands it runs on a cluster, checked
-// through --dry-run (there is no cluster here), and its usage errors.
+// `npm run verify`: the exact kubectl commands it runs on a cluster (through
+// --dry-run), its usage errors, a cluster it cannot reach, and its verdicts
+// against a stand-in kubectl backed by the mesh preview.
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
-import { LESSONS } from "../../lessons/src/lessons.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { buildBundles } from "../../scripts/build.ts";
+import { renderKustomization } from "../../lessons/src/kustomize.ts";
+import { LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
+import { Mesh } from "../../lessons/src/mesh/mesh.ts";
+import { TALLY_BUNDLE } from "../../lessons/src/preview.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -94,4 +101,90 @@ describe("verify without a reachable cluster", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe("verify against a stand-in cluster", () => {
+  // No cluster here, so a `kubectl` on PATH stands in for one: `exec ... -- tally ARGS`
+  // runs the real tally bundle against the mesh preview of the lesson, and
+  // `logs` prints the request logs of the preview's pods of that Deployment, and
+  // anything else (`kubectl kustomize`) goes to the real kubectl. verify itself runs unchanged: its commands, output handling and verdicts.
+  const SHIM = `#!/usr/bin/env bash
+set -euo pipefail
+case "$1" in
+  exec)
+    while [ "$1" != "--" ]; do shift; done
+    shift 2
+    args=()
+    for a in "$@"; do args+=("\${a/http:\\/\\/flaskapp/$PREVIEW_URL}"); done
+    exec "$NODE" "$TALLY" "\${args[@]}" ;;
+  logs)
+    exec curl -sf "$LOGS_URL" ;;
+  *)
+    exec "$REAL_KUBECTL" "$@" ;;
+esac
+`;
+
+  function realKubectl(): string {
+    const dir = (process.env.PATH ?? "").split(":").find((d) => existsSync(join(d, "kubectl")));
+    if (!dir) throw new Error("kubectl is not on PATH: it renders the overlays");
+    return join(dir, "kubectl");
+  }
+
+  async function withStandIn<T>(lesson: string, body: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
+    const mesh = await Mesh.start(await renderKustomization(overlayDir(lesson as never)));
+    const logs = createServer((_req, res) => res.end(mesh.requestLogs("flaskapp-v2").map((l) => JSON.stringify(l)).join("\n")));
+    await new Promise<void>((resolve) => logs.listen(0, "127.0.0.1", resolve));
+    const bin = mkdtempSync(join(tmpdir(), "kubectl-"));
+    writeFileSync(join(bin, "kubectl"), SHIM, { mode: 0o755 });
+    try {
+      return await body({
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        NODE: process.execPath,
+        REAL_KUBECTL: realKubectl(),
+        TALLY: TALLY_BUNDLE,
+        PREVIEW_URL: mesh.url,
+        LOGS_URL: `http://127.0.0.1:${(logs.address() as AddressInfo).port}/`,
+      });
+    } finally {
+      logs.close();
+      await mesh.stop();
+      rmSync(bin, { recursive: true, force: true });
+    }
+  }
+
+  function verifyWith(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, ["lessons/src/verify.ts", ...args], { cwd: ROOT, timeout: 60_000, env }, (error, stdout) => {
+        resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout });
+      });
+    });
+  }
+
+  beforeAll(async () => {
+    await buildBundles();
+  }, 120_000);
+
+  it("v2-default passes, printing tally's split", async () => {
+    const { code, stdout } = await withStandIn("v2-default", (env) => verifyWith(env, "v2-default"));
+    expect(stdout).toMatch(/v2 +100 +100\.0%/);
+    expect(stdout).toContain("PASS  only v2 answers /env/version");
+    expect(stdout).toContain("all 1 checks passed");
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it("mirror passes: the mirrored copies are counted in flaskapp-v2's logs", async () => {
+    const { code, stdout } = await withStandIn("mirror", (env) => verifyWith(env, "mirror"));
+    expect(stdout).toContain("$ kubectl logs -n istio-lessons -l app=flaskapp,version=v2 -c flaskapp --tail=-1 --since=5m");
+    expect(stdout).toContain("flaskapp-v2 logged 50 mirrored requests (Host *-shadow), at least 50 expected");
+    expect(stdout).toContain("PASS  clients see only v1 and v2 receives the mirrored copies");
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it("a lesson whose rules are not applied fails: round-robin's pods checked against v2-default's expectation", async () => {
+    const { code, stdout } = await withStandIn("round-robin", (env) => verifyWith(env, "v2-default"));
+    expect(stdout).toContain("FAIL  only v2 answers /env/version");
+    expect(stdout).toContain("1 of 1 checks FAILED");
+    expect(code).toBe(1);
+  }, 60_000);
 });
