@@ -7,7 +7,7 @@ import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildBundles } from "../../scripts/build.ts";
+import { ensureBundles } from "./bundles.ts";
 import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import { checksFile, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
@@ -19,7 +19,7 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const temps: string[] = [];
 
 beforeAll(async () => {
-  await buildBundles();
+  await ensureBundles();
 }, 120_000);
 
 afterAll(() => {

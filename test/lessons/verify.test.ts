@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildBundles } from "../../scripts/build.ts";
+import { ensureBundles } from "./bundles.ts";
 import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import { LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
@@ -107,7 +107,8 @@ describe("verify against a stand-in cluster", () => {
   // No cluster here, so a `kubectl` on PATH stands in for one: `exec ... -- tally ARGS`
   // runs the real tally bundle against the mesh preview of the lesson, and
   // `logs` prints the request logs of the preview's pods of that Deployment, and
-  // anything else (`kubectl kustomize`) goes to the real kubectl. verify itself runs unchanged: its commands, output handling and verdicts.
+  // anything else (`kubectl kustomize`) goes to the real kubectl. verify itself
+  // runs unchanged: its commands, output handling and verdicts.
   const SHIM = `#!/usr/bin/env bash
 set -euo pipefail
 case "$1" in
@@ -162,7 +163,7 @@ esac
   }
 
   beforeAll(async () => {
-    await buildBundles();
+    await ensureBundles();
   }, 120_000);
 
   it("v2-default passes, printing tally's split", async () => {
