@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
 import {
@@ -322,53 +323,56 @@ export class MeshProxy {
         }
         return timedOut() ? this.#reply(res, 504, TIMEOUT_BODY) : undefined;
       }
+      // The connection slot is held until the response has been passed on (or dropped for a retry).
       cluster.active.set(endpoint.id, (cluster.active.get(endpoint.id) ?? 0) + 1);
-      const perTry = route.retries.perTryTimeoutMs === undefined ? undefined : AbortSignal.timeout(route.retries.perTryTimeoutMs);
-      const signal = perTry ? AbortSignal.any([routeSignal, perTry]) : routeSignal;
-      let outcome: AttemptOutcome;
-      let response: Awaited<ReturnType<Pool["request"]>> | undefined;
       try {
-        response = await cluster.pool(endpoint).request({ path: request.path, method: request.method as "GET", headers, body: body.length > 0 ? body : null, signal });
-        outcome = { kind: "response", status: response.statusCode };
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? "";
-        if (perTry?.aborted && !routeSignal.aborted) outcome = { kind: "per-try-timeout" };
-        else if (signal.aborted) outcome = { kind: "reset" };
-        else if (code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT") outcome = { kind: "connect-failure" };
-        else outcome = { kind: "reset" };
+        const perTry = route.retries.perTryTimeoutMs === undefined ? undefined : AbortSignal.timeout(route.retries.perTryTimeoutMs);
+        const signal = perTry ? AbortSignal.any([routeSignal, perTry]) : routeSignal;
+        let outcome: AttemptOutcome;
+        let response: Awaited<ReturnType<Pool["request"]>> | undefined;
+        try {
+          response = await cluster.pool(endpoint).request({ path: request.path, method: request.method as "GET", headers, body: body.length > 0 ? body : null, signal });
+          outcome = { kind: "response", status: response.statusCode };
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? "";
+          if (perTry?.aborted && !routeSignal.aborted) outcome = { kind: "per-try-timeout" };
+          else if (signal.aborted) outcome = { kind: "reset" };
+          else if (code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT") outcome = { kind: "connect-failure" };
+          else outcome = { kind: "reset" };
+        }
+        cluster.outlier?.record(endpoint.id, countsAsError(outcome), this.#options.now(), this.#clusterSize(cluster));
+
+        if (timedOut()) {
+          await response?.body.dump().catch(() => undefined);
+          return this.#reply(res, 504, TIMEOUT_BODY);
+        }
+        if (clientGone.signal.aborted) return;
+        if (!shouldRetry(route.retries, attempt, outcome)) return await this.#respond(res, outcome, response);
+        await response?.body.dump().catch(() => undefined);
       } finally {
         cluster.active.set(endpoint.id, (cluster.active.get(endpoint.id) ?? 1) - 1);
         release();
       }
-      cluster.outlier?.record(endpoint.id, countsAsError(outcome), this.#options.now(), this.#clusterSize(cluster));
-
-      if (timedOut()) {
-        await response?.body.dump().catch(() => undefined);
-        return this.#reply(res, 504, TIMEOUT_BODY);
-      }
-      if (clientGone.signal.aborted) return;
-      if (shouldRetry(route.retries, attempt, outcome)) {
-        await response?.body.dump().catch(() => undefined);
-        const waited = await sleep(retryBackoffMs(attempt, this.#options.random()), undefined, { signal: routeSignal }).then(
-          () => true,
-          () => false,
-        );
-        if (!waited) return timedOut() ? this.#reply(res, 504, TIMEOUT_BODY) : undefined;
-        continue;
-      }
-      if (response) {
-        const out: Record<string, string | string[]> = {};
-        for (const [name, value] of Object.entries(response.headers)) {
-          if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-        }
-        res.writeHead(response.statusCode, out);
-        for await (const chunk of response.body) res.write(chunk);
-        res.end();
-        return;
-      }
-      if (outcome.kind === "per-try-timeout") return this.#reply(res, 504, TIMEOUT_BODY);
-      const reason = outcome.kind === "connect-failure" ? "connection failure" : "connection termination";
-      return this.#reply(res, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`);
+      const waited = await sleep(retryBackoffMs(attempt, this.#options.random()), undefined, { signal: routeSignal }).then(
+        () => true,
+        () => false,
+      );
+      if (!waited) return timedOut() ? this.#reply(res, 504, TIMEOUT_BODY) : undefined;
     }
+  }
+
+  /** Passes the final try's answer to the client, or the error Envoy would send for it. */
+  async #respond(res: ServerResponse, outcome: AttemptOutcome, response: Awaited<ReturnType<Pool["request"]>> | undefined): Promise<void> {
+    if (response) {
+      const out: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+      }
+      res.writeHead(response.statusCode, out);
+      return pipeline(response.body, res);
+    }
+    if (outcome.kind === "per-try-timeout") return this.#reply(res, 504, TIMEOUT_BODY);
+    const reason = outcome.kind === "connect-failure" ? "connection failure" : "connection termination";
+    this.#reply(res, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`);
   }
 }
