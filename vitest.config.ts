@@ -8,6 +8,7 @@ export default defineConfig({
           name: "unit",
           include: ["test/**/*.test.ts"],
           exclude: ["test/containers/**"],
+          globalSetup: ["test/global-setup.ts"],
           testTimeout: 20_000,
           hookTimeout: 60_000,
         },

@@ -6,14 +6,12 @@ import { Agent, get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { buildBundles } from "../../scripts/build.ts";
 import { eventually } from "./helpers.ts";
 
 let dir: string;
 const children: ChildProcess[] = [];
 
-beforeAll(async () => {
-  await buildBundles();
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "flaskapp-bundle-"));
   copyFileSync(new URL("../../dist/flaskapp.js", import.meta.url), join(dir, "flaskapp-bundle.js"));
 });

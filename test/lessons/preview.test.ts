@@ -6,8 +6,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureBundles } from "./bundles.ts";
+import { afterAll, describe, expect, it } from "vitest";
 import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import { checksFile, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
@@ -17,10 +16,6 @@ import { previewOverlay, runTally } from "../../lessons/src/preview.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const temps: string[] = [];
-
-beforeAll(async () => {
-  await ensureBundles();
-}, 120_000);
 
 afterAll(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });

@@ -8,8 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { beforeAll, describe, expect, it } from "vitest";
-import { ensureBundles } from "./bundles.ts";
+import { describe, expect, it } from "vitest";
 import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import { LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
@@ -161,10 +160,6 @@ esac
       });
     });
   }
-
-  beforeAll(async () => {
-    await ensureBundles();
-  }, 120_000);
 
   it("v2-default passes, printing tally's split", async () => {
     const { code, stdout } = await withStandIn("v2-default", (env) => verifyWith(env, "v2-default"));

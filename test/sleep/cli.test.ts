@@ -1,6 +1,6 @@
 // The bundle as a learner runs it: dist/tally.js spawned as its own process,
 // stdout and stderr piped, against real servers on 127.0.0.1.
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closedPortUrl, startVersions, type Versions } from "./servers.ts";
@@ -31,7 +31,6 @@ function tally(args: string[]): Promise<Run> {
 let versions: Versions;
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(ROOT, "scripts/build.ts"), "--if-stale"], { cwd: ROOT, stdio: "pipe" });
   versions = await startVersions();
 });
 afterAll(() => versions.close());
