@@ -6,24 +6,12 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
 import { checkManifests, imageTagsFromReadme } from "../../lessons/src/manifest-checks.ts";
+import { LESSONS, OVERLAYS_DIR, type Lesson } from "../../lessons/src/lessons.ts";
 import { parseDuration } from "../../services/common/src/duration.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const OVERLAYS = path.join(ROOT, "k8s/overlays");
+const OVERLAYS = OVERLAYS_DIR;
 const NAMESPACE = "istio-lessons";
-const LESSONS = [
-  "round-robin",
-  "v2-default",
-  "weighted",
-  "header-canary",
-  "timeout",
-  "retries",
-  "fault-delay",
-  "fault-abort",
-  "circuit-breaker",
-  "mirror",
-] as const;
-type Lesson = (typeof LESSONS)[number];
 
 const renders = new Map<Lesson, K8sObject[]>();
 let readmeImages: string[] = [];
