@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { loadChecks, probeToTallyArgs } from "./checks.ts";
 import { renderKustomization } from "./kustomize.ts";
-import { checksFile, DEFAULT_LESSONS, LESSONS, overlayDir, parseLessons, SEED_STEPS, UnknownLessonError, type Lesson } from "./lessons.ts";
+import { checksFile, DEFAULT_LESSONS, LESSONS, overlayDir, parseLessons, SEED_STEPS, runCommand, UsageError, type Lesson } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
 import { killAllPods } from "./mesh/pods.ts";
 import { previewOverlay, shellQuote, TALLY_BUNDLE } from "./preview.ts";
@@ -15,7 +15,6 @@ const USAGE = `usage: npm run demo [-- lesson ...]     run lessons' checks in th
 lessons: ${LESSONS.join(", ")}
 (no lesson: round-robin then v2-default, the quick start's steps 5 and 6)`;
 
-class UsageError extends Error {}
 
 function out(text: string): void {
   process.stdout.write(text);
@@ -93,15 +92,4 @@ async function main(argv: string[]): Promise<number> {
   return passed ? 0 : 1;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  if (error instanceof UsageError || error instanceof UnknownLessonError) {
-    process.stderr.write(`demo: ${error.message}\n${USAGE}\n`);
-    process.exitCode = 2;
-  } else {
-    // RuleError, ChecksError, RenderError, a pod that would not start: one clear line, no stack.
-    process.stderr.write(`demo: ${(error as Error).message}\n`);
-    process.exitCode = 1;
-  }
-}
+await runCommand("demo", USAGE, main);

@@ -25,7 +25,23 @@ export const SEED_STEPS: Record<string, string> = { "round-robin": "seed step 5"
 
 export const DEFAULT_LESSONS: Lesson[] = ["round-robin", "v2-default"];
 
-export class UnknownLessonError extends Error {}
+/** A bad command line or an unknown lesson: reported with the usage, exit code 2. */
+export class UsageError extends Error {}
+
+/**
+ * Runs a command's main and sets the exit code: usage errors print the message
+ * and the usage (exit 2); any other error (a render, rule or checks error, a pod
+ * that would not start) prints one line, never a stack (exit 1).
+ */
+export async function runCommand(name: string, usage: string, main: (argv: string[]) => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (error) {
+    const usageError = error instanceof UsageError;
+    process.stderr.write(`${name}: ${(error as Error).message}\n${usageError ? `${usage}\n` : ""}`);
+    process.exitCode = usageError ? 2 : 1;
+  }
+}
 
 export function isLesson(name: string): name is Lesson {
   return (LESSONS as readonly string[]).includes(name);
@@ -34,7 +50,7 @@ export function isLesson(name: string): name is Lesson {
 /** Checks lesson names; an unknown one is an error listing the lessons. */
 export function parseLessons(names: string[]): Lesson[] {
   const unknown = names.filter((n) => !isLesson(n));
-  if (unknown.length > 0) throw new UnknownLessonError(`unknown lesson ${unknown.map((n) => `"${n}"`).join(", ")}; lessons: ${LESSONS.join(", ")}`);
+  if (unknown.length > 0) throw new UsageError(`unknown lesson ${unknown.map((n) => `"${n}"`).join(", ")}; lessons: ${LESSONS.join(", ")}`);
   return names as Lesson[];
 }
 

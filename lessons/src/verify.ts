@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, probeToTallyArgs, type Check, type RequestLogLine } from "./checks.ts";
 import { renderKustomization, type K8sObject } from "./kustomize.ts";
-import { checksFile, LESSONS, overlayDir, parseLessons, UnknownLessonError } from "./lessons.ts";
+import { checksFile, LESSONS, overlayDir, parseLessons, runCommand, UsageError } from "./lessons.ts";
 import { CLUSTER_BASE_URL, shellQuote } from "./preview.ts";
 import { runProgram } from "./run.ts";
 
@@ -24,7 +24,6 @@ const USAGE = `usage: npm run verify -- <lesson> [--dry-run] [--namespace NS]
   --namespace NS   the lessons' namespace (default ${DEFAULT_NAMESPACE})
 lessons: ${LESSONS.join(", ")}`;
 
-class UsageError extends Error {}
 
 /** The kubectl command that runs a check's tally inside the sleep pod. */
 export function tallyCommand(check: Check, namespace: string, runId?: string): string[] {
@@ -132,16 +131,4 @@ async function main(argv: string[]): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-if (import.meta.main) {
-  try {
-    process.exitCode = await main(process.argv.slice(2));
-  } catch (error) {
-    if (error instanceof UsageError || error instanceof UnknownLessonError) {
-      process.stderr.write(`verify: ${error.message}\n${USAGE}\n`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`verify: ${(error as Error).message}\n`);
-      process.exitCode = 1;
-    }
-  }
-}
+if (import.meta.main) await runCommand("verify", USAGE, main);

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseCommand } from "../../services/sleep/src/args.ts";
 import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, parseChecks, probeToTallyArgs, type Check } from "../../lessons/src/checks.ts";
-import { checksFile, LESSONS, overlayDir, parseLessons, UnknownLessonError } from "../../lessons/src/lessons.ts";
+import { checksFile, LESSONS, overlayDir, parseLessons, UsageError } from "../../lessons/src/lessons.ts";
 
 const FILE = "k8s/overlays/x/checks.yaml";
 const good = { name: "only v2", path: "/env/version", requests: 100, expect: ["v2=100"] };
@@ -135,7 +135,7 @@ describe("mirror counting", () => {
 
 describe("lesson names", () => {
   it("an unknown lesson is an error listing the lessons", () => {
-    expect(() => parseLessons(["round-robin", "canary"])).toThrow(UnknownLessonError);
+    expect(() => parseLessons(["round-robin", "canary"])).toThrow(UsageError);
     expect(() => parseLessons(["canary"])).toThrow(`unknown lesson "canary"; lessons: ${LESSONS.join(", ")}`);
   });
 });
