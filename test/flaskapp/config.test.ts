@@ -8,7 +8,7 @@ describe("parseConfig", () => {
   it("has the documented defaults", () => {
     expect(parseConfig({ version: "v1", POD_NAME: "p" })).toEqual({
       port: 8080,
-      host: "::",
+      host: undefined,
       version: "v1",
       podName: "p",
       envAllow: null,

@@ -27,10 +27,10 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function start(env: Record<string, string>): Promise<Started> {
+async function start(env: Record<string, string>, host: string | null = "127.0.0.1"): Promise<Started> {
   const child = spawn(process.execPath, ["flaskapp-bundle.js"], {
     cwd: dir,
-    env: { PATH: process.env.PATH, version: "v2", HOST: "127.0.0.1", PORT: "0", ...env },
+    env: { PATH: process.env.PATH, version: "v2", PORT: "0", ...(host === null ? {} : { HOST: host }), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);
@@ -54,9 +54,9 @@ async function start(env: Record<string, string>): Promise<Started> {
 const keepAlive = new Agent({ keepAlive: true });
 afterAll(() => keepAlive.destroy());
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
+function get(port: number, path: string, host = "127.0.0.1"): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    httpGet({ host: "127.0.0.1", port, path, agent: keepAlive }, (res) => {
+    httpGet({ host, port, path, agent: keepAlive }, (res) => {
       let body = "";
       res.on("data", (chunk: Buffer) => (body += chunk.toString()));
       res.on("end", () => resolve({ status: res.statusCode!, body }));
@@ -65,6 +65,13 @@ function get(port: number, path: string): Promise<{ status: number; body: string
 }
 
 describe("dist/flaskapp.js as a process", () => {
+  it("listens on every interface, IPv4 and IPv6, when HOST is unset", async () => {
+    const app = await start({}, null);
+    expect(await get(app.port, "/env/version", "127.0.0.1")).toEqual({ status: 200, body: "v2" });
+    expect(await get(app.port, "/env/version", "::1")).toEqual({ status: 200, body: "v2" });
+    app.child.kill("SIGKILL");
+  });
+
   it("serves /env/version and, on SIGTERM, fails readiness, finishes in-flight work and exits 0", async () => {
     const app = await start({ SHUTDOWN_DELAY: "300ms", DRAIN_TIMEOUT: "5s" });
     expect(await get(app.port, "/env/version")).toEqual({ status: 200, body: "v2" });

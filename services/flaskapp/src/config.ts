@@ -7,7 +7,12 @@ import { normalizeHost } from "./input.ts";
 
 export interface Config {
   port: number;
-  host: string;
+  /**
+   * Address to listen on. Unset means Node's default: every interface, IPv6 and
+   * IPv4, falling back to IPv4 only where the kernel has no IPv6 (an explicit
+   * "::" would fail to start there).
+   */
+  host: string | undefined;
   /** The `version` variable (v1 or v2 in the lessons), shown by `/`. */
   version: string;
   podName: string;
@@ -73,11 +78,11 @@ function list(env: Env, name: string, normalize: (item: string) => string, valid
 function parse(env: Env): Config {
   const logLevel = env.LOG_LEVEL ?? "info";
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw fail("LOG_LEVEL", logLevel, `one of ${LOG_LEVELS.join(", ")}`);
-  const host = env.HOST ?? "::";
-  if (host.trim() === "") throw fail("HOST", host, "an address to listen on, such as :: (all interfaces) or 127.0.0.1");
+  const host = env.HOST;
+  if (host !== undefined && host.trim() === "") throw fail("HOST", host, "an address to listen on, such as :: or 127.0.0.1");
   return {
     port: integer(env, "PORT", 8080, 0, 65535, "a port number from 0 to 65535"),
-    host: host.trim(),
+    host: host?.trim(),
     version: env.version ?? "unknown",
     podName: env.POD_NAME ?? hostname(),
     envAllow: list(env, "ENV_ALLOW", (s) => s, ENV_NAME, "comma-separated variable names, such as version,POD_NAME"),

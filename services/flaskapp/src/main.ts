@@ -34,7 +34,7 @@ server.on("error", (error) => {
   logger.fatal({ err: error }, "cannot listen");
   exit(1);
 });
-server.listen(config.port, config.host, () => {
+server.listen({ port: config.port, host: config.host }, () => {
   const { address, port } = server.address() as AddressInfo;
   logger.info({ address, port, config: describeConfig(config) }, "listening");
   destination.flush();
