@@ -1,23 +1,22 @@
-// A lesson's expected outcome, as data: `k8s/overlays/<lesson>/checks.yaml`.
-// Each check becomes one `tally` command line (probeToTallyArgs), the same one
-// locally against the mesh preview and on a cluster from the sleep pod, so the
-// outcome is judged the same way in both places.
+// A lesson's expected outcome, as data: `checks.yaml` beside its kustomization.
+// Each check is parsed and validated once here and becomes one `tally` command
+// line (tallyArgs), the same one locally against the mesh preview and on a
+// cluster from the sleep pod, so the outcome is judged the same way in both.
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
-import { parseGroupBy, parseHeader } from "../../services/sleep/src/args.ts";
-import { parseLatencyExpectation, parseShareExpectation } from "../../services/sleep/src/expect.ts";
-import { parseDuration } from "../../services/common/src/duration.ts";
-import { isShadowHost } from "./mesh/policy.ts";
+import { parseCommand, UsageError as TallyUsageError } from "../../services/sleep/src/args.ts";
 
 export interface MirrorExpectation {
-  /** The Deployment that receives the mirrored copies. */
+  /** The Deployment that receives the mirrored copies (clients are never routed to it). */
   deployment: string;
-  /** Share of the requests sent that must reach it as mirrored copies (Host ending in -shadow), in percent. */
+  /** Share of the requests sent that must reach it as mirrored copies, in percent. */
   atLeastPercent: number;
 }
 
 export interface Check {
   name: string;
+  /** The Service the sleep pod calls (`flaskapp`, `istio-ingressgateway.istio-system`); the URL is http://<service><path>. */
+  service: string;
   /** Path and query on the Service, e.g. /env/version. */
   path: string;
   method?: string;
@@ -43,8 +42,12 @@ export class ChecksError extends Error {}
 
 export const CHECK_LIMITS = { requests: { min: 1, max: 10_000 }, concurrency: { min: 1, max: 100 } } as const;
 
-const CHECK_FIELDS = ["name", "path", "method", "headers", "requests", "concurrency", "by", "timeout", "expect", "expectLatency", "mirroredTo"];
-const METHOD = /^[A-Z]+$/;
+export const DEFAULT_SERVICE = "flaskapp";
+const CHECK_FIELDS = ["name", "service", "path", "method", "headers", "requests", "concurrency", "by", "timeout", "expect", "expectLatency", "mirroredTo"];
+/** A Service as a pod names it: `name`, `name.namespace`, up to `name.namespace.svc.cluster.local`. */
+const SERVICE_HOST = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A plain absolute path: one leading slash, no backslash, no whitespace, no fragment. */
+const PLAIN_PATH = /^\/(?![/\\])[^\s\\#]*$/;
 
 /** The header tally adds to a check with mirroredTo, so the mirrored copies can be told apart in the logs. */
 export const RUN_ID_HEADER = "x-request-id";
@@ -53,13 +56,15 @@ function fieldError(file: string, field: string, message: string): never {
   throw new ChecksError(`${file}: ${field}: ${message}`);
 }
 
-function stringList(value: unknown, file: string, field: string, parse: (s: string) => { ok: true } | { ok: false; error: string }): string[] {
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function stringList(value: unknown, file: string, field: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) fieldError(file, field, "expected a list of strings");
   return value.map((item, i) => {
     if (typeof item !== "string") fieldError(file, `${field}[${i}]`, `expected a string, got ${JSON.stringify(item)}`);
-    const parsed = parse(item);
-    if (!parsed.ok) fieldError(file, `${field}[${i}]`, parsed.error.replace(/^--expect(-latency)? /, ""));
     return item;
   });
 }
@@ -72,78 +77,99 @@ function integer(value: unknown, file: string, field: string, limits: { min: num
   return value;
 }
 
+function optionalString(value: unknown, file: string, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value.trim() === "") fieldError(file, field, `expected a non-empty string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
+ * Reads the check back through tally's own command-line parser, so a field
+ * tally would refuse (a method, a timeout, a header, an expectation) is an
+ * error here, naming the field, and never a failure later at run time.
+ */
+function validateWithTally(check: Check, file: string, at: string): void {
+  const fields: Array<[string, string[]]> = [
+    ["method", check.method ? ["-X", check.method] : []],
+    ["by", check.by ? ["--by", check.by] : []],
+    ["timeout", check.timeout ? ["--timeout", check.timeout] : []],
+    ...Object.entries(check.headers).map(([name, value]): [string, string[]] => [`headers.${name}`, ["-H", `${name}: ${value}`]]),
+    ...check.expect.map((e, i): [string, string[]] => [`expect[${i}]`, ["--expect", e]]),
+    ...check.expectLatency.map((e, i): [string, string[]] => [`expectLatency[${i}]`, ["--expect-latency", e]]),
+  ];
+  const url = checkUrl(check);
+  for (const [field, args] of fields) {
+    try {
+      parseCommand([...args, url]);
+    } catch (error) {
+      if (!(error instanceof TallyUsageError)) throw error;
+      fieldError(file, `${at}.${field}`, error.message.replace(/^(-\w|--[\w-]+)(\/--[\w-]+)? /, ""));
+    }
+  }
+}
+
 function check(value: unknown, file: string, at: string): Check {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fieldError(file, at, "expected a mapping");
-  const v = value as Record<string, unknown>;
+  if (!isMapping(value)) fieldError(file, at, "expected a mapping");
+  const v = value;
   const unknown = Object.keys(v).filter((k) => !CHECK_FIELDS.includes(k));
   if (unknown.length > 0) fieldError(file, `${at}.${unknown[0]}`, `unknown field (known: ${CHECK_FIELDS.join(", ")})`);
   if (typeof v.name !== "string" || v.name.trim() === "") fieldError(file, `${at}.name`, "expected a non-empty string");
-  if (typeof v.path !== "string" || !v.path.startsWith("/") || /\s/.test(v.path)) fieldError(file, `${at}.path`, `expected a path starting with /, got ${JSON.stringify(v.path)}`);
+  if (typeof v.path !== "string" || !PLAIN_PATH.test(v.path)) {
+    fieldError(file, `${at}.path`, `expected a plain absolute path such as /env/version, got ${JSON.stringify(v.path)}`);
+  }
+  const service = optionalString(v.service, file, `${at}.service`) ?? DEFAULT_SERVICE;
+  if (!SERVICE_HOST.test(service) || service.length > 253) fieldError(file, `${at}.service`, `expected a Service host name such as flaskapp or istio-ingressgateway.istio-system, got ${JSON.stringify(service)}`);
   const result: Check = {
     name: v.name,
+    service,
     path: v.path,
     headers: {},
     requests: integer(v.requests, file, `${at}.requests`, CHECK_LIMITS.requests),
     concurrency: integer(v.concurrency, file, `${at}.concurrency`, CHECK_LIMITS.concurrency, 1),
-    expect: stringList(v.expect, file, `${at}.expect`, parseShareExpectation),
-    expectLatency: stringList(v.expectLatency, file, `${at}.expectLatency`, parseLatencyExpectation),
+    expect: stringList(v.expect, file, `${at}.expect`),
+    expectLatency: stringList(v.expectLatency, file, `${at}.expectLatency`),
   };
   if (result.expect.length + result.expectLatency.length === 0 && v.mirroredTo === undefined) {
     fieldError(file, `${at}.expect`, "a check needs at least one of expect, expectLatency, mirroredTo");
   }
-  if (v.method !== undefined) {
-    if (typeof v.method !== "string" || !METHOD.test(v.method)) fieldError(file, `${at}.method`, `expected an HTTP method such as GET, got ${JSON.stringify(v.method)}`);
-    result.method = v.method;
-  }
+  const method = optionalString(v.method, file, `${at}.method`);
+  if (method !== undefined) result.method = method;
   if (v.headers !== undefined) {
-    if (typeof v.headers !== "object" || v.headers === null || Array.isArray(v.headers)) fieldError(file, `${at}.headers`, "expected a mapping of header names to values");
+    if (!isMapping(v.headers)) fieldError(file, `${at}.headers`, "expected a mapping of header names to values");
     for (const [name, hv] of Object.entries(v.headers)) {
       if (typeof hv !== "string") fieldError(file, `${at}.headers.${name}`, `expected a string value, got ${JSON.stringify(hv)}`);
-      try {
-        parseHeader(`${name}: ${hv}`, "header");
-      } catch (error) {
-        fieldError(file, `${at}.headers.${name}`, (error as Error).message);
-      }
       result.headers[name] = hv;
     }
   }
-  if (v.by !== undefined) {
-    try {
-      parseGroupBy(String(v.by));
-    } catch (error) {
-      fieldError(file, `${at}.by`, (error as Error).message.replace(/^--by /, ""));
-    }
-    result.by = String(v.by);
-  }
-  if (v.timeout !== undefined) {
-    if (typeof v.timeout !== "string" || parseDuration(v.timeout) === undefined) fieldError(file, `${at}.timeout`, `expected a duration such as 5s, got ${JSON.stringify(v.timeout)}`);
-    result.timeout = v.timeout;
-  }
+  const by = optionalString(v.by, file, `${at}.by`);
+  if (by !== undefined) result.by = by;
+  const timeout = optionalString(v.timeout, file, `${at}.timeout`);
+  if (timeout !== undefined) result.timeout = timeout;
   if (v.mirroredTo !== undefined) {
-    const m = v.mirroredTo as Record<string, unknown>;
-    if (typeof m !== "object" || m === null || typeof m.deployment !== "string") fieldError(file, `${at}.mirroredTo.deployment`, "expected the name of the Deployment receiving the mirrored requests");
+    const m = v.mirroredTo;
+    if (!isMapping(m) || typeof m.deployment !== "string") fieldError(file, `${at}.mirroredTo.deployment`, "expected the name of the Deployment receiving the mirrored requests");
     const extra = Object.keys(m).find((k) => k !== "deployment" && k !== "atLeastPercent");
     if (extra) fieldError(file, `${at}.mirroredTo.${extra}`, "unknown field (known: deployment, atLeastPercent)");
     result.mirroredTo = { deployment: m.deployment, atLeastPercent: integer(m.atLeastPercent, file, `${at}.mirroredTo.atLeastPercent`, { min: 1, max: 100 }) };
   }
+  validateWithTally(result, file, at);
   return result;
 }
 
 /** Validates the parsed content of a checks file; `file` names it in errors. */
 export function parseChecks(value: unknown, file: string): LessonChecks {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fieldError(file, "(top level)", "expected a mapping with summary and checks");
-  const v = value as Record<string, unknown>;
-  const extra = Object.keys(v).find((k) => k !== "summary" && k !== "checks");
+  if (!isMapping(value)) fieldError(file, "(top level)", "expected a mapping with summary and checks");
+  const extra = Object.keys(value).find((k) => k !== "summary" && k !== "checks");
   if (extra) fieldError(file, extra, "unknown field (known: summary, checks)");
-  if (typeof v.summary !== "string" || v.summary.trim() === "") fieldError(file, "summary", "expected one line saying what the learner observes");
-  if (!Array.isArray(v.checks) || v.checks.length === 0) fieldError(file, "checks", "expected a non-empty list of checks");
-  const checks = v.checks.map((c, i) => check(c, file, `checks[${i}]`));
+  if (typeof value.summary !== "string" || value.summary.trim() === "") fieldError(file, "summary", "expected one line saying what the learner observes");
+  if (!Array.isArray(value.checks) || value.checks.length === 0) fieldError(file, "checks", "expected a non-empty list of checks");
+  const checks = value.checks.map((c, i) => check(c, file, `checks[${i}]`));
   const names = new Set<string>();
   for (const [i, c] of checks.entries()) {
     if (names.has(c.name)) fieldError(file, `checks[${i}].name`, `duplicate name "${c.name}"`);
     names.add(c.name);
   }
-  return { summary: v.summary, checks };
+  return { summary: value.summary, checks };
 }
 
 export async function loadChecks(file: string): Promise<LessonChecks> {
@@ -162,12 +188,17 @@ export async function loadChecks(file: string): Promise<LessonChecks> {
   return parseChecks(value, file);
 }
 
+/** The URL the sleep pod calls for a check: http://<service><path>. */
+export function checkUrl(check: Pick<Check, "service" | "path">): string {
+  return `http://${check.service}${check.path}`;
+}
+
 /**
- * The tally command line for a check: the same arguments locally and on a
- * cluster, only the base URL differs. `runId` tags a mirror check's requests
- * (x-request-id) so their mirrored copies can be counted in the logs.
+ * The tally command line for a check, as typed in the sleep pod; the URL is
+ * always the last argument. `runId` tags a mirror check's requests
+ * (x-request-id) so their mirrored copies can be found in the logs.
  */
-export function probeToTallyArgs(check: Check, baseUrl: string, runId?: string): string[] {
+export function tallyArgs(check: Check, runId?: string): string[] {
   const args = ["-n", String(check.requests), "-c", String(check.concurrency)];
   if (check.method) args.push("-X", check.method);
   if (check.by) args.push("--by", check.by);
@@ -176,27 +207,52 @@ export function probeToTallyArgs(check: Check, baseUrl: string, runId?: string):
   if (check.mirroredTo && runId) args.push("-H", `${RUN_ID_HEADER}: ${runId}`);
   for (const e of check.expect) args.push("--expect", e);
   for (const e of check.expectLatency) args.push("--expect-latency", e);
-  args.push(new URL(check.path, baseUrl).href);
+  args.push(checkUrl(check));
   return args;
 }
 
-/** A request-log line as flaskapp writes it (the fields the mirror check reads). */
+/** A request-log line as flaskapp writes it (services/flaskapp/src/observe.ts): the fields the mirror check reads. */
 export interface RequestLogLine {
   msg?: unknown;
   host?: unknown;
   requestId?: unknown;
 }
 
-/** Counts the log lines of mirrored copies of a check's requests: tagged with its run id, Host ending in -shadow. */
-export function countMirroredCopies(lines: Iterable<RequestLogLine>, runId: string): number {
-  let count = 0;
+export interface MirroredCopies {
+  /** Request lines carrying the run's x-request-id. */
+  copies: number;
+  /** Of those, how many arrived with a Host ending in -shadow (Istio before 1.28 appends it). */
+  shadowHost: number;
+}
+
+/**
+ * Counts the copies of a check's requests that reached the mirror Deployment:
+ * request lines with the run's id. Clients are never routed there, so every
+ * such line is a mirrored copy, whether or not its Host has the -shadow suffix.
+ */
+export function countMirroredCopies(lines: Iterable<RequestLogLine>, runId: string): MirroredCopies {
+  const counted = { copies: 0, shadowHost: 0 };
   for (const line of lines) {
-    if (line.msg === "request" && line.requestId === runId && typeof line.host === "string" && isShadowHost(line.host)) count++;
+    if (line.msg !== "request" || line.requestId !== runId) continue;
+    counted.copies++;
+    if (typeof line.host === "string" && line.host.replace(/:\d+$/, "").endsWith("-shadow")) counted.shadowHost++;
   }
-  return count;
+  return counted;
 }
 
 /** The number of mirrored copies a mirror check needs to see, for `requests` sent. */
-export function mirroredNeeded(check: Check): number {
+export function mirroredNeeded(check: Pick<Check, "requests" | "mirroredTo">): number {
   return Math.ceil((check.requests * (check.mirroredTo?.atLeastPercent ?? 0)) / 100);
+}
+
+/** Parses `kubectl logs` (or a pod's stdout) into request-log lines, skipping anything that is not one. */
+export function parseLogLines(text: string): RequestLogLine[] {
+  return text.split("\n").flatMap((line) => {
+    if (!line.startsWith("{")) return [];
+    try {
+      return [JSON.parse(line) as RequestLogLine];
+    } catch {
+      return [];
+    }
+  });
 }

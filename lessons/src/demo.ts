@@ -3,12 +3,13 @@
 // `npm run demo -- --serve <lesson>` keeps the mesh up for your own requests.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { loadChecks, probeToTallyArgs } from "./checks.ts";
+import { loadChecks, tallyArgs } from "./checks.ts";
 import { renderKustomization } from "./kustomize.ts";
 import { checksFile, DEFAULT_LESSONS, LESSONS, overlayDir, parseLessons, SEED_STEPS, runCommand, UsageError, type Lesson } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
 import { killAllPods } from "./mesh/pods.ts";
-import { previewOverlay, shellQuote, TALLY_BUNDLE } from "./preview.ts";
+import { previewOverlay, TALLY_BUNDLE } from "./preview.ts";
+import { shellQuote } from "./run-check.ts";
 
 const USAGE = `usage: npm run demo [-- lesson ...]     run lessons' checks in the local mesh preview
        npm run demo -- --serve <lesson>   keep a lesson's mesh up for curl, http or tally
@@ -27,7 +28,6 @@ async function demo(lessons: Lesson[]): Promise<boolean> {
     const step = SEED_STEPS[lesson] ? ` (${SEED_STEPS[lesson]})` : "";
     out(`\n== ${lesson}${step}: ${summary}\n   kubectl apply -k k8s/overlays/${lesson}   # on a cluster; here: the local mesh preview\n`);
     const results = await previewOverlay(overlayDir(lesson), { write: out });
-    for (const r of results.filter((r) => r.detail)) out(`   ${r.name}: ${r.detail}\n`);
     allPassed &&= results.every((r) => r.passed);
   }
   return allPassed;
@@ -48,7 +48,7 @@ Service ${mesh.service} is served at ${mesh.url}   (the sleep pod's http://${mes
   npx tally -n 100 ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}
 
 the lesson's checks:
-${checks.map((c) => `  npx tally ${probeToTallyArgs(c, mesh.url).map(shellQuote).join(" ")}`).join("\n")}
+${checks.map((c) => { const args = tallyArgs(c); return `  npx tally ${[...args.slice(0, -1), mesh.localUrl(args.at(-1)!)].map(shellQuote).join(" ")}`; }).join("\n")}
 
 Ctrl-C stops the mesh.
 `);

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseCommand } from "../../services/sleep/src/args.ts";
-import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, parseChecks, probeToTallyArgs, type Check } from "../../lessons/src/checks.ts";
+import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, parseChecks, tallyArgs, type Check } from "../../lessons/src/checks.ts";
 import { checksFile, LESSONS, overlayDir, parseLessons, UsageError } from "../../lessons/src/lessons.ts";
 
 const FILE = "k8s/overlays/x/checks.yaml";
@@ -21,13 +21,15 @@ describe("every lesson has valid checks", () => {
 
 describe("parseChecks", () => {
   it("fills defaults", () => {
-    expect(parseChecks(doc(good), FILE).checks[0]).toEqual({ ...good, headers: {}, concurrency: 1, expectLatency: [] });
+    expect(parseChecks(doc(good), FILE).checks[0]).toEqual({ ...good, service: "flaskapp", headers: {}, concurrency: 1, expectLatency: [] });
   });
 
   it.each([
     ["requests at its lower limit", { requests: 1 }],
     ["requests at its upper limit", { requests: 10_000 }],
     ["concurrency at its upper limit", { concurrency: 100 }],
+    ["another Service", { service: "istio-ingressgateway.istio-system" }],
+    ["a path with a query", { path: "/fetch?url=http://flaskapp/env/version" }],
     ["every optional field", { method: "POST", headers: { lab: "canary" }, by: "header:x-version", timeout: "500ms", expectLatency: ["p99<=2s"], mirroredTo: { deployment: "flaskapp-v2", atLeastPercent: 100 } }],
   ])("accepts %s", (_name, fields) => {
     expect(parseChecks(doc({ ...good, ...fields }), FILE).checks[0]).toMatchObject(fields);
@@ -40,6 +42,14 @@ describe("parseChecks", () => {
     ["empty checks", doc(), `${FILE}: checks: expected a non-empty list`],
     ["no name", doc({ ...good, name: undefined }), `${FILE}: checks[0].name:`],
     ["path without /", doc({ ...good, path: "env/version" }), `${FILE}: checks[0].path:`],
+    ["path naming another host", doc({ ...good, path: "//evil.example/env/version" }), `${FILE}: checks[0].path: expected a plain absolute path`],
+    ["path with a backslash", doc({ ...good, path: "/\\evil.example/x" }), `${FILE}: checks[0].path: expected a plain absolute path`],
+    ["path with a fragment", doc({ ...good, path: "/env/version#x" }), `${FILE}: checks[0].path: expected a plain absolute path`],
+    ["service with a scheme", doc({ ...good, service: "http://flaskapp" }), `${FILE}: checks[0].service: expected a Service host name`],
+    ["service with a port", doc({ ...good, service: "flaskapp:80" }), `${FILE}: checks[0].service: expected a Service host name`],
+    ["method tally refuses", doc({ ...good, method: "CONNECT" }), `${FILE}: checks[0].method: CONNECT opens a tunnel`],
+    ["timeout above tally's limit", doc({ ...good, timeout: "11m" }), `${FILE}: checks[0].timeout: must be from 1ms to 10m`],
+    ["header tally manages", doc({ ...good, headers: { connection: "close" } }), `${FILE}: checks[0].headers.connection:`],
     ["requests 0", doc({ ...good, requests: 0 }), `${FILE}: checks[0].requests: expected an integer from 1 to 10000, got 0`],
     ["requests above the limit", doc({ ...good, requests: 10_001 }), `${FILE}: checks[0].requests: expected an integer from 1 to 10000`],
     ["requests not a number", doc({ ...good, requests: "200" }), `${FILE}: checks[0].requests:`],
@@ -52,7 +62,7 @@ describe("parseChecks", () => {
     ["bad by", doc({ ...good, by: "colour" }), `${FILE}: checks[0].by:`],
     ["bad header value", doc({ ...good, headers: { lab: 1 } }), `${FILE}: checks[0].headers.lab: expected a string value`],
     ["bad header name", doc({ ...good, headers: { "la b": "x" } }), `${FILE}: checks[0].headers.la b:`],
-    ["bad method", doc({ ...good, method: "get it" }), `${FILE}: checks[0].method:`],
+    ["bad method", doc({ ...good, method: "get it" }), `${FILE}: checks[0].method: "get it" is not an HTTP method`],
     ["bad timeout", doc({ ...good, timeout: "5" }), `${FILE}: checks[0].timeout:`],
     ["unknown check field", doc({ ...good, concurency: 2 }), `${FILE}: checks[0].concurency: unknown field`],
     ["mirror without deployment", doc({ ...good, mirroredTo: { atLeastPercent: 100 } }), `${FILE}: checks[0].mirroredTo.deployment:`],
@@ -69,9 +79,10 @@ describe("parseChecks", () => {
   });
 });
 
-describe("probeToTallyArgs", () => {
+describe("tallyArgs", () => {
   const full: Check = {
     name: "canary",
+    service: "flaskapp",
     path: "/status/503:0.5,200:0.5?x=1",
     method: "POST",
     headers: { lab: "canary" },
@@ -85,7 +96,7 @@ describe("probeToTallyArgs", () => {
   };
 
   it("gives tally exactly the check, as tally's own parser reads it", () => {
-    const command = parseCommand(probeToTallyArgs(full, "http://flaskapp", "run-1"));
+    const command = parseCommand(tallyArgs(full, "run-1"));
     if (command.kind !== "run") throw new Error("expected a run command");
     const o = command.options;
     expect(o.url.href).toBe("http://flaskapp/status/503:0.5,200:0.5?x=1");
@@ -98,24 +109,21 @@ describe("probeToTallyArgs", () => {
     expect(o.expectations.map((e) => e.expr)).toEqual(["200>=85", "503=5±5", "min>=1s"]);
   });
 
-  it("only the base URL differs between the preview and a cluster", () => {
-    const local = probeToTallyArgs(full, "http://127.0.0.1:4567", "run-1");
-    const cluster = probeToTallyArgs(full, "http://flaskapp", "run-1");
-    expect(local.slice(0, -1)).toEqual(cluster.slice(0, -1));
-    expect(local.at(-1)).toBe("http://127.0.0.1:4567/status/503:0.5,200:0.5?x=1");
+  it("the URL, last, is the Service as the sleep pod names it", () => {
+    expect(tallyArgs({ ...full, service: "istio-ingressgateway.istio-system", path: "/" }).at(-1)).toBe("http://istio-ingressgateway.istio-system/");
   });
 
   it("every lesson's checks make a valid tally command line", async () => {
     for (const lesson of LESSONS) {
       for (const check of (await loadChecks(checksFile(overlayDir(lesson)))).checks) {
-        expect(parseCommand(probeToTallyArgs(check, "http://flaskapp", "run")).kind).toBe("run");
+        expect(parseCommand(tallyArgs(check, "run")).kind).toBe("run");
       }
     }
   });
 });
 
 describe("mirror counting", () => {
-  it("counts request lines with the run id and a -shadow host only", () => {
+  it("counts every request line with the run id, and how many had the -shadow suffix", () => {
     const lines = [
       { msg: "request", requestId: "run", host: "flaskapp-shadow" },
       { msg: "request", requestId: "run", host: "flaskapp-shadow:80" },
@@ -124,7 +132,7 @@ describe("mirror counting", () => {
       { msg: "started", requestId: "run", host: "flaskapp-shadow" },
       { msg: "request", requestId: "run" },
     ];
-    expect(countMirroredCopies(lines, "run")).toBe(2);
+    expect(countMirroredCopies(lines, "run")).toEqual({ copies: 4, shadowHost: 2 });
   });
 
   it("needs the share of the requests sent, rounded up", () => {

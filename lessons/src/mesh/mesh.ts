@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { K8sObject } from "../kustomize.ts";
 import { flaskappPods, LocalPod, type PodSpec } from "./pods.ts";
-import { countMirroredCopies, type RequestLogLine } from "../checks.ts";
+import type { RequestLogLine } from "../checks.ts";
 import { labelsMatch } from "./policy.ts";
 import { MeshProxy } from "./proxy.ts";
 import { RuleError, serviceRules } from "./rules.ts";
@@ -95,9 +95,11 @@ export class Mesh {
     return this.pods.filter((p) => p.deployment === deployment).flatMap((p) => p.requests);
   }
 
-  /** Mirrored requests (Host ending in -shadow) a Deployment has logged with this x-request-id. */
-  mirroredRequests(deployment: string, requestId: string): number {
-    return countMirroredCopies(this.requestLogs(deployment), requestId);
+  /** The local URL for a URL the sleep pod would call (http://<service>/path). */
+  localUrl(url: string): string {
+    const parsed = new URL(url);
+    if (parsed.hostname.split(".")[0] !== this.service) throw new Error(`the preview serves Service ${this.service}, not ${parsed.hostname}`);
+    return `${this.url}${parsed.pathname}${parsed.search}`;
   }
 
   async stop(): Promise<void> {

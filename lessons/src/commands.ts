@@ -1,0 +1,21 @@
+// The kubectl command lines a learner runs against a cluster, built in one
+// place: verify runs them, the preview and --dry-run print them.
+import type { K8sObject } from "./kustomize.ts";
+
+export const DEFAULT_NAMESPACE = "istio-lessons";
+/** How far back a mirror check reads logs; the run id picks out this run's copies. */
+export const LOG_WINDOW = "5m";
+
+/** `kubectl exec` of tally in the sleep pod, with tally's arguments. */
+export function sleepTallyCommand(namespace: string, args: string[]): string[] {
+  return ["kubectl", "exec", "-n", namespace, "deploy/sleep", "-c", "sleep", "--", "tally", ...args];
+}
+
+/** `kubectl logs` of every pod of a Deployment of the render (by its selector), recent lines only. */
+export function deploymentLogsCommand(objects: K8sObject[], deployment: string, namespace: string): string[] {
+  const found = objects.find((o) => o.kind === "Deployment" && o.metadata.name === deployment);
+  if (!found) throw new Error(`the overlay has no Deployment ${deployment}`);
+  const selector = Object.entries(found.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(",");
+  const container = String(found.spec?.template?.spec?.containers?.[0]?.name ?? deployment);
+  return ["kubectl", "logs", "-n", namespace, "-l", selector, "-c", container, "--tail=-1", `--since=${LOG_WINDOW}`];
+}
