@@ -1,55 +1,65 @@
-// `npm run demo [lesson ...]`: each lesson brought up in the mesh preview (a
-// local model of Istio's routing, no cluster needed) and checked with tally.
-// `npm run demo -- --serve <lesson>` keeps the mesh up for your own requests.
+// `npm run demo [lesson|dir ...]`: each lesson (or any directory holding a
+// kustomization.yaml: a playground) brought up in the mesh preview, a local
+// model of Istio, and checked with tally. `--serve` keeps one up for your own
+// requests; `--istio 1.NN` models another supported Istio release.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { loadChecks, tallyArgs } from "./checks.ts";
+import { tallyArgs, type Check } from "./checks.ts";
 import { renderKustomization } from "./kustomize.ts";
-import { checksFile, DEFAULT_LESSONS, LESSONS, overlayDir, parseLessons, SEED_STEPS, runCommand, UsageError, type Lesson } from "./lessons.ts";
+import { DEFAULT_LESSONS, LESSONS, resolveTarget, runCommand, SEED_STEPS, UsageError, type Target } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
 import { killAllPods } from "./mesh/pods.ts";
-import { previewOverlay, TALLY_BUNDLE } from "./preview.ts";
+import { findRelease, NEWEST_RELEASE, RELEASES, type IstioRelease } from "./mesh/releases.ts";
+import { previewTarget, TALLY_BUNDLE } from "./preview.ts";
 import { shellQuote } from "./run-check.ts";
 
-const USAGE = `usage: npm run demo [-- lesson ...]     run lessons' checks in the local mesh preview
-       npm run demo -- --serve <lesson>   keep a lesson's mesh up for curl, http or tally
+const USAGE = `usage: npm run demo [-- [--istio 1.NN] <lesson|dir> ...]   run lessons' checks in the local mesh preview
+       npm run demo -- --serve [--istio 1.NN] <lesson|dir>     keep one up for curl, http or tally; Ctrl-C stops it
+  <dir>         any directory with a kustomization.yaml (a copy of a lesson to play with); checks.yaml is optional
+  --istio 1.NN  the Istio release whose defaults the preview models: ${RELEASES.map((r) => r.version).join(", ")} (default ${NEWEST_RELEASE.version})
 lessons: ${LESSONS.join(", ")}
 (no lesson: round-robin then v2-default, the quick start's steps 5 and 6)`;
-
 
 function out(text: string): void {
   process.stdout.write(text);
 }
 
-async function demo(lessons: Lesson[]): Promise<boolean> {
+function describe(target: Target): string {
+  const step = SEED_STEPS[target.name] ? ` (${SEED_STEPS[target.name]})` : "";
+  return `${target.name}${step}`;
+}
+
+async function demo(targets: Target[], release: IstioRelease): Promise<boolean> {
   let allPassed = true;
-  for (const lesson of lessons) {
-    const { summary } = await loadChecks(checksFile(overlayDir(lesson)));
-    const step = SEED_STEPS[lesson] ? ` (${SEED_STEPS[lesson]})` : "";
-    out(`\n== ${lesson}${step}: ${summary}\n   kubectl apply -k k8s/overlays/${lesson}   # on a cluster; here: the local mesh preview\n`);
-    const results = await previewOverlay(overlayDir(lesson), { write: out });
+  for (const target of targets) {
+    out(`\n== ${describe(target)}${target.checks ? `: ${target.checks.summary}` : ""}\n   kubectl apply -k ${target.display}   # on a cluster; here: the local mesh preview, Istio ${release.version} defaults\n`);
+    if (!target.checks) out("   no checks.yaml beside the kustomization: the preview starts, checks nothing, and stops\n");
+    const results = await previewTarget(target, { write: out, release });
     allPassed &&= results.every((r) => r.passed);
   }
   return allPassed;
 }
 
-async function serve(lesson: Lesson): Promise<void> {
-  const { summary, checks } = await loadChecks(checksFile(overlayDir(lesson)));
-  const mesh = await Mesh.start(await renderKustomization(overlayDir(lesson)));
-  const first = checks[0]!;
-  const headers = Object.entries(first.headers);
-  const url = `${mesh.url}${first.path}`;
-  out(`mesh preview of ${lesson}: ${summary}
+function exampleCommands(mesh: Mesh, check: Check | undefined): string {
+  const url = mesh.localUrl(check ? `http://${check.service}${check.path}` : "http://flaskapp/env/version");
+  const headers = Object.entries(check?.headers ?? {});
+  return [
+    `  curl -s ${headers.map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)} `).join("")}${shellQuote(url)}`,
+    `  http --body ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}`,
+    `  npx tally -n 100 ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}`,
+  ].join("\n");
+}
+
+async function serve(target: Target, release: IstioRelease): Promise<void> {
+  const mesh = await Mesh.start(await renderKustomization(target.dir), { release });
+  const checks = target.checks?.checks ?? [];
+  const services = [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes");
+  out(`mesh preview of ${target.name} (Istio ${release.version} defaults)${target.checks ? `: ${target.checks.summary}` : ""}
 pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}
-Service ${mesh.service} is served at ${mesh.url}   (the sleep pod's http://${mesh.service})
+${services.map((s) => `http://${s.name}${s.namespace === mesh.config.services.get(mesh.service)!.namespace ? "" : `.${s.namespace}`} (as the sleep pod calls it) is served at ${mesh.localUrl(`http://${s.host}/`).replace(/\/$/, "")}`).join("\n")}
 
-  curl -s ${headers.map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)} `).join("")}${shellQuote(url)}
-  http --body ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}
-  npx tally -n 100 ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}
-
-the lesson's checks:
-${checks.map((c) => { const args = tallyArgs(c); return `  npx tally ${[...args.slice(0, -1), mesh.localUrl(args.at(-1)!)].map(shellQuote).join(" ")}`; }).join("\n")}
-
+${exampleCommands(mesh, checks[0])}
+${checks.length ? `\nthe lesson's checks:\n${checks.map((c) => { const args = tallyArgs(c); return `  npx tally ${[...args.slice(0, -1), mesh.localUrl(args.at(-1)!)].map(shellQuote).join(" ")}`; }).join("\n")}\n` : ""}
 Ctrl-C stops the mesh.
 `);
   await new Promise<void>((resolve) => {
@@ -61,10 +71,14 @@ Ctrl-C stops the mesh.
 }
 
 async function main(argv: string[]): Promise<number> {
-  let values: { serve?: string; help?: boolean };
+  let values: { serve?: boolean; istio?: string; help?: boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { serve: { type: "string" }, help: { type: "boolean", short: "h" } } }));
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { serve: { type: "boolean" }, istio: { type: "string" }, help: { type: "boolean", short: "h" } },
+    }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -72,22 +86,25 @@ async function main(argv: string[]): Promise<number> {
     out(`${USAGE}\n`);
     return 0;
   }
+  const release = values.istio === undefined ? NEWEST_RELEASE : findRelease(values.istio);
+  if (!release) throw new UsageError(`--istio ${values.istio}: the preview models Istio ${RELEASES.map((r) => r.version).join(", ")} (the releases supported upstream)`);
   for (const bundle of [FLASKAPP_BUNDLE, TALLY_BUNDLE]) {
     if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` first`);
   }
-  if (values.serve !== undefined) {
-    if (positionals.length > 0) throw new UsageError("--serve takes one lesson");
-    await serve(parseLessons([values.serve])[0]!);
+  const base = process.env.INIT_CWD ?? process.cwd();
+  if (values.serve) {
+    if (positionals.length !== 1) throw new UsageError("--serve takes one lesson or directory");
+    await serve(await resolveTarget(positionals[0]!, base), release);
     return 0;
   }
-  const lessons = positionals.length > 0 ? parseLessons(positionals) : DEFAULT_LESSONS;
+  const targets = await Promise.all((positionals.length > 0 ? positionals : DEFAULT_LESSONS).map((p) => resolveTarget(p, base)));
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     process.once(signal, () => {
       killAllPods();
       process.exit(code);
     });
   }
-  const passed = await demo(lessons);
+  const passed = await demo(targets, release);
   out(passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
   return passed ? 0 : 1;
 }

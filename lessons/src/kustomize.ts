@@ -29,7 +29,7 @@ export function renderKustomization(dir: string): Promise<K8sObject[]> {
             new RenderError(
               missing
                 ? "kubectl is not installed or not on PATH: it is needed to render the kustomize overlays (https://kubernetes.io/docs/tasks/tools/)"
-                : `kubectl kustomize ${dir} failed: ${stderr.trim() || error.message}`,
+                : `kubectl kustomize ${dir} failed: ${kustomizeError(stderr) || error.message}`,
             ),
           );
           return;
@@ -38,6 +38,12 @@ export function renderKustomization(dir: string): Promise<K8sObject[]> {
       },
     );
   });
+}
+
+/** kustomize's error without kubectl's log prefix (`E1125 10:26:28.899 run.go:72] "command failed" err="..."`). */
+export function kustomizeError(stderr: string): string {
+  const err = /err="((?:[^"\\]|\\.)*)"/.exec(stderr)?.[1];
+  return (err === undefined ? stderr : err.replace(/\\(.)/g, "$1")).trim();
 }
 
 /** Parses a multi-document YAML stream into objects, skipping empty documents. */

@@ -1,7 +1,9 @@
 // The lessons: one kustomize overlay each under k8s/overlays/, with its
 // expected outcome in checks.yaml beside the kustomization.
-import { join } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadChecks, type LessonChecks } from "./checks.ts";
 
 export const OVERLAYS_DIR = fileURLToPath(new URL("../../k8s/overlays/", import.meta.url));
 
@@ -60,4 +62,37 @@ export function overlayDir(lesson: Lesson): string {
 
 export function checksFile(overlay: string): string {
   return join(overlay, "checks.yaml");
+}
+
+/** What demo and verify run: a lesson, or any directory holding a kustomization (a playground). */
+export interface Target {
+  /** The lesson's name, or the directory as given. */
+  name: string;
+  /** Absolute path of the kustomization directory. */
+  dir: string;
+  /** The directory as `kubectl apply -k` takes it from where the learner typed the command. */
+  display: string;
+  /** Its checks.yaml; required for a lesson, optional for a playground. */
+  checks?: LessonChecks;
+}
+
+const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/**
+ * Resolves a command-line argument: a lesson name wins; otherwise a directory
+ * (relative to `base`, where the learner typed the command) with a kustomization.
+ */
+export async function resolveTarget(arg: string, base: string): Promise<Target> {
+  if (isLesson(arg)) {
+    const dir = overlayDir(arg);
+    return { name: arg, dir, display: `k8s/overlays/${arg}`, checks: await loadChecks(checksFile(dir)) };
+  }
+  const dir = resolve(base, arg);
+  const isDir = existsSync(dir) && statSync(dir).isDirectory();
+  if (!isDir || !KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
+    throw new UsageError(`"${arg}" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${LESSONS.join(", ")}`);
+  }
+  const target: Target = { name: arg, dir, display: arg };
+  if (existsSync(checksFile(dir))) target.checks = await loadChecks(checksFile(dir));
+  return target;
 }

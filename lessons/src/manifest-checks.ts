@@ -10,6 +10,7 @@ import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1
 import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
 import { parseDuration } from "../../services/common/src/duration.ts";
 import type { K8sObject } from "./kustomize.ts";
+import { deprecatedField } from "./mesh/config.ts";
 
 export type Rule =
   | "api-version"
@@ -301,21 +302,12 @@ function pick(labels: Labels, keys: readonly string[]): Labels {
   return Object.fromEntries(keys.filter((k) => k in labels).map((k) => [k, labels[k]!]));
 }
 
-/** Field names and values Istio renamed; the old ones are deprecated or ignored. */
-function deprecatedUse(path: readonly string[], key: string, value: unknown): string | undefined {
-  if (key === "mirrorPercent" || key === "mirror_percent") return "use mirrorPercentage";
-  if (key === "consecutiveErrors") return "use consecutive5xxErrors";
-  if (key === "percent" && path.includes("fault")) return "use percentage";
-  if (key === "simple" && value === "LEAST_CONN") return "use LEAST_REQUEST";
-  return undefined;
-}
-
 function checkDeprecatedFields(rules: readonly K8sObject[]): Finding[] {
   const findings: Finding[] = [];
   const walk = (obj: K8sObject, node: unknown, path: string[]): void => {
     if (node === null || typeof node !== "object") return;
     for (const [key, value] of Object.entries(node)) {
-      const advice = deprecatedUse(path, key, value);
+      const advice = deprecatedField([...path, key].join("."), value);
       if (advice !== undefined) {
         findings.push({ rule: "deprecated-field", object: objectId(obj), message: `${[...path, key].join(".")}: ${advice}` });
       }

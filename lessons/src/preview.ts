@@ -5,8 +5,9 @@ import { fileURLToPath } from "node:url";
 import { loadChecks } from "./checks.ts";
 import { DEFAULT_NAMESPACE, deploymentLogsCommand } from "./commands.ts";
 import { renderKustomization, type K8sObject } from "./kustomize.ts";
-import { checksFile } from "./lessons.ts";
+import { checksFile, type Target } from "./lessons.ts";
 import { Mesh, type MeshOptions } from "./mesh/mesh.ts";
+import { explainDecisions } from "./mesh/proxy.ts";
 import { runCheck, type CheckResult, type CheckRunner } from "./run-check.ts";
 import { runProgram, type ProgramRun } from "./run.ts";
 
@@ -25,6 +26,7 @@ export function previewRunner(mesh: Mesh, objects: K8sObject[], tallyBundle = TA
     tally: (args) => runTally([...args.slice(0, -1), mesh.localUrl(args.at(-1)!)], tallyBundle),
     logsCommand: (deployment) => deploymentLogsCommand(objects, deployment, namespace),
     requestLogs: async (deployment) => mesh.requestLogs(deployment),
+    explain: () => explainDecisions(mesh.takeDecisions()),
   };
 }
 
@@ -34,20 +36,24 @@ export interface PreviewOptions extends MeshOptions {
   write?: (text: string) => void;
 }
 
-/** Brings an overlay up in the mesh preview, runs its checks, and stops everything. */
-export async function previewOverlay(overlay: string, options: PreviewOptions = {}): Promise<CheckResult[]> {
+/** Brings a lesson or playground up in the mesh preview, runs its checks (if it has any), and stops everything. */
+export async function previewTarget(target: Target, options: PreviewOptions = {}): Promise<CheckResult[]> {
   const tallyBundle = options.tallyBundle ?? TALLY_BUNDLE;
   if (!existsSync(tallyBundle)) throw new Error(`${tallyBundle} is missing: run \`npm run build\` first`);
-  const lesson = await loadChecks(checksFile(overlay));
-  const objects = await renderKustomization(overlay);
+  const objects = await renderKustomization(target.dir);
   const mesh = await Mesh.start(objects, options);
-  options.write?.(`   preview: pods ${mesh.pods.map((p) => p.name).join(", ")}; http://${mesh.service} is ${mesh.url}\n\n`);
+  options.write?.(`   preview: pods ${mesh.pods.map((p) => p.name).join(", ")}\n\n`);
   try {
     const runner = previewRunner(mesh, objects, tallyBundle);
     const results: CheckResult[] = [];
-    for (const check of lesson.checks) results.push(await runCheck(check, runner, options.write ? { write: options.write } : {}));
+    for (const check of target.checks?.checks ?? []) results.push(await runCheck(check, runner, options.write ? { write: options.write } : {}));
     return results;
   } finally {
     await mesh.stop();
   }
+}
+
+/** previewTarget for a kustomization directory and its checks.yaml. */
+export async function previewOverlay(dir: string, options: PreviewOptions = {}): Promise<CheckResult[]> {
+  return previewTarget({ name: dir, dir, display: dir, checks: await loadChecks(checksFile(dir)) }, options);
 }

@@ -15,6 +15,8 @@ export interface CheckRunner {
   logsCommand(deployment: string): string[];
   /** The request-log lines of every pod of a Deployment; throws an Error whose message says why it cannot. */
   requestLogs(deployment: string): Promise<RequestLogLine[]>;
+  /** What decided the outcome (the preview knows each rule its proxies applied); called once before each tally run and once after. */
+  explain?(): string;
 }
 
 export interface CheckResult {
@@ -84,8 +86,11 @@ async function runOnce(check: Check, runner: CheckRunner, options: RunCheckOptio
   const runId = check.mirroredTo ? `lesson-check-${randomUUID()}` : undefined;
   const args = tallyArgs(check, runId);
   write(`${formatCommand(runner.command(args))}\n`);
+  runner.explain?.();
   const run = await runner.tally(args);
   if (run.stdout) write(run.stdout.replace(/\n?$/, "\n"));
+  const explanation = runner.explain?.();
+  if (explanation) write(`\n${explanation}`);
   if (run.code !== 0 && run.stderr.trim()) write(run.stderr.replace(/\n?$/, "\n"));
   let detail = describeTallyExit(run);
   let passed = run.code === 0;

@@ -1,79 +1,26 @@
-// The mesh preview's routing decisions, one table per decision.
+// The per-request decisions of the preview's proxies, one table per decision.
 import { describe, expect, it } from "vitest";
+import type { RetryPolicy } from "../../lessons/src/mesh/config.ts";
 import {
   applies,
+  healthyEndpoints,
   isRetriable,
-  isShadowHost,
-  labelsMatch,
-  matchRequest,
-  matchString,
   OutlierDetector,
+  pickDestination,
   pickEndpoint,
-  pickWeighted,
   retryBackoffMs,
-  selectCandidates,
-  selectRoute,
+  ringHashPick,
   shadowHost,
   shouldRetry,
+  untried,
   type AttemptOutcome,
-  type RequestInfo,
 } from "../../lessons/src/mesh/policy.ts";
-import { DEFAULT_RETRIES, type HttpRoute, type RequestMatch, type RetryPolicy, type StringMatch } from "../../lessons/src/mesh/rules.ts";
+import { RELEASES } from "../../lessons/src/mesh/releases.ts";
 
-const request = (path: string, headers: Record<string, string> = {}, method = "GET"): RequestInfo => ({ path, method, headers });
-
-describe("matchString", () => {
-  const cases: Array<[string, StringMatch, string | undefined, boolean]> = [
-    ["exact equal", { exact: "canary" }, "canary", true],
-    ["exact differs in case", { exact: "canary" }, "Canary", false],
-    ["exact on a missing header", { exact: "canary" }, undefined, false],
-    ["prefix", { prefix: "/env" }, "/env/version", true],
-    ["prefix not at start", { prefix: "/version" }, "/env/version", false],
-    ["regex must match all of it", { regex: /^(?:v[12])$/ }, "v1", true],
-    ["regex partial match is no match", { regex: /^(?:v[12])$/ }, "v12", false],
-  ];
-  it.each(cases)("%s", (_name, match, value, expected) => {
-    expect(matchString(match, value)).toBe(expected);
-  });
-});
-
-describe("matchRequest", () => {
-  const cases: Array<[string, RequestMatch, RequestInfo, boolean]> = [
-    ["empty match applies to everything", { headers: {} }, request("/x"), true],
-    ["exact uri ignores the query", { uri: { exact: "/env/version" }, headers: {} }, request("/env/version?a=1"), true],
-    ["exact uri differs", { uri: { exact: "/env/version" }, headers: {} }, request("/env/versions"), false],
-    ["prefix uri sees the query", { uri: { prefix: "/env/version?a" }, headers: {} }, request("/env/version?a=1"), true],
-    ["regex uri ignores the query", { uri: { regex: /^(?:\/delay\/\d+)$/ }, headers: {} }, request("/delay/2?x"), true],
-    ["method", { method: { exact: "POST" }, headers: {} }, request("/", {}, "GET"), false],
-    ["header and uri both needed", { uri: { prefix: "/env" }, headers: { lab: { exact: "canary" } } }, request("/env/version", { lab: "canary" }), true],
-    ["header and uri: header missing", { uri: { prefix: "/env" }, headers: { lab: { exact: "canary" } } }, request("/env/version"), false],
-    ["header with another value", { headers: { lab: { exact: "canary" } } }, request("/", { lab: "phoenix" }), false],
-  ];
-  it.each(cases)("%s", (_name, match, req, expected) => {
-    expect(matchRequest(match, req)).toBe(expected);
-  });
-});
-
-describe("selectRoute", () => {
-  const route = (name: string, match: RequestMatch[]): HttpRoute => ({ name, match, route: [], retries: DEFAULT_RETRIES });
-  const canary = route("canary", [{ headers: { lab: { exact: "canary" } } }, { uri: { prefix: "/canary" }, headers: {} }]);
-  const rest = route("rest", []);
-  const cases: Array<[string, HttpRoute[], RequestInfo, string | undefined]> = [
-    ["first matching route wins", [canary, rest], request("/", { lab: "canary" }), "canary"],
-    ["match list is OR: second condition", [canary, rest], request("/canary/x"), "canary"],
-    ["falls through to the catch-all", [canary, rest], request("/", { lab: "phoenix" }), "rest"],
-    ["no route matches", [canary], request("/"), undefined],
-    ["catch-all first shadows the rest", [rest, canary], request("/", { lab: "canary" }), "rest"],
-  ];
-  it.each(cases)("%s", (_name, routes, req, expected) => {
-    expect(selectRoute(routes, req)?.name).toBe(expected);
-  });
-});
-
-describe("pickWeighted", () => {
+describe("pickDestination", () => {
   const split = [
-    { destination: { service: "flaskapp", subset: "v1" }, weight: 70 },
-    { destination: { service: "flaskapp", subset: "v2" }, weight: 30 },
+    { destination: { host: "flaskapp", subset: "v1" }, weight: 70 },
+    { destination: { host: "flaskapp", subset: "v2" }, weight: 30 },
   ];
   const cases: Array<[number, string]> = [
     [0, "v1"],
@@ -82,27 +29,15 @@ describe("pickWeighted", () => {
     [0.9999, "v2"],
   ];
   it.each(cases)("random %s picks %s", (random, subset) => {
-    expect(pickWeighted(split, random).destination.subset).toBe(subset);
+    expect(pickDestination(split, random).destination.subset).toBe(subset);
   });
   it("never picks a destination of weight 0", () => {
-    const zero = [{ destination: { service: "a" }, weight: 0 }, { destination: { service: "b" }, weight: 100 }];
-    expect([0, 0.5, 0.99].map((r) => pickWeighted(zero, r).destination.service)).toEqual(["b", "b", "b"]);
+    const zero = [{ destination: { host: "a" }, weight: 0 }, { destination: { host: "b" }, weight: 100 }];
+    expect([0, 0.5, 0.99].map((r) => pickDestination(zero, r).destination.host)).toEqual(["b", "b", "b"]);
   });
 });
 
-describe("labelsMatch", () => {
-  const cases: Array<[Record<string, string>, Record<string, string>, boolean]> = [
-    [{ version: "v2" }, { app: "flaskapp", version: "v2" }, true],
-    [{ version: "v2" }, { app: "flaskapp", version: "v1" }, false],
-    [{ version: "v2" }, { app: "flaskapp" }, false],
-    [{}, { app: "flaskapp" }, true],
-  ];
-  it.each(cases)("%j selects %j: %s", (selector, labels, expected) => {
-    expect(labelsMatch(selector, labels)).toBe(expected);
-  });
-});
-
-describe("selectCandidates", () => {
+describe("healthyEndpoints and untried", () => {
   const pods = [
     { id: "v1-a", labels: { app: "flaskapp", version: "v1" }, ready: true },
     { id: "v1-b", labels: { app: "flaskapp", version: "v1" }, ready: false },
@@ -120,7 +55,7 @@ describe("selectCandidates", () => {
     ["all tried: any healthy pod", { app: "flaskapp", version: "v1" }, none, ["v1-a"], ["v1-a"]],
   ];
   it.each(cases)("%s", (_name, selector, isEjected, tried, expected) => {
-    expect(selectCandidates(pods, selector, isEjected, new Set(tried)).map((p) => p.id)).toEqual(expected);
+    expect(untried(healthyEndpoints(pods, selector, isEjected), new Set(tried)).map((p) => p.id)).toEqual(expected);
   });
 });
 
@@ -145,15 +80,15 @@ describe("pickEndpoint", () => {
   ];
   const sequence = (...values: number[]) => () => values.shift()!;
   it("round robin follows the cursor", () => {
-    expect([0, 1, 2, 3, 4].map((cursor) => pickEndpoint("ROUND_ROBIN", candidates, cursor, Math.random))).toEqual([0, 1, 2, 0, 1]);
+    expect([0, 1, 2, 3, 4].map((cursor) => pickEndpoint({ simple: "ROUND_ROBIN" }, candidates, cursor, Math.random))).toEqual([0, 1, 2, 0, 1]);
   });
   it("random uses the random number", () => {
-    expect(pickEndpoint("RANDOM", candidates, 0, sequence(0.7))).toBe(2);
+    expect(pickEndpoint({ simple: "RANDOM" }, candidates, 0, sequence(0.7))).toBe(2);
   });
   it("least request takes the less busy of two random choices", () => {
-    expect(pickEndpoint("LEAST_REQUEST", candidates, 0, sequence(0, 0.4))).toBe(1);
-    expect(pickEndpoint("LEAST_REQUEST", candidates, 0, sequence(0.4, 0))).toBe(1);
-    expect(pickEndpoint("LEAST_REQUEST", candidates, 0, sequence(0.7, 0))).toBe(2);
+    expect(pickEndpoint({ simple: "LEAST_REQUEST" }, candidates, 0, sequence(0, 0.4))).toBe(1);
+    expect(pickEndpoint({ simple: "LEAST_REQUEST" }, candidates, 0, sequence(0.4, 0))).toBe(1);
+    expect(pickEndpoint({ simple: "LEAST_REQUEST" }, candidates, 0, sequence(0.7, 0))).toBe(2);
   });
 });
 
@@ -174,8 +109,9 @@ describe("retry decision", () => {
     ["connect-failure does not retry a reset", policy(["connect-failure"]), { kind: "reset" }, false],
     ["retriable-status-codes retries a listed code", policy(["retriable-status-codes"], [503]), status(503), true],
     ["retriable-status-codes skips other codes", policy(["retriable-status-codes"], [503]), status(502), false],
-    ["Istio's default retries 503", DEFAULT_RETRIES, status(503), true],
-    ["Istio's default does not retry 500", DEFAULT_RETRIES, status(500), false],
+    ["gateway-error retries a connect failure", policy(["gateway-error"]), { kind: "connect-failure" }, true],
+    ["reset retries a reset", policy(["reset"]), { kind: "reset" }, true],
+    ["an overflow is never retried", policy(["5xx", "gateway-error", "reset", "connect-failure"]), { kind: "overflow" }, false],
   ];
   it.each(cases)("%s", (_name, p, outcome, expected) => {
     expect(isRetriable(p, outcome)).toBe(expected);
@@ -238,7 +174,39 @@ describe("shadow host", () => {
   ];
   it.each(cases)("%s -> %s", (host, shadow) => {
     expect(shadowHost(host)).toBe(shadow);
-    expect(isShadowHost(shadow)).toBe(true);
-    expect(isShadowHost(host)).toBe(false);
+  });
+});
+
+describe("consistent hash (ring)", () => {
+  const ids = ["pod-a", "pod-b", "pod-c", "pod-d"];
+  it("the same key always reaches the same host", () => {
+    const first = ringHashPick(ids, "alice");
+    for (let i = 0; i < 20; i++) expect(ringHashPick(ids, "alice")).toBe(first);
+  });
+  it("different keys spread over the hosts", () => {
+    const hit = new Set(Array.from({ length: 200 }, (_, i) => ringHashPick(ids, `user-${i}`)));
+    expect(hit.size).toBe(4);
+  });
+  it("removing a host moves only the keys it owned", () => {
+    const keys = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+    const before = keys.map((k) => ids[ringHashPick(ids, k)]);
+    const without = ids.filter((id) => id !== "pod-b");
+    const after = keys.map((k) => without[ringHashPick(without, k)]);
+    keys.forEach((_, i) => {
+      if (before[i] !== "pod-b") expect(after[i]).toBe(before[i]);
+    });
+  });
+  it("pickEndpoint hashes the header value, and picks at random without one", () => {
+    const candidates = ids.map((id) => ({ id, active: 0 }));
+    const lb = { consistentHash: { httpHeaderName: "x-user" } };
+    expect(pickEndpoint(lb, candidates, 0, () => 0.99, "alice")).toBe(ringHashPick(ids, "alice"));
+    expect(pickEndpoint(lb, candidates, 0, () => 0.99, undefined)).toBe(3);
+  });
+});
+
+describe("default retry policy per release", () => {
+  it.each(RELEASES.map((r) => [r.version, r] as const))("Istio %s: retries connect failures, not a 500", (_v, release) => {
+    expect(isRetriable(release.defaultRetry, { kind: "connect-failure" })).toBe(true);
+    expect(isRetriable(release.defaultRetry, { kind: "response", status: 500 })).toBe(false);
   });
 });

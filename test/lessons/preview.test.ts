@@ -11,7 +11,8 @@ import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import { checksFile, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
-import { RuleError } from "../../lessons/src/mesh/rules.ts";
+import { RuleError } from "../../lessons/src/mesh/config.ts";
+import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 import { previewOverlay, runTally } from "../../lessons/src/preview.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -30,10 +31,11 @@ function overlayOver(lesson: string, patches: string): string {
   return dir;
 }
 
-describe("every lesson's checks pass in the mesh preview", () => {
-  it.each(LESSONS)("%s", async (lesson) => {
+describe("every lesson's checks pass in the mesh preview, under the oldest and the newest supported Istio", () => {
+  const cases = [OLDEST_RELEASE, NEWEST_RELEASE].flatMap((release) => LESSONS.map((lesson) => [lesson, release.version, release] as const));
+  it.each(cases)("%s (Istio %s)", async (lesson, _version, release) => {
     let report = "";
-    const results = await previewOverlay(overlayDir(lesson), { write: (t) => (report += t) });
+    const results = await previewOverlay(overlayDir(lesson), { write: (t) => (report += t), release });
     expect(results.length).toBeGreaterThan(0);
     expect(results.filter((r) => !r.passed), report).toEqual([]);
     expect(report).toMatch(/requests to GET http:\/\/127\.0\.0\.1:\d+\//);
@@ -71,7 +73,7 @@ describe("a broken overlay fails its check", () => {
     );
     const objects = await renderKustomization(dir);
     await expect(Mesh.start(objects)).rejects.toThrow(RuleError);
-    await expect(Mesh.start(objects)).rejects.toThrow("VirtualService flaskapp-default-v2: spec.http[0].corsPolicy: not modelled by the mesh preview");
+    await expect(Mesh.start(objects)).rejects.toThrow("VirtualService flaskapp-default-v2: spec.http[0].corsPolicy: a real Istio field the mesh preview does not model");
   }, 60_000);
 });
 
@@ -94,10 +96,17 @@ describe("pods that do not start", () => {
     await expect(Mesh.start(objects, { bundle })).rejects.toThrow(/exited with code 1 before it was ready:\nPORT is bad/);
   });
 
-  it("a pod never ready within startTimeoutMs: an error, and the pods are stopped", async () => {
+  it("a pod that never logs the port it listens on within startTimeoutMs: an error, and no process is left", async () => {
     const objects = await renderKustomization(overlayDir("v2-default"));
     const bundle = program("setTimeout(() => {}, 60_000);");
     expect(runningPodCount()).toBe(0);
+    await expect(Mesh.start(objects, { bundle, startTimeoutMs: 500 })).rejects.toThrow("did not start listening within 500 ms");
+    expect(runningPodCount()).toBe(0);
+  });
+
+  it("a pod listening but never ready within startTimeoutMs: an error, and no process is left", async () => {
+    const objects = await renderKustomization(overlayDir("v2-default"));
+    const bundle = program(`const s = require("node:http").createServer((q, r) => r.writeHead(503).end()); s.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ msg: "listening", port: s.address().port })));`.replace("require", "process.getBuiltinModule"));
     await expect(Mesh.start(objects, { bundle, startTimeoutMs: 500 })).rejects.toThrow("did not become ready within 500 ms");
     expect(runningPodCount()).toBe(0);
   });
@@ -113,7 +122,7 @@ describe("zero downtime", () => {
       await expect.poll(() => old.requests.length, { timeout: 5000 }).toBeGreaterThan(20);
       old.process.kill("SIGTERM");
       // Readiness, not the exit, takes it out of the endpoints: it is still serving its SHUTDOWN_DELAY.
-      await expect.poll(() => mesh.proxy.readyEndpoints(), { timeout: 1500, interval: 20 }).not.toContain(old.name);
+      await expect.poll(() => mesh.endpoints.readyIds(), { timeout: 1500, interval: 20 }).not.toContain(old.name);
       expect(old.process.exitCode).toBeNull();
       const replacement = await mesh.startReplacement("flaskapp-v1");
       expect(await old.exited).toBe(0);
@@ -153,7 +162,7 @@ describe("npm run demo", () => {
     const { code, stdout, stderr } = await runNode(["lessons/src/demo.ts", "round-robin", "canary"]);
     expect(code).toBe(2);
     expect(stdout).toBe("");
-    expect(stderr).toContain(`demo: unknown lesson "canary"; lessons: ${LESSONS.join(", ")}`);
+    expect(stderr).toContain(`demo: "canary" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${LESSONS.join(", ")}`);
   });
 
   it("--serve keeps the mesh up until SIGINT and prints how to reach it", async () => {

@@ -1,17 +1,28 @@
 // The mesh preview: a rendered overlay brought up on this machine. flaskapp
-// pods run as local processes, and a routing proxy on 127.0.0.1 stands where
-// the client's sidecar would be, applying the overlay's Istio rules for the
-// Service. A local model for learning and previewing rules, not Istio.
+// pods run as local processes, each with a sidecar proxy for its own outbound
+// calls (its FETCH_PROXY); the sleep client (tally) calls through a sidecar of
+// its own; an Istio Gateway gets an ingress gateway proxy; hosts outside the
+// cluster are played by one local server. A local model for learning and
+// previewing rules, not Istio: docs/mesh-preview.md says what it models and why.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { K8sObject } from "../kustomize.ts";
-import { flaskappPods, LocalPod, type PodSpec } from "./pods.ts";
 import type { RequestLogLine } from "../checks.ts";
-import { labelsMatch } from "./policy.ts";
-import { MeshProxy } from "./proxy.ts";
-import { RuleError, serviceRules } from "./rules.ts";
+import { meshConfig, RuleError, type MeshConfig, type MeshService } from "./config.ts";
+import { Endpoints } from "./endpoints.ts";
+import { OutsideWorld } from "./outside.ts";
+import { LocalPod, workloads, type Workload } from "./pods.ts";
+import { MeshProxy, type Decision } from "./proxy.ts";
+import { NEWEST_RELEASE, type IstioRelease } from "./releases.ts";
+import { findService, labelsMatch } from "./routing.ts";
 
 export const FLASKAPP_BUNDLE = fileURLToPath(new URL("../../../dist/flaskapp.js", import.meta.url));
+
+/** The demo profile's ingress gateway: Service istio-ingressgateway in istio-system, pods labelled istio: ingressgateway. */
+export const INGRESS_GATEWAY = { name: "istio-ingressgateway", namespace: "istio-system", labels: { app: "istio-ingressgateway", istio: "ingressgateway" }, port: 80 } as const;
+
+/** Decisions kept for explanations; older ones are dropped. */
+const KEPT_DECISIONS = 100_000;
 
 export interface MeshOptions {
   bundle?: string;
@@ -20,49 +31,95 @@ export interface MeshOptions {
   readinessIntervalMs?: number;
   /** How long a pod may take to become ready. */
   startTimeoutMs?: number;
+  /** The Istio release whose defaults the preview applies. */
+  release?: IstioRelease;
+  random?: () => number;
 }
 
-export class Mesh {
-  readonly service: string;
-  readonly proxy: MeshProxy;
-  readonly pods: LocalPod[] = [];
-  readonly #specs: PodSpec[];
-  readonly #options: Required<MeshOptions>;
+type Settings = Required<Omit<MeshOptions, "random">> & Pick<MeshOptions, "random">;
 
-  private constructor(service: string, proxy: MeshProxy, specs: PodSpec[], options: Required<MeshOptions>) {
+export class Mesh {
+  readonly config: MeshConfig;
+  readonly pods: LocalPod[] = [];
+  readonly endpoints: Endpoints;
+  /** The Service the lessons call by default (the one selecting the flaskapp pods). */
+  readonly service: string;
+  readonly #settings: Settings;
+  readonly #workloads: Workload[];
+  #client!: MeshProxy;
+  readonly #proxies: MeshProxy[] = [];
+  readonly #clientUrls = new Map<string, string>();
+  readonly #decisions: Decision[] = [];
+  #outside: OutsideWorld | undefined;
+
+  private constructor(config: MeshConfig, settings: Settings, found: Workload[], service: string) {
+    this.config = config;
+    this.#settings = settings;
+    this.#workloads = found;
     this.service = service;
-    this.proxy = proxy;
-    this.#specs = specs;
-    this.#options = options;
+    this.endpoints = new Endpoints(settings.readinessIntervalMs);
   }
 
+  /** The client's URL for the default Service (http://flaskapp). */
   get url(): string {
-    return this.proxy.url;
+    return this.#clientUrls.get(this.config.services.get(this.service)!.host)!;
+  }
+
+  #proxy(name: string, role: ConstructorParameters<typeof MeshProxy>[0]["role"], serviceAccount: string): MeshProxy {
+    const proxy = new MeshProxy({
+      name,
+      config: this.config,
+      role,
+      serviceAccount,
+      endpoints: this.endpoints,
+      ...(this.#outside ? { outsideUrl: this.#outside.url } : {}),
+      ...(this.#settings.random ? { random: this.#settings.random } : {}),
+      onDecision: (d) => {
+        this.#decisions.push(d);
+        if (this.#decisions.length > KEPT_DECISIONS) this.#decisions.shift();
+      },
+    });
+    this.#proxies.push(proxy);
+    return proxy;
   }
 
   /**
-   * Starts the pods of every flaskapp Deployment and the proxy for the Service
-   * that selects them. Throws RuleError for a rule or manifest the model cannot
+   * Starts the pods of every flaskapp Deployment with their sidecars, the
+   * client's sidecar, the ingress gateway when a Gateway needs it, and the
+   * outside world. Throws RuleError for a rule or manifest the model cannot
    * run, before starting anything.
    */
   static async start(objects: K8sObject[], options: MeshOptions = {}): Promise<Mesh> {
-    const opts: Required<MeshOptions> = { bundle: FLASKAPP_BUNDLE, shutdownDelay: "500ms", readinessIntervalMs: 100, startTimeoutMs: 15_000, ...options };
-    if (!existsSync(opts.bundle)) throw new Error(`${opts.bundle} is missing: run \`npm run build\` first`);
-    const specs = flaskappPods(objects);
-    if (specs.length === 0) throw new RuleError("the overlay has no flaskapp Deployment");
-    const services = objects.filter(
-      (o) => o.kind === "Service" && o.spec?.selector && specs.some((p) => labelsMatch(o.spec.selector, p.labels)),
-    );
-    if (services.length !== 1) {
-      throw new RuleError(`expected one Service selecting the flaskapp pods, found ${services.length} (${services.map((s) => s.metadata.name).join(", ")})`);
-    }
-    const service = services[0]!;
-    const rules = serviceRules(objects, service.metadata.name);
-    const proxy = new MeshProxy({ selector: service.spec.selector, rules, readinessIntervalMs: opts.readinessIntervalMs });
-    await proxy.listen();
-    const mesh = new Mesh(service.metadata.name, proxy, specs, opts);
+    const settings: Settings = { bundle: FLASKAPP_BUNDLE, shutdownDelay: "500ms", readinessIntervalMs: 100, startTimeoutMs: 15_000, release: NEWEST_RELEASE, ...options };
+    if (!existsSync(settings.bundle)) throw new Error(`${settings.bundle} is missing: run \`npm run build\` first`);
+    const config = meshConfig(objects, settings.release);
+    const found = workloads(objects);
+    const flaskapp = found.filter((w) => w.role === "flaskapp");
+    if (flaskapp.length === 0) throw new RuleError("the overlay has no flaskapp Deployment");
+    const services = [...config.services.values()].filter((s) => s.selector && flaskapp.some((w) => w.namespace === s.namespace && labelsMatch(s.selector!, w.labels)));
+    const main = services.find((s) => s.name === "flaskapp") ?? services[0];
+    if (!main) throw new RuleError("no Service selects the flaskapp pods");
+    const gateways = addGatewayServices(config);
+    const outside = await OutsideWorld.start();
+    const mesh = new Mesh(config, settings, found, main.host);
+    mesh.#outside = outside;
     try {
-      await Promise.all(specs.map((spec) => mesh.#startPod(spec)));
+      // The sleep pod's sidecar, which tally's requests go through; without a sleep Deployment, a client labelled app: sleep.
+      const sleep = found.find((w) => w.role === "sleep");
+      const client = mesh.#proxy(sleep?.deployment ?? "sleep", { kind: "sidecar", namespace: sleep?.namespace ?? main.namespace, labels: sleep?.labels ?? { app: "sleep" } }, sleep?.serviceAccount ?? "sleep");
+      mesh.#client = client;
+      for (const service of config.services.values()) {
+        if (service.kind === "kubernetes") mesh.#clientUrls.set(service.host, await client.listen(service.host));
+      }
+      for (const gateway of gateways) {
+        const proxy = mesh.#proxy(gateway.name, { kind: "gateway", namespace: gateway.namespace, labels: { ...INGRESS_GATEWAY.labels }, port: INGRESS_GATEWAY.port }, `${gateway.name}-service-account`);
+        const url = await proxy.listen();
+        mesh.endpoints.add({ id: `${gateway.name}-gateway`, url, labels: { ...INGRESS_GATEWAY.labels }, namespace: gateway.namespace, sidecar: false }, false);
+      }
+      // Every start settles (a pod that fails is already stopped) before the first failure is reported.
+      const started = await Promise.allSettled(flaskapp.flatMap((w) => Array.from({ length: w.replicas }, () => mesh.#startPod(w))));
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
     } catch (error) {
       await mesh.stop();
       throw error;
@@ -70,24 +127,41 @@ export class Mesh {
     return mesh;
   }
 
-  async #startPod(spec: PodSpec): Promise<LocalPod> {
-    const pod = await LocalPod.start(spec, { bundle: this.#options.bundle, shutdownDelay: this.#options.shutdownDelay });
-    this.pods.push(pod);
-    this.proxy.addEndpoint({ id: pod.name, url: pod.url, labels: pod.labels });
-    void pod.exited.then(() => this.proxy.removeEndpoint(pod.name));
-    const exitedEarly = pod.exited.then((code) => {
-      throw new Error(`pod ${pod.name} exited with code ${code} before it was ready:\n${pod.output.join("\n")}`);
+  async #startPod(workload: Workload): Promise<LocalPod> {
+    const sidecar = this.#proxy(`${workload.deployment} pod`, { kind: "sidecar", namespace: workload.namespace, labels: workload.labels }, workload.serviceAccount);
+    const fetchProxy = await sidecar.listen();
+    const pod = await LocalPod.start(workload, {
+      bundle: this.#settings.bundle,
+      shutdownDelay: this.#settings.shutdownDelay,
+      startTimeoutMs: this.#settings.startTimeoutMs,
+      extraEnv: { FETCH_PROXY: fetchProxy },
     });
-    exitedEarly.catch(() => undefined); // only the race below reports it
-    await Promise.race([this.proxy.waitReady(pod.name, this.#options.startTimeoutMs), exitedEarly]);
+    this.pods.push(pod);
+    this.endpoints.add({ id: pod.name, url: pod.url, labels: pod.labels, namespace: pod.namespace, serviceAccount: pod.serviceAccount, sidecar: true }, true);
+    void pod.exited.then(() => this.endpoints.remove(pod.name));
+    try {
+      await this.endpoints.waitReady(pod.name, this.#settings.startTimeoutMs);
+    } catch (error) {
+      await pod.stop(0);
+      throw error;
+    }
     return pod;
   }
 
   /** Starts one more pod of `deployment` (a replacement, as a ReplicaSet would) and waits until it is ready. */
   async startReplacement(deployment: string): Promise<LocalPod> {
-    const spec = this.#specs.find((s) => s.deployment === deployment);
-    if (!spec) throw new Error(`no flaskapp Deployment named ${deployment}`);
-    return this.#startPod(spec);
+    const workload = this.#workloads.find((w) => w.deployment === deployment && w.role === "flaskapp");
+    if (!workload) throw new Error(`no flaskapp Deployment named ${deployment}`);
+    return this.#startPod(workload);
+  }
+
+  /** The local URL for a URL the sleep pod would call (http://<service>/path): the client sidecar's listener for that Service. */
+  localUrl(url: string): string {
+    const parsed = new URL(url);
+    const service = findService(this.config, parsed.host, this.#client.namespace);
+    const base = service && this.#clientUrls.get(service.host);
+    if (!base) throw new Error(`the preview has no Service ${parsed.host} (Services: ${[...this.#clientUrls.keys()].join(", ")})`);
+    return `${base}${parsed.pathname}${parsed.search}`;
   }
 
   /** Request-log lines of a Deployment's pods. */
@@ -95,15 +169,35 @@ export class Mesh {
     return this.pods.filter((p) => p.deployment === deployment).flatMap((p) => p.requests);
   }
 
-  /** The local URL for a URL the sleep pod would call (http://<service>/path). */
-  localUrl(url: string): string {
-    const parsed = new URL(url);
-    if (parsed.hostname.split(".")[0] !== this.service) throw new Error(`the preview serves Service ${this.service}, not ${parsed.hostname}`);
-    return `${this.url}${parsed.pathname}${parsed.search}`;
+  /** The decisions the proxies made since the last call, oldest first. */
+  takeDecisions(): Decision[] {
+    return this.#decisions.splice(0);
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.pods.map((p) => p.stop()));
-    await this.proxy.close();
+    this.endpoints.close();
+    await Promise.all(this.#proxies.map((p) => p.close()));
+    await this.#outside?.stop();
   }
+}
+
+/** Adds the Service of the demo profile's ingress gateway when a Gateway selects its pods; returns the gateways to run. */
+function addGatewayServices(config: MeshConfig): MeshService[] {
+  if (config.gateways.length === 0) return [];
+  for (const gw of config.gateways) {
+    if (!labelsMatch(gw.selector, INGRESS_GATEWAY.labels)) {
+      throw new RuleError(`Gateway ${gw.name}: selector ${JSON.stringify(gw.selector)} selects no gateway the preview runs (the demo profile's istio-ingressgateway has ${JSON.stringify(INGRESS_GATEWAY.labels)})`);
+    }
+  }
+  const service: MeshService = {
+    host: `${INGRESS_GATEWAY.name}.${INGRESS_GATEWAY.namespace}.svc.cluster.local`,
+    kind: "kubernetes",
+    name: INGRESS_GATEWAY.name,
+    namespace: INGRESS_GATEWAY.namespace,
+    port: INGRESS_GATEWAY.port,
+    selector: { istio: INGRESS_GATEWAY.labels.istio },
+  };
+  config.services.set(service.host, service);
+  return [service];
 }

@@ -1,54 +1,61 @@
-// Runs a Deployment's pods as local processes: one `node dist/flaskapp.js` per
-// replica, on a free 127.0.0.1 port, with the environment its manifest gives
-// the container (downward-API fields filled with the fake pod's values).
+// The workloads of a render, and flaskapp's pods run as local processes: one
+// `node dist/flaskapp.js` per replica on port 0 (its port read from the
+// `listening` line it logs), with the environment its manifest gives the
+// container (downward-API fields filled with the fake pod's values).
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import type { K8sObject } from "../kustomize.ts";
 import type { RequestLogLine } from "../checks.ts";
-import { RuleError } from "./rules.ts";
+import { RuleError, type Labels } from "./config.ts";
 
-/** The image our flaskapp Deployments run; any registry prefix and tag are accepted. */
+/** The images our Deployments run; any registry prefix and tag are accepted. */
 export const FLASKAPP_IMAGE = "istio-lessons/flaskapp";
+export const SLEEP_IMAGE = "istio-lessons/sleep";
 
-export interface PodSpec {
+export interface Workload {
   deployment: string;
   namespace: string;
-  labels: Record<string, string>;
-  /** The container's environment from the manifest, downward-API fields unresolved. */
+  labels: Labels;
+  serviceAccount: string;
+  replicas: number;
+  role: "flaskapp" | "sleep";
+  /** The flaskapp container's environment from the manifest, downward-API fields unresolved. */
   env: Array<{ name: string; value?: string; fieldPath?: string }>;
 }
 
-function isFlaskapp(image: unknown): boolean {
-  return typeof image === "string" && image.replace(/[:@].*$/, "").replace(/^.*?(?=istio-lessons\/)/, "") === FLASKAPP_IMAGE;
+function imageName(image: unknown): string {
+  return typeof image === "string" ? image.replace(/[:@].*$/, "").replace(/^.*?(?=istio-lessons\/)/, "") : "";
 }
 
-/** The flaskapp Deployments of a render, one PodSpec per replica. Other Deployments (sleep) are skipped: the local tally plays the client. */
-export function flaskappPods(objects: K8sObject[]): PodSpec[] {
+/** The Deployments of a render the preview can run: flaskapp's (as local pods) and sleep's (played by tally). */
+export function workloads(objects: K8sObject[]): Workload[] {
   return objects
     .filter((o) => o.kind === "Deployment")
-    .flatMap((deployment) => {
+    .map((deployment) => {
       const where = `Deployment ${deployment.metadata.name}`;
       const template = deployment.spec?.template;
       const containers: any[] = template?.spec?.containers ?? [];
-      const container = containers.find((c) => isFlaskapp(c.image));
-      if (!container) return [];
-      if (container.envFrom !== undefined) throw new RuleError(`${where}: envFrom is not modelled by the mesh preview`);
-      const env = (container.env ?? []).map((e: any, i: number) => {
+      const images = containers.map((c) => imageName(c.image));
+      const role = images.includes(FLASKAPP_IMAGE) ? "flaskapp" : images.includes(SLEEP_IMAGE) ? "sleep" : undefined;
+      if (!role) throw new RuleError(`${where}: runs ${containers.map((c) => c.image).join(", ")}; the mesh preview runs only ${FLASKAPP_IMAGE} and ${SLEEP_IMAGE}`);
+      const container = containers[images.indexOf(role === "flaskapp" ? FLASKAPP_IMAGE : SLEEP_IMAGE)];
+      if (role === "flaskapp" && container.envFrom !== undefined) throw new RuleError(`${where}: envFrom is not modelled by the mesh preview`);
+      const env = role === "sleep" ? [] : (container.env ?? []).map((e: any, i: number) => {
         const at = `${where}: env[${i}] (${e.name})`;
         if (e.value !== undefined) return { name: e.name, value: String(e.value) };
         const fieldPath = e.valueFrom?.fieldRef?.fieldPath;
         if (typeof fieldPath !== "string") throw new RuleError(`${at}: only value and valueFrom.fieldRef are modelled by the mesh preview`);
         return { name: e.name, fieldPath };
       });
-      const replicas = deployment.spec?.replicas ?? 1;
-      const spec: PodSpec = {
+      return {
         deployment: deployment.metadata.name,
         namespace: deployment.metadata.namespace ?? "default",
         labels: { ...(template?.metadata?.labels ?? {}) },
+        serviceAccount: template?.spec?.serviceAccountName ?? "default",
+        replicas: deployment.spec?.replicas ?? 1,
+        role,
         env,
       };
-      return Array.from({ length: replicas }, () => spec);
     });
 }
 
@@ -78,15 +85,8 @@ export function downwardValue(fieldPath: string, pod: { name: string; namespace:
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const KEPT_LINES = 20_000;
+const KEPT_OUTPUT = 50;
 
 const running = new Set<ChildProcess>();
 
@@ -100,63 +100,96 @@ export function killAllPods(): void {
   for (const child of running) child.kill("SIGKILL");
 }
 
+export interface PodOptions {
+  bundle: string;
+  shutdownDelay: string;
+  /** Variables set on top of the manifest's (FETCH_PROXY: the pod's sidecar). */
+  extraEnv?: Record<string, string>;
+  /** How long the process may take to log `listening`. */
+  startTimeoutMs: number;
+}
+
 export class LocalPod {
   readonly name: string;
   readonly deployment: string;
-  readonly labels: Record<string, string>;
-  readonly url: string;
+  readonly namespace: string;
+  readonly labels: Labels;
+  readonly serviceAccount: string;
   readonly process: ChildProcess;
   /** Parsed request-log lines, newest last (bounded). */
   readonly requests: RequestLogLine[] = [];
   /** The last lines of output, for error messages. */
   readonly output: string[] = [];
   readonly exited: Promise<number | null>;
+  #port: Promise<number>;
+  url = "";
 
-  private constructor(spec: PodSpec, name: string, port: number, child: ChildProcess) {
+  private constructor(workload: Workload, name: string, child: ChildProcess, startTimeoutMs: number) {
     this.name = name;
-    this.deployment = spec.deployment;
-    this.labels = spec.labels;
-    this.url = `http://127.0.0.1:${port}`;
+    this.deployment = workload.deployment;
+    this.namespace = workload.namespace;
+    this.labels = workload.labels;
+    this.serviceAccount = workload.serviceAccount;
     this.process = child;
     this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    let resolvePort: (port: number) => void = () => undefined;
+    let rejectPort: (error: Error) => void = () => undefined;
+    this.#port = new Promise<number>((resolve, reject) => {
+      resolvePort = resolve;
+      rejectPort = reject;
+    });
+    const timer = setTimeout(() => rejectPort(new Error(`pod ${name} did not start listening within ${startTimeoutMs} ms:\n${this.output.join("\n")}`)), startTimeoutMs);
+    void this.exited.then((code) => rejectPort(new Error(`pod ${name} exited with code ${code} before it was ready:\n${this.output.join("\n")}`)));
+    this.#port.then(() => clearTimeout(timer), () => clearTimeout(timer));
+    this.#port.catch(() => undefined);
     let partial = "";
     const onData = (chunk: Buffer) => {
       const lines = (partial + chunk.toString("utf8")).split("\n");
       partial = lines.pop()!;
-      for (const line of lines) this.#line(line);
+      for (const line of lines) this.#line(line, resolvePort);
     };
     child.stdout!.on("data", onData);
     child.stderr!.on("data", onData);
   }
 
-  #line(line: string): void {
+  #line(line: string, onListening: (port: number) => void): void {
     this.output.push(line);
-    if (this.output.length > 50) this.output.shift();
+    if (this.output.length > KEPT_OUTPUT) this.output.shift();
     if (!line.startsWith("{")) return;
     try {
-      const entry = JSON.parse(line) as RequestLogLine;
+      const entry = JSON.parse(line) as RequestLogLine & { port?: unknown };
       if (entry.msg === "request") {
         this.requests.push(entry);
         if (this.requests.length > KEPT_LINES) this.requests.shift();
+      } else if (entry.msg === "listening" && typeof entry.port === "number") {
+        onListening(entry.port);
       }
     } catch {
       // not a JSON log line: kept in `output` only
     }
   }
 
-  static async start(spec: PodSpec, options: { bundle: string; shutdownDelay: string }): Promise<LocalPod> {
-    const name = fakePodName(spec.deployment);
-    const port = await freePort();
+  /** Starts a replica of `workload` on port 0 and resolves once it has logged the port it listens on. */
+  static async start(workload: Workload, options: PodOptions): Promise<LocalPod> {
+    const name = fakePodName(workload.deployment);
     // The container runtime sets HOSTNAME to the pod name; the manifest's env comes on top.
     const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOSTNAME: name };
-    for (const e of spec.env) {
-      env[e.name] = e.value ?? downwardValue(e.fieldPath!, { name, namespace: spec.namespace, labels: spec.labels });
+    for (const e of workload.env) {
+      env[e.name] = e.value ?? downwardValue(e.fieldPath!, { name, namespace: workload.namespace, labels: workload.labels });
     }
-    Object.assign(env, { HOST: "127.0.0.1", PORT: String(port), SHUTDOWN_DELAY: options.shutdownDelay });
+    Object.assign(env, { HOST: "127.0.0.1", PORT: "0", SHUTDOWN_DELAY: options.shutdownDelay }, options.extraEnv);
     const child = spawn(process.execPath, [options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] });
     running.add(child);
     child.once("exit", () => running.delete(child));
-    return new LocalPod(spec, name, port, child);
+    const pod = new LocalPod(workload, name, child, options.startTimeoutMs);
+    try {
+      pod.url = `http://127.0.0.1:${await pod.#port}`;
+    } catch (error) {
+      child.kill("SIGKILL");
+      await pod.exited;
+      throw error;
+    }
+    return pod;
   }
 
   /** SIGTERM, as the kubelet sends; resolves with the exit code (SIGKILL after `graceMs`, like terminationGracePeriodSeconds). */

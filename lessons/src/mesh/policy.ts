@@ -1,53 +1,15 @@
-// The routing decisions of the mesh preview, as pure functions: which route a
-// request takes, which destination and endpoint it goes to, whether a fault or
-// a retry applies, and when an endpoint is ejected. Randomness and time are
-// passed in, so every decision is testable with fixed values.
-import type { HttpRoute, LoadBalancer, OutlierDetection, RequestMatch, RetryPolicy, StringMatch, WeightedDestination } from "./rules.ts";
+// The per-request decisions of the mesh preview's proxies, as pure functions:
+// which destination and endpoint a request goes to, whether a fault or a retry
+// applies, and when an endpoint is ejected. Randomness and time are passed in,
+// so every decision is testable with fixed values.
+import { createHash } from "node:crypto";
+import { pickWeighted } from "../../../services/common/src/weighted.ts";
+import type { LoadBalancer, OutlierDetection, RetryPolicy, WeightedDestination } from "./config.ts";
+import { labelsMatch } from "./routing.ts";
 
-export interface RequestInfo {
-  /** The request target as sent: path plus query string. */
-  path: string;
-  method: string;
-  /** Lower-case names. */
-  headers: Record<string, string | undefined>;
-}
-
-export function matchString(match: StringMatch, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if ("exact" in match) return value === match.exact;
-  if ("prefix" in match) return value.startsWith(match.prefix);
-  return match.regex.test(value);
-}
-
-/** Envoy compares exact and regex URI matches with the path alone, prefix matches with path and query. */
-export function matchRequest(match: RequestMatch, request: RequestInfo): boolean {
-  if (match.uri) {
-    const pathOnly = request.path.split("?")[0]!;
-    if (!matchString(match.uri, "prefix" in match.uri ? request.path : pathOnly)) return false;
-  }
-  if (match.method && !matchString(match.method, request.method)) return false;
-  return Object.entries(match.headers).every(([name, m]) => matchString(m, request.headers[name]));
-}
-
-/** The first route with no match conditions or with one matching condition set (Istio ORs the list). */
-export function selectRoute(routes: HttpRoute[], request: RequestInfo): HttpRoute | undefined {
-  return routes.find((route) => route.match.length === 0 || route.match.some((m) => matchRequest(m, request)));
-}
-
-/** Picks a destination by weight; `random` is in [0, 1). */
-export function pickWeighted(destinations: WeightedDestination[], random: number): WeightedDestination {
-  const total = destinations.reduce((sum, d) => sum + d.weight, 0);
-  let point = random * total;
-  for (const d of destinations) {
-    if (point < d.weight) return d;
-    point -= d.weight;
-  }
-  return destinations[destinations.length - 1]!;
-}
-
-/** True when every label the subset names is on the pod with the same value. */
-export function labelsMatch(selector: Record<string, string>, labels: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+/** Picks a route destination by weight; weights are relative (weight / sum of weights). `random` is in [0, 1). */
+export function pickDestination(destinations: WeightedDestination[], random: number): WeightedDestination {
+  return pickWeighted(destinations, random);
 }
 
 export interface EndpointState {
@@ -56,13 +18,13 @@ export interface EndpointState {
   ready: boolean;
 }
 
-/**
- * The endpoints a cluster may send a try to: ready, carrying the cluster's
- * labels (Service selector plus subset labels), not ejected, and not already
- * tried by this request when another one is left (Istio's previous_hosts retry predicate).
- */
-export function selectCandidates<E extends EndpointState>(endpoints: E[], selector: Record<string, string>, isEjected: (id: string) => boolean, tried: ReadonlySet<string>): E[] {
-  const healthy = endpoints.filter((e) => e.ready && labelsMatch(selector, e.labels) && !isEjected(e.id));
+/** The ready endpoints of a cluster (its labels) that are not ejected. */
+export function healthyEndpoints<E extends EndpointState>(endpoints: E[], selector: Record<string, string>, isEjected: (id: string) => boolean): E[] {
+  return endpoints.filter((e) => e.ready && labelsMatch(selector, e.labels) && !isEjected(e.id));
+}
+
+/** The endpoints a retry may go to: those this request has not tried yet, when one is left (Istio's previous_hosts predicate). */
+export function untried<E extends { id: string }>(healthy: E[], tried: ReadonlySet<string>): E[] {
   const fresh = healthy.filter((e) => !tried.has(e.id));
   return fresh.length > 0 ? fresh : healthy;
 }
@@ -77,15 +39,36 @@ export interface Candidate {
   active: number;
 }
 
+const RING_POINTS_PER_HOST = 64;
+
+function hash64(text: string): bigint {
+  return createHash("sha256").update(text).digest().readBigUInt64BE(0);
+}
+
 /**
- * Picks an endpoint: round robin from `cursor`, random, or Envoy's least-request
- * (the less busy of two random choices). Returns the index in `candidates`.
+ * Consistent hashing over a ring: each host owns points on a ring of 64-bit
+ * hashes, and a key goes to the owner of the first point at or after its hash.
+ * The same key reaches the same host while the set of hosts stays the same,
+ * and adding or removing a host moves only the keys it owned.
  */
-export function pickEndpoint(lb: LoadBalancer, candidates: Candidate[], cursor: number, random: () => number): number {
+export function ringHashPick(ids: string[], key: string): number {
+  const ring = ids.flatMap((id, index) => Array.from({ length: RING_POINTS_PER_HOST }, (_, i) => ({ point: hash64(`${id}_${i}`), index })));
+  ring.sort((a, b) => (a.point < b.point ? -1 : a.point > b.point ? 1 : 0));
+  const h = hash64(key);
+  return (ring.find((p) => p.point >= h) ?? ring[0]!).index;
+}
+
+/**
+ * Picks an endpoint: round robin from `cursor`, random, Envoy's least-request
+ * (the less busy of two random choices), or a consistent hash of `hashKey`
+ * (random when the request has no key). Returns the index in `candidates`.
+ */
+export function pickEndpoint(lb: LoadBalancer, candidates: Candidate[], cursor: number, random: () => number, hashKey?: string): number {
   const n = candidates.length;
-  if (lb === "ROUND_ROBIN") return cursor % n;
+  if ("consistentHash" in lb) return hashKey === undefined ? Math.floor(random() * n) : ringHashPick(candidates.map((c) => c.id), hashKey);
+  if (lb.simple === "ROUND_ROBIN") return cursor % n;
   const first = Math.floor(random() * n);
-  if (lb === "RANDOM" || n === 1) return first;
+  if (lb.simple === "RANDOM" || n === 1) return first;
   const second = Math.floor(random() * n);
   return candidates[second]!.active < candidates[first]!.active ? second : first;
 }
@@ -95,16 +78,19 @@ export type AttemptOutcome =
   | { kind: "response"; status: number }
   | { kind: "connect-failure" }
   | { kind: "reset" }
-  | { kind: "per-try-timeout" };
+  | { kind: "per-try-timeout" }
+  | { kind: "overflow" };
 
 /** Envoy's retryOn semantics for an attempt's outcome. */
 export function isRetriable(policy: RetryPolicy, outcome: AttemptOutcome): boolean {
   const on = new Set(policy.retryOn);
   switch (outcome.kind) {
+    case "overflow":
+      return false;
     case "connect-failure":
-      return on.has("connect-failure") || on.has("5xx") || on.has("reset");
+      return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error") || on.has("reset");
     case "reset":
-      return on.has("reset") || on.has("5xx");
+      return on.has("reset") || on.has("5xx") || on.has("gateway-error");
     case "per-try-timeout":
       return on.has("5xx") || on.has("gateway-error");
     case "response": {
@@ -128,8 +114,9 @@ export function retryBackoffMs(retry: number, random: number): number {
   return Math.floor(random * ceiling);
 }
 
-/** Outcomes that count as a 5xx for outlier detection (local connection errors included, as Istio configures Envoy). */
+/** Outcomes that count as a 5xx for outlier detection (local connection errors included, as Istio configures Envoy); never an overflow. */
 export function countsAsError(outcome: AttemptOutcome): boolean {
+  if (outcome.kind === "overflow") return false;
   return outcome.kind !== "response" || outcome.status >= 500;
 }
 
@@ -184,12 +171,8 @@ export class OutlierDetector {
   }
 }
 
-/** Envoy sends mirrored requests with `-shadow` appended to the host (before any port). */
+/** Envoy's shadow host: `-shadow` appended to the host, before any port. */
 export function shadowHost(host: string): string {
   const match = /^(.*?)(:\d+)?$/.exec(host)!;
   return `${match[1]}-shadow${match[2] ?? ""}`;
-}
-
-export function isShadowHost(host: string): boolean {
-  return host.replace(/:\d+$/, "").endsWith("-shadow");
 }

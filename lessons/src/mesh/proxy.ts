@@ -1,252 +1,165 @@
-// The routing proxy of the mesh preview: plays the client sidecar for one
-// Service. It applies the Service's rules (rules.ts) with the pure decisions of
-// policy.ts and does the I/O: an HTTP server on 127.0.0.1, one undici Pool per
-// cluster and endpoint, readiness polling of every endpoint's /readyz.
+// A proxy of the mesh preview: plays one Envoy, either the sidecar of a
+// workload (the sleep client, a flaskapp pod's outbound calls) or an ingress
+// gateway. It applies the mesh configuration with the pure decisions of
+// routing.ts and policy.ts and does the I/O: HTTP listeners on 127.0.0.1, one
+// undici Pool per upstream endpoint, connection accounting per cluster.
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { pipeline } from "node:stream/promises";
+import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Pool } from "undici";
-import {
-  applies,
-  countsAsError,
-  labelsMatch,
-  OutlierDetector,
-  pickEndpoint,
-  pickWeighted,
-  retryBackoffMs,
-  selectCandidates,
-  selectRoute,
-  shadowHost,
-  shouldRetry,
-  type AttemptOutcome,
-  type RequestInfo,
-} from "./policy.ts";
-import type { Destination, HttpRoute, ServiceRules, TrafficPolicy } from "./rules.ts";
-
-export interface Endpoint {
-  id: string;
-  /** http://127.0.0.1:PORT */
-  url: string;
-  labels: Record<string, string>;
-}
-
-export interface ProxyOptions {
-  /** Labels a pod needs to be an endpoint of the Service (its selector). */
-  selector: Record<string, string>;
-  rules: ServiceRules;
-  /** How often each endpoint's /readyz is polled. */
-  readinessIntervalMs?: number;
-  /** Largest request body the proxy buffers (bodies are kept for retries and mirroring). */
-  maxBodyBytes?: number;
-  random?: () => number;
-  now?: () => number;
-}
+import { Pool, type Dispatcher } from "undici";
+import { defaultDestination, type Destination, type HeaderRules, type HttpRoute, type MeshConfig, type MeshService, type TrafficPolicy } from "./config.ts";
+import { ConnectionPools, Overflow } from "./connection-pool.ts";
+import type { Endpoint, Endpoints } from "./endpoints.ts";
+import { applies, countsAsError, healthyEndpoints, OutlierDetector, pickDestination, pickEndpoint, retryBackoffMs, shadowHost, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";
+import { applyHeaderOperations, findService, gatewayHost, hostOf, labelsMatch, redirectLocation, rewritePath, routesOf, selectRoute, sidecarHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
 
 export const OVERFLOW_BODY = "upstream connect error or disconnect/reset before headers. reset reason: overflow";
 export const TIMEOUT_BODY = "upstream request timeout";
 export const FAULT_ABORT_BODY = "fault filter abort";
 export const NO_HEALTHY_UPSTREAM_BODY = "no healthy upstream";
 
+/** Envoy's worker threads in an Istio sidecar (proxy concurrency 2); each has its own connection pools. */
+export const SIDECAR_WORKERS = 2;
+
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer", "host"]);
 
-class Overflow extends Error {}
+/** What a proxy did with one request, for the explanation printed beside a check's distribution. */
+export interface Decision {
+  proxy: string;
+  /** `VirtualService flaskapp http[0]`, `default route to …`, `passthrough`, … */
+  rule: string;
+  /** `flaskapp.istio-lessons.svc.cluster.local subset v2 (weight 30 of 100)` */
+  destination?: string;
+  /** What else the rule did: fault, redirect, mirror, retries, overflow. */
+  notes: string[];
+  status: number;
+}
 
-/** One Envoy cluster: the Service, or one subset of it, with its own pools, limits and outlier state. */
+export interface ProxyOptions {
+  /** How the proxy is named in explanations: `sleep`, `flaskapp-v1-abc12-xyz`, `istio-ingressgateway`. */
+  name: string;
+  config: MeshConfig;
+  role: ProxyRole;
+  /** The workload's identity (its ServiceAccount), shown to upstream pods in x-forwarded-client-cert. */
+  serviceAccount: string;
+  endpoints: Endpoints;
+  /** The stand-in for the outside world: where requests for outside hosts go. */
+  outsideUrl?: string;
+  /** Largest request body the proxy buffers (bodies are kept for retries and mirroring). */
+  maxBodyBytes?: number;
+  workers?: number;
+  random?: () => number;
+  now?: () => number;
+  onDecision?: (decision: Decision) => void;
+}
+
+/** One Envoy cluster: a host, or one subset of it, with its pools, limits and outlier state. */
 class Cluster {
+  readonly service: MeshService | undefined;
   readonly policy: TrafficPolicy;
   readonly selector: Record<string, string>;
-  readonly pools = new Map<string, Pool>();
+  readonly pools: ConnectionPools;
   readonly active = new Map<string, number>();
   readonly outlier: OutlierDetector | undefined;
-  inFlight = 0;
   cursor = 0;
-  readonly #waiting: Array<() => void> = [];
 
-  constructor(policy: TrafficPolicy, selector: Record<string, string>) {
+  constructor(service: MeshService | undefined, policy: TrafficPolicy, selector: Record<string, string>) {
+    this.service = service;
     this.policy = policy;
     this.selector = selector;
+    this.pools = new ConnectionPools(policy.connectionPool);
     this.outlier = policy.outlierDetection ? new OutlierDetector(policy.outlierDetection) : undefined;
-  }
-
-  pool(endpoint: Endpoint): Pool {
-    let pool = this.pools.get(endpoint.id);
-    if (!pool) {
-      const perConnection = this.policy.connectionPool.maxRequestsPerConnection;
-      pool = new Pool(endpoint.url, {
-        connections: this.policy.connectionPool.maxConnections ?? null,
-        ...(perConnection !== undefined ? { maxRequestsPerClient: perConnection } : {}),
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      });
-      this.pools.set(endpoint.id, pool);
-    }
-    return pool;
-  }
-
-  /**
-   * Takes a connection slot (tcp.maxConnections; HTTP/1.1 carries one request
-   * per connection at a time), waiting in the pending queue when all are busy
-   * (http.http1MaxPendingRequests). A full queue throws Overflow, as Envoy's
-   * circuit breaker does. Resolves to the release function.
-   */
-  async acquire(signal: AbortSignal): Promise<() => void> {
-    const { maxConnections, http1MaxPendingRequests } = this.policy.connectionPool;
-    if (maxConnections !== undefined && this.inFlight >= maxConnections) {
-      if (this.#waiting.length >= (http1MaxPendingRequests ?? Infinity)) throw new Overflow();
-      await new Promise<void>((resolve, reject) => {
-        const wake = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          this.#waiting.splice(this.#waiting.indexOf(wake), 1);
-          reject(signal.reason);
-        };
-        this.#waiting.push(wake);
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    }
-    this.inFlight += 1;
-    return () => {
-      this.inFlight -= 1;
-      this.#waiting.shift()?.();
-    };
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
-    this.pools.clear();
   }
 }
 
+type Upstream = Awaited<ReturnType<Pool["request"]>>;
+
+class RouteTimeout extends Error {}
+
 export class MeshProxy {
-  readonly #options: Required<Omit<ProxyOptions, "selector" | "rules">> & Pick<ProxyOptions, "selector" | "rules">;
-  readonly #endpoints = new Map<string, Endpoint & { ready: boolean }>();
+  readonly #o: Required<Omit<ProxyOptions, "outsideUrl" | "onDecision">> & Pick<ProxyOptions, "outsideUrl" | "onDecision">;
+  readonly #servers: Server[] = [];
   readonly #clusters = new Map<string, Cluster>();
-  readonly #server: Server;
-  #poller: NodeJS.Timeout | undefined;
-  #polling = false;
-  /** Mirrored requests sent, for tests and the demo's summary. */
-  mirrored = 0;
+  readonly #transports = new Map<string, Pool>();
+  #accepted = 0;
 
   constructor(options: ProxyOptions) {
-    this.#options = {
-      readinessIntervalMs: 100,
-      maxBodyBytes: 1024 * 1024,
-      random: Math.random,
-      now: Date.now,
-      ...options,
-    };
-    this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => {
+    this.#o = { maxBodyBytes: 1024 * 1024, workers: SIDECAR_WORKERS, random: Math.random, now: Date.now, ...options };
+  }
+
+  get name(): string {
+    return this.#o.name;
+  }
+
+  get namespace(): string {
+    return this.#o.role.namespace;
+  }
+
+  /**
+   * Opens a listener on 127.0.0.1. With `bound`, it stands for that host, as a
+   * connection to a Service's address does: a request whose Host is the
+   * listener's own address is taken as sent to `bound`. Without it, requests
+   * must say where they go (absolute-form, as an HTTP proxy receives them).
+   */
+  async listen(bound?: string): Promise<string> {
+    const server = createServer((req, res) => {
+      this.#handle(req, res, bound).catch((error: unknown) => {
         if (!res.headersSent) this.#reply(res, 502, `mesh preview: ${(error as Error).message}`);
         else res.destroy();
       });
     });
-  }
-
-  async listen(port = 0): Promise<string> {
-    await new Promise<void>((resolve) => this.#server.listen(port, "127.0.0.1", resolve));
-    this.#poller = setInterval(() => void this.#pollReadiness(), this.#options.readinessIntervalMs);
-    return this.url;
-  }
-
-  get url(): string {
-    const { port } = this.#server.address() as AddressInfo;
-    return `http://127.0.0.1:${port}`;
-  }
-
-  /** Adds a pod; it receives traffic once its /readyz answers 200. */
-  addEndpoint(endpoint: Endpoint): void {
-    const entry = { ...endpoint, ready: false };
-    this.#endpoints.set(endpoint.id, entry);
-    void this.#probe(entry);
-  }
-
-  /** Removes a pod (it has exited) and closes its connections. */
-  removeEndpoint(id: string): void {
-    this.#endpoints.delete(id);
-    for (const cluster of this.#clusters.values()) {
-      void cluster.pools.get(id)?.close();
-      cluster.pools.delete(id);
-    }
-  }
-
-  /** The ids of the endpoints currently ready. */
-  readyEndpoints(): string[] {
-    return [...this.#endpoints.values()].filter((e) => e.ready).map((e) => e.id);
-  }
-
-  /** Resolves when `id` is ready, or rejects after `timeoutMs`. */
-  async waitReady(id: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.#endpoints.get(id)?.ready) {
-      if (Date.now() > deadline) throw new Error(`${id} did not become ready within ${timeoutMs} ms`);
-      await sleep(this.#options.readinessIntervalMs / 2);
-    }
+    server.on("connection", (socket: Socket & { worker?: number }) => {
+      socket.worker = this.#accepted++ % this.#o.workers;
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    this.#servers.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#poller);
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    await Promise.all([...this.#clusters.values()].map((c) => c.close()));
+    await Promise.all(
+      this.#servers.map((server) => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      }),
+    );
+    await Promise.all([...this.#transports.values()].map((p) => p.destroy()));
+    this.#transports.clear();
   }
 
-  async #pollReadiness(): Promise<void> {
-    if (this.#polling) return;
-    this.#polling = true;
-    try {
-      await Promise.all([...this.#endpoints.values()].map((endpoint) => this.#probe(endpoint)));
-    } finally {
-      this.#polling = false;
-    }
+  /** The undici pool to an endpoint: the transport only; limits are ConnectionPools' job. */
+  #transport(endpoint: Endpoint): Pool {
+    let pool = this.#transports.get(endpoint.url);
+    if (!pool) this.#transports.set(endpoint.url, (pool = new Pool(endpoint.url, { headersTimeout: 0, bodyTimeout: 0 })));
+    return pool;
   }
 
-  /** One readiness probe: GET /readyz, ready on 200, like a kubelet httpGet probe with failureThreshold 1. */
-  async #probe(endpoint: Endpoint & { ready: boolean }): Promise<void> {
-    endpoint.ready = await fetch(`${endpoint.url}/readyz`, { signal: AbortSignal.timeout(Math.max(1000, this.#options.readinessIntervalMs)) })
-      .then(async (r) => {
-        await r.body?.cancel();
-        return r.status === 200;
-      })
-      .catch(() => false);
-  }
-
-  #cluster(subset: string | undefined): Cluster {
-    const key = subset ?? "";
+  #cluster(destination: Destination, service: MeshService | undefined): Cluster | undefined {
+    const key = `${destination.host}|${destination.subset ?? ""}`;
     let cluster = this.#clusters.get(key);
-    if (!cluster) {
-      const { rules, selector } = this.#options;
-      const s = subset === undefined ? undefined : rules.subsets.get(subset)!;
-      cluster = new Cluster(s?.trafficPolicy ?? rules.trafficPolicy, { ...selector, ...s?.labels });
-      this.#clusters.set(key, cluster);
-    }
+    if (cluster) return cluster;
+    const policy = this.#o.config.destinations.get(destination.host) ?? defaultDestination();
+    const subset = destination.subset === undefined ? undefined : policy.subsets.get(destination.subset);
+    if (destination.subset !== undefined && !subset) return undefined;
+    cluster = new Cluster(service, subset?.trafficPolicy ?? policy.trafficPolicy, { ...service?.selector, ...subset?.labels });
+    this.#clusters.set(key, cluster);
     return cluster;
   }
 
-  /** The ready, not ejected endpoints of a cluster, preferring ones not yet tried by this request. */
-  #pick(cluster: Cluster, tried: Set<string>): Endpoint | undefined {
-    const now = this.#options.now();
-    const candidates = selectCandidates([...this.#endpoints.values()], cluster.selector, (id) => cluster.outlier?.isEjected(id, now) ?? false, tried);
-    if (candidates.length === 0) return undefined;
-    const index = pickEndpoint(
-      cluster.policy.loadBalancer,
-      candidates.map((e) => ({ id: e.id, active: cluster.active.get(e.id) ?? 0 })),
-      cluster.cursor++,
-      this.#options.random,
-    );
-    return candidates[index];
+  /** The endpoints of a cluster: pods selected by the Service (and subset) in its namespace, or the outside world. */
+  #clusterEndpoints(cluster: Cluster): Endpoint[] {
+    const service = cluster.service;
+    if (!service || service.kind === "external") {
+      const url = this.#o.outsideUrl;
+      return url ? [{ id: "outside", url, labels: {}, namespace: "", sidecar: false, ready: true }] : [];
+    }
+    if (!service.selector) return [];
+    return this.#o.endpoints.all().filter((e) => e.namespace === service.namespace && labelsMatch(cluster.selector, e.labels));
   }
 
-  #clusterSize(cluster: Cluster): number {
-    return [...this.#endpoints.values()].filter((e) => labelsMatch(cluster.selector, e.labels)).length;
-  }
-
-  #reply(res: ServerResponse, status: number, body: string): void {
-    res.writeHead(status, { "content-type": "text/plain", "content-length": Buffer.byteLength(body), server: "envoy" });
+  #reply(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+    res.writeHead(status, { "content-type": "text/plain", "content-length": Buffer.byteLength(body), server: "envoy", ...headers });
     res.end(body);
   }
 
@@ -255,83 +168,194 @@ export class MeshProxy {
     let size = 0;
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > this.#options.maxBodyBytes) return undefined;
+      if (size > this.#o.maxBodyBytes) return undefined;
       chunks.push(chunk as Buffer);
     }
     return Buffer.concat(chunks);
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  #decide(authority: string, destination: string | undefined): HostDecision {
+    const role = this.#o.role;
+    return role.kind === "gateway" ? gatewayHost(this.#o.config, role, authority) : sidecarHost(this.#o.config, role, authority, destination);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse, bound: string | undefined): Promise<void> {
+    const worker = (req.socket as Socket & { worker?: number }).worker ?? 0;
+    let path = req.url ?? "/";
+    let authority = req.headers.host ?? "";
+    let destination = bound;
+    if (/^https?:\/\//i.test(path)) {
+      // Absolute form: the request came through this proxy as an HTTP proxy (a pod's FETCH_PROXY).
+      const url = new URL(path);
+      destination = url.host;
+      authority ||= url.host;
+      path = `${url.pathname}${url.search}`;
+    } else if (bound !== undefined && (authority === "" || authority === `127.0.0.1:${(req.socket.localPort ?? 0)}`)) {
+      authority = bound;
+    }
     const body = await this.#readBody(req);
-    if (body === undefined) return this.#reply(res, 413, `mesh preview: request body over ${this.#options.maxBodyBytes} bytes`);
+    if (body === undefined) return this.#reply(res, 413, `mesh preview: request body over ${this.#o.maxBodyBytes} bytes`);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = Array.isArray(value) ? value.join(", ") : value;
     }
     headers["x-request-id"] ??= randomUUID();
     headers["x-forwarded-proto"] ??= "http";
-    const host = req.headers.host ?? this.#options.rules.service;
-    const request: RequestInfo = { path: req.url ?? "/", method: req.method ?? "GET", headers };
-    const route = selectRoute(this.#options.rules.routes, request);
-    if (!route) return this.#reply(res, 404, "");
+    const request: RequestInfo = { path, method: req.method ?? "GET", headers };
+    const decision = this.#decide(authority, destination);
+    const record = (rule: string, status: number, notes: string[] = [], dest?: string) =>
+      this.#o.onDecision?.({ proxy: this.#o.name, rule, status, notes, ...(dest ? { destination: dest } : {}) });
 
-    const random = this.#options.random;
-    const fault = route.fault;
-    if (fault?.delay && applies(fault.delay.percent, random())) await sleep(fault.delay.fixedDelayMs);
-    if (fault?.abort && applies(fault.abort.percent, random())) return this.#reply(res, fault.abort.httpStatus, FAULT_ABORT_BODY);
-
-    const { destination } = pickWeighted(route.route, random());
-    if (route.mirror && applies(route.mirror.percent, random())) {
-      this.#mirror(route.mirror.destination, request, { ...headers, host: shadowHost(host) }, body);
+    switch (decision.kind) {
+      case "blackhole":
+        record(`outbound REGISTRY_ONLY: ${decision.host} is not in the registry`, 502);
+        return this.#reply(res, 502, "");
+      case "no-route":
+        record(`no Gateway route for Host ${decision.host}`, 404);
+        return this.#reply(res, 404, "");
+      case "passthrough": {
+        // Sent where the client aimed: a Service's pods (without its rules) or the outside world.
+        const service = findService(this.#o.config, decision.host, this.#o.role.namespace);
+        const target: Destination = { host: service?.host ?? decision.host };
+        const status = await this.#forward(undefined, target, service, request, { ...headers, host: authority }, body, res, worker);
+        return record(`passthrough (no rule for Host ${hostOf(authority)})`, status, [], service?.host ?? decision.host);
+      }
     }
-    await this.#forward(route, destination, request, { ...headers, host }, body, res);
+    const selected = selectRoute(routesOf(this.#o.config, decision), request, this.#o.role.kind === "sidecar" ? this.#o.role.labels : undefined);
+    if (!selected) {
+      record(`${decision.virtualHost?.source ?? "routes"}: no route matched`, 404);
+      return this.#reply(res, 404, "");
+    }
+    const { route, matched } = selected;
+    const notes: string[] = [];
+    if (route.redirect) {
+      const location = redirectLocation(route.redirect, { path, authority, scheme: headers["x-forwarded-proto"] ?? "http" });
+      const responseHeaders: Record<string, string> = { location };
+      applyHeaderOperations(responseHeaders, route.headers?.response);
+      record(route.source, route.redirect.status, [`redirect to ${location}`]);
+      return this.#reply(res, route.redirect.status, "", responseHeaders);
+    }
+    const random = this.#o.random;
+    const fault = route.fault;
+    if (fault?.delay && applies(fault.delay.percent, random())) {
+      notes.push(`fault delay ${fault.delay.fixedDelayMs}ms`);
+      await sleep(fault.delay.fixedDelayMs);
+    }
+    if (fault?.abort && applies(fault.abort.percent, random())) {
+      record(route.source, fault.abort.httpStatus, [...notes, `fault abort ${fault.abort.httpStatus}`]);
+      return this.#reply(res, fault.abort.httpStatus, FAULT_ABORT_BODY);
+    }
+    const chosen = pickDestination(route.route, random());
+    const total = route.route.reduce((sum, d) => sum + d.weight, 0);
+    const upstreamHeaders = { ...headers, host: route.rewrite?.authority ?? authority };
+    applyHeaderOperations(upstreamHeaders, route.headers?.request);
+    applyHeaderOperations(upstreamHeaders, chosen.headers?.request);
+    const upstreamRequest = route.rewrite?.uri === undefined ? request : { ...request, path: rewritePath(path, route.rewrite.uri, matched) };
+    if (upstreamRequest !== request) notes.push(`rewrite ${path} to ${upstreamRequest.path}`);
+    if (route.mirror && applies(route.mirror.percent, random())) {
+      const mirrorHost = this.#o.config.release.shadowHostSuffix ? shadowHost(upstreamHeaders.host!) : upstreamHeaders.host!;
+      this.#mirror(route.mirror.destination, upstreamRequest, { ...upstreamHeaders, host: mirrorHost }, body);
+      notes.push(`mirrored to ${describeDestination(route.mirror.destination)} (Host ${mirrorHost})`);
+    }
+    const service = this.#o.config.services.get(chosen.destination.host);
+    const weight = route.route.length > 1 ? ` (weight ${chosen.weight} of ${total})` : "";
+    const responseRules = [route.headers?.response, chosen.headers?.response];
+    const status = await this.#forward(route, chosen.destination, service, upstreamRequest, upstreamHeaders, body, res, worker, notes, responseRules);
+    record(route.source, status, notes, `${describeDestination(chosen.destination)}${weight}`);
   }
 
   /** Fire and forget: the mirror's answer and failures never reach the client. */
   #mirror(destination: Destination, request: RequestInfo, headers: Record<string, string>, body: Buffer): void {
-    const cluster = this.#cluster(destination.subset);
-    const endpoint = this.#pick(cluster, new Set());
+    const service = this.#o.config.services.get(destination.host);
+    const cluster = this.#cluster(destination, service);
+    if (!cluster) return;
+    const healthy = healthyEndpoints(this.#clusterEndpoints(cluster), cluster.selector, () => false);
+    const endpoint = healthy[Math.floor(this.#o.random() * healthy.length)];
     if (!endpoint) return;
-    this.mirrored += 1;
-    cluster
-      .pool(endpoint)
-      .request({ path: request.path, method: request.method as "GET", headers, body: body.length > 0 ? body : null })
+    this.#transport(endpoint)
+      .request({ path: request.path, method: request.method as Dispatcher.HttpMethod, headers: this.#toUpstream(headers, endpoint, 1), body: body.length > 0 ? body : null })
       .then((r) => r.body.dump())
       .catch(() => undefined);
   }
 
-  async #forward(route: HttpRoute, destination: Destination, request: RequestInfo, headers: Record<string, string>, body: Buffer, res: ServerResponse): Promise<void> {
-    const cluster = this.#cluster(destination.subset);
-    const routeTimeout = route.timeoutMs === undefined ? undefined : AbortSignal.timeout(route.timeoutMs);
+  /** Headers as the upstream's own sidecar hands them to the app. */
+  #toUpstream(headers: Record<string, string>, endpoint: Endpoint, attempt: number): Record<string, string> {
+    const out: Record<string, string> = { ...headers, "x-envoy-attempt-count": String(attempt) };
+    if (endpoint.sidecar) {
+      const ns = this.#o.role.namespace;
+      out["x-forwarded-client-cert"] =
+        `By=spiffe://cluster.local/ns/${endpoint.namespace}/sa/${endpoint.serviceAccount ?? "default"};` +
+        `URI=spiffe://cluster.local/ns/${ns}/sa/${this.#o.serviceAccount}`;
+    }
+    return out;
+  }
+
+  /** Sends the request with the route's timeout and retries; answers the client and resolves with the status it got. */
+  async #forward(
+    route: HttpRoute | undefined,
+    destination: Destination,
+    service: MeshService | undefined,
+    request: RequestInfo,
+    headers: Record<string, string>,
+    body: Buffer,
+    res: ServerResponse,
+    worker: number,
+    notes: string[] = [],
+    responseRules: Array<HeaderRules["response"]> = [],
+  ): Promise<number> {
+    const cluster = this.#cluster(destination, service);
+    if (!cluster) {
+      // A subset no DestinationRule defines: Envoy has no such cluster and answers 503 itself.
+      notes.push(`no cluster for subset ${destination.subset} of ${destination.host} (no DestinationRule defines it)`);
+      this.#reply(res, 503, "");
+      return 503;
+    }
+    const retries = route?.retries ?? { attempts: 0, retryOn: [], retriableStatusCodes: [] };
+    const routeTimeout = route?.timeoutMs === undefined ? undefined : AbortSignal.timeout(route.timeoutMs);
     const clientGone = new AbortController();
     res.on("close", () => clientGone.abort());
     const routeSignal = routeTimeout ? AbortSignal.any([routeTimeout, clientGone.signal]) : clientGone.signal;
-    const tried = new Set<string>();
     const timedOut = () => routeTimeout?.aborted === true;
+    const tried = new Set<string>();
+    const answer = (status: number, text: string, extra: Record<string, string> = {}): number => {
+      this.#reply(res, status, text, extra);
+      return status;
+    };
 
     for (let attempt = 1; ; attempt++) {
-      const endpoint = this.#pick(cluster, tried);
-      if (!endpoint) return this.#reply(res, 503, NO_HEALTHY_UPSTREAM_BODY);
+      const now = this.#o.now();
+      const healthy = healthyEndpoints(this.#clusterEndpoints(cluster), cluster.selector, (id) => cluster.outlier?.isEjected(id, now) ?? false);
+      const candidates = untried(healthy, tried);
+      if (candidates.length === 0) return answer(503, NO_HEALTHY_UPSTREAM_BODY);
+      const lb = cluster.policy.loadBalancer;
+      const hashKey = "consistentHash" in lb ? headers[lb.consistentHash.httpHeaderName] : undefined;
+      const endpoint = candidates[pickEndpoint(lb, candidates.map((e) => ({ id: e.id, active: cluster.active.get(e.id) ?? 0 })), cluster.cursor++, this.#o.random, hashKey)]!;
       tried.add(endpoint.id);
       let release: () => void;
       try {
-        release = await cluster.acquire(routeSignal);
+        release = await cluster.pools.acquire(worker, endpoint.id, routeSignal);
       } catch (error) {
         if (error instanceof Overflow) {
-          res.setHeader("x-envoy-overflow", "true");
-          return this.#reply(res, 503, OVERFLOW_BODY);
+          notes.push("overflow: circuit breaker open");
+          return answer(503, OVERFLOW_BODY, { "x-envoy-overloaded": "true" });
         }
-        return timedOut() ? this.#reply(res, 504, TIMEOUT_BODY) : undefined;
+        if (timedOut()) return answer(504, TIMEOUT_BODY);
+        return 499;
       }
-      // The connection slot is held until the response has been passed on (or dropped for a retry).
       cluster.active.set(endpoint.id, (cluster.active.get(endpoint.id) ?? 0) + 1);
+      let outcome: AttemptOutcome;
+      let response: Upstream | undefined;
+      const perTry = retries.perTryTimeoutMs === undefined ? undefined : AbortSignal.timeout(retries.perTryTimeoutMs);
+      const signal = perTry ? AbortSignal.any([routeSignal, perTry]) : routeSignal;
       try {
-        const perTry = route.retries.perTryTimeoutMs === undefined ? undefined : AbortSignal.timeout(route.retries.perTryTimeoutMs);
-        const signal = perTry ? AbortSignal.any([routeSignal, perTry]) : routeSignal;
-        let outcome: AttemptOutcome;
-        let response: Awaited<ReturnType<Pool["request"]>> | undefined;
         try {
-          response = await cluster.pool(endpoint).request({ path: request.path, method: request.method as "GET", headers, body: body.length > 0 ? body : null, signal });
+          response = await this.#transport(endpoint).request({
+            path: request.path,
+            method: request.method as Dispatcher.HttpMethod,
+            headers: this.#toUpstream(headers, endpoint, attempt),
+            body: body.length > 0 ? body : null,
+            signal,
+          });
           outcome = { kind: "response", status: response.statusCode };
         } catch (error) {
           const code = (error as { code?: string }).code ?? "";
@@ -340,39 +364,105 @@ export class MeshProxy {
           else if (code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT") outcome = { kind: "connect-failure" };
           else outcome = { kind: "reset" };
         }
-        cluster.outlier?.record(endpoint.id, countsAsError(outcome), this.#options.now(), this.#clusterSize(cluster));
+        cluster.outlier?.record(endpoint.id, countsAsError(outcome), this.#o.now(), this.#clusterEndpoints(cluster).length);
 
         if (timedOut()) {
           await response?.body.dump().catch(() => undefined);
-          return this.#reply(res, 504, TIMEOUT_BODY);
+          return answer(504, TIMEOUT_BODY);
         }
-        if (clientGone.signal.aborted) return;
-        if (!shouldRetry(route.retries, attempt, outcome)) return await this.#respond(res, outcome, response);
+        if (clientGone.signal.aborted) return 499;
+        if (!shouldRetry(retries, attempt, outcome)) {
+          if (attempt > 1) notes.push(`${attempt} tries`);
+          return await this.#respond(res, outcome, response, responseRules, routeSignal, timedOut);
+        }
         await response?.body.dump().catch(() => undefined);
       } finally {
         cluster.active.set(endpoint.id, (cluster.active.get(endpoint.id) ?? 1) - 1);
         release();
       }
-      const waited = await sleep(retryBackoffMs(attempt, this.#options.random()), undefined, { signal: routeSignal }).then(
+      const waited = await sleep(retryBackoffMs(attempt, this.#o.random()), undefined, { signal: routeSignal }).then(
         () => true,
         () => false,
       );
-      if (!waited) return timedOut() ? this.#reply(res, 504, TIMEOUT_BODY) : undefined;
+      if (!waited) return timedOut() ? answer(504, TIMEOUT_BODY) : 499;
     }
   }
 
-  /** Passes the final try's answer to the client, or the error Envoy would send for it. */
-  async #respond(res: ServerResponse, outcome: AttemptOutcome, response: Awaited<ReturnType<Pool["request"]>> | undefined): Promise<void> {
-    if (response) {
-      const out: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(response.headers)) {
-        if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  /**
+   * Passes the final try's answer to the client, or the error Envoy would send
+   * for it. The route timeout runs until the response is complete: when it
+   * fires mid-body, the client's stream is reset.
+   */
+  async #respond(
+    res: ServerResponse,
+    outcome: AttemptOutcome,
+    response: Upstream | undefined,
+    responseRules: Array<HeaderRules["response"]>,
+    routeSignal: AbortSignal,
+    timedOut: () => boolean,
+  ): Promise<number> {
+    if (!response) {
+      if (outcome.kind === "per-try-timeout") {
+        this.#reply(res, 504, TIMEOUT_BODY);
+        return 504;
       }
-      res.writeHead(response.statusCode, out);
-      return pipeline(response.body, res);
+      const reason = outcome.kind === "connect-failure" ? "connection failure" : "connection termination";
+      this.#reply(res, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`);
+      return 503;
     }
-    if (outcome.kind === "per-try-timeout") return this.#reply(res, 504, TIMEOUT_BODY);
-    const reason = outcome.kind === "connect-failure" ? "connection failure" : "connection termination";
-    this.#reply(res, 503, `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`);
+    const out: Record<string, string> = {};
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = Array.isArray(value) ? value.join(", ") : value;
+    }
+    for (const rules of responseRules) applyHeaderOperations(out, rules);
+    res.writeHead(response.statusCode, out);
+    await new Promise<void>((resolve) => {
+      const onAbort = () => {
+        response.body.destroy();
+        res.destroy();
+        resolve();
+      };
+      if (routeSignal.aborted) return onAbort();
+      routeSignal.addEventListener("abort", onAbort, { once: true });
+      response.body.on("data", (chunk: Buffer) => {
+        if (!res.write(chunk)) response.body.pause();
+      });
+      res.on("drain", () => response.body.resume());
+      response.body.once("end", () => {
+        routeSignal.removeEventListener("abort", onAbort);
+        res.end(() => resolve());
+      });
+      response.body.once("error", () => {
+        routeSignal.removeEventListener("abort", onAbort);
+        res.destroy();
+        resolve();
+      });
+    });
+    return timedOut() ? 504 : response.statusCode;
   }
+}
+
+const EXPLAINED_KINDS = 12;
+
+/**
+ * What the proxies did during a check, grouped and counted, most frequent
+ * first: the rule that decided, the destination, what else happened, the status.
+ */
+export function explainDecisions(decisions: Decision[]): string {
+  const counts = new Map<string, number>();
+  for (const d of decisions) {
+    const line = `${d.proxy}: ${d.rule}${d.destination ? ` → ${d.destination}` : ""}${d.notes.length ? ` (${d.notes.join("; ")})` : ""} → ${d.status}`;
+    counts.set(line, (counts.get(line) ?? 0) + 1);
+  }
+  const sorted = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const width = String(sorted[0]?.[1] ?? 0).length;
+  const lines = sorted.slice(0, EXPLAINED_KINDS).map(([line, n]) => `  ${String(n).padStart(width)}  ${line}`);
+  if (sorted.length > EXPLAINED_KINDS) lines.push(`  … and ${sorted.length - EXPLAINED_KINDS} more kinds of decision`);
+  return lines.length === 0 ? "" : `what the mesh preview's proxies decided:\n${lines.join("\n")}\n`;
+}
+
+/** `flaskapp subset v2` for a Service of the cluster (its short name), the host itself for an outside one. */
+export function describeDestination(d: Destination): string {
+  const name = d.host.endsWith(".svc.cluster.local") ? d.host.split(".")[0]! : d.host;
+  return d.subset === undefined ? name : `${name} subset ${d.subset}`;
 }

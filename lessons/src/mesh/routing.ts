@@ -1,0 +1,168 @@
+// Which rules apply to a request, as pure functions of the mesh configuration:
+// the host it is for (as a sidecar or a gateway sees it), the route it takes,
+// and what that route does to it before it leaves (redirect, rewrite, headers).
+import type { HeaderOperations, HttpRoute, Labels, MeshConfig, MeshService, RequestMatch, StringMatch, VirtualHost } from "./config.ts";
+
+export interface RequestInfo {
+  /** The request target: path plus query string. */
+  path: string;
+  method: string;
+  /** Lower-case names. */
+  headers: Record<string, string | undefined>;
+}
+
+/** Who applies the rules: the sidecar of a workload, or a gateway. */
+export type ProxyRole =
+  | { kind: "sidecar"; namespace: string; labels: Labels }
+  | { kind: "gateway"; namespace: string; labels: Labels; port: number };
+
+/** Where a request goes before any route is chosen. */
+export type HostDecision =
+  /** A host the mesh knows: its VirtualService's routes, or the default route when it has none. */
+  | { kind: "service"; service: MeshService; virtualHost?: VirtualHost }
+  /** A gateway host bound by a VirtualService. */
+  | { kind: "gateway-route"; virtualHost: VirtualHost }
+  /** An unknown host with outbound ALLOW_ANY: sent on as is, no rules applied. */
+  | { kind: "passthrough"; host: string }
+  /** An unknown host with outbound REGISTRY_ONLY: the sidecar answers 502. */
+  | { kind: "blackhole"; host: string }
+  /** No route at a gateway for this Host: 404. */
+  | { kind: "no-route"; host: string };
+
+export function matchString(match: StringMatch, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if ("exact" in match) return value === match.exact;
+  if ("prefix" in match) return value.startsWith(match.prefix);
+  return match.regex.test(value);
+}
+
+export function labelsMatch(selector: Labels, labels: Labels): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+/** The host part of an authority (`flaskapp:80` → `flaskapp`), lower case. */
+export function hostOf(authority: string): string {
+  const bracket = authority.startsWith("[") ? authority.indexOf("]") : -1;
+  if (bracket > 0) return authority.slice(0, bracket + 1).toLowerCase();
+  return authority.replace(/:\d*$/, "").toLowerCase();
+}
+
+/**
+ * The names a sidecar in `namespace` resolves to a Service: its FQDN, `name.ns.svc`,
+ * `name.ns`, and the bare name from the Service's own namespace (as DNS search paths do).
+ */
+export function serviceNames(service: MeshService, namespace: string): string[] {
+  if (service.kind === "external") return [service.host];
+  const { name, namespace: ns } = service;
+  return [service.host, `${name}.${ns}.svc`, `${name}.${ns}`, ...(ns === namespace ? [name] : [])];
+}
+
+/** The Service a sidecar in `namespace` reaches under `host`, if any. */
+export function findService(config: MeshConfig, host: string, namespace: string): MeshService | undefined {
+  const wanted = hostOf(host);
+  for (const service of config.services.values()) {
+    if (serviceNames(service, namespace).includes(wanted)) return service;
+  }
+  return undefined;
+}
+
+/** Istio's host matching for gateways: exact, `*`, or `*.suffix`. */
+export function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.startsWith("*.")) return host.endsWith(pattern.slice(1));
+  return pattern === host;
+}
+
+/**
+ * What a sidecar does with a request for `authority`. `destination` is where the
+ * client aimed (the Service it resolved), used when the Host names nothing the
+ * mesh knows.
+ */
+export function sidecarHost(config: MeshConfig, role: Extract<ProxyRole, { kind: "sidecar" }>, authority: string, destination?: string): HostDecision {
+  const service = findService(config, authority, role.namespace);
+  if (service) {
+    const virtualHost = config.virtualHosts.find((vh) => vh.gateways.includes("mesh") && vh.hosts.includes(service.host));
+    return virtualHost ? { kind: "service", service, virtualHost } : { kind: "service", service };
+  }
+  if ((config.outbound.get(role.namespace) ?? "ALLOW_ANY") === "REGISTRY_ONLY") return { kind: "blackhole", host: hostOf(authority) };
+  return { kind: "passthrough", host: hostOf(destination ?? authority) };
+}
+
+/** What a gateway does with a request for `authority`: the VirtualService bound to one of its Gateways for that host, or 404. */
+export function gatewayHost(config: MeshConfig, role: Extract<ProxyRole, { kind: "gateway" }>, authority: string): HostDecision {
+  const host = hostOf(authority);
+  const gateways = config.gateways.filter(
+    (gw) => labelsMatch(gw.selector, role.labels) && gw.servers.some((s) => s.port === role.port && s.hosts.some((h) => hostMatches(h, host))),
+  );
+  for (const gw of gateways) {
+    const virtualHost = config.virtualHosts.find((vh) => vh.gateways.includes(gw.name) && vh.hosts.some((h) => hostMatches(h, host)));
+    if (virtualHost) return { kind: "gateway-route", virtualHost };
+  }
+  return { kind: "no-route", host };
+}
+
+/** Envoy compares exact and regex URI matches with the path alone, prefix matches with path and query. */
+export function matchRequest(match: RequestMatch, request: RequestInfo, source?: Labels): boolean {
+  if (match.uri) {
+    const pathOnly = request.path.split("?")[0]!;
+    if (!matchString(match.uri, "prefix" in match.uri ? request.path : pathOnly)) return false;
+  }
+  if (match.method && !matchString(match.method, request.method)) return false;
+  if (match.sourceLabels && !(source && labelsMatch(match.sourceLabels, source))) return false;
+  return Object.entries(match.headers).every(([name, m]) => matchString(m, request.headers[name]));
+}
+
+export interface SelectedRoute {
+  route: HttpRoute;
+  /** The match condition that applied; undefined for a route without conditions. */
+  matched?: RequestMatch;
+}
+
+/** The first route with no match conditions or with one matching condition set (Istio ORs the list). */
+export function selectRoute(routes: HttpRoute[], request: RequestInfo, source?: Labels): SelectedRoute | undefined {
+  for (const route of routes) {
+    if (route.match.length === 0) return { route };
+    const matched = route.match.find((m) => matchRequest(m, request, source));
+    if (matched) return { route, matched };
+  }
+  return undefined;
+}
+
+/** The routes of a host: its VirtualService's, or one default route to the Service with the release's retry policy. */
+export function routesOf(config: MeshConfig, decision: Extract<HostDecision, { kind: "service" | "gateway-route" }>): HttpRoute[] {
+  if (decision.virtualHost) return decision.virtualHost.routes;
+  const service = (decision as { service: MeshService }).service;
+  return [{ source: `default route to ${service.host}`, match: [], route: [{ destination: { host: service.host }, weight: 100 }], retries: config.release.defaultRetry }];
+}
+
+/**
+ * A rewritten path: with a prefix match, the matched prefix is replaced;
+ * otherwise the whole path (the query string is kept).
+ */
+export function rewritePath(path: string, rewrite: string, matched?: RequestMatch): string {
+  const uri = matched?.uri;
+  if (uri && "prefix" in uri) return rewrite + path.slice(uri.prefix.length);
+  const query = path.indexOf("?");
+  return query === -1 ? rewrite : rewrite + path.slice(query);
+}
+
+/** The Location of a redirect: the request's scheme, authority and path, each replaced where the rule says. */
+export function redirectLocation(redirect: { uri?: string; authority?: string; port?: number; scheme?: string }, request: { path: string; authority: string; scheme: string }): string {
+  const scheme = redirect.scheme ?? request.scheme;
+  const host = redirect.authority ?? hostOf(request.authority);
+  const port = redirect.port !== undefined ? `:${redirect.port}` : redirect.authority === undefined && /:\d+$/.test(request.authority) ? `:${request.authority.split(":").pop()}` : "";
+  const query = request.path.indexOf("?");
+  const path = redirect.uri === undefined ? request.path : redirect.uri.includes("?") || query === -1 ? redirect.uri : redirect.uri + request.path.slice(query);
+  return `${scheme}://${host}${port}${path}`;
+}
+
+/** Applies header operations in Envoy's order: remove, then set (replace), then add (append). */
+export function applyHeaderOperations(headers: Record<string, string>, ops: HeaderOperations | undefined): void {
+  if (!ops) return;
+  for (const name of ops.remove) delete headers[name];
+  for (const [name, value] of Object.entries(ops.set)) headers[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(ops.add)) {
+    const key = name.toLowerCase();
+    headers[key] = headers[key] === undefined ? value : `${headers[key]}, ${value}`;
+  }
+}

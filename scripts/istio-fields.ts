@@ -1,0 +1,38 @@
+// Generates lessons/src/mesh/istio-fields.json: the field names of the
+// networking.istio.io/v1 kinds the lessons use, taken from Istio's own CRD
+// schemas (istio/api kubernetes/customresourcedefinitions.gen.yaml). The mesh
+// preview uses it to tell a typo (a field Istio does not have, which the API
+// server rejects) from a real field the preview does not model.
+//   node scripts/istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>
+import { readFileSync, writeFileSync } from "node:fs";
+import { parseAllDocuments } from "yaml";
+
+const KINDS = ["VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar"];
+const OUT = new URL("../lessons/src/mesh/istio-fields.json", import.meta.url);
+
+type Shape = true | { [key: string]: Shape } | Shape[];
+
+/** The field tree of an OpenAPI schema: objects by property, maps as "*", arrays as [items]; anything open is a leaf. */
+function shapeOf(schema: any): Shape {
+  if (schema?.["x-kubernetes-preserve-unknown-fields"]) return true;
+  if (schema?.type === "array") return [shapeOf(schema.items)];
+  if (schema?.properties) return Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, shapeOf(v)]));
+  if (schema?.additionalProperties && typeof schema.additionalProperties === "object") return { "*": shapeOf(schema.additionalProperties) };
+  return true;
+}
+
+const [file, commit] = process.argv.slice(2);
+if (!file || !commit) {
+  console.error("usage: node scripts/istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>");
+  process.exit(2);
+}
+const kinds: Record<string, Shape> = {};
+for (const doc of parseAllDocuments(readFileSync(file, "utf8"))) {
+  const crd = doc.toJS();
+  const kind = crd?.spec?.names?.kind;
+  if (crd?.spec?.group !== "networking.istio.io" || !KINDS.includes(kind)) continue;
+  const v1 = crd.spec.versions.find((v: any) => v.name === "v1");
+  kinds[kind] = shapeOf(v1.schema.openAPIV3Schema.properties.spec);
+}
+writeFileSync(OUT, `${JSON.stringify({ source: `istio/api ${commit} kubernetes/customresourcedefinitions.gen.yaml`, kinds })}\n`);
+console.error(`wrote ${OUT.pathname}: ${Object.keys(kinds).join(", ")}`);
