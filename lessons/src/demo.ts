@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { tallyArgs, type Check } from "./checks.ts";
 import { renderKustomization } from "./kustomize.ts";
-import { DEFAULT_LESSONS, LESSONS, resolveTarget, runCommand, SEED_STEPS, UsageError, type Target } from "./lessons.ts";
+import { allLessons, DEFAULT_LESSONS, resolveTarget, runCommand, SEED_STEPS, UsageError, type Target } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
 import { killAllPods } from "./mesh/pods.ts";
 import { findRelease, NEWEST_RELEASE, RELEASES, type IstioRelease } from "./mesh/releases.ts";
@@ -17,7 +17,7 @@ const USAGE = `usage: npm run demo [-- [--istio 1.NN] <lesson|dir> ...]   run le
        npm run demo -- --serve [--istio 1.NN] <lesson|dir>     keep one up for curl, http or tally; Ctrl-C stops it
   <dir>         any directory with a kustomization.yaml (a copy of a lesson to play with); checks.yaml is optional
   --istio 1.NN  the Istio release whose defaults the preview models: ${RELEASES.map((r) => r.version).join(", ")} (default ${NEWEST_RELEASE.version})
-lessons: ${LESSONS.join(", ")}
+lessons: ${allLessons().join(", ")}
 (no lesson: round-robin then v2-default, the quick start's steps 5 and 6)`;
 
 function out(text: string): void {

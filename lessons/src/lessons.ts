@@ -1,17 +1,23 @@
-// The lessons: one kustomize overlay each under k8s/overlays/, with its
-// expected outcome in checks.yaml beside the kustomization.
+// The lessons: one kustomize overlay each under k8s/overlays/ (Istio's API)
+// and, where the Gateway API can express it, its twin under k8s/gateway-api/,
+// with the expected outcome in checks.yaml beside each kustomization.
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadChecks, type LessonChecks } from "./checks.ts";
 
 export const OVERLAYS_DIR = fileURLToPath(new URL("../../k8s/overlays/", import.meta.url));
+export const GATEWAY_API_DIR = fileURLToPath(new URL("../../k8s/gateway-api/", import.meta.url));
+const GATEWAY_API_PREFIX = "gateway-api/";
 
+/** The lessons in Istio's API, in the order a learner takes them: k8s/overlays/<name>. */
 export const LESSONS = [
   "round-robin",
   "v2-default",
   "weighted",
   "header-canary",
+  "rewrite-redirect",
+  "ingress-gateway",
   "timeout",
   "retries",
   "fault-delay",
@@ -20,7 +26,16 @@ export const LESSONS = [
   "mirror",
 ] as const;
 
-export type Lesson = (typeof LESSONS)[number];
+/** The lessons the Gateway API can express, in the same order: k8s/gateway-api/<name>, run as gateway-api/<name>. */
+export const GATEWAY_API_LESSONS: readonly string[] = [];
+
+/** A lesson's name: one of LESSONS, or gateway-api/<one of GATEWAY_API_LESSONS>. */
+export type Lesson = string;
+
+/** Every lesson, Istio's API first, then the Gateway API twins. */
+export function allLessons(): string[] {
+  return [...LESSONS, ...GATEWAY_API_LESSONS.map((name) => `${GATEWAY_API_PREFIX}${name}`)];
+}
 
 /** The quick start's two steps, run by `npm run demo` with no argument. */
 export const SEED_STEPS: Record<string, string> = { "round-robin": "seed step 5", "v2-default": "seed step 6" };
@@ -46,18 +61,23 @@ export async function runCommand(name: string, usage: string, main: (argv: strin
 }
 
 export function isLesson(name: string): name is Lesson {
-  return (LESSONS as readonly string[]).includes(name);
+  return allLessons().includes(name);
 }
 
 /** Checks lesson names; an unknown one is an error listing the lessons. */
 export function parseLessons(names: string[]): Lesson[] {
   const unknown = names.filter((n) => !isLesson(n));
-  if (unknown.length > 0) throw new UsageError(`unknown lesson ${unknown.map((n) => `"${n}"`).join(", ")}; lessons: ${LESSONS.join(", ")}`);
+  if (unknown.length > 0) throw new UsageError(`unknown lesson ${unknown.map((n) => `"${n}"`).join(", ")}; lessons: ${allLessons().join(", ")}`);
   return names as Lesson[];
 }
 
+/** The lesson's kustomization as `kubectl apply -k` takes it from the repository root. */
+export function lessonPath(lesson: Lesson): string {
+  return lesson.startsWith(GATEWAY_API_PREFIX) ? `k8s/gateway-api/${lesson.slice(GATEWAY_API_PREFIX.length)}` : `k8s/overlays/${lesson}`;
+}
+
 export function overlayDir(lesson: Lesson): string {
-  return join(OVERLAYS_DIR, lesson);
+  return lesson.startsWith(GATEWAY_API_PREFIX) ? join(GATEWAY_API_DIR, lesson.slice(GATEWAY_API_PREFIX.length)) : join(OVERLAYS_DIR, lesson);
 }
 
 export function checksFile(overlay: string): string {
@@ -85,12 +105,12 @@ const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomi
 export async function resolveTarget(arg: string, base: string): Promise<Target> {
   if (isLesson(arg)) {
     const dir = overlayDir(arg);
-    return { name: arg, dir, display: `k8s/overlays/${arg}`, checks: await loadChecks(checksFile(dir)) };
+    return { name: arg, dir, display: lessonPath(arg), checks: await loadChecks(checksFile(dir)) };
   }
   const dir = resolve(base, arg);
   const isDir = existsSync(dir) && statSync(dir).isDirectory();
   if (!isDir || !KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
-    throw new UsageError(`"${arg}" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${LESSONS.join(", ")}`);
+    throw new UsageError(`"${arg}" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`);
   }
   const target: Target = { name: arg, dir, display: arg };
   if (existsSync(checksFile(dir))) target.checks = await loadChecks(checksFile(dir));

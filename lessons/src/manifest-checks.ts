@@ -8,6 +8,9 @@ import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
 import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
+import { Gateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway";
+import { ServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry";
+import { Sidecar } from "@kubernetes-models/istio/networking.istio.io/v1/Sidecar";
 import { parseDuration } from "../../services/common/src/duration.ts";
 import type { K8sObject } from "./kustomize.ts";
 import { deprecatedField } from "./mesh/config.ts";
@@ -47,6 +50,9 @@ const MODELS: Record<string, new (data: any) => Model> = {
   "apps/v1/Deployment": Deployment,
   "networking.istio.io/v1/DestinationRule": DestinationRule,
   "networking.istio.io/v1/VirtualService": VirtualService,
+  "networking.istio.io/v1/Gateway": Gateway,
+  "networking.istio.io/v1/ServiceEntry": ServiceEntry,
+  "networking.istio.io/v1/Sidecar": Sidecar,
 };
 
 const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"]);

@@ -8,7 +8,9 @@
 import { parseDuration } from "../../../services/common/src/duration.ts";
 import type { K8sObject } from "../kustomize.ts";
 import ISTIO_FIELDS from "./istio-fields.json" with { type: "json" };
+import { gatewayApiConfig } from "./gateway-api.ts";
 import { NEWEST_RELEASE, type IstioRelease, type RetryPolicy } from "./releases.ts";
+import { labelsMatch } from "./routing.ts";
 
 export type { RetryPolicy } from "./releases.ts";
 
@@ -148,12 +150,26 @@ export interface IngressGateway {
 
 export type OutboundMode = "ALLOW_ANY" | "REGISTRY_ONLY";
 
+/** Gateway pods the preview runs (as a proxy) and the Service in front of them. */
+export interface GatewayDeployment {
+  name: string;
+  namespace: string;
+  labels: Labels;
+  /** The Service port, which Gateway servers and listeners name. */
+  port: number;
+}
+
+/** The demo profile's ingress gateway: Service istio-ingressgateway in istio-system, pods labelled istio: ingressgateway. */
+export const DEMO_INGRESS_GATEWAY: GatewayDeployment = { name: "istio-ingressgateway", namespace: "istio-system", labels: { app: "istio-ingressgateway", istio: "ingressgateway" }, port: 80 };
+
 export interface MeshConfig {
   release: IstioRelease;
   services: Map<string, MeshService>;
   virtualHosts: VirtualHost[];
   destinations: Map<string, DestinationPolicy>;
   gateways: IngressGateway[];
+  /** The gateway pods the rules need: the demo profile's ingress gateway for an Istio Gateway selecting it. */
+  gatewayDeployments: GatewayDeployment[];
   /** Per namespace, from a Sidecar without workloadSelector; ALLOW_ANY when none (Istio's default). */
   outbound: Map<string, OutboundMode>;
 }
@@ -562,8 +578,9 @@ function gatewayRef(ref: unknown, namespace: string, where: string): string {
  * object and field for anything it cannot model.
  */
 export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_RELEASE): MeshConfig {
-  const config: MeshConfig = { release, services: new Map(), virtualHosts: [], destinations: new Map(), gateways: [], outbound: new Map() };
+  const config: MeshConfig = { release, services: new Map(), virtualHosts: [], destinations: new Map(), gateways: [], gatewayDeployments: [], outbound: new Map() };
   for (const service of kubernetesServices(objects)) config.services.set(service.host, service);
+  gatewayApiConfig(objects, config);
   for (const obj of objects) {
     if (!obj.apiVersion.startsWith("networking.istio.io/")) continue;
     const kind = obj.kind as RuleKind;
@@ -576,9 +593,15 @@ export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_
       case "ServiceEntry":
         for (const service of serviceEntry(obj)) config.services.set(service.host, service);
         break;
-      case "Gateway":
-        config.gateways.push(gateway(obj));
+      case "Gateway": {
+        const gw = gateway(obj);
+        if (!labelsMatch(gw.selector, DEMO_INGRESS_GATEWAY.labels)) {
+          fail(where, `spec.selector ${JSON.stringify(gw.selector)} selects no gateway the preview runs (the demo profile's ${DEMO_INGRESS_GATEWAY.name} has ${JSON.stringify(DEMO_INGRESS_GATEWAY.labels)})`);
+        }
+        config.gateways.push(gw);
+        addGatewayDeployment(config, DEMO_INGRESS_GATEWAY);
         break;
+      }
       case "Sidecar": {
         if (obj.spec?.workloadSelector !== undefined) fail(where, "only a namespace-wide Sidecar (no workloadSelector) is modelled");
         const mode = obj.spec?.outboundTrafficPolicy?.mode ?? "ALLOW_ANY";
@@ -608,7 +631,7 @@ export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_
           namespace: ctx.namespace,
           hosts: hosts.map((h, i) => resolveHost(stringField(h, `${where}: spec.hosts[${i}]`), ctx.namespace)),
           gateways: gateways.map((g, i) => gatewayRef(g, ctx.namespace, `${where}: spec.gateways[${i}]`)),
-          routes: (obj.spec.http ?? []).map((r: any, i: number) => httpRoute(r, `VirtualService ${obj.metadata.name} http[${i}]`, `${where}: spec.http[${i}]`, ctx)),
+          routes: (obj.spec.http ?? []).map((r: any, i: number) => httpRoute(r, `VirtualService ${obj.metadata.name} http[${i}]${r.name ? ` "${r.name}"` : ""}`, `${where}: spec.http[${i}]`, ctx)),
         });
         break;
       }
@@ -616,6 +639,14 @@ export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_
   }
   checkOverlaps(config);
   return config;
+}
+
+/** Adds gateway pods to run, and the Service in front of them, once. */
+export function addGatewayDeployment(config: MeshConfig, deployment: GatewayDeployment): void {
+  if (config.gatewayDeployments.some((d) => d.name === deployment.name && d.namespace === deployment.namespace)) return;
+  config.gatewayDeployments.push(deployment);
+  const host = `${deployment.name}.${deployment.namespace}.svc.${CLUSTER_DOMAIN}`;
+  config.services.set(host, { host, kind: "kubernetes", name: deployment.name, namespace: deployment.namespace, port: deployment.port, selector: { ...deployment.labels } });
 }
 
 /** Two VirtualServices for one host on one gateway: Istio merges them in an order it does not promise, so the preview refuses. */

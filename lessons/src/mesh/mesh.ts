@@ -18,9 +18,6 @@ import { findService, labelsMatch } from "./routing.ts";
 
 export const FLASKAPP_BUNDLE = fileURLToPath(new URL("../../../dist/flaskapp.js", import.meta.url));
 
-/** The demo profile's ingress gateway: Service istio-ingressgateway in istio-system, pods labelled istio: ingressgateway. */
-export const INGRESS_GATEWAY = { name: "istio-ingressgateway", namespace: "istio-system", labels: { app: "istio-ingressgateway", istio: "ingressgateway" }, port: 80 } as const;
-
 /** Decisions kept for explanations; older ones are dropped. */
 const KEPT_DECISIONS = 100_000;
 
@@ -99,7 +96,6 @@ export class Mesh {
     const services = [...config.services.values()].filter((s) => s.selector && flaskapp.some((w) => w.namespace === s.namespace && labelsMatch(s.selector!, w.labels)));
     const main = services.find((s) => s.name === "flaskapp") ?? services[0];
     if (!main) throw new RuleError("no Service selects the flaskapp pods");
-    const gateways = addGatewayServices(config);
     const outside = await OutsideWorld.start();
     const mesh = new Mesh(config, settings, found, main.host);
     mesh.#outside = outside;
@@ -108,13 +104,14 @@ export class Mesh {
       const sleep = found.find((w) => w.role === "sleep");
       const client = mesh.#proxy(sleep?.deployment ?? "sleep", { kind: "sidecar", namespace: sleep?.namespace ?? main.namespace, labels: sleep?.labels ?? { app: "sleep" } }, sleep?.serviceAccount ?? "sleep");
       mesh.#client = client;
+      // One listener per Service, standing for its name as the sleep pod types it (flaskapp, istio-ingressgateway.istio-system).
       for (const service of config.services.values()) {
-        if (service.kind === "kubernetes") mesh.#clientUrls.set(service.host, await client.listen(service.host));
+        if (service.kind === "kubernetes") mesh.#clientUrls.set(service.host, await client.listen(typedName(service, client.namespace)));
       }
-      for (const gateway of gateways) {
-        const proxy = mesh.#proxy(gateway.name, { kind: "gateway", namespace: gateway.namespace, labels: { ...INGRESS_GATEWAY.labels }, port: INGRESS_GATEWAY.port }, `${gateway.name}-service-account`);
+      for (const gateway of config.gatewayDeployments) {
+        const proxy = mesh.#proxy(gateway.name, { kind: "gateway", namespace: gateway.namespace, labels: gateway.labels, port: gateway.port }, gateway.name);
         const url = await proxy.listen();
-        mesh.endpoints.add({ id: `${gateway.name}-gateway`, url, labels: { ...INGRESS_GATEWAY.labels }, namespace: gateway.namespace, sidecar: false }, false);
+        mesh.endpoints.add({ id: `${gateway.name}-gateway`, url, labels: gateway.labels, namespace: gateway.namespace, sidecar: false }, false);
       }
       // Every start settles (a pod that fails is already stopped) before the first failure is reported.
       const started = await Promise.allSettled(flaskapp.flatMap((w) => Array.from({ length: w.replicas }, () => mesh.#startPod(w))));
@@ -182,22 +179,7 @@ export class Mesh {
   }
 }
 
-/** Adds the Service of the demo profile's ingress gateway when a Gateway selects its pods; returns the gateways to run. */
-function addGatewayServices(config: MeshConfig): MeshService[] {
-  if (config.gateways.length === 0) return [];
-  for (const gw of config.gateways) {
-    if (!labelsMatch(gw.selector, INGRESS_GATEWAY.labels)) {
-      throw new RuleError(`Gateway ${gw.name}: selector ${JSON.stringify(gw.selector)} selects no gateway the preview runs (the demo profile's istio-ingressgateway has ${JSON.stringify(INGRESS_GATEWAY.labels)})`);
-    }
-  }
-  const service: MeshService = {
-    host: `${INGRESS_GATEWAY.name}.${INGRESS_GATEWAY.namespace}.svc.cluster.local`,
-    kind: "kubernetes",
-    name: INGRESS_GATEWAY.name,
-    namespace: INGRESS_GATEWAY.namespace,
-    port: INGRESS_GATEWAY.port,
-    selector: { istio: INGRESS_GATEWAY.labels.istio },
-  };
-  config.services.set(service.host, service);
-  return [service];
+/** A Service's name as a pod in `namespace` writes it: the bare name in its own namespace, name.namespace elsewhere. */
+function typedName(service: MeshService, namespace: string): string {
+  return service.namespace === namespace ? service.name : `${service.name}.${service.namespace}`;
 }

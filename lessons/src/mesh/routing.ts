@@ -132,7 +132,8 @@ export function selectRoute(routes: HttpRoute[], request: RequestInfo, source?: 
 export function routesOf(config: MeshConfig, decision: Extract<HostDecision, { kind: "service" | "gateway-route" }>): HttpRoute[] {
   if (decision.virtualHost) return decision.virtualHost.routes;
   const service = (decision as { service: MeshService }).service;
-  return [{ source: `default route to ${service.host}`, match: [], route: [{ destination: { host: service.host }, weight: 100 }], retries: config.release.defaultRetry }];
+  const name = service.kind === "kubernetes" ? service.name : service.host;
+  return [{ source: `no VirtualService for ${name}: default route`, match: [], route: [{ destination: { host: service.host }, weight: 100 }], retries: config.release.defaultRetry }];
 }
 
 /**
