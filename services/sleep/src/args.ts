@@ -115,17 +115,35 @@ function parseMs(option: string, text: string, range: { min: number; max: number
   return ms;
 }
 
-export function parseUrl(text: string): URL {
+/** A URL as tally may print it: any `user:password@` replaced, even in text that does not parse. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1***@");
+}
+
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+export interface Target {
+  /** The URL to send to, without credentials. */
+  url: URL;
+  /** `Basic ...` from `user:password@` in the URL, as curl and httpie send it. */
+  authorization: string | undefined;
+}
+
+export function parseUrl(text: string): Target {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`"${text}" is not a URL; write it in full, e.g. http://flaskapp/env/version`);
+    throw new UsageError(`"${redactUrl(text)}" is not a URL; write it in full, e.g. http://flaskapp/env/version`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`"${text}": only http:// and https:// URLs are supported`);
+    throw new UsageError(`"${redactUrl(text)}": only http:// and https:// URLs are supported`);
   }
-  return url;
+  if (url.username === "" && url.password === "") return { url, authorization: undefined };
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = "";
+  url.password = "";
+  return { url, authorization: `Basic ${Buffer.from(credentials).toString("base64")}` };
 }
 
 /** `Name:Value` (httpie item) or `Name: Value` (-H); the value is trimmed and may be empty. */
@@ -183,6 +201,8 @@ export function parseCommand(argv: readonly string[]): Command {
 
   const [urlText, ...items] = positionals;
   if (urlText === undefined) throw new UsageError("missing URL, e.g. tally http://flaskapp/env/version");
+  const second = items.find((item) => SCHEME.test(item));
+  if (second !== undefined) throw new UsageError(`tally takes one URL; "${redactUrl(second)}" is a second one (run tally once per URL)`);
   if (values.requests !== undefined && values.duration !== undefined) {
     throw new UsageError("-n and -d cannot be used together: give a number of requests or a duration");
   }
@@ -191,13 +211,16 @@ export function parseCommand(argv: readonly string[]): Command {
       ? { kind: "duration", ms: parseMs("-d/--duration", values.duration, LIMITS.durationMs) }
       : { kind: "requests", count: parseCount("-n/--requests", values.requests ?? String(LIMITS.requests.default), LIMITS.requests) };
 
+  const target = parseUrl(urlText);
+  const headers = [...(values.header ?? []).map((h) => parseHeader(h, "-H")), ...items.map((item) => parseHeader(item, "item"))];
+  if (target.authorization !== undefined) {
+    if (headers.some(([name]) => name === "authorization")) throw new UsageError("credentials in the URL and an Authorization header: give only one");
+    headers.push(["authorization", target.authorization]);
+  }
   const options: TallyOptions = {
-    url: parseUrl(urlText),
+    url: target.url,
     method: parseMethod(values.method ?? "GET"),
-    headers: [
-      ...(values.header ?? []).map((h) => parseHeader(h, "-H")),
-      ...items.map((item) => parseHeader(item, "item")),
-    ],
+    headers,
     amount,
     concurrency: parseCount("-c/--concurrency", values.concurrency ?? String(LIMITS.concurrency.default), LIMITS.concurrency),
     by: parseGroupBy(values.by ?? "body"),

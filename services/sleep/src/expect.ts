@@ -63,6 +63,9 @@ export function parseShareExpectation(expr: string): Parsed<ShareExpectation> {
   const match = SHARE.exec(expr);
   if (!match) return { ok: false, error: `--expect "${expr}" is not ${SHARE_FORM}` };
   const [, key, op, pct, tol] = match as unknown as [string, string, Comparison, string, string | undefined];
+  // `v2==100` would otherwise expect the key "v2=", which no answer has.
+  if (/[=<>]$/.test(key)) return { ok: false, error: `--expect "${expr}": the key "${key}" ends in "${key.at(-1)}"; write one operator: ${SHARE_FORM}` };
+  if (key.trim() !== key) return { ok: false, error: `--expect "${expr}": the key "${key}" has spaces around it; write KEY=PCT without spaces, e.g. v2=100` };
   const expected = Number(pct);
   const tolerance = tol === undefined ? 0 : Number(tol);
   if (expected > 100 || tolerance > 100) {
