@@ -78,6 +78,22 @@ describe("/headers", () => {
   });
 });
 
+describe("/headers/:name", () => {
+  it.each([
+    ["a header that arrived, any case", "/headers/X-Lesson", { "x-lesson": "header-manipulation" }, 200, "header-manipulation"],
+    ["an empty value", "/headers/x-empty", { "x-empty": "" }, 200, ""],
+    ["a header that did not arrive", "/headers/x-debug", {}, 404, /request header "x-debug" did not arrive/],
+    ["a name every object has", "/headers/constructor", {}, 404, /request header "constructor" did not arrive/],
+  ] as const)("%s: GET %s", async (_name, path, headers, status, body) => {
+    const res = await request(makeApp().app).get(path).set(headers);
+    expect(res.status).toBe(status);
+    if (status === 200) {
+      expect(res.headers["content-type"]).toBe("text/plain; charset=utf-8");
+      expect(res.text).toBe(body);
+    } else expectProblem(res, status, body as RegExp);
+  });
+});
+
 describe("/status/:code", () => {
   it.each([
     ["get", "/status/200", 200, "200 OK"],

@@ -133,3 +133,8 @@ export async function startRaw(reply: string): Promise<Running> {
     }),
   );
 }
+
+/** Answers each request with the value of its x-user header, or "(none)". */
+export async function startEchoUser(): Promise<Running> {
+  return running(http.createServer((req, res) => res.end(String(req.headers["x-user"] ?? "(none)"))));
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "../../services/sleep/src/tally.ts";
 import { MAX_TRACKED_KEYS } from "../../services/sleep/src/load.ts";
 import { GROUPED_KEY, MAX_ROWS } from "../../services/sleep/src/report.ts";
-import { closedPortUrl, startDistinct, startDropping, startRaw, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
+import { closedPortUrl, startDistinct, startDropping, startEchoUser, startRaw, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
 
 function options(argv: string[]): TallyOptions {
   const command = parseCommand(argv);
@@ -293,5 +293,35 @@ describe("credentials in the URL", () => {
     const text = await cli(["-n", "1", url.href]);
     expect(text.stdout).toContain(`1 requests to GET ${versions.url}/echo/authorization,`);
     expect(text.stdout).not.toContain("s3cret");
+  });
+});
+
+describe("--expect-distinct and {n} in header values", () => {
+  let echo: Running;
+  beforeAll(async () => {
+    echo = await startEchoUser();
+    closers.push(echo);
+  });
+
+  it("{n} is each request's number: five requests, five users", async () => {
+    const result = await tally(["-n", "5", "-c", "2", "-H", "x-user: user-{n}", "--expect-distinct", "5", `${echo.url}/`]);
+    expect(Object.keys(rowsOf(result)).sort()).toEqual(["user-1", "user-2", "user-3", "user-4", "user-5"]);
+    expect(result.pass).toBe(true);
+  });
+
+  it.each([
+    ["=1 holds when every answer is the same", ["-H", "x-user: alice"], "1", true],
+    [">=2 fails when every answer is the same", ["-H", "x-user: alice"], ">=2", false],
+    ["<=3 fails with five distinct answers", ["-H", "x-user: u{n}"], "<=3", false],
+    [">=5 holds with five distinct answers", ["-H", "x-user: u{n}"], ">=5", true],
+  ])("%s", async (_name, headers, expr, pass) => {
+    const result = await tally(["-n", "5", ...headers, "--expect-distinct", expr, `${echo.url}/`]);
+    expect(result.expectations[0]).toMatchObject({ kind: "distinct", pass });
+  });
+
+  it("says what it expected and saw", async () => {
+    const { code, stdout } = await cli(["-n", "4", "--expect-distinct", "1", `${versions.url}/env/version`]);
+    expect(code).toBe(1);
+    expect(stdout).toContain("FAIL  1  expected 1 distinct answers, observed 2");
   });
 });

@@ -3,7 +3,7 @@
 // and the tests.
 import { parseArgs } from "node:util";
 import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
-import { parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
+import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
 
 export const LIMITS = {
   requests: { min: 1, max: 1_000_000, default: 100 },
@@ -51,7 +51,8 @@ options:
   -c, --concurrency C     requests in flight at once, each on its own keep-alive
                           connection (default ${LIMITS.concurrency.default}, ${LIMITS.concurrency.min} to ${LIMITS.concurrency.max})
   -X, --method M          request method (default GET)
-  -H, --header 'N: V'     add a request header (repeatable)
+  -H, --header 'N: V'     add a request header (repeatable); {n} in a value is
+                          the request's number, 1, 2, ... (x-user:user-{n})
       --by KEY            group responses by: body (default; trimmed, whitespace
                           collapsed, cut to 60 characters), status, header:NAME
       --timeout D         per-request time limit (default ${formatDuration(LIMITS.timeoutMs.default)}, up to ${formatDuration(LIMITS.timeoutMs.max)})
@@ -62,6 +63,8 @@ options:
       --expect-latency E  check a latency figure of the responses (repeatable):
                           min|p50|p90|p99|max, then >= or <=, then a duration;
                           e.g. p99<=200ms, min>=3s
+      --expect-distinct E how many distinct answers (rows, errors included):
+                          N, =N, >=N or <=N; e.g. 1 (all the same), >=3
       --json              print one JSON object instead of the table
       --quiet             no table and no progress line; failed expectations
                           are still explained on stderr
@@ -84,6 +87,7 @@ const OPTIONS = {
   timeout: { type: "string" },
   expect: { type: "string", multiple: true },
   "expect-latency": { type: "string", multiple: true },
+  "expect-distinct": { type: "string", multiple: true },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -228,6 +232,7 @@ export function parseCommand(argv: readonly string[]): Command {
     expectations: [
       ...(values.expect ?? []).map((e) => unwrap(parseShareExpectation(e))),
       ...(values["expect-latency"] ?? []).map((e) => unwrap(parseLatencyExpectation(e))),
+      ...(values["expect-distinct"] ?? []).map((e) => unwrap(parseDistinctExpectation(e))),
     ],
     json: values.json ?? false,
     quiet: values.quiet ?? false,

@@ -133,13 +133,21 @@ async function responseKey(by: GroupBy, response: Dispatcher.ResponseData): Prom
   }
 }
 
-async function sendOne(pool: Pool, options: TallyOptions, path: string): Promise<Outcome> {
+/** The placeholder in a header value that becomes the request's number (1-based). */
+export const REQUEST_NUMBER = "{n}";
+
+/** The request headers for request number `n`: values with {n} filled in, the others as given (one array when none has it). */
+export function headersFor(headers: TallyOptions["headers"], n: number): string[] {
+  return headers.flatMap(([name, value]) => [name, value.replaceAll(REQUEST_NUMBER, String(n))]);
+}
+
+async function sendOne(pool: Pool, options: TallyOptions, path: string, headers: string[]): Promise<Outcome> {
   const start = performance.now();
   try {
     const response = await pool.request({
       path,
       method: options.method as Dispatcher.HttpMethod,
-      headers: options.headers.flat(),
+      headers,
       signal: AbortSignal.timeout(options.timeoutMs),
     });
     const key = await responseKey(options.by, response);
@@ -166,6 +174,8 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
     bodyTimeout: timeoutMs,
   });
   const path = url.pathname + url.search;
+  const templated = options.headers.some(([, value]) => value.includes(REQUEST_NUMBER));
+  const fixedHeaders = options.headers.flat();
   const result: LoadResult = { counts: new Map(), untracked: 0, errorDetails: new Map(), latenciesMs: [], requests: 0, elapsedMs: 0 };
   const expected = new Set(options.expectations.map((e) => e.key));
   let tracked = 0;
@@ -183,8 +193,8 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
 
   const worker = async () => {
     while (another()) {
-      started++;
-      const outcome = await sendOne(pool, options, path);
+      const n = ++started;
+      const outcome = await sendOne(pool, options, path, templated ? headersFor(options.headers, n) : fixedHeaders);
       count(outcome);
       result.requests++;
       if (outcome.kind === "response") result.latenciesMs.push(outcome.latencyMs);

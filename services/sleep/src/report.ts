@@ -82,7 +82,9 @@ export function summarize(options: TallyOptions, load: LoadResult): TallyResult 
     rows.sort(byCount);
   }
   const latency = latencyFigures(load.latenciesMs);
-  const expectations = evaluate(options.expectations, counts, requests, latency).map((e) => ({
+  // Answers beyond the tracked ones are at least one more distinct answer.
+  const distinct = counts.size + (load.untracked > 0 ? 1 : 0);
+  const expectations = evaluate(options.expectations, counts, requests, latency, distinct).map((e) => ({
     ...e,
     observed: e.observed === null ? null : round(e.observed, 3),
   }));
