@@ -16,7 +16,7 @@ import { namespaceOf, processIo, renderLessons, switchSteps, waitSteps, type Ren
 import { LESSONS, runCommand, UsageError } from "./lessons.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
 import { EXIT, lastError, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo, type Step } from "./plan.ts";
-import { DEFAULT_GATEWAY_API, findOnPath, gatewayApiCrdsUrl, istioSupport, missingToolMessage, SUPPORTED_ISTIO, type Tool } from "./tools.ts";
+import { DEFAULT_GATEWAY_API, findOnPath, GATEWAY_API_CHANNELS, gatewayApiCrdsUrl, istioSupport, missingToolMessage, SUPPORTED_ISTIO, type GatewayApiChannel, type Tool } from "./tools.ts";
 
 export const DEFAULT_CLUSTER = "istio-lessons";
 /** kind's rule for cluster names. */
@@ -28,7 +28,7 @@ export const KIND_CREATE_GRACE_MS = 10 * 60_000;
 const ISTIO_COMPONENTS = 4;
 export const DEFAULT_DIAGNOSE_DIR = "cluster-diagnostics";
 
-const USAGE = `usage: npm run cluster -- up [--name NAME] [--dry-run] [--wait D] [--build-timeout D] [--node-image IMAGE] [--gateway-api VERSION]
+const USAGE = `usage: npm run cluster -- up [--name NAME] [--dry-run] [--wait D] [--build-timeout D] [--node-image IMAGE] [--gateway-api VERSION] [--gateway-api-channel C]
        npm run cluster -- down [--name NAME] [--dry-run]
        npm run cluster -- diagnose [--name NAME | --context NAME] [--out DIR] [--dry-run]
   up        creates a kind cluster with Istio (demo profile, your istioctl), builds and loads both images,
@@ -41,6 +41,7 @@ const USAGE = `usage: npm run cluster -- up [--name NAME] [--dry-run] [--wait D]
   --build-timeout D    how long each docker build may take (default ${formatDuration(LIMITS.buildTimeout.default)})
   --node-image IMAGE   kind node image (default: kind's own)
   --gateway-api V      Gateway API CRD release to install (default ${DEFAULT_GATEWAY_API})
+  --gateway-api-channel C  ${GATEWAY_API_CHANNELS.join(" or ")} (default ${GATEWAY_API_CHANNELS[0]})
   --request-timeout D  how long the API server may take to answer a query (default ${formatDuration(LIMITS.requestTimeout.default)})
 needs: kind, istioctl (Istio ${SUPPORTED_ISTIO}), docker, kubectl
 exit codes: 0 done, 1 a step failed, 2 usage, 4 pods not ready, 5 a tool is missing (or docker is not running)`;
@@ -52,6 +53,7 @@ interface ClusterOptions {
   buildTimeoutMs: number;
   nodeImage?: string | undefined;
   gatewayApi: string;
+  gatewayApiChannel: GatewayApiChannel;
 }
 
 /** The tools a subcommand runs; a missing one is reported before anything runs. */
@@ -120,8 +122,8 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
       skip: () => (exists ? `cluster ${name} exists: reusing it` : undefined),
     },
     {
-      argv: kubectl(context, "apply", "--server-side", "-f", gatewayApiCrdsUrl(options.gatewayApi)),
-      note: `the Gateway API CRDs ${options.gatewayApi}, for the Gateway API lessons`,
+      argv: kubectl(context, "apply", "--server-side", "-f", gatewayApiCrdsUrl(options.gatewayApi, options.gatewayApiChannel)),
+      note: `the Gateway API CRDs ${options.gatewayApi} (${options.gatewayApiChannel} channel), for the Gateway API lessons`,
       timeoutMs: ACTION_TIMEOUT_MS,
     },
     {
@@ -186,6 +188,7 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     "build-timeout": { type: "string" },
     "node-image": { type: "string" },
     "gateway-api": { type: "string" },
+    "gateway-api-channel": { type: "string" },
     out: { type: "string" },
   });
   if (values.help) {
@@ -205,6 +208,9 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
   onlyFor("build-timeout", values["build-timeout"], ["up"]);
   onlyFor("node-image", values["node-image"], ["up"]);
   onlyFor("gateway-api", values["gateway-api"], ["up"]);
+  onlyFor("gateway-api-channel", values["gateway-api-channel"], ["up"]);
+  const channel = values["gateway-api-channel"] ?? GATEWAY_API_CHANNELS[0];
+  if (!(GATEWAY_API_CHANNELS as readonly string[]).includes(channel)) throw new UsageError(`--gateway-api-channel "${channel}": expected ${GATEWAY_API_CHANNELS.join(" or ")}`);
   onlyFor("wait", values.wait, ["up"]);
   onlyFor("out", values.out, ["diagnose"]);
   onlyFor("context", values.context, ["diagnose"]);
@@ -217,6 +223,7 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     buildTimeoutMs: durationOption("build-timeout", values["build-timeout"], LIMITS.buildTimeout),
     nodeImage: values["node-image"],
     gatewayApi,
+    gatewayApiChannel: channel as GatewayApiChannel,
   };
   const plan: PlanIo = { dryRun: values["dry-run"] ?? false, write: io.out, env: io.env, cwd: io.cwd };
   return withExitCodes("cluster", io, async () => {

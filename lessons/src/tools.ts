@@ -5,13 +5,15 @@ import { delimiter, join } from "node:path";
 
 /**
  * Istio minor releases supported upstream on 2026-11-25 (istio.io "Supported
- * Releases": a minor is supported until 6 weeks after the N+2 minor), oldest
- * first, each with the patch CI installs and the Gateway API CRD release that
- * Istio minor is built against (sigs.k8s.io/gateway-api in its go.mod).
+ * Releases": a minor is supported until 6 weeks after the N+2 minor; 1.29 ended in
+ * October 2026, six weeks after 1.31.0), oldest first. Each with its latest patch
+ * known (1.30.5 and 1.31.1, both 2026-09-21: what CI installs) and the Gateway API
+ * release that minor is built against (sigs.k8s.io/gateway-api in its go.mod).
+ * Both support Kubernetes 1.32 to 1.36.
  */
 export const ISTIO_RELEASES = [
-  { minor: "1.30", patch: "1.30.4", gatewayApi: "v1.5.1" },
-  { minor: "1.31", patch: "1.31.0", gatewayApi: "v1.6.0" },
+  { minor: "1.30", patch: "1.30.5", gatewayApi: "v1.5.1" },
+  { minor: "1.31", patch: "1.31.1", gatewayApi: "v1.6.0" },
 ] as const;
 
 export const SUPPORTED_ISTIO = ISTIO_RELEASES.map((r) => r.minor).join(", ");
@@ -22,11 +24,19 @@ const NEWEST = ISTIO_RELEASES.at(-1)!;
 /** The Gateway API CRDs `cluster up` installs unless told otherwise: the ones the newest supported Istio is built against. */
 export const DEFAULT_GATEWAY_API = NEWEST.gatewayApi;
 
-export function gatewayApiCrdsUrl(version: string): string {
-  return `https://github.com/kubernetes-sigs/gateway-api/releases/download/${version}/standard-install.yaml`;
+/**
+ * The Gateway API's channels: standard (GA and beta kinds) and experimental (standard plus
+ * experimental kinds and fields, e.g. HTTPRoute retry and sessionPersistence, which the
+ * standard CRDs silently prune). Experimental is the default: it holds everything a lesson may use.
+ */
+export const GATEWAY_API_CHANNELS = ["experimental", "standard"] as const;
+export type GatewayApiChannel = (typeof GATEWAY_API_CHANNELS)[number];
+
+export function gatewayApiCrdsUrl(version: string, channel: GatewayApiChannel): string {
+  return `https://github.com/kubernetes-sigs/gateway-api/releases/download/${version}/${channel}-install.yaml`;
 }
 
-/** kind release the docs and CI use (its default node image is Kubernetes 1.36, which both supported Istio minors support). */
+/** kind release the docs and CI use (its default node image is Kubernetes 1.36.1, which both supported Istio minors support). */
 export const KIND_VERSION = "v0.32.0";
 
 export type Tool = "kubectl" | "kind" | "istioctl" | "docker";

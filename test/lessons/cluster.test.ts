@@ -21,7 +21,7 @@ const UP = [
   "$ docker build -f Dockerfile.sleep -t istio-lessons/sleep:0.1.0 .",
   "$ kind get clusters",
   "$ kind create cluster --name istio-lessons --wait 5m",
-  "$ kubectl --context kind-istio-lessons apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.0/standard-install.yaml",
+  "$ kubectl --context kind-istio-lessons apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.0/experimental-install.yaml",
   "$ istioctl x precheck --context kind-istio-lessons",
   "$ istioctl install --context kind-istio-lessons --set profile=demo -y --readiness-timeout 5m",
   "$ kubectl --context kind-istio-lessons wait --for=condition=Available deployment --all -n istio-system --timeout=5m",
@@ -56,7 +56,7 @@ describe("cluster up --dry-run", () => {
   });
 
   it("takes the name, waits, node image and Gateway API release from the options", async () => {
-    const { stdout } = await cluster(["up", "--dry-run", "--name", "lab", "--wait", "90s", "--node-image", "kindest/node:v1.35.2", "--gateway-api", "v1.5.1"]);
+    const { stdout } = await cluster(["up", "--dry-run", "--name", "lab", "--wait", "90s", "--node-image", "kindest/node:v1.35.2", "--gateway-api", "v1.5.1", "--gateway-api-channel", "standard"]);
     const commands = dryRunCommands(stdout);
     expect(commands).toContain("$ kind create cluster --name lab --wait 90s --image kindest/node:v1.35.2");
     expect(commands).toContain("$ istioctl install --context kind-lab --set profile=demo -y --readiness-timeout 90s");
@@ -71,7 +71,7 @@ describe("cluster up --dry-run", () => {
     const { code, stdout } = await cluster(["up", "--dry-run"], ["kubectl", "docker"]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^# note: kind is not installed or not on PATH: install it with `go install sigs\.k8s\.io\/kind@v0\.32\.0`/m);
-    expect(stdout).toMatch(/^# note: istioctl is not installed or not on PATH: get it with `curl -L https:\/\/istio\.io\/downloadIstio \| ISTIO_VERSION=1\.31\.0 sh -`.*supported Istio: 1\.30, 1\.31/m);
+    expect(stdout).toMatch(/^# note: istioctl is not installed or not on PATH: get it with `curl -L https:\/\/istio\.io\/downloadIstio \| ISTIO_VERSION=1\.31\.1 sh -`.*supported Istio: 1\.30, 1\.31/m);
     expect(dryRunCommands(stdout)).toEqual(UP);
   });
 });
@@ -235,6 +235,7 @@ describe("cluster usage errors", () => {
     ["a wait over 60m", ["up", "--wait", "61m"], '--wait "61m"'],
     ["a build timeout under 1m", ["up", "--build-timeout", "59s"], '--build-timeout "59s"'],
     ["a Gateway API release that is no release", ["up", "--gateway-api", "latest"], '--gateway-api "latest": expected a release such as v1.6.0'],
+    ["a Gateway API channel that does not exist", ["up", "--gateway-api-channel", "beta"], '--gateway-api-channel "beta": expected experimental or standard'],
     ["--wait for down", ["down", "--wait", "1m"], "--wait is for up, not down"],
     ["--out for up", ["up", "--out", "x"], "--out is for diagnose, not up"],
     ["an empty --out", ["diagnose", "--out", ""], "--out needs a folder"],

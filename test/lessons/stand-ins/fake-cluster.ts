@@ -251,8 +251,9 @@ export class FakeCluster {
   async stop(): Promise<void> {
     await this.#mesh?.stop();
     this.#mesh = undefined;
-    await new Promise((done) => this.#server?.close(done));
+    const closed = new Promise((done) => this.#server?.close(done));
     this.#server?.closeAllConnections();
+    await closed;
     rmSync(this.dir, { recursive: true, force: true });
   }
 
