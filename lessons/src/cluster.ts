@@ -122,6 +122,11 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
       skip: () => (exists ? `cluster ${name} exists: reusing it` : undefined),
     },
     {
+      argv: ["kind", "export", "kubeconfig", "--name", name],
+      note: `the kubectl context ${context}, current (for a reused cluster too)`,
+      timeoutMs: QUERY_GRACE_MS,
+    },
+    {
       argv: kubectl(context, "apply", "--server-side", "-f", gatewayApiCrdsUrl(options.gatewayApi, options.gatewayApiChannel)),
       note: `the Gateway API CRDs ${options.gatewayApi} (${options.gatewayApiChannel} channel), for the Gateway API lessons`,
       timeoutMs: ACTION_TIMEOUT_MS,

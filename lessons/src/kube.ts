@@ -67,7 +67,7 @@ export function probeSteps(target: Target): { steps: Step[]; info: ClusterInfo }
           if (run.code === 0 && info.server) return;
           const why = target.context
             ? `kubectl has no context "${target.context}" (${lastError(run)}); see \`kubectl config get-contexts\``
-            : "kubectl has no current context (no kubeconfig), so it would try http://localhost:8080; create a cluster with `npm run cluster -- up`, or point KUBECONFIG at yours";
+            : "kubectl has no current context (no kubeconfig, or none selected), so it would try http://localhost:8080; create a cluster with `npm run cluster -- up`, or select yours with `kubectl config use-context NAME`";
           throw new StepError(`no cluster: ${why}`, EXIT.noCluster);
         },
       },

@@ -11,7 +11,7 @@ import { lessonCommand } from "../../lessons/src/lesson.ts";
 import { LESSONS } from "../../lessons/src/lessons.ts";
 import { ISTIO_RELEASES } from "../../lessons/src/tools.ts";
 import { verifyCommand } from "../../lessons/src/verify.ts";
-import { cachedRenders, captureIo, FakeCluster } from "../lessons/stand-ins/fake-cluster.ts";
+import { cachedRenders, captureIo, dryRunNpmLine, FakeCluster } from "../lessons/stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const README = readFileSync(`${ROOT}README.md`, "utf8");
@@ -76,16 +76,12 @@ describe("the README's cluster section and docs/lessons.md", () => {
     afterAll(async () => {
       await fake.stop();
     });
-    const commands = { cluster: clusterCommand, lesson: lessonCommand, verify: verifyCommand };
     const lines = [...new Set(documents.flatMap(([, text]) => shellCommands(text)).filter((c) => /^npm run (cluster|lesson|verify) -- /.test(c) && !/[<…[|]/.test(c)))];
     it("finds them", () => {
       expect(lines.length).toBeGreaterThan(LESSONS.length);
     });
     it.each(lines)("%s", async (line) => {
-      const [, , name, , ...args] = line.split(/\s+/);
-      const run = captureIo(fake.env());
-      const withDry = args.includes("--dry-run") ? args : [...args, "--dry-run"];
-      expect(await commands[name as keyof typeof commands](withDry, run.io, cachedRenders)).toBe(0);
+      expect((await dryRunNpmLine(line, fake.env())).code).toBe(0);
     });
   });
 

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { clusterCommand } from "../../lessons/src/cluster.ts";
 import { UsageError } from "../../lessons/src/lessons.ts";
 import { EXIT } from "../../lessons/src/plan.ts";
-import { ALL_TOOLS, cachedRenders, captureIo, dryRunCommands, FakeCluster, type ToolName } from "./stand-ins/fake-cluster.ts";
+import { ALL_TOOLS, cachedRenders, captureIo, dryRunCommands, FakeCluster, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -21,6 +21,7 @@ const UP = [
   "$ docker build -f Dockerfile.sleep -t istio-lessons/sleep:0.1.0 .",
   "$ kind get clusters",
   "$ kind create cluster --name istio-lessons --wait 5m",
+  "$ kind export kubeconfig --name istio-lessons",
   "$ kubectl --context kind-istio-lessons apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.0/experimental-install.yaml",
   "$ istioctl x precheck --context kind-istio-lessons",
   "$ istioctl install --context kind-istio-lessons --set profile=demo -y --readiness-timeout 5m",
@@ -41,9 +42,7 @@ afterEach(async () => {
 async function cluster(args: string[], tools: readonly ToolName[] = ALL_TOOLS, setUp?: (f: FakeCluster) => void) {
   fake = await FakeCluster.start(tools);
   setUp?.(fake);
-  const run = captureIo(fake.env());
-  const code = await clusterCommand(args, run.io, cachedRenders);
-  return { code, stdout: run.stdout(), stderr: run.stderr(), fake };
+  return { ...(await runWith(clusterCommand, args, fake.env())), fake };
 }
 
 describe("cluster up --dry-run", () => {
@@ -94,9 +93,14 @@ describe("cluster up against stand-ins", () => {
     expect(stdout).toContain("next: npm run verify -- round-robin");
   });
 
-  it("reuses a cluster of that name instead of failing in kind create", async () => {
-    const { code, stdout, fake } = await cluster(["up"], ALL_TOOLS, (f) => f.ready());
+  it("reuses a cluster of that name instead of failing in kind create, and makes its context current again", async () => {
+    const { code, stdout, fake } = await cluster(["up"], ALL_TOOLS, (f) => {
+      f.ready();
+      f.currentContext = undefined;
+      f.contexts.clear();
+    });
     expect(code).toBe(0);
+    expect(fake.currentContext).toBe("kind-istio-lessons");
     expect(fake.commands()).toEqual(UP.filter((c) => !c.startsWith("$ kind create")));
     expect(stdout).toContain("(skipped: cluster istio-lessons exists: reusing it)");
   });
@@ -113,6 +117,7 @@ describe("cluster up against stand-ins", () => {
 });
 
 describe("cluster up stops at the first failure, with one line and its exit code", () => {
+  const step = (fragment: string) => UP.find((c) => c.includes(fragment))!;
   const after = (command: string) => UP.slice(0, UP.indexOf(command) + 1);
 
   it.each(ALL_TOOLS)("%s not installed: says how to get it and runs nothing", async (missing) => {
@@ -130,13 +135,13 @@ describe("cluster up stops at the first failure, with one line and its exit code
   });
 
   const failures: Array<[string, (f: FakeCluster) => void, number, RegExp, string]> = [
-    ["istioctl too old for networking.istio.io/v1", (f) => (f.istioctlVersion = "1.20.3"), EXIT.failed, /^cluster: istioctl 1\.20\.3 is too old: the lessons' rules use networking\.istio\.io\/v1, served since Istio 1\.22; get it with .*supported Istio: 1\.30, 1\.31/, UP[0]!],
-    ["Docker engine not running", (f) => (f.dockerRunning = false), EXIT.missingTool, /^cluster: docker is installed, but its engine does not answer \(Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?\): start Docker\n$/, UP[1]!],
-    ["a docker build failing", (f) => (f.failures.build = "istio-lessons/sleep:0.1.0"), EXIT.failed, /^cluster: `docker build -f Dockerfile\.sleep \.\.\.` failed \(exit code 1\): The command '\/bin\/sh -c npm ci' returned a non-zero code: 1\n$/, UP[3]!],
-    ["kind create failing", (f) => (f.failures.kindCreate = true), EXIT.failed, /^cluster: `kind create cluster --name \.\.\.` failed \(exit code 1\): ERROR: failed to create cluster: command "docker run/, UP[5]!],
-    ["istioctl precheck finding issues", (f) => (f.failures.precheck = true), EXIT.failed, /^cluster: istioctl x precheck found issues: Error \[IST0136\] \(Pod kube-system\/kube-apiserver\) Kubernetes version 1\.29 is not supported by this Istio release\n$/, UP[7]!],
-    ["istioctl install failing", (f) => (f.failures.install = true), EXIT.failed, /^cluster: `istioctl install --context kind-istio-lessons \.\.\.` failed \(exit code 1\): Error: failed to install manifests: errors occurred during operation\n$/, UP[8]!],
-    ["Istio not becoming healthy", (f) => (f.failures.istioUnhealthy = true), EXIT.failed, /^cluster: Istio 1\.31\.0 is not healthy: error: timed out waiting for the condition on deployments\/istio-ingressgateway \(kubectl --context kind-istio-lessons get pods -n istio-system\)\n$/, UP[9]!],
+    ["istioctl too old for networking.istio.io/v1", (f) => (f.istioctlVersion = "1.20.3"), EXIT.failed, /^cluster: istioctl 1\.20\.3 is too old: the lessons' rules use networking\.istio\.io\/v1, served since Istio 1\.22; get it with .*supported Istio: 1\.30, 1\.31/, step("istioctl version")],
+    ["Docker engine not running", (f) => (f.dockerRunning = false), EXIT.missingTool, /^cluster: docker is installed, but its engine does not answer \(Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?\): start Docker\n$/, step("docker info")],
+    ["a docker build failing", (f) => (f.failures.build = "istio-lessons/sleep:0.1.0"), EXIT.failed, /^cluster: `docker build -f Dockerfile\.sleep \.\.\.` failed \(exit code 1\): The command '\/bin\/sh -c npm ci' returned a non-zero code: 1\n$/, step("Dockerfile.sleep")],
+    ["kind create failing", (f) => (f.failures.kindCreate = true), EXIT.failed, /^cluster: `kind create cluster --name \.\.\.` failed \(exit code 1\): ERROR: failed to create cluster: command "docker run/, step("kind create")],
+    ["istioctl precheck finding issues", (f) => (f.failures.precheck = true), EXIT.failed, /^cluster: istioctl x precheck found issues: Error \[IST0136\] \(Pod kube-system\/kube-apiserver\) Kubernetes version 1\.29 is not supported by this Istio release\n$/, step("x precheck")],
+    ["istioctl install failing", (f) => (f.failures.install = true), EXIT.failed, /^cluster: `istioctl install --context kind-istio-lessons \.\.\.` failed \(exit code 1\): Error: failed to install manifests: errors occurred during operation\n$/, step("istioctl install")],
+    ["Istio not becoming healthy", (f) => (f.failures.istioUnhealthy = true), EXIT.failed, /^cluster: Istio 1\.31\.0 is not healthy: error: timed out waiting for the condition on deployments\/istio-ingressgateway \(kubectl --context kind-istio-lessons get pods -n istio-system\)\n$/, step("-n istio-system")],
   ];
   it.each(failures)("%s", async (_name, setUp, exitCode, message, last) => {
     const { code, stderr, fake } = await cluster(["up"], ALL_TOOLS, setUp);

@@ -10,7 +10,7 @@ import { lessonCommand, switchSteps } from "../../lessons/src/lesson.ts";
 import { rulesOf } from "../../lessons/src/lesson-rules.ts";
 import { LESSONS, UsageError, type Lesson } from "../../lessons/src/lessons.ts";
 import { EXIT } from "../../lessons/src/plan.ts";
-import { cachedRenders, captureIo, dryRunCommands, FakeCluster, type ToolName } from "./stand-ins/fake-cluster.ts";
+import { cachedRenders, captureIo, dryRunCommands, FakeCluster, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -37,9 +37,7 @@ afterEach(async () => {
 async function lesson(args: string[], setUp?: (f: FakeCluster) => void, tools?: ToolName[]) {
   fake ??= await FakeCluster.start(tools);
   setUp?.(fake);
-  const run = captureIo(fake.env());
-  const code = await lessonCommand(args, run.io, cachedRenders);
-  return { code, stdout: run.stdout(), stderr: run.stderr(), fake };
+  return { ...(await runWith(lessonCommand, args, fake.env())), fake };
 }
 
 const rulesOfLesson = (l: Lesson) => rulesOf(renders.get(l)!).map((r) => `${r.kind} ${r.metadata.name}`).sort();

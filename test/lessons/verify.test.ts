@@ -16,7 +16,7 @@ import { LESSONS, UsageError, type Lesson } from "../../lessons/src/lessons.ts";
 import { FLASKAPP_BUNDLE } from "../../lessons/src/mesh/mesh.ts";
 import { EXIT } from "../../lessons/src/plan.ts";
 import { verifyCommand, walkLessons } from "../../lessons/src/verify.ts";
-import { cachedRenders, captureIo, dryRunCommands, FakeCluster } from "./stand-ins/fake-cluster.ts";
+import { cachedRenders, captureIo, dryRunCommands, FakeCluster, runWith } from "./stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PROBE = ["$ kubectl config view --minify -o 'jsonpath={.clusters[0].cluster.server}'", "$ kubectl version -o json --request-timeout=10s"];
@@ -42,9 +42,7 @@ afterEach(async () => {
 /** verify, in this process, with the stand-ins (or the given environment) on PATH. */
 async function verify(args: string[], env?: NodeJS.ProcessEnv) {
   fake ??= await FakeCluster.start();
-  const run = captureIo(env ?? fake.env());
-  const code = await verifyCommand(args, run.io, cachedRenders);
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
+  return runWith(verifyCommand, args, env ?? fake.env());
 }
 
 describe("verify --dry-run prints the exact commands", () => {
@@ -162,7 +160,7 @@ describe("verify without a reachable cluster: one line, exit 3, no kubectl noise
     expect(code).toBe(EXIT.noCluster);
     expect(stdout).toBe("");
     expect(stderr).toBe(
-      "verify: no cluster: kubectl has no current context (no kubeconfig), so it would try http://localhost:8080; create a cluster with `npm run cluster -- up`, or point KUBECONFIG at yours\n",
+      "verify: no cluster: kubectl has no current context (no kubeconfig, or none selected), so it would try http://localhost:8080; create a cluster with `npm run cluster -- up`, or select yours with `kubectl config use-context NAME`\n",
     );
   });
 
@@ -323,13 +321,17 @@ describe("verify against a fake cluster running the real tally in the mesh previ
     expect(code).toBe(0);
   }, 30_000);
 
-  it("rules that reach the sidecars late: failing tries are retried until the check passes twice in a row", async () => {
+  /** round-robin checked (its mesh up), then v2-default applied: the next `stale` tally runs still see round-robin's routing. */
+  async function switchedLate(stale: number): Promise<void> {
     fake = await FakeCluster.start();
     fake.ready(render("round-robin"));
     expect((await verify(["round-robin", "--passes", "1"])).code).toBe(0);
-    // Switch to v2-default by hand; the next two tally runs still see round-robin's routing.
-    fake.propagationCalls = 2;
+    fake.propagationCalls = stale;
     fake.apply(render("v2-default"));
+  }
+
+  it("rules that reach the sidecars late: failing tries are retried until the check passes twice in a row", async () => {
+    await switchedLate(2);
     const { code, stdout } = await verify(["v2-default", "--passes", "2", "--within", "1m"]);
     expect(stdout.match(/\(failed; trying again: rules take a moment to reach every sidecar\)/g)).toHaveLength(2);
     expect(stdout).toContain("PASS  only v2 answers /env/version (4 tries)");
@@ -337,15 +339,11 @@ describe("verify against a fake cluster running the real tally in the mesh previ
   }, 30_000);
 
   it("--within 0s: a failing check is not tried again, and verify exits 1", async () => {
-    fake = await FakeCluster.start();
-    fake.ready(render("round-robin"));
-    expect((await verify(["round-robin", "--passes", "1"])).code).toBe(0);
-    fake.propagationCalls = 5;
-    fake.apply(render("v2-default"));
+    await switchedLate(5);
     const { code, stdout } = await verify(["v2-default", "--within", "0s"]);
     expect(stdout).toContain("FAIL  only v2 answers /env/version\n");
     expect(stdout).toContain("1 of 1 checks FAILED");
-    expect(fake.commands().filter((c) => c.includes("--expect v2=100"))).toHaveLength(1);
+    expect(fake!.commands().filter((c) => c.includes("--expect v2=100"))).toHaveLength(1);
     expect(code).toBe(EXIT.failed);
   }, 30_000);
 });

@@ -20,7 +20,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseManifests, type K8sObject } from "../../../lessons/src/kustomize.ts";
-import { renderLessons, type Renders } from "../../../lessons/src/lesson.ts";
+import { clusterCommand } from "../../../lessons/src/cluster.ts";
+import { lessonCommand, renderLessons, type Renders } from "../../../lessons/src/lesson.ts";
+import { verifyCommand } from "../../../lessons/src/verify.ts";
 import { RULE_RESOURCES } from "../../../lessons/src/lesson-rules.ts";
 import { Mesh } from "../../../lessons/src/mesh/mesh.ts";
 import { runTally } from "../../../lessons/src/preview.ts";
@@ -339,6 +341,12 @@ export class FakeCluster {
       this.contexts.delete(`kind-${name}`);
       if (this.currentContext === `kind-${name}`) this.currentContext = undefined;
       return ok("", `Deleting cluster "${name}" ...\n`);
+    }
+    if (verb === "export kubeconfig") {
+      if (!this.kindClusters.has(name)) return fail(`ERROR: could not locate any control plane nodes for cluster named '${name}'. Use the --name option to select a different cluster\n`);
+      this.contexts.set(`kind-${name}`, "https://127.0.0.1:41235");
+      this.currentContext = `kind-${name}`;
+      return ok("", `Set kubectl context to "kind-${name}"\n`);
     }
     if (verb === "export logs") {
       const dir = resolve(cwd, argv[2]!);
@@ -698,4 +706,24 @@ let renders: Promise<Renders> | undefined;
 export function cachedRenders(): Promise<Renders> {
   renders ??= renderLessons();
   return renders;
+}
+
+type Command = (argv: string[], io: ReturnType<typeof captureIo>["io"], renderAll: () => Promise<Renders>) => Promise<number>;
+
+/** Runs one of our commands in this process against the fake cluster's stand-ins (or another environment). */
+export async function runWith(command: Command, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  const run = captureIo(env);
+  const code = await command(args, run.io, cachedRenders);
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** A documented `npm run cluster|lesson|verify -- ARGS` line, run with --dry-run: our commands must take it. */
+export async function dryRunNpmLine(line: string, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; script: string }> {
+  const [npm, run, name, dashes, ...args] = line.split(/\s+/);
+  if (npm !== "npm" || run !== "run" || dashes !== "--") throw new Error(`not an npm run line: ${line}`);
+  const commands: Record<string, Command> = { cluster: clusterCommand, lesson: lessonCommand, verify: verifyCommand };
+  const command = commands[name!];
+  if (!command) throw new Error(`npm run ${name} is not one of the cluster commands`);
+  const result = await runWith(command, args.includes("--dry-run") ? args : [...args, "--dry-run"], env);
+  return { ...result, script: name! };
 }
