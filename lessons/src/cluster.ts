@@ -15,8 +15,8 @@ import { ruleResources } from "./lesson-rules.ts";
 import { namespaceOf, processIo, renderLessons, switchSteps, waitSteps, type Renders } from "./lesson.ts";
 import { LESSONS, runCommand, UsageError } from "./lessons.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
-import { EXIT, lastError, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo, type Step } from "./plan.ts";
-import { DEFAULT_GATEWAY_API, findOnPath, GATEWAY_API_CHANNELS, gatewayApiCrdsUrl, istioSupport, missingToolMessage, SUPPORTED_ISTIO, type GatewayApiChannel, type Tool } from "./tools.ts";
+import { EXIT, lastError, missingTools, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo, type Step } from "./plan.ts";
+import { DEFAULT_GATEWAY_API, GATEWAY_API_CHANNELS, gatewayApiCrdsUrl, istioSupport, SUPPORTED_ISTIO, type GatewayApiChannel, type Tool } from "./tools.ts";
 
 export const DEFAULT_CLUSTER = "istio-lessons";
 /** kind's rule for cluster names. */
@@ -181,11 +181,6 @@ export function diagnoseSteps(dir: string, target: Target, renders: Renders, kin
   return steps;
 }
 
-/** One line per tool the subcommand needs that is not on PATH. */
-export function missingTools(tools: readonly Tool[], env: NodeJS.ProcessEnv): string[] {
-  return tools.filter((tool) => !findOnPath(tool, env)).map(missingToolMessage);
-}
-
 export async function clusterCommand(argv: string[], io: CommandIo, renderAll: () => Promise<Renders> = renderLessons): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, {
     ...COMMON_OPTIONS,
@@ -235,7 +230,7 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     const missing = missingTools(TOOLS_NEEDED[sub], io.env);
     if (plan.dryRun) {
       for (const line of missing) io.out(`# note: ${line}\n`);
-    } else if (missing.length > 0 && sub !== "diagnose") {
+    } else if (missing.length > 0) {
       throw new StepError(missing.join("\n"), EXIT.missingTool);
     }
     if (sub === "down") {

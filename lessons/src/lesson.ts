@@ -12,7 +12,7 @@ import { ACTION_TIMEOUT_MS, podsStep, probeSteps, rolloutStep, throwIfUnserved, 
 import { deletionGroups, excludeNames, ruleRef, ruleResources, rulesOf } from "./lesson-rules.ts";
 import { checksFile, LESSONS, overlayDir, parseLessons, runCommand, UsageError, type Lesson } from "./lessons.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
-import { EXIT, failedMessage, runSteps, StepError, withExitCodes, type CommandIo, type Step } from "./plan.ts";
+import { EXIT, failedMessage, requireKubectl, runSteps, StepError, withExitCodes, type CommandIo, type Step } from "./plan.ts";
 import type { ProgramRun } from "./run.ts";
 
 /** kubectl apply or delete of rules: a failure says whether the cluster lacks the rule kinds. */
@@ -106,9 +106,10 @@ export async function lessonCommand(argv: string[], io: CommandIo, renderAll: ()
   const waitMs = durationOption("wait", values.wait, LIMITS.wait);
   const dryRun = values["dry-run"] ?? false;
   const { summary } = await loadChecks(checksFile(overlayDir(lesson!)));
-  const renders = await renderAll();
   const plan = { dryRun, write: io.out, env: io.env, cwd: io.cwd };
   return withExitCodes("lesson", io, async () => {
+    requireKubectl(io.env);
+    const renders = await renderAll();
     const probe = probeSteps(target);
     await runSteps(probe.steps, plan);
     io.out(`${lesson}: ${summary}\n`);

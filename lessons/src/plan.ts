@@ -6,7 +6,7 @@ import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { formatCommand, shellQuote } from "./run-check.ts";
 import { NOT_INSTALLED, runProgram, type ProgramRun } from "./run.ts";
-import { isTool, missingToolMessage } from "./tools.ts";
+import { findOnPath, isTool, missingToolMessage, type Tool } from "./tools.ts";
 
 /** Exit codes of `npm run cluster`, `npm run lesson` and `npm run verify`. */
 export const EXIT = {
@@ -134,4 +134,15 @@ export async function withExitCodes(name: string, io: CommandIo, body: () => Pro
     io.err(`${name}: ${error.message}\n`);
     return error.exitCode;
   }
+}
+
+/** One line for each of these tools that is not on PATH, saying how to get it. */
+export function missingTools(tools: readonly Tool[], env: NodeJS.ProcessEnv): string[] {
+  return tools.filter((tool) => !findOnPath(tool, env)).map(missingToolMessage);
+}
+
+/** Stops with exit code 5 when kubectl is missing: it renders the overlays, before any cluster command. */
+export function requireKubectl(env: NodeJS.ProcessEnv): void {
+  const missing = missingTools(["kubectl"], env);
+  if (missing.length > 0) throw new StepError(missing.join("\n"), EXIT.missingTool);
 }

@@ -16,7 +16,7 @@ import { ruleLabel, ruleResources, rulesOf, type RuleFindings } from "./lesson-r
 import { namespaceOf, processIo, removeSteps, renderLessons, switchSteps, waitSteps, type Renders } from "./lesson.ts";
 import { checksFile, LESSONS, overlayDir, parseLessons, runCommand, UsageError, type Lesson } from "./lessons.ts";
 import { COMMON_OPTIONS, contextOption, countOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
-import { EXIT, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo, type Step } from "./plan.ts";
+import { EXIT, requireKubectl, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo, type Step } from "./plan.ts";
 import { formatCommand, runCheck, type CheckRunner } from "./run-check.ts";
 import { runProgram } from "./run.ts";
 
@@ -229,15 +229,18 @@ export async function verifyCommand(argv: string[], io: CommandIo, renderAll: ()
   if (namespace !== undefined && (!NAMESPACE_NAME.test(namespace) || namespace.length > 63)) throw new UsageError(`--namespace "${namespace}" is not a Kubernetes namespace name`);
   if (namespace !== undefined && values.all) throw new UsageError("--namespace cannot be used with --all: the overlays put everything in their own namespace");
   const lessons = values.all ? [...LESSONS] : parseLessons(positionals);
-  const options: VerifyOptions = {
+  const settings = {
     target: { context: contextOption(values.context), requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout) },
     passes: countOption("passes", values.passes, LIMITS.passes),
     withinMs: durationOption("within", values.within, LIMITS.within),
     waitMs: durationOption("wait", values.wait, LIMITS.wait),
     plan: { dryRun: values["dry-run"] ?? false, write: io.out, env: io.env, cwd: io.cwd },
-    renders: await renderAll(),
   };
-  return withExitCodes("verify", io, () => (values.all ? walkLessons(lessons, options) : verifyOne(lessons[0]!, namespace, options)));
+  return withExitCodes("verify", io, async () => {
+    requireKubectl(io.env);
+    const options: VerifyOptions = { ...settings, renders: await renderAll() };
+    return values.all ? walkLessons(lessons, options) : verifyOne(lessons[0]!, namespace, options);
+  });
 }
 
 if (import.meta.main) await runCommand("verify", USAGE, (argv) => verifyCommand(argv, processIo()));

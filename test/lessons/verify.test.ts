@@ -208,16 +208,19 @@ describe("verify without a reachable cluster: one line, exit 3, no kubectl noise
     expect(stderr).toBe("verify: kubectl is not installed or not on PATH: install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too)\n");
   });
 
-  it("as npm runs it: `verify weighted` with no cluster prints one line and exits 3", async () => {
-    const env = realKubectlEnv();
-    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ["lessons/src/verify.ts", "weighted"], { cwd: ROOT, timeout: 30_000, env }, (error, stdout, stderr) => {
-        resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+  it("as npm runs it: `verify weighted` prints one line and exits 3 with no cluster, 5 with no kubectl", async () => {
+    const node = (env: NodeJS.ProcessEnv) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, ["lessons/src/verify.ts", "weighted"], { cwd: ROOT, timeout: 30_000, env }, (error, stdout, stderr) => {
+          resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+        });
       });
-    });
-    expect(result.code).toBe(3);
-    expect(result.stdout).toBe("");
-    expect(result.stderr.split("\n")).toEqual([expect.stringMatching(/^verify: no cluster: kubectl has no current context/), ""]);
+    const [noCluster, noKubectl] = await Promise.all([node(realKubectlEnv()), node({ PATH: join(tmpdir(), "no-such-dir") })]);
+    expect(noCluster.code).toBe(3);
+    expect(noCluster.stdout).toBe("");
+    expect(noCluster.stderr.split("\n")).toEqual([expect.stringMatching(/^verify: no cluster: kubectl has no current context/), ""]);
+    expect(noKubectl.code).toBe(5);
+    expect(noKubectl.stderr.split("\n")).toEqual([expect.stringMatching(/^verify: kubectl is not installed or not on PATH: install it from/), ""]);
   });
 });
 
