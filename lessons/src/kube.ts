@@ -10,6 +10,7 @@ import { assessRules, ruleLabel, ruleRef, type RuleFindings } from "./lesson-rul
 import { EXIT, lastError, StepError, type Step } from "./plan.ts";
 import type { ProgramRun } from "./run.ts";
 import { IMAGE_NAMES } from "./images.ts";
+import { formatCommand } from "./run-check.ts";
 
 /** Where and how the tooling talks to the cluster. */
 export interface Target {
@@ -275,7 +276,7 @@ export function ruleProblems<L extends string>(findings: RuleFindings<L>, lesson
   for (const { rule, from: lessons } of findings.changed) problems.push(`${ruleLabel(rule)} is not ${lesson}'s${from(lessons)}: npm run lesson -- ${lesson}`);
   if (findings.leftovers.length > 0) {
     const names = findings.leftovers.map(({ rule, from: lessons }) => `${ruleLabel(rule)}${from(lessons)}`).join("; ");
-    const remove = kubectl(context, "delete", ...findings.leftovers.map(({ rule }) => ruleRef(rule)), "-n", namespace).join(" ");
+    const remove = formatCommand(kubectl(context, "delete", ...findings.leftovers.map(({ rule }) => ruleRef(rule)), "-n", namespace)).replace(/^\$ /, "");
     problems.push(`rules of another lesson are still there: ${names}; remove them with npm run lesson -- ${lesson} (or ${remove})`);
   }
   return problems;

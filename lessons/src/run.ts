@@ -14,6 +14,8 @@ export interface RunOptions {
   cwd?: string;
   /** Receives stdout and stderr as they arrive (a long build or install shows its progress). */
   onOutput?: (text: string) => void;
+  /** After the time limit's SIGTERM, how long until SIGKILL (default KILL_GRACE_MS). */
+  killGraceMs?: number;
 }
 
 /** Exit code of a program that is not installed (as a shell reports it). */
@@ -49,7 +51,7 @@ export function runProgram(file: string, args: string[], timeoutMs: number, opti
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGTERM");
-      setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), KILL_GRACE_MS).unref();
+      setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), options.killGraceMs ?? KILL_GRACE_MS).unref();
     }, timeoutMs);
     child.on("error", (error: NodeJS.ErrnoException) => {
       finish(error.code === "ENOENT" ? { code: NOT_INSTALLED, stdout, stderr: `${file}: not installed or not on PATH` } : { code: -1, stdout, stderr: `${stderr}${file}: ${error.message}\n` });

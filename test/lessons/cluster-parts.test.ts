@@ -12,6 +12,7 @@ import { assessRules, contains, deletionGroups, excludeNames, resourceOf, RuleKi
 import type { Lesson } from "../../lessons/src/lessons.ts";
 import { countOption, durationOption, LIMITS } from "../../lessons/src/options.ts";
 import { EXIT, lastError, runStep, StepError, type PlanIo } from "../../lessons/src/plan.ts";
+import { runProgram } from "../../lessons/src/run.ts";
 import { findOnPath, ISTIO_RELEASES, istioSupport, minorOf, missingToolMessage } from "../../lessons/src/tools.ts";
 import { cachedRenders, captureIo, FakeCluster } from "./stand-ins/fake-cluster.ts";
 
@@ -45,6 +46,15 @@ describe("a plan step", () => {
     await expect(stopped).rejects.toThrow(/^`kubectl rollout status deployment\/sleep \.\.\.` failed \(exit code -1\): kubectl: stopped after 400 ms$/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
     await expect(runStep({ argv: ["kind", "get", "clusters"], timeoutMs: 5_000 }, io)).resolves.toMatchObject({ code: 0 });
+  });
+
+  it("a program that ignores SIGTERM at its limit gets SIGKILL after the grace period", async () => {
+    const started = Date.now();
+    // `exec` keeps one process: sleep inherits the ignored SIGTERM.
+    const run = await runProgram("/bin/sh", ["-c", 'trap "" TERM; exec sleep 30'], 200, { killGraceMs: 300 });
+    expect(run).toEqual({ code: -1, stdout: "", stderr: "/bin/sh: stopped after 200 ms\n" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("a program that is not installed: the tool's install hint, exit code 5", async () => {
