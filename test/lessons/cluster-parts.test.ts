@@ -101,7 +101,8 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
 
   it("every rule kind of every lesson is one the tooling knows (a new kind must be added to RULE_RESOURCES)", () => {
     for (const [lesson, objects] of renders) for (const r of rulesOf(objects)) expect(() => resourceOf(r), `${lesson}: ${r.kind}`).not.toThrow();
-    expect(ruleResources(renders.values())).toEqual(["virtualservices.networking.istio.io", "destinationrules.networking.istio.io"]);
+    // Today's lessons use these two; lessons with other kinds add theirs after them (RULE_RESOURCES order).
+    expect(ruleResources(renders.values()).slice(0, 2)).toEqual(["virtualservices.networking.istio.io", "destinationrules.networking.istio.io"]);
   });
 
   it.each([

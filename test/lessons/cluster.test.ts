@@ -10,7 +10,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { clusterCommand } from "../../lessons/src/cluster.ts";
 import { UsageError } from "../../lessons/src/lessons.ts";
 import { EXIT } from "../../lessons/src/plan.ts";
-import { ALL_TOOLS, cachedRenders, captureIo, dryRunCommands, FakeCluster, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
+import { ALL_TOOLS, cachedRenders, captureIo, dryRunCommands, FakeCluster, ruleKinds, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
+
+const RULES = await ruleKinds();
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -27,7 +29,7 @@ const UP = [
   "$ istioctl install --context kind-istio-lessons --set profile=demo -y --readiness-timeout 5m",
   "$ kubectl --context kind-istio-lessons wait --for=condition=Available deployment --all -n istio-system --timeout=5m",
   "$ kind load docker-image istio-lessons/flaskapp:0.1.0 istio-lessons/sleep:0.1.0 --name istio-lessons",
-  "$ kubectl --context kind-istio-lessons delete virtualservices.networking.istio.io,destinationrules.networking.istio.io -n istio-lessons --all",
+  `$ kubectl --context kind-istio-lessons delete ${RULES.all} -n istio-lessons --all`,
   "$ kubectl --context kind-istio-lessons apply -k k8s/overlays/round-robin",
   "$ kubectl --context kind-istio-lessons rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=5m",
   "$ kubectl --context kind-istio-lessons get pods -n istio-lessons -o json --request-timeout=10s",
@@ -199,7 +201,7 @@ describe("cluster diagnose", () => {
     expect(dryRunCommands(stdout)).toEqual([
       "$ kubectl --context kind-istio-lessons get nodes -o wide > ci-artifacts/nodes.txt 2>&1",
       "$ kubectl --context kind-istio-lessons get all -A -o wide > ci-artifacts/all.txt 2>&1",
-      "$ kubectl --context kind-istio-lessons get virtualservices.networking.istio.io,destinationrules.networking.istio.io -A -o yaml > ci-artifacts/rules.yaml 2>&1",
+      `$ kubectl --context kind-istio-lessons get ${RULES.all} -A -o yaml > ci-artifacts/rules.yaml 2>&1`,
       "$ kubectl --context kind-istio-lessons get pods -A -o yaml > ci-artifacts/pods.yaml 2>&1",
       "$ kubectl --context kind-istio-lessons get events -A --sort-by=.lastTimestamp > ci-artifacts/events.txt 2>&1",
       "$ kubectl --context kind-istio-lessons logs -n istio-lessons -l app --all-containers --prefix --tail=-1 > ci-artifacts/logs-istio-lessons.txt 2>&1",

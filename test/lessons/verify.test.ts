@@ -16,14 +16,16 @@ import { LESSONS, UsageError, type Lesson } from "../../lessons/src/lessons.ts";
 import { FLASKAPP_BUNDLE } from "../../lessons/src/mesh/mesh.ts";
 import { EXIT } from "../../lessons/src/plan.ts";
 import { verifyCommand, walkLessons } from "../../lessons/src/verify.ts";
-import { cachedRenders, captureIo, dryRunCommands, FakeCluster, runWith } from "./stand-ins/fake-cluster.ts";
+import { cachedRenders, captureIo, dryRunCommands, FakeCluster, ruleKinds, runWith } from "./stand-ins/fake-cluster.ts";
+
+const RULES = await ruleKinds();
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PROBE = ["$ kubectl config view --minify -o 'jsonpath={.clusters[0].cluster.server}'", "$ kubectl version -o json --request-timeout=10s"];
 const READINESS = [
   "$ kubectl get namespace istio-lessons -o json --request-timeout=10s",
   "$ kubectl get pods -n istio-lessons -o json --request-timeout=10s",
-  "$ kubectl get virtualservices.networking.istio.io,destinationrules.networking.istio.io -n istio-lessons -o json --request-timeout=10s",
+  `$ kubectl get ${RULES.all} -n istio-lessons -o json --request-timeout=10s`,
 ];
 const RUN_ID = /lesson-check-[0-9a-f-]{36}/g;
 
@@ -67,7 +69,7 @@ describe("verify --dry-run prints the exact commands", () => {
       "$ kubectl --context kind-lab version -o json --request-timeout=10s",
       "$ kubectl --context kind-lab get namespace lab-7 -o json --request-timeout=10s",
       "$ kubectl --context kind-lab get pods -n lab-7 -o json --request-timeout=10s",
-      "$ kubectl --context kind-lab get virtualservices.networking.istio.io,destinationrules.networking.istio.io -n lab-7 -o json --request-timeout=10s",
+      `$ kubectl --context kind-lab get ${RULES.all} -n lab-7 -o json --request-timeout=10s`,
       "$ kubectl --context kind-lab exec -n lab-7 deploy/sleep -c sleep -- tally -n 200 -c 1 --expect 'v1=50±15' --expect 'v2=50±15' http://flaskapp/env/version",
     ]);
     expect(stdout).toContain("# each check must pass 1 times in a row; a failing one is tried again for up to 0ms\n");
@@ -359,11 +361,12 @@ describe("verify --all", () => {
     expect(dryRunCommands(blocks[0]!)).toEqual(PROBE);
     expect(blocks.slice(1).map((b) => b.split(" ")[0])).toEqual([...LESSONS]);
     expect(dryRunCommands(blocks[3]!)).toEqual([
+      ...RULES.deleteOthers("$ kubectl"),
       "$ kubectl delete virtualservices.networking.istio.io,destinationrules.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
       "$ kubectl apply -k k8s/overlays/weighted",
       "$ kubectl rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=5m",
       "$ kubectl get pods -n istio-lessons -o json --request-timeout=10s",
-      "$ kubectl get virtualservices.networking.istio.io,destinationrules.networking.istio.io -n istio-lessons -o json --request-timeout=10s",
+      `$ kubectl get ${RULES.all} -n istio-lessons -o json --request-timeout=10s`,
       "$ kubectl exec -n istio-lessons deploy/sleep -c sleep -- tally -n 400 -c 4 --expect 'v1=70±10' --expect 'v2=30±10' http://flaskapp/env/version",
       "$ kubectl delete destinationrules.networking.istio.io/flaskapp virtualservices.networking.istio.io/flaskapp -n istio-lessons --ignore-not-found",
     ]);

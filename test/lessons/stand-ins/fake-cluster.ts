@@ -23,7 +23,7 @@ import { parseManifests, type K8sObject } from "../../../lessons/src/kustomize.t
 import { clusterCommand } from "../../../lessons/src/cluster.ts";
 import { lessonCommand, renderLessons, type Renders } from "../../../lessons/src/lesson.ts";
 import { verifyCommand } from "../../../lessons/src/verify.ts";
-import { RULE_RESOURCES } from "../../../lessons/src/lesson-rules.ts";
+import { RULE_RESOURCES, ruleResources } from "../../../lessons/src/lesson-rules.ts";
 import { Mesh } from "../../../lessons/src/mesh/mesh.ts";
 import { runTally } from "../../../lessons/src/preview.ts";
 import { formatCommand } from "../../../lessons/src/run-check.ts";
@@ -726,4 +726,20 @@ export async function dryRunNpmLine(line: string, env: NodeJS.ProcessEnv): Promi
   if (!command) throw new Error(`npm run ${name} is not one of the cluster commands`);
   const result = await runWith(command, args.includes("--dry-run") ? args : [...args, "--dry-run"], env);
   return { ...result, script: name! };
+}
+
+/**
+ * The rule resources the lessons use, as the commands list them: `all` for a get or a
+ * delete --all, `others` for every kind but VirtualService and DestinationRule (the
+ * kinds today's lessons use), which more lessons may add. Expected command lines are
+ * written with these, so they hold when a lesson with a new rule kind arrives.
+ */
+export async function ruleKinds(): Promise<{ all: string; others: string[]; deleteOthers: (prefix: string) => string[] }> {
+  const resources = ruleResources((await cachedRenders()).values());
+  const others = resources.filter((r) => r !== "virtualservices.networking.istio.io" && r !== "destinationrules.networking.istio.io");
+  return {
+    all: resources.join(","),
+    others,
+    deleteOthers: (prefix) => (others.length ? [`${prefix} delete ${others.join(",")} -n istio-lessons --all`] : []),
+  };
 }
