@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { IMAGE_NAMES } from "../../../lessons/src/images.ts";
 import { parseManifests, type K8sObject } from "../../../lessons/src/kustomize.ts";
 import { clusterCommand } from "../../../lessons/src/cluster.ts";
 import { lessonCommand, renderLessons, type Renders } from "../../../lessons/src/lesson.ts";
@@ -146,7 +147,7 @@ export class FakeCluster {
   /** istio-proxy as a native sidecar (an init container with restartPolicy Always: Istio 1.28+), or as a regular container. */
   nativeSidecars = true;
   gatewayApiCrds = false;
-  /** Images loaded into the kind nodes; any other image of ours cannot be pulled (ImagePullBackOff). */
+  /** Our images loaded into the kind nodes; one of ours that is not here cannot be pulled (ImagePullBackOff). */
   nodeImages = new Set<string>();
   objects: K8sObject[] = [];
   /** Forced failures of the tools. */
@@ -219,7 +220,7 @@ export class FakeCluster {
     this.currentContext = `kind-${name}`;
     this.istioInstalled = true;
     this.gatewayApiCrds = true;
-    this.nodeImages = new Set(["istio-lessons/flaskapp:0.1.0", "istio-lessons/sleep:0.1.0"]);
+    this.nodeImages = new Set(IMAGE_NAMES);
     this.apply(objects);
     return this;
   }
@@ -577,7 +578,9 @@ export class FakeCluster {
           const proxy = { name: "istio-proxy", image: `docker.io/istio/proxyv2:${this.istioctlVersion}` };
           const init = { name: "istio-init", image: proxy.image };
           const appStatuses = app.map((c) => {
-            const stuck = this.stuck?.deployment === d.metadata.name ? this.stuck.reason : this.nodeImages.has(c.image) ? undefined : "ImagePullBackOff";
+            // Our images exist only where they were loaded (no registry); any other image is pulled from its registry.
+            const pullable = !IMAGE_NAMES.includes(c.image) || this.nodeImages.has(c.image);
+            const stuck = this.stuck?.deployment === d.metadata.name ? this.stuck.reason : pullable ? undefined : "ImagePullBackOff";
             return stuck
               ? { name: c.name, image: c.image, ready: false, started: false, state: { waiting: { reason: stuck, message: `Back-off pulling image "${c.image}"` } } }
               : { name: c.name, image: c.image, ready: true, started: true, state: { running: { startedAt: "2026-11-25T10:00:00Z" } } };
