@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
-import { checkManifests, imageTagsFromReadme } from "../../lessons/src/manifest-checks.ts";
+import { IMAGE_NAMES, IMAGES } from "../../lessons/src/images.ts";
+import { checkManifests } from "../../lessons/src/manifest-checks.ts";
 import { LESSONS, OVERLAYS_DIR, type Lesson } from "../../lessons/src/lessons.ts";
 import { parseDuration } from "../../services/common/src/duration.ts";
 
@@ -14,13 +15,11 @@ const OVERLAYS = OVERLAYS_DIR;
 const NAMESPACE = "istio-lessons";
 
 const renders = new Map<Lesson, K8sObject[]>();
-let readmeImages: string[] = [];
 
 beforeAll(async () => {
   // renderKustomization rejects with "kubectl is not installed or not on PATH ..." when it is missing.
   const objects = await Promise.all(LESSONS.map((lesson) => renderKustomization(path.join(OVERLAYS, lesson))));
   LESSONS.forEach((lesson, i) => renders.set(lesson, objects[i]!));
-  readmeImages = imageTagsFromReadme(await readFile(path.join(ROOT, "README.md"), "utf8"));
 });
 
 function render(lesson: Lesson): K8sObject[] {
@@ -63,13 +62,14 @@ describe("the lesson overlays", () => {
     expect(dirs.sort()).toEqual([...LESSONS].sort());
   });
 
-  it("finds the image names in the README's docker build commands", () => {
-    expect(readmeImages, "README.md has no `docker build ... -t NAME` line: the cluster section must show how to build the images").not.toHaveLength(0);
-    expect(readmeImages).toEqual(expect.arrayContaining(["istio-lessons/flaskapp:0.1.0", "istio-lessons/sleep:0.1.0"]));
+  it("run exactly the images this repository builds, each from a Dockerfile of the repository", async () => {
+    const used = new Set(LESSONS.flatMap((lesson) => ofKind(render(lesson), "Deployment").flatMap((d) => d.spec.template.spec.containers.map((c: { image: string }) => c.image))));
+    expect([...used].sort()).toEqual([...IMAGE_NAMES].sort());
+    for (const image of IMAGES) await expect(readFile(path.join(ROOT, image.dockerfile), "utf8")).resolves.toMatch(/^FROM /m);
   });
 
   it.each(LESSONS)("%s passes the schema and cross-checks", (lesson) => {
-    expect(checkManifests(render(lesson), readmeImages)).toEqual([]);
+    expect(checkManifests(render(lesson))).toEqual([]);
   });
 
   it.each(LESSONS)("%s puts everything in namespace istio-lessons and uses only networking.istio.io/v1", (lesson) => {
@@ -263,7 +263,7 @@ describe("the checks on a real render", () => {
   const broken = (change: (objects: K8sObject[]) => void): string[] => {
     const objects = structuredClone(render("v2-default"));
     change(objects);
-    return checkManifests(objects, readmeImages).map((f) => `${f.rule} ${f.object}`);
+    return checkManifests(objects).map((f) => `${f.rule} ${f.object}`);
   };
 
   it.each([
