@@ -2,6 +2,7 @@
 // HTTP server and the signals. Everything else is in createApp.
 import { createServer } from "./node-http.ts";
 import type { AddressInfo } from "node:net";
+import { getHeapStatistics } from "node:v8";
 import pino from "pino";
 import { createApp } from "./app.ts";
 import { describeConfig, listenError, parseConfig } from "./config.ts";
@@ -33,6 +34,11 @@ function exit(code: number): never {
 // Beyond MAX_CONNECTIONS new connections are closed as they arrive (each
 // connection holds buffers, so this bounds memory). Logged at most once a second.
 server.maxConnections = config.maxConnections;
+// Node parses every request pipelined in one read and serves them all before it
+// reads another socket: thousands per read would starve the probes. After
+// MAX_REQUESTS_PER_CONNECTION a connection is closed (and pipelined requests
+// beyond it get Node's own 503), so no connection holds the loop for long.
+server.maxRequestsPerSocket = config.maxRequestsPerConnection;
 let dropped = 0;
 server.on("drop", () => {
   if (dropped++ > 0) return;
@@ -48,7 +54,9 @@ server.on("error", (error: NodeJS.ErrnoException) => {
 });
 server.listen({ port: config.port, host: config.host }, () => {
   const { address, port } = server.address() as AddressInfo;
-  logger.info({ address, port, config: describeConfig(config) }, "listening");
+  // V8's heap limit, as the image's --max-old-space-size-percentage sized it from the container's memory limit.
+  const heapLimitMiB = Math.round(getHeapStatistics().heap_size_limit / 1024 / 1024);
+  logger.info({ address, port, heapLimitMiB, config: describeConfig(config) }, "listening");
   destination.flush();
 });
 handleShutdown({ server, lifecycle, logger, shutdownDelayMs: config.shutdownDelayMs, drainTimeoutMs: config.drainTimeoutMs, exit });
