@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseConfig, type Config } from "../../services/flaskapp/src/config.ts";
+import { pipeline } from "../flaskapp/helpers.ts";
 import { FLASKAPP_IMAGE, ROOT, assertEngine, baseImage, buildImage, docker, dockerOk, freeLoopbackPort, waitForOk } from "./docker.ts";
 
 const NAME = `istio-lessons-test-memory-${process.pid}-${Date.now()}`;
@@ -121,26 +122,6 @@ function stalled(path: string, extraHeader = ""): Promise<Socket> {
   });
 }
 
-/**
- * Sends the requests pipelined on one connection and resolves, once every one has an
- * answer, with how many flaskapp served (Node answers those beyond
- * MAX_REQUESTS_PER_CONNECTION itself with a bare 503, without x-flaskapp-version).
- */
-function pipeline(requests: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    let text = "";
-    const count = (pattern: RegExp): number => text.match(pattern)?.length ?? 0;
-    socket.on("data", (data: Buffer) => {
-      text += data.toString("latin1");
-      if (count(/HTTP\/1\.1 \d{3} /g) >= requests.length) socket.destroy();
-    });
-    socket.on("error", reject);
-    socket.on("close", () => resolve(count(/^x-flaskapp-version: /gim)));
-    socket.write(requests.join(""));
-  });
-}
-
 const results: string[] = [];
 async function phase(name: string, work: () => Promise<string>): Promise<void> {
   const health = watchHealth();
@@ -230,11 +211,11 @@ describe(`flaskapp under the Deployment's limits (--memory ${MEMORY} --cpus ${CP
         while (next < requests.length) {
           const batch = requests.slice(next, next + 100);
           next += batch.length;
-          const answered = await pipeline(batch);
+          const answered = await pipeline(port, batch);
           served += answered;
         }
       };
-      const [, , , , greedy] = await Promise.all([lane(), lane(), lane(), lane(), pipeline(requests.slice(0, 3200))]);
+      const [, , , , greedy] = await Promise.all([lane(), lane(), lane(), lane(), pipeline(port, requests.slice(0, 3200))]);
       expect(served).toBe(12_800);
       const started = performance.now();
       const scrapes = await Promise.all([1, 2, 3, 4].map(() => drain("/metrics")));

@@ -1,31 +1,16 @@
 // The adversarial corpus of issue 12, one table per category, against the app
 // in process and real servers on 127.0.0.1: every input gets a deliberate
 // status and a problem body, never a 500, an empty reply or a stack.
-import { METHODS, get as httpGet, type IncomingMessage, type ServerResponse } from "node:http";
-import { connect } from "node:net";
+import { METHODS, get as httpGet, type ServerResponse } from "node:http";
 import request from "supertest";
 import { Registry } from "prom-client";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { HOPS_HEADER } from "../../services/flaskapp/src/input.ts";
 import { MAX_METRICS_BYTES, METHOD_LABELS, STATUS_LABELS, requestMetrics } from "../../services/flaskapp/src/observe.ts";
-import { eventually, listen, makeApp, rawUpstream, type Running } from "./helpers.ts";
+import { closedAfterEach, eventually, listen, makeApp, pipeline, rawUpstream, type Running } from "./helpers.ts";
 
-const running: Running[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((server) => server.close()));
-});
-
-async function upstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Running> {
-  const server = await listen(handler);
-  running.push(server);
-  return server;
-}
-
-async function raw(reply: string): Promise<Running> {
-  const server = await rawUpstream(reply);
-  running.push(server);
-  return server;
-}
+const { track, upstream } = closedAfterEach();
+const raw = async (reply: string): Promise<Running> => track(await rawUpstream(reply));
 
 function expectProblem(res: request.Response, status: number, detail: RegExp): void {
   expect(res.status).toBe(status);
@@ -85,7 +70,7 @@ describe("loop guard", () => {
   it("a self-redirecting upstream causes at most FETCH_MAX_HOPS nested fetches, then 508", async () => {
     const { app, logs } = makeApp({ FETCH_MAX_HOPS: "3" });
     const front = await listen(app);
-    running.push(front);
+    track(front);
     let hits = 0;
     let self = "";
     // An upstream that sends every caller back into the app's /fetch of itself.
@@ -107,7 +92,8 @@ describe("loop guard", () => {
     const b = makeApp({}, { version: "v2" });
     const podA = await listen(a.app);
     const podB = await listen(b.app);
-    running.push(podA, podB);
+    track(podA);
+    track(podB);
     // A fetches B, which fetches A, which fetches B ...: the URL nests the whole chain.
     let url = `${podA.url}/env/version`;
     for (let i = 0; i < 6; i++) url = `${i % 2 === 0 ? podB.url : podA.url}/fetch?url=${encodeURIComponent(url)}`;
@@ -120,7 +106,7 @@ describe("loop guard", () => {
 
   it("the lessons' chain sleep → flaskapp /fetch → flaskapp works with the default", async () => {
     const v2 = await listen(makeApp({}, { version: "v2" }).app);
-    running.push(v2);
+    track(v2);
     const res = await request(makeApp().app).get("/fetch").query({ url: `${v2.url}/env/version` });
     expect([res.status, res.text]).toEqual([200, "v2"]);
   });
@@ -160,7 +146,7 @@ describe("FETCH_CONCURRENCY", () => {
     const up = await upstream((_req, res) => void waiting.push(res));
     const { app } = makeApp({ FETCH_CONCURRENCY: "2" });
     const front = await listen(app);
-    running.push(front);
+    track(front);
     const held = [1, 2].map(() => fetch(`${front.url}/fetch?url=${encodeURIComponent(up.url)}`));
     await eventually(() => waiting.length === 2);
     const over = await request(front.server).get("/fetch").query({ url: up.url });
@@ -187,7 +173,7 @@ describe("FETCH_CONCURRENCY", () => {
       req.socket.on("close", () => (upstreamClosed = true));
     });
     const front = await listen(app);
-    running.push(front);
+    track(front);
     const ok = async (): Promise<void> => expect((await request(front.server).get("/fetch").query({ url: up.url })).status).toBe(200);
     expectProblem(await request(front.server).get("/fetch").query({ url: "http://127.0.0.1:1/" }), 502, /refused/);
     await ok();
@@ -222,7 +208,7 @@ describe("/fetch_with_header streams its JSON", () => {
       more();
     });
     const front = await listen(makeApp().app);
-    running.push(front);
+    track(front);
     const text = await new Promise<string>((resolve, reject) => {
       httpGet(`${front.url}/fetch_with_header?url=${encodeURIComponent(up.url)}`, (res) => {
         const parts: string[] = [];
@@ -250,7 +236,7 @@ describe("/fetch_with_header streams its JSON", () => {
       second = () => res.end(Buffer.concat([euro.subarray(4), Buffer.from([0xff])]));
     });
     const front = await listen(makeApp().app);
-    running.push(front);
+    track(front);
     const text = await new Promise<string>((resolve, reject) => {
       httpGet(`${front.url}/fetch_with_header?url=${encodeURIComponent(up.url)}`, (res) => {
         let all = "";
@@ -266,27 +252,17 @@ describe("/fetch_with_header streams its JSON", () => {
 });
 
 describe("metric labels stay bounded", () => {
-  /** Sends every request on one socket, pipelined, and resolves when the server has answered them all. */
-  function pipelined(port: number, requests: string[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(port, "127.0.0.1");
-      socket.on("error", reject);
-      socket.on("data", () => undefined);
-      socket.on("close", () => resolve());
-      socket.write(requests.join("") + "GET /healthz HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n");
-    });
-  }
-
   it("a flood of 30 methods × 400 statuses leaves /metrics under MAX_METRICS_BYTES, scraped in milliseconds", async () => {
     const methods = METHODS.filter((m) => m !== "CONNECT").slice(0, 30);
     expect(methods).toHaveLength(30);
     const { app } = makeApp({ LOG_LEVEL: "silent" });
     const front = await listen(app);
-    running.push(front);
+    track(front);
     const batches = methods.map((method) =>
       Array.from({ length: 400 }, (_, i) => `${method} /status/${200 + i} HTTP/1.1\r\nHost: flaskapp\r\n\r\n`),
     );
-    await Promise.all([0, 1, 2].map((lane) => pipelined(front.port, batches.filter((_, i) => i % 3 === lane).flat())));
+    const served = await Promise.all([0, 1, 2].map((lane) => pipeline(front.port, batches.filter((_, i) => i % 3 === lane).flat())));
+    expect(served.reduce((sum, n) => sum + n, 0)).toBe(12_000);
     const started = performance.now();
     const res = await request(front.server).get("/metrics");
     const scrapeMs = performance.now() - started;

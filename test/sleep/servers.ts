@@ -123,13 +123,3 @@ export async function startDistinct(): Promise<Running> {
   let n = 0;
   return running(http.createServer((_req, res) => res.end(`n${n++}`)));
 }
-
-/** Answers every request with exactly these bytes, for replies no HTTP server library would send. */
-export async function startRaw(reply: string): Promise<Running> {
-  return running(
-    net.createServer((socket) => {
-      socket.on("error", () => undefined);
-      socket.on("data", () => socket.write(reply, "latin1"));
-    }),
-  );
-}

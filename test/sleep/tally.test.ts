@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "../../services/sleep/src/tally.ts";
 import { MAX_TRACKED_KEYS } from "../../services/sleep/src/load.ts";
 import { GROUPED_KEY, MAX_ROWS } from "../../services/sleep/src/report.ts";
-import { closedPortUrl, startDistinct, startDropping, startRaw, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
+import { closedPortUrl, startDistinct, startDropping, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
+import { rawUpstream } from "../flaskapp/helpers.ts";
 
 function options(argv: string[]): TallyOptions {
   const command = parseCommand(argv);
@@ -265,7 +266,7 @@ describe("answers that are not HTTP/1.1", () => {
     ["150", reply("150"), "Response does not match the HTTP/1.1 protocol"],
     ["abc", reply("abc"), "Response does not match the HTTP/1.1 protocol (Invalid status code)"],
   ])("status %s is an error:protocol row with a readable detail", async (_status, raw, detail) => {
-    const server = await startRaw(raw);
+    const server = await rawUpstream(raw);
     closers.push(server);
     const result = await tally(["-n", "3", "--by", "status", server.url]);
     expect(rowsOf(result)).toEqual({ "error:protocol": 3 });
@@ -273,7 +274,7 @@ describe("answers that are not HTTP/1.1", () => {
   });
 
   it.each(["600", "999"])("status %s is an answer, counted under its code", async (status) => {
-    const server = await startRaw(reply(status));
+    const server = await rawUpstream(reply(status));
     closers.push(server);
     expect(rowsOf(await tally(["-n", "2", "--by", "status", server.url]))).toEqual({ [status]: 2 });
   });
