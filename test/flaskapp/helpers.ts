@@ -3,7 +3,7 @@
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { connect, createServer as createNetServer } from "node:net";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { afterEach } from "vitest";
 import type { Express } from "express";
 import { createApp } from "../../services/flaskapp/src/app.ts";
@@ -20,6 +20,8 @@ export interface TestApp {
   app: Express;
   logs: Record<string, unknown>[];
   lifecycle: Lifecycle;
+  /** The app's logger, whose lines land in `logs`. */
+  logger: Logger;
 }
 
 export function makeApp(env: Record<string, string> = {}, processEnv: Record<string, string> = { version: "v2" }, random?: () => number): TestApp {
@@ -27,7 +29,7 @@ export function makeApp(env: Record<string, string> = {}, processEnv: Record<str
   const logger = pino({ level: "info" }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const lifecycle: Lifecycle = { shuttingDown: false };
   const app = createApp(configFrom(env), { logger, env: processEnv, lifecycle, ...(random ? { random } : {}) });
-  return { app, logs, lifecycle };
+  return { app, logs, lifecycle, logger };
 }
 
 export interface Running {
@@ -38,7 +40,7 @@ export interface Running {
 }
 
 /** Listens on 127.0.0.1 with an ephemeral port; close() ends the open connections first. */
-async function onLoopback(server: Server, closeConnections: () => void): Promise<Running> {
+export async function onLoopback(server: Server, closeConnections: () => void): Promise<Running> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
