@@ -60,9 +60,13 @@ describe("upstream replies that break HTTP", () => {
     }
   });
 
-  it.each([200, 201, 418, 500, 599])("relays a valid upstream status %d", async (status) => {
-    const up = await raw(body(String(status)));
-    expect((await request(makeApp().app).get("/fetch").query({ url: up.url })).status).toBe(status);
+  it.each([200, 201, 204, 304, 418, 500, 599])("relays a valid upstream status %d, for GET and HEAD", async (status) => {
+    const up = await upstream((_req, res) => res.writeHead(status, { "content-type": "text/plain" }).end(status === 204 || status === 304 ? undefined : "ok"));
+    const { app, logs } = makeApp();
+    expect((await request(app).get("/fetch").query({ url: up.url })).status).toBe(status);
+    expect((await request(app).head("/fetch").query({ url: up.url })).status).toBe(status);
+    expect((await request(app).get("/fetch_with_header").query({ url: up.url })).body.status).toBe(status);
+    expect(logs.filter((l) => (l.level as number) >= 40)).toEqual([]);
   });
 });
 
