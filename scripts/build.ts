@@ -54,7 +54,7 @@ function isStale(): boolean {
 const builtinsAsRequire: Plugin = {
   name: "builtins-as-require",
   setup(build) {
-    build.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) =>
+    build.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) =>
       args.kind === "import-statement" && isBuiltin(args.path) ? { path: args.path, namespace: "builtin" } : undefined,
     );
     build.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: "js" }));

@@ -88,7 +88,7 @@ describe("flaskapp image", () => {
     expect(config.Labels).toHaveProperty(["org.opencontainers.image.source"]);
     expect(config.Env).toContain("NODE_ENV=production");
     expect(config.Entrypoint ?? []).toEqual([]);
-    expect(config.Cmd).toEqual(["node", "/app/flaskapp.js"]);
+    expect(config.Cmd).toEqual(["node", "--max-old-space-size-percentage=50", "/app/flaskapp.js"]);
     expect(Object.keys(config.ExposedPorts)).toEqual(["8080/tcp"]);
   });
 });

@@ -1,28 +1,17 @@
-import { get as httpGet, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import { get as httpGet, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import request from "supertest";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { upstreamProblem } from "../../services/flaskapp/src/routes/fetch.ts";
 import { Problem } from "../../services/flaskapp/src/problem.ts";
 import { TRACING_HEADERS } from "../../services/flaskapp/src/tracing.ts";
-import { eventually, listen, makeApp, type Running } from "./helpers.ts";
+import { closedAfterEach, eventually, listen, makeApp, type Running } from "./helpers.ts";
 
-const running: Running[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((server) => server.close()));
-});
-
-async function upstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Running> {
-  const server = await listen(handler);
-  running.push(server);
-  return server;
-}
+const { track, upstream } = closedAfterEach();
 
 /** Serves the app on a real port so tests can watch bytes arrive and connections close. */
 async function serve(env: Record<string, string> = {}): Promise<Running & { logs: Record<string, unknown>[] }> {
   const { app, logs } = makeApp(env);
-  const server = await listen(app);
-  running.push(server);
-  return { ...server, logs };
+  return { ...track(await listen(app)), logs };
 }
 
 interface Received {

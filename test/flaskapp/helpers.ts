@@ -3,7 +3,8 @@
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { connect, createServer as createNetServer } from "node:net";
-import pino from "pino";
+import pino, { type Logger } from "pino";
+import { afterEach } from "vitest";
 import type { Express } from "express";
 import { createApp } from "../../services/flaskapp/src/app.ts";
 import { type Config, parseConfig } from "../../services/flaskapp/src/config.ts";
@@ -19,6 +20,8 @@ export interface TestApp {
   app: Express;
   logs: Record<string, unknown>[];
   lifecycle: Lifecycle;
+  /** The app's logger, whose lines land in `logs`. */
+  logger: Logger;
 }
 
 export function makeApp(env: Record<string, string> = {}, processEnv: Record<string, string> = { version: "v2" }, random?: () => number): TestApp {
@@ -26,7 +29,7 @@ export function makeApp(env: Record<string, string> = {}, processEnv: Record<str
   const logger = pino({ level: "info" }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const lifecycle: Lifecycle = { shuttingDown: false };
   const app = createApp(configFrom(env), { logger, env: processEnv, lifecycle, ...(random ? { random } : {}) });
-  return { app, logs, lifecycle };
+  return { app, logs, lifecycle, logger };
 }
 
 export interface Running {
@@ -36,9 +39,8 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 with an ephemeral port. */
-export async function listen(handler: RequestListener): Promise<Running> {
-  const server = createServer(handler);
+/** Listens on 127.0.0.1 with an ephemeral port; close() ends the open connections first. */
+export async function onLoopback(server: Server, closeConnections: () => void): Promise<Running> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -47,10 +49,32 @@ export async function listen(handler: RequestListener): Promise<Running> {
     url: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections();
+        closeConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** An HTTP server on 127.0.0.1 with an ephemeral port. */
+export async function listen(handler: RequestListener): Promise<Running> {
+  const server = createServer(handler);
+  return onLoopback(server, () => server.closeAllConnections());
+}
+
+/**
+ * For a test file's servers: each one started through `track` or `upstream` is
+ * closed after the test that started it.
+ */
+export function closedAfterEach(): { track<T extends Running>(server: T): T; upstream(handler: RequestListener): Promise<Running> } {
+  const running: Running[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((server) => server.close()));
+  });
+  const track = <T extends Running>(server: T): T => {
+    running.push(server);
+    return server;
+  };
+  return { track, upstream: async (handler) => track(await listen(handler)) };
 }
 
 /** Sends bytes exactly as given and returns the status code of the reply (0 if the connection closed without one). */
@@ -89,25 +113,54 @@ export async function eventually(condition: () => boolean, timeoutMs = 3000): Pr
   }
 }
 
-/** A TCP server on 127.0.0.1 that answers every request with exactly these bytes (for replies no HTTP library would send). */
+/**
+ * A TCP server on 127.0.0.1 that answers every request (every packet it reads)
+ * with exactly these bytes, for replies no HTTP library would send. tally's
+ * tests use it too.
+ */
 export async function rawUpstream(reply: string): Promise<Running> {
   const sockets = new Set<Socket>();
   const server = createNetServer((socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => undefined);
-    socket.once("data", () => socket.write(reply, "latin1"));
+    socket.on("data", () => socket.write(reply, "latin1"));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    server,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+  return onLoopback(server, () => {
+    for (const socket of sockets) socket.destroy();
+  });
+}
+
+/**
+ * Sends raw requests pipelined on one connection to 127.0.0.1:port and resolves,
+ * once every one has an answer, with how many flaskapp served (Node answers those
+ * beyond MAX_REQUESTS_PER_CONNECTION itself with a bare 503, without x-flaskapp-version).
+ */
+export function pipeline(port: number, requests: string[]): Promise<number> {
+  // Each count resumes after its last match, so a long pipeline is scanned once.
+  const counter = (pattern: RegExp) => {
+    let from = 0;
+    let found = 0;
+    return (text: string): number => {
+      pattern.lastIndex = from;
+      while (pattern.exec(text) !== null) {
+        found++;
+        from = pattern.lastIndex;
+      }
+      return found;
+    };
   };
+  const answers = counter(/HTTP\/1\.1 \d{3} /g);
+  const served = counter(/\r\nx-flaskapp-version: /gi);
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let text = "";
+    socket.on("data", (data: Buffer) => {
+      text += data.toString("latin1");
+      if (answers(text) >= requests.length) socket.destroy();
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve(served(text)));
+    socket.write(requests.join(""));
+  });
 }

@@ -3,7 +3,8 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closedPortUrl, startRaw, startVersions, type Versions } from "./servers.ts";
+import { closedPortUrl, startVersions, type Versions } from "./servers.ts";
+import { rawUpstream } from "../flaskapp/helpers.ts";
 import { USAGE_ERRORS } from "./usage-cases.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -78,7 +79,7 @@ describe("tally bundle", () => {
   });
 
   it("explains a status below 100 in words, not with a message about its own minified source", async () => {
-    const server = await startRaw("HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok");
+    const server = await rawUpstream("HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok");
     try {
       const run = await tally(["-n", "2", "--by", "status", server.url]);
       expect(run.code).toBe(0);

@@ -104,6 +104,18 @@ describe("summarize and renderText", () => {
     expect(result).toMatchObject({ requests: 4, errors: 1, rps: 8, pass: false });
   });
 
+  it("puts a frequent error row above rarer answers", () => {
+    const many = summarize(command.options, {
+      counts: new Map([["v1", 1], ["error:refused", 3]]),
+      untracked: 0,
+      errorDetails: new Map([["error:refused", "refused"]]),
+      latenciesMs: [1],
+      requests: 4,
+      elapsedMs: 10,
+    });
+    expect(many.rows.map((r) => r.key)).toEqual(["error:refused", "v1"]);
+  });
+
   it("renders the header, the bars, the latency line and each expectation", () => {
     const text = renderText(result);
     expect(text).toContain("4 requests to GET http://h/env/version, concurrency 1: 0.50s, 8 req/s");

@@ -124,16 +124,6 @@ export async function startDistinct(): Promise<Running> {
   return running(http.createServer((_req, res) => res.end(`n${n++}`)));
 }
 
-/** Answers every request with exactly these bytes, for replies no HTTP server library would send. */
-export async function startRaw(reply: string): Promise<Running> {
-  return running(
-    net.createServer((socket) => {
-      socket.on("error", () => undefined);
-      socket.on("data", () => socket.write(reply, "latin1"));
-    }),
-  );
-}
-
 /** Answers each request with the value of its x-user header, or "(none)". */
 export async function startEchoUser(): Promise<Running> {
   return running(http.createServer((req, res) => res.end(String(req.headers["x-user"] ?? "(none)"))));

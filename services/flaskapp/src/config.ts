@@ -32,6 +32,8 @@ export interface Config {
   failStatus: number | null;
   /** Connections the server holds at once; more are closed as they arrive. */
   maxConnections: number;
+  /** Requests one connection may carry; the last answer says `Connection: close`, and requests pipelined beyond it get Node's 503. */
+  maxRequestsPerConnection: number;
   maxDelayMs: number;
   shutdownDelayMs: number;
   drainTimeoutMs: number;
@@ -112,11 +114,12 @@ function parse(env: Env): Config {
     fetchAllow: list(env, "FETCH_ALLOW", normalizeHost, HOST_NAME, "comma-separated host names, such as httpbin,example.com"),
     fetchTimeoutMs: duration(env, "FETCH_TIMEOUT", 10_000, 1),
     fetchMaxBytes: integer(env, "FETCH_MAX_BYTES", 1, Number.MAX_SAFE_INTEGER, "a whole number of bytes, 1 or more, such as 10485760") ?? 10 * 1024 * 1024,
-    fetchConcurrency: integer(env, "FETCH_CONCURRENCY", 1, 10_000, "a whole number of fetches from 1 to 10000") ?? 64,
+    fetchConcurrency: integer(env, "FETCH_CONCURRENCY", 1, 10_000, "a whole number of fetches from 1 to 10000") ?? 32,
     fetchMaxHops: integer(env, "FETCH_MAX_HOPS", 1, 20, "a whole number of hops from 1 to 20") ?? 3,
     fetchProxy: proxy(env, "FETCH_PROXY"),
     failStatus: integer(env, "FAIL_STATUS", 500, 599, "a status code from 500 to 599; unset it to serve normally") ?? null,
     maxConnections: integer(env, "MAX_CONNECTIONS", 1, 100_000, "a whole number of connections from 1 to 100000") ?? 1000,
+    maxRequestsPerConnection: integer(env, "MAX_REQUESTS_PER_CONNECTION", 1, 1_000_000, "a whole number of requests from 1 to 1000000") ?? 100,
     maxDelayMs: duration(env, "MAX_DELAY", 10_000, 0),
     shutdownDelayMs: duration(env, "SHUTDOWN_DELAY", 5_000, 0),
     drainTimeoutMs: duration(env, "DRAIN_TIMEOUT", 10_000, 0),

@@ -1,11 +1,12 @@
 // flaskapp's entry point: configuration from the environment, the logger, the
 // HTTP server and the signals. Everything else is in createApp.
-import { createServer } from "./node-http.ts";
 import type { AddressInfo } from "node:net";
+import { getHeapStatistics } from "node:v8";
 import pino from "pino";
 import { createApp } from "./app.ts";
 import { describeConfig, listenError, parseConfig } from "./config.ts";
 import type { Lifecycle } from "./observe.ts";
+import { createHttpServer } from "./server.ts";
 import { handleShutdown } from "./shutdown.ts";
 
 const config = parseConfig(process.env);
@@ -23,24 +24,12 @@ const LOG_FLUSH_MS = 100;
 const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
 const logger = pino({ level: config.logLevel, base: undefined }, destination);
 const lifecycle: Lifecycle = { shuttingDown: false };
-const server = createServer(createApp(config, { logger, env: process.env, lifecycle }));
+const server = createHttpServer(createApp(config, { logger, env: process.env, lifecycle }), config, logger);
 
 function exit(code: number): never {
   destination.flushSync();
   process.exit(code);
 }
-
-// Beyond MAX_CONNECTIONS new connections are closed as they arrive (each
-// connection holds buffers, so this bounds memory). Logged at most once a second.
-server.maxConnections = config.maxConnections;
-let dropped = 0;
-server.on("drop", () => {
-  if (dropped++ > 0) return;
-  setTimeout(() => {
-    logger.warn({ dropped, maxConnections: config.maxConnections }, "connections refused: MAX_CONNECTIONS reached");
-    dropped = 0;
-  }, 1000).unref();
-});
 
 server.on("error", (error: NodeJS.ErrnoException) => {
   process.stderr.write(`flaskapp: ${listenError(error, config.port, config.host)}\n`);
@@ -48,7 +37,9 @@ server.on("error", (error: NodeJS.ErrnoException) => {
 });
 server.listen({ port: config.port, host: config.host }, () => {
   const { address, port } = server.address() as AddressInfo;
-  logger.info({ address, port, config: describeConfig(config) }, "listening");
+  // V8's heap limit, as the image's --max-old-space-size-percentage sized it from the container's memory limit.
+  const heapLimitMiB = Math.round(getHeapStatistics().heap_size_limit / 1024 / 1024);
+  logger.info({ address, port, heapLimitMiB, config: describeConfig(config) }, "listening");
   destination.flush();
 });
 handleShutdown({ server, lifecycle, logger, shutdownDelayMs: config.shutdownDelayMs, drainTimeoutMs: config.drainTimeoutMs, exit });

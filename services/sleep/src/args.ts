@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
 import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
+import { GROUPED_KEY, MAX_ROWS } from "./report.ts";
 
 export const LIMITS = {
   requests: { min: 1, max: 1_000_000, default: 100 },
@@ -42,7 +43,8 @@ export const HELP = `tally: send HTTP requests, count the answers, draw the spli
 usage: tally [options] URL [Name:Value ...]
 
   Name:Value items after the URL add request headers, as in httpie
-  (tally http://flaskapp/env/version lab:canary).
+  (tally http://flaskapp/env/version lab:canary). One URL only;
+  user:password@ in it is sent as Basic auth and never printed.
 
 options:
   -n, --requests N        requests to send (default ${LIMITS.requests.default}, ${LIMITS.requests.min} to ${LIMITS.requests.max})
@@ -72,7 +74,9 @@ options:
 
 Durations are ${DURATION_FORM}.
 Failed requests get their own rows: error:timeout, error:refused, error:reset,
-error:dns, error:other; --expect accepts them like any other key.
+error:dns, error:protocol, error:other; --expect accepts them like any other key.
+The ${MAX_ROWS} most frequent answers get a row each; the others are grouped into
+one row, "${GROUPED_KEY}".
 
 exit codes: 0 fine, 1 an expectation failed, 2 usage error
 `;

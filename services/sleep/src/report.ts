@@ -79,8 +79,8 @@ export function summarize(options: TallyOptions, load: LoadResult): TallyResult 
     const count = rest.reduce((sum, r) => sum + r.count, load.untracked);
     const distinct = load.untracked > 0 ? `${rest.length + 1} or more` : String(rest.length);
     rows.push({ key: GROUPED_KEY, count, percent: percent(count), error: false, detail: `${distinct} other distinct answers`, grouped: true });
-    rows.sort(byCount);
   }
+  rows.sort(byCount);
   const latency = latencyFigures(load.latenciesMs);
   // Answers beyond the tracked ones are at least one more distinct answer.
   const distinct = counts.size + (load.untracked > 0 ? 1 : 0);
