@@ -12,6 +12,7 @@ import {
   matchString,
   redirectLocation,
   rewritePath,
+  routesOf,
   selectRoute,
   sidecarHost,
   type RequestInfo,
@@ -79,14 +80,28 @@ describe("labelsMatch", () => {
   });
 });
 
-describe("source labels", () => {
-  const fromSleep: RequestMatch = { headers: {}, sourceLabels: { app: "sleep" } };
+describe("source labels select the proxies that get a match block", () => {
+  const ns = "istio-lessons";
+  const rules = (http: unknown[]) =>
+    meshConfig([
+      { apiVersion: "v1", kind: "Service", metadata: { name: "flaskapp", namespace: ns }, spec: { selector: { app: "flaskapp" }, ports: [{ port: 80 }] } },
+      { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "flaskapp", namespace: ns }, spec: { hosts: ["flaskapp"], http } },
+    ] as never);
+  const toV = (v: string) => ({ route: [{ destination: { host: "flaskapp", subset: v } }] });
+  const decisionOf = (config: MeshConfig) => sidecarHost(config, { kind: "sidecar", namespace: ns, labels: {} }, "flaskapp") as Extract<ReturnType<typeof sidecarHost>, { kind: "service" }>;
+  const names = (config: MeshConfig, labels: Record<string, string>) => routesOf(config, decisionOf(config), labels).map((r) => r.source);
   it.each([
-    ["the sleep client", { app: "sleep", version: "v1" }, true],
-    ["a flaskapp pod", { app: "flaskapp", version: "v1" }, false],
-    ["a caller whose labels are unknown (a gateway)", undefined, false],
-  ])("%s: %s", (_name, source, expected) => {
-    expect(matchRequest(fromSleep, request("/"), source)).toBe(expected);
+    ["the sleep client gets the sourceLabels route and the catch-all", { app: "sleep", version: "v1" }, ["VirtualService flaskapp http[0]", "VirtualService flaskapp http[1]"]],
+    ["a flaskapp pod gets only the catch-all", { app: "flaskapp", version: "v1" }, ["VirtualService flaskapp http[1]"]],
+  ])("%s", (_name, labels, expected) => {
+    expect(names(rules([{ match: [{ sourceLabels: { app: "sleep" } }], ...toV("v2") }, toV("v1")]), labels)).toEqual(expected);
+  });
+  it("a block without sourceLabels stays for everyone; the blocks a proxy lacks are dropped from the route", () => {
+    const config = rules([{ match: [{ sourceLabels: { app: "sleep" } }, { headers: { lab: { exact: "canary" } } }], ...toV("v2") }]);
+    expect(routesOf(config, decisionOf(config), { app: "flaskapp" })[0]!.match).toEqual([{ headers: { lab: { exact: "canary" } } }]);
+  });
+  it("a VirtualService left with no route for a proxy is skipped: the Service's default route applies", () => {
+    expect(names(rules([{ match: [{ sourceLabels: { app: "sleep" } }], ...toV("v2") }]), { app: "flaskapp" })).toEqual(["no VirtualService for flaskapp: default route"]);
   });
 });
 

@@ -407,8 +407,13 @@ function requestMatch(m: any, at: string): RequestMatch {
   return result;
 }
 
+const REDIRECT_CODES = [0, 301, 302, 303, 307, 308];
+
 function redirect(value: any, where: string): Redirect {
-  const result: Redirect = { status: value.redirectCode === undefined ? 301 : intField(value.redirectCode, `${where}.redirectCode`, 300, 399) };
+  // Istio turns 0 (unset) into 301 and drops a route with any code but 301, 302, 303, 307 and 308.
+  const code = value.redirectCode ?? 0;
+  if (!REDIRECT_CODES.includes(code)) fail(`${where}.redirectCode`, `expected one of ${REDIRECT_CODES.slice(1).join(", ")}, got ${JSON.stringify(code)}`);
+  const result: Redirect = { status: code === 0 ? 301 : code };
   if (value.uri !== undefined) result.uri = stringField(value.uri, `${where}.uri`);
   if (value.authority !== undefined) result.authority = stringField(value.authority, `${where}.authority`);
   if (value.port !== undefined) result.port = intField(value.port, `${where}.port`, 1, 65535);

@@ -160,8 +160,9 @@ export class OutlierDetector {
     state.consecutive += 1;
     const threshold = this.#config.consecutive5xxErrors;
     if (threshold === 0 || state.consecutive < threshold || this.isEjected(id, now)) return false;
+    // Envoy ejects only while the share already ejected is below maxEjectionPercent; the first ejection is always allowed.
     const ejected = [...this.#state.keys()].filter((other) => this.isEjected(other, now)).length;
-    if (ejected > 0 && ((ejected + 1) * 100) / clusterSize > this.#config.maxEjectionPercent) return false;
+    if (ejected > 0 && (ejected * 100) / clusterSize >= this.#config.maxEjectionPercent) return false;
     state.timesEjected += 1;
     state.consecutive = 0;
     const { intervalMs, baseEjectionTimeMs } = this.#config;

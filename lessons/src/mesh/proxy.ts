@@ -221,7 +221,7 @@ export class MeshProxy {
         return record(`passthrough (no rule for Host ${hostOf(authority)})`, status, [], service?.host ?? decision.host);
       }
     }
-    const selected = selectRoute(routesOf(this.#o.config, decision), request, this.#o.role.kind === "sidecar" ? this.#o.role.labels : undefined);
+    const selected = selectRoute(routesOf(this.#o.config, decision, this.#o.role.labels), request);
     if (!selected) {
       record(`${decision.virtualHost?.source ?? "routes"}: no route matched`, 404);
       return this.#reply(res, 404, "");
@@ -243,13 +243,15 @@ export class MeshProxy {
     }
     if (fault?.abort && applies(fault.abort.percent, random())) {
       record(route.source, fault.abort.httpStatus, [...notes, `fault abort ${fault.abort.httpStatus}`]);
-      return this.#reply(res, fault.abort.httpStatus, FAULT_ABORT_BODY);
+      return this.#reply(res, fault.abort.httpStatus, FAULT_ABORT_BODY, localReplyHeaders(route));
     }
     const chosen = pickDestination(route.route, random());
     const total = route.route.reduce((sum, d) => sum + d.weight, 0);
     const upstreamHeaders = { ...headers, host: route.rewrite?.authority ?? authority };
-    applyHeaderOperations(upstreamHeaders, route.headers?.request);
-    applyHeaderOperations(upstreamHeaders, chosen.headers?.request);
+    // One destination: its operations follow the route's on the same Envoy route (the destination's win);
+    // weighted destinations: the cluster's operations run first and the route's last (the route's win).
+    const levels = route.route.length === 1 ? [route.headers, chosen.headers] : [chosen.headers, route.headers];
+    for (const level of levels) applyHeaderOperations(upstreamHeaders, level?.request);
     const upstreamRequest = route.rewrite?.uri === undefined ? request : { ...request, path: rewritePath(path, route.rewrite.uri, matched) };
     if (upstreamRequest !== request) notes.push(`rewrite ${path} to ${upstreamRequest.path}`);
     if (route.mirror && applies(route.mirror.percent, random())) {
@@ -259,7 +261,7 @@ export class MeshProxy {
     }
     const service = this.#o.config.services.get(chosen.destination.host);
     const weight = route.route.length > 1 ? ` (weight ${chosen.weight} of ${total})` : "";
-    const responseRules = [route.headers?.response, chosen.headers?.response];
+    const responseRules = levels.map((level) => level?.response);
     const status = await this.#forward(route, chosen.destination, service, upstreamRequest, upstreamHeaders, body, res, worker, notes, responseRules);
     record(route.source, status, notes, `${describeDestination(chosen.destination)}${weight}`);
   }
@@ -318,14 +320,15 @@ export class MeshProxy {
     const timedOut = () => routeTimeout?.aborted === true;
     const tried = new Set<string>();
     const answer = (status: number, text: string, extra: Record<string, string> = {}): number => {
-      this.#reply(res, status, text, extra);
+      this.#reply(res, status, text, { ...localReplyHeaders(route), ...extra });
       return status;
     };
 
     for (let attempt = 1; ; attempt++) {
       const now = this.#o.now();
       const healthy = healthyEndpoints(this.#clusterEndpoints(cluster), cluster.selector, (id) => cluster.outlier?.isEjected(id, now) ?? false);
-      const candidates = untried(healthy, tried);
+      // Istio's retries avoid hosts already tried, except under consistent hashing, where they may hit the same host.
+      const candidates = "consistentHash" in cluster.policy.loadBalancer ? healthy : untried(healthy, tried);
       if (candidates.length === 0) return answer(503, NO_HEALTHY_UPSTREAM_BODY);
       const lb = cluster.policy.loadBalancer;
       const hashKey = "consistentHash" in lb ? headers[lb.consistentHash.httpHeaderName] : undefined;
@@ -440,6 +443,13 @@ export class MeshProxy {
     });
     return timedOut() ? 504 : response.statusCode;
   }
+}
+
+/** The route-level response headers Envoy also puts on the replies it makes itself once a route was chosen (aborts, 503s, 504s). */
+function localReplyHeaders(route: HttpRoute | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  applyHeaderOperations(headers, route?.headers?.response);
+  return headers;
 }
 
 const EXPLAINED_KINDS = 12;

@@ -23,11 +23,7 @@ const RETRY_CONDITIONS = ["connect-failure", "refused-stream", "unavailable", "c
 function release(version: string, retries503: boolean, shadowHostSuffix: boolean): IstioRelease {
   return {
     version,
-    defaultRetry: {
-      attempts: 2,
-      retryOn: retries503 ? [...RETRY_CONDITIONS, "retriable-status-codes"] : RETRY_CONDITIONS,
-      retriableStatusCodes: retries503 ? [503] : [],
-    },
+    defaultRetry: { attempts: 2, retryOn: [...RETRY_CONDITIONS, "retriable-status-codes"], retriableStatusCodes: retries503 ? [503] : [] },
     shadowHostSuffix,
   };
 }

@@ -102,13 +102,12 @@ export function gatewayHost(config: MeshConfig, role: Extract<ProxyRole, { kind:
 }
 
 /** Envoy compares exact and regex URI matches with the path alone, prefix matches with path and query. */
-export function matchRequest(match: RequestMatch, request: RequestInfo, source?: Labels): boolean {
+export function matchRequest(match: RequestMatch, request: RequestInfo): boolean {
   if (match.uri) {
     const pathOnly = request.path.split("?")[0]!;
     if (!matchString(match.uri, "prefix" in match.uri ? request.path : pathOnly)) return false;
   }
   if (match.method && !matchString(match.method, request.method)) return false;
-  if (match.sourceLabels && !(source && labelsMatch(match.sourceLabels, source))) return false;
   return Object.entries(match.headers).every(([name, m]) => matchString(m, request.headers[name]));
 }
 
@@ -119,18 +118,32 @@ export interface SelectedRoute {
 }
 
 /** The first route with no match conditions or with one matching condition set (Istio ORs the list). */
-export function selectRoute(routes: HttpRoute[], request: RequestInfo, source?: Labels): SelectedRoute | undefined {
+export function selectRoute(routes: HttpRoute[], request: RequestInfo): SelectedRoute | undefined {
   for (const route of routes) {
     if (route.match.length === 0) return { route };
-    const matched = route.match.find((m) => matchRequest(m, request, source));
+    const matched = route.match.find((m) => matchRequest(m, request));
     if (matched) return { route, matched };
   }
   return undefined;
 }
 
-/** The routes of a host: its VirtualService's, or one default route to the Service with the release's retry policy. */
-export function routesOf(config: MeshConfig, decision: Extract<HostDecision, { kind: "service" | "gateway-route" }>): HttpRoute[] {
-  if (decision.virtualHost) return decision.virtualHost.routes;
+/**
+ * The routes a proxy with `labels` gets for a host. sourceLabels is no runtime
+ * match but a selector of proxies: a match block whose sourceLabels the proxy
+ * lacks is left out of its configuration, a route left with no match block is
+ * dropped, and a VirtualService left with no route at all is skipped, so the
+ * Service's default route applies: one route to the Service with the release's
+ * retry policy.
+ */
+export function routesOf(config: MeshConfig, decision: Extract<HostDecision, { kind: "service" | "gateway-route" }>, labels: Labels): HttpRoute[] {
+  if (decision.virtualHost) {
+    const routes = decision.virtualHost.routes.flatMap((route) => {
+      if (route.match.length === 0) return [route];
+      const kept = route.match.filter((m) => !m.sourceLabels || labelsMatch(m.sourceLabels, labels));
+      return kept.length === 0 ? [] : [kept.length === route.match.length ? route : { ...route, match: kept }];
+    });
+    if (routes.length > 0 || decision.kind === "gateway-route") return routes;
+  }
   const service = (decision as { service: MeshService }).service;
   const name = service.kind === "kubernetes" ? service.name : service.host;
   return [{ source: `no VirtualService for ${name}: default route`, match: [], route: [{ destination: { host: service.host }, weight: 100 }], retries: config.release.defaultRetry }];
@@ -151,7 +164,15 @@ export function rewritePath(path: string, rewrite: string, matched?: RequestMatc
 export function redirectLocation(redirect: { uri?: string; authority?: string; port?: number; scheme?: string }, request: { path: string; authority: string; scheme: string }): string {
   const scheme = redirect.scheme ?? request.scheme;
   const host = redirect.authority ?? hostOf(request.authority);
-  const port = redirect.port !== undefined ? `:${redirect.port}` : redirect.authority === undefined && /:\d+$/.test(request.authority) ? `:${request.authority.split(":").pop()}` : "";
+  const defaultPort = scheme === "https" ? 443 : 80;
+  const port =
+    redirect.port !== undefined
+      ? redirect.port === defaultPort
+        ? ""
+        : `:${redirect.port}`
+      : redirect.authority === undefined && /:\d+$/.test(request.authority)
+        ? `:${request.authority.split(":").pop()}`
+        : "";
   const query = request.path.indexOf("?");
   const path = redirect.uri === undefined ? request.path : redirect.uri.includes("?") || query === -1 ? redirect.uri : redirect.uri + request.path.slice(query);
   return `${scheme}://${host}${port}${path}`;
