@@ -4,7 +4,7 @@
 // channel (every field a cluster may accept), `standard` from the standard channel. The
 // mesh preview uses them to tell a typo (a field the API does not have) from a real
 // field it does not model, and the tests to tell which lessons need the experimental CRDs.
-//   git -C gateway-api show v1.4.0:config/crd/experimental/gateway.networking.k8s.io_httproutes.yaml > x.yaml ...
+//   git -C gateway-api show v1.6.1:config/crd/experimental/gateway.networking.k8s.io_httproutes.yaml > x.yaml ...
 //   node scripts/gateway-api-fields.ts <experimental CRDs.yaml> <standard CRDs.yaml> <gateway-api tag>
 import { readFileSync, writeFileSync } from "node:fs";
 import { specShapes } from "./istio-fields.ts";

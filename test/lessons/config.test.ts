@@ -122,7 +122,8 @@ describe("the model built from good rules", () => {
     expect(canary!.route).toEqual([{ destination: { host: HOST, subset: "v2" }, weight: 100, headers: { response: { set: { "x-subset": "v2" }, add: {}, remove: [] } } }]);
     expect(canary!.timeoutMs).toBe(1500);
     expect(canary!.retries).toEqual({ attempts: 3, perTryTimeoutMs: 500, retryOn: ["gateway-error", "retriable-status-codes"], retriableStatusCodes: [503] });
-    expect(canary!.fault).toEqual({ delay: { fixedDelayMs: 1000, percent: 100 }, abort: { httpStatus: 500, percent: 50 } });
+    // A delay without percentage injects nothing: Istio leaves Envoy's fraction at 0.
+    expect(canary!.fault).toEqual({ delay: { fixedDelayMs: 1000, percent: 0 }, abort: { httpStatus: 500, percent: 50 } });
     expect(canary!.mirror).toEqual({ destination: { host: HOST, subset: "v1" }, percent: 25 });
     expect(canary!.headers).toEqual({ request: { set: { "x-lesson": "a" }, add: { "x-b": "b" }, remove: ["x-debug"] } });
     expect(rest!.route.map((r) => r.weight)).toEqual([70, 30]);
@@ -162,9 +163,17 @@ describe("the model built from good rules", () => {
     expect(policy.subsets.get("v2")!.trafficPolicy).toEqual({ ...policy.trafficPolicy, loadBalancer: { consistentHash: { httpHeaderName: "x-user" } } });
   });
 
-  it("retries without attempts disable retries (proto3's 0), without retryOn keep the default conditions", () => {
-    const [route] = routesOf(dr({}), vs([{ ...toV1, retries: { perTryTimeout: "1s" } }]));
-    expect(route!.retries).toEqual({ ...NEWEST_RELEASE.defaultRetry, attempts: 0, perTryTimeoutMs: 1000 });
+  it("retries without retryOn keep the default conditions; attempts 0 (or unset, proto3's 0) turns retries off", () => {
+    expect(routesOf(dr({}), vs([{ ...toV1, retries: { attempts: 3, perTryTimeout: "1s" } }]))[0]!.retries).toEqual({ ...NEWEST_RELEASE.defaultRetry, attempts: 3, perTryTimeoutMs: 1000 });
+    expect(routesOf(dr({}), vs([{ ...toV1, retries: {} }]))[0]!.retries.attempts).toBe(0);
+  });
+
+  it("attempts 0 beside perTryTimeout or retryOn is refused, as Istio's validation does", () => {
+    expect(() => routesOf(dr({}), vs([{ ...toV1, retries: { perTryTimeout: "1s" } }]))).toThrow("perTryTimeout with attempts 0 (retries disabled): Istio rejects the rule");
+  });
+
+  it("a lone destination takes all the traffic whatever its weight", () => {
+    expect(routesOf(dr({}), vs([{ route: [{ destination: { host: "flaskapp", subset: "v1" }, weight: 0 }] }]))[0]!.route[0]!.weight).toBe(100);
   });
 
   it("outlierDetection fields left out take Istio's defaults", () => {

@@ -152,11 +152,15 @@ describe("OutlierDetector", () => {
     expect(d.isEjected("a", 5000 + 6000)).toBe(false);
   });
 
-  it("maxEjectionPercent caps how many endpoints are out, but one may always go", () => {
-    const d = new OutlierDetector({ ...config, consecutive5xxErrors: 1, maxEjectionPercent: 10 });
-    expect(d.record("a", true, 0, 2)).toBe(true);
-    expect(d.record("b", true, 0, 2)).toBe(false);
-    expect(d.isEjected("b", 1)).toBe(false);
+  it.each([
+    ["the default 10% with 2 endpoints ejects none", 10, 2, [false, false]],
+    ["50% with 2 endpoints ejects one", 50, 2, [true, false]],
+    ["34% with 3 endpoints ejects one", 34, 3, [true, false]],
+    ["33% with 3 endpoints ejects none", 33, 3, [false, false]],
+    ["100% ejects all", 100, 2, [true, true]],
+  ] as const)("maxEjectionPercent counts the ejection itself, none exempt: %s", (_name, max, size, expected) => {
+    const d = new OutlierDetector({ ...config, consecutive5xxErrors: 1, maxEjectionPercent: max });
+    expect([d.record("a", true, 0, size), d.record("b", true, 0, size)]).toEqual(expected);
   });
 
   it("consecutive5xxErrors 0 turns ejection off", () => {

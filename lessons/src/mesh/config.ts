@@ -198,6 +198,7 @@ export const RETRY_ON = new Set([
   "reset",
   "retriable-4xx",
   "retriable-status-codes",
+  "reset-before-request",
   "refused-stream",
   "unavailable",
   "cancelled",
@@ -306,7 +307,7 @@ export function checkFields(obj: K8sObject, fields: KindFields): void {
   const where = `${obj.kind} ${obj.metadata.name}`;
   const unknown = fieldsOutside(obj.spec, fields.schema, "spec");
   if (unknown.length > 0) {
-    fail(where, `${unknown.join(", ")}: no such field in ${fields.api}; a cluster rejects it too (check the spelling)`);
+    fail(where, `${unknown.join(", ")}: no such field in ${fields.api} (check the spelling); a cluster rejects it too: strict decoding error: unknown field "${unknown[0]}"`);
   }
   const unmodelled = fieldsOutside(obj.spec, fields.modelled, "spec");
   const deprecated = unmodelled.flatMap((path) => {
@@ -343,8 +344,9 @@ export function stringField(value: unknown, where: string): string {
   return value;
 }
 
-function percentField(value: unknown, where: string): number {
-  if (value === undefined) return 100;
+/** A `percentage: {value}`; absent, `absent` (100 for a mirror; 0 for faults, as Istio leaves Envoy's fraction unset). */
+function percentField(value: unknown, where: string, absent: number): number {
+  if (value === undefined) return absent;
   const v = (value as { value?: unknown }).value;
   if (typeof v !== "number" || v < 0 || v > 100) fail(`${where}.value`, `expected a number from 0 to 100, got ${JSON.stringify(v)}`);
   return v;
@@ -412,8 +414,10 @@ function destination(value: any, where: string, ctx: Context): Destination {
 export function retryPolicy(value: any, where: string, release: IstioRelease): RetryPolicy {
   const fallback = release.defaultRetry;
   if (value === undefined) return fallback;
-  // An unset attempts is proto3's 0: Istio then disables retries for the route.
+  // An unset attempts is proto3's 0: Istio then disables retries for the route, and its validation refuses anything else beside it.
   const attempts = intField(value.attempts ?? 0, `${where}.attempts`, 0, 100);
+  const beside = ["perTryTimeout", "retryOn"].filter((k) => value[k] !== undefined);
+  if (attempts === 0 && beside.length > 0) fail(`${where}`, `${beside.join(" and ")} with attempts 0 (retries disabled): Istio rejects the rule`);
   const words: string[] = typeof value.retryOn === "string" ? value.retryOn.split(",").map((w: string) => w.trim()) : [...fallback.retryOn];
   const retryOn: string[] = [];
   const retriableStatusCodes: number[] = value.retryOn === undefined ? [...fallback.retriableStatusCodes] : [];
@@ -457,8 +461,9 @@ function httpRoute(value: any, source: string, where: string, ctx: Context): Htt
   if (value.redirect === undefined && routes.length === 0) fail(`${where}.route`, "expected at least one destination (or a redirect)");
   const route: WeightedDestination[] = routes.map((r, i) => {
     const at = `${where}.route[${i}]`;
-    // Weights are relative: each destination gets weight / sum. A lone destination without one takes everything.
-    const weight = r.weight === undefined ? (routes.length === 1 ? 100 : 0) : intField(r.weight, `${at}.weight`, 0, 2 ** 31 - 1);
+    // Weights are relative: each destination gets weight / sum. A lone destination takes everything, whatever its weight.
+    const given = r.weight === undefined ? 0 : intField(r.weight, `${at}.weight`, 0, 2 ** 31 - 1);
+    const weight = routes.length === 1 ? 100 : given;
     const wd: WeightedDestination = { destination: destination(r.destination, `${at}.destination`, ctx), weight };
     const headers = headerRules(r.headers, `${at}.headers`);
     if (headers) wd.headers = headers;
@@ -485,15 +490,15 @@ function httpRoute(value: any, source: string, where: string, ctx: Context): Htt
     const fault: FaultPolicy = {};
     const { delay, abort } = value.fault;
     if (delay !== undefined) {
-      fault.delay = { fixedDelayMs: durationField(delay.fixedDelay, `${where}.fault.delay.fixedDelay`), percent: percentField(delay.percentage, `${where}.fault.delay.percentage`) };
+      fault.delay = { fixedDelayMs: durationField(delay.fixedDelay, `${where}.fault.delay.fixedDelay`), percent: percentField(delay.percentage, `${where}.fault.delay.percentage`, 0) };
     }
     if (abort !== undefined) {
-      fault.abort = { httpStatus: intField(abort.httpStatus, `${where}.fault.abort.httpStatus`, 200, 599), percent: percentField(abort.percentage, `${where}.fault.abort.percentage`) };
+      fault.abort = { httpStatus: intField(abort.httpStatus, `${where}.fault.abort.httpStatus`, 200, 599), percent: percentField(abort.percentage, `${where}.fault.abort.percentage`, 0) };
     }
     result.fault = fault;
   }
   if (value.mirror !== undefined) {
-    result.mirror = { destination: destination(value.mirror, `${where}.mirror`, ctx), percent: percentField(value.mirrorPercentage, `${where}.mirrorPercentage`) };
+    result.mirror = { destination: destination(value.mirror, `${where}.mirror`, ctx), percent: percentField(value.mirrorPercentage, `${where}.mirrorPercentage`, 100) };
   } else if (value.mirrorPercentage !== undefined) {
     fail(`${where}.mirrorPercentage`, "set without a mirror");
   }

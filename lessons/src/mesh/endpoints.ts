@@ -2,7 +2,8 @@
 // their /readyz answers 200, polled like a kubelet readiness probe), gateway
 // pods and the stand-in for the outside world (always ready).
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Labels } from "./config.ts";
+import type { ConnectionPool, Labels } from "./config.ts";
+import { ConnectionPools } from "./connection-pool.ts";
 
 export interface Endpoint {
   id: string;
@@ -19,6 +20,7 @@ export interface Endpoint {
 
 export class Endpoints {
   readonly #endpoints = new Map<string, Endpoint & { probe: boolean }>();
+  readonly #inbound = new Map<string, ConnectionPools>();
   readonly #intervalMs: number;
   #poller: NodeJS.Timeout | undefined;
   #polling = false;
@@ -37,6 +39,14 @@ export class Endpoints {
 
   remove(id: string): void {
     this.#endpoints.delete(id);
+    this.#inbound.delete(id);
+  }
+
+  /** The pod's server-side sidecar's connection pools to its app, shared by every client (created with the first limits asked for). */
+  inboundPools(id: string, limits: ConnectionPool): ConnectionPools {
+    let pools = this.#inbound.get(id);
+    if (!pools) this.#inbound.set(id, (pools = new ConnectionPools(limits)));
+    return pools;
   }
 
   all(): Endpoint[] {

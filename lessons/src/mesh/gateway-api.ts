@@ -10,7 +10,7 @@
 // The API server fills the CRD defaults (a rule without matches matches PathPrefix
 // /, weight 1, redirect 302, ...); a render has not been through one, so they are
 // applied here. Every field present must be one the preview models: one the API
-// does not have (Gateway API v1.4.0, experimental channel: a superset of the
+// does not have (Gateway API v1.6.1, experimental channel: a superset of the
 // standard one) is reported as such, a real one the preview does not model as
 // "not modelled", as for Istio's API.
 import { parseDuration } from "../../../services/common/src/duration.ts";
@@ -53,7 +53,7 @@ export const GATEWAY_CLASS = "istio";
 type Kind = "HTTPRoute" | "Gateway";
 const KINDS: readonly Kind[] = ["Gateway", "HTTPRoute"];
 
-/** Where the field names come from: `kubernetes-sigs/gateway-api v1.4.0 config/crd/{experimental,standard}`. */
+/** Where the field names come from: `kubernetes-sigs/gateway-api v1.6.1 config/crd/{experimental,standard}`. */
 export const GATEWAY_API_FIELDS_SOURCE = FIELDS.source;
 /** Every spec field of the experimental channel (which holds the standard one), from the CRDs (scripts/gateway-api-fields.ts). */
 export const GATEWAY_API_SCHEMA = FIELDS.kinds as unknown as Record<Kind, Shape>;

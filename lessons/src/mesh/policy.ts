@@ -75,7 +75,7 @@ export function pickEndpoint(lb: LoadBalancer, candidates: Candidate[], cursor: 
 
 /** How an attempt to reach an upstream ended. */
 export type AttemptOutcome =
-  | { kind: "response"; status: number }
+  | { kind: "response"; status: number; serverSideOverflow?: boolean }
   | { kind: "connect-failure" }
   | { kind: "reset" }
   | { kind: "per-try-timeout" }
@@ -88,7 +88,8 @@ export function isRetriable(policy: RetryPolicy, outcome: AttemptOutcome): boole
     case "overflow":
       return false;
     case "connect-failure":
-      return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error") || on.has("reset");
+      // Nothing of the request was sent: reset-before-request covers it too.
+      return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error") || on.has("reset") || on.has("reset-before-request");
     case "reset":
       return on.has("reset") || on.has("5xx") || on.has("gateway-error");
     case "per-try-timeout":
@@ -128,9 +129,11 @@ interface EjectionState {
 
 /**
  * Envoy's consecutive-5xx outlier detection for one cluster. An endpoint is
- * ejected the moment it reaches the threshold, unless that would eject more
- * than maxEjectionPercent of the cluster (one ejection is always allowed); it
- * returns at the first detection interval after baseEjectionTime × times ejected.
+ * ejected the moment it reaches the threshold, unless the ejected share would
+ * then exceed maxEjectionPercent (no ejection is exempt: Istio does not set
+ * always_eject_one_host, so with the default 10% and fewer than 10 endpoints
+ * none is ever ejected); it returns at the first detection interval after
+ * baseEjectionTime × times ejected.
  */
 export class OutlierDetector {
   readonly #config: OutlierDetection;
@@ -160,9 +163,8 @@ export class OutlierDetector {
     state.consecutive += 1;
     const threshold = this.#config.consecutive5xxErrors;
     if (threshold === 0 || state.consecutive < threshold || this.isEjected(id, now)) return false;
-    // Envoy ejects only while the share already ejected is below maxEjectionPercent; the first ejection is always allowed.
     const ejected = [...this.#state.keys()].filter((other) => this.isEjected(other, now)).length;
-    if (ejected > 0 && (ejected * 100) / clusterSize >= this.#config.maxEjectionPercent) return false;
+    if (((ejected + 1) * 100) / clusterSize > this.#config.maxEjectionPercent) return false;
     state.timesEjected += 1;
     state.consecutive = 0;
     const { intervalMs, baseEjectionTimeMs } = this.#config;

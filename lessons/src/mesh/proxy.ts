@@ -3,7 +3,7 @@
 // gateway. It applies the mesh configuration with the pure decisions of
 // routing.ts and policy.ts and does the I/O: HTTP listeners on 127.0.0.1, one
 // undici Pool per upstream endpoint, connection accounting per cluster.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -62,7 +62,8 @@ class Cluster {
   readonly pools: ConnectionPools;
   readonly active = new Map<string, number>();
   readonly outlier: OutlierDetector | undefined;
-  cursor = 0;
+  /** Round robin's position, per worker thread, each seeded at random (as Envoy seeds each worker's balancer). */
+  readonly #cursors = new Map<number, number>();
 
   constructor(service: MeshService | undefined, policy: TrafficPolicy, selector: Record<string, string>) {
     this.service = service;
@@ -70,6 +71,12 @@ class Cluster {
     this.selector = selector;
     this.pools = new ConnectionPools(policy.connectionPool);
     this.outlier = policy.outlierDetection ? new OutlierDetector(policy.outlierDetection) : undefined;
+  }
+
+  nextCursor(worker: number, random: () => number = Math.random): number {
+    const cursor = this.#cursors.get(worker) ?? Math.floor(random() * 1024);
+    this.#cursors.set(worker, cursor + 1);
+    return cursor;
   }
 }
 
@@ -282,14 +289,26 @@ export class MeshProxy {
       .catch(() => undefined);
   }
 
+  /**
+   * The server-side sidecar's own circuit breaker: Istio applies the
+   * DestinationRule's connectionPool (the rule's, not a subset's) to each pod's
+   * inbound cluster too. Resolves to its release, or throws Overflow.
+   */
+  async #inbound(cluster: Cluster, endpoint: Endpoint, worker: number, signal: AbortSignal): Promise<(() => void) | undefined> {
+    if (!endpoint.sidecar || !cluster.service) return undefined;
+    const limits = this.#o.config.destinations.get(cluster.service.host)?.trafficPolicy.connectionPool;
+    if (!limits || Object.keys(limits).length === 0) return undefined;
+    return this.#o.endpoints.inboundPools(endpoint.id, limits).acquire(worker, "app", signal);
+  }
+
   /** Headers as the upstream's own sidecar hands them to the app. */
   #toUpstream(headers: Record<string, string>, endpoint: Endpoint, attempt: number): Record<string, string> {
     const out: Record<string, string> = { ...headers, "x-envoy-attempt-count": String(attempt) };
     if (endpoint.sidecar) {
-      const ns = this.#o.role.namespace;
-      out["x-forwarded-client-cert"] =
-        `By=spiffe://cluster.local/ns/${endpoint.namespace}/sa/${endpoint.serviceAccount ?? "default"};` +
-        `URI=spiffe://cluster.local/ns/${ns}/sa/${this.#o.serviceAccount}`;
+      // Added by the server's sidecar from the mTLS handshake: its own identity, the client certificate's hash, subject and identity.
+      const client = `spiffe://cluster.local/ns/${this.#o.role.namespace}/sa/${this.#o.serviceAccount}`;
+      const hash = createHash("sha256").update(client).digest("hex");
+      out["x-forwarded-client-cert"] = `By=spiffe://cluster.local/ns/${endpoint.namespace}/sa/${endpoint.serviceAccount ?? "default"};Hash=${hash};Subject="";URI=${client}`;
     }
     return out;
   }
@@ -321,6 +340,7 @@ export class MeshProxy {
     const routeSignal = routeTimeout ? AbortSignal.any([routeTimeout, clientGone.signal]) : clientGone.signal;
     const timedOut = () => routeTimeout?.aborted === true;
     const tried = new Set<string>();
+    const started = performance.now();
     const answer = (status: number, text: string, extra: Record<string, string> = {}): number => {
       this.#reply(res, status, text, { ...localReplyHeaders(route), ...extra });
       return status;
@@ -334,7 +354,7 @@ export class MeshProxy {
       if (candidates.length === 0) return answer(503, NO_HEALTHY_UPSTREAM_BODY);
       const lb = cluster.policy.loadBalancer;
       const hashKey = "consistentHash" in lb ? headers[lb.consistentHash.httpHeaderName] : undefined;
-      const endpoint = candidates[pickEndpoint(lb, candidates.map((e) => ({ id: e.id, active: cluster.active.get(e.id) ?? 0 })), cluster.cursor++, this.#o.random, hashKey)]!;
+      const endpoint = candidates[pickEndpoint(lb, candidates.map((e) => ({ id: e.id, active: cluster.active.get(e.id) ?? 0 })), cluster.nextCursor(worker), this.#o.random, hashKey)]!;
       tried.add(endpoint.id);
       let release: () => void;
       try {
@@ -350,24 +370,33 @@ export class MeshProxy {
       cluster.active.set(endpoint.id, (cluster.active.get(endpoint.id) ?? 0) + 1);
       let outcome: AttemptOutcome;
       let response: Upstream | undefined;
-      const perTry = retries.perTryTimeoutMs === undefined ? undefined : AbortSignal.timeout(retries.perTryTimeoutMs);
-      const signal = perTry ? AbortSignal.any([routeSignal, perTry]) : routeSignal;
+      // The per-try timeout covers the time to the response headers only; the route timeout runs to the end of the body.
+      const attemptSignal = new AbortController();
+      const onRouteAbort = () => attemptSignal.abort(routeSignal.reason);
+      routeSignal.addEventListener("abort", onRouteAbort, { once: true });
+      let perTryFired = false;
+      const perTry = retries.perTryTimeoutMs === undefined ? undefined : setTimeout(() => ((perTryFired = true), attemptSignal.abort()), retries.perTryTimeoutMs);
+      let releaseInbound: (() => void) | undefined;
       try {
         try {
+          releaseInbound = await this.#inbound(cluster, endpoint, worker, attemptSignal.signal);
           response = await this.#transport(endpoint).request({
             path: request.path,
             method: request.method as Dispatcher.HttpMethod,
             headers: this.#toUpstream(headers, endpoint, attempt),
             body: body.length > 0 ? body : null,
-            signal,
+            signal: attemptSignal.signal,
           });
           outcome = { kind: "response", status: response.statusCode };
         } catch (error) {
           const code = (error as { code?: string }).code ?? "";
-          if (perTry?.aborted && !routeSignal.aborted) outcome = { kind: "per-try-timeout" };
-          else if (signal.aborted) outcome = { kind: "reset" };
+          if (error instanceof Overflow) outcome = { kind: "response", status: 503, serverSideOverflow: true };
+          else if (perTryFired && !routeSignal.aborted) outcome = { kind: "per-try-timeout" };
+          else if (attemptSignal.signal.aborted) outcome = { kind: "reset" };
           else if (code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT") outcome = { kind: "connect-failure" };
           else outcome = { kind: "reset" };
+        } finally {
+          clearTimeout(perTry);
         }
         cluster.outlier?.record(endpoint.id, countsAsError(outcome), this.#o.now(), this.#clusterEndpoints(cluster).length);
 
@@ -378,11 +407,13 @@ export class MeshProxy {
         if (clientGone.signal.aborted) return 499;
         if (!shouldRetry(retries, attempt, outcome)) {
           if (attempt > 1) notes.push(`${attempt} tries`);
-          return await this.#respond(res, outcome, response, responseRules, routeSignal, timedOut);
+          return await this.#respond(res, outcome, response, responseRules, routeSignal, timedOut, started);
         }
         await response?.body.dump().catch(() => undefined);
       } finally {
+        routeSignal.removeEventListener("abort", onRouteAbort);
         cluster.active.set(endpoint.id, (cluster.active.get(endpoint.id) ?? 1) - 1);
+        releaseInbound?.();
         release();
       }
       const waited = await sleep(retryBackoffMs(attempt, this.#o.random()), undefined, { signal: routeSignal }).then(
@@ -405,8 +436,13 @@ export class MeshProxy {
     responseRules: Array<HeaderRules["response"]>,
     routeSignal: AbortSignal,
     timedOut: () => boolean,
+    started: number,
   ): Promise<number> {
     if (!response) {
+      if (outcome.kind === "response" && outcome.serverSideOverflow) {
+        this.#reply(res, 503, OVERFLOW_BODY, { "x-envoy-overloaded": "true" });
+        return 503;
+      }
       if (outcome.kind === "per-try-timeout") {
         this.#reply(res, 504, TIMEOUT_BODY);
         return 504;
@@ -419,6 +455,9 @@ export class MeshProxy {
     for (const [name, value] of Object.entries(response.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = Array.isArray(value) ? value.join(", ") : value;
     }
+    // The client's sidecar names itself (server: envoy, replacing the app's) and says how long the upstream took.
+    out.server = "envoy";
+    out["x-envoy-upstream-service-time"] = String(Math.round(performance.now() - started));
     for (const rules of responseRules) applyHeaderOperations(out, rules);
     res.writeHead(response.statusCode, out);
     await new Promise<void>((resolve) => {

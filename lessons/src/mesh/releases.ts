@@ -10,34 +10,49 @@ export interface RetryPolicy {
 }
 
 export interface IstioRelease {
-  /** Minor version, "1.28". */
+  /** Minor version, "1.31". */
   version: string;
+  /** Whether upstream still supports it on the date the preview's sources were read (2026-11-25). */
+  supportedUpstream: boolean;
   /** The retry policy of a route that sets no `retries`. */
   defaultRetry: RetryPolicy;
   /** Whether mirrored copies get `-shadow` appended to their Host. */
   shadowHostSuffix: boolean;
 }
 
-const RETRY_CONDITIONS = ["connect-failure", "refused-stream", "unavailable", "cancelled"];
+/**
+ * Istio's default retry policy since 1.24: 2 retries on connection failures
+ * (and gRPC conditions that plain HTTP never meets). `retriable-status-codes`
+ * is in the list, but with no code: 503 is not retried since 1.24 (an opt-out
+ * flag in 1.24–1.26, gone in 1.27).
+ */
+const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 2,
+  retryOn: ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"],
+  retriableStatusCodes: [],
+};
 
-function release(version: string, retries503: boolean, shadowHostSuffix: boolean): IstioRelease {
-  return {
-    version,
-    defaultRetry: { attempts: 2, retryOn: [...RETRY_CONDITIONS, "retriable-status-codes"], retriableStatusCodes: retries503 ? [503] : [] },
-    shadowHostSuffix,
-  };
+function release(version: string, supportedUpstream: boolean, shadowHostSuffix: boolean): IstioRelease {
+  return { version, supportedUpstream, defaultRetry: DEFAULT_RETRY, shadowHostSuffix };
 }
 
-/** Oldest first. */
+/** Oldest first. 1.27 and 1.28 are past their end of life; they stay for the defaults that changed since. */
 export const RELEASES: readonly IstioRelease[] = [
   release("1.27", false, true),
   release("1.28", false, false),
+  release("1.29", false, false),
+  release("1.30", true, false),
+  release("1.31", true, false),
 ];
+
+/** The releases the lessons are written for: the newest three minors. */
+export const LESSON_RELEASES: readonly IstioRelease[] = RELEASES.slice(-3);
 
 export const NEWEST_RELEASE = RELEASES.at(-1)!;
 export const OLDEST_RELEASE = RELEASES[0]!;
+export const OLDEST_LESSON_RELEASE = LESSON_RELEASES[0]!;
 
-/** The release for "1.28" (or "1.28.2"); undefined for one the preview does not model. */
+/** The release for "1.31" (or "1.31.2"); undefined for one the preview does not model. */
 export function findRelease(text: string): IstioRelease | undefined {
   const minor = /^(\d+\.\d+)(\.\d+)?$/.exec(text.trim())?.[1];
   return RELEASES.find((r) => r.version === minor);
