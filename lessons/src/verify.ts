@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { loadChecks, mirroredNeeded, parseLogLines, tallyArgs } from "./checks.ts";
 import { DEFAULT_NAMESPACE, deploymentLogsCommand, sleepTallyCommand } from "./commands.ts";
 import { renderKustomization, type K8sObject } from "./kustomize.ts";
-import { checksFile, LESSONS, overlayDir, parseLessons, runCommand, UsageError } from "./lessons.ts";
+import { allLessons, checksFile, lessonPath, overlayDir, parseLessons, runCommand, UsageError } from "./lessons.ts";
 import { formatCommand, runCheck, type CheckRunner } from "./run-check.ts";
 import { runProgram } from "./run.ts";
 
@@ -18,7 +18,7 @@ const USAGE = `usage: npm run verify -- <lesson> [--dry-run] [--namespace NS]
   runs the lesson's checks from the sleep pod of a cluster where the overlay is applied
   --dry-run        print the kubectl commands instead of running them
   --namespace NS   the lessons' namespace (default ${DEFAULT_NAMESPACE})
-lessons: ${LESSONS.join(", ")}`;
+lessons: ${allLessons().join(", ")}`;
 
 function out(text: string): void {
   process.stdout.write(text);
@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
   const { summary, checks } = await loadChecks(checksFile(dir));
   const objects = await renderKustomization(dir);
   const runner = clusterRunner(objects, namespace);
-  out(`${lesson}: ${summary}\n(apply it first: kubectl apply -k k8s/overlays/${lesson})\n\n`);
+  out(`${lesson}: ${summary}\n(apply it first: kubectl apply -k ${lessonPath(lesson!)})\n\n`);
   if (values["dry-run"]) {
     for (const check of checks) {
       const runId = check.mirroredTo ? `lesson-check-${randomUUID()}` : undefined;

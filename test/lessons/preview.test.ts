@@ -1,35 +1,28 @@
 // End to end through the real pieces: the flaskapp and tally bundles, the
 // overlays rendered by kustomize, the rules applied by the mesh preview.
 import { execFile, spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { renderKustomization } from "../../lessons/src/kustomize.ts";
-import { checksFile, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
+import { LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
 import { RuleError } from "../../lessons/src/mesh/config.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 import { previewOverlay, runTally } from "../../lessons/src/preview.ts";
+import { overlayOver, removeOverlays } from "./overlay-over.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const temps: string[] = [];
 
 afterAll(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+  removeOverlays();
 });
-
-/** A kustomize overlay in a temp dir over a real lesson, with `patches` and the lesson's checks.yaml. */
-function overlayOver(lesson: string, patches: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `lesson-${lesson}-`));
-  temps.push(dir);
-  writeFileSync(join(dir, "kustomization.yaml"), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${relative(dir, overlayDir(lesson as never))}\npatches:\n${patches}`);
-  copyFileSync(checksFile(overlayDir(lesson as never)), checksFile(dir));
-  return dir;
-}
 
 describe("every lesson's checks pass in the mesh preview, under the oldest and the newest supported Istio", () => {
   const cases = [OLDEST_RELEASE, NEWEST_RELEASE].flatMap((release) => LESSONS.map((lesson) => [lesson, release.version, release] as const));

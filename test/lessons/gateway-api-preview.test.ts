@@ -1,0 +1,77 @@
+// The Gateway API lessons end to end through the real pieces (flaskapp and tally
+// bundles, kustomize renders, the mesh preview): each passes its checks under the
+// oldest and the newest Istio the preview models, and a copy with one thing broken
+// fails exactly the checks that thing is for. A file of its own, so vitest runs it
+// beside preview.test.ts.
+import { afterAll, describe, expect, it } from "vitest";
+import { renderKustomization } from "../../lessons/src/kustomize.ts";
+import { GATEWAY_API_LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
+import { RuleError } from "../../lessons/src/mesh/config.ts";
+import { Mesh } from "../../lessons/src/mesh/mesh.ts";
+import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
+import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
+import { previewOverlay } from "../../lessons/src/preview.ts";
+import { overlayOver, removeOverlays } from "./overlay-over.ts";
+
+afterAll(removeOverlays);
+
+describe("every Gateway API lesson's checks pass in the mesh preview, under the oldest and the newest supported Istio", () => {
+  const cases = [OLDEST_RELEASE, NEWEST_RELEASE].flatMap((release) => GATEWAY_API_LESSONS.map((lesson) => [lesson, release.version, release] as const));
+  it.each(cases)("gateway-api/%s (Istio %s)", async (lesson, _version, release) => {
+    let report = "";
+    const results = await previewOverlay(overlayDir(`gateway-api/${lesson}`), { write: (t) => (report += t), release });
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.filter((r) => !r.passed), report).toEqual([]);
+    // The decisions were the HTTPRoute's (or, for the mesh check of ingress-gateway, the Service's default route).
+    expect(report).toMatch(/HTTPRoute flaskapp(-default-v2|-ingress)? rules\[\d\]/);
+    expect(report).toMatch(/^PASS {2}/m);
+  }, 60_000);
+});
+
+/** A JSON patch on the lesson's HTTPRoute. */
+const routePatch = (name: string, ops: string) => `  - target: { kind: HTTPRoute, name: ${name} }\n    patch: |-\n${ops.replace(/^/gm, "      ")}\n`;
+
+describe("a broken copy of each Gateway API lesson fails the checks it breaks", () => {
+  const cases: Array<[string, string, string, boolean[]]> = [
+    ["round-robin", "flaskapp-v2 weighted 9 to 1", routePatch("flaskapp", "- op: add\n  path: /spec/rules/0/backendRefs/1/weight\n  value: 9"), [false]],
+    ["v2-default", "the backend flaskapp-v1 instead of flaskapp-v2", routePatch("flaskapp-default-v2", "- op: replace\n  path: /spec/rules/0/backendRefs/0/name\n  value: flaskapp-v1"), [false]],
+    [
+      "weighted",
+      "the weights swapped",
+      routePatch("flaskapp", "- op: replace\n  path: /spec/rules/0/backendRefs/0/weight\n  value: 30\n- op: replace\n  path: /spec/rules/0/backendRefs/1/weight\n  value: 70"),
+      [false],
+    ],
+    ["header-canary", "the header value Canary (matches are exact and case-sensitive)", routePatch("flaskapp", "- op: replace\n  path: /spec/rules/0/matches/0/headers/0/value\n  value: Canary"), [false, true, true]],
+    ["rewrite-redirect", "the URLRewrite filter missing", routePatch("flaskapp", "- op: remove\n  path: /spec/rules/0/filters"), [false, true, true]],
+    [
+      "ingress-gateway",
+      "the route attached to the Service flaskapp too (so it applies inside the mesh)",
+      routePatch("flaskapp-ingress", '- op: add\n  path: /spec/parentRefs/-\n  value: { group: "", kind: Service, name: flaskapp, port: 80 }'),
+      [true, true, true, false],
+    ],
+    ["timeout", "a request timeout of 400ms (so /delay/0.5 times out too)", routePatch("flaskapp", "- op: replace\n  path: /spec/rules/0/timeouts/request\n  value: 400ms"), [true, true, false]],
+    ["retries", "the retry stanza missing (Istio's default retries only connection errors)", routePatch("flaskapp", "- op: remove\n  path: /spec/rules/0/retry"), [false]],
+    ["mirror", "the RequestMirror filter missing", routePatch("flaskapp", "- op: remove\n  path: /spec/rules/0/filters"), [false]],
+  ];
+
+  it("covers every Gateway API lesson", () => {
+    expect(cases.map((c) => c[0]).sort()).toEqual([...GATEWAY_API_LESSONS].sort());
+  });
+
+  it.each(cases)("gateway-api/%s with %s", async (lesson, _what, patches, expected) => {
+    let report = "";
+    const results = await previewOverlay(overlayOver(`gateway-api/${lesson}`, patches), { write: (t) => (report += t) });
+    expect(results.map((r) => r.passed), report).toEqual(expected);
+    expect(report).toMatch(/^FAIL {2}/m);
+  }, 60_000);
+});
+
+describe("a Gateway API field the preview does not model", () => {
+  it("is an error naming it, before any pod starts", async () => {
+    const dir = overlayOver("gateway-api/weighted", routePatch("flaskapp", "- op: add\n  path: /spec/rules/0/sessionPersistence\n  value: { sessionName: lab, type: Cookie }"));
+    const objects = await renderKustomization(dir);
+    await expect(Mesh.start(objects)).rejects.toThrow(RuleError);
+    await expect(Mesh.start(objects)).rejects.toThrow("HTTPRoute flaskapp: spec.rules[0].sessionPersistence: a real Gateway API field the mesh preview does not model (docs/gateway-api.md lists what it does)");
+    expect(runningPodCount()).toBe(0);
+  });
+});

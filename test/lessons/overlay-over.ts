@@ -1,0 +1,22 @@
+// A kustomize overlay in a temp dir over a real lesson, for tests that break one
+// thing of a lesson and watch its checks fail.
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { checksFile, overlayDir } from "../../lessons/src/lessons.ts";
+
+const temps: string[] = [];
+
+/** A kustomize overlay in a temp dir over a real lesson, with `patches` and the lesson's checks.yaml. */
+export function overlayOver(lesson: string, patches: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `lesson-${lesson.replace("/", "-")}-`));
+  temps.push(dir);
+  writeFileSync(join(dir, "kustomization.yaml"), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${relative(dir, overlayDir(lesson))}\npatches:\n${patches}`);
+  copyFileSync(checksFile(overlayDir(lesson)), checksFile(dir));
+  return dir;
+}
+
+/** Removes the overlays made so far (call it in afterAll). */
+export function removeOverlays(): void {
+  for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
