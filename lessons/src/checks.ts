@@ -29,6 +29,8 @@ export interface Check {
   expect: string[];
   /** tally --expect-latency expressions. */
   expectLatency: string[];
+  /** tally --expect-distinct: how many distinct answers (`=1`, `>=3`). */
+  expectDistinct?: string;
   mirroredTo?: MirrorExpectation;
 }
 
@@ -43,7 +45,7 @@ export class ChecksError extends Error {}
 export const CHECK_LIMITS = { requests: { min: 1, max: 10_000 }, concurrency: { min: 1, max: 100 } } as const;
 
 export const DEFAULT_SERVICE = "flaskapp";
-const CHECK_FIELDS = ["name", "service", "path", "method", "headers", "requests", "concurrency", "by", "timeout", "expect", "expectLatency", "mirroredTo"];
+const CHECK_FIELDS = ["name", "service", "path", "method", "headers", "requests", "concurrency", "by", "timeout", "expect", "expectLatency", "expectDistinct", "mirroredTo"];
 /** A Service as a pod names it: `name`, `name.namespace`, up to `name.namespace.svc.cluster.local`. */
 const SERVICE_HOST = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** A plain absolute path: one leading slash, no backslash, no whitespace, no fragment. */
@@ -96,6 +98,7 @@ function validateWithTally(check: Check, file: string, at: string): void {
     ...Object.entries(check.headers).map(([name, value]): [string, string[]] => [`headers.${name}`, ["-H", `${name}: ${value}`]]),
     ...check.expect.map((e, i): [string, string[]] => [`expect[${i}]`, ["--expect", e]]),
     ...check.expectLatency.map((e, i): [string, string[]] => [`expectLatency[${i}]`, ["--expect-latency", e]]),
+    ["expectDistinct", check.expectDistinct ? ["--expect-distinct", check.expectDistinct] : []],
   ];
   const url = checkUrl(check);
   for (const [field, args] of fields) {
@@ -129,8 +132,10 @@ function check(value: unknown, file: string, at: string): Check {
     expect: stringList(v.expect, file, `${at}.expect`),
     expectLatency: stringList(v.expectLatency, file, `${at}.expectLatency`),
   };
-  if (result.expect.length + result.expectLatency.length === 0 && v.mirroredTo === undefined) {
-    fieldError(file, `${at}.expect`, "a check needs at least one of expect, expectLatency, mirroredTo");
+  const distinct = v.expectDistinct === undefined ? undefined : optionalString(String(v.expectDistinct), file, `${at}.expectDistinct`);
+  if (distinct !== undefined) result.expectDistinct = distinct;
+  if (result.expect.length + result.expectLatency.length === 0 && distinct === undefined && v.mirroredTo === undefined) {
+    fieldError(file, `${at}.expect`, "a check needs at least one of expect, expectLatency, expectDistinct, mirroredTo");
   }
   const method = optionalString(v.method, file, `${at}.method`);
   if (method !== undefined) result.method = method;
@@ -207,6 +212,7 @@ export function tallyArgs(check: Check, runId?: string): string[] {
   if (check.mirroredTo && runId) args.push("-H", `${RUN_ID_HEADER}: ${runId}`);
   for (const e of check.expect) args.push("--expect", e);
   for (const e of check.expectLatency) args.push("--expect-latency", e);
+  if (check.expectDistinct) args.push("--expect-distinct", check.expectDistinct);
   args.push(checkUrl(check));
   return args;
 }

@@ -188,30 +188,35 @@ describe("FETCH_MAX_BYTES", () => {
     expect([res.status, res.complete, res.body.length]).toEqual([200, true, MAX]);
   });
 
-  it("an unannounced body one byte over is cut at the limit and the connection closed", async () => {
+  it.each(["/fetch", "/fetch_with_header"])("%s: an unannounced body one byte over, after the first bytes went out, is cut and the connection closed", async (route) => {
+    let finishUpstream = (): void => undefined;
     const up = await upstream((_req, res) => {
       res.write(body(600));
-      setTimeout(() => res.end(body(MAX + 1 - 600)), 20);
+      finishUpstream = () => res.end(body(MAX + 1 - 600));
     });
     const app = await serve({ FETCH_MAX_BYTES: String(MAX) });
-    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
+    // The rest is sent only once the client holds the first bytes, so the cut surely comes after them.
+    const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`, () => finishUpstream());
     expect(res.status).toBe(200);
     expect(res.complete).toBe(false);
-    expect(res.body.length).toBeLessThanOrEqual(MAX);
-    await eventually(() => app.logs.some((l) => l.msg === `upstream body is over FETCH_MAX_BYTES (${MAX} bytes)`));
+    expect(res.body.toString()).toContain(body(600));
+    expect(res.body.toString()).not.toContain(body(601));
+    const reason = `upstream body is over FETCH_MAX_BYTES (${MAX} bytes)`;
+    await eventually(() => app.logs.some((l) => l.msg === "request"));
+    expect(app.logs.find((l) => l.msg === "upstream body cut; connection closed")).toMatchObject({ level: 40, reason });
+    expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 200, aborted: true, cut: reason });
   });
 
   it.each([
-    [MAX, 200],
-    [MAX + 1, 502],
-  ])("/fetch_with_header with an unannounced body of %d bytes → %d", async (size, status) => {
-    const up = await upstream((_req, res) => {
-      res.write(body(1));
-      res.end(body(size - 1));
-    });
-    const res = await request(makeApp({ FETCH_MAX_BYTES: String(MAX) }).app).get("/fetch_with_header").query({ url: up.url });
-    if (status === 200) expect(res.body.body).toHaveLength(MAX);
-    else expectProblem(res, 502, /over FETCH_MAX_BYTES/);
+    ["/fetch", MAX, 200],
+    ["/fetch", MAX + 1, 502],
+    ["/fetch_with_header", MAX, 200],
+    ["/fetch_with_header", MAX + 1, 502],
+  ])("%s with an unannounced body of %d bytes in one piece → %d", async (route, size, status) => {
+    const up = await upstream((_req, res) => res.end(body(size)));
+    const res = await request(makeApp({ FETCH_MAX_BYTES: String(MAX) }).app).get(route).query({ url: up.url });
+    if (status === 502) expectProblem(res, 502, /over FETCH_MAX_BYTES/);
+    else expect(route === "/fetch" ? res.text : res.body.body).toHaveLength(MAX);
   });
 });
 
@@ -234,15 +239,34 @@ describe("FETCH_TIMEOUT", () => {
     expectProblem(res, 504, /no response headers from upstream within FETCH_TIMEOUT \(300 ms\)/);
   });
 
-  it("a body that falls silent for longer than the timeout → 502 (buffered) or a cut connection (streamed)", async () => {
+  it.each(["/fetch", "/fetch_with_header"])("%s: headers, then silence for longer than the timeout → 504, logged as such", async (route) => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.flushHeaders();
+    });
+    const app = await serve(env);
+    const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
+    expect(res.status).toBe(504);
+    expect(JSON.parse(res.body.toString()).detail).toBe("upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers");
+    await eventually(() => app.logs.some((l) => l.msg === "request"));
+    expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 504 });
+  });
+
+  it.each([
+    ["/fetch", "a"],
+    ["/fetch_with_header", '"body":"a'],
+  ])("%s: part of the body, then silence → the connection is cut and logged as an upstream timeout, not 499", async (route, sent) => {
     const up = await upstream((_req, res) => {
       res.writeHead(200, { "content-type": "text/plain" });
       res.write("a");
     });
-    expectProblem(await request(makeApp(env).app).get("/fetch_with_header").query({ url: up.url }), 502, /UND_ERR_BODY_TIMEOUT/);
     const app = await serve(env);
-    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
-    expect([res.status, res.complete, res.body.toString()]).toEqual([200, false, "a"]);
+    const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
+    expect([res.status, res.complete]).toEqual([200, false]);
+    expect(res.body.toString()).toContain(sent);
+    await eventually(() => app.logs.some((l) => l.msg === "request"));
+    const cut = "upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers";
+    expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 200, aborted: true, cut });
   });
 
   it("the deadline covers the whole redirect chain", async () => {
@@ -359,6 +383,9 @@ describe("upstreamProblem", () => {
     [failure("UND_ERR_SOCKET"), false, 502, "upstream request failed (UND_ERR_SOCKET)"],
     [failure("UND_ERR_CONNECT_TIMEOUT"), false, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
     [failure("UND_ERR_HEADERS_TIMEOUT"), false, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
+    [failure("UND_ERR_BODY_TIMEOUT"), false, 504, "upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers"],
+    [failure("ERR_ASSERTION"), false, 502, "upstream sent a malformed response (ERR_ASSERTION)"],
+    [Object.assign(new Error("Response does not match the HTTP/1.1 protocol"), { name: "HTTPParserError" }), false, 502, "upstream sent a malformed response"],
     [new Error("aborted"), true, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
     [new Error("odd"), false, 502, "upstream request failed"],
     ["not even an error", false, 502, "upstream request failed"],
@@ -366,5 +393,69 @@ describe("upstreamProblem", () => {
   ])("%o (timed out: %s) → %d", (error, timedOut, status, detail) => {
     const problem = upstreamProblem(error, timedOut, 300);
     expect([problem.status, problem.message]).toEqual([status, detail]);
+  });
+});
+
+describe("FETCH_PROXY", () => {
+  interface Seen {
+    method: string;
+    url: string;
+    host: string | undefined;
+    headers: IncomingHttpHeaders;
+  }
+
+  /** A stand-in sidecar: an HTTP proxy on 127.0.0.1 that records what it gets and serves the host names it knows. */
+  async function proxy(hosts: Record<string, string>): Promise<Running & { seen: Seen[]; tunnels: string[] }> {
+    const seen: Seen[] = [];
+    const tunnels: string[] = [];
+    const server = await upstream((req, res) => {
+      seen.push({ method: req.method!, url: req.url!, host: req.headers.host, headers: req.headers });
+      const target = URL.canParse(req.url!) ? new URL(req.url!) : undefined;
+      const origin = target && hosts[target.host];
+      if (origin === undefined) return void res.writeHead(502).end("proxy: unknown host");
+      httpGet(`${origin}${target!.pathname}${target!.search}`, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+    });
+    server.server.on("connect", (req: IncomingMessage, socket: import("node:net").Socket) => {
+      tunnels.push(req.url!);
+      socket.destroy();
+    });
+    return { ...server, seen, tunnels };
+  }
+
+  it("sends a plain http:// fetch to the proxy in absolute form, with the target's Host, and no CONNECT", async () => {
+    const v2 = await upstream((req, res) => res.end(`v2 saw ${req.url}`));
+    const sidecar = await proxy({ flaskapp: v2.url });
+    const { app } = makeApp({ FETCH_PROXY: sidecar.url, FETCH_ALLOW: "flaskapp" });
+    const res = await request(app).get("/fetch").query({ url: "http://flaskapp/env/version?x=1" }).set("x-request-id", "r-1");
+    expect([res.status, res.text]).toEqual([200, "v2 saw /env/version?x=1"]);
+    expect(sidecar.seen).toMatchObject([{ method: "GET", url: "http://flaskapp/env/version?x=1", host: "flaskapp" }]);
+    expect(sidecar.seen[0]!.headers).toMatchObject({ "x-request-id": "r-1", "x-flaskapp-via": "v2 flaskapp-v2-abc12" });
+    expect(sidecar.tunnels).toEqual([]);
+  });
+
+  it("checks FETCH_ALLOW against the target, not the proxy, and re-checks every redirect", async () => {
+    const v2 = await upstream((req, res) => {
+      if (req.url === "/away") res.writeHead(302, { location: "http://elsewhere/" }).end();
+      else if (req.url === "/next") res.writeHead(302, { location: "/env/version" }).end();
+      else res.end("v2");
+    });
+    const sidecar = await proxy({ flaskapp: v2.url, elsewhere: v2.url });
+    const { app } = makeApp({ FETCH_PROXY: sidecar.url, FETCH_ALLOW: "flaskapp" });
+    expectProblem(await request(app).get("/fetch").query({ url: "http://elsewhere/" }), 403, /"elsewhere" is not in FETCH_ALLOW/);
+    expect(sidecar.seen).toEqual([]);
+    expectProblem(await request(app).get("/fetch").query({ url: "http://flaskapp/away" }), 403, /"elsewhere" is not in FETCH_ALLOW/);
+    const res = await request(app).get("/fetch").query({ url: "http://flaskapp/next" });
+    expect([res.status, res.text]).toEqual([200, "v2"]);
+    expect(sidecar.seen.map((s) => s.url)).toEqual(["http://flaskapp/away", "http://flaskapp/next", "http://flaskapp/env/version"]);
+  });
+
+  it("a proxy that is not there → 502", async () => {
+    const closed = await listen(() => undefined);
+    await closed.close();
+    const { app } = makeApp({ FETCH_PROXY: closed.url });
+    expectProblem(await request(app).get("/fetch").query({ url: "http://flaskapp/" }), 502, /refused the connection/);
   });
 });

@@ -1,8 +1,8 @@
 // Shared test fixtures: a configured app with captured logs, real HTTP servers
 // on 127.0.0.1 ephemeral ports, and raw requests for input supertest would tidy up.
-import { createServer, type RequestListener, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { connect } from "node:net";
+import { createServer, type RequestListener } from "node:http";
+import type { AddressInfo, Server, Socket } from "node:net";
+import { connect, createServer as createNetServer } from "node:net";
 import pino from "pino";
 import type { Express } from "express";
 import { createApp } from "../../services/flaskapp/src/app.ts";
@@ -87,4 +87,27 @@ export async function eventually(condition: () => boolean, timeoutMs = 3000): Pr
     if (Date.now() > until) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A TCP server on 127.0.0.1 that answers every request with exactly these bytes (for replies no HTTP library would send). */
+export async function rawUpstream(reply: string): Promise<Running> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined);
+    socket.once("data", () => socket.write(reply, "latin1"));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -1,12 +1,12 @@
 // The built bundle as Kubernetes runs it: a real process, copied alone into an
 // empty directory (no node_modules), signalled like the kubelet does.
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { Agent, get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { eventually } from "./helpers.ts";
+import { eventually, rawRequest } from "./helpers.ts";
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -112,7 +112,7 @@ describe("dist/flaskapp.js as a process", () => {
     expect(app.lines.at(-1)).toMatchObject({ msg: "second signal: exiting now", signal: "SIGINT" });
   });
 
-  it("fails with exit 1 and one line when the port is taken", async () => {
+  it("fails with exit 1 and one plain line naming the port when the port is taken", async () => {
     const first = await start({});
     const second = spawn(process.execPath, ["flaskapp-bundle.js"], {
       cwd: dir,
@@ -121,10 +121,103 @@ describe("dist/flaskapp.js as a process", () => {
     });
     children.push(second);
     let out = "";
+    let err = "";
     second.stdout.on("data", (data: Buffer) => (out += data.toString()));
-    const code = await new Promise((resolve) => second.on("exit", resolve));
+    second.stderr.on("data", (data: Buffer) => (err += data.toString()));
+    const code = await new Promise((resolve) => second.on("close", resolve));
     expect(code).toBe(1);
-    expect(out.trim().split("\n")).toHaveLength(1);
-    expect(JSON.parse(out)).toMatchObject({ msg: "cannot listen", err: { code: "EADDRINUSE" } });
+    expect(out).toBe("");
+    expect(err).toBe(`flaskapp: port ${first.port} is already in use\n`);
+  });
+
+  it("holds MAX_CONNECTIONS connections and closes one more as it arrives, logging it", async () => {
+    const app = await start({ MAX_CONNECTIONS: "2" });
+    const held = [new Agent({ keepAlive: true, maxSockets: 1 }), new Agent({ keepAlive: true, maxSockets: 1 })];
+    try {
+      // Two keep-alive connections stay open after their answers.
+      for (const agent of held) {
+        const status = await new Promise<number>((resolve, reject) =>
+          httpGet({ host: "127.0.0.1", port: app.port, path: "/healthz", agent }, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode!));
+          }).on("error", reject),
+        );
+        expect(status).toBe(200);
+      }
+      expect(await rawRequest(app.port, "GET /healthz HTTP/1.1\r\nHost: flaskapp\r\n\r\n")).toBe(0);
+      await eventually(() => app.lines.some((l) => l.msg === "connections refused: MAX_CONNECTIONS reached"), 5000);
+      expect(app.lines.find((l) => l.msg === "connections refused: MAX_CONNECTIONS reached")).toMatchObject({ level: 40, dropped: 1, maxConnections: 2 });
+    } finally {
+      for (const agent of held) agent.destroy();
+    }
+    // With those closed, new connections are served again (once the server has seen the closes).
+    let status = 0;
+    for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
+      status = await rawRequest(app.port, "GET /healthz HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n");
+    }
+    expect(status).toBe(200);
+  });
+});
+
+/** Every process below `pid`, from /proc (this test runs on Linux). */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const visit = (p: number): void => {
+    for (const child of parents.get(p) ?? []) {
+      found.push(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+/** Whether a process still runs (an exited one not yet reaped, a zombie, does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+describe("npm start", () => {
+  it.each(["SIGTERM", "SIGINT"] as const)("%s to npm's pid stops flaskapp and leaves no process behind", async (signal) => {
+    const npm = spawn("npm", ["start", "--silent"], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0ms", version: "v2" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(npm);
+    let out = "";
+    npm.stdout.on("data", (data: Buffer) => (out += data.toString()));
+    const exited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
+    await eventually(() => out.includes('"msg":"listening"'), 15_000);
+    const below = descendants(npm.pid!);
+    try {
+      const commands = below.map((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
+      expect(commands.some((c) => c.includes("dist/flaskapp.js"))).toBe(true);
+      // exec: the shell npm starts becomes flaskapp, so npm's signal reaches flaskapp itself.
+      expect(commands.some((c) => /^(\/bin\/)?sh /.test(c))).toBe(false);
+      process.kill(npm.pid!, signal);
+      await exited;
+      expect(out).toContain('"msg":"shutdown complete"');
+      expect(below.filter(alive)).toEqual([]);
+    } finally {
+      for (const pid of below.filter(alive)) process.kill(pid, "SIGKILL");
+    }
   });
 });

@@ -78,6 +78,22 @@ describe("/headers", () => {
   });
 });
 
+describe("/headers/:name", () => {
+  it.each([
+    ["a header that arrived, any case", "/headers/X-Lesson", { "x-lesson": "header-manipulation" }, 200, "header-manipulation"],
+    ["an empty value", "/headers/x-empty", { "x-empty": "" }, 200, ""],
+    ["a header that did not arrive", "/headers/x-debug", {}, 404, /request header "x-debug" did not arrive/],
+    ["a name every object has", "/headers/constructor", {}, 404, /request header "constructor" did not arrive/],
+  ] as const)("%s: GET %s", async (_name, path, headers, status, body) => {
+    const res = await request(makeApp().app).get(path).set(headers);
+    expect(res.status).toBe(status);
+    if (status === 200) {
+      expect(res.headers["content-type"]).toBe("text/plain; charset=utf-8");
+      expect(res.text).toBe(body);
+    } else expectProblem(res, status, body as RegExp);
+  });
+});
+
 describe("/status/:code", () => {
   it.each([
     ["get", "/status/200", 200, "200 OK"],
@@ -194,7 +210,8 @@ describe("/metrics", () => {
     expect(res.text).toContain('http_requests_total{method="GET",route="/env/:name",status="404"} 1');
     expect(res.text).toContain('http_requests_total{method="GET",route="unmatched",status="404"} 1');
     expect(res.text).toContain('http_requests_total{method="POST",route="/headers",status="405"} 1');
-    expect(res.text).toContain('http_request_duration_seconds_bucket{le="0.005",method="GET",route="/env/:name",status="200"}');
+    expect(res.text).toContain('http_request_duration_seconds_bucket{le="0.005",route="/env/:name",status_class="2xx"}');
+    expect(res.text).toContain('http_request_duration_seconds_count{route="/env/:name",status_class="4xx"} 1');
     expect(res.text).not.toContain("/no/such/path");
     expect(res.text).toContain("process_cpu_seconds_total");
     expect(res.text).toContain("nodejs_eventloop_lag_seconds");
@@ -286,5 +303,80 @@ describe("error handler", () => {
     ["/client", 413, "too large"],
   ])("keeps the status of %s", async (path, status, detail) => {
     expectProblem(await request(app).get(path), status, detail);
+  });
+});
+
+describe("FAIL_STATUS", () => {
+  it.each([
+    ["get", "/"],
+    ["get", "/env/version"],
+    ["get", "/headers"],
+    ["get", "/status/200"],
+    ["post", "/status/200"],
+    ["get", "/delay/0"],
+    ["get", "/fetch?url=http://127.0.0.1:1/"],
+    ["get", "/fetch_with_header"],
+    ["get", "/no/such/path"],
+    ["post", "/env/version"],
+    ["head", "/env/version"],
+  ] as const)("FAIL_STATUS=503: %s %s → 503 problem saying the pod fails on purpose", async (method, path) => {
+    const res = await request(makeApp({ FAIL_STATUS: "503" }).app)[method](path);
+    if (method === "head") expect(res.status).toBe(503);
+    else expectProblem(res, 503, "this pod fails on purpose (FAIL_STATUS=503)");
+  });
+
+  it.each(["/healthz", "/readyz", "/metrics"])("FAIL_STATUS=500 leaves %s alone: 200, so only the mesh takes the pod out", async (path) => {
+    expect((await request(makeApp({ FAIL_STATUS: "500" }).app).get(path)).status).toBe(200);
+  });
+
+  it("logs and counts the failed requests under their route like any other", async () => {
+    const { app, logs } = makeApp({ FAIL_STATUS: "599" });
+    await request(app).get("/env/version");
+    await request(app).get("/nope");
+    await eventually(() => logs.filter((l) => l.msg === "request").length === 2);
+    expect(logs.filter((l) => l.msg === "request")).toMatchObject([
+      { route: "/env/:name", status: 599 },
+      { route: "unmatched", status: 599 },
+    ]);
+    const metrics = (await request(app).get("/metrics")).text;
+    expect(metrics).toContain('http_requests_total{method="GET",route="/env/:name",status="5xx"} 1');
+    expect(metrics).toContain('http_requests_total{method="GET",route="unmatched",status="5xx"} 1');
+  });
+
+  it("serves normally when unset", async () => {
+    expect((await request(makeApp().app).get("/env/version")).status).toBe(200);
+  });
+});
+
+describe("x-flaskapp-version", () => {
+  it.each([
+    ["/env/version", {}, 200],
+    ["/env/UNSET", {}, 404],
+    ["/status/503", {}, 503],
+    ["/delay/x", {}, 400],
+    ["/nope", {}, 404],
+    ["/healthz", {}, 200],
+    ["/metrics", {}, 200],
+    ["/", { FAIL_STATUS: "502" }, 502],
+    ["/fetch?url=file:///etc/passwd", {}, 400],
+  ] as const)("GET %s with %j → %d names the version that answered", async (path, env, status) => {
+    const res = await request(makeApp(env).app).get(path);
+    expect(res.status).toBe(status);
+    expect(res.headers["x-flaskapp-version"]).toBe("v2");
+  });
+
+  it("names this pod's version when /fetch relays another pod's body", async () => {
+    const v1 = await listen(makeApp({ version: "v1" }, { version: "v1" }).app);
+    try {
+      const res = await request(makeApp().app).get("/fetch").query({ url: `${v1.url}/env/version` });
+      expect([res.status, res.text, res.headers["x-flaskapp-version"]]).toEqual([200, "v1", "v2"]);
+    } finally {
+      await v1.close();
+    }
+  });
+
+  it("is also on 405 answers", async () => {
+    const res = await request(makeApp().app).post("/healthz");
+    expect([res.status, res.headers["x-flaskapp-version"]]).toEqual([405, "v2"]);
   });
 });

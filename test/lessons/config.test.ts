@@ -17,7 +17,7 @@ const toV1 = { route: [{ destination: { host: "flaskapp", subset: "v1" } }] };
 const configOf = (...objects: K8sObject[]) => meshConfig([service, ...objects]);
 const routesOf = (...objects: K8sObject[]) => configOf(...objects).virtualHosts[0]!.routes;
 
-describe("a field Istio does not have is a typo, reported as such", () => {
+describe("[unknown-field] a field Istio does not have is a typo, reported as such", () => {
   const cases: Array<[string, K8sObject, string]> = [
     ["VS wieght", vs([{ route: [{ destination: { host: "flaskapp", subset: "v1" }, wieght: 70 }] }]), "spec.http[0].route[0].wieght"],
     ["VS retries.attempt", vs([{ ...toV1, retries: { attempt: 3 } }]), "spec.http[0].retries.attempt"],
@@ -29,7 +29,7 @@ describe("a field Istio does not have is a typo, reported as such", () => {
   });
 });
 
-describe("a real Istio field the preview does not model is an error naming it", () => {
+describe("[unknown-field] a real Istio field the preview does not model is an error naming it", () => {
   const cases: Array<[string, K8sObject, string]> = [
     ["VS corsPolicy", vs([{ ...toV1, corsPolicy: { allowOrigins: [] } }]), "spec.http[0].corsPolicy"],
     ["VS ignoreUriCase", vs([{ ...toV1, match: [{ uri: { prefix: "/" }, ignoreUriCase: true }] }]), "spec.http[0].match[0].ignoreUriCase"],
@@ -86,12 +86,12 @@ describe("invalid values are errors naming the field", () => {
 });
 
 describe("the model built from good rules", () => {
-  it("weights are relative: 1 and 3 are accepted as they are (Istio divides by the sum)", () => {
+  it("[weights-relative] weights are relative: 1 and 3 are accepted as they are (Istio divides by the sum)", () => {
     const [route] = routesOf(dr({}), vs([{ route: [{ destination: { host: "flaskapp", subset: "v1" }, weight: 1 }, { destination: { host: "flaskapp", subset: "v2" }, weight: 3 }] }]));
     expect(route!.route.map((r) => r.weight)).toEqual([1, 3]);
   });
 
-  it("a route to a subset no DestinationRule defines loads (Istio answers its requests with 503)", () => {
+  it("[missing-subset] a route to a subset no DestinationRule defines loads (Istio answers its requests with 503)", () => {
     const [route] = routesOf(vs([{ route: [{ destination: { host: "flaskapp", subset: "v3" } }] }]));
     expect(route!.route[0]!.destination).toEqual({ host: HOST, subset: "v3" });
   });
@@ -133,7 +133,7 @@ describe("the model built from good rules", () => {
     expect(old!.route).toEqual([]);
   });
 
-  it("a route without retries takes the modelled release's default policy", () => {
+  it("[releases] [default-retry] a route without retries takes the modelled release's default policy", () => {
     for (const release of [OLDEST_RELEASE, NEWEST_RELEASE]) {
       expect(meshConfig([service, dr({}), vs([toV1])], release).virtualHosts[0]!.routes[0]!.retries).toBe(release.defaultRetry);
     }
@@ -163,20 +163,20 @@ describe("the model built from good rules", () => {
     expect(policy.subsets.get("v2")!.trafficPolicy).toEqual({ ...policy.trafficPolicy, loadBalancer: { consistentHash: { httpHeaderName: "x-user" } } });
   });
 
-  it("retries without retryOn keep the default conditions; attempts 0 (or unset, proto3's 0) turns retries off", () => {
+  it("[retry-attempts] retries without retryOn keep the default conditions; attempts 0 (or unset, proto3's 0) turns retries off", () => {
     expect(routesOf(dr({}), vs([{ ...toV1, retries: { attempts: 3, perTryTimeout: "1s" } }]))[0]!.retries).toEqual({ ...NEWEST_RELEASE.defaultRetry, attempts: 3, perTryTimeoutMs: 1000 });
     expect(routesOf(dr({}), vs([{ ...toV1, retries: {} }]))[0]!.retries.attempts).toBe(0);
   });
 
-  it("attempts 0 beside perTryTimeout or retryOn is refused, as Istio's validation does", () => {
+  it("[retry-attempts] attempts 0 beside perTryTimeout or retryOn is refused, as Istio's validation does", () => {
     expect(() => routesOf(dr({}), vs([{ ...toV1, retries: { perTryTimeout: "1s" } }]))).toThrow("perTryTimeout with attempts 0 (retries disabled): Istio rejects the rule");
   });
 
-  it("a lone destination takes all the traffic whatever its weight", () => {
+  it("[weights-relative] a lone destination takes all the traffic whatever its weight", () => {
     expect(routesOf(dr({}), vs([{ route: [{ destination: { host: "flaskapp", subset: "v1" }, weight: 0 }] }]))[0]!.route[0]!.weight).toBe(100);
   });
 
-  it("outlierDetection fields left out take Istio's defaults", () => {
+  it("[outlier-detection] outlierDetection fields left out take Istio's defaults", () => {
     const config = configOf(dr({ trafficPolicy: { outlierDetection: { consecutive5xxErrors: 3 } } }));
     expect(config.destinations.get(HOST)!.trafficPolicy.outlierDetection).toEqual({ consecutive5xxErrors: 3, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 });
   });

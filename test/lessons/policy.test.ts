@@ -17,7 +17,7 @@ import {
 } from "../../lessons/src/mesh/policy.ts";
 import { RELEASES } from "../../lessons/src/mesh/releases.ts";
 
-describe("pickDestination", () => {
+describe("[weights-relative] pickDestination", () => {
   const split = [
     { destination: { host: "flaskapp", subset: "v1" }, weight: 70 },
     { destination: { host: "flaskapp", subset: "v2" }, weight: 30 },
@@ -37,7 +37,7 @@ describe("pickDestination", () => {
   });
 });
 
-describe("healthyEndpoints and untried", () => {
+describe("[retry-hosts] [readiness] healthyEndpoints and untried", () => {
   const pods = [
     { id: "v1-a", labels: { app: "flaskapp", version: "v1" }, ready: true },
     { id: "v1-b", labels: { app: "flaskapp", version: "v1" }, ready: false },
@@ -59,7 +59,7 @@ describe("healthyEndpoints and untried", () => {
   });
 });
 
-describe("applies (percentage)", () => {
+describe("[fault-abort] [fault-delay] [mirror] applies (percentage)", () => {
   const cases: Array<[number, number, boolean]> = [
     [50, 0.49, true],
     [50, 0.5, false],
@@ -72,7 +72,7 @@ describe("applies (percentage)", () => {
   });
 });
 
-describe("pickEndpoint", () => {
+describe("[lb-simple] [default-lb] pickEndpoint", () => {
   const candidates = [
     { id: "a", active: 3 },
     { id: "b", active: 0 },
@@ -92,7 +92,7 @@ describe("pickEndpoint", () => {
   });
 });
 
-describe("retry decision", () => {
+describe("[retry-on] retry decision", () => {
   const policy = (retryOn: string[], codes: number[] = []): RetryPolicy => ({ attempts: 3, retryOn, retriableStatusCodes: codes });
   const status = (s: number): AttemptOutcome => ({ kind: "response", status: s });
   const cases: Array<[string, RetryPolicy, AttemptOutcome, boolean]> = [
@@ -117,18 +117,18 @@ describe("retry decision", () => {
     expect(isRetriable(p, outcome)).toBe(expected);
   });
 
-  it("attempts counts retries after the first try: attempts 3 means 4 tries", () => {
+  it("[retry-attempts] attempts counts retries after the first try: attempts 3 means 4 tries", () => {
     const p = policy(["5xx"]);
     expect([1, 2, 3, 4].map((tried) => shouldRetry(p, tried, status(503)))).toEqual([true, true, true, false]);
   });
 
-  it("back-off grows and stays within Envoy's 250ms ceiling", () => {
+  it("[retry-backoff] back-off grows and stays within Envoy's 250ms ceiling", () => {
     expect([1, 2, 3, 4, 5].map((retry) => retryBackoffMs(retry, 0.999))).toEqual([24, 74, 174, 249, 249]);
     expect(retryBackoffMs(3, 0)).toBe(0);
   });
 });
 
-describe("OutlierDetector", () => {
+describe("[outlier-detection] OutlierDetector", () => {
   const config = { consecutive5xxErrors: 2, intervalMs: 1000, baseEjectionTimeMs: 3000, maxEjectionPercent: 100 };
 
   it("ejects after consecutive errors, not after interleaved ones", () => {
@@ -170,7 +170,7 @@ describe("OutlierDetector", () => {
   });
 });
 
-describe("shadow host", () => {
+describe("[mirror] shadow host", () => {
   const cases: Array<[string, string]> = [
     ["flaskapp", "flaskapp-shadow"],
     ["flaskapp:80", "flaskapp-shadow:80"],
@@ -181,7 +181,7 @@ describe("shadow host", () => {
   });
 });
 
-describe("consistent hash (ring)", () => {
+describe("[lb-consistent-hash] consistent hash (ring)", () => {
   const ids = ["pod-a", "pod-b", "pod-c", "pod-d"];
   it("the same key always reaches the same host", () => {
     const first = ringHashPick(ids, "alice");
@@ -208,7 +208,7 @@ describe("consistent hash (ring)", () => {
   });
 });
 
-describe("default retry policy per release", () => {
+describe("[default-retry] default retry policy per release", () => {
   it.each(RELEASES.map((r) => [r.version, r] as const))("Istio %s: retries connect failures, not a 500", (_v, release) => {
     expect(isRetriable(release.defaultRetry, { kind: "connect-failure" })).toBe(true);
     expect(isRetriable(release.defaultRetry, { kind: "response", status: 500 })).toBe(false);

@@ -3,7 +3,7 @@
 // from both sides of the proxy.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Agent, request } from "undici";
+import { Agent, Pool, request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
 import { meshConfig } from "../../lessons/src/mesh/config.ts";
@@ -64,6 +64,9 @@ interface Proxy {
 }
 
 interface ProxyOptions {
+  role?: ConstructorParameters<typeof MeshProxy>[0]["role"];
+  /** The host the listener stands for (default: the Service flaskapp). */
+  bound?: string;
   random?: () => number;
   readinessIntervalMs?: number;
   release?: IstioRelease;
@@ -78,7 +81,7 @@ async function proxy(rules: K8sObject[], pods: Array<[Upstream, string]>, option
   const p = new MeshProxy({
     name: "sleep",
     config: meshConfig([SERVICE, ...rules], options.release ?? NEWEST_RELEASE),
-    role: { kind: "sidecar", namespace: NS, labels: { app: "sleep" } },
+    role: options.role ?? { kind: "sidecar", namespace: NS, labels: { app: "sleep" } },
     serviceAccount: "sleep",
     endpoints,
     onDecision: (d) => decisions.push(d),
@@ -86,7 +89,7 @@ async function proxy(rules: K8sObject[], pods: Array<[Upstream, string]>, option
     ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
     ...(options.outsideUrl ? { outsideUrl: options.outsideUrl } : {}),
   });
-  const url = await p.listen(`flaskapp.${NS}.svc.cluster.local`);
+  const url = await p.listen(options.bound ?? "flaskapp");
   cleanups.push(async () => {
     endpoints.close();
     await p.close();
@@ -108,7 +111,7 @@ const cycle = (...values: number[]) => {
 };
 
 describe("routing", () => {
-  it("sends a header match to its subset and everything else to the catch-all", async () => {
+  it("[match] sends a header match to its subset and everything else to the catch-all", async () => {
     const [v1, v2] = [await upstream("v1"), await upstream("v2")];
     const p = await proxy([dr(), vs({ match: [{ headers: { lab: { exact: "canary" } } }], route: [to("v2")] }, { route: [to("v1")] })], [[v1, "v1"], [v2, "v2"]]);
     expect((await get(p, "/env/version", { lab: "canary" })).body).toBe("v2");
@@ -116,7 +119,7 @@ describe("routing", () => {
     expect((await get(p, "/env/version")).body).toBe("v1");
   });
 
-  it("splits by weight using its random source", async () => {
+  it("[weights-relative] splits by weight using its random source", async () => {
     const [v1, v2] = [await upstream("v1"), await upstream("v2")];
     const p = await proxy([dr(), vs({ route: [to("v1", 70), to("v2", 30)] })], [[v1, "v1"], [v2, "v2"]], { random: cycle(0.1, 0, 0.69, 0, 0.7, 0, 0.95, 0) });
     const bodies = [];
@@ -124,7 +127,7 @@ describe("routing", () => {
     expect(bodies).toEqual(["v1", "v1", "v2", "v2"]);
   });
 
-  it("weights are relative: 1 and 3 send a quarter and three quarters", async () => {
+  it("[weights-relative] weights are relative: 1 and 3 send a quarter and three quarters", async () => {
     const [v1, v2] = [await upstream("v1"), await upstream("v2")];
     const p = await proxy([dr(), vs({ route: [to("v1", 1), to("v2", 3)] })], [[v1, "v1"], [v2, "v2"]], { random: cycle(0.2, 0, 0.3, 0, 0.6, 0, 0.9, 0) });
     const bodies = [];
@@ -132,7 +135,7 @@ describe("routing", () => {
     expect(bodies).toEqual(["v1", "v2", "v2", "v2"]);
   });
 
-  it("no rules: Istio's default LEAST_REQUEST, which with idle pods is a coin flip per request (two random picks)", async () => {
+  it("[default-lb] no rules: Istio's default LEAST_REQUEST, which with idle pods is a coin flip per request (two random picks)", async () => {
     const [v1, v2] = [await upstream("v1"), await upstream("v2")];
     // Per request: the route's one destination, then the two picks of least-request.
     const p = await proxy([], [[v1, "v1"], [v2, "v2"]], { random: cycle(0, 0.1, 0.1, 0, 0.9, 0.9, 0, 0.1, 0.9) });
@@ -141,18 +144,18 @@ describe("routing", () => {
     expect(bodies).toEqual(["v1", "v2", "v1"]);
   });
 
-  it("answers 404 when no route matches", async () => {
+  it("[match] answers 404 when no route matches", async () => {
     const v1 = await upstream("v1");
     const p = await proxy([dr(), vs({ match: [{ uri: { exact: "/only" } }], route: [to("v1")] })], [[v1, "v1"]]);
     expect((await get(p, "/other")).status).toBe(404);
     expect(v1.seen).toHaveLength(0);
   });
 
-  it("forwards method, body, path and the Service's Host, and adds x-request-id", async () => {
+  it("[app-request-headers] forwards method, body, path and the Service's Host, and adds x-request-id", async () => {
     const v1 = await upstream("v1");
     const p = await proxy([], [[v1, "v1"]]);
     await get(p, "/post?q=1", {}, { method: "POST", body: "hello" });
-    expect(v1.seen[0]).toMatchObject({ path: "/post?q=1", body: "hello", host: `flaskapp.${NS}.svc.cluster.local` });
+    expect(v1.seen[0]).toMatchObject({ path: "/post?q=1", body: "hello", host: "flaskapp" });
     expect(v1.seen[0]!.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -178,7 +181,7 @@ describe("request body limit", () => {
   });
 });
 
-describe("readiness", () => {
+describe("[readiness] [no-healthy-upstream] readiness", () => {
   it("routes only to ready endpoints, and answers 503 no healthy upstream when none is", async () => {
     const ready = await upstream("ready");
     const notReady = await upstream("not-ready", undefined, 503);
@@ -192,7 +195,7 @@ describe("readiness", () => {
   });
 });
 
-describe("faults", () => {
+describe("[fault-abort] faults", () => {
   it("abort answers with the status and Envoy's body without reaching the upstream", async () => {
     const v1 = await upstream("v1");
     const p = await proxy([dr(), vs({ route: [to("v1")], fault: { abort: { httpStatus: 500, percentage: { value: 100 } } } })], [[v1, "v1"]]);
@@ -209,13 +212,13 @@ describe("faults", () => {
 });
 
 describe("timeouts and retries", () => {
-  it("route timeout: 504 upstream request timeout", async () => {
+  it("[route-timeout] route timeout: 504 upstream request timeout", async () => {
     const slow = await upstream("slow", (_req, res) => void setTimeout(() => res.end("late"), 2000));
     const p = await proxy([dr(), vs({ route: [to("v1")], timeout: "100ms" })], [[slow, "v1"]]);
     expect(await get(p, "/")).toMatchObject({ status: 504, body: TIMEOUT_BODY });
   });
 
-  it("the route timeout runs to the end of the response: a body still streaming when it fires is cut", async () => {
+  it("[route-timeout] the route timeout runs to the end of the response: a body still streaming when it fires is cut", async () => {
     const trickle = await upstream("trickle", (_req, res) => {
       res.writeHead(200, { "content-type": "text/plain" });
       res.write("first part ");
@@ -227,7 +230,7 @@ describe("timeouts and retries", () => {
     await expect(res.text()).rejects.toThrow();
   });
 
-  it("attempts 3 on 5xx: the upstream is tried 4 times, then its 503 reaches the client", async () => {
+  it("[retry-attempts] attempts 3 on 5xx: the upstream is tried 4 times, then its 503 reaches the client", async () => {
     const failing = await upstream("failing", (_req, res) => void res.writeHead(503).end("down"));
     const p = await proxy([dr(), vs({ route: [to("v1")], retries: { attempts: 3, retryOn: "5xx" } })], [[failing, "v1"]]);
     expect(await get(p, "/")).toMatchObject({ status: 503, body: "down" });
@@ -241,14 +244,14 @@ describe("timeouts and retries", () => {
     expect(flaky.seen).toHaveLength(3);
   });
 
-  it("retryOn connect-failure does not retry a 503 answer", async () => {
+  it("[retry-on] retryOn connect-failure does not retry a 503 answer", async () => {
     const failing = await upstream("failing", (_req, res) => void res.writeHead(503).end());
     const p = await proxy([dr(), vs({ route: [to("v1")], retries: { attempts: 3, retryOn: "connect-failure" } })], [[failing, "v1"]]);
     expect((await get(p, "/")).status).toBe(503);
     expect(failing.seen).toHaveLength(1);
   });
 
-  it.each([OLDEST_RELEASE, NEWEST_RELEASE].map((r) => [r.version, r] as const))("Istio %s's default policy (no retries field): a 503 or a 500 answer is not retried", async (_v, release) => {
+  it.each([OLDEST_RELEASE, NEWEST_RELEASE].map((r) => [r.version, r] as const))("[default-retry] Istio %s's default policy (no retries field): a 503 or a 500 answer is not retried", async (_v, release) => {
     const unavailable = await upstream("unavailable", (_req, res) => void res.writeHead(503).end());
     const broken = await upstream("broken", (_req, res) => void res.writeHead(500).end());
     expect((await get(await proxy([], [[unavailable, "v1"]], { release }), "/")).status).toBe(503);
@@ -257,7 +260,7 @@ describe("timeouts and retries", () => {
     expect(broken.seen).toHaveLength(1);
   });
 
-  it("the default policy retries a refused connection twice, on another pod when there is one", async () => {
+  it("[default-retry] [retry-hosts] the default policy retries a refused connection twice, on another pod when there is one", async () => {
     const gone = await upstream("gone");
     const good = await upstream("good");
     const p = await proxy([], [[gone, "v1"], [good, "v2"]], { readinessIntervalMs: 60_000, random: cycle(0.1, 0.1) });
@@ -266,14 +269,14 @@ describe("timeouts and retries", () => {
     expect(p.decisions.at(-1)!.notes).toContain("2 tries");
   });
 
-  it("perTryTimeout abandons a hung try and the retry succeeds; the body is sent again", async () => {
+  it("[per-try-timeout] perTryTimeout abandons a hung try and the retry succeeds; the body is sent again", async () => {
     const hangsOnce = await upstream("hangs", (req, res, n) => void (n === 1 ? undefined : res.end(`ok ${n}`)));
     const p = await proxy([dr(), vs({ route: [to("v1")], retries: { attempts: 2, perTryTimeout: "500ms", retryOn: "gateway-error" } })], [[hangsOnce, "v1"]]);
     expect(await get(p, "/", {}, { method: "PUT", body: "payload" })).toMatchObject({ status: 200, body: "ok 2" });
     expect(hangsOnce.seen.map((s) => s.body)).toEqual(["payload", "payload"]);
   });
 
-  it("a retry goes to another endpoint when there is one", async () => {
+  it("[retry-hosts] a retry goes to another endpoint when there is one", async () => {
     const bad = await upstream("bad", (_req, res) => void res.writeHead(503).end());
     const good = await upstream("good");
     // Per request: the destination, least-request's two picks (both the bad pod), the back-off, the retry's pick.
@@ -294,7 +297,7 @@ describe("timeouts and retries", () => {
   });
 });
 
-describe("circuit breaking", () => {
+describe("[circuit-breaker] circuit breaking", () => {
   it("maxConnections 1, http1MaxPendingRequests 1: with two worker threads, two requests run, one waits, the fourth overflows", async () => {
     const held: ServerResponse[] = [];
     const holding = await upstream("held", (_req, res) => void held.push(res));
@@ -322,7 +325,7 @@ describe("circuit breaking", () => {
     expect(holding.seen).toHaveLength(3);
   });
 
-  it("outlier detection ejects an endpoint after consecutive 5xx and sends everything to the other", async () => {
+  it("[outlier-detection] outlier detection ejects an endpoint after consecutive 5xx and sends everything to the other", async () => {
     const broken = await upstream("broken", (_req, res) => void res.writeHead(500).end("broken"));
     const fine = await upstream("fine");
     const p = await proxy(
@@ -336,7 +339,7 @@ describe("circuit breaking", () => {
   });
 });
 
-describe("mirroring", () => {
+describe("[mirror] mirroring", () => {
   it.each([
     [OLDEST_RELEASE, `flaskapp-shadow`],
     [NEWEST_RELEASE, `flaskapp`],
@@ -355,5 +358,169 @@ describe("mirroring", () => {
     const v2 = await upstream("v2", (req) => req.socket.destroy());
     const p = await proxy([dr(), vs({ route: [to("v1")], mirror: { host: "flaskapp", subset: "v2" } })], [[v1, "v1"], [v2, "v2"]]);
     for (let n = 0; n < 3; n++) expect(await get(p, "/")).toMatchObject({ status: 200, body: "v1" });
+  });
+});
+
+describe("[fault-delay] fault delay", () => {
+  it("holds the share of requests given before routing; the wait does not count in the route timeout", async () => {
+    const v1 = await upstream("v1");
+    const p = await proxy([dr(), vs({ route: [to("v1")], timeout: "200ms", fault: { delay: { fixedDelay: "400ms", percentage: { value: 100 } } } })], [[v1, "v1"]]);
+    const started = performance.now();
+    expect(await get(p, "/")).toMatchObject({ status: 200, body: "v1" });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(390);
+  });
+
+  it("without a percentage nothing is delayed", async () => {
+    const v1 = await upstream("v1");
+    const p = await proxy([dr(), vs({ route: [to("v1")], timeout: "300ms", fault: { delay: { fixedDelay: "5s" } } })], [[v1, "v1"]]);
+    expect(await get(p, "/")).toMatchObject({ status: 200, body: "v1" });
+  });
+});
+
+describe("[missing-subset] a route to a subset no DestinationRule defines", () => {
+  it("answers 503 with an empty body, and the other routes still work", async () => {
+    const v1 = await upstream("v1");
+    const p = await proxy([dr(), vs({ match: [{ uri: { prefix: "/v3" } }], route: [to("v3")] }, { route: [to("v1")] })], [[v1, "v1"]]);
+    expect(await get(p, "/v3")).toMatchObject({ status: 503, body: "" });
+    expect(await get(p, "/")).toMatchObject({ status: 200, body: "v1" });
+  });
+});
+
+describe("[app-request-headers] what the app receives", () => {
+  it("x-request-id, x-forwarded-proto, x-envoy-attempt-count per try, x-forwarded-client-cert; no tracing headers", async () => {
+    const flaky = await upstream("flaky", (_req, res, n) => void (n === 1 ? res.writeHead(503).end() : res.end("ok")));
+    const p = await proxy([dr(), vs({ route: [to("v1")], retries: { attempts: 1, retryOn: "5xx" } })], [[flaky, "v1"]]);
+    await get(p, "/");
+    const [first, second] = flaky.seen.map((s) => s.headers);
+    expect([first!["x-envoy-attempt-count"], second!["x-envoy-attempt-count"]]).toEqual(["1", "2"]);
+    expect(second!["x-forwarded-proto"]).toBe("http");
+    expect(second!["x-request-id"]).toBe(first!["x-request-id"]);
+    expect(second!["x-forwarded-client-cert"]).toMatch(/^By=spiffe:\/\/cluster\.local\/ns\/istio-lessons\/sa\/flaskapp;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/istio-lessons\/sa\/sleep$/);
+    expect(Object.keys(second!).filter((h) => h.startsWith("x-b3-") || h === "traceparent")).toEqual([]);
+  });
+});
+
+describe("[client-response-headers] what the client receives", () => {
+  it("the app's answer with server: envoy and x-envoy-upstream-service-time", async () => {
+    const app = await upstream("app", (_req, res) => void res.writeHead(200, { server: "flaskapp" }).end("hi"));
+    const p = await proxy([], [[app, "v1"]]);
+    const res = await get(p, "/");
+    expect(res.headers.get("server")).toBe("envoy");
+    expect(res.headers.get("x-envoy-upstream-service-time")).toMatch(/^\d+$/);
+  });
+});
+
+describe("[headers] header rules on the way in and out", () => {
+  it("route response headers are also on the replies the sidecar makes itself (a fault abort)", async () => {
+    const v1 = await upstream("v1");
+    const p = await proxy([dr(), vs({ route: [to("v1")], headers: { response: { set: { "x-lesson": "headers" } } }, fault: { abort: { httpStatus: 500, percentage: { value: 100 } } } })], [[v1, "v1"]]);
+    const res = await get(p, "/");
+    expect(res.status).toBe(500);
+    expect(res.headers.get("x-lesson")).toBe("headers");
+  });
+
+  it("one destination: its set follows the route's and wins; several: the route's set comes last and wins", async () => {
+    const v1 = await upstream("v1");
+    const v2 = await upstream("v2");
+    const level = (weights: number[]) => ({
+      headers: { request: { set: { "x-level": "route" } } },
+      route: weights.map((w, i) => ({ ...to(i === 0 ? "v1" : "v2", w), headers: { request: { set: { "x-level": "destination" } } } })),
+    });
+    const one = await proxy([dr(), vs(level([100]))], [[v1, "v1"]]);
+    await get(one, "/");
+    expect(v1.seen.at(-1)!.headers["x-level"]).toBe("destination");
+    const two = await proxy([dr(), vs(level([50, 50]))], [[v1, "v1"], [v2, "v2"]], { random: cycle(0.1, 0) });
+    await get(two, "/");
+    expect(v1.seen.at(-1)!.headers["x-level"]).toBe("route");
+  });
+});
+
+describe("[server-side-pool] the server-side sidecar's connection pool", () => {
+  it("three clients, each within its own limits: the pod's one connection is busy, one request waits there, the next overflows as a 503 answer", async () => {
+    const held: ServerResponse[] = [];
+    const holding = await upstream("held", (_req, res) => void held.push(res));
+    const policy = { trafficPolicy: { connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } } } };
+    const first = await proxy([dr(policy)], [[holding, "v1"]]);
+    // Two more client sidecars (one worker each) share the first one's endpoints: the same pod.
+    const client = async (name: string) => {
+      const other = new MeshProxy({ name, config: meshConfig([SERVICE, dr(policy)]), role: { kind: "sidecar", namespace: NS, labels: { app: name } }, serviceAccount: name, endpoints: first.endpoints, workers: 1 });
+      cleanups.push(() => other.close());
+      return other.listen("flaskapp");
+    };
+    const [second, third] = [await client("second"), await client("third")];
+    const send = (url: string) => request(url).then(async (r) => ({ status: r.statusCode, body: await r.body.text(), overloaded: r.headers["x-envoy-overloaded"] }));
+    const a = send(`${first.url}/a`);
+    await expect.poll(() => held.length).toBe(1);
+    let settled = false;
+    const b = send(`${second}/b`).finally(() => (settled = true));
+    const c = await send(`${third}/c`);
+    expect(c).toMatchObject({ status: 503, body: OVERFLOW_BODY, overloaded: "true" });
+    expect(settled).toBe(false);
+    held.shift()!.end("a");
+    await expect.poll(() => held.length).toBe(1);
+    held.shift()!.end("b");
+    expect([(await a).body, (await b).body]).toEqual(["a", "b"]);
+  });
+});
+
+describe("[lb-consistent-hash] consistent hash on a header", () => {
+  it("the same x-user always reaches the same pod", async () => {
+    const pods = await Promise.all(["a", "b", "c"].map((n) => upstream(n)));
+    const p = await proxy([dr({ trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: "x-user" } } } })], pods.map((u) => [u, "v1"] as [Upstream, string]));
+    const answers = new Set<string>();
+    for (let n = 0; n < 10; n++) answers.add((await get(p, "/", { "x-user": "alice" })).body);
+    expect(answers.size).toBe(1);
+  });
+});
+
+describe("[outbound-policy] [service-entry] hosts outside the registry", () => {
+  const sidecar = { apiVersion: "networking.istio.io/v1", kind: "Sidecar", metadata: { name: "default", namespace: NS }, spec: { outboundTrafficPolicy: { mode: "REGISTRY_ONLY" } } };
+  const entry = { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", metadata: { name: "httpbin", namespace: NS }, spec: { hosts: ["httpbin.org"], ports: [{ number: 80, name: "http", protocol: "HTTP" }], resolution: "DNS" } };
+  // As a pod's FETCH_PROXY sends it: the request target in absolute form.
+  const absolute = (url: string, target: string) => new Pool(url).request({ method: "GET", path: target });
+
+  it("ALLOW_ANY: an unknown host goes on unchanged (to the outside world's stand-in)", async () => {
+    const outside = await upstream("outside");
+    const p = await proxy([], [], { outsideUrl: outside.url });
+    const res = await absolute(p.url, "http://example.com/get");
+    expect(await res.body.text()).toBe("outside");
+    expect(outside.seen[0]).toMatchObject({ host: "example.com", path: "/get" });
+  });
+
+  it("REGISTRY_ONLY: an unknown host gets 502 with an empty body, a ServiceEntry's host goes through", async () => {
+    const outside = await upstream("outside");
+    const p = await proxy([sidecar as K8sObject, entry as K8sObject], [], { outsideUrl: outside.url });
+    const blocked = await absolute(p.url, "http://example.com/");
+    expect([blocked.statusCode, await blocked.body.text()]).toEqual([502, ""]);
+    const allowed = await absolute(p.url, "http://httpbin.org/get");
+    expect([allowed.statusCode, await allowed.body.text()]).toEqual([200, "outside"]);
+    expect(outside.seen.map((s) => s.host)).toEqual(["httpbin.org"]);
+  });
+});
+
+describe("[gateway] the ingress gateway", () => {
+  const gw = { apiVersion: "networking.istio.io/v1", kind: "Gateway", metadata: { name: "gw", namespace: NS }, spec: { selector: { istio: "ingressgateway" }, servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["flaskapp.example.com"] }] } };
+  const bound = { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "ingress", namespace: NS }, spec: { hosts: ["flaskapp.example.com"], gateways: ["gw"], http: [{ route: [{ destination: { host: "flaskapp", subset: "v2" } }] }] } };
+  const role = { kind: "gateway" as const, namespace: "istio-system", labels: { istio: "ingressgateway", app: "istio-ingressgateway" }, port: 80 };
+
+  it("routes a Host a server and a bound VirtualService accept, 404 with an empty body for another", async () => {
+    const [v1, v2] = [await upstream("v1"), await upstream("v2")];
+    const p = await proxy([dr(), gw as K8sObject, bound as K8sObject], [[v1, "v1"], [v2, "v2"]], { role });
+    const routed = await request(`${p.url}/env/version`, { headers: { host: "flaskapp.example.com:80" } });
+    expect([routed.statusCode, await routed.body.text()]).toEqual([200, "v2"]);
+    const unknown = await request(`${p.url}/env/version`, { headers: { host: "other.example.com" } });
+    expect([unknown.statusCode, await unknown.body.text()]).toEqual([404, ""]);
+  });
+});
+
+describe("[redirect] [rewrite] the sidecar's redirect and rewrite", () => {
+  it("a redirect is answered by the sidecar; a rewrite reaches the app with the new path", async () => {
+    const v1 = await upstream("v1");
+    const p = await proxy([dr(), vs({ match: [{ uri: { exact: "/old" } }], redirect: { uri: "/new", redirectCode: 302 } }, { match: [{ uri: { prefix: "/legacy/" } }], rewrite: { uri: "/env/" }, route: [to("v1")] })], [[v1, "v1"]]);
+    const moved = await request(`${p.url}/old?x=1`, { headers: { host: "flaskapp" } });
+    expect([moved.statusCode, moved.headers.location]).toEqual([302, "http://flaskapp/new?x=1"]);
+    await moved.body.dump();
+    await get(p, "/legacy/version");
+    expect(v1.seen.map((s) => s.path)).toEqual(["/env/version"]);
   });
 });

@@ -20,7 +20,7 @@ import {
 
 const request = (path: string, headers: Record<string, string> = {}, method = "GET"): RequestInfo => ({ path, method, headers });
 
-describe("matchString", () => {
+describe("[match] matchString", () => {
   const cases: Array<[string, StringMatch, string | undefined, boolean]> = [
     ["exact equal", { exact: "canary" }, "canary", true],
     ["exact differs in case", { exact: "canary" }, "Canary", false],
@@ -35,7 +35,7 @@ describe("matchString", () => {
   });
 });
 
-describe("matchRequest", () => {
+describe("[match] matchRequest", () => {
   const cases: Array<[string, RequestMatch, RequestInfo, boolean]> = [
     ["empty match applies to everything", { headers: {} }, request("/x"), true],
     ["exact uri ignores the query", { uri: { exact: "/env/version" }, headers: {} }, request("/env/version?a=1"), true],
@@ -52,7 +52,7 @@ describe("matchRequest", () => {
   });
 });
 
-describe("selectRoute", () => {
+describe("[match] selectRoute", () => {
   const route = (name: string, match: RequestMatch[]): HttpRoute => ({ source: name, name, match, route: [], retries: NEWEST_RELEASE.defaultRetry });
   const canary = route("canary", [{ headers: { lab: { exact: "canary" } } }, { uri: { prefix: "/canary" }, headers: {} }]);
   const rest = route("rest", []);
@@ -68,7 +68,7 @@ describe("selectRoute", () => {
   });
 });
 
-describe("labelsMatch", () => {
+describe("[readiness] labelsMatch: the pods a selector picks", () => {
   const cases: Array<[Record<string, string>, Record<string, string>, boolean]> = [
     [{ version: "v2" }, { app: "flaskapp", version: "v2" }, true],
     [{ version: "v2" }, { app: "flaskapp", version: "v1" }, false],
@@ -80,7 +80,7 @@ describe("labelsMatch", () => {
   });
 });
 
-describe("source labels select the proxies that get a match block", () => {
+describe("[source-labels] source labels select the proxies that get a match block", () => {
   const ns = "istio-lessons";
   const rules = (http: unknown[]) =>
     meshConfig([
@@ -118,7 +118,7 @@ const config = (extra: object[] = []): MeshConfig => meshConfig([...objects, ...
 const sidecar = { kind: "sidecar" as const, namespace: NS, labels: { app: "sleep" } };
 const gateway = { kind: "gateway" as const, namespace: "istio-system", labels: { istio: "ingressgateway" }, port: 80 };
 
-describe("host resolution (findService)", () => {
+describe("[host-resolution] host resolution (findService)", () => {
   it.each([
     ["the short name from the Service's namespace", "flaskapp", NS, "flaskapp.istio-lessons.svc.cluster.local"],
     ["with a port", "flaskapp:80", NS, "flaskapp.istio-lessons.svc.cluster.local"],
@@ -133,7 +133,7 @@ describe("host resolution (findService)", () => {
   });
 });
 
-describe("what a sidecar does with a host", () => {
+describe("[outbound-policy] [service-entry] what a sidecar does with a host", () => {
   it.each([
     ["a Service with a VirtualService: its routes", "flaskapp", undefined, "service", "VirtualService mesh"],
     ["the gateway-bound VirtualService does not apply to sidecars", "flaskapp.example.com", "flaskapp", "passthrough", undefined],
@@ -153,7 +153,7 @@ describe("what a sidecar does with a host", () => {
   });
 });
 
-describe("what a gateway does with a host", () => {
+describe("[gateway] what a gateway does with a host", () => {
   it.each([
     ["a host a bound VirtualService and the Gateway's server both name", "flaskapp.example.com", "gateway-route"],
     ["with a port", "flaskapp.example.com:80", "gateway-route"],
@@ -168,7 +168,7 @@ describe("what a gateway does with a host", () => {
   });
 });
 
-describe("rewritePath", () => {
+describe("[rewrite] rewritePath", () => {
   it.each([
     ["a prefix match replaces the matched prefix", "/legacy/env/version", "/env/", { headers: {}, uri: { prefix: "/legacy/" } }, "/env/env/version"],
     ["and keeps the query", "/old/x?a=1", "/new/", { headers: {}, uri: { prefix: "/old/" } }, "/new/x?a=1"],
@@ -179,7 +179,7 @@ describe("rewritePath", () => {
   });
 });
 
-describe("redirectLocation", () => {
+describe("[redirect] redirectLocation", () => {
   const req = { path: "/old/version?a=1", authority: "flaskapp", scheme: "http" };
   it.each([
     ["uri replaces the path, the query is kept", { uri: "/env/version" }, "http://flaskapp/env/version?a=1"],
@@ -191,7 +191,7 @@ describe("redirectLocation", () => {
   });
 });
 
-describe("applyHeaderOperations", () => {
+describe("[headers] applyHeaderOperations", () => {
   it("removes, then sets (replacing), then adds (appending)", () => {
     const headers: Record<string, string> = { "x-a": "1", "x-b": "2", "x-c": "3" };
     applyHeaderOperations(headers, { remove: ["x-a"], set: { "X-B": "two" }, add: { "x-c": "three", "x-d": "4" } });

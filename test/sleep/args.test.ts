@@ -61,6 +61,18 @@ describe("parseCommand", () => {
   it.each(USAGE_ERRORS)("refuses %j", (argv, message) => {
     expect(() => parseCommand(argv)).toThrow(UsageError);
     expect(() => parseCommand(argv)).toThrow(message);
+    // A password given in a URL is never repeated back.
+    expect(() => parseCommand(argv)).not.toThrow(/secret/);
+  });
+
+  it.each([
+    ["http://user:pass@127.0.0.1:9/x", "http://127.0.0.1:9/x", "user:pass"],
+    ["http://user@127.0.0.1:9/x", "http://127.0.0.1:9/x", "user:"],
+    ["https://u%40corp:p%3Ass@h/", "https://h/", "u@corp:p:ss"],
+  ])("takes the credentials out of %s and sends them as Basic auth", (text, href, credentials) => {
+    const o = options([text, "lab:canary"]);
+    expect(o.url.href).toBe(href);
+    expect(o.headers).toEqual([["lab", "canary"], ["authorization", `Basic ${Buffer.from(credentials).toString("base64")}`]]);
   });
 
   it.each([[["--help"]], [["-h", URL_TEXT]], [["--nope", "--help"]]])("%j asks for help", (argv) => {

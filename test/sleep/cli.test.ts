@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closedPortUrl, startVersions, type Versions } from "./servers.ts";
+import { closedPortUrl, startRaw, startVersions, type Versions } from "./servers.ts";
 import { USAGE_ERRORS } from "./usage-cases.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -75,6 +75,17 @@ describe("tally bundle", () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toBe("");
     expect(run.stdout).not.toContain("\r");
+  });
+
+  it("explains a status below 100 in words, not with a message about its own minified source", async () => {
+    const server = await startRaw("HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok");
+    try {
+      const run = await tally(["-n", "2", "--by", "status", server.url]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^ {2}error:protocol +2 +100\.0% +█{40} +the response is not valid HTTP\/1\.1: a status below 100/m);
+    } finally {
+      await server.close();
+    }
   });
 
   it("prints the help and exits 0", async () => {

@@ -45,6 +45,11 @@ describe("classifyError", () => {
     [new DOMException("The operation was aborted due to timeout", "TimeoutError"), "timeout"],
     [new TypeError("fetch failed", { cause: withCode("ECONNREFUSED") }), "refused"],
     [withCode("ERR_TLS_CERT_ALTNAME_INVALID"), "other"],
+    [withCode("ERR_ASSERTION"), "protocol"],
+    [Object.assign(new Error("Response does not match the HTTP/1.1 protocol"), { name: "HTTPParserError" }), "protocol"],
+    [Object.assign(new Error("bad upgrade"), { code: "UND_ERR_SOCKET" }), "protocol"],
+    [Object.assign(new Error("bad response"), { code: "UND_ERR_SOCKET" }), "protocol"],
+    [Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }), "reset"],
     [new Error("boom"), "other"],
     ["a string", "other"],
     [undefined, "other"],
@@ -83,6 +88,7 @@ describe("summarize and renderText", () => {
   if (command.kind !== "run") throw new Error("expected a run");
   const result = summarize(command.options, {
     counts: new Map([["v2", 1], ["error:refused", 1], ["v1", 2]]),
+    untracked: 0,
     errorDetails: new Map([["error:refused", "connect ECONNREFUSED 127.0.0.1:1"]]),
     latenciesMs: [1, 2, 3],
     requests: 4,

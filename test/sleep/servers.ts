@@ -117,3 +117,24 @@ export async function closedPortUrl(): Promise<string> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
 }
+
+/** Answers every request with a body no other request got: `n0`, `n1`, ... */
+export async function startDistinct(): Promise<Running> {
+  let n = 0;
+  return running(http.createServer((_req, res) => res.end(`n${n++}`)));
+}
+
+/** Answers every request with exactly these bytes, for replies no HTTP server library would send. */
+export async function startRaw(reply: string): Promise<Running> {
+  return running(
+    net.createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.on("data", () => socket.write(reply, "latin1"));
+    }),
+  );
+}
+
+/** Answers each request with the value of its x-user header, or "(none)". */
+export async function startEchoUser(): Promise<Running> {
+  return running(http.createServer((req, res) => res.end(String(req.headers["x-user"] ?? "(none)"))));
+}

@@ -1,7 +1,9 @@
 // tally's exported functions against real servers on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "../../services/sleep/src/tally.ts";
-import { closedPortUrl, startDropping, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
+import { MAX_TRACKED_KEYS } from "../../services/sleep/src/load.ts";
+import { GROUPED_KEY, MAX_ROWS } from "../../services/sleep/src/report.ts";
+import { closedPortUrl, startDistinct, startDropping, startEchoUser, startRaw, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
 
 function options(argv: string[]): TallyOptions {
   const command = parseCommand(argv);
@@ -217,5 +219,109 @@ describe("runCli", () => {
       stdout: "",
       stderr: 'tally: -n/--requests must be a whole number from 1 to 1000000, got "0" (see tally --help)\n',
     });
+  });
+});
+
+describe("many distinct answers", () => {
+  it("keeps its report: MAX_ROWS rows, the rest grouped, every request counted once, memory bounded", async () => {
+    const server = await startDistinct();
+    closers.push(server);
+    const n = 3 * MAX_TRACKED_KEYS;
+    const { code, stdout } = await cli(["-n", String(n), "-c", "8", "--json", "--expect", `n${n - 1}=${100 / n}`, server.url]);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as TallyResult;
+    expect(result.requests).toBe(n);
+    expect(sum(result)).toBe(n);
+    expect(result.rows).toHaveLength(MAX_ROWS + 1);
+    const grouped = result.rows.find((r) => r.key === GROUPED_KEY)!;
+    expect(grouped).toEqual({
+      key: GROUPED_KEY,
+      count: n - MAX_ROWS,
+      percent: Number((((n - MAX_ROWS) * 100) / n).toFixed(3)),
+      error: false,
+      detail: expect.stringMatching(/^\d+ or more other distinct answers$/),
+      grouped: true,
+    });
+    // A key named by --expect is counted exactly even when it comes after the first MAX_TRACKED_KEYS.
+    expect(result.expectations[0]).toMatchObject({ pass: true });
+  }, 30_000);
+
+  it("prints the table with the grouped row", async () => {
+    const server = await startDistinct();
+    closers.push(server);
+    const { code, stdout } = await cli(["-n", String(MAX_ROWS + 5), server.url]);
+    expect(code).toBe(0);
+    expect(stdout.split("\n").filter((line) => /^ {2}n\d+ /.test(line))).toHaveLength(MAX_ROWS);
+    expect(stdout).toMatch(/^ {2}\(other answers\) +5 +.*5 other distinct answers$/m);
+  });
+});
+
+describe("answers that are not HTTP/1.1", () => {
+  const reply = (status: string) => `HTTP/1.1 ${status} Odd\r\nContent-Length: 2\r\n\r\nok`;
+  it.each([
+    ["099", reply("099"), "a status below 100, or 101 Switching Protocols"],
+    ["101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", "101 Switching Protocols"],
+    ["100", reply("100"), "an informational (1xx) status where the answer should be"],
+    ["150", reply("150"), "Response does not match the HTTP/1.1 protocol"],
+    ["abc", reply("abc"), "Response does not match the HTTP/1.1 protocol (Invalid status code)"],
+  ])("status %s is an error:protocol row with a readable detail", async (_status, raw, detail) => {
+    const server = await startRaw(raw);
+    closers.push(server);
+    const result = await tally(["-n", "3", "--by", "status", server.url]);
+    expect(rowsOf(result)).toEqual({ "error:protocol": 3 });
+    expect(result.rows[0]!.detail).toContain(detail);
+  });
+
+  it.each(["600", "999"])("status %s is an answer, counted under its code", async (status) => {
+    const server = await startRaw(reply(status));
+    closers.push(server);
+    expect(rowsOf(await tally(["-n", "2", "--by", "status", server.url]))).toEqual({ [status]: 2 });
+  });
+});
+
+describe("credentials in the URL", () => {
+  it("are sent as Basic auth and never printed", async () => {
+    const url = new URL(`${versions.url}/echo/authorization`);
+    url.username = "learner";
+    url.password = "s3cret";
+    const { code, stdout, stderr } = await cli(["-n", "2", "--json", url.href]);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as TallyResult;
+    expect(result.url).toBe(`${versions.url}/echo/authorization`);
+    expect(rowsOf(result)).toEqual({ [`Basic ${Buffer.from("learner:s3cret").toString("base64")}`]: 2 });
+    expect(stdout + stderr).not.toContain("s3cret");
+    const text = await cli(["-n", "1", url.href]);
+    expect(text.stdout).toContain(`1 requests to GET ${versions.url}/echo/authorization,`);
+    expect(text.stdout).not.toContain("s3cret");
+  });
+});
+
+describe("--expect-distinct and {n} in header values", () => {
+  let echo: Running;
+  beforeAll(async () => {
+    echo = await startEchoUser();
+    closers.push(echo);
+  });
+
+  it("{n} is each request's number: five requests, five users", async () => {
+    const result = await tally(["-n", "5", "-c", "2", "-H", "x-user: user-{n}", "--expect-distinct", "5", `${echo.url}/`]);
+    expect(Object.keys(rowsOf(result)).sort()).toEqual(["user-1", "user-2", "user-3", "user-4", "user-5"]);
+    expect(result.pass).toBe(true);
+  });
+
+  it.each([
+    ["=1 holds when every answer is the same", ["-H", "x-user: alice"], "1", true],
+    [">=2 fails when every answer is the same", ["-H", "x-user: alice"], ">=2", false],
+    ["<=3 fails with five distinct answers", ["-H", "x-user: u{n}"], "<=3", false],
+    [">=5 holds with five distinct answers", ["-H", "x-user: u{n}"], ">=5", true],
+  ])("%s", async (_name, headers, expr, pass) => {
+    const result = await tally(["-n", "5", ...headers, "--expect-distinct", expr, `${echo.url}/`]);
+    expect(result.expectations[0]).toMatchObject({ kind: "distinct", pass });
+  });
+
+  it("says what it expected and saw", async () => {
+    const { code, stdout } = await cli(["-n", "4", "--expect-distinct", "1", `${versions.url}/env/version`]);
+    expect(code).toBe(1);
+    expect(stdout).toContain("FAIL  1  expected 1 distinct answers, observed 2");
   });
 });

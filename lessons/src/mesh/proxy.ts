@@ -193,9 +193,10 @@ export class MeshProxy {
     let destination = bound;
     if (/^https?:\/\//i.test(path)) {
       // Absolute form: the request came through this proxy as an HTTP proxy (a pod's FETCH_PROXY).
+      // The target's authority wins over the Host header (RFC 9112, absolute-form).
       const url = new URL(path);
       destination = url.host;
-      authority ||= url.host;
+      authority = url.host;
       path = `${url.pathname}${url.search}`;
     } else if (bound !== undefined && (authority === "" || authority === `127.0.0.1:${(req.socket.localPort ?? 0)}`)) {
       authority = bound;

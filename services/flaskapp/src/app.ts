@@ -30,6 +30,10 @@ export interface Routes {
 }
 
 const GET_METHODS = "GET, HEAD";
+/** Every response names the version that answered, even when its body came from elsewhere (/fetch). */
+export const VERSION_HEADER = "x-flaskapp-version";
+/** Paths FAIL_STATUS leaves alone: the probes and the scrape keep working, so the mesh, not Kubernetes, takes the pod out. */
+export const FAIL_STATUS_EXEMPT: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
 
 export function createApp(config: Config, deps: Deps): Express {
   const app = express();
@@ -39,14 +43,31 @@ export function createApp(config: Config, deps: Deps): Express {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   app.use(observeRequests(deps.logger, registry, deps.lifecycle));
+  const version = config.version;
+  app.use((_req, res, next) => {
+    res.setHeader(VERSION_HEADER, version);
+    next();
+  });
+
+  // FAIL_STATUS answers ahead of each route's own handler (registered for every
+  // method, so a wrong method fails too), keeping the route template in the log
+  // and metrics; unknown paths fail ahead of the 404.
+  const failStatus = config.failStatus;
+  const fail: RequestHandler | undefined =
+    failStatus === null ? undefined : (_req, res) => sendProblem(res, failStatus, `this pod fails on purpose (FAIL_STATUS=${failStatus})`);
+  const failFirst = (path: string): void => {
+    if (fail !== undefined && !FAIL_STATUS_EXEMPT.has(path)) app.all(path, fail);
+  };
 
   const getOnly: string[] = [];
   const routes: Routes = {
     get(path, handler) {
+      failFirst(path);
       app.get(path, handler);
       getOnly.push(path);
     },
     any(path, handler) {
+      failFirst(path);
       app.all(path, handler);
     },
   };
@@ -64,6 +85,7 @@ export function createApp(config: Config, deps: Deps): Express {
       sendProblem(res, 405, `${req.method} is not allowed on ${path}: use ${GET_METHODS}`);
     });
   }
+  if (fail !== undefined) app.use(fail);
   app.use((req, res) => sendProblem(res, 404, `no route for ${req.method} ${quote(req.path)}`));
   app.use(errorHandler(deps.logger));
   return app;

@@ -22,6 +22,16 @@ export interface Config {
   fetchAllow: ReadonlySet<string> | null;
   fetchTimeoutMs: number;
   fetchMaxBytes: number;
+  /** Fetches in flight at once across all fetch routes; one more is a 503. */
+  fetchConcurrency: number;
+  /** How many flaskapp fetches one request chain may pass through (the loop guard); one more is a 508. */
+  fetchMaxHops: number;
+  /** HTTP proxy every outgoing fetch goes through (`http://host:port/`), or null to connect directly. */
+  fetchProxy: string | null;
+  /** Status every request but /healthz, /readyz and /metrics is answered with, or null (normal service). */
+  failStatus: number | null;
+  /** Connections the server holds at once; more are closed as they arrive. */
+  maxConnections: number;
   maxDelayMs: number;
   shutdownDelayMs: number;
   drainTimeoutMs: number;
@@ -40,6 +50,8 @@ const MAX_SETTING_MS = 3_600_000;
 const MAX_SETTING = "1h";
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOST_NAME = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$|^[0-9a-f:.]*:[0-9a-f:.]*$/;
+/** `version` goes into every response's x-flaskapp-version header, so it must be a valid header value. */
+const VERSION = /^[\x21-\x7e]([\x20-\x7e]{0,62}[\x21-\x7e])?$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -48,9 +60,10 @@ function fail(name: string, value: string, form: string): ConfigError {
   return new ConfigError(`invalid ${name}=${JSON.stringify(shown)}: expected ${form}`);
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number, form: string): number {
+/** A whole number from min to max, or undefined when the variable is unset. */
+function integer(env: Env, name: string, min: number, max: number, form: string): number | undefined {
   const raw = env[name];
-  if (raw === undefined) return fallback;
+  if (raw === undefined) return undefined;
   const value = /^\d{1,16}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
   if (!(value >= min && value <= max)) throw fail(name, raw, form);
   return value;
@@ -75,25 +88,46 @@ function list(env: Env, name: string, normalize: (item: string) => string, valid
   return new Set(items);
 }
 
+/** `http://host:port`: a plain HTTP forward proxy, no credentials, path or query. */
+function proxy(env: Env, name: string): string | null {
+  const raw = env[name];
+  if (raw === undefined) return null;
+  const url = URL.canParse(raw.trim()) ? new URL(raw.trim()) : undefined;
+  const plain = url !== undefined && url.protocol === "http:" && url.hostname !== "" && url.username === "" && url.password === "";
+  if (!plain || url.pathname !== "/" || url.search !== "" || url.hash !== "") throw fail(name, raw, "an HTTP proxy URL such as http://127.0.0.1:15001; unset it to connect directly");
+  return url.href;
+}
+
 function parse(env: Env): Config {
   const logLevel = env.LOG_LEVEL ?? "info";
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw fail("LOG_LEVEL", logLevel, `one of ${LOG_LEVELS.join(", ")}`);
   const host = env.HOST;
   if (host !== undefined && host.trim() === "") throw fail("HOST", host, "an address to listen on, such as :: or 127.0.0.1");
   return {
-    port: integer(env, "PORT", 8080, 0, 65535, "a port number from 0 to 65535"),
+    port: integer(env, "PORT", 0, 65535, "a port number from 0 to 65535") ?? 8080,
     host: host?.trim(),
-    version: env.version ?? "unknown",
+    version: versionOf(env),
     podName: env.POD_NAME ?? hostname(),
     envAllow: list(env, "ENV_ALLOW", (s) => s, ENV_NAME, "comma-separated variable names, such as version,POD_NAME"),
     fetchAllow: list(env, "FETCH_ALLOW", normalizeHost, HOST_NAME, "comma-separated host names, such as httpbin,example.com"),
     fetchTimeoutMs: duration(env, "FETCH_TIMEOUT", 10_000, 1),
-    fetchMaxBytes: integer(env, "FETCH_MAX_BYTES", 10 * 1024 * 1024, 1, Number.MAX_SAFE_INTEGER, "a whole number of bytes, 1 or more, such as 10485760"),
+    fetchMaxBytes: integer(env, "FETCH_MAX_BYTES", 1, Number.MAX_SAFE_INTEGER, "a whole number of bytes, 1 or more, such as 10485760") ?? 10 * 1024 * 1024,
+    fetchConcurrency: integer(env, "FETCH_CONCURRENCY", 1, 10_000, "a whole number of fetches from 1 to 10000") ?? 64,
+    fetchMaxHops: integer(env, "FETCH_MAX_HOPS", 1, 20, "a whole number of hops from 1 to 20") ?? 3,
+    fetchProxy: proxy(env, "FETCH_PROXY"),
+    failStatus: integer(env, "FAIL_STATUS", 500, 599, "a status code from 500 to 599; unset it to serve normally") ?? null,
+    maxConnections: integer(env, "MAX_CONNECTIONS", 1, 100_000, "a whole number of connections from 1 to 100000") ?? 1000,
     maxDelayMs: duration(env, "MAX_DELAY", 10_000, 0),
     shutdownDelayMs: duration(env, "SHUTDOWN_DELAY", 5_000, 0),
     drainTimeoutMs: duration(env, "DRAIN_TIMEOUT", 10_000, 0),
     logLevel: logLevel as LogLevel,
   };
+}
+
+function versionOf(env: Env): string {
+  const version = env.version ?? "unknown";
+  if (!VERSION.test(version)) throw fail("version", version, "1 to 64 printable ASCII characters, such as v1");
+  return version;
 }
 
 /** Reads and validates the configuration; a bad value yields a ConfigError whose message is one line. */
@@ -109,4 +143,11 @@ export function parseConfig(env: Env): Config | ConfigError {
 /** The configuration as logged at start-up: settings only, never the value of any other variable. */
 export function describeConfig(config: Config): Record<string, unknown> {
   return { ...config, envAllow: config.envAllow && [...config.envAllow], fetchAllow: config.fetchAllow && [...config.fetchAllow] };
+}
+
+/** The one line flaskapp prints when it cannot listen: a busy port says so in plain words. */
+export function listenError(error: NodeJS.ErrnoException, port: number, host: string | undefined): string {
+  if (error.code === "EADDRINUSE") return `port ${port} is already in use`;
+  if (error.code === "EACCES") return `not allowed to listen on port ${port} (EACCES)`;
+  return `cannot listen on ${host ?? "every interface"} port ${port}: ${error.message}`;
 }

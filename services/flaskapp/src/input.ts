@@ -2,7 +2,7 @@
 // Rejected result into a problem response with its status; nothing here does I/O.
 
 export interface Rejected {
-  status: 400 | 403 | 502;
+  status: 400 | 403 | 502 | 508;
   detail: string;
 }
 export type Parsed<T> = { value: T } | Rejected;
@@ -98,13 +98,62 @@ export function parseFetchUrl(raw: unknown, allow: ReadonlySet<string> | null): 
   return checkTarget(new URL(raw), allow, 400);
 }
 
-/** Resolves a redirect's Location against the URL that answered; a bad target is the upstream's fault (502). */
-export function parseRedirect(location: string, base: URL, allow: ReadonlySet<string> | null): Parsed<URL> {
+/**
+ * Resolves a redirect's Location against the URL that answered; a bad target is
+ * the upstream's fault (502), and so is a redirect with several Location headers
+ * (which one to follow would be a guess).
+ */
+export function parseRedirect(location: string | string[], base: URL, allow: ReadonlySet<string> | null): Parsed<URL> {
+  if (typeof location !== "string") return { status: 502, detail: `upstream redirected with ${location.length} Location headers` };
   if (!URL.canParse(location, base)) return { status: 502, detail: `upstream redirected to an invalid location ${quote(location)}` };
   return checkTarget(new URL(location, base), allow, 502);
 }
 
-/** Reads a Content-Length header; undefined when absent or not a plain number. */
+/**
+ * Reads a Content-Length header; undefined when absent or not a plain number.
+ * Any number of digits counts: a 17-digit length is still a length (and far over
+ * any cap), not something to ignore.
+ */
 export function parseContentLength(header: string | string[] | undefined): number | undefined {
-  return typeof header === "string" && /^\d{1,16}$/.test(header) ? Number(header) : undefined;
+  return typeof header === "string" && /^\d+$/.test(header) ? Number(header) : undefined;
+}
+
+/**
+ * Whether a final upstream status can be passed on: 200 to 599. Others (600,
+ * 999, or an informational 1xx as a final answer) are the upstream breaking
+ * HTTP, so the client gets a 502 instead of a status it cannot interpret.
+ */
+export function checkUpstreamStatus(status: number): Rejected | undefined {
+  return status >= 200 && status <= 599 ? undefined : { status: 502, detail: `upstream answered with status ${status}, which is not a valid final HTTP status` };
+}
+
+// ---- loop guard -------------------------------------------------------------
+
+/** The header flaskapp adds to each of its outgoing fetches, one entry per flaskapp it passed through (as Via lists proxies). */
+export const HOPS_HEADER = "x-flaskapp-via";
+
+/** This pod's entry in HOPS_HEADER: `<version> <pod>`, with anything that is not a visible ASCII character (or a comma) made `_`. */
+export function hopEntry(version: string, podName: string): string {
+  const token = (text: string): string => text.replace(/[^\x21-\x2b\x2d-\x7e]/g, "_") || "_";
+  return `${token(version)} ${token(podName)}`;
+}
+
+/** How many flaskapp fetches a request has already passed through: the entries of its HOPS_HEADER. */
+export function countHops(header: string | string[] | undefined): number {
+  if (header === undefined) return 0;
+  const joined = typeof header === "string" ? header : header.join(",");
+  return joined.split(",").filter((entry) => entry.trim() !== "").length;
+}
+
+/** Refuses a fetch that would be hop number maxHops + 1 of a chain of flaskapp fetches. */
+export function checkHops(hops: number, maxHops: number): Rejected | undefined {
+  if (hops < maxHops) return undefined;
+  return { status: 508, detail: `request already passed through flaskapp's fetch ${hops} times (${HOPS_HEADER}); FETCH_MAX_HOPS is ${maxHops}` };
+}
+
+// ---- /env/:name -------------------------------------------------------------
+
+/** A variable's value, read only from the environment's own keys (so `constructor` or `__proto__` are just unset names). */
+export function ownValue(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+  return Object.hasOwn(env, name) ? env[name] : undefined;
 }

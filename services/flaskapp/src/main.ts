@@ -4,7 +4,7 @@ import { createServer } from "./node-http.ts";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { createApp } from "./app.ts";
-import { describeConfig, parseConfig } from "./config.ts";
+import { describeConfig, listenError, parseConfig } from "./config.ts";
 import type { Lifecycle } from "./observe.ts";
 import { handleShutdown } from "./shutdown.ts";
 
@@ -30,8 +30,20 @@ function exit(code: number): never {
   process.exit(code);
 }
 
-server.on("error", (error) => {
-  logger.fatal({ err: error }, "cannot listen");
+// Beyond MAX_CONNECTIONS new connections are closed as they arrive (each
+// connection holds buffers, so this bounds memory). Logged at most once a second.
+server.maxConnections = config.maxConnections;
+let dropped = 0;
+server.on("drop", () => {
+  if (dropped++ > 0) return;
+  setTimeout(() => {
+    logger.warn({ dropped, maxConnections: config.maxConnections }, "connections refused: MAX_CONNECTIONS reached");
+    dropped = 0;
+  }, 1000).unref();
+});
+
+server.on("error", (error: NodeJS.ErrnoException) => {
+  process.stderr.write(`flaskapp: ${listenError(error, config.port, config.host)}\n`);
   exit(1);
 });
 server.listen({ port: config.port, host: config.host }, () => {

@@ -3,7 +3,7 @@
 // and the tests.
 import { parseArgs } from "node:util";
 import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
-import { parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
+import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
 
 export const LIMITS = {
   requests: { min: 1, max: 1_000_000, default: 100 },
@@ -51,7 +51,8 @@ options:
   -c, --concurrency C     requests in flight at once, each on its own keep-alive
                           connection (default ${LIMITS.concurrency.default}, ${LIMITS.concurrency.min} to ${LIMITS.concurrency.max})
   -X, --method M          request method (default GET)
-  -H, --header 'N: V'     add a request header (repeatable)
+  -H, --header 'N: V'     add a request header (repeatable); {n} in a value is
+                          the request's number, 1, 2, ... (x-user:user-{n})
       --by KEY            group responses by: body (default; trimmed, whitespace
                           collapsed, cut to 60 characters), status, header:NAME
       --timeout D         per-request time limit (default ${formatDuration(LIMITS.timeoutMs.default)}, up to ${formatDuration(LIMITS.timeoutMs.max)})
@@ -62,6 +63,8 @@ options:
       --expect-latency E  check a latency figure of the responses (repeatable):
                           min|p50|p90|p99|max, then >= or <=, then a duration;
                           e.g. p99<=200ms, min>=3s
+      --expect-distinct E how many distinct answers (rows, errors included):
+                          N, =N, >=N or <=N; e.g. 1 (all the same), >=3
       --json              print one JSON object instead of the table
       --quiet             no table and no progress line; failed expectations
                           are still explained on stderr
@@ -84,6 +87,7 @@ const OPTIONS = {
   timeout: { type: "string" },
   expect: { type: "string", multiple: true },
   "expect-latency": { type: "string", multiple: true },
+  "expect-distinct": { type: "string", multiple: true },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -115,17 +119,35 @@ function parseMs(option: string, text: string, range: { min: number; max: number
   return ms;
 }
 
-export function parseUrl(text: string): URL {
+/** A URL as tally may print it: any `user:password@` replaced, even in text that does not parse. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, "$1***@");
+}
+
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+export interface Target {
+  /** The URL to send to, without credentials. */
+  url: URL;
+  /** `Basic ...` from `user:password@` in the URL, as curl and httpie send it. */
+  authorization: string | undefined;
+}
+
+export function parseUrl(text: string): Target {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`"${text}" is not a URL; write it in full, e.g. http://flaskapp/env/version`);
+    throw new UsageError(`"${redactUrl(text)}" is not a URL; write it in full, e.g. http://flaskapp/env/version`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`"${text}": only http:// and https:// URLs are supported`);
+    throw new UsageError(`"${redactUrl(text)}": only http:// and https:// URLs are supported`);
   }
-  return url;
+  if (url.username === "" && url.password === "") return { url, authorization: undefined };
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = "";
+  url.password = "";
+  return { url, authorization: `Basic ${Buffer.from(credentials).toString("base64")}` };
 }
 
 /** `Name:Value` (httpie item) or `Name: Value` (-H); the value is trimmed and may be empty. */
@@ -183,6 +205,8 @@ export function parseCommand(argv: readonly string[]): Command {
 
   const [urlText, ...items] = positionals;
   if (urlText === undefined) throw new UsageError("missing URL, e.g. tally http://flaskapp/env/version");
+  const second = items.find((item) => SCHEME.test(item));
+  if (second !== undefined) throw new UsageError(`tally takes one URL; "${redactUrl(second)}" is a second one (run tally once per URL)`);
   if (values.requests !== undefined && values.duration !== undefined) {
     throw new UsageError("-n and -d cannot be used together: give a number of requests or a duration");
   }
@@ -191,13 +215,16 @@ export function parseCommand(argv: readonly string[]): Command {
       ? { kind: "duration", ms: parseMs("-d/--duration", values.duration, LIMITS.durationMs) }
       : { kind: "requests", count: parseCount("-n/--requests", values.requests ?? String(LIMITS.requests.default), LIMITS.requests) };
 
+  const target = parseUrl(urlText);
+  const headers = [...(values.header ?? []).map((h) => parseHeader(h, "-H")), ...items.map((item) => parseHeader(item, "item"))];
+  if (target.authorization !== undefined) {
+    if (headers.some(([name]) => name === "authorization")) throw new UsageError("credentials in the URL and an Authorization header: give only one");
+    headers.push(["authorization", target.authorization]);
+  }
   const options: TallyOptions = {
-    url: parseUrl(urlText),
+    url: target.url,
     method: parseMethod(values.method ?? "GET"),
-    headers: [
-      ...(values.header ?? []).map((h) => parseHeader(h, "-H")),
-      ...items.map((item) => parseHeader(item, "item")),
-    ],
+    headers,
     amount,
     concurrency: parseCount("-c/--concurrency", values.concurrency ?? String(LIMITS.concurrency.default), LIMITS.concurrency),
     by: parseGroupBy(values.by ?? "body"),
@@ -205,6 +232,7 @@ export function parseCommand(argv: readonly string[]): Command {
     expectations: [
       ...(values.expect ?? []).map((e) => unwrap(parseShareExpectation(e))),
       ...(values["expect-latency"] ?? []).map((e) => unwrap(parseLatencyExpectation(e))),
+      ...(values["expect-distinct"] ?? []).map((e) => unwrap(parseDistinctExpectation(e))),
     ],
     json: values.json ?? false,
     quiet: values.quiet ?? false,

@@ -29,7 +29,17 @@ export interface LatencyExpectation {
   tolerance: 0;
 }
 
-export type Expectation = ShareExpectation | LatencyExpectation;
+/** `=1`, `>=3`, `<=2` (a bare number means =): how many distinct answers (rows, errors included) the run saw. */
+export interface DistinctExpectation {
+  kind: "distinct";
+  expr: string;
+  key: "distinct";
+  op: Comparison;
+  expected: number;
+  tolerance: 0;
+}
+
+export type Expectation = ShareExpectation | LatencyExpectation | DistinctExpectation;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -42,13 +52,14 @@ export interface ExpectationResult {
   op: Comparison;
   expected: number;
   tolerance: number;
-  /** Percent of requests for a share, milliseconds for a latency; null when there was no response to measure. */
+  /** Percent of requests for a share, milliseconds for a latency, a count of distinct answers; null when there was no response to measure. */
   observed: number | null;
   pass: boolean;
 }
 
 const SHARE_FORM = "KEY=PCT, KEY=PCT±TOL (or +-TOL), KEY>=PCT or KEY<=PCT, with PCT and TOL from 0 to 100";
 const LATENCY_FORM = `min|p50|p90|p99|max, then >= or <=, then ${DURATION_FORM}`;
+const DISTINCT_FORM = "N, =N, >=N or <=N, with N a whole number from 1 to 1000000";
 
 const NUMBER = String.raw`(\d+(?:\.\d+)?|\.\d+)`;
 // The key is lazy and the value is anchored, so a key may itself contain `=`.
@@ -63,6 +74,9 @@ export function parseShareExpectation(expr: string): Parsed<ShareExpectation> {
   const match = SHARE.exec(expr);
   if (!match) return { ok: false, error: `--expect "${expr}" is not ${SHARE_FORM}` };
   const [, key, op, pct, tol] = match as unknown as [string, string, Comparison, string, string | undefined];
+  // `v2==100` would otherwise expect the key "v2=", which no answer has.
+  if (/[=<>]$/.test(key)) return { ok: false, error: `--expect "${expr}": the key "${key}" ends in "${key.at(-1)}"; write one operator: ${SHARE_FORM}` };
+  if (key.trim() !== key) return { ok: false, error: `--expect "${expr}": the key "${key}" has spaces around it; write KEY=PCT without spaces, e.g. v2=100` };
   const expected = Number(pct);
   const tolerance = tol === undefined ? 0 : Number(tol);
   if (expected > 100 || tolerance > 100) {
@@ -91,6 +105,13 @@ export function parseLatencyExpectation(expr: string): Parsed<LatencyExpectation
   return { ok: true, value };
 }
 
+export function parseDistinctExpectation(expr: string): Parsed<DistinctExpectation> {
+  const match = /^(>=|<=|=)?(\d{1,7})$/.exec(expr.trim());
+  const expected = match ? Number(match[2]) : NaN;
+  if (!match || expected < 1 || expected > 1_000_000) return { ok: false, error: `--expect-distinct "${expr}" is not ${DISTINCT_FORM}` };
+  return { ok: true, value: { kind: "distinct", expr, key: "distinct", op: (match[1] ?? "=") as Comparison, expected, tolerance: 0 } };
+}
+
 function holds(observed: number, op: Comparison, expected: number, tolerance: number): boolean {
   switch (op) {
     case "=":
@@ -108,10 +129,12 @@ export function evaluate(
   counts: ReadonlyMap<string, number>,
   requests: number,
   latency: Latencies,
+  /** Distinct answers seen, errors included (by default the keys of `counts`). */
+  distinct: number = counts.size,
 ): ExpectationResult[] {
   return expectations.map((e) => {
     const observed =
-      e.kind === "share" ? (requests === 0 ? 0 : ((counts.get(e.key) ?? 0) * 100) / requests) : latency[e.key];
+      e.kind === "share" ? (requests === 0 ? 0 : ((counts.get(e.key) ?? 0) * 100) / requests) : e.kind === "distinct" ? distinct : latency[e.key];
     const pass = observed !== null && holds(observed, e.op, e.expected, e.tolerance);
     return { kind: e.kind, expr: e.expr, key: e.key, op: e.op, expected: e.expected, tolerance: e.tolerance, observed, pass };
   });
@@ -136,6 +159,7 @@ export function describeOutcome(result: ExpectationResult, counts: ReadonlyMap<s
     const observed = `${formatPercent(result.observed ?? 0)} (${counts.get(result.key) ?? 0} of ${requests})`;
     return `expected ${wanted}${result.expected}%${tolerance}, observed ${observed}`;
   }
+  if (result.kind === "distinct") return `expected ${wanted}${result.expected} distinct answers, observed ${result.observed}`;
   const observed = result.observed === null ? "no response to measure" : formatLatency(result.observed);
   return `expected ${result.key} ${wanted}${formatDuration(result.expected)}, observed ${observed}`;
 }

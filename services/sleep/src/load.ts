@@ -6,7 +6,7 @@ import type { Dispatcher } from "undici";
 import { formatDuration } from "../../common/src/duration.ts";
 import type { GroupBy, TallyOptions } from "./args.ts";
 
-export const ERROR_KINDS = ["timeout", "refused", "reset", "dns", "other"] as const;
+export const ERROR_KINDS = ["timeout", "refused", "reset", "dns", "protocol", "other"] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
 export const EMPTY_KEY = "(empty)";
@@ -16,9 +16,18 @@ const KEY_CHARS = 60;
 const BODY_PREFIX_BYTES = 4096;
 const UTF8 = new TextDecoder();
 
+/**
+ * Distinct answers counted one by one; any further answer is counted in
+ * `untracked` (keys named by --expect and the error rows are always counted),
+ * so memory stays bounded whatever the server sends.
+ */
+export const MAX_TRACKED_KEYS = 1000;
+
 export interface LoadResult {
-  /** Requests per key; error rows are keyed `error:<kind>`. Sums to `requests`. */
+  /** Requests per key; error rows are keyed `error:<kind>`. With `untracked`, sums to `requests`. */
   counts: Map<string, number>;
+  /** Requests whose answer came after MAX_TRACKED_KEYS distinct ones and was not an expected key. */
+  untracked: number;
   /** The first error message seen for each error key, to say what "error:other" was. */
   errorDetails: Map<string, string>;
   /** Time to the end of the body, for every request that got a response. */
@@ -44,20 +53,39 @@ const ERROR_CODES: Record<string, ErrorKind> = {
   UND_ERR_BODY_TIMEOUT: "timeout",
 };
 
+/**
+ * Answers that are not HTTP/1.1 as tally can count it, by what undici reports:
+ * its parser's errors, its assertions (a status below 100, or 101 Switching
+ * Protocols to an ordinary request) and an informational status with nothing
+ * after it. The detail says it in words (an assertion's own message is about
+ * undici's source, and garbled inside the bundle).
+ */
+function protocolDetail(name: unknown, code: unknown, message: unknown): string | undefined {
+  if (name === "HTTPParserError" && typeof message === "string") return message;
+  if (code === "ERR_ASSERTION") return "the response is not valid HTTP/1.1: a status below 100, or 101 Switching Protocols to an ordinary request";
+  if (code === "UND_ERR_SOCKET" && message === "bad upgrade") return "the response is not valid HTTP/1.1: 101 Switching Protocols to an ordinary request";
+  if (code === "UND_ERR_SOCKET" && message === "bad response") return "the response is not valid HTTP/1.1: an informational (1xx) status where the answer should be";
+  return undefined;
+}
+
 /** Which error row a failed request belongs to; looks through `cause` chains (undici wraps socket errors). */
 export function classifyError(err: unknown): ErrorKind {
   for (let e: unknown = err, depth = 0; e instanceof Object && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const { name, code } = e as { name?: unknown; code?: unknown };
+    const { name, code, message } = e as { name?: unknown; code?: unknown; message?: unknown };
     // The only signal tally aborts with is its per-request timeout.
     if (name === "TimeoutError" || name === "AbortError" || code === "UND_ERR_ABORTED") return "timeout";
+    if (protocolDetail(name, code, message) !== undefined) return "protocol";
     const kind = typeof code === "string" ? ERROR_CODES[code] : undefined;
     if (kind) return kind;
   }
   return "other";
 }
 
-function errorDetail(err: unknown): string {
-  const { message, code } = (err ?? {}) as { message?: unknown; code?: unknown };
+/** The first error message seen for an error row, as a person can read it. */
+export function errorDetail(err: unknown): string {
+  const { name, message, code } = (err ?? {}) as { name?: unknown; message?: unknown; code?: unknown };
+  const protocol = protocolDetail(name, code, message);
+  if (protocol !== undefined) return protocol;
   const text = typeof message === "string" && message !== "" ? message : String(err);
   return typeof code === "string" && !text.includes(code) ? `${code}: ${text}` : text;
 }
@@ -105,13 +133,21 @@ async function responseKey(by: GroupBy, response: Dispatcher.ResponseData): Prom
   }
 }
 
-async function sendOne(pool: Pool, options: TallyOptions, path: string): Promise<Outcome> {
+/** The placeholder in a header value that becomes the request's number (1-based). */
+export const REQUEST_NUMBER = "{n}";
+
+/** The request headers for request number `n`: values with {n} filled in, the others as given (one array when none has it). */
+export function headersFor(headers: TallyOptions["headers"], n: number): string[] {
+  return headers.flatMap(([name, value]) => [name, value.replaceAll(REQUEST_NUMBER, String(n))]);
+}
+
+async function sendOne(pool: Pool, options: TallyOptions, path: string, headers: string[]): Promise<Outcome> {
   const start = performance.now();
   try {
     const response = await pool.request({
       path,
       method: options.method as Dispatcher.HttpMethod,
-      headers: options.headers.flat(),
+      headers,
       signal: AbortSignal.timeout(options.timeoutMs),
     });
     const key = await responseKey(options.by, response);
@@ -138,7 +174,18 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
     bodyTimeout: timeoutMs,
   });
   const path = url.pathname + url.search;
-  const result: LoadResult = { counts: new Map(), errorDetails: new Map(), latenciesMs: [], requests: 0, elapsedMs: 0 };
+  const templated = options.headers.some(([, value]) => value.includes(REQUEST_NUMBER));
+  const fixedHeaders = options.headers.flat();
+  const result: LoadResult = { counts: new Map(), untracked: 0, errorDetails: new Map(), latenciesMs: [], requests: 0, elapsedMs: 0 };
+  const expected = new Set(options.expectations.map((e) => e.key));
+  let tracked = 0;
+  const count = (outcome: Outcome): void => {
+    const seen = result.counts.get(outcome.key);
+    if (seen !== undefined) return void result.counts.set(outcome.key, seen + 1);
+    if (outcome.kind === "response" && tracked >= MAX_TRACKED_KEYS && !expected.has(outcome.key)) return void result.untracked++;
+    if (outcome.kind === "response") tracked++;
+    result.counts.set(outcome.key, 1);
+  };
   const start = performance.now();
   const deadline = amount.kind === "duration" ? start + amount.ms : Infinity;
   let started = 0;
@@ -146,9 +193,9 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
 
   const worker = async () => {
     while (another()) {
-      started++;
-      const outcome = await sendOne(pool, options, path);
-      result.counts.set(outcome.key, (result.counts.get(outcome.key) ?? 0) + 1);
+      const n = ++started;
+      const outcome = await sendOne(pool, options, path, templated ? headersFor(options.headers, n) : fixedHeaders);
+      count(outcome);
       result.requests++;
       if (outcome.kind === "response") result.latenciesMs.push(outcome.latencyMs);
       else if (!result.errorDetails.has(outcome.key)) result.errorDetails.set(outcome.key, outcome.detail);

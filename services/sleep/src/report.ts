@@ -17,9 +17,15 @@ export interface Row {
   /** Share of all requests sent, 0 to 100. */
   percent: number;
   error: boolean;
-  /** Error rows only: the first error message seen, to say what went wrong. */
+  /** Error rows: the first error message seen, to say what went wrong; the grouped row: how many answers it holds. */
   detail?: string;
+  /** Only on the one row that groups the answers beyond MAX_ROWS. */
+  grouped?: true;
 }
+
+/** Answer rows shown one by one (most frequent first); the rest become one grouped row. Error rows are always shown. */
+export const MAX_ROWS = 20;
+export const GROUPED_KEY = "(other answers)";
 
 export interface TallyResult {
   url: string;
@@ -57,15 +63,28 @@ export function latencyFigures(latenciesMs: readonly number[]): Latencies {
 
 export function summarize(options: TallyOptions, load: LoadResult): TallyResult {
   const { counts, requests } = load;
-  const rows: Row[] = [...counts]
+  const percent = (count: number): number => round((count * 100) / requests, 3);
+  const byCount = (a: Row, b: Row): number => b.count - a.count || Number(a.error) - Number(b.error) || a.key.localeCompare(b.key);
+  const all: Row[] = [...counts]
     .map(([key, count]) => {
       const error = key.startsWith("error:");
       const detail = load.errorDetails.get(key);
-      return { key, count, percent: round((count * 100) / requests, 3), error, ...(detail === undefined ? {} : { detail }) };
+      return { key, count, percent: percent(count), error, ...(detail === undefined ? {} : { detail }) };
     })
-    .sort((a, b) => b.count - a.count || Number(a.error) - Number(b.error) || a.key.localeCompare(b.key));
+    .sort(byCount);
+  const answers = all.filter((r) => !r.error);
+  const rest = answers.slice(MAX_ROWS);
+  const rows = [...answers.slice(0, MAX_ROWS), ...all.filter((r) => r.error)];
+  if (rest.length > 0 || load.untracked > 0) {
+    const count = rest.reduce((sum, r) => sum + r.count, load.untracked);
+    const distinct = load.untracked > 0 ? `${rest.length + 1} or more` : String(rest.length);
+    rows.push({ key: GROUPED_KEY, count, percent: percent(count), error: false, detail: `${distinct} other distinct answers`, grouped: true });
+    rows.sort(byCount);
+  }
   const latency = latencyFigures(load.latenciesMs);
-  const expectations = evaluate(options.expectations, counts, requests, latency).map((e) => ({
+  // Answers beyond the tracked ones are at least one more distinct answer.
+  const distinct = counts.size + (load.untracked > 0 ? 1 : 0);
+  const expectations = evaluate(options.expectations, counts, requests, latency, distinct).map((e) => ({
     ...e,
     observed: e.observed === null ? null : round(e.observed, 3),
   }));

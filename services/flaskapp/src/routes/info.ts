@@ -1,8 +1,10 @@
-// Who answered (/) and what arrived (/headers): the two views a learner uses
-// to see routing decisions and what the sidecar added to a request.
+// Who answered (/) and what arrived (/headers, /headers/:name): the views a
+// learner uses to see routing decisions and what the sidecar added to a request.
 import { hostname } from "node:os";
 import type { Config } from "../config.ts";
 import type { Routes } from "../app.ts";
+import { quote } from "../input.ts";
+import { Problem } from "../problem.ts";
 
 export function infoRoutes(routes: Routes, config: Config): void {
   const host = hostname();
@@ -14,5 +16,12 @@ export function infoRoutes(routes: Routes, config: Config): void {
   });
   routes.get("/headers", (req, res) => {
     res.json({ headers: req.headers });
+  });
+  // One header's value as it arrived (several joined with ", "), like /env/:name: what a check compares.
+  routes.get("/headers/:name", (req, res) => {
+    const name = (req.params.name as string).toLowerCase();
+    const value = Object.hasOwn(req.headers, name) ? req.headers[name] : undefined;
+    if (value === undefined) throw new Problem(404, `request header ${quote(name)} did not arrive`);
+    res.type("text/plain; charset=utf-8").send(Array.isArray(value) ? value.join(", ") : value);
   });
 }
