@@ -41,6 +41,8 @@ describe("a broken copy of each Gateway API lesson fails the checks it breaks", 
       routePatch("flaskapp", "- op: replace\n  path: /spec/rules/0/backendRefs/0/weight\n  value: 30\n- op: replace\n  path: /spec/rules/0/backendRefs/1/weight\n  value: 70"),
       [false],
     ],
+    ["fetch-chain", "no timeout on /delay/2 (the calling pod's sidecar then waits for the app)", routePatch("flaskapp", "- op: remove\n  path: /spec/rules/0/timeouts"), [true, true, true, false, true]],
+    ["header-manipulation", "the request modifier without its remove", routePatch("flaskapp", "- op: remove\n  path: /spec/rules/0/filters/0/requestHeaderModifier/remove"), [true, true, false, true, true]],
     ["header-canary", "the header value Canary (matches are exact and case-sensitive)", routePatch("flaskapp", "- op: replace\n  path: /spec/rules/0/matches/0/headers/0/value\n  value: Canary"), [false, true, true]],
     ["rewrite-redirect", "the URLRewrite filter missing", routePatch("flaskapp", "- op: remove\n  path: /spec/rules/0/filters"), [false, true, true]],
     [
