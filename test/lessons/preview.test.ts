@@ -12,9 +12,8 @@ import { LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
 import { RuleError } from "../../lessons/src/mesh/config.ts";
-import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 import { previewOverlay, runTally } from "../../lessons/src/preview.ts";
-import { overlayOver, removeOverlays } from "./overlay-over.ts";
+import { overlayOver, PREVIEW_RELEASES, removeOverlays } from "./preview-helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const temps: string[] = [];
@@ -25,7 +24,7 @@ afterAll(() => {
 });
 
 describe("every lesson's checks pass in the mesh preview, under the oldest and the newest supported Istio", () => {
-  const cases = [OLDEST_RELEASE, NEWEST_RELEASE].flatMap((release) => LESSONS.map((lesson) => [lesson, release.version, release] as const));
+  const cases = PREVIEW_RELEASES.flatMap((release) => LESSONS.map((lesson) => [lesson, release.version, release] as const));
   it.each(cases)("%s (Istio %s)", async (lesson, _version, release) => {
     let report = "";
     const results = await previewOverlay(overlayDir(lesson), { write: (t) => (report += t), release });

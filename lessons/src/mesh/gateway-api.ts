@@ -135,7 +135,7 @@ function headerList(value: unknown, where: string): Record<string, string> {
   list(value, where).forEach((h, i) => {
     const name = stringField(h?.name, `${where}[${i}].name`).toLowerCase();
     const text = stringField(h?.value, `${where}[${i}].value`);
-    // Istio 1.28 rejects control characters (isValidHeaderValue); the CRD pattern does in every release.
+    // istiod rejects control characters from 1.28 (isValidHeaderValue); the preview does for every release.
     if ([...text].some((c) => (c < " " && c !== "\t") || c === "\x7f")) fail(`${where}[${i}].value`, "contains a control character");
     out[name] ??= text;
   });

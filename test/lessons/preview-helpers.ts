@@ -1,9 +1,13 @@
-// A kustomize overlay in a temp dir over a real lesson, for tests that break one
-// thing of a lesson and watch its checks fail.
+// What the preview tests share: the Istio releases every lesson is run under, and
+// kustomize overlays over a real lesson for tests that break one thing of it.
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { checksFile, overlayDir } from "../../lessons/src/lessons.ts";
+import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
+
+/** The releases every lesson's checks are run under: the oldest and the newest the preview models. */
+export const PREVIEW_RELEASES = [OLDEST_RELEASE, NEWEST_RELEASE] as const;
 
 const temps: string[] = [];
 
