@@ -10,7 +10,7 @@ import { RuleError } from "../../lessons/src/mesh/config.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
 import { previewOverlay } from "../../lessons/src/preview.ts";
-import { overlayOver, PREVIEW_RELEASES, removeOverlays } from "./preview-helpers.ts";
+import { overlayOver, PREVIEW_RELEASES, removeOverlays, runNode } from "./preview-helpers.ts";
 
 afterAll(removeOverlays);
 
@@ -76,5 +76,20 @@ describe("a Gateway API field the preview does not model", () => {
     await expect(Mesh.start(objects)).rejects.toThrow(RuleError);
     await expect(Mesh.start(objects)).rejects.toThrow("HTTPRoute flaskapp: spec.rules[0].sessionPersistence: a real Gateway API field the mesh preview does not model (docs/gateway-api.md lists what it does)");
     expect(runningPodCount()).toBe(0);
+  });
+});
+
+describe("npm run demo -- gateway-api/<lesson>", () => {
+  it("runs the lesson from k8s/gateway-api and passes", async () => {
+    const { code, stdout } = await runNode(["lessons/src/demo.ts", "gateway-api/v2-default"]);
+    expect(stdout).toMatch(/== gateway-api\/v2-default: [\s\S]*kubectl apply -k k8s\/gateway-api\/v2-default [\s\S]*HTTPRoute flaskapp-default-v2 rules\[0\] → flaskapp-v2[\s\S]*PASS {2}only v2 answers/);
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it("refuses a lesson the Gateway API cannot express, saying why and which lesson to run, exit 2", async () => {
+    const { code, stdout, stderr } = await runNode(["lessons/src/demo.ts", "gateway-api/circuit-breaker"]);
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("demo: gateway-api/circuit-breaker is no lesson: connection-pool limits are no Gateway API field: only a DestinationRule sets them; run circuit-breaker (Istio's API)");
   });
 });

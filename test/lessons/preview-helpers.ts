@@ -1,8 +1,10 @@
 // What the preview tests share: the Istio releases every lesson is run under, and
 // kustomize overlays over a real lesson for tests that break one thing of it.
+import { execFile } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { checksFile, overlayDir } from "../../lessons/src/lessons.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 
@@ -23,4 +25,15 @@ export function overlayOver(lesson: string, patches: string): string {
 /** Removes the overlays made so far (call it in afterAll). */
 export function removeOverlays(): void {
   for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Runs a script of the repository (`lessons/src/demo.ts ...`) on this Node; resolves with its exit code and output. */
+export function runNode(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
 }

@@ -1,6 +1,6 @@
 // End to end through the real pieces: the flaskapp and tally bundles, the
 // overlays rendered by kustomize, the rules applied by the mesh preview.
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
 import { RuleError } from "../../lessons/src/mesh/config.ts";
 import { previewOverlay, runTally } from "../../lessons/src/preview.ts";
-import { overlayOver, PREVIEW_RELEASES, removeOverlays } from "./preview-helpers.ts";
+import { overlayOver, PREVIEW_RELEASES, removeOverlays, runNode } from "./preview-helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const temps: string[] = [];
@@ -134,14 +134,6 @@ describe("zero downtime", () => {
     }
   }, 60_000);
 });
-
-function runNode(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe("npm run demo", () => {
   it("with no argument runs the seed's steps 5 and 6 and passes both", async () => {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { renderKustomization } from "../../lessons/src/kustomize.ts";
-import { LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
+import { allLessons, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { TALLY_BUNDLE } from "../../lessons/src/preview.ts";
 
@@ -55,7 +55,14 @@ describe("verify --dry-run prints the exact commands", () => {
     expect(stdout).toContain(`count the request lines with "requestId":"${runId}": at least 50`);
   });
 
-  it.each(LESSONS)("%s prints one kubectl exec per check", async (lesson) => {
+  it("gateway-api/ingress-gateway: the kustomization to apply, then tally against the Gateway's own Service with the Host header", async () => {
+    const { code, stdout } = await verify("gateway-api/ingress-gateway", "--dry-run");
+    expect(code).toBe(0);
+    expect(stdout).toContain("(apply it first: kubectl apply -k k8s/gateway-api/ingress-gateway)");
+    expect(commands(stdout)[0]).toBe("$ kubectl exec -n istio-lessons deploy/sleep -c sleep -- tally -n 50 -c 1 -H 'Host: flaskapp.example.com' --expect v1=100 http://flaskapp-gateway-istio/env/version");
+  });
+
+  it.each(allLessons())("%s prints one kubectl exec per check", async (lesson) => {
     const { code, stdout } = await verify(lesson, "--dry-run");
     expect(code).toBe(0);
     expect(commands(stdout).filter((c) => c.startsWith("$ kubectl exec -n istio-lessons deploy/sleep -c sleep -- tally ")).length).toBeGreaterThan(0);
@@ -69,6 +76,7 @@ describe("verify usage errors exit 2", () => {
     ["unknown lesson", ["canary"], `verify: unknown lesson "canary"; lessons: ${LESSONS.join(", ")}`],
     ["bad namespace", ["round-robin", "--namespace", "Not_A_Name"], `verify: --namespace "Not_A_Name" is not a Kubernetes namespace name`],
     ["unknown option", ["round-robin", "--force"], "verify: Unknown option '--force'"],
+    ["a lesson the Gateway API cannot express", ["gateway-api/fault-abort"], "verify: gateway-api/fault-abort is no lesson: the Gateway API has no fault injection: no filter answers in place of the app; run fault-abort (Istio's API)"],
   ];
   it.each(cases)("%s", async (_name, args, message) => {
     const { code, stderr } = await verify(...args);
@@ -166,6 +174,13 @@ esac
     expect(stdout).toMatch(/v2 +100 +100\.0%/);
     expect(stdout).toContain("PASS  only v2 answers /env/version");
     expect(stdout).toContain("all 1 checks passed");
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it("gateway-api/v2-default passes: the same command against the HTTPRoute's routing", async () => {
+    const { code, stdout } = await withStandIn("gateway-api/v2-default", (env) => verifyWith(env, "gateway-api/v2-default"));
+    expect(stdout).toContain("(apply it first: kubectl apply -k k8s/gateway-api/v2-default)");
+    expect(stdout).toContain("PASS  only v2 answers /env/version");
     expect(code).toBe(0);
   }, 60_000);
 
