@@ -1,10 +1,12 @@
 // Reading Gateway API objects into the preview's mesh configuration, as istiod
 // converts them: good objects and the model built from them, and beside them the
 // bad ones, each an error naming the object and the field.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
 import { fieldsOutside, meshConfig, RuleError, type HttpRoute, type MeshConfig } from "../../lessons/src/mesh/config.ts";
 import { GATEWAY_API_MODELLED, GATEWAY_API_SCHEMA, gatewayDuration, sortGatewayRoutes } from "../../lessons/src/mesh/gateway-api.ts";
+import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS } from "../../lessons/src/lessons.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 import { gatewayHost, matchRequest, redirectLocation, regexRewritePath, rewritePath, selectRoute, sidecarHost } from "../../lessons/src/mesh/routing.ts";
 
@@ -457,5 +459,22 @@ describe("[gw-backends] [gw-timeouts] the configuration an HTTPRoute gives the p
     const routeConfig = configOf(httpRoute([{ timeouts: { request: "1s" }, backendRefs: [to("flaskapp-v1", { weight: 70 }), to("flaskapp-v2", { weight: 30 })] }]));
     const strip = (r: HttpRoute) => ({ ...r, source: "", match: [] });
     expect(routeConfig.virtualHosts[0]!.routes.map(strip)).toEqual(vsConfig.virtualHosts[0]!.routes.map(strip));
+  });
+});
+
+describe("docs/gateway-api.md and the lessons", () => {
+  const docs = readFileSync(new URL("../../docs/gateway-api.md", import.meta.url), "utf8");
+
+  it("every lesson of Istio's API has a Gateway API twin or a reason it cannot have one", () => {
+    expect(LESSONS.filter((l) => !GATEWAY_API_LESSONS.includes(l) && !(l in GATEWAY_API_CANNOT))).toEqual([]);
+    expect(GATEWAY_API_LESSONS.filter((l) => l in GATEWAY_API_CANNOT)).toEqual([]);
+  });
+
+  it.each(GATEWAY_API_LESSONS)("lists the twin of %s", (lesson) => {
+    expect(docs).toContain(`| \`k8s/overlays/${lesson}\` | \`k8s/gateway-api/${lesson}\` |`);
+  });
+
+  it.each(Object.entries(GATEWAY_API_CANNOT))("says why %s has no twin, as demo and verify say it", (lesson, why) => {
+    expect(docs).toContain(`| ${lesson} | ${why} | \`k8s/overlays/${lesson}\` |`);
   });
 });
