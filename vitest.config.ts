@@ -15,6 +15,15 @@ export default defineConfig({
       },
       {
         test: {
+          name: "lessons",
+          include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["test/global-setup.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: "containers",
           include: ["test/containers/**/*.test.ts"],
           testTimeout: 600_000,

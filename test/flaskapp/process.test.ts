@@ -6,6 +6,7 @@ import { Agent, get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { alive, descendants } from "../processes.ts";
 import { eventually, rawRequest } from "./helpers.ts";
 
 let dir: string;
@@ -158,41 +159,6 @@ describe("dist/flaskapp.js as a process", () => {
     expect(status).toBe(200);
   });
 });
-
-/** Every process below `pid`, from /proc (this test runs on Linux). */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number[]>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // gone meanwhile
-    }
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-  }
-  const found: number[] = [];
-  const visit = (p: number): void => {
-    for (const child of parents.get(p) ?? []) {
-      found.push(child);
-      visit(child);
-    }
-  };
-  visit(pid);
-  return found;
-}
-
-/** Whether a process still runs (an exited one not yet reaped, a zombie, does not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 describe("npm start", () => {
   it.each(["SIGTERM", "SIGINT"] as const)("%s to npm's pid stops flaskapp and leaves no process behind", async (signal) => {

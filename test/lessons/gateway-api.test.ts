@@ -2,11 +2,15 @@
 // converts them: good objects and the model built from them, and beside them the
 // bad ones, each an error naming the object and the field.
 import { readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
 import { fieldsOutside, meshConfig, RuleError, type HttpRoute, type MeshConfig } from "../../lessons/src/mesh/config.ts";
 import { GATEWAY_API_MODELLED, GATEWAY_API_SCHEMA, gatewayDuration, sortGatewayRoutes } from "../../lessons/src/mesh/gateway-api.ts";
-import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS } from "../../lessons/src/lessons.ts";
+import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
+import { Mesh } from "../../lessons/src/mesh/mesh.ts";
+import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
+import { jsonPatch, overlayOver, removeOverlays } from "./overlay.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 import { gatewayHost, matchRequest, redirectLocation, regexRewritePath, rewritePath, selectRoute, sidecarHost } from "../../lessons/src/mesh/routing.ts";
 
@@ -476,5 +480,23 @@ describe("docs/gateway-api.md and the lessons", () => {
 
   it.each(Object.entries(GATEWAY_API_CANNOT))("says why %s has no twin, as demo and verify say it", (lesson, why) => {
     expect(docs).toContain(`| ${lesson} | ${why} | \`k8s/overlays/${lesson}\` |`);
+  });
+});
+
+describe("[gw-parent-service] [gw-gateway] the Gateway API lessons' renders", () => {
+  afterAll(removeOverlays);
+
+  it.each(GATEWAY_API_LESSONS)("gateway-api/%s gives the preview its HTTPRoutes' routes, for flaskapp or, for ingress, for the Gateway only", async (lesson) => {
+    const config = meshConfig(await renderKustomization(overlayDir(`gateway-api/${lesson}`)));
+    const expected = lesson === "ingress-gateway" ? { hosts: ["flaskapp.example.com"], gateways: [`${NS}/flaskapp-gateway`] } : { hosts: [HOST("flaskapp")], gateways: ["mesh"] };
+    expect(config.virtualHosts).toEqual([expect.objectContaining({ source: expect.stringMatching(/^HTTPRoute /), ...expected })]);
+  });
+
+  it("[gw-unknown-field] a field the preview does not model is an error naming it, before any pod starts", async () => {
+    const dir = overlayOver("gateway-api/weighted", jsonPatch("HTTPRoute", "flaskapp", [{ op: "add", path: "/spec/rules/0/sessionPersistence", value: { sessionName: "lab", type: "Cookie" } }]));
+    const objects = await renderKustomization(dir);
+    await expect(Mesh.start(objects)).rejects.toThrow(RuleError);
+    await expect(Mesh.start(objects)).rejects.toThrow("HTTPRoute flaskapp: spec.rules[0].sessionPersistence: a real Gateway API field the mesh preview does not model (docs/gateway-api.md lists what it does)");
+    expect(runningPodCount()).toBe(0);
   });
 });

@@ -1,19 +1,19 @@
-// End to end through the real pieces: the flaskapp and tally bundles, the
-// overlays rendered by kustomize, the rules applied by the mesh preview.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// The preview and npm run demo through the real pieces (flaskapp and tally
+// bundles, kustomize): starting and failing to start, the command line, the
+// playground. Every lesson under every release runs in test/e2e (npm run test:lessons).
+import { execFile, spawn } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { renderKustomization } from "../../lessons/src/kustomize.ts";
-import { allLessons, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
+import { allLessons, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
 import { RuleError } from "../../lessons/src/mesh/config.ts";
-import { previewOverlay, runTally } from "../../lessons/src/preview.ts";
-import { overlayOver, PREVIEW_RELEASES, removeOverlays, runNode } from "./preview-helpers.ts";
+import { alive, descendants } from "../processes.ts";
+import { jsonPatch, overlayOver, removeOverlays } from "./overlay.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const temps: string[] = [];
@@ -23,46 +23,9 @@ afterAll(() => {
   removeOverlays();
 });
 
-describe("every lesson's checks pass in the mesh preview, under the oldest and the newest supported Istio", () => {
-  const cases = PREVIEW_RELEASES.flatMap((release) => allLessons().map((lesson) => [lesson, release.version, release] as const));
-  it.each(cases)("%s (Istio %s)", async (lesson, _version, release) => {
-    let report = "";
-    const results = await previewOverlay(overlayDir(lesson), { write: (t) => (report += t), release });
-    expect(results.length).toBeGreaterThan(0);
-    expect(results.filter((r) => !r.passed), report).toEqual([]);
-    expect(report).toMatch(/requests to GET http:\/\/127\.0\.0\.1:\d+\//);
-    expect(report).toMatch(/^PASS {2}/m);
-  }, 60_000);
-});
-
-describe("a broken overlay fails its check", () => {
-  it("v2-default with the v2 pods labelled version: v1 (the seed's bug) fails: subset v2 selects nothing", async () => {
-    const dir = overlayOver(
-      "v2-default",
-      `  - target: { kind: Deployment, name: flaskapp-v2 }
-    patch: |-
-      - op: replace
-        path: /spec/template/metadata/labels/version
-        value: v1
-`,
-    );
-    let report = "";
-    const results = await previewOverlay(dir, { write: (t) => (report += t) });
-    expect(results.map((r) => r.passed)).toEqual([false]);
-    expect(report).toContain("no healthy upstream");
-    expect(report).toMatch(/^FAIL {2}only v2 answers/m);
-  }, 60_000);
-
+describe("a rule the preview cannot run", () => {
   it("a rule field the model does not implement is an error naming it, before any pod starts", async () => {
-    const dir = overlayOver(
-      "v2-default",
-      `  - target: { kind: VirtualService, name: flaskapp-default-v2 }
-    patch: |-
-      - op: add
-        path: /spec/http/0/corsPolicy
-        value: { allowOrigins: [{ exact: "https://example.com" }] }
-`,
-    );
+    const dir = overlayOver("v2-default", jsonPatch("VirtualService", "flaskapp-default-v2", [{ op: "add", path: "/spec/http/0/corsPolicy", value: { allowOrigins: [{ exact: "https://example.com" }] } }]));
     const objects = await renderKustomization(dir);
     await expect(Mesh.start(objects)).rejects.toThrow(RuleError);
     await expect(Mesh.start(objects)).rejects.toThrow("VirtualService flaskapp-default-v2: spec.http[0].corsPolicy: a real Istio field the mesh preview does not model");
@@ -104,36 +67,13 @@ describe("pods that do not start", () => {
   });
 });
 
-describe("zero downtime", () => {
-  it("a pod gets SIGTERM while tally runs at concurrency 8 and a replacement starts: no request fails", async () => {
-    // A SHUTDOWN_DELAY well above the readiness poll, so a loaded machine still sees readiness act first.
-    const mesh = await Mesh.start(await renderKustomization(overlayDir("round-robin")), { shutdownDelay: "2s" });
-    try {
-      const old = mesh.pods.find((p) => p.deployment === "flaskapp-v1")!;
-      const tally = runTally(["-d", "6s", "-c", "8", "--by", "status", "--json", `${mesh.url}/env/version`]);
-      await expect.poll(() => old.requests.length, { timeout: 5000 }).toBeGreaterThan(20);
-      old.process.kill("SIGTERM");
-      // Readiness, not the exit, takes it out of the endpoints: it is still serving its SHUTDOWN_DELAY.
-      await expect.poll(() => mesh.endpoints.readyIds(), { timeout: 1500, interval: 20 }).not.toContain(old.name);
-      expect(old.process.exitCode).toBeNull();
-      const replacement = await mesh.startReplacement("flaskapp-v1");
-      expect(await old.exited).toBe(0);
-      await expect.poll(() => replacement.requests.length, { timeout: 5000 }).toBeGreaterThan(0);
-
-      const run = await tally;
-      const result = JSON.parse(run.stdout) as { requests: number; errors: number; rows: Array<{ key: string; count: number }> };
-      expect(run.code).toBe(0);
-      expect(result.rows.map((r) => r.key)).toEqual(["200"]);
-      expect(result.errors).toBe(0);
-      expect(result.requests).toBeGreaterThan(100);
-      // The old pod answered until the proxy saw its readiness turn 503, then only the others did.
-      const served = mesh.pods.map((p) => p.requests.length);
-      expect(served.every((n) => n > 0)).toBe(true);
-    } finally {
-      await mesh.stop();
-    }
-  }, 60_000);
-});
+function runNode(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, timeout: 60_000, env }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
 
 describe("npm run demo", () => {
   it("with no argument runs the seed's steps 5 and 6 and passes both", async () => {
@@ -146,7 +86,23 @@ describe("npm run demo", () => {
     const { code, stdout, stderr } = await runNode(["lessons/src/demo.ts", "round-robin", "canary"]);
     expect(code).toBe(2);
     expect(stdout).toBe("");
-    expect(stderr).toContain(`demo: "canary" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${LESSONS.join(", ")}`);
+    expect(stderr).toContain(`demo: "canary" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`);
+  });
+
+  it("gateway-api/ingress-gateway: the Gateway's own gateway, checked through its Service with a Host header, passes", async () => {
+    const { code, stdout } = await runNode(["lessons/src/demo.ts", "gateway-api/ingress-gateway"]);
+    expect(stdout).toMatch(/== gateway-api\/ingress-gateway: [\s\S]*kubectl apply -k k8s\/gateway-api\/ingress-gateway /);
+    expect(stdout).toContain("flaskapp-gateway-istio: HTTPRoute flaskapp-ingress rules[0] → flaskapp-v2");
+    expect(stdout).toContain("flaskapp-gateway-istio: no Gateway route for Host unknown.example.com");
+    expect(stdout).toContain("all checks passed");
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it("a lesson the Gateway API cannot express is a usage error saying why and which lesson to run, exit 2", async () => {
+    const { code, stdout, stderr } = await runNode(["lessons/src/demo.ts", "gateway-api/circuit-breaker"]);
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("demo: gateway-api/circuit-breaker is no lesson: connection-pool limits are no Gateway API field: only a DestinationRule sets them; run circuit-breaker (Istio's API)");
   });
 
   it("--serve keeps the mesh up until SIGINT and prints how to reach it", async () => {
@@ -160,7 +116,95 @@ describe("npm run demo", () => {
     expect(await (await fetch(`${url}/env/version`)).text()).toBe("v2");
     child.kill("SIGINT");
     expect(await exited).toBe(0);
-    await sleep(50);
     await expect(fetch(`${url}/env/version`)).rejects.toThrow();
+  }, 60_000);
+});
+
+describe("npm run demo: the playground", () => {
+  /** A copy of a lesson in a directory of its own: two levels below k8s/, as its relative paths need. */
+  function playground(lesson: string, edit: (text: string) => string = (t) => t, checks = true): { base: string; dir: string } {
+    const base = mkdtempSync(join(ROOT, "k8s/.playground-"));
+    temps.push(base);
+    const dir = join(base, lesson);
+    cpSync(overlayDir(lesson), dir, { recursive: true });
+    for (const file of ["virtual-service.yaml"]) {
+      const path = join(dir, file);
+      if (existsSync(path)) writeFileSync(path, edit(readFileSync(path, "utf8")));
+    }
+    if (!checks) rmSync(join(dir, "checks.yaml"));
+    return { base, dir };
+  }
+
+  it("[weights-relative] an edited copy of a lesson, by absolute path: the new rule decides, the explanation says so", async () => {
+    const { dir } = playground("weighted", (t) => t.replace("weight: 70", "weight: 1").replace("weight: 30", "weight: 3"));
+    const { code, stdout } = await runNode(["lessons/src/demo.ts", dir]);
+    expect(code).toBe(1);
+    expect(stdout).toContain(`kubectl apply -k ${dir}`);
+    expect(stdout).toMatch(/→ flaskapp subset v2 \(weight 3 of 4\) → 200/);
+    expect(stdout).toMatch(/^FAIL {2}about 70% v1 and 30% v2/m);
+  }, 60_000);
+
+  it("a directory relative to where npm was started (INIT_CWD), without checks.yaml: starts, checks nothing, passes", async () => {
+    const { base } = playground("v2-default", undefined, false);
+    const { code, stdout } = await runNode(["lessons/src/demo.ts", "./v2-default"], { ...process.env, INIT_CWD: base });
+    expect(code).toBe(0);
+    expect(stdout).toContain("no checks.yaml beside the kustomization");
+    expect(stdout).toContain("all checks passed");
+  }, 60_000);
+
+  it("a lesson name wins over a directory of the same name", async () => {
+    const { base } = playground("v2-default", (t) => t.replace("subset: v2", "subset: v1"));
+    const { code, stdout } = await runNode(["lessons/src/demo.ts", "v2-default"], { ...process.env, INIT_CWD: base });
+    expect(code).toBe(0);
+    expect(stdout).toContain("kubectl apply -k k8s/overlays/v2-default");
+  }, 60_000);
+
+  it("--serve takes a directory too", async () => {
+    const { dir } = playground("v2-default", undefined, false);
+    const child = spawn(process.execPath, ["lessons/src/demo.ts", "--serve", dir], { cwd: ROOT });
+    let stdout = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    await expect.poll(() => stdout, { timeout: 20_000 }).toContain("Ctrl-C stops the mesh");
+    const url = /http:\/\/flaskapp \(as the sleep pod calls it\) is served at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
+    expect(await (await fetch(`${url}/env/version`)).text()).toBe("v2");
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  }, 60_000);
+
+  it.each([
+    ["an Istio release the preview does not model", ["--istio", "1.26", "weighted"], /--istio 1\.26: the preview models Istio 1\.27, 1\.28, 1\.29, 1\.30, 1\.31/],
+    ["a directory without a kustomization", ["test"], /"test" is neither a lesson nor a directory with a kustomization\.yaml/],
+    ["--serve with two targets", ["--serve", "weighted", "mirror"], /--serve takes one lesson or directory/],
+  ])("usage error, exit 2: %s", async (_name, args, message) => {
+    const { code, stderr } = await runNode(["lessons/src/demo.ts", ...args]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
+  it("--istio 1.27 models 1.27: mirrored copies get Host flaskapp-shadow", async () => {
+    const { code, stdout } = await runNode(["lessons/src/demo.ts", "--istio", "1.27", "mirror"]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("Istio 1.27 defaults");
+    expect(stdout).toContain("all with Host *-shadow");
+  }, 60_000);
+});
+
+describe("npm run demo: process hygiene", () => {
+  it.each(["SIGTERM", "SIGINT"] as const)("%s to npm's pid stops the demo and every pod it started", async (signal) => {
+    const npm = spawn("npm", ["run", "demo", "--silent", "--", "timeout"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    npm.stdout.on("data", (data: Buffer) => (out += data.toString()));
+    const exited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
+    await expect.poll(() => out, { timeout: 30_000 }).toContain("preview: pods");
+    const below = descendants(npm.pid!);
+    try {
+      expect(below.length).toBeGreaterThanOrEqual(3);
+      process.kill(npm.pid!, signal);
+      await exited;
+      await expect.poll(() => below.filter(alive), { timeout: 5000 }).toEqual([]);
+    } finally {
+      for (const pid of below.filter(alive)) process.kill(pid, "SIGKILL");
+    }
   }, 60_000);
 });

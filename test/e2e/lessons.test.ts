@@ -1,0 +1,17 @@
+// Every lesson, Istio's API and Gateway API twins, passes its checks in the
+// mesh preview under every Istio release the preview models (npm run
+// test:lessons; the unit suite runs one lesson end to end).
+import { describe, expect, it } from "vitest";
+import { allLessons, overlayDir } from "../../lessons/src/lessons.ts";
+import { RELEASES } from "../../lessons/src/mesh/releases.ts";
+import { previewOverlay } from "../../lessons/src/preview.ts";
+
+describe.each(RELEASES.map((r) => [r.version, r] as const))("Istio %s", (_version, release) => {
+  it.each(allLessons())("%s passes its checks", async (lesson) => {
+    let report = "";
+    const results = await previewOverlay(overlayDir(lesson), { write: (t) => (report += t), release });
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.filter((r) => !r.passed), report).toEqual([]);
+    expect(report).toMatch(/^PASS {2}/m);
+  }, 90_000);
+});
