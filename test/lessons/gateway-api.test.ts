@@ -248,7 +248,7 @@ describe("[gw-headers] RequestHeaderModifier and ResponseHeaderModifier, on a ru
   });
 
   it.each([
-    ["a filter without its settings", [{ type: "RequestHeaderModifier" }], "spec.rules[0].filters[0].requestHeaderModifier: missing: a filter of this type must set it"],
+    ["a filter without its settings", [{ type: "RequestHeaderModifier" }], "spec.rules[0].filters[0].requestHeaderModifier: missing: a RequestHeaderModifier filter must set it"],
     ["the settings of another type", [{ type: "RequestHeaderModifier", requestHeaderModifier: {}, responseHeaderModifier: {} }], "spec.rules[0].filters[0].responseHeaderModifier: set in a RequestHeaderModifier filter; a cluster rejects it"],
     ["a filter type twice", [{ type: "RequestHeaderModifier", requestHeaderModifier: {} }, { type: "RequestHeaderModifier", requestHeaderModifier: {} }], "spec.rules[0].filters[1].type: a second RequestHeaderModifier filter"],
     ["an unknown filter type", [{ type: "Nope" }], "spec.rules[0].filters[0].type: Nope: not modelled by the mesh preview (or no such filter type)"],

@@ -144,7 +144,6 @@ function headerList(value: unknown, where: string): Record<string, string> {
 
 /** RequestHeaderModifier / ResponseHeaderModifier as Istio's createHeadersFilter. */
 function headerModifier(value: any, where: string): HeaderOperations {
-  if (value === undefined) fail(where, "missing: a filter of this type must set it");
   return {
     set: headerList(value.set, `${where}.set`),
     add: headerList(value.add, `${where}.add`),
@@ -164,6 +163,7 @@ const FILTER_FIELDS: Record<string, string> = {
 function filterType(filter: any, where: string, allowed: readonly string[], refused: string): string {
   const type = stringField(filter?.type, `${where}.type`);
   if (!allowed.includes(type)) fail(`${where}.type`, `${type}: ${refused} (modelled here: ${allowed.join(", ")})`);
+  if (filter[FILTER_FIELDS[type]!] === undefined) fail(`${where}.${FILTER_FIELDS[type]}`, `missing: a ${type} filter must set it`);
   const others = Object.values(FILTER_FIELDS).filter((f) => f !== FILTER_FIELDS[type] && filter[f] !== undefined);
   if (others.length > 0) fail(`${where}.${others[0]}`, `set in a ${type} filter; a cluster rejects it (each filter carries only its own type's settings)`);
   return type;
@@ -171,13 +171,8 @@ function filterType(filter: any, where: string, allowed: readonly string[], refu
 
 // ---- references ----------------------------------------------------------------
 
-interface ServiceRef {
-  service: MeshService;
-  port: number;
-}
-
 /** A reference to a Service in the render: group "" and kind Service (the defaults of a backendRef), with its port. */
-function serviceRef(ref: any, where: string, routeNamespace: string, config: MeshConfig, portRequired: boolean): ServiceRef | { service: MeshService; port: undefined } {
+function serviceRef(ref: any, where: string, routeNamespace: string, config: MeshConfig, portRequired: boolean): { service: MeshService; port?: number } {
   const group = ref?.group ?? "";
   const kind = ref?.kind ?? "Service";
   if (group !== "" || kind !== "Service") fail(where, `group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}: the preview models references to Services (group "", kind Service)`);
@@ -189,7 +184,7 @@ function serviceRef(ref: any, where: string, routeNamespace: string, config: Mes
   if (!service || service.kind !== "kubernetes") fail(where, `Service ${namespace}/${name} is not in the render (on a cluster, istiod reports BackendNotFound and its requests get 500)`);
   if (ref.port === undefined) {
     if (portRequired) fail(`${where}.port`, "missing: a reference to a Service needs its port (istiod: port is required in backendRef)");
-    return { service, port: undefined };
+    return { service };
   }
   const port = intField(ref.port, `${where}.port`, 1, 65535);
   if (port !== service.port) fail(`${where}.port`, `Service ${namespace}/${name} has port ${service.port}, not ${port} (the preview models a Service's first port)`);
@@ -374,7 +369,6 @@ function convertRule(rule: any, index: number, ctx: RuleContext): HttpRoute[] {
     if (timeoutMs > 0) result.timeoutMs = timeoutMs;
     for (const f of filters) {
       const at = `${f.at}.${FILTER_FIELDS[f.type]}`;
-      if (f.settings === undefined) fail(at, "missing: a filter of this type must set it");
       switch (f.type) {
         case "RequestHeaderModifier":
         case "ResponseHeaderModifier":
