@@ -15,6 +15,7 @@ import { Sidecar } from "@kubernetes-models/istio/networking.istio.io/v1/Sidecar
 import { Gateway as GatewayApiGateway } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
 import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import { parseDuration } from "../../services/common/src/duration.ts";
+import { IMAGE_NAMES } from "./images.ts";
 import type { K8sObject } from "./kustomize.ts";
 import { deprecatedField } from "./mesh/config.ts";
 
@@ -469,31 +470,20 @@ export function crossCheck(objects: readonly K8sObject[]): Finding[] {
   ];
 }
 
-/** The tags of the `docker build ... -t NAME` commands in a README. */
-export function imageTagsFromReadme(readme: string): string[] {
-  const tags: string[] = [];
-  for (const line of readme.split("\n")) {
-    if (!/\bdocker build\b/.test(line)) continue;
-    const match = /(?:^|\s)(?:-t|--tag)[\s=]+(\S+)/.exec(line);
-    if (match) tags.push(match[1]!);
-  }
-  return [...new Set(tags)];
-}
-
-/** Every container image must be one the README tells users to build. */
-export function checkImages(objects: readonly K8sObject[], builtImages: readonly string[]): Finding[] {
+/** Every container image must be one this repository builds (lessons/src/images.ts). */
+export function checkImages(objects: readonly K8sObject[], builtImages: readonly string[] = IMAGE_NAMES): Finding[] {
   return podTemplates(objects).flatMap(({ owner, spec }) =>
     containersOf(spec)
       .filter((container) => !builtImages.includes(container.image))
       .map((container) => ({
         rule: "image" as const,
         object: objectId(owner),
-        message: `container ${container.name} runs image ${container.image}, which no docker build command in the README makes (${builtImages.join(", ") || "none found"})`,
+        message: `container ${container.name} runs image ${container.image}, which is not one of the images this repository builds (${builtImages.join(", ") || "none"})`,
       })),
   );
 }
 
 /** All checks: schemas, cross-checks and image names. */
-export function checkManifests(objects: readonly K8sObject[], builtImages: readonly string[]): Finding[] {
+export function checkManifests(objects: readonly K8sObject[], builtImages: readonly string[] = IMAGE_NAMES): Finding[] {
   return [...validateSchemas(objects), ...crossCheck(objects), ...checkImages(objects, builtImages)];
 }

@@ -1,88 +1,246 @@
-// `npm run verify -- <lesson> [--dry-run] [--namespace NS]`: a lesson's checks
-// on a real cluster. Each check runs as the same tally command the preview
-// runs, inside the sleep pod (`kubectl exec deploy/sleep -c sleep -- tally ...`),
-// against the Service through the real sidecars. A mirror check then reads the
-// receiving Deployment's logs for the mirrored copies.
+// `npm run verify -- <lesson>` and `npm run verify -- --all`: a lesson's checks
+// on a real cluster. First it makes sure of what it is looking at: a cluster
+// answers, the namespace has sidecar injection, every pod is ready with its
+// sidecar, and the lesson's rules are there and no other lesson's. Each check
+// then runs as the same tally command the preview runs, inside the sleep pod
+// (`kubectl exec deploy/sleep -c sleep -- tally ...`), through the real sidecars,
+// retried until it passes several times in a row (rules take a moment to reach
+// every sidecar). `--all` walks every lesson: apply, wait, check, remove.
 import { randomUUID } from "node:crypto";
-import { parseArgs } from "node:util";
-import { loadChecks, mirroredNeeded, parseLogLines, tallyArgs } from "./checks.ts";
-import { DEFAULT_NAMESPACE, deploymentLogsCommand, sleepTallyCommand } from "./commands.ts";
-import { renderKustomization, type K8sObject } from "./kustomize.ts";
-import { allLessons, checksFile, lessonPath, overlayDir, parseLessons, runCommand, UsageError } from "./lessons.ts";
+import { formatDuration } from "../../services/common/src/duration.ts";
+import { loadChecks, mirroredNeeded, parseLogLines, tallyArgs, type Check } from "./checks.ts";
+import { deploymentLogsCommand, sleepTallyCommand } from "./commands.ts";
+import type { K8sObject } from "./kustomize.ts";
+import { namespaceStep, podsStep, probeSteps, ruleProblems, rulesStep, workloadsOf, type Target } from "./kube.ts";
+import { ruleLabel, ruleResources, rulesOf, type RuleFindings } from "./lesson-rules.ts";
+import { namespaceOf, processIo, removeSteps, renderLessons, switchSteps, waitSteps, type Renders } from "./lesson.ts";
+import { allLessons, checksFile, LESSONS, overlayDir, parseLessons, runCommand, UsageError, type Lesson } from "./lessons.ts";
+import { COMMON_OPTIONS, contextOption, countOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
+import { EXIT, requireKubectl, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo, type Step } from "./plan.ts";
 import { formatCommand, runCheck, type CheckRunner } from "./run-check.ts";
 import { runProgram } from "./run.ts";
 
-const KUBECTL_TIMEOUT_MS = 5 * 60_000;
+/** Longest one `kubectl exec ... tally` or `kubectl logs` may take. */
+export const KUBECTL_TIMEOUT_MS = 5 * 60_000;
 
-const USAGE = `usage: npm run verify -- <lesson> [--dry-run] [--namespace NS]
-  runs the lesson's checks from the sleep pod of a cluster where the overlay is applied
-  --dry-run        print the kubectl commands instead of running them
-  --namespace NS   the lessons' namespace (default ${DEFAULT_NAMESPACE})
-lessons: ${allLessons().join(", ")}`;
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-function out(text: string): void {
-  process.stdout.write(text);
+const USAGE = `usage: npm run verify -- <lesson> [options]    check a lesson applied on a cluster
+       npm run verify -- --all [options]       apply, check and remove every lesson in turn
+  --dry-run            print the kubectl commands instead of running them
+  --context NAME       kubectl context (default: the current one)
+  --namespace NS       the lessons' namespace (default: the overlay's, istio-lessons; not with --all)
+  --passes N           passes in a row a check needs (default ${LIMITS.passes.default}, ${LIMITS.passes.min} to ${LIMITS.passes.max})
+  --within D           how long a failing check is retried (default ${formatDuration(LIMITS.within.default)}; 0s: once)
+  --wait D             --all: how long each Deployment may take to roll out (default ${formatDuration(LIMITS.wait.default)})
+  --request-timeout D  how long the API server may take to answer a query (default ${formatDuration(LIMITS.requestTimeout.default)})
+lessons: ${allLessons().join(", ")}
+exit codes: 0 all passed, 1 a check failed, 2 usage, 3 no cluster, 4 not ready (namespace, pods, sidecars, rules), 5 kubectl missing`;
+
+export interface ClusterRunnerOptions {
+  context?: string | undefined;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs checks on a cluster through kubectl. */
-export function clusterRunner(objects: K8sObject[], namespace: string): CheckRunner {
-  const run = (argv: string[]) => runProgram(argv[0]!, argv.slice(1), KUBECTL_TIMEOUT_MS);
+export function clusterRunner(objects: K8sObject[], namespace: string, options: ClusterRunnerOptions = {}): CheckRunner {
+  const run = (argv: string[]) => runProgram(argv[0]!, argv.slice(1), KUBECTL_TIMEOUT_MS, options.env ? { env: options.env } : {});
   return {
-    command: (args) => sleepTallyCommand(namespace, args),
-    tally: (args) => run(sleepTallyCommand(namespace, args)),
-    logsCommand: (deployment) => deploymentLogsCommand(objects, deployment, namespace),
+    command: (args) => sleepTallyCommand(namespace, args, options.context),
+    tally: (args) => run(sleepTallyCommand(namespace, args, options.context)),
+    logsCommand: (deployment) => deploymentLogsCommand(objects, deployment, namespace, options.context),
     async requestLogs(deployment) {
-      const result = await run(deploymentLogsCommand(objects, deployment, namespace));
+      const result = await run(deploymentLogsCommand(objects, deployment, namespace, options.context));
       if (result.code !== 0) throw new Error(result.stderr.trim() || `kubectl logs exited with code ${result.code}`);
       return parseLogLines(result.stdout);
     },
   };
 }
 
-async function main(argv: string[]): Promise<number> {
-  let values: { "dry-run"?: boolean; namespace?: string; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { "dry-run": { type: "boolean" }, namespace: { type: "string", short: "n" }, help: { type: "boolean", short: "h" } },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (values.help) {
-    out(`${USAGE}\n`);
-    return 0;
-  }
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "name a lesson" : "one lesson at a time");
-  const namespace = values.namespace ?? DEFAULT_NAMESPACE;
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) throw new UsageError(`--namespace "${namespace}" is not a Kubernetes namespace name`);
-  const [lesson] = parseLessons(positionals);
-  const dir = overlayDir(lesson!);
-  const { summary, checks } = await loadChecks(checksFile(dir));
-  const objects = await renderKustomization(dir);
-  const runner = clusterRunner(objects, namespace);
-  out(`${lesson}: ${summary}\n(apply it first: kubectl apply -k ${lessonPath(lesson!)})\n\n`);
-  if (values["dry-run"]) {
-    for (const check of checks) {
-      const runId = check.mirroredTo ? `lesson-check-${randomUUID()}` : undefined;
-      out(`${formatCommand(runner.command(tallyArgs(check, runId)))}\n`);
-      if (check.mirroredTo) {
-        out(`${formatCommand(runner.logsCommand(check.mirroredTo.deployment))}\n`);
-        out(`# then count the request lines with "requestId":"${runId}": at least ${mirroredNeeded(check)}\n`);
-      }
-    }
-    return 0;
-  }
-  let failed = 0;
-  for (const check of checks) {
-    const result = await runCheck(check, runner, { write: out });
-    out("\n");
-    if (!result.passed) failed++;
-  }
-  out(failed === 0 ? `all ${checks.length} checks passed\n` : `${failed} of ${checks.length} checks FAILED\n`);
-  return failed === 0 ? 0 : 1;
+export interface VerifyOptions {
+  target: Target;
+  passes: number;
+  withinMs: number;
+  waitMs: number;
+  plan: PlanIo;
+  renders: Renders;
 }
 
-if (import.meta.main) await runCommand("verify", USAGE, main);
+/** The namespace, pods (unless just waited for) and rules a lesson needs, as steps; after they ran, `ready()` says what was found. */
+function readinessSteps(lesson: Lesson, namespace: string, options: VerifyOptions, workloadsToo: boolean): { steps: Step[]; ready: () => string } {
+  const { target, renders } = options;
+  const render = renders.get(lesson)!;
+  const workloads = workloadsOf(render);
+  let findings: RuleFindings<Lesson> | undefined;
+  const steps: Step[] = [];
+  if (workloadsToo) steps.push(namespaceStep(target, namespace, LESSONS[0]), podsStep(target, namespace, workloads));
+  const resources = ruleResources(renders.values());
+  if (resources.length > 0) {
+    const step = rulesStep(target, namespace, resources, lesson, renders, (f) => (findings = f));
+    const judge = step.judge!;
+    steps.push({
+      ...step,
+      judge: (run) => {
+        judge(run);
+        const problems = ruleProblems(findings!, lesson, namespace, target.context);
+        if (problems.length > 0) throw new StepError(`not ready:\n  ${problems.join("\n  ")}`, EXIT.notReady);
+      },
+    });
+  }
+  const own = rulesOf(render).map(ruleLabel);
+  return {
+    steps,
+    ready: () => `ready: ${workloads.map((w) => w.name).join(", ")} with their sidecars; rules: ${own.length ? own.join(", ") : "none"}, and no other lesson's`,
+  };
+}
+
+/** Runs (or prints) a lesson's checks; resolves with how many passed and the tries they took. */
+async function runChecks(checks: Check[], render: K8sObject[], namespace: string, options: VerifyOptions): Promise<{ passed: number; tries: number }> {
+  const { plan, target } = options;
+  const runner = clusterRunner(render, namespace, { context: target.context, env: plan.env });
+  if (plan.dryRun) {
+    plan.write(`# each check must pass ${options.passes} times in a row; a failing one is tried again for up to ${formatDuration(options.withinMs)}\n`);
+    for (const check of checks) {
+      const runId = check.mirroredTo ? `lesson-check-${randomUUID()}` : undefined;
+      plan.write(`${formatCommand(runner.command(tallyArgs(check, runId)))}\n`);
+      if (check.mirroredTo) {
+        plan.write(`${formatCommand(runner.logsCommand(check.mirroredTo.deployment))}\n`);
+        plan.write(`# then count the request lines with "requestId":"${runId}": at least ${mirroredNeeded(check)}\n`);
+      }
+    }
+    return { passed: checks.length, tries: 0 };
+  }
+  let passed = 0;
+  let tries = 0;
+  for (const check of checks) {
+    const result = await runCheck(check, runner, { write: plan.write, converge: { passes: options.passes, deadlineMs: options.withinMs } });
+    plan.write("\n");
+    tries += result.tries;
+    if (result.passed) passed++;
+  }
+  return { passed, tries };
+}
+
+async function verifyOne(lesson: Lesson, namespaceOverride: string | undefined, options: VerifyOptions): Promise<number> {
+  const { plan } = options;
+  const { summary, checks } = await loadChecks(checksFile(overlayDir(lesson)));
+  const render = [...options.renders.get(lesson)!];
+  const namespace = namespaceOverride ?? namespaceOf(render);
+  const probe = probeSteps(options.target);
+  await runSteps(probe.steps, plan);
+  plan.write(`${lesson}: ${summary}\n`);
+  const readiness = readinessSteps(lesson, namespace, options, true);
+  await runSteps(readiness.steps, plan);
+  if (!plan.dryRun) plan.write(`cluster ${probe.info.server} (Kubernetes ${probe.info.version}), namespace ${namespace}\n${readiness.ready()}\n\n`);
+  const { passed } = await runChecks(checks, render, namespace, options);
+  if (plan.dryRun) return EXIT.ok;
+  plan.write(passed === checks.length ? `all ${checks.length} checks passed\n` : `${checks.length - passed} of ${checks.length} checks FAILED\n`);
+  return passed === checks.length ? EXIT.ok : EXIT.failed;
+}
+
+type Outcome = "PASS" | "FAIL" | "NOT READY" | "ERROR" | "SKIPPED";
+
+interface LessonResult {
+  lesson: Lesson;
+  outcome: Outcome;
+  checks: string;
+  tries: number;
+  ms: number;
+  detail?: string;
+}
+
+/** The summary table of a walk. */
+export function summaryTable(results: readonly LessonResult[]): string {
+  const rows = [["lesson", "result", "checks", "tries", "time"], ...results.map((r) => [r.lesson, r.outcome, r.checks, r.tries ? String(r.tries) : "", r.ms ? formatDuration(Math.round(r.ms / 100) * 100) : ""])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const lines = rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  const details = results.filter((r) => r.detail).map((r) => `${r.lesson}: ${r.detail}`);
+  return `${lines.join("\n")}\n${details.length ? `\n${details.join("\n")}\n` : ""}`;
+}
+
+/** Applies, waits for, checks and removes each lesson in turn; a summary table at the end. */
+export async function walkLessons(lessons: readonly Lesson[], options: VerifyOptions): Promise<number> {
+  const { plan, target, renders } = options;
+  await runSteps(probeSteps(target).steps, plan);
+  const results: LessonResult[] = [];
+  let stopped: string | undefined;
+  for (const [i, lesson] of lessons.entries()) {
+    if (stopped) {
+      results.push({ lesson, outcome: "SKIPPED", checks: "", tries: 0, ms: 0 });
+      continue;
+    }
+    const started = Date.now();
+    const { summary, checks } = await loadChecks(checksFile(overlayDir(lesson)));
+    const render = [...renders.get(lesson)!];
+    const namespace = namespaceOf(render);
+    plan.write(`\n== ${lesson} (${i + 1} of ${lessons.length}): ${summary}\n`);
+    const result: LessonResult = { lesson, outcome: "PASS", checks: `${checks.length}/${checks.length}`, tries: 0, ms: 0 };
+    try {
+      await runSteps([...switchSteps(lesson, renders, target), ...waitSteps(render, target, options.waitMs)], plan);
+    } catch (error) {
+      if (!(error instanceof StepError)) throw error;
+      result.outcome = error.exitCode === EXIT.notReady ? "NOT READY" : "ERROR";
+      result.detail = error.message;
+      if (error.exitCode === EXIT.notReady || error.exitCode === EXIT.noCluster || error.exitCode === EXIT.missingTool) stopped = error.message;
+    }
+    if (result.outcome === "PASS") {
+      try {
+        await runSteps(readinessSteps(lesson, namespace, options, false).steps, plan);
+        const { passed, tries } = await runChecks(checks, render, namespace, options);
+        result.checks = `${passed}/${checks.length}`;
+        result.tries = tries;
+        if (passed < checks.length) result.outcome = "FAIL";
+      } catch (error) {
+        if (!(error instanceof StepError)) throw error;
+        result.outcome = error.exitCode === EXIT.notReady ? "NOT READY" : "ERROR";
+        result.detail = error.message;
+      }
+      await runSteps(removeSteps(lesson, renders, target), plan);
+    }
+    if (result.outcome !== "PASS") plan.write(`${lesson}: ${result.outcome}${result.detail ? `: ${result.detail}` : ""}\n`);
+    result.ms = plan.dryRun ? 0 : Date.now() - started;
+    if (plan.dryRun) result.checks = `${checks.length}`;
+    results.push(result);
+  }
+  if (plan.dryRun) return EXIT.ok;
+  plan.write(`\n${summaryTable(results)}`);
+  if (stopped) {
+    plan.write(`stopped: the pods did not become ready, so the remaining lessons were skipped\n`);
+    return EXIT.notReady;
+  }
+  return results.every((r) => r.outcome === "PASS") ? EXIT.ok : EXIT.failed;
+}
+
+export async function verifyCommand(argv: string[], io: CommandIo, renderAll: () => Promise<Renders> = renderLessons): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, {
+    ...COMMON_OPTIONS,
+    all: { type: "boolean" },
+    namespace: { type: "string", short: "n" },
+    passes: { type: "string" },
+    within: { type: "string" },
+  });
+  if (values.help) {
+    io.out(`${USAGE}\n`);
+    return 0;
+  }
+  if (values.all && positionals.length > 0) throw new UsageError("--all walks every lesson: name none");
+  if (!values.all && positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "name a lesson (or --all)" : "one lesson at a time (or --all)");
+  const namespace = values.namespace;
+  if (namespace !== undefined && (!NAMESPACE_NAME.test(namespace) || namespace.length > 63)) throw new UsageError(`--namespace "${namespace}" is not a Kubernetes namespace name`);
+  if (namespace !== undefined && values.all) throw new UsageError("--namespace cannot be used with --all: the overlays put everything in their own namespace");
+  const lessons = values.all ? [...LESSONS] : parseLessons(positionals);
+  const settings = {
+    target: { context: contextOption(values.context), requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout) },
+    passes: countOption("passes", values.passes, LIMITS.passes),
+    withinMs: durationOption("within", values.within, LIMITS.within),
+    waitMs: durationOption("wait", values.wait, LIMITS.wait),
+    plan: { dryRun: values["dry-run"] ?? false, write: io.out, env: io.env, cwd: io.cwd },
+  };
+  return withExitCodes("verify", io, async () => {
+    requireKubectl(io.env);
+    const options: VerifyOptions = { ...settings, renders: await renderAll() };
+    return values.all ? walkLessons(lessons, options) : verifyOne(lessons[0]!, namespace, options);
+  });
+}
+
+if (import.meta.main) await runCommand("verify", USAGE, (argv) => verifyCommand(argv, processIo()));

@@ -4,7 +4,6 @@ import type { K8sObject } from "../../lessons/src/kustomize.ts";
 import {
   checkImages,
   crossCheck,
-  imageTagsFromReadme,
   resolveHost,
   restrictedViolations,
   validateSchemas,
@@ -200,23 +199,6 @@ describe("resolveHost", () => {
 });
 
 describe("image names", () => {
-  const readme = [
-    "```sh",
-    "docker build -f Dockerfile.flaskapp -t istio-lessons/flaskapp:0.1.0 .",
-    "docker build --tag=istio-lessons/sleep:0.1.0 -f Dockerfile.sleep .",
-    "docker run -t istio-lessons/not-built:1 .",
-    "docker build -f Dockerfile.flaskapp -t istio-lessons/flaskapp:0.1.0 .",
-    "```",
-  ].join("\n");
-
-  it("reads the tags of docker build commands only, once each", () => {
-    expect(imageTagsFromReadme(readme)).toEqual(["istio-lessons/flaskapp:0.1.0", "istio-lessons/sleep:0.1.0"]);
-  });
-
-  it("finds nothing in a README without build commands", () => {
-    expect(imageTagsFromReadme("# nothing here\n")).toEqual([]);
-  });
-
   it.each([
     ["a built image", "istio-lessons/flaskapp:0.1.0", []],
     ["another tag", "istio-lessons/flaskapp:latest", ["image"]],
@@ -224,6 +206,6 @@ describe("image names", () => {
   ])("%s", (_name, image, expected) => {
     const d = deployment("web-v1", { app: "web" });
     d.spec.template.spec.containers[0].image = image;
-    expect(rulesOf(checkImages([d], imageTagsFromReadme(readme)))).toEqual(expected);
+    expect(rulesOf(checkImages([d]))).toEqual(expected);
   });
 });

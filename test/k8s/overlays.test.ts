@@ -7,7 +7,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
 import { loadChecks } from "../../lessons/src/checks.ts";
-import { checkManifests, imageTagsFromReadme } from "../../lessons/src/manifest-checks.ts";
+import { IMAGE_NAMES, IMAGES } from "../../lessons/src/images.ts";
+import { checkManifests } from "../../lessons/src/manifest-checks.ts";
 import { allLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "../../lessons/src/lessons.ts";
 import { fieldsOutside } from "../../lessons/src/mesh/config.ts";
 import { GATEWAY_API_STANDARD } from "../../lessons/src/mesh/gateway-api.ts";
@@ -20,11 +21,6 @@ const NAMESPACE = "istio-lessons";
 // Rendered before the tests are collected, since some test lists depend on what a render holds.
 // renderKustomization rejects with "kubectl is not installed or not on PATH ..." when it is missing.
 const renders = new Map<Lesson, K8sObject[]>(await Promise.all(allLessons().map(async (lesson) => [lesson, await renderKustomization(overlayDir(lesson))] as const)));
-let readmeImages: string[] = [];
-
-beforeAll(async () => {
-  readmeImages = imageTagsFromReadme(await readFile(path.join(ROOT, "README.md"), "utf8"));
-});
 
 function render(lesson: Lesson): K8sObject[] {
   const objects = renders.get(lesson);
@@ -69,13 +65,14 @@ describe("the lesson overlays", () => {
     expect(dirs.sort()).toEqual([...lessons].sort());
   });
 
-  it("finds the image names in the README's docker build commands", () => {
-    expect(readmeImages, "README.md has no `docker build ... -t NAME` line: the cluster section must show how to build the images").not.toHaveLength(0);
-    expect(readmeImages).toEqual(expect.arrayContaining(["istio-lessons/flaskapp:0.1.0", "istio-lessons/sleep:0.1.0"]));
+  it("run exactly the images this repository builds, each from a Dockerfile of the repository", async () => {
+    const used = new Set(LESSONS.flatMap((lesson) => ofKind(render(lesson), "Deployment").flatMap((d) => d.spec.template.spec.containers.map((c: { image: string }) => c.image))));
+    expect([...used].sort()).toEqual([...IMAGE_NAMES].sort());
+    for (const image of IMAGES) await expect(readFile(path.join(ROOT, image.dockerfile), "utf8")).resolves.toMatch(/^FROM /m);
   });
 
   it.each(allLessons())("%s passes the schema and cross-checks", (lesson) => {
-    expect(checkManifests(render(lesson), readmeImages)).toEqual([]);
+    expect(checkManifests(render(lesson))).toEqual([]);
   });
 
   it.each(allLessons())("%s puts everything in namespace istio-lessons and uses only networking.istio.io/v1 and gateway.networking.k8s.io/v1", (lesson) => {
@@ -360,7 +357,7 @@ describe("the checks on a real render", () => {
   const broken = (change: (objects: K8sObject[]) => void, lesson: Lesson = "v2-default"): string[] => {
     const objects = structuredClone(render(lesson));
     change(objects);
-    return checkManifests(objects, readmeImages).map((f) => `${f.rule} ${f.object}`);
+    return checkManifests(objects).map((f) => `${f.rule} ${f.object}`);
   };
 
   it.each([

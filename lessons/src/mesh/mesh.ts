@@ -125,7 +125,7 @@ export class Mesh {
   }
 
   async #startPod(workload: Workload): Promise<LocalPod> {
-    const sidecar = this.#proxy(`${workload.deployment} pod`, { kind: "sidecar", namespace: workload.namespace, labels: workload.labels }, workload.serviceAccount);
+    const sidecar = this.#proxy(workload.deployment, { kind: "sidecar", namespace: workload.namespace, labels: workload.labels }, workload.serviceAccount);
     const fetchProxy = await sidecar.listen();
     const pod = await LocalPod.start(workload, {
       bundle: this.#settings.bundle,

@@ -1,0 +1,110 @@
+// The GitHub Actions workflow that runs every lesson on kind (it cannot run here):
+// its matrix is the supported Istio releases of the code, its tools are the
+// versions the code names, and every npm command it runs is accepted by our
+// commands (each run here with --dry-run against stand-ins).
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { clusterCommand, DEFAULT_DIAGNOSE_DIR } from "../../lessons/src/cluster.ts";
+import { ISTIO_RELEASES, KIND_VERSION } from "../../lessons/src/tools.ts";
+import { cachedRenders, captureIo, dryRunCommands, dryRunNpmLine, FakeCluster } from "../lessons/stand-ins/fake-cluster.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const FILE = ".github/workflows/cluster.yml";
+
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  with?: Record<string, unknown>;
+  "working-directory"?: string;
+}
+
+const workflow = parse(readFileSync(`${ROOT}${FILE}`, "utf8")) as {
+  on: Record<string, unknown>;
+  jobs: Record<string, { "runs-on": string; "timeout-minutes": number; strategy: { "fail-fast": boolean; matrix: { include: Array<{ istio: string; "gateway-api": string }> } }; steps: Step[] }>;
+};
+const job = workflow.jobs.lessons!;
+const steps = job.steps;
+const runs = steps.flatMap((s) => (s.run ? [s.run.trim()] : []));
+
+/** A step's command with the matrix values of one entry filled in. */
+function expand(text: string, entry: { istio: string; "gateway-api": string }): string {
+  return text.replaceAll("${{ matrix.istio }}", entry.istio).replaceAll("${{ matrix.gateway-api }}", entry["gateway-api"]);
+}
+
+describe(`${FILE}`, () => {
+  it("runs on pushes to main, pull requests and by hand, with a time limit", () => {
+    expect(Object.keys(workflow.on).sort()).toEqual(["pull_request", "push", "workflow_dispatch"]);
+    expect(job["runs-on"]).toMatch(/^ubuntu-/);
+    expect(job["timeout-minutes"]).toBeGreaterThan(0);
+  });
+
+  it("tests the oldest and the newest supported Istio, each with its Gateway API release, and lets both finish", () => {
+    const oldest = ISTIO_RELEASES[0];
+    const newest = ISTIO_RELEASES.at(-1)!;
+    expect(job.strategy.matrix.include).toEqual([
+      { istio: oldest.patch, "gateway-api": oldest.gatewayApi },
+      { istio: newest.patch, "gateway-api": newest.gatewayApi },
+    ]);
+    expect(job.strategy["fail-fast"]).toBe(false);
+  });
+
+  it("installs the kind release the code names, istioctl of the matrix's Istio, and Node 24", () => {
+    expect(runs.join("\n")).toContain(`https://kind.sigs.k8s.io/dl/${KIND_VERSION}/kind-linux-amd64`);
+    const istio = steps.find((s) => s.run?.includes("downloadIstio"))!;
+    expect(istio.run).toContain("curl -fsSL https://istio.io/downloadIstio | ISTIO_VERSION=${{ matrix.istio }} sh -");
+    expect(istio.run).toContain('echo "$RUNNER_TEMP/istio-${{ matrix.istio }}/bin" >> "$GITHUB_PATH"');
+    // Downloaded outside the checkout, so the docker build context and the renders never see it.
+    expect(istio["working-directory"]).toBe("${{ runner.temp }}");
+    const node = steps.find((s) => s.uses?.startsWith("actions/setup-node@"))!;
+    expect(node.with?.["node-version"]).toBe(24);
+  });
+
+  it("runs npm ci, cluster up, verify --all; on failure collects diagnostics and uploads them; always deletes the cluster", () => {
+    const npm = steps.filter((s) => s.run?.startsWith("npm ")).map((s) => [s.run!.trim(), s.if ?? ""]);
+    expect(npm).toEqual([
+      ["npm ci", ""],
+      ["npm run cluster -- up --gateway-api ${{ matrix.gateway-api }}", ""],
+      ["npm run verify -- --all", ""],
+      [`npm run cluster -- diagnose --out ${DEFAULT_DIAGNOSE_DIR}`, "failure()"],
+      ["npm run cluster -- down", "always()"],
+    ]);
+    const upload = steps.find((s) => s.uses?.startsWith("actions/upload-artifact@"))!;
+    expect(upload.if).toBe("failure()");
+    expect(upload.with?.path).toBe(`${DEFAULT_DIAGNOSE_DIR}/`);
+    expect(String(upload.with?.name)).toContain("${{ matrix.istio }}");
+  });
+
+  describe("every npm run command of the workflow, as our commands take it (with --dry-run)", () => {
+    let fake: FakeCluster;
+    beforeAll(async () => {
+      fake = await FakeCluster.start();
+    });
+    afterAll(async () => {
+      await fake.stop();
+    });
+
+    const cases = job.strategy.matrix.include.flatMap((entry) =>
+      runs.filter((r) => r.startsWith("npm run ")).map((r) => [entry.istio, expand(r, entry)] as const),
+    );
+    const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts;
+    it.each(cases)("Istio %s: %s", async (_istio, line) => {
+      const { code, stdout, script } = await dryRunNpmLine(line, fake.env());
+      expect(scripts[script]).toBe(`node lessons/src/${script}.ts`);
+      expect(code).toBe(0);
+      expect(dryRunCommands(stdout).length).toBeGreaterThan(0);
+      expect(fake.calls()).toEqual([]);
+    });
+
+    it("cluster up installs the matrix's Gateway API release", async () => {
+      for (const entry of job.strategy.matrix.include) {
+        const run = captureIo(fake.env());
+        await clusterCommand(["up", "--gateway-api", entry["gateway-api"], "--dry-run"], run.io, cachedRenders);
+        expect(run.stdout()).toContain(`/releases/download/${entry["gateway-api"]}/experimental-install.yaml`);
+      }
+    });
+  });
+});

@@ -1,0 +1,100 @@
+// The cluster section of the README and docs/lessons.md, held to what they
+// document: commands a learner can paste (httpie never reading stdin as a body in
+// a non-interactive exec), every npm command accepted by our commands, the kind
+// path before minikube and Docker Desktop, the troubleshooting rows, the lesson
+// walk in LESSONS order, and every option of the three commands in the reference.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clusterCommand } from "../../lessons/src/cluster.ts";
+import { lessonCommand } from "../../lessons/src/lesson.ts";
+import { LESSONS } from "../../lessons/src/lessons.ts";
+import { ISTIO_RELEASES } from "../../lessons/src/tools.ts";
+import { verifyCommand } from "../../lessons/src/verify.ts";
+import { cachedRenders, captureIo, dryRunNpmLine, FakeCluster } from "../lessons/stand-ins/fake-cluster.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const README = readFileSync(`${ROOT}README.md`, "utf8");
+const REFERENCE = readFileSync(`${ROOT}docs/lessons.md`, "utf8");
+const CLUSTER = README.slice(README.indexOf("<!-- section:cluster -->"), README.indexOf("<!-- /section:cluster -->"));
+
+/** The commands of the fenced shell blocks and of inline `code` spans, backslash continuations joined. */
+function shellCommands(markdown: string): string[] {
+  const blocks = [...markdown.matchAll(/```(?:sh|bash)\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.replace(/\\\n\s*/g, "").split("\n"));
+  const spans = [...markdown.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!);
+  return [...blocks, ...spans].map((l) => l.replace(/\s+#.*$/, "").trim()).filter(Boolean);
+}
+
+describe("the README's cluster section and docs/lessons.md", () => {
+  const documents: Array<[string, string]> = [
+    ["README.md", README],
+    ["docs/lessons.md", REFERENCE],
+  ];
+
+  it.each(documents)("%s: every http in a kubectl or docker exec without a terminal carries --ignore-stdin", (name, text) => {
+    const execs = shellCommands(text).filter((c) => /\b(kubectl|docker) exec\b/.test(c) && /(^|[\s'";])http /.test(c));
+    if (name === "README.md") expect(execs.length).toBeGreaterThanOrEqual(2);
+    for (const command of execs) {
+      const interactive = /\bexec\s+(-\w*t\w*\s|.*\s-t\s|.*--tty)/.test(command);
+      if (!interactive) expect(command, "httpie reads a non-terminal stdin as a body and POSTs it").toMatch(/http --ignore-stdin /);
+    }
+  });
+
+  it("puts kind first, then minikube (sized for the demo profile), then Docker Desktop", () => {
+    const at = (s: string) => CLUSTER.indexOf(s);
+    expect(at("npm run cluster -- up")).toBeGreaterThan(0);
+    expect(at("**kind**")).toBeLessThan(at("**minikube**"));
+    expect(at("**minikube**")).toBeLessThan(at("**Docker Desktop**"));
+    expect(CLUSTER).toContain("minikube start --memory=16384 --cpus=4");
+    expect(CLUSTER).toContain("istioctl install --set profile=demo -y");
+  });
+
+  it("walks the lessons in the order of LESSONS with npm run lesson", () => {
+    const walked = [...CLUSTER.matchAll(/^\| \d+ \| `npm run lesson -- ([\w-]+)` \|/gm)].map((m) => m[1]);
+    expect(walked).toEqual([...LESSONS]);
+  });
+
+  it("has a troubleshooting row for each thing a first run on a cluster trips on", () => {
+    const table = CLUSTER.slice(CLUSTER.indexOf("### Troubleshooting"));
+    for (const symptom of ["ImagePullBackOff", "`1/1`", "EXTERNAL-IP <pending>", "rules of another lesson", "no cluster", "405 Method Not Allowed"]) {
+      expect(table).toContain(symptom);
+    }
+  });
+
+  it("says what the CI workflow runs and that it has not run here", () => {
+    expect(CLUSTER).toContain(".github/workflows/cluster.yml");
+    expect(CLUSTER).toContain("**It has not run on our machines**");
+    for (const release of [ISTIO_RELEASES[0], ISTIO_RELEASES.at(-1)!]) expect(CLUSTER).toContain(release.patch);
+    expect(CLUSTER).toContain("[docs/lessons.md](docs/lessons.md)");
+  });
+
+  describe("every npm run cluster, lesson and verify command in them is accepted (run with --dry-run)", () => {
+    let fake: FakeCluster;
+    beforeAll(async () => {
+      fake = await FakeCluster.start();
+    });
+    afterAll(async () => {
+      await fake.stop();
+    });
+    const lines = [...new Set(documents.flatMap(([, text]) => shellCommands(text)).filter((c) => /^npm run (cluster|lesson|verify) -- /.test(c) && !/[<…[|]/.test(c)))];
+    it("finds them", () => {
+      expect(lines.length).toBeGreaterThan(LESSONS.length);
+    });
+    it.each(lines)("%s", async (line) => {
+      expect((await dryRunNpmLine(line, fake.env())).code).toBe(0);
+    });
+  });
+
+  it("docs/lessons.md documents every option of the three commands, and every exit code", async () => {
+    const usages: string[] = [];
+    for (const command of [clusterCommand, lessonCommand, verifyCommand]) {
+      const run = captureIo({});
+      await command(["--help"], run.io, cachedRenders);
+      usages.push(run.stdout());
+    }
+    const options = new Set(usages.join("\n").match(/--[a-z][a-z-]+/g));
+    expect(options.size).toBeGreaterThan(10);
+    for (const option of options) expect(REFERENCE, `${option} in docs/lessons.md`).toContain(`\`${option}`);
+    for (const code of ["| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 5 |"]) expect(REFERENCE).toContain(code);
+  });
+});

@@ -1,0 +1,190 @@
+// `npm run lesson -- <lesson>`: the exact commands (--dry-run, and the same ones
+// recorded by the stand-in kubectl), what is left on the cluster afterwards (the
+// lesson's rules and no other lesson's, whatever came before), and the failure
+// paths: no cluster, pods that do not get ready, no Istio, no kubectl.
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { K8sObject } from "../../lessons/src/kustomize.ts";
+import { lessonCommand, switchSteps } from "../../lessons/src/lesson.ts";
+import { rulesOf } from "../../lessons/src/lesson-rules.ts";
+import { LESSONS, UsageError, type Lesson } from "../../lessons/src/lessons.ts";
+import { EXIT } from "../../lessons/src/plan.ts";
+import { cachedRenders, captureIo, dryRunCommands, FakeCluster, ruleKinds, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
+
+const RULES = await ruleKinds();
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+const WEIGHTED = [
+  "$ kubectl config view --minify -o 'jsonpath={.clusters[0].cluster.server}'",
+  "$ kubectl version -o json --request-timeout=10s",
+  ...RULES.deleteOthers("$ kubectl"),
+  "$ kubectl delete virtualservices.networking.istio.io,destinationrules.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
+  "$ kubectl apply -k k8s/overlays/weighted",
+  "$ kubectl rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=5m",
+  "$ kubectl get pods -n istio-lessons -o json --request-timeout=10s",
+];
+
+let renders: ReadonlyMap<Lesson, readonly K8sObject[]>;
+beforeAll(async () => {
+  renders = await cachedRenders();
+});
+
+let fake: FakeCluster | undefined;
+afterEach(async () => {
+  await fake?.stop();
+  fake = undefined;
+});
+
+async function lesson(args: string[], setUp?: (f: FakeCluster) => void, tools?: ToolName[]) {
+  fake ??= await FakeCluster.start(tools);
+  setUp?.(fake);
+  return { ...(await runWith(lessonCommand, args, fake.env())), fake };
+}
+
+const rulesOfLesson = (l: Lesson) => rulesOf(renders.get(l)!).map((r) => `${r.kind} ${r.metadata.name}`).sort();
+
+describe("lesson --dry-run", () => {
+  it("weighted: removes the other lessons' rules but its own names, applies, waits for 2/2", async () => {
+    const { code, stdout, fake } = await lesson(["weighted", "--dry-run"]);
+    expect(code).toBe(0);
+    expect(dryRunCommands(stdout)).toEqual(WEIGHTED);
+    expect(stdout).toContain("weighted: the VirtualService splits 70/30 by weight; about 70% v1 and 30% v2\n");
+    expect(fake.calls()).toEqual([]);
+  });
+
+  it("v2-default keeps different names of each kind: one delete per kind", async () => {
+    const { stdout } = await lesson(["v2-default", "--dry-run", "--context", "kind-lab", "--wait", "2m"]);
+    expect(dryRunCommands(stdout).slice(2 + RULES.deleteOthers("").length, 6 + RULES.deleteOthers("").length)).toEqual([
+      "$ kubectl --context kind-lab delete virtualservices.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp-default-v2'",
+      "$ kubectl --context kind-lab delete destinationrules.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
+      "$ kubectl --context kind-lab apply -k k8s/overlays/v2-default",
+      "$ kubectl --context kind-lab rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=2m",
+    ]);
+  });
+
+  it("gateway-api/weighted: every Istio rule goes, HTTPRoutes but its own too, then its kustomization in k8s/gateway-api", async () => {
+    const { code, stdout } = await lesson(["gateway-api/weighted", "--dry-run"]);
+    expect(code).toBe(0);
+    const commands = dryRunCommands(stdout);
+    expect(commands).toContain("$ kubectl delete httproutes.gateway.networking.k8s.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'");
+    expect(commands).toContain("$ kubectl apply -k k8s/gateway-api/weighted");
+    expect(commands.find((c) => c.includes("virtualservices.networking.istio.io"))).toMatch(/ -n istio-lessons --all$/);
+  });
+
+  it("round-robin has no rules: every rule of every kind goes", async () => {
+    const { stdout } = await lesson(["round-robin", "--dry-run"]);
+    expect(dryRunCommands(stdout)[2]).toBe(`$ kubectl delete ${RULES.all} -n istio-lessons --all`);
+  });
+});
+
+describe("lesson against the fake cluster", () => {
+  it("runs exactly the dry run's commands", async () => {
+    const { code, stdout, stderr, fake } = await lesson(["weighted"], (f) => f.ready(renders.get("v2-default")));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(fake.commands()).toEqual(WEIGHTED);
+    expect(stdout).toContain('virtualservice.networking.istio.io "flaskapp-default-v2" deleted from istio-lessons namespace');
+    expect(stdout).toContain("destinationrule.networking.istio.io/flaskapp unchanged");
+    expect(stdout).toContain("weighted is applied and its pods are ready; check it with: npm run verify -- weighted");
+  });
+
+  // Every lesson after every other (and after two others at once): what is left is
+  // the new lesson's rules, exactly. The switching commands are the ones `lesson`
+  // runs (switchSteps), answered by the fake's kubectl in this process.
+  const pairs = LESSONS.flatMap((to) => LESSONS.filter((from) => from !== to).map((from) => [from, to] as const));
+  it(`leaves exactly the new lesson's rules, whatever lesson came before (${pairs.length} pairs)`, async () => {
+    fake = await FakeCluster.start();
+    fake.ready();
+    for (const [from, to] of pairs) {
+      for (const before of [[from], [from, LESSONS[(LESSONS.indexOf(from) + 1) % LESSONS.length]!]]) {
+        fake.objects = [];
+        for (const l of before) fake.apply(renders.get(l)!);
+        for (const step of switchSteps(to, renders, { requestTimeoutMs: 10_000 })) {
+          const answer = await fake.answer({ tool: "kubectl", argv: step.argv.slice(1), cwd: ROOT });
+          expect(answer.code, `${before.join(" + ")} → ${to}: ${step.argv.join(" ")}: ${answer.stderr}`).toBe(0);
+        }
+        expect(fake.rules(), `${before.join(" + ")} → ${to}`).toEqual(rulesOfLesson(to));
+        const vs = fake.objects.find((o) => o.kind === "VirtualService");
+        const own = renders.get(to)!.find((o) => o.kind === "VirtualService");
+        expect(vs?.spec, `${before.join(" + ")} → ${to}`).toEqual(own?.spec);
+      }
+    }
+  });
+});
+
+describe("lesson failure paths", () => {
+  it("no cluster: one line, exit 3, nothing deleted or applied", async () => {
+    const { code, stdout, stderr, fake } = await lesson(["weighted"]);
+    expect(code).toBe(EXIT.noCluster);
+    expect(stdout).toBe("");
+    expect(stderr).toMatch(/^lesson: no cluster: kubectl has no current context[^\n]*\n$/);
+    expect(fake.commands()).toEqual(WEIGHTED.slice(0, 1));
+  });
+
+  it("an API server that refuses connections: kubectl's own words, without its memcache noise", async () => {
+    const { code, stderr } = await lesson(["weighted"], (f) => {
+      f.ready();
+      f.apiServer = "refused";
+    });
+    expect(code).toBe(EXIT.noCluster);
+    expect(stderr).toBe("lesson: no cluster: the API server at https://127.0.0.1:41235 (the current context) does not answer: The connection to the server 127.0.0.1:41235 was refused - did you specify the right host or port?\n");
+  });
+
+  it("images not in the cluster: the wait ends, and each pod's reason is named with the fix", async () => {
+    const { code, stdout, stderr } = await lesson(["weighted"], (f) => {
+      f.ready();
+      f.nodeImages.clear();
+    });
+    expect(code).toBe(EXIT.notReady);
+    expect(stdout).toContain("error: timed out waiting for the condition");
+    expect(stderr.split("\n")).toEqual([
+      "lesson: not ready:",
+      expect.stringMatching(/^ {2}pod flaskapp-v1-\S+: container flaskapp cannot get image istio-lessons\/flaskapp:0\.1\.0 \(ImagePullBackOff\): the image is not in the cluster: build and load it \(npm run cluster -- up, or kind load docker-image istio-lessons\/flaskapp:0\.1\.0; minikube: minikube image load istio-lessons\/flaskapp:0\.1\.0\)$/),
+      expect.stringMatching(/^ {2}pod flaskapp-v2-\S+: container flaskapp cannot get image istio-lessons\/flaskapp:0\.1\.0/),
+      expect.stringMatching(/^ {2}pod sleep-\S+: container sleep cannot get image istio-lessons\/sleep:0\.1\.0/),
+      "",
+    ]);
+  });
+
+  it("a cluster without Istio: its rule kinds are not served", async () => {
+    const { code, stderr, fake } = await lesson(["weighted"], (f) => {
+      f.ready();
+      f.istioInstalled = false;
+    });
+    expect(code).toBe(EXIT.notReady);
+    expect(stderr).toMatch(/^lesson: not ready: this cluster does not serve [a-z]+: install Istio and the Gateway API CRDs first \(npm run cluster -- up does both\)\n$/);
+    // The first delete already fails.
+    expect(fake.commands()).toEqual(WEIGHTED.slice(0, 3));
+  });
+
+  it("kubectl not installed: one line saying how to get it, exit 5", async () => {
+    const { code, stderr } = await lesson(["weighted"], undefined, []);
+    expect(code).toBe(EXIT.missingTool);
+    expect(stderr).toBe("lesson: kubectl is not installed or not on PATH: install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too)\n");
+  });
+
+  it.each([
+    ["no lesson", [], "name a lesson"],
+    ["two lessons", ["weighted", "mirror"], "one lesson at a time"],
+    ["unknown lesson", ["canary"], 'unknown lesson "canary"'],
+    ["a wait of 0s", ["weighted", "--wait", "0s"], '--wait "0s"'],
+  ])("usage: %s", async (_name, args, message) => {
+    fake = await FakeCluster.start();
+    await expect(lessonCommand(args, captureIo(fake.env()).io, cachedRenders)).rejects.toThrow(UsageError);
+    await expect(lessonCommand(args, captureIo(fake.env()).io, cachedRenders)).rejects.toThrow(message);
+  });
+
+  it("as a process (npm run lesson): --dry-run exits 0, an unknown lesson exits 2 with the usage", async () => {
+    const node = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, ["lessons/src/lesson.ts", ...args], { cwd: ROOT, timeout: 30_000 }, (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }));
+      });
+    const [dry, bad] = await Promise.all([node(["weighted", "--dry-run"]), node(["canary"])]);
+    expect(dry.code).toBe(0);
+    expect(dryRunCommands(dry.stdout)).toEqual(WEIGHTED);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^lesson: unknown lesson "canary"; lessons: .*\nusage: npm run lesson -- <lesson>/);
+  });
+});
