@@ -125,9 +125,7 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
   it("new kinds join the cleaning as soon as a lesson uses them (a Gateway API lesson, an egress lesson)", () => {
     const gatewayApi = [rule("gateway.networking.k8s.io/v1", "HTTPRoute", "flaskapp")];
     const egress = [rule("networking.istio.io/v1", "ServiceEntry", "httpbin"), rule("networking.istio.io/v1", "Sidecar", "default")];
-    // Lessons with only a VirtualService and a DestinationRule, then one of each new kind (the real renders hold every kind by now).
-    const classic = [rule("networking.istio.io/v1", "VirtualService", "flaskapp"), rule("networking.istio.io/v1", "DestinationRule", "flaskapp")];
-    const resources = ruleResources([classic, gatewayApi, egress]);
+    const resources = ruleResources([...renders.values(), gatewayApi, egress]);
     expect(resources).toEqual([
       "virtualservices.networking.istio.io",
       "destinationrules.networking.istio.io",
@@ -135,10 +133,11 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
       "serviceentries.networking.istio.io",
       "sidecars.networking.istio.io",
       "httproutes.gateway.networking.k8s.io",
+      "gateways.gateway.networking.k8s.io",
     ]);
     // Switching to the Gateway API lesson: everything goes but its HTTPRoute flaskapp.
     expect(deletionGroups(resources, gatewayApi)).toEqual([
-      { resources: ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "gateways.networking.istio.io", "serviceentries.networking.istio.io", "sidecars.networking.istio.io"], keep: [] },
+      { resources: ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "gateways.networking.istio.io", "serviceentries.networking.istio.io", "sidecars.networking.istio.io", "gateways.gateway.networking.k8s.io"], keep: [] },
       { resources: ["httproutes.gateway.networking.k8s.io"], keep: ["flaskapp"] },
     ]);
     expect(excludeNames(["a", "b"])).toBe("metadata.name!=a,metadata.name!=b");
