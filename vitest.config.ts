@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/containers/**"],
+          exclude: ["test/containers/**", "test/e2e/**"],
           globalSetup: ["test/global-setup.ts"],
           testTimeout: 20_000,
           hookTimeout: 60_000,

@@ -10,10 +10,10 @@ import { parseAllDocuments } from "yaml";
 const KINDS = ["VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar"];
 const OUT = new URL("../lessons/src/mesh/istio-fields.json", import.meta.url);
 
-type Shape = true | { [key: string]: Shape } | Shape[];
+export type Shape = true | { [key: string]: Shape } | Shape[];
 
 /** The field tree of an OpenAPI schema: objects by property, maps as "*", arrays as [items]; anything open is a leaf. */
-function shapeOf(schema: any): Shape {
+export function shapeOf(schema: any): Shape {
   if (schema?.["x-kubernetes-preserve-unknown-fields"]) return true;
   if (schema?.type === "array") return [shapeOf(schema.items)];
   if (schema?.properties) return Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, shapeOf(v)]));
@@ -21,18 +21,26 @@ function shapeOf(schema: any): Shape {
   return true;
 }
 
-const [file, commit] = process.argv.slice(2);
-if (!file || !commit) {
-  console.error("usage: node scripts/istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>");
-  process.exit(2);
+/** The spec field tree of each `kinds` in `group` at API `version`, from a stream of CRDs. */
+export function specShapes(crdYaml: string, group: string, version: string, kinds: readonly string[]): Record<string, Shape> {
+  const shapes: Record<string, Shape> = {};
+  for (const doc of parseAllDocuments(crdYaml)) {
+    const crd = doc.toJS();
+    const kind = crd?.spec?.names?.kind;
+    if (crd?.spec?.group !== group || !kinds.includes(kind)) continue;
+    const served = crd.spec.versions.find((v: any) => v.name === version);
+    shapes[kind] = shapeOf(served.schema.openAPIV3Schema.properties.spec);
+  }
+  return shapes;
 }
-const kinds: Record<string, Shape> = {};
-for (const doc of parseAllDocuments(readFileSync(file, "utf8"))) {
-  const crd = doc.toJS();
-  const kind = crd?.spec?.names?.kind;
-  if (crd?.spec?.group !== "networking.istio.io" || !KINDS.includes(kind)) continue;
-  const v1 = crd.spec.versions.find((v: any) => v.name === "v1");
-  kinds[kind] = shapeOf(v1.schema.openAPIV3Schema.properties.spec);
+
+if (import.meta.main) {
+  const [file, commit] = process.argv.slice(2);
+  if (!file || !commit) {
+    console.error("usage: node scripts/istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>");
+    process.exit(2);
+  }
+  const kinds = specShapes(readFileSync(file, "utf8"), "networking.istio.io", "v1", KINDS);
+  writeFileSync(OUT, `${JSON.stringify({ source: `istio/api ${commit} kubernetes/customresourcedefinitions.gen.yaml`, kinds })}\n`);
+  console.error(`wrote ${OUT.pathname}: ${Object.keys(kinds).join(", ")}`);
 }
-writeFileSync(OUT, `${JSON.stringify({ source: `istio/api ${commit} kubernetes/customresourcedefinitions.gen.yaml`, kinds })}\n`);
-console.error(`wrote ${OUT.pathname}: ${Object.keys(kinds).join(", ")}`);

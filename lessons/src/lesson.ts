@@ -10,7 +10,7 @@ import { DEFAULT_NAMESPACE, kubectl } from "./commands.ts";
 import { renderKustomization, type K8sObject } from "./kustomize.ts";
 import { ACTION_TIMEOUT_MS, podsStep, probeSteps, rolloutStep, throwIfUnserved, workloadsOf, type Target } from "./kube.ts";
 import { deletionGroups, excludeNames, ruleRef, ruleResources, rulesOf } from "./lesson-rules.ts";
-import { checksFile, LESSONS, overlayDir, parseLessons, runCommand, UsageError, type Lesson } from "./lessons.ts";
+import { allLessons, checksFile, overlayDir, parseLessons, runCommand, UsageError, type Lesson } from "./lessons.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
 import { EXIT, failedMessage, requireKubectl, runSteps, StepError, withExitCodes, type CommandIo, type Step } from "./plan.ts";
 import type { ProgramRun } from "./run.ts";
@@ -29,10 +29,11 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export type Renders = ReadonlyMap<Lesson, readonly K8sObject[]>;
 
-/** Every lesson's render (kubectl kustomize), to know every lesson's rules. */
+/** Every lesson's render (kubectl kustomize), Gateway API twins included, to know every lesson's rules. */
 export async function renderLessons(): Promise<Renders> {
-  const objects = await Promise.all(LESSONS.map((lesson) => renderKustomization(overlayDir(lesson))));
-  return new Map(LESSONS.map((lesson, i) => [lesson, objects[i]!]));
+  const lessons = allLessons();
+  const objects = await Promise.all(lessons.map((lesson) => renderKustomization(overlayDir(lesson))));
+  return new Map(lessons.map((lesson, i) => [lesson, objects[i]!]));
 }
 
 export function namespaceOf(objects: readonly K8sObject[]): string {
@@ -91,7 +92,7 @@ const USAGE = `usage: npm run lesson -- <lesson> [--dry-run] [--context NAME] [-
   --context NAME       kubectl context (default: the current one)
   --wait D             how long each Deployment may take to roll out (default 5m)
   --request-timeout D  how long the API server may take to answer a query (default 10s)
-lessons: ${LESSONS.join(", ")}
+lessons: ${allLessons().join(", ")}
 exit codes: 0 applied and ready, 1 a command failed, 2 usage, 3 no cluster, 4 pods not ready, 5 kubectl missing`;
 
 export async function lessonCommand(argv: string[], io: CommandIo, renderAll: () => Promise<Renders> = renderLessons): Promise<number> {

@@ -32,8 +32,25 @@ export const LESSONS = [
   "mirror",
 ] as const;
 
-/** The lessons the Gateway API can express, in the same order: k8s/gateway-api/<name>, run as gateway-api/<name>. */
-export const GATEWAY_API_LESSONS: readonly string[] = [];
+/**
+ * The lessons the Gateway API cannot express, and why. Each stays in Istio's API only, as
+ * Istio's own docs keep a VirtualService or DestinationRule for these beside HTTPRoutes.
+ */
+export const GATEWAY_API_CANNOT: Readonly<Partial<Record<(typeof LESSONS)[number], string>>> = {
+  "source-labels": "an HTTPRoute matches requests, not the workload that sends them: no match on source labels",
+  "egress-service-entry": "the outside host and the REGISTRY_ONLY outbound policy need a ServiceEntry and a Sidecar, which have no Gateway API form",
+  "fault-delay": "the Gateway API has no fault injection: no filter delays a request",
+  "fault-abort": "the Gateway API has no fault injection: no filter answers in place of the app",
+  "circuit-breaker": "connection-pool limits are no Gateway API field: only a DestinationRule sets them",
+  "outlier-ejection": "outlier detection is no Gateway API field: only a DestinationRule sets it",
+  "session-affinity": "hashing a header to a pod is no Gateway API field (the experimental sessionPersistence is cookie or header sessions, which Istio ignores): only a DestinationRule sets it",
+};
+
+/**
+ * The lessons the Gateway API can express, in the same order: k8s/gateway-api/<name>, run as
+ * gateway-api/<name>, each with its Istio-API twin's checks.
+ */
+export const GATEWAY_API_LESSONS: readonly (typeof LESSONS)[number][] = LESSONS.filter((lesson) => !(lesson in GATEWAY_API_CANNOT));
 
 /** A lesson's name: one of LESSONS, or gateway-api/<one of GATEWAY_API_LESSONS>. */
 export type Lesson = string;
@@ -71,7 +88,17 @@ export function isLesson(name: string): name is Lesson {
 }
 
 /** Checks lesson names; an unknown one is an error listing the lessons. */
+/** For gateway-api/<lesson> of a lesson the Gateway API cannot express: why, and which lesson to run instead. */
+export function noGatewayApiForm(name: string): string | undefined {
+  if (!name.startsWith(GATEWAY_API_PREFIX)) return undefined;
+  const lesson = name.slice(GATEWAY_API_PREFIX.length);
+  const why = GATEWAY_API_CANNOT[lesson as (typeof LESSONS)[number]];
+  return why && `${name} is no lesson: ${why}; run ${lesson} (Istio's API)`;
+}
+
 export function parseLessons(names: string[]): Lesson[] {
+  const refused = names.map(noGatewayApiForm).find((why) => why !== undefined);
+  if (refused) throw new UsageError(refused);
   const unknown = names.filter((n) => !isLesson(n));
   if (unknown.length > 0) throw new UsageError(`unknown lesson ${unknown.map((n) => `"${n}"`).join(", ")}; lessons: ${allLessons().join(", ")}`);
   return names as Lesson[];
@@ -116,6 +143,8 @@ export async function resolveTarget(arg: string, base: string): Promise<Target> 
   const dir = resolve(base, arg);
   const isDir = existsSync(dir) && statSync(dir).isDirectory();
   if (!isDir || !KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
+    const refused = noGatewayApiForm(arg);
+    if (refused) throw new UsageError(refused);
     throw new UsageError(`"${arg}" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`);
   }
   const target: Target = { name: arg, dir, display: arg };

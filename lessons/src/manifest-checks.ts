@@ -1,6 +1,7 @@
 // Checks over rendered manifests that stand in for a cluster: schema validation against the
-// published Kubernetes and Istio schemas, and cross-checks that the objects point at each
-// other (Services at pods, routes at Services and subsets, subsets at exactly one version).
+// published Kubernetes, Istio and Gateway API schemas, and cross-checks that the objects point
+// at each other (Services at pods, routes at Services and subsets, subsets at exactly one
+// version, HTTPRoutes at their parents and backends).
 // Pure functions: objects in, findings out.
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Namespace } from "kubernetes-models/v1/Namespace";
@@ -11,6 +12,8 @@ import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/
 import { Gateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway";
 import { ServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/ServiceEntry";
 import { Sidecar } from "@kubernetes-models/istio/networking.istio.io/v1/Sidecar";
+import { Gateway as GatewayApiGateway } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
+import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import { parseDuration } from "../../services/common/src/duration.ts";
 import { IMAGE_NAMES } from "./images.ts";
 import type { K8sObject } from "./kustomize.ts";
@@ -24,6 +27,7 @@ export type Rule =
   | "service-selector"
   | "route-host"
   | "route-subset"
+  | "route-parent"
   | "subset-pods"
   | "port-name"
   | "restricted"
@@ -54,6 +58,9 @@ const MODELS: Record<string, new (data: any) => Model> = {
   "networking.istio.io/v1/Gateway": Gateway,
   "networking.istio.io/v1/ServiceEntry": ServiceEntry,
   "networking.istio.io/v1/Sidecar": Sidecar,
+  // @kubernetes-models/gateway-api 2.x: Gateway API v1.5.1, experimental fields included.
+  "gateway.networking.k8s.io/v1/HTTPRoute": HTTPRoute,
+  "gateway.networking.k8s.io/v1/Gateway": GatewayApiGateway,
 };
 
 const WORKLOAD_KINDS = new Set(["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"]);
@@ -86,6 +93,9 @@ function unknownApiMessage(obj: K8sObject): string {
   }
   if (groupOf(obj.apiVersion ?? "") === "networking.istio.io") {
     return `${what}: use networking.istio.io/v1, the GA API since Istio 1.22`;
+  }
+  if (groupOf(obj.apiVersion ?? "") === "gateway.networking.k8s.io" && ["HTTPRoute", "Gateway"].includes(obj.kind)) {
+    return `${what}: use gateway.networking.k8s.io/v1, the GA API (HTTPRoute and Gateway since Gateway API v1.0)`;
   }
   return `${what} is not a kind these manifests are checked for (known: ${Object.keys(MODELS).join(", ")})`;
 }
@@ -318,6 +328,44 @@ function pick(labels: Labels, keys: readonly string[]): Labels {
   return Object.fromEntries(keys.filter((k) => k in labels).map((k) => [k, labels[k]!]));
 }
 
+// ---- Gateway API routing ----
+
+interface ObjectRef {
+  group?: string;
+  kind?: string;
+  name: string;
+  namespace?: string;
+}
+
+/** Every Service an HTTPRoute sends (or mirrors) traffic to, with where it says so. */
+function httpRouteBackends(route: K8sObject): { ref: ObjectRef; field: string }[] {
+  return ((route.spec?.rules ?? []) as any[]).flatMap((rule, i) => [
+    ...((rule.backendRefs ?? []) as ObjectRef[]).map((ref, j) => ({ ref, field: `spec.rules[${i}].backendRefs[${j}]` })),
+    ...((rule.filters ?? []) as any[]).flatMap((f, j) => (f.requestMirror?.backendRef ? [{ ref: f.requestMirror.backendRef as ObjectRef, field: `spec.rules[${i}].filters[${j}].requestMirror.backendRef` }] : [])),
+  ]);
+}
+
+/** An HTTPRoute's parents (a Service for the mesh, or a Gateway) and its backends (Services) must be in the render. */
+function checkHttpRoutes(routes: readonly K8sObject[], services: readonly K8sObject[], gateways: readonly K8sObject[]): Finding[] {
+  const exists = (objects: readonly K8sObject[], name: string, namespace: string) => objects.some((o) => o.metadata.name === name && namespaceOf(o) === namespace);
+  return routes.flatMap((route): Finding[] => {
+    const parents = ((route.spec?.parentRefs ?? []) as ObjectRef[]).flatMap((ref, i): Finding[] => {
+      const namespace = ref.namespace ?? namespaceOf(route);
+      const isService = (ref.group ?? "gateway.networking.k8s.io") === "" && ref.kind === "Service";
+      const kind = isService ? "Service" : (ref.kind ?? "Gateway");
+      if (exists(isService ? services : gateways, ref.name, namespace)) return [];
+      return [{ rule: "route-parent", object: objectId(route), message: `spec.parentRefs[${i}]: ${kind} ${namespace}/${ref.name} is not in the render` }];
+    });
+    const backends = httpRouteBackends(route).flatMap(({ ref, field }): Finding[] => {
+      if ((ref.group ?? "") !== "" || (ref.kind ?? "Service") !== "Service") return [];
+      const namespace = ref.namespace ?? namespaceOf(route);
+      if (exists(services, ref.name, namespace)) return [];
+      return [{ rule: "route-host", object: objectId(route), message: `${field}: Service ${namespace}/${ref.name} is not in the render` }];
+    });
+    return [...parents, ...backends];
+  });
+}
+
 function checkDeprecatedFields(rules: readonly K8sObject[]): Finding[] {
   const findings: Finding[] = [];
   const walk = (obj: K8sObject, node: unknown, path: string[]): void => {
@@ -407,12 +455,15 @@ export function crossCheck(objects: readonly K8sObject[]): Finding[] {
   const services = objects.filter((o) => isKind(o, "", "Service"));
   const virtualServices = objects.filter((o) => isKind(o, "networking.istio.io", "VirtualService"));
   const destinationRules = objects.filter((o) => isKind(o, "networking.istio.io", "DestinationRule"));
+  const httpRoutes = objects.filter((o) => isKind(o, "gateway.networking.k8s.io", "HTTPRoute"));
+  const gateways = objects.filter((o) => isKind(o, "gateway.networking.k8s.io", "Gateway"));
   return [
     ...checkWorkloadSelectors(templates),
     ...checkServiceSelectors(services, templates),
     ...checkPortNames(services),
     ...checkRoutes(virtualServices, destinationRules, services),
     ...checkSubsets(destinationRules, services, templates),
+    ...checkHttpRoutes(httpRoutes, services, gateways),
     ...checkDeprecatedFields([...virtualServices, ...destinationRules]),
     ...checkRestricted(templates),
     ...checkShutdownBudget(templates),

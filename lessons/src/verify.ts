@@ -14,7 +14,7 @@ import type { K8sObject } from "./kustomize.ts";
 import { namespaceStep, podsStep, probeSteps, ruleProblems, rulesStep, workloadsOf, type Target } from "./kube.ts";
 import { ruleLabel, ruleResources, rulesOf, type RuleFindings } from "./lesson-rules.ts";
 import { namespaceOf, processIo, removeSteps, renderLessons, switchSteps, waitSteps, type Renders } from "./lesson.ts";
-import { checksFile, LESSONS, overlayDir, parseLessons, runCommand, UsageError, type Lesson } from "./lessons.ts";
+import { allLessons, checksFile, LESSONS, overlayDir, parseLessons, runCommand, UsageError, type Lesson } from "./lessons.ts";
 import { COMMON_OPTIONS, contextOption, countOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
 import { EXIT, requireKubectl, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo, type Step } from "./plan.ts";
 import { formatCommand, runCheck, type CheckRunner } from "./run-check.ts";
@@ -34,7 +34,7 @@ const USAGE = `usage: npm run verify -- <lesson> [options]    check a lesson app
   --within D           how long a failing check is retried (default ${formatDuration(LIMITS.within.default)}; 0s: once)
   --wait D             --all: how long each Deployment may take to roll out (default ${formatDuration(LIMITS.wait.default)})
   --request-timeout D  how long the API server may take to answer a query (default ${formatDuration(LIMITS.requestTimeout.default)})
-lessons: ${LESSONS.join(", ")}
+lessons: ${allLessons().join(", ")}
 exit codes: 0 all passed, 1 a check failed, 2 usage, 3 no cluster, 4 not ready (namespace, pods, sidecars, rules), 5 kubectl missing`;
 
 export interface ClusterRunnerOptions {

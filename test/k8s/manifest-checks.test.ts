@@ -48,11 +48,24 @@ function virtualService(http: unknown[]): K8sObject {
   return { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "vs", namespace: NS }, spec: { hosts: ["web"], http } };
 }
 
+function httpRoute(rules: unknown[], parentRefs: unknown[] = [{ group: "", kind: "Service", name: "web", port: 80 }]): K8sObject {
+  return { apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: { name: "route", namespace: NS }, spec: { parentRefs, rules } };
+}
+
+const gatewayApiGateway: K8sObject = {
+  apiVersion: "gateway.networking.k8s.io/v1",
+  kind: "Gateway",
+  metadata: { name: "gw", namespace: NS },
+  spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP" }] },
+};
+
 const twoVersions = [
   service("web", { app: "web" }),
   deployment("web-v1", { app: "web", version: "v1" }),
   deployment("web-v2", { app: "web", version: "v2" }),
 ];
+/** One Service per version, as the Gateway API lessons have. */
+const versionServices = [service("web-v1", { app: "web", version: "v1" }), service("web-v2", { app: "web", version: "v2" })];
 const subsets = [
   { name: "v1", labels: { version: "v1" } },
   { name: "v2", labels: { version: "v2" } },
@@ -77,6 +90,12 @@ describe("validateSchemas", () => {
     ["an extensions/v1beta1 Deployment", { ...deployment("x", { app: "x" }), apiVersion: "extensions/v1beta1" }, ["api-version"]],
     ["a v1alpha3 VirtualService", { ...virtualService([]), apiVersion: "networking.istio.io/v1alpha3" }, ["api-version"]],
     ["a kind the checks do not know", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }, ["api-version"]],
+    ["a valid HTTPRoute", httpRoute([{ backendRefs: [{ name: "web-v1", port: 80, weight: 70 }] }]), []],
+    ["a valid Gateway", gatewayApiGateway, []],
+    ["an HTTPRoute weight that is not an integer", httpRoute([{ backendRefs: [{ name: "web-v1", port: 80, weight: "70" }] }]), ["schema"]],
+    ["a redirect code the Gateway API does not have", httpRoute([{ filters: [{ type: "RequestRedirect", requestRedirect: { statusCode: 304 } }] }]), ["schema"]],
+    ["a Gateway listener without a port", { ...gatewayApiGateway, spec: { gatewayClassName: "istio", listeners: [{ name: "http", protocol: "HTTP" }] } }, ["schema"]],
+    ["a v1alpha2 HTTPRoute", { ...httpRoute([]), apiVersion: "gateway.networking.k8s.io/v1alpha2" }, ["api-version"]],
   ] as [string, K8sObject, string[]][])("%s", (_name, obj, expected) => {
     expect(rulesOf(validateSchemas([obj]))).toEqual(expected);
   });
@@ -111,6 +130,15 @@ describe("crossCheck", () => {
     ["mirror_percent and a fault percent", [...twoVersions, virtualService([{ route: [{ destination: { host: "web" } }], mirrorPercent: 5, fault: { abort: { httpStatus: 500, percent: 50 } } }])], ["deprecated-field", "deprecated-field"]],
     ["consecutiveErrors and LEAST_CONN", [...twoVersions, destinationRule("web", subsets, { trafficPolicy: { loadBalancer: { simple: "LEAST_CONN" }, outlierDetection: { consecutiveErrors: 1 } } })], ["deprecated-field", "deprecated-field"]],
     ["the current fields", [...twoVersions, destinationRule("web", subsets, { trafficPolicy: { loadBalancer: { simple: "LEAST_REQUEST" }, outlierDetection: { consecutive5xxErrors: 1 } } })], []],
+    ["an HTTPRoute on a Service to version Services", [...twoVersions, ...versionServices, httpRoute([{ backendRefs: [{ name: "web-v1", port: 80 }], filters: [{ type: "RequestMirror", requestMirror: { backendRef: { name: "web-v2", port: 80 } } }] }])], []],
+    ["an HTTPRoute on a Gateway of the render", [...twoVersions, ...versionServices, gatewayApiGateway, httpRoute([{ backendRefs: [{ name: "web-v1", port: 80 }] }], [{ name: "gw" }])], []],
+    ["an HTTPRoute backendRef to a Service that does not exist", [...twoVersions, ...versionServices, httpRoute([{ backendRefs: [{ name: "web-v3", port: 80 }] }])], ["route-host"]],
+    ["an HTTPRoute mirror to a Service that does not exist", [...twoVersions, ...versionServices, httpRoute([{ backendRefs: [{ name: "web-v1", port: 80 }], filters: [{ type: "RequestMirror", requestMirror: { backendRef: { name: "web-v3", port: 80 } } }] }])], ["route-host"]],
+    ["an HTTPRoute backendRef to a Service of another namespace", [...twoVersions, ...versionServices, httpRoute([{ backendRefs: [{ name: "web-v1", namespace: "other", port: 80 }] }])], ["route-host"]],
+    ["an HTTPRoute backendRef that is no Service (not checked)", [...twoVersions, ...versionServices, httpRoute([{ backendRefs: [{ group: "networking.istio.io", kind: "Hostname", name: "httpbin.org", port: 80 }] }])], []],
+    ["an HTTPRoute on a Service that does not exist", [...twoVersions, ...versionServices, httpRoute([{ backendRefs: [{ name: "web-v1", port: 80 }] }], [{ group: "", kind: "Service", name: "webb" }])], ["route-parent"]],
+    ["an HTTPRoute on a Gateway that does not exist", [...twoVersions, ...versionServices, httpRoute([{ backendRefs: [{ name: "web-v1", port: 80 }] }], [{ name: "gw" }])], ["route-parent"]],
+    ["a version Service that selects no pods", [...twoVersions, versionServices[0]!, service("web-v3", { app: "web", version: "v3" })], ["service-selector"]],
     ["a pod that can run as root", [service("r", { app: "r" }), deployment("r", { app: "r" }, { containers: [{ name: "app", image: "app:1" }] })], ["restricted"]],
   ] as [string, K8sObject[], string[]][])("%s", (_name, objects, expected) => {
     expect(rulesOf(crossCheck(objects))).toEqual(expected);

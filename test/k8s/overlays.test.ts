@@ -1,26 +1,26 @@
-// Every lesson overlay rendered by the real kustomize in kubectl, validated against the
-// Kubernetes and Istio schemas, cross-checked, and held to the facts its lesson relies on.
+// Every lesson overlay (Istio's API and the Gateway API) rendered by the real kustomize in
+// kubectl, validated against the Kubernetes, Istio and Gateway API schemas, cross-checked,
+// and held to the facts its lesson relies on.
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
+import { loadChecks } from "../../lessons/src/checks.ts";
 import { IMAGE_NAMES, IMAGES } from "../../lessons/src/images.ts";
 import { checkManifests } from "../../lessons/src/manifest-checks.ts";
-import { LESSONS, OVERLAYS_DIR, type Lesson } from "../../lessons/src/lessons.ts";
+import { allLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "../../lessons/src/lessons.ts";
+import { fieldsOutside } from "../../lessons/src/mesh/config.ts";
+import { GATEWAY_API_STANDARD } from "../../lessons/src/mesh/gateway-api.ts";
 import { parseDuration } from "../../services/common/src/duration.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const OVERLAYS = OVERLAYS_DIR;
 const NAMESPACE = "istio-lessons";
 
-const renders = new Map<Lesson, K8sObject[]>();
-
-beforeAll(async () => {
-  // renderKustomization rejects with "kubectl is not installed or not on PATH ..." when it is missing.
-  const objects = await Promise.all(LESSONS.map((lesson) => renderKustomization(path.join(OVERLAYS, lesson))));
-  LESSONS.forEach((lesson, i) => renders.set(lesson, objects[i]!));
-});
+// Rendered before the tests are collected, since some test lists depend on what a render holds.
+// renderKustomization rejects with "kubectl is not installed or not on PATH ..." when it is missing.
+const renders = new Map<Lesson, K8sObject[]>(await Promise.all(allLessons().map(async (lesson) => [lesson, await renderKustomization(overlayDir(lesson))] as const)));
 
 function render(lesson: Lesson): K8sObject[] {
   const objects = renders.get(lesson);
@@ -57,9 +57,12 @@ function subsetsOf(rule: any): string[] {
 }
 
 describe("the lesson overlays", () => {
-  it("are exactly the lessons in the contracts, each with a kustomization", async () => {
-    const dirs = (await readdir(OVERLAYS, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-    expect(dirs.sort()).toEqual([...LESSONS].sort());
+  it.each([
+    [OVERLAYS, LESSONS],
+    [GATEWAY_API_DIR, GATEWAY_API_LESSONS],
+  ])("in %s are exactly the lessons in the contracts, each with a kustomization", async (dir, lessons) => {
+    const dirs = (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+    expect(dirs.sort()).toEqual([...lessons].sort());
   });
 
   it("run exactly the images this repository builds, each from a Dockerfile of the repository", async () => {
@@ -68,11 +71,11 @@ describe("the lesson overlays", () => {
     for (const image of IMAGES) await expect(readFile(path.join(ROOT, image.dockerfile), "utf8")).resolves.toMatch(/^FROM /m);
   });
 
-  it.each(LESSONS)("%s passes the schema and cross-checks", (lesson) => {
+  it.each(allLessons())("%s passes the schema and cross-checks", (lesson) => {
     expect(checkManifests(render(lesson))).toEqual([]);
   });
 
-  it.each(LESSONS)("%s puts everything in namespace istio-lessons and uses only networking.istio.io/v1", (lesson) => {
+  it.each(allLessons())("%s puts everything in namespace istio-lessons and uses only networking.istio.io/v1 and gateway.networking.k8s.io/v1", (lesson) => {
     const objects = render(lesson);
     const ns = the(objects, "Namespace");
     expect(ns.metadata.name).toBe(NAMESPACE);
@@ -83,9 +86,12 @@ describe("the lesson overlays", () => {
     for (const rule of objects.filter((o) => o.apiVersion.startsWith("networking.istio.io/"))) {
       expect(rule.apiVersion).toBe("networking.istio.io/v1");
     }
+    for (const route of objects.filter((o) => o.apiVersion.startsWith("gateway.networking.k8s.io/"))) {
+      expect(route.apiVersion).toBe("gateway.networking.k8s.io/v1");
+    }
   });
 
-  it.each(LESSONS)("%s deploys both flaskapp versions and sleep", (lesson) => {
+  it.each(allLessons())("%s deploys both flaskapp versions and sleep", (lesson) => {
     const names = ofKind(render(lesson), "Deployment").map((d) => d.metadata.name);
     expect(names).toEqual(expect.arrayContaining(["flaskapp-v1", "flaskapp-v2", "sleep"]));
   });
@@ -258,10 +264,98 @@ describe("each lesson's rules", () => {
   });
 });
 
+describe("the Gateway API lessons", () => {
+  const twin = (lesson: string) => lesson.replace(/^gateway-api\//, "");
+  const gatewayLessons = GATEWAY_API_LESSONS.map((l) => `gateway-api/${l}`);
+  const routes = (lesson: string) => ofKind(render(lesson), "HTTPRoute");
+  /** Each rule of each HTTPRoute: its backends with their weights, and the filter types. */
+  const rulesOf = (lesson: string) => routes(lesson).flatMap((r) => r.spec.rules.map((rule: any) => ({ backends: (rule.backendRefs ?? []).map((b: any) => `${b.name}:${b.port}${b.weight === undefined ? "" : `×${b.weight}`}`), filters: (rule.filters ?? []).map((f: any) => f.type) })));
+
+  it.each(gatewayLessons)("%s has its Istio-API twin's checks (the ingress one through the Gateway's own Service)", async (lesson) => {
+    const ours = await loadChecks(checksFile(overlayDir(lesson)));
+    const theirs = await loadChecks(checksFile(overlayDir(twin(lesson))));
+    const service = (s: string) => (s === "istio-ingressgateway.istio-system" ? "flaskapp-gateway-istio" : s);
+    const comparable = (checks: typeof ours.checks) => checks.map(({ name: _name, ...check }) => check);
+    expect(comparable(ours.checks)).toEqual(comparable(theirs.checks.map((c) => ({ ...c, service: service(c.service) }))));
+  });
+
+  it.each(gatewayLessons)("%s has no Istio rules, and adds the version Services flaskapp-v1 and flaskapp-v2 to the same workloads", (lesson) => {
+    const objects = render(lesson);
+    expect(objects.filter((o) => o.apiVersion.startsWith("networking.istio.io/"))).toEqual([]);
+    const withoutRules = (o: K8sObject[]) => o.filter((x) => !x.apiVersion.startsWith("networking.istio.io/") && !x.apiVersion.startsWith("gateway.networking.k8s.io/") && !["flaskapp-v1", "flaskapp-v2"].includes(x.kind === "Service" ? x.metadata.name : ""));
+    expect(withoutRules(objects)).toEqual(withoutRules(render(twin(lesson))));
+  });
+
+  it.each(["v1", "v2"])("the Service flaskapp-%s selects the pods of flaskapp-%s only, on the same port as flaskapp", (version) => {
+    const objects = render("gateway-api/round-robin");
+    const svc = the(objects, "Service", `flaskapp-${version}`);
+    const selected = ofKind(objects, "Deployment").filter((d) => Object.entries(svc.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v));
+    expect(selected.map((d) => d.metadata.name)).toEqual([`flaskapp-${version}`]);
+    expect(svc.spec.ports).toEqual(the(objects, "Service", "flaskapp").spec.ports);
+  });
+
+  it.each(gatewayLessons)("%s attaches its HTTPRoutes to the Service flaskapp (the mesh) or, for ingress, to the Gateway only", (lesson) => {
+    for (const route of routes(lesson)) {
+      const expected = lesson.endsWith("ingress-gateway") ? [{ name: "flaskapp-gateway" }] : [{ group: "", kind: "Service", name: "flaskapp", port: 80 }];
+      expect(route.spec.parentRefs).toEqual(expected);
+    }
+  });
+
+  it.each(gatewayLessons)("%s uses the standard channel's fields only, except retry (the experimental channel) in the retries lesson", (lesson) => {
+    const outside = render(lesson)
+      .filter((o) => o.apiVersion.startsWith("gateway.networking.k8s.io/"))
+      .flatMap((o) => fieldsOutside(o.spec, GATEWAY_API_STANDARD[o.kind as "HTTPRoute" | "Gateway"], `${o.kind}/${o.metadata.name} spec`));
+    expect(outside).toEqual(lesson === "gateway-api/retries" ? ["HTTPRoute/flaskapp spec.rules[0].retry"] : []);
+  });
+
+  const routedTo: Array<[string, unknown[]]> = [
+    ["round-robin", [{ backends: ["flaskapp-v1:80", "flaskapp-v2:80"], filters: [] }]],
+    ["v2-default", [{ backends: ["flaskapp-v2:80"], filters: [] }]],
+    ["weighted", [{ backends: ["flaskapp-v1:80×70", "flaskapp-v2:80×30"], filters: [] }]],
+    ["header-canary", [{ backends: ["flaskapp-v2:80"], filters: [] }, { backends: ["flaskapp-v1:80"], filters: [] }]],
+    ["fetch-chain", [{ backends: ["flaskapp-v1:80"], filters: [] }, { backends: ["flaskapp-v2:80"], filters: [] }, { backends: ["flaskapp-v1:80"], filters: [] }]],
+    ["header-manipulation", [{ backends: ["flaskapp-v1:80"], filters: ["RequestHeaderModifier", "ResponseHeaderModifier"] }]],
+    ["rewrite-redirect", [{ backends: ["flaskapp-v1:80"], filters: ["URLRewrite"] }, { backends: [], filters: ["RequestRedirect"] }, { backends: ["flaskapp-v1:80"], filters: [] }]],
+    ["ingress-gateway", [{ backends: ["flaskapp-v2:80"], filters: [] }, { backends: ["flaskapp-v1:80"], filters: [] }]],
+    ["timeout", [{ backends: ["flaskapp-v1:80"], filters: [] }]],
+    ["retries", [{ backends: ["flaskapp-v1:80"], filters: [] }]],
+    ["mirror", [{ backends: ["flaskapp-v1:80"], filters: ["RequestMirror"] }]],
+  ];
+
+  it.each(routedTo)("gateway-api/%s sends each rule to the version Services its twin sends to", (lesson, rules) => {
+    expect(rulesOf(`gateway-api/${lesson}`)).toEqual(rules);
+  });
+
+  it("says where every Gateway API lesson routes", () => {
+    expect(routedTo.map(([lesson]) => lesson).sort()).toEqual([...GATEWAY_API_LESSONS].sort());
+  });
+
+  it("ingress-gateway: a Gateway of class istio on port 80 for flaskapp.example.com, its Service made ClusterIP, and a route for that host", () => {
+    const objects = render("gateway-api/ingress-gateway");
+    const gw = the(objects, "Gateway", "flaskapp-gateway");
+    expect(gw.spec).toEqual({ gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP", hostname: "flaskapp.example.com", allowedRoutes: { namespaces: { from: "Same" } } }] });
+    expect(gw.metadata.annotations).toEqual({ "networking.istio.io/service-type": "ClusterIP" });
+    expect(the(objects, "HTTPRoute", "flaskapp-ingress").spec.hostnames).toEqual(["flaskapp.example.com"]);
+  });
+
+  it("timeout and retries: a 1s request timeout; 3 attempts on 500, 502, 503, 504 with a 1s timeout each", () => {
+    expect(routes("gateway-api/timeout")[0]!.spec.rules[0].timeouts).toEqual({ request: "1s" });
+    const retries = routes("gateway-api/retries")[0]!.spec.rules[0];
+    expect(retries.retry).toEqual({ attempts: 3, codes: [500, 502, 503, 504] });
+    expect(retries.timeouts).toEqual({ backendRequest: "1s" });
+  });
+
+  it("rewrite-redirect: /legacy rewritten to /env, /old-version redirected with 301 (the twin's code; 302 is the Gateway API's default)", () => {
+    const [legacy, moved] = routes("gateway-api/rewrite-redirect")[0]!.spec.rules;
+    expect(legacy.filters[0].urlRewrite.path).toEqual({ type: "ReplacePrefixMatch", replacePrefixMatch: "/env" });
+    expect(moved.filters[0].requestRedirect).toEqual({ path: { type: "ReplaceFullPath", replaceFullPath: "/env/version" }, statusCode: 301 });
+  });
+});
+
 describe("the checks on a real render", () => {
   // The seed's mistakes, made again in our v2-default render, must be caught there too.
-  const broken = (change: (objects: K8sObject[]) => void): string[] => {
-    const objects = structuredClone(render("v2-default"));
+  const broken = (change: (objects: K8sObject[]) => void, lesson: Lesson = "v2-default"): string[] => {
+    const objects = structuredClone(render(lesson));
     change(objects);
     return checkManifests(objects).map((f) => `${f.rule} ${f.object}`);
   };
@@ -277,6 +371,16 @@ describe("the checks on a real render", () => {
     ["an image tag nobody builds", (o: K8sObject[]) => (the(o, "Deployment", "sleep").spec.template.spec.containers[0].image = "istio-lessons/sleep:latest"), ["image Deployment/sleep"]],
   ] as [string, (o: K8sObject[]) => void, string[]][])("report %s", (_name, change, expected) => {
     expect(broken(change).sort()).toEqual(expected.sort());
+  });
+
+  it.each([
+    ["a backendRef to a Service that does not exist", (o: K8sObject[]) => (the(o, "HTTPRoute").spec.rules[0].backendRefs[0].name = "flaskapp-v3"), ["route-host HTTPRoute/flaskapp-default-v2"]],
+    ["a version Service that selects no pods", (o: K8sObject[]) => (the(o, "Service", "flaskapp-v2").spec.selector.version = "v3"), ["service-selector Service/flaskapp-v2"]],
+    ["the parent Service misspelled", (o: K8sObject[]) => (the(o, "HTTPRoute").spec.parentRefs[0].name = "flask-app"), ["route-parent HTTPRoute/flaskapp-default-v2"]],
+    ["a weight written as a string", (o: K8sObject[]) => (the(o, "HTTPRoute").spec.rules[0].backendRefs[0].weight = "100"), ["schema HTTPRoute/flaskapp-default-v2"]],
+    ["the HTTPRoute on v1alpha2", (o: K8sObject[]) => (the(o, "HTTPRoute").apiVersion = "gateway.networking.k8s.io/v1alpha2"), ["api-version HTTPRoute/flaskapp-default-v2"]],
+  ] as [string, (o: K8sObject[]) => void, string[]][])("report %s in gateway-api/v2-default", (_name, change, expected) => {
+    expect(broken(change, "gateway-api/v2-default").sort()).toEqual(expected.sort());
   });
 });
 

@@ -133,10 +133,11 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
       "serviceentries.networking.istio.io",
       "sidecars.networking.istio.io",
       "httproutes.gateway.networking.k8s.io",
+      "gateways.gateway.networking.k8s.io",
     ]);
     // Switching to the Gateway API lesson: everything goes but its HTTPRoute flaskapp.
     expect(deletionGroups(resources, gatewayApi)).toEqual([
-      { resources: ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "gateways.networking.istio.io", "serviceentries.networking.istio.io", "sidecars.networking.istio.io"], keep: [] },
+      { resources: ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "gateways.networking.istio.io", "serviceentries.networking.istio.io", "sidecars.networking.istio.io", "gateways.gateway.networking.k8s.io"], keep: [] },
       { resources: ["httproutes.gateway.networking.k8s.io"], keep: ["flaskapp"] },
     ]);
     expect(excludeNames(["a", "b"])).toBe("metadata.name!=a,metadata.name!=b");

@@ -64,6 +64,15 @@ describe("lesson --dry-run", () => {
     ]);
   });
 
+  it("gateway-api/weighted: every Istio rule goes, HTTPRoutes but its own too, then its kustomization in k8s/gateway-api", async () => {
+    const { code, stdout } = await lesson(["gateway-api/weighted", "--dry-run"]);
+    expect(code).toBe(0);
+    const commands = dryRunCommands(stdout);
+    expect(commands).toContain("$ kubectl delete httproutes.gateway.networking.k8s.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'");
+    expect(commands).toContain("$ kubectl apply -k k8s/gateway-api/weighted");
+    expect(commands.find((c) => c.includes("virtualservices.networking.istio.io"))).toMatch(/ -n istio-lessons --all$/);
+  });
+
   it("round-robin has no rules: every rule of every kind goes", async () => {
     const { stdout } = await lesson(["round-robin", "--dry-run"]);
     expect(dryRunCommands(stdout)[2]).toBe(`$ kubectl delete ${RULES.all} -n istio-lessons --all`);

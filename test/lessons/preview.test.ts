@@ -89,6 +89,22 @@ describe("npm run demo", () => {
     expect(stderr).toContain(`demo: "canary" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`);
   });
 
+  it("gateway-api/ingress-gateway: the Gateway's own gateway, checked through its Service with a Host header, passes", async () => {
+    const { code, stdout } = await runNode(["lessons/src/demo.ts", "gateway-api/ingress-gateway"]);
+    expect(stdout).toMatch(/== gateway-api\/ingress-gateway: [\s\S]*kubectl apply -k k8s\/gateway-api\/ingress-gateway /);
+    expect(stdout).toContain("flaskapp-gateway-istio: HTTPRoute flaskapp-ingress rules[0] → flaskapp-v2");
+    expect(stdout).toContain("flaskapp-gateway-istio: no Gateway route for Host unknown.example.com");
+    expect(stdout).toContain("all checks passed");
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it("a lesson the Gateway API cannot express is a usage error saying why and which lesson to run, exit 2", async () => {
+    const { code, stdout, stderr } = await runNode(["lessons/src/demo.ts", "gateway-api/circuit-breaker"]);
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("demo: gateway-api/circuit-breaker is no lesson: connection-pool limits are no Gateway API field: only a DestinationRule sets them; run circuit-breaker (Istio's API)");
+  });
+
   it("--serve keeps the mesh up until SIGINT and prints how to reach it", async () => {
     const child = spawn(process.execPath, ["lessons/src/demo.ts", "--serve", "v2-default"], { cwd: ROOT });
     let stdout = "";

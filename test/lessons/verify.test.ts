@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { LESSONS, UsageError, type Lesson } from "../../lessons/src/lessons.ts";
+import { allLessons, LESSONS, UsageError, type Lesson } from "../../lessons/src/lessons.ts";
 import { FLASKAPP_BUNDLE } from "../../lessons/src/mesh/mesh.ts";
 import { EXIT } from "../../lessons/src/plan.ts";
 import { verifyCommand, walkLessons } from "../../lessons/src/verify.ts";
@@ -86,7 +86,15 @@ describe("verify --dry-run prints the exact commands", () => {
     expect(stdout).toContain(`count the request lines with "requestId":"${runId}": at least 50`);
   });
 
-  it.each(LESSONS)("%s prints one kubectl exec per check after the readiness queries", async (lesson) => {
+  it("gateway-api/ingress-gateway: tally against the Service istiod deploys for the Gateway, with the Host header", async () => {
+    const { code, stdout } = await verify(["gateway-api/ingress-gateway", "--dry-run"]);
+    expect(code).toBe(0);
+    expect(dryRunCommands(stdout).slice(PROBE.length + READINESS.length)[0]).toBe(
+      "$ kubectl exec -n istio-lessons deploy/sleep -c sleep -- tally -n 50 -c 1 -H 'Host: flaskapp.example.com' --expect v1=100 http://flaskapp-gateway-istio/env/version",
+    );
+  });
+
+  it.each(allLessons())("%s prints one kubectl exec per check after the readiness queries", async (lesson) => {
     const { code, stdout } = await verify([lesson, "--dry-run"]);
     expect(code).toBe(0);
     const commands = dryRunCommands(stdout);
@@ -314,6 +322,24 @@ describe("verify against a fake cluster running the real tally in the mesh previ
     const tallies = fake.commands().filter((c) => c.includes(" tally "));
     expect(tallies).toHaveLength(3);
     expect([...fake.commands().filter((c) => !c.includes(" tally ")), tallies[0]]).toEqual(dryRunCommands(dry.stdout));
+  }, 30_000);
+
+  it("gateway-api/v2-default passes: its HTTPRoute is the rule found, and routes in the preview", async () => {
+    fake = await FakeCluster.start();
+    fake.ready(render("gateway-api/v2-default"));
+    const { code, stdout } = await verify(["gateway-api/v2-default", "--passes", "1"]);
+    expect(stdout).toContain("ready: flaskapp-v1, flaskapp-v2, sleep with their sidecars; rules: HTTPRoute flaskapp-default-v2, and no other lesson's\n");
+    expect(stdout).toContain("PASS  only v2 answers /env/version");
+    expect(code).toBe(0);
+  }, 30_000);
+
+  it("gateway-api/v2-default against its Istio-API twin's rules: not ready, the twin's rules named", async () => {
+    fake = await FakeCluster.start();
+    fake.ready(render("v2-default"));
+    const { code, stderr } = await verify(["gateway-api/v2-default"]);
+    expect(stderr).toContain("missing HTTPRoute flaskapp-default-v2 of gateway-api/v2-default: npm run lesson -- gateway-api/v2-default\n");
+    expect(stderr).toContain("rules of another lesson are still there: VirtualService flaskapp-default-v2, from v2-default;");
+    expect(code).toBe(EXIT.notReady);
   }, 30_000);
 
   it("mirror passes: the mirrored copies are counted in flaskapp-v2's logs", async () => {

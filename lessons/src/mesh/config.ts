@@ -18,9 +18,15 @@ export class RuleError extends Error {}
 
 export type Labels = Record<string, string>;
 export type StringMatch = { exact: string } | { prefix: string } | { regex: RegExp };
+/**
+ * A path match. `pathSeparatedPrefix` is Envoy's path_separated_prefix, which Istio uses
+ * for a prefix under Gateway API semantics: the path (without query) is the prefix or
+ * continues it with `/` (`/legacy` matches `/legacy` and `/legacy/x`, not `/legacyx`).
+ */
+export type UriMatch = StringMatch | { pathSeparatedPrefix: string };
 
 export interface RequestMatch {
-  uri?: StringMatch;
+  uri?: UriMatch;
   method?: StringMatch;
   /** Lower-case header names. */
   headers: Record<string, StringMatch>;
@@ -61,6 +67,8 @@ export interface Redirect {
   authority?: string;
   port?: number;
   scheme?: string;
+  /** Envoy's redirect prefix_rewrite: the matched prefix of the path is replaced (Gateway API ReplacePrefixMatch). */
+  prefixRewrite?: string;
   status: number;
 }
 
@@ -71,7 +79,8 @@ export interface HttpRoute {
   match: RequestMatch[];
   route: WeightedDestination[];
   redirect?: Redirect;
-  rewrite?: { uri?: string; authority?: string };
+  /** `uriRegex` is Envoy's regex_rewrite of the path (Istio's uriRegexRewrite); the query string is kept. */
+  rewrite?: { uri?: string; authority?: string; uriRegex?: { match: RegExp; rewrite: string } };
   headers?: HeaderRules;
   timeoutMs?: number;
   retries: RetryPolicy;
@@ -277,27 +286,43 @@ export function deprecatedField(path: string, value?: unknown): string | undefin
   return undefined;
 }
 
-/** Refuses a rule with a field Istio does not have (a typo) or one the preview does not model. */
-function checkFields(obj: K8sObject, kind: RuleKind): void {
-  const where = `${kind} ${obj.metadata.name}`;
-  const unknown = fieldsOutside(obj.spec, ISTIO_SCHEMA[kind], "spec");
+/** The fields of one kind: all the API has (`schema`), those the preview models, and where both come from. */
+export interface KindFields {
+  /** `networking.istio.io/v1 VirtualService` */
+  api: string;
+  /** Whose field a real but unmodelled one is: `Istio`, `Gateway API`. */
+  owner: string;
+  /** The document listing what the preview models. */
+  docs: string;
+  schema: Shape;
+  modelled: Shape;
+}
+
+function istioFields(kind: RuleKind): KindFields {
+  return { api: `networking.istio.io/v1 ${kind}`, owner: "Istio", docs: "docs/mesh-preview.md", schema: ISTIO_SCHEMA[kind], modelled: MODELLED_FIELDS[kind] };
+}
+
+/** Refuses an object with a field its API does not have (a typo) or one the preview does not model. */
+export function checkFields(obj: K8sObject, fields: KindFields): void {
+  const where = `${obj.kind} ${obj.metadata.name}`;
+  const unknown = fieldsOutside(obj.spec, fields.schema, "spec");
   if (unknown.length > 0) {
-    fail(where, `${unknown.join(", ")}: no such field in networking.istio.io/v1 ${kind} (check the spelling); a cluster rejects it too: strict decoding error: unknown field "${unknown[0]}"`);
+    fail(where, `${unknown.join(", ")}: no such field in ${fields.api} (check the spelling); a cluster rejects it too: strict decoding error: unknown field "${unknown[0]}"`);
   }
-  const unmodelled = fieldsOutside(obj.spec, MODELLED_FIELDS[kind], "spec");
+  const unmodelled = fieldsOutside(obj.spec, fields.modelled, "spec");
   const deprecated = unmodelled.flatMap((path) => {
     const advice = deprecatedField(path);
     return advice ? [`${path}: deprecated, ${advice}`] : [];
   });
   if (deprecated.length > 0) fail(where, deprecated.join("; "));
   if (unmodelled.length > 0) {
-    fail(where, `${unmodelled.join(", ")}: a real Istio field the mesh preview does not model (docs/mesh-preview.md lists what it does); try it on a cluster`);
+    fail(where, `${unmodelled.join(", ")}: a real ${fields.owner} field the mesh preview does not model (${fields.docs} lists what it does); try it on a cluster`);
   }
 }
 
 // ---- values ------------------------------------------------------------------
 
-function fail(where: string, message: string): never {
+export function fail(where: string, message: string): never {
   throw new RuleError(`${where}: ${message}`);
 }
 
@@ -307,14 +332,14 @@ function durationField(value: unknown, where: string): number {
   return ms;
 }
 
-function intField(value: unknown, where: string, min: number, max: number): number {
+export function intField(value: unknown, where: string, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     fail(where, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
   }
   return value;
 }
 
-function stringField(value: unknown, where: string): string {
+export function stringField(value: unknown, where: string): string {
   if (typeof value !== "string" || value === "") fail(where, `expected a non-empty string, got ${JSON.stringify(value)}`);
   return value;
 }
@@ -340,10 +365,15 @@ function stringMatch(value: unknown, where: string): StringMatch {
   if (typeof text !== "string") fail(`${where}.${kind}`, "expected a string");
   if (kind === "exact") return { exact: text };
   if (kind === "prefix") return { prefix: text };
+  return { regex: fullRegex(text, `${where}.regex`) };
+}
+
+/** A regex match as Envoy's safe_regex does it: the whole value must match. */
+export function fullRegex(text: string, where: string): RegExp {
   try {
-    return { regex: new RegExp(`^(?:${text})$`) };
+    return new RegExp(`^(?:${text})$`);
   } catch {
-    fail(`${where}.regex`, `not a valid regular expression: ${text}`);
+    fail(where, `not a valid regular expression: ${text}`);
   }
 }
 
@@ -381,7 +411,7 @@ function destination(value: any, where: string, ctx: Context): Destination {
   return value.subset === undefined ? { host } : { host, subset: stringField(value.subset, `${where}.subset`) };
 }
 
-function retryPolicy(value: any, where: string, release: IstioRelease): RetryPolicy {
+export function retryPolicy(value: any, where: string, release: IstioRelease): RetryPolicy {
   const fallback = release.defaultRetry;
   if (value === undefined) return fallback;
   // An unset attempts is proto3's 0: Istio then disables retries for the route, and its validation refuses anything else beside it.
@@ -526,7 +556,7 @@ export function defaultDestination(): DestinationPolicy {
   return { trafficPolicy: DEFAULT_POLICY, subsets: new Map() };
 }
 
-function namespaceOf(obj: K8sObject): string {
+export function namespaceOf(obj: K8sObject): string {
   return obj.metadata.namespace ?? "default";
 }
 
@@ -597,7 +627,7 @@ export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_
     const where = `${kind} ${obj.metadata.name}`;
     if (!(kind in MODELLED_FIELDS)) fail(where, `${kind} is not modelled by the mesh preview`);
     if (obj.apiVersion !== "networking.istio.io/v1") fail(where, `apiVersion ${obj.apiVersion}: use networking.istio.io/v1`);
-    checkFields(obj, kind);
+    checkFields(obj, istioFields(kind));
     const ctx: Context = { namespace: namespaceOf(obj), release };
     switch (kind) {
       case "ServiceEntry":

@@ -12,7 +12,7 @@ import { defaultDestination, type Destination, type HeaderRules, type HttpRoute,
 import { ConnectionPools, Overflow } from "./connection-pool.ts";
 import type { Endpoint, Endpoints } from "./endpoints.ts";
 import { applies, countsAsError, healthyEndpoints, OutlierDetector, pickDestination, pickEndpoint, retryBackoffMs, shadowHost, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";
-import { applyHeaderOperations, findService, gatewayHost, hostOf, labelsMatch, redirectLocation, rewritePath, routesOf, selectRoute, sidecarHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
+import { applyHeaderOperations, findService, gatewayHost, hostOf, labelsMatch, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
 
 export const OVERFLOW_BODY = "upstream connect error or disconnect/reset before headers. reset reason: overflow";
 export const TIMEOUT_BODY = "upstream request timeout";
@@ -237,7 +237,7 @@ export class MeshProxy {
     const { route, matched } = selected;
     const notes: string[] = [];
     if (route.redirect) {
-      const location = redirectLocation(route.redirect, { path, authority, scheme: headers["x-forwarded-proto"] ?? "http" });
+      const location = redirectLocation(route.redirect, { path, authority, scheme: headers["x-forwarded-proto"] ?? "http" }, matched);
       const responseHeaders: Record<string, string> = { location };
       applyHeaderOperations(responseHeaders, route.headers?.response);
       record(route.source, route.redirect.status, [`redirect to ${location}`]);
@@ -260,7 +260,9 @@ export class MeshProxy {
     // weighted destinations: the cluster's operations run first and the route's last (the route's win).
     const levels = route.route.length === 1 ? [route.headers, chosen.headers] : [chosen.headers, route.headers];
     for (const level of levels) applyHeaderOperations(upstreamHeaders, level?.request);
-    const upstreamRequest = route.rewrite?.uri === undefined ? request : { ...request, path: rewritePath(path, route.rewrite.uri, matched) };
+    const rewrite = route.rewrite;
+    const rewritten = rewrite?.uriRegex ? regexRewritePath(path, rewrite.uriRegex) : rewrite?.uri !== undefined ? rewritePath(path, rewrite.uri, matched) : undefined;
+    const upstreamRequest = rewritten === undefined ? request : { ...request, path: rewritten };
     if (upstreamRequest !== request) notes.push(`rewrite ${path} to ${upstreamRequest.path}`);
     if (route.mirror && applies(route.mirror.percent, random())) {
       const mirrorHost = this.#o.config.release.shadowHostSuffix ? shadowHost(upstreamHeaders.host!) : upstreamHeaders.host!;

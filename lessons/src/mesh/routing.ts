@@ -1,7 +1,7 @@
 // Which rules apply to a request, as pure functions of the mesh configuration:
 // the host it is for (as a sidecar or a gateway sees it), the route it takes,
 // and what that route does to it before it leaves (redirect, rewrite, headers).
-import type { HeaderOperations, HttpRoute, Labels, MeshConfig, MeshService, RequestMatch, StringMatch, VirtualHost } from "./config.ts";
+import type { HeaderOperations, HttpRoute, Labels, MeshConfig, MeshService, RequestMatch, StringMatch, UriMatch, VirtualHost } from "./config.ts";
 
 export interface RequestInfo {
   /** The request target: path plus query string. */
@@ -101,12 +101,22 @@ export function gatewayHost(config: MeshConfig, role: Extract<ProxyRole, { kind:
   return { kind: "no-route", host };
 }
 
-/** Envoy compares exact and regex URI matches with the path alone, prefix matches with path and query. */
-export function matchRequest(match: RequestMatch, request: RequestInfo): boolean {
-  if (match.uri) {
-    const pathOnly = request.path.split("?")[0]!;
-    if (!matchString(match.uri, "prefix" in match.uri ? request.path : pathOnly)) return false;
+/**
+ * Envoy compares exact, regex and path-separated prefix matches with the path alone,
+ * prefix matches with path and query. A path-separated prefix is the whole path or
+ * is followed by `/` in it (Envoy's PathSeparatedPrefixRouteEntryImpl).
+ */
+export function matchUri(match: UriMatch, path: string): boolean {
+  const pathOnly = path.split("?")[0]!;
+  if ("pathSeparatedPrefix" in match) {
+    const prefix = match.pathSeparatedPrefix;
+    return pathOnly === prefix || pathOnly.startsWith(`${prefix}/`);
   }
+  return matchString(match, "prefix" in match ? path : pathOnly);
+}
+
+export function matchRequest(match: RequestMatch, request: RequestInfo): boolean {
+  if (match.uri && !matchUri(match.uri, request.path)) return false;
   if (match.method && !matchString(match.method, request.method)) return false;
   return Object.entries(match.headers).every(([name, m]) => matchString(m, request.headers[name]));
 }
@@ -156,12 +166,32 @@ export function routesOf(config: MeshConfig, decision: Extract<HostDecision, { k
 export function rewritePath(path: string, rewrite: string, matched?: RequestMatch): string {
   const uri = matched?.uri;
   if (uri && "prefix" in uri) return rewrite + path.slice(uri.prefix.length);
+  if (uri && "pathSeparatedPrefix" in uri) return rewrite + path.slice(uri.pathSeparatedPrefix.length);
   const query = path.indexOf("?");
   return query === -1 ? rewrite : rewrite + path.slice(query);
 }
 
-/** The Location of a redirect: the request's scheme, authority and path, each replaced where the rule says. */
-export function redirectLocation(redirect: { uri?: string; authority?: string; port?: number; scheme?: string }, request: { path: string; authority: string; scheme: string }): string {
+/**
+ * Envoy's regex_rewrite: every match of the pattern in the path (the query string
+ * is kept apart and put back) is replaced by the substitution, where `\N` stands
+ * for capture group N.
+ */
+export function regexRewritePath(path: string, rewrite: { match: RegExp; rewrite: string }): string {
+  const query = path.indexOf("?");
+  const pathOnly = query === -1 ? path : path.slice(0, query);
+  const substitution = rewrite.rewrite.replaceAll("$", "$$$$").replace(/\\(\d)/g, "$$$1");
+  return pathOnly.replace(new RegExp(rewrite.match.source, "g"), substitution) + (query === -1 ? "" : path.slice(query));
+}
+
+/**
+ * The Location of a redirect: the request's scheme, authority and path, each replaced
+ * where the rule says; `prefixRewrite` replaces the prefix `matched` matched.
+ */
+export function redirectLocation(
+  redirect: { uri?: string; authority?: string; port?: number; scheme?: string; prefixRewrite?: string },
+  request: { path: string; authority: string; scheme: string },
+  matched?: RequestMatch,
+): string {
   const scheme = redirect.scheme ?? request.scheme;
   const host = redirect.authority ?? hostOf(request.authority);
   const defaultPort = scheme === "https" ? 443 : 80;
@@ -174,7 +204,14 @@ export function redirectLocation(redirect: { uri?: string; authority?: string; p
         ? `:${request.authority.split(":").pop()}`
         : "";
   const query = request.path.indexOf("?");
-  const path = redirect.uri === undefined ? request.path : redirect.uri.includes("?") || query === -1 ? redirect.uri : redirect.uri + request.path.slice(query);
+  const path =
+    redirect.prefixRewrite !== undefined
+      ? rewritePath(request.path, redirect.prefixRewrite, matched)
+      : redirect.uri === undefined
+        ? request.path
+        : redirect.uri.includes("?") || query === -1
+          ? redirect.uri
+          : redirect.uri + request.path.slice(query);
   return `${scheme}://${host}${port}${path}`;
 }
 
