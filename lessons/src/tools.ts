@@ -2,19 +2,16 @@
 // Istio releases the lessons are checked against.
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
+import { LESSON_RELEASES } from "./mesh/releases.ts";
 
 /**
- * Istio minor releases supported upstream on 2026-11-25 (istio.io "Supported
- * Releases": a minor is supported until 6 weeks after the N+2 minor; 1.29 ended in
- * October 2026, six weeks after 1.31.0), oldest first. Each with its latest patch
- * known (1.30.5 and 1.31.1, both 2026-09-21: what CI installs) and the Gateway API
- * release that minor is built against (sigs.k8s.io/gateway-api in its go.mod).
- * Both support Kubernetes 1.32 to 1.36.
+ * The Istio minors the lessons are checked with, oldest first (LESSON_RELEASES in
+ * lessons/src/mesh/releases.ts: the newest three; upstream supports 1.30 and 1.31 on
+ * 2026-11-25, 1.29 ended in October 2026), each with its latest patch known (what CI
+ * installs) and the Gateway API release it is built against. All support Kubernetes
+ * 1.32 to 1.35 at least.
  */
-export const ISTIO_RELEASES = [
-  { minor: "1.30", patch: "1.30.5", gatewayApi: "v1.5.1" },
-  { minor: "1.31", patch: "1.31.1", gatewayApi: "v1.6.0" },
-] as const;
+export const ISTIO_RELEASES = LESSON_RELEASES.map((r) => ({ minor: r.version, patch: r.patch, gatewayApi: r.gatewayApi }));
 
 export const SUPPORTED_ISTIO = ISTIO_RELEASES.map((r) => r.minor).join(", ");
 /** The lessons' rules use networking.istio.io/v1, served since Istio 1.22. */
@@ -45,7 +42,7 @@ export type Tool = "kubectl" | "kind" | "istioctl" | "docker";
 export const INSTALL_HINTS: Record<Tool, string> = {
   kubectl: "install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too)",
   kind: `install it with \`go install sigs.k8s.io/kind@${KIND_VERSION}\` or a release binary from https://kind.sigs.k8s.io/docs/user/quick-start/#installation`,
-  istioctl: `get it with \`curl -L https://istio.io/downloadIstio | ISTIO_VERSION=${NEWEST.patch} sh -\` and put istio-${NEWEST.patch}/bin on your PATH (supported Istio: ${SUPPORTED_ISTIO}; the lessons need ${MIN_ISTIO} or newer)`,
+  istioctl: `get it with \`curl -L https://istio.io/downloadIstio | ISTIO_VERSION=${NEWEST.patch} sh -\` and put istio-${NEWEST.patch}/bin on your PATH (the lessons are checked with Istio ${SUPPORTED_ISTIO} and need ${MIN_ISTIO} or newer)`,
   docker: "install Docker Engine (https://docs.docker.com/engine/install/) or Docker Desktop, and start it",
 };
 
@@ -91,8 +88,8 @@ export function istioSupport(version: string): IstioSupport {
   if (compareMinor(minor, minorOf(MIN_ISTIO)!) < 0) {
     return { ok: false, message: `istioctl ${version} is too old: the lessons' rules use networking.istio.io/v1, served since Istio ${MIN_ISTIO}; ${INSTALL_HINTS.istioctl}` };
   }
-  if (compareMinor(minor, minorOf(ISTIO_RELEASES[0].minor)!) < 0) {
-    return { ok: true, note: `Istio ${version} is no longer supported upstream (supported: ${SUPPORTED_ISTIO}); the lessons should still work, but upgrade when you can` };
+  if (compareMinor(minor, minorOf(ISTIO_RELEASES[0]!.minor)!) < 0) {
+    return { ok: true, note: `Istio ${version} is older than the releases these lessons are checked with (${SUPPORTED_ISTIO}) and no longer supported upstream; the lessons should still work, but upgrade when you can` };
   }
   if (compareMinor(minor, minorOf(NEWEST.minor)!) > 0) {
     return { ok: true, note: `Istio ${version} is newer than the releases these lessons were checked with (${SUPPORTED_ISTIO})` };

@@ -43,7 +43,7 @@ describe(`${FILE}`, () => {
   });
 
   it("tests the oldest and the newest supported Istio, each with its Gateway API release, and lets both finish", () => {
-    const oldest = ISTIO_RELEASES[0];
+    const oldest = ISTIO_RELEASES[0]!;
     const newest = ISTIO_RELEASES.at(-1)!;
     expect(job.strategy.matrix.include).toEqual([
       { istio: oldest.patch, "gateway-api": oldest.gatewayApi },

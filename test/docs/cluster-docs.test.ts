@@ -64,7 +64,7 @@ describe("the README's cluster section and docs/lessons.md", () => {
   it("says what the CI workflow runs and that it has not run here", () => {
     expect(CLUSTER).toContain(".github/workflows/cluster.yml");
     expect(CLUSTER).toContain("**It has not run on our machines**");
-    for (const release of [ISTIO_RELEASES[0], ISTIO_RELEASES.at(-1)!]) expect(CLUSTER).toContain(release.patch);
+    for (const release of [ISTIO_RELEASES[0]!, ISTIO_RELEASES.at(-1)!]) expect(CLUSTER).toContain(release.patch);
     expect(CLUSTER).toContain("[docs/lessons.md](docs/lessons.md)");
   });
 

@@ -72,7 +72,7 @@ describe("cluster up --dry-run", () => {
     const { code, stdout } = await cluster(["up", "--dry-run"], ["kubectl", "docker"]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^# note: kind is not installed or not on PATH: install it with `go install sigs\.k8s\.io\/kind@v0\.32\.0`/m);
-    expect(stdout).toMatch(/^# note: istioctl is not installed or not on PATH: get it with `curl -L https:\/\/istio\.io\/downloadIstio \| ISTIO_VERSION=1\.31\.1 sh -`.*supported Istio: 1\.30, 1\.31/m);
+    expect(stdout).toMatch(/^# note: istioctl is not installed or not on PATH: get it with `curl -L https:\/\/istio\.io\/downloadIstio \| ISTIO_VERSION=1\.31\.1 sh -`.*checked with Istio 1\.29, 1\.30, 1\.31/m);
     expect(dryRunCommands(stdout)).toEqual(UP);
   });
 });
@@ -110,11 +110,11 @@ describe("cluster up against stand-ins", () => {
   it("says how far an Istio outside the supported releases is, and goes on", async () => {
     const old = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.26.4"));
     expect(old.code).toBe(0);
-    expect(old.stdout).toContain("istioctl 1.26.4: Istio 1.26.4 is no longer supported upstream (supported: 1.30, 1.31)");
+    expect(old.stdout).toContain("istioctl 1.26.4: Istio 1.26.4 is older than the releases these lessons are checked with (1.29, 1.30, 1.31) and no longer supported upstream");
     await fake!.stop();
     const newer = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.33.0-beta.1"));
     expect(newer.code).toBe(0);
-    expect(newer.stdout).toContain("istioctl 1.33.0-beta.1: Istio 1.33.0-beta.1 is newer than the releases these lessons were checked with (1.30, 1.31)");
+    expect(newer.stdout).toContain("istioctl 1.33.0-beta.1: Istio 1.33.0-beta.1 is newer than the releases these lessons were checked with (1.29, 1.30, 1.31)");
   });
 });
 
@@ -137,7 +137,7 @@ describe("cluster up stops at the first failure, with one line and its exit code
   });
 
   const failures: Array<[string, (f: FakeCluster) => void, number, RegExp, string]> = [
-    ["istioctl too old for networking.istio.io/v1", (f) => (f.istioctlVersion = "1.20.3"), EXIT.failed, /^cluster: istioctl 1\.20\.3 is too old: the lessons' rules use networking\.istio\.io\/v1, served since Istio 1\.22; get it with .*supported Istio: 1\.30, 1\.31/, step("istioctl version")],
+    ["istioctl too old for networking.istio.io/v1", (f) => (f.istioctlVersion = "1.20.3"), EXIT.failed, /^cluster: istioctl 1\.20\.3 is too old: the lessons' rules use networking\.istio\.io\/v1, served since Istio 1\.22; get it with .*checked with Istio 1\.29, 1\.30, 1\.31/, step("istioctl version")],
     ["Docker engine not running", (f) => (f.dockerRunning = false), EXIT.missingTool, /^cluster: docker is installed, but its engine does not answer \(Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?\): start Docker\n$/, step("docker info")],
     ["a docker build failing", (f) => (f.failures.build = "istio-lessons/sleep:0.1.0"), EXIT.failed, /^cluster: `docker build -f Dockerfile\.sleep \.\.\.` failed \(exit code 1\): The command '\/bin\/sh -c npm ci' returned a non-zero code: 1\n$/, step("Dockerfile.sleep")],
     ["kind create failing", (f) => (f.failures.kindCreate = true), EXIT.failed, /^cluster: `kind create cluster --name \.\.\.` failed \(exit code 1\): ERROR: failed to create cluster: command "docker run/, step("kind create")],

@@ -12,6 +12,10 @@ export interface RetryPolicy {
 export interface IstioRelease {
   /** Minor version, "1.31". */
   version: string;
+  /** Its latest patch release known on 2026-11-25 (what the CI workflow installs). */
+  patch: string;
+  /** The Gateway API release it is built against (sigs.k8s.io/gateway-api in its go.mod). */
+  gatewayApi: string;
   /** Whether upstream still supports it on the date the preview's sources were read (2026-11-25). */
   supportedUpstream: boolean;
   /** The retry policy of a route that sets no `retries`. */
@@ -32,20 +36,20 @@ const DEFAULT_RETRY: RetryPolicy = {
   retriableStatusCodes: [],
 };
 
-function release(version: string, supportedUpstream: boolean, shadowHostSuffix: boolean): IstioRelease {
-  return { version, supportedUpstream, defaultRetry: DEFAULT_RETRY, shadowHostSuffix };
+function release(patch: string, gatewayApi: string, supportedUpstream: boolean, shadowHostSuffix: boolean): IstioRelease {
+  return { version: patch.split(".").slice(0, 2).join("."), patch, gatewayApi, supportedUpstream, defaultRetry: DEFAULT_RETRY, shadowHostSuffix };
 }
 
 /** Oldest first. 1.27 and 1.28 are past their end of life; they stay for the defaults that changed since. */
 export const RELEASES: readonly IstioRelease[] = [
-  release("1.27", false, true),
-  release("1.28", false, false),
-  release("1.29", false, false),
-  release("1.30", true, false),
-  release("1.31", true, false),
+  release("1.27.9", "v1.3.0", false, true),
+  release("1.28.10", "v1.4.1", false, false),
+  release("1.29.9", "v1.4.1", false, false),
+  release("1.30.5", "v1.5.1", true, false),
+  release("1.31.1", "v1.6.0", true, false),
 ];
 
-/** The releases the lessons are written for: the newest three minors. */
+/** The releases the lessons are written for and checked with (the CI workflow runs the oldest and the newest): the newest three minors. */
 export const LESSON_RELEASES: readonly IstioRelease[] = RELEASES.slice(-3);
 
 export const NEWEST_RELEASE = RELEASES.at(-1)!;
