@@ -1,9 +1,10 @@
 // Helpers for the container tests: the docker CLI through node:child_process, every call
-// bounded in time, and the image builds exactly as the README's "Build the images" gives them.
+// bounded in time, and the image builds exactly as the cluster tooling runs them (lessons/src/images.ts).
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { dockerBuildCommand, IMAGES } from "../../lessons/src/images.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 export const OFFICIAL_BASE = "node:24.21.0-bookworm-slim";
@@ -64,20 +65,13 @@ export async function baseImage(): Promise<string> {
   return built.stdout.trim();
 }
 
-// The one-line `docker build` commands of the README's images section, as argument lists
-// (the continued offline example below them is not one).
-export function readmeBuildCommands(): string[][] {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const section = /<!-- section:images -->([\s\S]*?)<!-- \/section:images -->/.exec(readme)?.[1] ?? "";
-  return [...section.matchAll(/^docker build -f Dockerfile\.\S+ [^\\\n]*$/gm)].map((m) => m[0].trim().split(/\s+/).slice(1));
-}
-
-// The README's `docker build` arguments for an image, on the host network, from the given base.
+// The `docker build` arguments for an image as the cluster tooling and DEVELOPMENT.md give them
+// (lessons/src/images.ts), on the host network, from the given base.
 export function buildArgs(image: string, base: string): string[] {
-  const command = readmeBuildCommands().find((args) => args.includes(image));
-  if (command === undefined) throw new Error(`the README's images section has no docker build command for ${image}`);
+  const found = IMAGES.find((i) => i.name === image);
+  if (found === undefined) throw new Error(`${image} is not one of the images in lessons/src/images.ts`);
   const baseArgs = base === OFFICIAL_BASE ? [] : ["--build-arg", `BUILD_IMAGE=${base}`, "--build-arg", `RUNTIME_IMAGE=${base}`];
-  return [...command, "--network", "host", ...baseArgs];
+  return [...dockerBuildCommand(found).slice(1), "--network", "host", ...baseArgs];
 }
 
 export async function buildImage(image: string, base: string): Promise<void> {

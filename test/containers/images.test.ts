@@ -1,4 +1,4 @@
-// Builds both images with the README's commands and runs them for real on the host network
+// Builds both images with the commands the cluster tooling runs and runs them for real on the host network
 // (loopback only). Needs a Docker engine: .ci/run starts one when it runs as root.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
