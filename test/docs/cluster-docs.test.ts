@@ -50,7 +50,7 @@ describe("the README's cluster section and docs/lessons.md", () => {
   });
 
   it("walks the lessons in the order of LESSONS with npm run lesson", () => {
-    const walked = [...CLUSTER.matchAll(/^\| \d+ \| `npm run lesson -- ([\w-]+)` \|/gm)].map((m) => m[1]);
+    const walked = [...README.matchAll(/^\| \d+ \| `npm run lesson -- ([\w-]+)` \|/gm)].map((m) => m[1]);
     expect(walked).toEqual([...LESSONS]);
   });
 

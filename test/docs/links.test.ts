@@ -1,0 +1,54 @@
+// Every relative link in the repository's documents leads somewhere: the file
+// exists, and a #fragment names a heading of it (GitHub's anchor rules).
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const DOCUMENTS = ["README.md", "DEVELOPMENT.md", "SECURITY.md", "bench/RESULTS.md", "services/flaskapp/README.md", "services/sleep/README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */
+function anchorOf(heading: string): string {
+  return heading.trim().toLowerCase().replace(/`/g, "").replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-");
+}
+
+function anchors(file: string): Set<string> {
+  const text = readFileSync(file, "utf8").replace(/```[\s\S]*?```/g, "");
+  return new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
+}
+
+function links(file: string): Array<{ target: string; fragment?: string }> {
+  const text = readFileSync(file, "utf8").replace(/```[\s\S]*?```/g, "");
+  return [...text.matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((m) => m[1]!)
+    .filter((href) => !/^[a-z]+:/i.test(href))
+    .map((href) => {
+      const [path, fragment] = href.split("#");
+      return { target: path ? join(dirname(file), path) : file, ...(fragment ? { fragment } : {}) };
+    });
+}
+
+describe("links in the documents", () => {
+  it("finds the documents", () => {
+    for (const doc of DOCUMENTS) expect(existsSync(join(ROOT, doc)), doc).toBe(true);
+  });
+
+  it.each(DOCUMENTS)("%s: every relative link resolves", (doc) => {
+    const broken = links(join(ROOT, doc)).flatMap(({ target, fragment }) => {
+      const where = relative(ROOT, target) + (fragment ? `#${fragment}` : "");
+      if (!existsSync(target)) return [`${where}: no such file`];
+      if (fragment && target.endsWith(".md") && !anchors(target).has(fragment)) return [`${where}: no such heading`];
+      return [];
+    });
+    expect(broken).toEqual([]);
+  });
+
+  it.each([
+    ["On a cluster", "on-a-cluster"],
+    ["`npm run cluster -- up | down | diagnose`", "npm-run-cluster----up--down--diagnose"],
+    ["Limits: what keeps a pod alive", "limits-what-keeps-a-pod-alive"],
+  ])("anchorOf(%j) is %s", (heading, anchor) => {
+    expect(anchorOf(heading)).toBe(anchor);
+  });
+});
