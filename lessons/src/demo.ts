@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { tallyArgs, type Check } from "./checks.ts";
 import { renderKustomization } from "./kustomize.ts";
-import { allLessons, DEFAULT_LESSONS, resolveTarget, runCommand, SEED_STEPS, UsageError, type Target } from "./lessons.ts";
+import { allLessons, DEFAULT_LESSONS, isLesson, resolveTarget, runCommand, SEED_STEPS, UsageError, type Target } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
 import { killAllPods } from "./mesh/pods.ts";
 import { findRelease, NEWEST_RELEASE, RELEASES, type IstioRelease } from "./mesh/releases.ts";
@@ -32,7 +32,8 @@ function describe(target: Target): string {
 async function demo(targets: Target[], release: IstioRelease): Promise<boolean> {
   let allPassed = true;
   for (const target of targets) {
-    out(`\n== ${describe(target)}${target.checks ? `: ${target.checks.summary}` : ""}\n   kubectl apply -k ${target.display}   # on a cluster; here: the local mesh preview, Istio ${release.version} defaults\n`);
+    const onCluster = isLesson(target.name) ? `npm run lesson -- ${target.name}` : `kubectl apply -k ${target.display}`;
+    out(`\n== ${describe(target)}${target.checks ? `: ${target.checks.summary}` : ""}\n   ${onCluster}   # on a cluster; here: the local mesh preview, Istio ${release.version} defaults\n`);
     if (!target.checks) out("   no checks.yaml beside the kustomization: the preview starts, checks nothing, and stops\n");
     const results = await previewTarget(target, { write: out, release });
     allPassed &&= results.every((r) => r.passed);

@@ -156,7 +156,7 @@ describe("npm run demo: the playground", () => {
     const { base } = playground("v2-default", (t) => t.replace("subset: v2", "subset: v1"));
     const { code, stdout } = await runNode(["lessons/src/demo.ts", "v2-default"], { ...process.env, INIT_CWD: base });
     expect(code).toBe(0);
-    expect(stdout).toContain("kubectl apply -k k8s/overlays/v2-default");
+    expect(stdout).toContain("npm run lesson -- v2-default   # on a cluster");
   }, 60_000);
 
   it("--serve takes a directory too", async () => {
