@@ -91,7 +91,7 @@ describe("npm run demo", () => {
 
   it("gateway-api/ingress-gateway: the Gateway's own gateway, checked through its Service with a Host header, passes", async () => {
     const { code, stdout } = await runNode(["lessons/src/demo.ts", "gateway-api/ingress-gateway"]);
-    expect(stdout).toMatch(/== gateway-api\/ingress-gateway: [\s\S]*kubectl apply -k k8s\/gateway-api\/ingress-gateway /);
+    expect(stdout).toMatch(/== gateway-api\/ingress-gateway: [\s\S]*npm run lesson -- gateway-api\/ingress-gateway /);
     expect(stdout).toContain("flaskapp-gateway-istio: HTTPRoute flaskapp-ingress rules[0] → flaskapp-v2");
     expect(stdout).toContain("flaskapp-gateway-istio: no Gateway route for Host unknown.example.com");
     expect(stdout).toContain("all checks passed");
