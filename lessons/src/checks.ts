@@ -193,6 +193,37 @@ export async function loadChecks(file: string): Promise<LessonChecks> {
   return parseChecks(value, file);
 }
 
+/** The ConfigMap of a lesson's render whose data fills `${NAME}` in its checks (the egress lesson's OUTSIDE_HOST). */
+export const LESSON_VARS = "lesson-vars";
+
+const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/**
+ * The checks with `${NAME}` in their path, header values and expectations filled
+ * from the render's ConfigMap lesson-vars, so a value the overlay sets once (and
+ * the manifests take through kustomize replacements) reaches the checks too.
+ * A name the ConfigMap does not define is an error naming it.
+ */
+export function withLessonVars(checks: Check[], objects: ReadonlyArray<{ kind: string; metadata: { name: string }; data?: unknown }>): Check[] {
+  const data = (objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === LESSON_VARS)?.data ?? {}) as Record<string, string>;
+  const fill = (text: string, where: string): string =>
+    text.replace(VAR, (_, name: string) => {
+      if (!Object.hasOwn(data, name)) throw new ChecksError(`${where}: \${${name}} is not set: the lesson's render has no ConfigMap ${LESSON_VARS} with ${name}`);
+      return data[name]!;
+    });
+  return checks.map((check) => {
+    const at = `check "${check.name}"`;
+    const filled: Check = {
+      ...check,
+      path: fill(check.path, `${at}: path`),
+      headers: Object.fromEntries(Object.entries(check.headers).map(([k, v]) => [k, fill(v, `${at}: headers.${k}`)])),
+      expect: check.expect.map((e) => fill(e, `${at}: expect`)),
+    };
+    if (filled.path !== check.path && !PLAIN_PATH.test(filled.path)) throw new ChecksError(`${at}: path ${JSON.stringify(filled.path)} is not a plain absolute path once filled`);
+    return filled;
+  });
+}
+
 /** The URL the sleep pod calls for a check: http://<service><path>. */
 export function checkUrl(check: Pick<Check, "service" | "path">): string {
   return `http://${check.service}${check.path}`;

@@ -6,6 +6,7 @@
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Service } from "kubernetes-models/v1/Service";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
 import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
@@ -51,6 +52,7 @@ interface Model {
 const MODELS: Record<string, new (data: any) => Model> = {
   "v1/Namespace": Namespace,
   "v1/Service": Service,
+  "v1/ConfigMap": ConfigMap,
   "v1/ServiceAccount": ServiceAccount,
   "apps/v1/Deployment": Deployment,
   "networking.istio.io/v1/DestinationRule": DestinationRule,

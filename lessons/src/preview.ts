@@ -2,7 +2,7 @@
 // mesh, run each check's tally command against it, report PASS/FAIL.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { loadChecks } from "./checks.ts";
+import { loadChecks, withLessonVars } from "./checks.ts";
 import { DEFAULT_NAMESPACE, deploymentLogsCommand } from "./commands.ts";
 import { renderKustomization, type K8sObject } from "./kustomize.ts";
 import { checksFile, type Target } from "./lessons.ts";
@@ -46,7 +46,7 @@ export async function previewTarget(target: Target, options: PreviewOptions = {}
   try {
     const runner = previewRunner(mesh, objects, tallyBundle);
     const results: CheckResult[] = [];
-    for (const check of target.checks?.checks ?? []) results.push(await runCheck(check, runner, options.write ? { write: options.write } : {}));
+    for (const check of withLessonVars(target.checks?.checks ?? [], objects)) results.push(await runCheck(check, runner, options.write ? { write: options.write } : {}));
     return results;
   } finally {
     await mesh.stop();

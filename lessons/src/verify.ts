@@ -8,7 +8,7 @@
 // every sidecar). `--all` walks every lesson: apply, wait, check, remove.
 import { randomUUID } from "node:crypto";
 import { formatDuration } from "../../services/common/src/duration.ts";
-import { loadChecks, mirroredNeeded, parseLogLines, tallyArgs, type Check } from "./checks.ts";
+import { loadChecks, mirroredNeeded, parseLogLines, tallyArgs, withLessonVars, type Check } from "./checks.ts";
 import { deploymentLogsCommand, sleepTallyCommand } from "./commands.ts";
 import type { K8sObject } from "./kustomize.ts";
 import { namespaceStep, podsStep, probeSteps, ruleProblems, rulesStep, workloadsOf, type Target } from "./kube.ts";
@@ -95,8 +95,9 @@ function readinessSteps(lesson: Lesson, namespace: string, options: VerifyOption
 }
 
 /** Runs (or prints) a lesson's checks; resolves with how many passed and the tries they took. */
-async function runChecks(checks: Check[], render: K8sObject[], namespace: string, options: VerifyOptions): Promise<{ passed: number; tries: number }> {
+async function runChecks(lessonChecks: Check[], render: K8sObject[], namespace: string, options: VerifyOptions): Promise<{ passed: number; tries: number }> {
   const { plan, target } = options;
+  const checks = withLessonVars(lessonChecks, render);
   const runner = clusterRunner(render, namespace, { context: target.context, env: plan.env });
   if (plan.dryRun) {
     plan.write(`# each check must pass ${options.passes} times in a row; a failing one is tried again for up to ${formatDuration(options.withinMs)}\n`);

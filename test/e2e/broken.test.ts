@@ -20,7 +20,7 @@ const BROKEN: Array<[string, string, string]> = [
   ["header-manipulation", "x-flaskapp-version kept", jsonPatch(VS, "flaskapp", [{ op: "remove", path: "/spec/http/0/headers/response/remove" }])],
   ["rewrite-redirect", "redirect to /env/POD_NAME", jsonPatch(VS, "flaskapp", [{ op: "replace", path: "/spec/http/1/redirect/uri", value: "/env/POD_NAME" }])],
   ["ingress-gateway", "the Gateway accepting another host", jsonPatch("Gateway", "flaskapp-gateway", [{ op: "replace", path: "/spec/servers/0/hosts/0", value: "other.example.com" }])],
-  ["egress-service-entry", "a ServiceEntry for httpbin.com", jsonPatch("ServiceEntry", "httpbin-org", [{ op: "replace", path: "/spec/hosts/0", value: "httpbin.com" }])],
+  ["egress-service-entry", "a ServiceEntry for httpbin.com", jsonPatch("ServiceEntry", "outside-host", [{ op: "replace", path: "/spec/hosts/0", value: "httpbin.com" }])],
   ["timeout", "a 3s timeout", jsonPatch(VS, "flaskapp", [{ op: "replace", path: "/spec/http/0/timeout", value: "3s" }])],
   ["retries", "no retries", jsonPatch(VS, "flaskapp", [{ op: "remove", path: "/spec/http/0/retries" }])],
   ["fault-delay", "no delay", jsonPatch(VS, "flaskapp", [{ op: "remove", path: "/spec/http/0/fault" }])],

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseCommand } from "../../services/sleep/src/args.ts";
-import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, parseChecks, tallyArgs, type Check } from "../../lessons/src/checks.ts";
+import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, parseChecks, tallyArgs, withLessonVars, type Check } from "../../lessons/src/checks.ts";
 import { checksFile, LESSONS, overlayDir, parseLessons, UsageError } from "../../lessons/src/lessons.ts";
 
 const FILE = "k8s/overlays/x/checks.yaml";
@@ -145,5 +145,28 @@ describe("lesson names", () => {
   it("an unknown lesson is an error listing the lessons", () => {
     expect(() => parseLessons(["round-robin", "canary"])).toThrow(UsageError);
     expect(() => parseLessons(["canary"])).toThrow(`unknown lesson "canary"; lessons: ${LESSONS.join(", ")}`);
+  });
+});
+
+describe("withLessonVars: ${NAME} in a check, from the render's ConfigMap lesson-vars", () => {
+  const check: Check = { name: "outside", service: "flaskapp", path: "/fetch?url=http://${OUTSIDE_HOST}/get", headers: { "x-to": "${OUTSIDE_HOST}" }, requests: 1, concurrency: 1, expect: ["${OUTSIDE_HOST}=100"], expectLatency: [] };
+  const vars = (data: Record<string, string>) => [{ kind: "ConfigMap", metadata: { name: "lesson-vars" }, data }];
+
+  it("fills the path, header values and expectations", () => {
+    const [filled] = withLessonVars([check], vars({ OUTSIDE_HOST: "example.org" }));
+    expect(filled).toMatchObject({ path: "/fetch?url=http://example.org/get", headers: { "x-to": "example.org" }, expect: ["example.org=100"] });
+  });
+
+  it.each([
+    ["no ConfigMap", [], 'check "outside": path: ${OUTSIDE_HOST} is not set: the lesson\'s render has no ConfigMap lesson-vars with OUTSIDE_HOST'],
+    ["a value that breaks the path", vars({ OUTSIDE_HOST: "a b" }), 'check "outside": path "/fetch?url=http://a b/get" is not a plain absolute path once filled'],
+  ])("%s is an error naming the check and the field", (_name, objects, message) => {
+    expect(() => withLessonVars([check], objects as never)).toThrow(ChecksError);
+    expect(() => withLessonVars([check], objects as never)).toThrow(message);
+  });
+
+  it("leaves checks without variables as they are", () => {
+    const plain = { ...check, path: "/env/version", headers: {}, expect: ["v1=100"] };
+    expect(withLessonVars([plain], [])).toEqual([plain]);
   });
 });
