@@ -171,8 +171,13 @@ export class Mesh {
     return this.#decisions.splice(0);
   }
 
+  /**
+   * Takes the whole mesh down at once, as deleting its namespace would: no endpoint is left
+   * to drain, so the pods are not given their SHUTDOWN_DELAY (a pod replaced while traffic
+   * flows is stopped through its own process, as the zero-downtime test does).
+   */
   async stop(): Promise<void> {
-    await Promise.all(this.pods.map((p) => p.stop()));
+    await Promise.all(this.pods.map((p) => p.stop(0)));
     this.endpoints.close();
     await Promise.all(this.#proxies.map((p) => p.close()));
     await this.#outside?.stop();
