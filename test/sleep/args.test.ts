@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { HELP, LIMITS, UsageError, parseCommand, type TallyOptions } from "../../services/sleep/src/args.ts";
+import { UsageError } from "../../services/common/src/usage-error.ts";
+import { HELP, LIMITS, parseCommand, type TallyOptions } from "../../services/sleep/src/args.ts";
 import {
   evaluate,
   parseLatencyExpectation,

@@ -5,6 +5,7 @@
 // have is reported as such (the API server would reject it), a real field the
 // preview does not implement as "not modelled", so a rule is never silently
 // previewed as something it is not.
+import { isIntegerIn, rangeText } from "../../../services/common/src/bounded.ts";
 import { parseDuration } from "../../../services/common/src/duration.ts";
 import type { K8sObject } from "../kustomize.ts";
 import ISTIO_FIELDS from "./istio-fields.json" with { type: "json" };
@@ -333,9 +334,7 @@ function durationField(value: unknown, where: string): number {
 }
 
 export function intField(value: unknown, where: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    fail(where, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
+  if (!isIntegerIn(value, { min, max })) fail(where, `expected an integer ${rangeText({ min, max })}, got ${JSON.stringify(value)}`);
   return value;
 }
 
