@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
 import { loadChecks } from "../../lessons/src/checks.ts";
 import { IMAGE_NAMES, IMAGES } from "../../lessons/src/images.ts";
-import { checkManifests } from "../../lessons/src/manifest-checks.ts";
+import { checkManifests } from "./manifest-checks.ts";
 import { allLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "../../lessons/src/lessons.ts";
 import { fieldsOutside } from "../../lessons/src/mesh/config.ts";
 import { GATEWAY_API_STANDARD } from "../../lessons/src/mesh/gateway-api.ts";

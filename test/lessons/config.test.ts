@@ -3,7 +3,7 @@
 // field the preview does not model, and the model built from good rules.
 import { describe, expect, it } from "vitest";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { fieldsOutside, ISTIO_SCHEMA, meshConfig, MODELLED_FIELDS, RuleError } from "../../lessons/src/mesh/config.ts";
+import { fieldsOutside, ISTIO_SCHEMA, meshConfig, MODELLED_FIELDS, resolveHost, RuleError } from "../../lessons/src/mesh/config.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 
 const NS = "istio-lessons";
@@ -82,6 +82,22 @@ describe("invalid values are errors naming the field", () => {
   ];
   it.each(cases)("%s", (_name, objects, message) => {
     expect(() => configOf(...objects)).toThrow(message);
+  });
+});
+
+describe("resolveHost: a rule's host as Istio reads it (ResolveShortnameToFQDN)", () => {
+  it.each([
+    ["flaskapp", HOST],
+    ["Flaskapp", HOST],
+    [HOST, HOST],
+    ["flaskapp.other", "flaskapp.other"],
+    ["flaskapp.other.svc", "flaskapp.other.svc"],
+    ["httpbin.org", "httpbin.org"],
+    ["*", "*"],
+    ["10.0.0.1", "10.0.0.1"],
+    ["::1", "::1"],
+  ])("%s in namespace istio-lessons is %s", (host, resolved) => {
+    expect(resolveHost(host, NS)).toBe(resolved);
   });
 });
 

@@ -14,7 +14,7 @@ import { demoCommand, demoTargets, heading } from "../../lessons/src/demo.ts";
 import { UsageError } from "../../services/common/src/usage-error.ts";
 import { allLessons, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
-import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
+import { runningPodCount, workloads } from "../../lessons/src/mesh/pods.ts";
 import { RuleError } from "../../lessons/src/mesh/config.ts";
 import { runProgram, type ProgramRun } from "../../lessons/src/run.ts";
 import { alive, descendants } from "../processes.ts";
@@ -36,6 +36,24 @@ describe("a rule the preview cannot run", () => {
     await expect(Mesh.start(objects)).rejects.toThrow(RuleError);
     await expect(Mesh.start(objects)).rejects.toThrow("VirtualService flaskapp-default-v2: spec.http[0].corsPolicy: a real Istio field the mesh preview does not model");
   }, 60_000);
+});
+
+describe("which Deployments the preview runs", () => {
+  const withImages = async (image: (container: { image: string }) => string) => {
+    const objects = await renderKustomization(overlayDir("v2-default"));
+    for (const d of objects.filter((o) => o.kind === "Deployment")) for (const c of d.spec.template.spec.containers) c.image = image(c);
+    return objects;
+  };
+
+  it("ours by repository, whatever the registry (with a port), tag or digest", async () => {
+    const objects = await withImages((c) => `registry.example.com:5000/${c.image.replace(":0.1.0", ":dev@sha256:0123")}`);
+    expect(workloads(objects).map((w) => [w.deployment, w.role])).toEqual([["flaskapp-v1", "flaskapp"], ["flaskapp-v2", "flaskapp"], ["sleep", "sleep"]]);
+  });
+
+  it("another image is an error naming the two the preview runs", async () => {
+    const objects = await withImages(() => "docker.io/library/busybox:1.37");
+    expect(() => workloads(objects)).toThrow(new RuleError("Deployment flaskapp-v1: runs docker.io/library/busybox:1.37; the mesh preview runs only istio-lessons/flaskapp and istio-lessons/sleep"));
+  });
 });
 
 describe("pods that do not start", () => {

@@ -5,6 +5,7 @@
 // have is reported as such (the API server would reject it), a real field the
 // preview does not implement as "not modelled", so a rule is never silently
 // previewed as something it is not.
+import { isIP } from "node:net";
 import { isIntegerIn, rangeText } from "../../../services/common/src/bounded.ts";
 import { parseDuration } from "../../../services/common/src/duration.ts";
 import type { K8sObject } from "../kustomize.ts";
@@ -376,9 +377,13 @@ export function fullRegex(text: string, where: string): RegExp {
   }
 }
 
-/** Istio's host resolution: a name without a dot is a Service in the rule's namespace; anything else is taken as written. */
+/**
+ * Istio's host resolution (ResolveShortnameToFQDN): a name without a dot is a Service in the
+ * rule's namespace; `*`, an IP address and anything with a dot are taken as written, so
+ * `name.namespace` is no short form of a Service.
+ */
 export function resolveHost(host: string, namespace: string): string {
-  if (host === "*" || host.includes(".")) return host.toLowerCase();
+  if (host === "*" || host.includes(".") || isIP(host) !== 0) return host.toLowerCase();
   return `${host.toLowerCase()}.${namespace}.svc.${CLUSTER_DOMAIN}`;
 }
 
