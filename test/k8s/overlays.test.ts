@@ -5,7 +5,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
+import { RenderError, renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
 import { loadChecks } from "../../lessons/src/checks.ts";
 import { IMAGE_NAMES, IMAGES } from "../../lessons/src/images.ts";
 import { checkManifests } from "./manifest-checks.ts";
@@ -414,6 +414,19 @@ describe("the registry override documented in the README", () => {
       "registry.example.com/istio-lessons/flaskapp:0.1.0",
       "registry.example.com/istio-lessons/sleep:0.1.0",
     ]);
+  });
+});
+
+describe("a render that fails", () => {
+  it("is one line with kustomize's own words, without kubectl's log prefix", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "no-kustomization-"));
+    try {
+      await expect(renderKustomization(dir)).rejects.toThrow(
+        new RenderError(`kubectl kustomize ${dir} failed: unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '${dir}'`),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,33 +1,14 @@
 // The bundle as a learner runs it: dist/tally.js spawned as its own process,
 // stdout and stderr piped, against real servers on 127.0.0.1.
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runTally, TALLY_BUNDLE } from "../../lessons/src/preview.ts";
 import { closedPortUrl, startVersions, type Versions } from "./servers.ts";
 import { rawUpstream } from "../flaskapp/helpers.ts";
 import { USAGE_ERRORS } from "./usage-cases.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-const TALLY = join(ROOT, "dist/tally.js");
 const RUN_LIMIT_MS = 15_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function tally(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TALLY, ...args], { stdio: ["ignore", "pipe", "pipe"], timeout: RUN_LIMIT_MS });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
-    child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const tally = (args: string[]) => runTally(args, TALLY_BUNDLE, RUN_LIMIT_MS);
 
 let versions: Versions;
 

@@ -12,7 +12,6 @@
 // `kubectl kustomize` runs the real kubectl, and `kubectl exec deploy/sleep --
 // tally ARGS` runs the real tally bundle against the mesh preview of the objects
 // applied in the namespace (Mesh.start, mesh.localUrl, mesh.requestLogs, mesh.stop).
-import { execFile } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -28,6 +27,7 @@ import { RULE_RESOURCES, ruleResources } from "../../../lessons/src/lesson-rules
 import { Mesh } from "../../../lessons/src/mesh/mesh.ts";
 import { runTally } from "../../../lessons/src/preview.ts";
 import { formatCommand } from "../../../lessons/src/run-check.ts";
+import { runProgram } from "../../../lessons/src/run.ts";
 
 export type ToolName = "kubectl" | "kind" | "istioctl" | "docker";
 export const ALL_TOOLS: ToolName[] = ["kubectl", "kind", "istioctl", "docker"];
@@ -494,9 +494,7 @@ export class FakeCluster {
     const key = resolve(cwd, dir);
     let rendered = RENDERED.get(key);
     if (!rendered) {
-      rendered = new Promise((done) => {
-        execFile(this.#kubectl, ["kustomize", dir], { cwd, maxBuffer: 16 << 20 }, (error, stdout, stderr) => done({ stdout, stderr, code: error ? 1 : 0 }));
-      });
+      rendered = runProgram(this.#kubectl, ["kustomize", dir], 60_000, { cwd });
       RENDERED.set(key, rendered);
     }
     return rendered;
