@@ -13,6 +13,7 @@ import { allLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, 
 import { fieldsOutside } from "../../lessons/src/mesh/config.ts";
 import { GATEWAY_API_STANDARD } from "../../lessons/src/mesh/gateway-api.ts";
 import { labelsMatch } from "../../lessons/src/mesh/routing.ts";
+import { lessonRenders } from "../renders.ts";
 import { DEFAULT_NAMESPACE } from "../../lessons/src/commands.ts";
 import { parseConfig } from "../../services/flaskapp/src/config.ts";
 import request from "supertest";
@@ -21,9 +22,9 @@ import { makeApp } from "../flaskapp/helpers.ts";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const OVERLAYS = OVERLAYS_DIR;
 
-// Rendered before the tests are collected, since some test lists depend on what a render holds.
-// renderKustomization rejects with "kubectl is not installed or not on PATH ..." when it is missing.
-const renders = new Map<Lesson, K8sObject[]>(await Promise.all(allLessons().map(async (lesson) => [lesson, await renderKustomization(overlayDir(lesson))] as const)));
+// Rendered by the real kustomize once per test run (test/global-setup.ts), before the tests are
+// collected, since some test lists depend on what a render holds.
+const renders = lessonRenders();
 
 function render(lesson: Lesson): K8sObject[] {
   const objects = renders.get(lesson);

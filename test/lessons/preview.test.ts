@@ -20,6 +20,7 @@ import { runProgram, type ProgramRun } from "../../lessons/src/run.ts";
 import { alive, descendants } from "../processes.ts";
 import { jsonPatch, overlayOver, removeOverlays } from "./overlay.ts";
 import { captureIo } from "./stand-ins/fake-cluster.ts";
+import { lessonRender } from "../renders.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const temps: string[] = [];
@@ -40,7 +41,7 @@ describe("a rule the preview cannot run", () => {
 
 describe("which Deployments the preview runs", () => {
   const withImages = async (image: (container: { image: string }) => string) => {
-    const objects = await renderKustomization(overlayDir("v2-default"));
+    const objects = lessonRender("v2-default");
     for (const d of objects.filter((o) => o.kind === "Deployment")) for (const c of d.spec.template.spec.containers) c.image = image(c);
     return objects;
   };
@@ -65,18 +66,18 @@ describe("pods that do not start", () => {
   };
 
   it("a missing bundle: run npm run build", async () => {
-    const objects = await renderKustomization(overlayDir("v2-default"));
+    const objects = lessonRender("v2-default");
     await expect(Mesh.start(objects, { bundle: "/nonexistent/flaskapp.js" })).rejects.toThrow("/nonexistent/flaskapp.js is missing: run `npm run build` first");
   });
 
   it("a pod that exits at start: its exit code and output", async () => {
-    const objects = await renderKustomization(overlayDir("v2-default"));
+    const objects = lessonRender("v2-default");
     const bundle = program(`console.error("PORT is bad"); process.exit(1);`);
     await expect(Mesh.start(objects, { bundle })).rejects.toThrow(/exited with code 1 before it was ready:\nPORT is bad/);
   });
 
   it("a pod that never logs the port it listens on within startTimeoutMs: an error, and no process is left", async () => {
-    const objects = await renderKustomization(overlayDir("v2-default"));
+    const objects = lessonRender("v2-default");
     const bundle = program("setTimeout(() => {}, 60_000);");
     expect(runningPodCount()).toBe(0);
     await expect(Mesh.start(objects, { bundle, startTimeoutMs: 500 })).rejects.toThrow("did not start listening within 500 ms");
@@ -84,7 +85,7 @@ describe("pods that do not start", () => {
   });
 
   it("a pod listening but never ready within startTimeoutMs: an error, and no process is left", async () => {
-    const objects = await renderKustomization(overlayDir("v2-default"));
+    const objects = lessonRender("v2-default");
     const bundle = program(`const s = require("node:http").createServer((q, r) => r.writeHead(503).end()); s.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ msg: "listening", port: s.address().port })));`.replace("require", "process.getBuiltinModule"));
     await expect(Mesh.start(objects, { bundle, startTimeoutMs: 500 })).rejects.toThrow("did not become ready within 500 ms");
     expect(runningPodCount()).toBe(0);

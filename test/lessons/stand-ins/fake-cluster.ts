@@ -21,13 +21,15 @@ import { fileURLToPath } from "node:url";
 import { IMAGE_NAMES } from "../../../lessons/src/images.ts";
 import { parseManifests, type K8sObject } from "../../../lessons/src/kustomize.ts";
 import { clusterCommand } from "../../../lessons/src/cluster.ts";
-import { lessonCommand, renderLessons, type Renders } from "../../../lessons/src/lesson.ts";
+import { lessonCommand, type Renders } from "../../../lessons/src/lesson.ts";
+import { allLessons, overlayDir } from "../../../lessons/src/lessons.ts";
 import { verifyCommand } from "../../../lessons/src/verify.ts";
 import { RULE_RESOURCES, ruleResources } from "../../../lessons/src/lesson-rules.ts";
 import { Mesh } from "../../../lessons/src/mesh/mesh.ts";
 import { runTally } from "../../../lessons/src/preview.ts";
 import { formatCommand } from "../../../lessons/src/run-check.ts";
 import { runProgram } from "../../../lessons/src/run.ts";
+import { lessonRenders } from "../../renders.ts";
 
 export type ToolName = "kubectl" | "kind" | "istioctl" | "docker";
 export const ALL_TOOLS: ToolName[] = ["kubectl", "kind", "istioctl", "docker"];
@@ -507,9 +509,15 @@ export class FakeCluster {
       return ok(["gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"].map((r) => `customresourcedefinition.apiextensions.k8s.io/${r}.gateway.networking.k8s.io serverside-applied\n`).join(""));
     }
     const dir = flags.get("-k")!;
-    const rendered = await this.#render(dir, cwd);
-    if (rendered.code !== 0) return fail(`error: ${rendered.stderr}`);
-    const objects = parseManifests(rendered.stdout);
+    // A lesson's overlay: its render from this test run (the real kustomize's, made once); any other directory is rendered now.
+    const lesson = allLessons().find((l) => overlayDir(l) === resolve(cwd, dir));
+    let objects: K8sObject[];
+    if (lesson) objects = structuredClone(lessonRenders().get(lesson)!);
+    else {
+      const rendered = await this.#render(dir, cwd);
+      if (rendered.code !== 0) return fail(`error: ${rendered.stderr}`);
+      objects = parseManifests(rendered.stdout);
+    }
     const unserved = objects.find((o) => groupOf(o).includes(".") && !this.#resource(RULE_RESOURCES[`${groupOf(o)}/${o.kind}`] ?? ""));
     if (unserved) {
       return fail(`error: resource mapping not found for name: "${unserved.metadata.name}" namespace: "${unserved.metadata.namespace}" from "${dir}": no matches for kind "${unserved.kind}" in version "${unserved.apiVersion}"\nensure CRDs are installed first\n`);
@@ -702,11 +710,9 @@ export function dryRunCommands(stdout: string): string[] {
     .map((l) => l.replace(/ {3}# .*$/, ""));
 }
 
-let renders: Promise<Renders> | undefined;
-/** Every lesson rendered once per test file (the commands take it instead of rendering all lessons each time). */
-export function cachedRenders(): Promise<Renders> {
-  renders ??= renderLessons();
-  return renders;
+/** Every lesson rendered once per test run (test/renders.ts): the commands take it instead of rendering all lessons each time. */
+export async function cachedRenders(): Promise<Renders> {
+  return lessonRenders();
 }
 
 type Command = (argv: string[], io: ReturnType<typeof captureIo>["io"], renderAll: () => Promise<Renders>) => Promise<number>;
