@@ -52,12 +52,6 @@ describe("tally bundle", () => {
     expect(run.stdout).toMatch(/^ {2}error:refused +3 +100\.0% +█{40} +connect ECONNREFUSED 127\.0\.0\.1:\d+$/m);
   });
 
-  it("writes no progress line when stderr is piped, even for a run over a second", async () => {
-    const run = await tally(["-d", "1200ms", `${versions.url}/env/version`]);
-    expect(run.code).toBe(0);
-    expect(run.stderr).toBe("");
-    expect(run.stdout).not.toContain("\r");
-  });
 
   it("explains a status below 100 in words, not with a message about its own minified source", async () => {
     const server = await rawUpstream("HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok");
@@ -78,10 +72,23 @@ describe("tally bundle", () => {
 
 });
 
-// Every usage error is checked in process (args.test.ts, through runCli); these two
-// prove the bundle's wiring: exit code 2, nothing on stdout, one line on stderr.
-describe.concurrent("tally bundle usage errors", () => {
-  it.each(USAGE_ERRORS.filter(([argv]) => argv.length === 0 || argv[0] === "--nope"))("exits 2 for %j with one line pointing to --help", async (argv, message) => {
+// Runs that go side by side, each with a server of its own or none.
+describe.concurrent("tally bundle, side by side", () => {
+  it("writes no progress line when stderr is piped, even for a run over a second", async ({ expect }) => {
+    const own = await startVersions();
+    try {
+      const run = await tally(["-d", "1200ms", `${own.url}/env/version`]);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toBe("");
+      expect(run.stdout).not.toContain("\r");
+    } finally {
+      await own.close();
+    }
+  });
+
+  // Every usage error is checked in process (args.test.ts, through runCli); these two
+  // prove the bundle's wiring: exit code 2, nothing on stdout, one line on stderr.
+  it.for(USAGE_ERRORS.filter(([argv]) => argv.length === 0 || argv[0] === "--nope"))("exits 2 for %j with one line pointing to --help", async ([argv, message], { expect }) => {
     const run = await tally(argv);
     expect(run.code).toBe(2);
     expect(run.stdout).toBe("");
