@@ -7,7 +7,7 @@ import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
 import { fieldsOutside, meshConfig, RuleError, type HttpRoute, type MeshConfig } from "../../lessons/src/mesh/config.ts";
 import { GATEWAY_API_MODELLED, GATEWAY_API_SCHEMA, gatewayDuration, sortGatewayRoutes } from "../../lessons/src/mesh/gateway-api.ts";
-import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
+import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
 import { jsonPatch, overlayOver, removeOverlays } from "./overlay.ts";

@@ -82,8 +82,6 @@ class Cluster {
 
 type Upstream = Awaited<ReturnType<Pool["request"]>>;
 
-class RouteTimeout extends Error {}
-
 export class MeshProxy {
   readonly #o: Required<Omit<ProxyOptions, "outsideUrl" | "onDecision">> & Pick<ProxyOptions, "outsideUrl" | "onDecision">;
   readonly #servers: Server[] = [];

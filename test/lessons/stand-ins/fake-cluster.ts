@@ -28,7 +28,9 @@ import { RULE_RESOURCES, ruleResources } from "../../../lessons/src/lesson-rules
 import { Mesh } from "../../../lessons/src/mesh/mesh.ts";
 import { runTally } from "../../../lessons/src/preview.ts";
 import { formatCommand } from "../../../lessons/src/run-check.ts";
+import { afterAll, beforeAll } from "vitest";
 import { runProgram } from "../../../lessons/src/run.ts";
+import { UsageError } from "../../../services/common/src/usage-error.ts";
 import { lessonRenders } from "../../renders.ts";
 
 export type ToolName = "kubectl" | "kind" | "istioctl" | "docker";
@@ -722,6 +724,28 @@ export async function runWith(command: Command, args: string[], env: NodeJS.Proc
   const run = captureIo(env);
   const code = await command(args, run.io, cachedRenders);
   return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** One fake cluster for the tests of the calling describe block (started before them, stopped after): the getter returns it. */
+export function fakeClusterForAll(): () => FakeCluster {
+  let fake: FakeCluster | undefined;
+  beforeAll(async () => {
+    fake = await FakeCluster.start();
+  });
+  afterAll(async () => {
+    await fake?.stop();
+  });
+  return () => fake!;
+}
+
+/** The UsageError a command line gets: thrown before the command runs anything (no program is on PATH, so nothing could run). */
+export async function refusal(command: Command, args: string[]): Promise<UsageError> {
+  const error = await command(args, captureIo({ PATH: "" }).io, cachedRenders).then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  if (!(error instanceof UsageError)) throw new Error(`${args.join(" ")}: expected a UsageError, got ${String(error)}`);
+  return error;
 }
 
 /** A documented `npm run cluster|lesson|verify -- ARGS` line, run with --dry-run: our commands must take it. */
