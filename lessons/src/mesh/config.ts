@@ -215,7 +215,7 @@ export type Shape = true | { [key: string]: Shape } | Shape[];
 
 type RuleKind = "VirtualService" | "DestinationRule" | "Gateway" | "ServiceEntry" | "Sidecar";
 
-/** Every field of the networking.istio.io/v1 kinds, from Istio's CRD schemas (scripts/istio-fields.ts). */
+/** Every field of the networking.istio.io/v1 kinds, from Istio's CRD schemas (generate-istio-fields.ts). */
 export const ISTIO_SCHEMA = ISTIO_FIELDS.kinds as unknown as Record<RuleKind, Shape>;
 
 const STRING_MATCH: Shape = { exact: true, prefix: true, regex: true };

@@ -55,7 +55,7 @@ const KINDS: readonly Kind[] = ["Gateway", "HTTPRoute"];
 
 /** Where the field names come from: `kubernetes-sigs/gateway-api v1.6.1 config/crd/{experimental,standard}`. */
 export const GATEWAY_API_FIELDS_SOURCE = FIELDS.source;
-/** Every spec field of the experimental channel (which holds the standard one), from the CRDs (scripts/gateway-api-fields.ts). */
+/** Every spec field of the experimental channel (which holds the standard one), from the CRDs (generate-gateway-api-fields.ts). */
 export const GATEWAY_API_SCHEMA = FIELDS.kinds as unknown as Record<Kind, Shape>;
 /** The spec fields of the standard channel alone; anything else needs the experimental CRDs on a cluster. */
 export const GATEWAY_API_STANDARD = FIELDS.standard as unknown as Record<Kind, Shape>;
