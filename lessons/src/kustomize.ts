@@ -16,6 +16,11 @@ export const RENDER_MAX_CHARS = 16 * 1024 * 1024;
 
 export class RenderError extends Error {}
 
+/** A label selector's matchLabels (or a Service's selector, a subset's labels) against an object's labels: every pair present. */
+export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
 /** Runs `kubectl kustomize DIR` and returns the rendered objects. */
 export async function renderKustomization(dir: string): Promise<K8sObject[]> {
   const run = await runProgram("kubectl", ["kustomize", dir], RENDER_TIMEOUT_MS);

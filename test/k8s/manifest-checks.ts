@@ -2,8 +2,8 @@
 // runs them): schema validation against the published Kubernetes, Istio and Gateway API
 // schemas, and cross-checks that the objects point at each other (Services at pods, routes
 // at Services and subsets, subsets at exactly one version, HTTPRoutes at their parents and
-// backends). Hosts resolve and selectors match as in the mesh preview (mesh/config.ts
-// resolveHost, mesh/routing.ts labelsMatch), which follows Istio.
+// backends). Hosts resolve as in the mesh preview, which follows Istio (mesh/config.ts
+// resolveHost), and selectors match with the tooling's one labelsMatch (kustomize.ts).
 // Pure functions: objects in, findings out.
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Namespace } from "kubernetes-models/v1/Namespace";
@@ -17,9 +17,8 @@ import { Sidecar } from "@kubernetes-models/istio/networking.istio.io/v1/Sidecar
 import { Gateway as GatewayApiGateway } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
 import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import { IMAGE_NAMES } from "../../lessons/src/images.ts";
-import type { K8sObject } from "../../lessons/src/kustomize.ts";
+import { labelsMatch, type K8sObject } from "../../lessons/src/kustomize.ts";
 import { deprecatedField, resolveHost, type Labels } from "../../lessons/src/mesh/config.ts";
-import { labelsMatch } from "../../lessons/src/mesh/routing.ts";
 import { parseDuration } from "../../services/common/src/duration.ts";
 
 export type Rule =

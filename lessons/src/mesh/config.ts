@@ -8,11 +8,10 @@
 import { isIP } from "node:net";
 import { isIntegerIn, rangeText } from "../../../services/common/src/bounded.ts";
 import { parseDuration } from "../../../services/common/src/duration.ts";
-import type { K8sObject } from "../kustomize.ts";
+import { labelsMatch, type K8sObject } from "../kustomize.ts";
 import ISTIO_FIELDS from "./istio-fields.json" with { type: "json" };
 import { gatewayApiConfig } from "./gateway-api.ts";
 import { NEWEST_RELEASE, type IstioRelease, type RetryPolicy } from "./releases.ts";
-import { labelsMatch } from "./routing.ts";
 
 export type { RetryPolicy } from "./releases.ts";
 
