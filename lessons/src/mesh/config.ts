@@ -7,7 +7,6 @@
 // previewed as something it is not.
 import { isIP } from "node:net";
 import { isIntegerIn, rangeText } from "../../../services/common/src/bounded.ts";
-import { parseDuration } from "../../../services/common/src/duration.ts";
 import { labelsMatch, type K8sObject } from "../kustomize.ts";
 import ISTIO_FIELDS from "./istio-fields.json" with { type: "json" };
 import { gatewayApiConfig } from "./gateway-api.ts";
@@ -327,9 +326,32 @@ export function fail(where: string, message: string): never {
   throw new RuleError(`${where}: ${message}`);
 }
 
+const GO_UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const GO_DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+
+/**
+ * A duration as Istio reads one in a rule: Go's time.ParseDuration grammar, which its
+ * protobuf JSON decoding uses for google.protobuf.Duration (`1s`, `500ms`, `1.5s`, `1m30s`,
+ * `0`), in milliseconds (rounded); undefined for anything else. A sign is refused: no rule
+ * field takes a negative duration.
+ */
+export function parseIstioDuration(text: string): number | undefined {
+  if (text === "0") return 0;
+  let ms = 0;
+  let at = 0;
+  while (at < text.length) {
+    GO_DURATION_PART.lastIndex = at;
+    const part = GO_DURATION_PART.exec(text);
+    if (!part) return undefined;
+    ms += Number(part[1]) * GO_UNIT_MS[part[2]!]!;
+    at = GO_DURATION_PART.lastIndex;
+  }
+  return at > 0 && Number.isFinite(ms) ? Math.round(ms) : undefined;
+}
+
 function durationField(value: unknown, where: string): number {
-  const ms = typeof value === "string" ? parseDuration(value) : undefined;
-  if (ms === undefined) fail(where, `expected a duration such as 1s or 500ms, got ${JSON.stringify(value)}`);
+  const ms = typeof value === "string" ? parseIstioDuration(value) : undefined;
+  if (ms === undefined) fail(where, `expected a duration such as 1s, 500ms or 1m30s, got ${JSON.stringify(value)}`);
   return ms;
 }
 
