@@ -330,10 +330,11 @@ const GO_UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "�
 const GO_DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
 
 /**
- * A duration as Istio reads one in a rule: Go's time.ParseDuration grammar, which its
- * protobuf JSON decoding uses for google.protobuf.Duration (`1s`, `500ms`, `1.5s`, `1m30s`,
- * `0`), in milliseconds (rounded); undefined for anything else. A sign is refused: no rule
- * field takes a negative duration.
+ * A duration as Istio reads one in a rule: Go's time.ParseDuration grammar, which the
+ * protobuf JSON decoder Istio uses applies to google.protobuf.Duration (golang/protobuf
+ * jsonpb/decode.go), so `1s`, `500ms`, `1.5s`, `1m30s` and `0`, as Istio's own docs write
+ * outlier intervals (`5m`); in milliseconds (rounded), undefined for anything else. A sign
+ * is refused: no rule field takes a negative duration.
  */
 export function parseIstioDuration(text: string): number | undefined {
   if (text === "0") return 0;
