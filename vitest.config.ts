@@ -9,6 +9,9 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: ["test/containers/**", "test/e2e/**"],
           globalSetup: ["test/global-setup.ts"],
+          // Two files at a time on our 2-core machines (vitest's default leaves one core to
+          // itself): most tests wait on real servers and processes, not on the CPU.
+          maxWorkers: 2,
           testTimeout: 20_000,
           hookTimeout: 60_000,
         },

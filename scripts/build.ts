@@ -4,7 +4,7 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { isBuiltin } from "node:module";
-import { build, type Plugin } from "esbuild";
+import { build, type BuildOptions, type Plugin } from "esbuild";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -85,22 +85,19 @@ const assertWithoutSource: Plugin = {
   },
 };
 
+/** CommonJS dependencies (express, pino) call require() for Node built-ins, which an ESM bundle only has through createRequire. */
+export const REQUIRE_BANNER = 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
+
+/** What every Node bundle of the project is: one minified ESM file for Node 24 (the two programs here; bench's reference servers take the same). */
+export const NODE_BUNDLE = { bundle: true, platform: "node", target: "node24", format: "esm", minify: true, legalComments: "none", logLevel: "warning" } as const satisfies BuildOptions;
+
 export async function buildBundles(): Promise<void> {
-  // CommonJS dependencies (express, pino) call require() for Node built-ins,
-  // which an ESM bundle only has through createRequire.
-  const banner = 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
   for (const bundle of BUNDLES) {
-    const first = `${nodeCheck(bundle.program)}\n${banner}`;
+    const first = `${nodeCheck(bundle.program)}\n${REQUIRE_BANNER}`;
     await build({
+      ...NODE_BUNDLE,
       entryPoints: [join(ROOT, bundle.entry)],
       outfile: join(ROOT, bundle.out),
-      bundle: true,
-      platform: "node",
-      target: "node24",
-      format: "esm",
-      minify: true,
-      legalComments: "none",
-      logLevel: "warning",
       banner: { js: bundle.executable ? `#!/usr/bin/env node\n${first}` : first },
       plugins: [assertWithoutSource, builtinsAsRequire],
     });

@@ -1,8 +1,13 @@
-// Builds dist/flaskapp.js and dist/tally.js once, before any test file runs:
-// the process, CLI and preview tests start the real bundles, and building per
-// file would rewrite a bundle while another file is starting it.
+// Once per test run, before any test file: builds dist/flaskapp.js and dist/tally.js
+// (the process, CLI and preview tests start the real bundles, and building per file
+// would rewrite a bundle while another file is starting it), and renders every lesson
+// with the real kubectl kustomize (test/renders.ts hands them to the files that need
+// them: rendering all of them in each such file cost seconds per file).
+import type { TestProject } from "vitest/node";
+import { renderLessons } from "../lessons/src/lesson.ts";
 import { buildBundles } from "../scripts/build.ts";
 
-export default async function setup(): Promise<void> {
-  await buildBundles();
+export default async function setup(project: TestProject): Promise<void> {
+  const [, renders] = await Promise.all([buildBundles(), renderLessons()]);
+  project.provide("lessonRenders", [...renders].map(([lesson, objects]) => [lesson, [...objects]]));
 }

@@ -4,7 +4,9 @@
 // cluster from the sleep pod, so the outcome is judged the same way in both.
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
-import { parseCommand, UsageError as TallyUsageError } from "../../services/sleep/src/args.ts";
+import { isIntegerIn, rangeText, type Range } from "../../services/common/src/bounded.ts";
+import { UsageError } from "../../services/common/src/usage-error.ts";
+import { parseCommand } from "../../services/sleep/src/args.ts";
 
 export interface MirrorExpectation {
   /** The Deployment that receives the mirrored copies (clients are never routed to it). */
@@ -71,11 +73,9 @@ function stringList(value: unknown, file: string, field: string): string[] {
   });
 }
 
-function integer(value: unknown, file: string, field: string, limits: { min: number; max: number }, fallback?: number): number {
+function integer(value: unknown, file: string, field: string, limits: Range, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < limits.min || value > limits.max) {
-    fieldError(file, field, `expected an integer from ${limits.min} to ${limits.max}, got ${JSON.stringify(value)}`);
-  }
+  if (!isIntegerIn(value, limits)) fieldError(file, field, `expected an integer ${rangeText(limits)}, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -105,7 +105,7 @@ function validateWithTally(check: Check, file: string, at: string): void {
     try {
       parseCommand([...args, url]);
     } catch (error) {
-      if (!(error instanceof TallyUsageError)) throw error;
+      if (!(error instanceof UsageError)) throw error;
       fieldError(file, `${at}.${field}`, error.message.replace(/^(-\w|--[\w-]+)(\/--[\w-]+)? /, ""));
     }
   }

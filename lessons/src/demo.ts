@@ -6,10 +6,13 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { tallyArgs, type Check } from "./checks.ts";
 import { renderKustomization } from "./kustomize.ts";
-import { allLessons, DEFAULT_LESSONS, isLesson, resolveTarget, runCommand, SEED_STEPS, UsageError, type Target } from "./lessons.ts";
+import { processIo } from "./lesson.ts";
+import { UsageError } from "../../services/common/src/usage-error.ts";
+import { allLessons, DEFAULT_LESSONS, isLesson, resolveTarget, runCommand, SEED_STEPS, type Target } from "./lessons.ts";
 import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
 import { killAllPods } from "./mesh/pods.ts";
 import { findRelease, NEWEST_RELEASE, RELEASES, type IstioRelease } from "./mesh/releases.ts";
+import type { CommandIo } from "./plan.ts";
 import { previewTarget, TALLY_BUNDLE } from "./preview.ts";
 import { shellQuote } from "./run-check.ts";
 
@@ -20,20 +23,22 @@ const USAGE = `usage: npm run demo [-- [--istio 1.NN] <lesson|dir> ...]   run le
 lessons: ${allLessons().join(", ")}
 (no lesson: round-robin then v2-default, the quick start's steps 5 and 6)`;
 
-function out(text: string): void {
-  process.stdout.write(text);
-}
-
-function describe(target: Target): string {
+/** A target's heading: its name, and the quick start's step for the seed's two lessons. */
+export function heading(target: Target): string {
   const step = SEED_STEPS[target.name] ? ` (${SEED_STEPS[target.name]})` : "";
   return `${target.name}${step}`;
 }
 
-async function demo(targets: Target[], release: IstioRelease): Promise<boolean> {
+/** What to run: the lessons or directories named (relative to `base`), or the quick start's two steps when none is. */
+export function demoTargets(positionals: readonly string[], base: string): Promise<Target[]> {
+  return Promise.all((positionals.length > 0 ? positionals : DEFAULT_LESSONS).map((p) => resolveTarget(p, base)));
+}
+
+async function demo(targets: Target[], release: IstioRelease, out: (text: string) => void): Promise<boolean> {
   let allPassed = true;
   for (const target of targets) {
     const onCluster = isLesson(target.name) ? `npm run lesson -- ${target.name}` : `kubectl apply -k ${target.display}`;
-    out(`\n== ${describe(target)}${target.checks ? `: ${target.checks.summary}` : ""}\n   ${onCluster}   # on a cluster; here: the local mesh preview, Istio ${release.version} defaults\n`);
+    out(`\n== ${heading(target)}${target.checks ? `: ${target.checks.summary}` : ""}\n   ${onCluster}   # on a cluster; here: the local mesh preview, Istio ${release.version} defaults\n`);
     if (!target.checks) out("   no checks.yaml beside the kustomization: the preview starts, checks nothing, and stops\n");
     const results = await previewTarget(target, { write: out, release });
     allPassed &&= results.every((r) => r.passed);
@@ -51,7 +56,7 @@ function exampleCommands(mesh: Mesh, check: Check | undefined): string {
   ].join("\n");
 }
 
-async function serve(target: Target, release: IstioRelease): Promise<void> {
+async function serve(target: Target, release: IstioRelease, out: (text: string) => void, stop: Promise<unknown>): Promise<void> {
   const mesh = await Mesh.start(await renderKustomization(target.dir), { release });
   const checks = target.checks?.checks ?? [];
   const services = [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes");
@@ -63,15 +68,17 @@ ${exampleCommands(mesh, checks[0])}
 ${checks.length ? `\nthe lesson's checks:\n${checks.map((c) => { const args = tallyArgs(c); return `  npx tally ${[...args.slice(0, -1), mesh.localUrl(args.at(-1)!)].map(shellQuote).join(" ")}`; }).join("\n")}\n` : ""}
 Ctrl-C stops the mesh.
 `);
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  await stop;
   out("\nstopping the mesh preview\n");
   await mesh.stop();
 }
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * `npm run demo` in this process: writes its report to io.out and returns the exit code (0 all
+ * checks passed, 1 some failed); a bad command line throws a UsageError. `--serve` runs until
+ * `stop` resolves.
+ */
+export async function demoCommand(argv: string[], io: CommandIo, stop: () => Promise<unknown>): Promise<number> {
   let values: { serve?: boolean; istio?: string; help?: boolean };
   let positionals: string[];
   try {
@@ -84,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError((error as Error).message);
   }
   if (values.help) {
-    out(`${USAGE}\n`);
+    io.out(`${USAGE}\n`);
     return 0;
   }
   const release = values.istio === undefined ? NEWEST_RELEASE : findRelease(values.istio);
@@ -92,22 +99,32 @@ async function main(argv: string[]): Promise<number> {
   for (const bundle of [FLASKAPP_BUNDLE, TALLY_BUNDLE]) {
     if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` first`);
   }
-  const base = process.env.INIT_CWD ?? process.cwd();
+  // Where the learner typed the command: npm runs scripts from the repository root and says where it was started in INIT_CWD.
+  const base = io.env.INIT_CWD ?? process.cwd();
   if (values.serve) {
     if (positionals.length !== 1) throw new UsageError("--serve takes one lesson or directory");
-    await serve(await resolveTarget(positionals[0]!, base), release);
+    await serve(await resolveTarget(positionals[0]!, base), release, io.out, stop());
     return 0;
   }
-  const targets = await Promise.all((positionals.length > 0 ? positionals : DEFAULT_LESSONS).map((p) => resolveTarget(p, base)));
+  const passed = await demo(await demoTargets(positionals, base), release, io.out);
+  io.out(passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
+  return passed ? 0 : 1;
+}
+
+if (import.meta.main) {
+  // While --serve waits, the first SIGINT or SIGTERM stops its mesh; otherwise (or a second time) a signal stops every pod started and exits.
+  let stopServing: (() => void) | undefined;
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-    process.once(signal, () => {
+    process.on(signal, () => {
+      if (stopServing) {
+        stopServing();
+        stopServing = undefined;
+        return;
+      }
       killAllPods();
       process.exit(code);
     });
   }
-  const passed = await demo(targets, release);
-  out(passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
-  return passed ? 0 : 1;
+  const untilSignalled = () => new Promise<void>((resolve) => (stopServing = resolve));
+  await runCommand("demo", USAGE, (argv) => demoCommand(argv, processIo(), untilSignalled));
 }
-
-await runCommand("demo", USAGE, main);

@@ -1,8 +1,11 @@
 // The two images the manifests run, built from this repository's Dockerfiles. One
 // list for everything that needs their names: the cluster tooling (docker build,
-// kind load) and the manifest checks (every container must run one of them).
+// kind load), the mesh preview (which Deployments it runs as local pods), and the
+// tests (manifest checks, fake cluster, container builds).
 export interface Image {
-  /** name:tag, as the Deployments reference it. */
+  /** The image without its tag, as kustomize's `images:` and the mesh preview name it. */
+  repository: string;
+  /** repository:tag, as the Deployments reference it. */
   name: string;
   dockerfile: string;
 }
@@ -10,10 +13,13 @@ export interface Image {
 /** The tag of both images (package.json's version). */
 export const IMAGE_VERSION = "0.1.0";
 
-export const IMAGES: readonly Image[] = [
-  { name: `istio-lessons/flaskapp:${IMAGE_VERSION}`, dockerfile: "Dockerfile.flaskapp" },
-  { name: `istio-lessons/sleep:${IMAGE_VERSION}`, dockerfile: "Dockerfile.sleep" },
-];
+function image(app: "flaskapp" | "sleep"): Image {
+  return { repository: `istio-lessons/${app}`, name: `istio-lessons/${app}:${IMAGE_VERSION}`, dockerfile: `Dockerfile.${app}` };
+}
+
+export const FLASKAPP_IMAGE = image("flaskapp");
+export const SLEEP_IMAGE = image("sleep");
+export const IMAGES: readonly Image[] = [FLASKAPP_IMAGE, SLEEP_IMAGE];
 
 export const IMAGE_NAMES: readonly string[] = IMAGES.map((image) => image.name);
 

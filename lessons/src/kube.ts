@@ -5,7 +5,7 @@
 // a problem into one line that says what to do.
 import { formatDuration } from "../../services/common/src/duration.ts";
 import { kubectl } from "./commands.ts";
-import type { K8sObject } from "./kustomize.ts";
+import { labelsMatch, type K8sObject } from "./kustomize.ts";
 import { assessRules, ruleLabel, ruleRef, type RuleFindings } from "./lesson-rules.ts";
 import { EXIT, lastError, StepError, type Step } from "./plan.ts";
 import type { ProgramRun } from "./run.ts";
@@ -160,8 +160,7 @@ function isReady(pod: Pod): boolean {
 }
 
 function selects(matchLabels: Record<string, string>, pod: Pod): boolean {
-  const labels = pod.metadata.labels ?? {};
-  return Object.entries(matchLabels).every(([k, v]) => labels[k] === v);
+  return labelsMatch(matchLabels, pod.metadata.labels ?? {});
 }
 
 const IMAGE_REASONS = new Set(["ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"]);

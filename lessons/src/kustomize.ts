@@ -1,6 +1,6 @@
 // Renders a kustomization with the real kustomize built into kubectl.
-import { execFile } from "node:child_process";
 import { parseAllDocuments } from "yaml";
+import { NOT_INSTALLED, runProgram } from "./run.ts";
 
 export interface K8sObject {
   apiVersion: string;
@@ -11,33 +11,25 @@ export interface K8sObject {
 }
 
 const RENDER_TIMEOUT_MS = 60_000;
-const RENDER_MAX_BYTES = 16 * 1024 * 1024;
+/** A render larger than this is refused (ours are a few KiB). */
+export const RENDER_MAX_CHARS = 16 * 1024 * 1024;
 
 export class RenderError extends Error {}
 
+/** A label selector's matchLabels (or a Service's selector, a subset's labels) against an object's labels: every pair present. */
+export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
 /** Runs `kubectl kustomize DIR` and returns the rendered objects. */
-export function renderKustomization(dir: string): Promise<K8sObject[]> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      "kubectl",
-      ["kustomize", dir],
-      { timeout: RENDER_TIMEOUT_MS, maxBuffer: RENDER_MAX_BYTES },
-      (error, stdout, stderr) => {
-        if (error) {
-          const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
-          reject(
-            new RenderError(
-              missing
-                ? "kubectl is not installed or not on PATH: it is needed to render the kustomize overlays (https://kubernetes.io/docs/tasks/tools/)"
-                : `kubectl kustomize ${dir} failed: ${kustomizeError(stderr) || error.message}`,
-            ),
-          );
-          return;
-        }
-        resolve(parseManifests(stdout));
-      },
-    );
-  });
+export async function renderKustomization(dir: string): Promise<K8sObject[]> {
+  const run = await runProgram("kubectl", ["kustomize", dir], RENDER_TIMEOUT_MS);
+  if (run.code === NOT_INSTALLED) {
+    throw new RenderError("kubectl is not installed or not on PATH: it is needed to render the kustomize overlays (https://kubernetes.io/docs/tasks/tools/)");
+  }
+  if (run.code !== 0) throw new RenderError(`kubectl kustomize ${dir} failed: ${kustomizeError(run.stderr) || `exit code ${run.code}`}`);
+  if (run.stdout.length > RENDER_MAX_CHARS) throw new RenderError(`kubectl kustomize ${dir}: the render is over ${RENDER_MAX_CHARS} characters`);
+  return parseManifests(run.stdout);
 }
 
 /** kustomize's error without kubectl's log prefix (`E1125 10:26:28.899 run.go:72] "command failed" err="..."`). */

@@ -4,6 +4,7 @@
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { UsageError, USAGE_EXIT } from "../../services/common/src/usage-error.ts";
 import { loadChecks, type LessonChecks } from "./checks.ts";
 
 export const OVERLAYS_DIR = fileURLToPath(new URL("../../k8s/overlays/", import.meta.url));
@@ -65,22 +66,25 @@ export const SEED_STEPS: Record<string, string> = { "round-robin": "seed step 5"
 
 export const DEFAULT_LESSONS: Lesson[] = ["round-robin", "v2-default"];
 
-/** A bad command line or an unknown lesson: reported with the usage, exit code 2. */
-export class UsageError extends Error {}
-
 /**
- * Runs a command's main and sets the exit code: usage errors print the message
- * and the usage (exit 2); any other error (a render, rule or checks error, a pod
- * that would not start) prints one line, never a stack (exit 1).
+ * A command's main run on `argv`, to its exit code: usage errors (a bad command line,
+ * an unknown lesson) print the message and the usage (exit 2); any other error (a
+ * render, rule or checks error, a pod that would not start) prints one line, never
+ * a stack (exit 1).
  */
-export async function runCommand(name: string, usage: string, main: (argv: string[]) => Promise<number>): Promise<void> {
+export async function commandExitCode(name: string, usage: string, main: (argv: string[]) => Promise<number>, argv: string[], err: (text: string) => void): Promise<number> {
   try {
-    process.exitCode = await main(process.argv.slice(2));
+    return await main(argv);
   } catch (error) {
     const usageError = error instanceof UsageError;
-    process.stderr.write(`${name}: ${(error as Error).message}\n${usageError ? `${usage}\n` : ""}`);
-    process.exitCode = usageError ? 2 : 1;
+    err(`${name}: ${(error as Error).message}\n${usageError ? `${usage}\n` : ""}`);
+    return usageError ? USAGE_EXIT : 1;
   }
+}
+
+/** commandExitCode for this process: its arguments, its stderr, its exit code. */
+export async function runCommand(name: string, usage: string, main: (argv: string[]) => Promise<number>): Promise<void> {
+  process.exitCode = await commandExitCode(name, usage, main, process.argv.slice(2), (text) => void process.stderr.write(text));
 }
 
 export function isLesson(name: string): name is Lesson {

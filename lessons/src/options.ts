@@ -2,12 +2,11 @@
 // `npm run verify`: their limits, defaults and parsing. A bad value is a
 // UsageError (exit 2) naming the option and the accepted range.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { DURATION_FORM, formatDuration, parseDuration } from "../../services/common/src/duration.ts";
-import { UsageError } from "./lessons.ts";
+import { checkDuration, checkWholeNumber, rangeText, type Range } from "../../services/common/src/bounded.ts";
+import { DURATION_FORM } from "../../services/common/src/duration.ts";
+import { UsageError } from "../../services/common/src/usage-error.ts";
 
-export interface Limit {
-  min: number;
-  max: number;
+export interface Limit extends Range {
   default: number;
 }
 
@@ -30,18 +29,16 @@ export const LIMITS = {
 
 export function durationOption(flag: string, value: string | undefined, limit: Limit): number {
   if (value === undefined) return limit.default;
-  const ms = parseDuration(value);
-  if (ms === undefined || ms < limit.min || ms > limit.max) {
-    throw new UsageError(`--${flag} "${value}": expected ${DURATION_FORM}, from ${formatDuration(limit.min)} to ${formatDuration(limit.max)}`);
-  }
-  return ms;
+  const ms = checkDuration(value, limit);
+  if (!ms.ok) throw new UsageError(`--${flag} "${value}": expected ${DURATION_FORM}, ${rangeText(limit, true)}`);
+  return ms.value;
 }
 
 export function countOption(flag: string, value: string | undefined, limit: Limit): number {
   if (value === undefined) return limit.default;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < limit.min || n > limit.max) throw new UsageError(`--${flag} "${value}": expected a whole number from ${limit.min} to ${limit.max}`);
-  return n;
+  const n = checkWholeNumber(value, limit);
+  if (!n.ok) throw new UsageError(`--${flag} "${value}": expected a whole number ${rangeText(limit)}`);
+  return n.value;
 }
 
 /** A kubeconfig context name: anything but empty, whitespace or an option. */

@@ -4,6 +4,7 @@
 // the first step that fails stops the plan with one line and an exit code.
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
+import { USAGE_EXIT } from "../../services/common/src/usage-error.ts";
 import { formatCommand, shellQuote } from "./run-check.ts";
 import { NOT_INSTALLED, runProgram, type ProgramRun } from "./run.ts";
 import { findOnPath, isTool, missingToolMessage, type Tool } from "./tools.ts";
@@ -14,7 +15,7 @@ export const EXIT = {
   /** a check failed, or a step (build, install, apply) failed */
   failed: 1,
   /** usage error: bad option or unknown lesson */
-  usage: 2,
+  usage: USAGE_EXIT,
   /** no cluster: kubectl has no context, or the API server does not answer */
   noCluster: 3,
   /** the cluster answers but is not ready for the lesson: namespace, pods, sidecars or rules */

@@ -4,11 +4,11 @@
 // commands (each run here with --dry-run against stand-ins).
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { clusterCommand, DEFAULT_DIAGNOSE_DIR } from "../../lessons/src/cluster.ts";
 import { ISTIO_RELEASES, KIND_VERSION } from "../../lessons/src/tools.ts";
-import { cachedRenders, captureIo, dryRunCommands, dryRunNpmLine, FakeCluster } from "../lessons/stand-ins/fake-cluster.ts";
+import { cachedRenders, captureIo, dryRunCommands, dryRunNpmLine, fakeClusterForAll } from "../lessons/stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FILE = ".github/workflows/cluster.yml";
@@ -79,29 +79,23 @@ describe(`${FILE}`, () => {
   });
 
   describe("every npm run command of the workflow, as our commands take it (with --dry-run)", () => {
-    let fake: FakeCluster;
-    beforeAll(async () => {
-      fake = await FakeCluster.start();
-    });
-    afterAll(async () => {
-      await fake.stop();
-    });
+    const fake = fakeClusterForAll();
 
     const cases = job.strategy.matrix.include.flatMap((entry) =>
       runs.filter((r) => r.startsWith("npm run ")).map((r) => [entry.istio, expand(r, entry)] as const),
     );
     const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts;
     it.each(cases)("Istio %s: %s", async (_istio, line) => {
-      const { code, stdout, script } = await dryRunNpmLine(line, fake.env());
+      const { code, stdout, script } = await dryRunNpmLine(line, fake().env());
       expect(scripts[script]).toBe(`node lessons/src/${script}.ts`);
       expect(code).toBe(0);
       expect(dryRunCommands(stdout).length).toBeGreaterThan(0);
-      expect(fake.calls()).toEqual([]);
+      expect(fake().calls()).toEqual([]);
     });
 
     it("cluster up installs the matrix's Gateway API release", async () => {
       for (const entry of job.strategy.matrix.include) {
-        const run = captureIo(fake.env());
+        const run = captureIo(fake().env());
         await clusterCommand(["up", "--gateway-api", entry["gateway-api"], "--dry-run"], run.io, cachedRenders);
         expect(run.stdout()).toContain(`/releases/download/${entry["gateway-api"]}/experimental-install.yaml`);
       }

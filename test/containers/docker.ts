@@ -4,12 +4,12 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { dockerBuildCommand, IMAGES } from "../../lessons/src/images.ts";
+import { dockerBuildCommand, FLASKAPP_IMAGE as FLASKAPP, IMAGES, SLEEP_IMAGE as SLEEP } from "../../lessons/src/images.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 export const OFFICIAL_BASE = "node:24.21.0-bookworm-slim";
-export const FLASKAPP_IMAGE = "istio-lessons/flaskapp:0.1.0";
-export const SLEEP_IMAGE = "istio-lessons/sleep:0.1.0";
+export const FLASKAPP_IMAGE = FLASKAPP.name;
+export const SLEEP_IMAGE = SLEEP.name;
 
 export interface Result {
   code: number;

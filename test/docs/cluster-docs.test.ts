@@ -5,13 +5,13 @@
 // walk in LESSONS order, and every option of the three commands in the reference.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { clusterCommand } from "../../lessons/src/cluster.ts";
 import { lessonCommand } from "../../lessons/src/lesson.ts";
 import { LESSONS } from "../../lessons/src/lessons.ts";
 import { ISTIO_RELEASES } from "../../lessons/src/tools.ts";
 import { verifyCommand } from "../../lessons/src/verify.ts";
-import { cachedRenders, captureIo, dryRunNpmLine, FakeCluster } from "../lessons/stand-ins/fake-cluster.ts";
+import { cachedRenders, captureIo, dryRunNpmLine, fakeClusterForAll } from "../lessons/stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const README = readFileSync(`${ROOT}README.md`, "utf8");
@@ -69,19 +69,13 @@ describe("the README's cluster section and docs/lessons.md", () => {
   });
 
   describe("every npm run cluster, lesson and verify command in them is accepted (run with --dry-run)", () => {
-    let fake: FakeCluster;
-    beforeAll(async () => {
-      fake = await FakeCluster.start();
-    });
-    afterAll(async () => {
-      await fake.stop();
-    });
+    const fake = fakeClusterForAll();
     const lines = [...new Set(documents.flatMap(([, text]) => shellCommands(text)).filter((c) => /^npm run (cluster|lesson|verify) -- /.test(c) && !/[<…[|]/.test(c)))];
     it("finds them", () => {
       expect(lines.length).toBeGreaterThan(LESSONS.length);
     });
     it.each(lines)("%s", async (line) => {
-      expect((await dryRunNpmLine(line, fake.env())).code).toBe(0);
+      expect((await dryRunNpmLine(line, fake().env())).code).toBe(0);
     });
   });
 

@@ -104,6 +104,15 @@ export function rawRequest(port: number, head: string, timeoutMs = 5000): Promis
   });
 }
 
+/** Whether this machine has an IPv6 loopback: something can listen on ::1. */
+export function hasIpv6Loopback(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createNetServer();
+    server.once("error", () => resolve(false));
+    server.listen(0, "::1", () => server.close(() => resolve(true)));
+  });
+}
+
 /** Polls a condition every 10 ms, failing after timeoutMs. */
 export async function eventually(condition: () => boolean, timeoutMs = 3000): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -4,11 +4,10 @@ import type { K8sObject } from "../../lessons/src/kustomize.ts";
 import {
   checkImages,
   crossCheck,
-  resolveHost,
   restrictedViolations,
   validateSchemas,
   type Finding,
-} from "../../lessons/src/manifest-checks.ts";
+} from "./manifest-checks.ts";
 
 const NS = "lessons";
 
@@ -187,15 +186,23 @@ describe("restrictedViolations", () => {
   });
 });
 
-describe("resolveHost", () => {
+describe("a rule's host, resolved as Istio does", () => {
+  const inOther = { ...service("web", { app: "web" }), metadata: { name: "web", namespace: "other" } };
+  const otherPods = { ...deployment("web-v1", { app: "web" }), metadata: { name: "web-v1", namespace: "other" } };
   it.each([
-    ["web", { name: "web", namespace: NS }],
-    ["web.other", { name: "web", namespace: "other" }],
-    ["web.other.svc", { name: "web", namespace: "other" }],
-    ["web.other.svc.cluster.local", { name: "web", namespace: "other" }],
-    ["httpbin.org.example", undefined],
-  ])("%s", (host, expected) => {
-    expect(resolveHost(host, NS)).toEqual(expected);
+    ["web", ["route-host"]],
+    ["web.other.svc.cluster.local", []],
+    // A name with a dot is taken as written (Istio's ResolveShortnameToFQDN): these name no Service.
+    ["web.other", ["route-host"]],
+    ["web.other.svc", ["route-host"]],
+    ["httpbin.org.example", ["route-host"]],
+  ])("a route in namespace lessons to %s, with the Service web in namespace other", (host, expected) => {
+    expect(rulesOf(crossCheck([inOther, otherPods, virtualService([{ route: [{ destination: { host } }] }])]))).toEqual(expected);
+  });
+
+  it("says how to name a Service of another namespace", () => {
+    const [finding] = crossCheck([inOther, otherPods, virtualService([{ route: [{ destination: { host: "web.other" } }] }])]);
+    expect(finding?.message).toBe("destination host web.other is not a Service in the render (Istio takes a name with a dot as written: a Service of another namespace is name.namespace.svc.cluster.local)");
   });
 });
 

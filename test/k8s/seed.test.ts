@@ -3,7 +3,7 @@
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
-import { checkManifests, type Finding } from "../../lessons/src/manifest-checks.ts";
+import { checkManifests, type Finding } from "./manifest-checks.ts";
 
 const SEED = path.resolve(import.meta.dirname, "fixtures/seed");
 

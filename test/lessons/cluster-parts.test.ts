@@ -1,7 +1,8 @@
 // The parts of the cluster tooling on their own: running a plan step (its time
 // limit at the edge, a missing program, saving output), how rules are told apart
 // (every rule kind a lesson may use, with today's and new kinds), reading pods
-// (native and classic sidecars), the Istio versions, and the options' limits.
+// (native and classic sidecars), the Istio versions, the options' limits, and
+// how a command's outcome becomes its exit code.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +10,8 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
 import { assessPods, podProblem, type Pod, type Workload } from "../../lessons/src/kube.ts";
 import { assessRules, contains, deletionGroups, excludeNames, resourceOf, RuleKindError, ruleResources, rulesOf } from "../../lessons/src/lesson-rules.ts";
-import type { Lesson } from "../../lessons/src/lessons.ts";
+import { commandExitCode, type Lesson } from "../../lessons/src/lessons.ts";
+import { UsageError } from "../../services/common/src/usage-error.ts";
 import { countOption, durationOption, LIMITS } from "../../lessons/src/options.ts";
 import { EXIT, lastError, runStep, StepError, type PlanIo } from "../../lessons/src/plan.ts";
 import { runProgram } from "../../lessons/src/run.ts";
@@ -26,6 +28,33 @@ function planIo(env: NodeJS.ProcessEnv, dryRun = false): { io: PlanIo; out: () =
   const run = captureIo(env);
   return { io: { dryRun, write: run.io.out, env, cwd: run.io.cwd }, out: run.stdout };
 }
+
+describe("a command's exit code (what each command's process exits with)", () => {
+  const USAGE = "usage: npm run x -- <lesson>";
+  async function exitOf(main: () => Promise<number>) {
+    let stderr = "";
+    const code = await commandExitCode("x", USAGE, main, ["a", "b"], (t) => (stderr += t));
+    return { code, stderr };
+  }
+
+  it("is what the command returns, with nothing added", async () => {
+    expect(await exitOf(async () => EXIT.notReady)).toEqual({ code: EXIT.notReady, stderr: "" });
+  });
+
+  it("a usage error: the message, then the usage, exit 2", async () => {
+    expect(await exitOf(async () => Promise.reject(new UsageError("unknown lesson \"canary\"")))).toEqual({ code: EXIT.usage, stderr: `x: unknown lesson "canary"\n${USAGE}\n` });
+  });
+
+  it("any other error: one line and no stack, exit 1", async () => {
+    expect(await exitOf(async () => Promise.reject(new Error("kubectl kustomize failed: no such file")))).toEqual({ code: EXIT.failed, stderr: "x: kubectl kustomize failed: no such file\n" });
+  });
+
+  it("gets the command line it was given", async () => {
+    let seen: string[] = [];
+    await commandExitCode("x", USAGE, async (argv) => ((seen = argv), 0), ["--dry-run", "weighted"], () => undefined);
+    expect(seen).toEqual(["--dry-run", "weighted"]);
+  });
+});
 
 describe("a plan step", () => {
   it("on a dry run is printed with its note and not run", async () => {

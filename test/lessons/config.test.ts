@@ -3,7 +3,7 @@
 // field the preview does not model, and the model built from good rules.
 import { describe, expect, it } from "vitest";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { fieldsOutside, ISTIO_SCHEMA, meshConfig, MODELLED_FIELDS, RuleError } from "../../lessons/src/mesh/config.ts";
+import { fieldsOutside, ISTIO_SCHEMA, meshConfig, MODELLED_FIELDS, parseIstioDuration, resolveHost, RuleError } from "../../lessons/src/mesh/config.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 
 const NS = "istio-lessons";
@@ -82,6 +82,51 @@ describe("invalid values are errors naming the field", () => {
   ];
   it.each(cases)("%s", (_name, objects, message) => {
     expect(() => configOf(...objects)).toThrow(message);
+  });
+});
+
+describe("parseIstioDuration: a rule's duration as Istio reads it (Go's time.ParseDuration)", () => {
+  it.each([
+    ["0", 0],
+    ["0s", 0],
+    ["1s", 1000],
+    ["500ms", 500],
+    ["1.5s", 1500],
+    [".5s", 500],
+    ["1.s", 1000],
+    ["1m30s", 90_000],
+    ["1h2m3s4ms", 3_723_004],
+    ["2h", 7_200_000],
+    ["1500us", 2],
+    ["1500µs", 2],
+    ["2000000ns", 2],
+  ])("%s is %d ms", (text, ms) => {
+    expect(parseIstioDuration(text)).toBe(ms);
+  });
+
+  it.each(["", "1", "s", "-1s", "+1s", " 1s", "1s ", "1 s", "1d", "1sec", "1e3s", "1..5s", "ms"])("refuses %j", (text) => {
+    expect(parseIstioDuration(text)).toBeUndefined();
+  });
+
+  it("lets a VirtualService timeout be written 1m30s, as Istio's docs write outlier intervals", () => {
+    const config = meshConfig([service, dr({}), vs([{ route: [{ destination: { host: "flaskapp", subset: "v1" } }], timeout: "1m30s" }])], NEWEST_RELEASE);
+    expect(config.virtualHosts[0]!.routes[0]!.timeoutMs).toBe(90_000);
+  });
+});
+
+describe("resolveHost: a rule's host as Istio reads it (ResolveShortnameToFQDN)", () => {
+  it.each([
+    ["flaskapp", HOST],
+    ["Flaskapp", HOST],
+    [HOST, HOST],
+    ["flaskapp.other", "flaskapp.other"],
+    ["flaskapp.other.svc", "flaskapp.other.svc"],
+    ["httpbin.org", "httpbin.org"],
+    ["*", "*"],
+    ["10.0.0.1", "10.0.0.1"],
+    ["::1", "::1"],
+  ])("%s in namespace istio-lessons is %s", (host, resolved) => {
+    expect(resolveHost(host, NS)).toBe(resolved);
   });
 });
 

@@ -7,12 +7,13 @@ import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import type { K8sObject } from "../../lessons/src/kustomize.ts";
 import { fieldsOutside, meshConfig, RuleError, type HttpRoute, type MeshConfig } from "../../lessons/src/mesh/config.ts";
 import { GATEWAY_API_MODELLED, GATEWAY_API_SCHEMA, gatewayDuration, sortGatewayRoutes } from "../../lessons/src/mesh/gateway-api.ts";
-import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS, overlayDir } from "../../lessons/src/lessons.ts";
+import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
 import { jsonPatch, overlayOver, removeOverlays } from "./overlay.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 import { gatewayHost, matchRequest, redirectLocation, regexRewritePath, rewritePath, selectRoute, sidecarHost } from "../../lessons/src/mesh/routing.ts";
+import { lessonRender } from "../renders.ts";
 
 const NS = "istio-lessons";
 const HOST = (name: string) => `${name}.${NS}.svc.cluster.local`;
@@ -487,7 +488,7 @@ describe("[gw-parent-service] [gw-gateway] the Gateway API lessons' renders", ()
   afterAll(removeOverlays);
 
   it.each(GATEWAY_API_LESSONS)("gateway-api/%s gives the preview its HTTPRoutes' routes, for flaskapp or, for ingress, for the Gateway only", async (lesson) => {
-    const config = meshConfig(await renderKustomization(overlayDir(`gateway-api/${lesson}`)));
+    const config = meshConfig(lessonRender(`gateway-api/${lesson}`));
     const expected = lesson === "ingress-gateway" ? { hosts: ["flaskapp.example.com"], gateways: [`${NS}/flaskapp-gateway`] } : { hosts: [HOST("flaskapp")], gateways: ["mesh"] };
     expect(config.virtualHosts).toEqual([expect.objectContaining({ source: expect.stringMatching(/^HTTPRoute /), ...expected })]);
   });

@@ -1,13 +1,13 @@
 // Which rules apply to a request: host resolution as sidecars and gateways do
 // it, route matching and the route's actions, one table per decision.
 import { describe, expect, it } from "vitest";
+import { labelsMatch } from "../../lessons/src/kustomize.ts";
 import { meshConfig, type HttpRoute, type MeshConfig, type RequestMatch, type StringMatch } from "../../lessons/src/mesh/config.ts";
 import { NEWEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
 import {
   applyHeaderOperations,
   findService,
   gatewayHost,
-  labelsMatch,
   matchRequest,
   matchString,
   redirectLocation,

@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { HELP, LIMITS, UsageError, parseCommand, type TallyOptions } from "../../services/sleep/src/args.ts";
+import { UsageError } from "../../services/common/src/usage-error.ts";
+import { HELP, LIMITS, parseCommand, type TallyOptions } from "../../services/sleep/src/args.ts";
 import {
   evaluate,
   parseLatencyExpectation,
   parseShareExpectation,
   type Latencies,
 } from "../../services/sleep/src/expect.ts";
+import { EXIT, runCli } from "../../services/sleep/src/tally.ts";
 import { USAGE_ERRORS } from "./usage-cases.ts";
 
 const URL_TEXT = "http://127.0.0.1:9/env/version";
@@ -63,6 +65,15 @@ describe("parseCommand", () => {
     expect(() => parseCommand(argv)).toThrow(message);
     // A password given in a URL is never repeated back.
     expect(() => parseCommand(argv)).not.toThrow(/secret/);
+  });
+
+  it.each(USAGE_ERRORS)("tally %j exits 2 with one line on stderr pointing to --help", async (argv, message) => {
+    let stdout = "";
+    let stderr = "";
+    const code = await runCli(argv, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
+    expect({ code, stdout }).toEqual({ code: EXIT.usage, stdout: "" });
+    expect(stderr).toMatch(/^tally: [^\n]+ \(see tally --help\)\n$/);
+    expect(stderr).toMatch(message);
   });
 
   it.each([

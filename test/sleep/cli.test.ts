@@ -1,33 +1,14 @@
 // The bundle as a learner runs it: dist/tally.js spawned as its own process,
 // stdout and stderr piped, against real servers on 127.0.0.1.
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runTally, TALLY_BUNDLE } from "../../lessons/src/preview.ts";
 import { closedPortUrl, startVersions, type Versions } from "./servers.ts";
 import { rawUpstream } from "../flaskapp/helpers.ts";
 import { USAGE_ERRORS } from "./usage-cases.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-const TALLY = join(ROOT, "dist/tally.js");
 const RUN_LIMIT_MS = 15_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function tally(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TALLY, ...args], { stdio: ["ignore", "pipe", "pipe"], timeout: RUN_LIMIT_MS });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
-    child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const tally = (args: string[]) => runTally(args, TALLY_BUNDLE, RUN_LIMIT_MS);
 
 let versions: Versions;
 
@@ -71,12 +52,6 @@ describe("tally bundle", () => {
     expect(run.stdout).toMatch(/^ {2}error:refused +3 +100\.0% +█{40} +connect ECONNREFUSED 127\.0\.0\.1:\d+$/m);
   });
 
-  it("writes no progress line when stderr is piped, even for a run over a second", async () => {
-    const run = await tally(["-d", "1200ms", `${versions.url}/env/version`]);
-    expect(run.code).toBe(0);
-    expect(run.stderr).toBe("");
-    expect(run.stdout).not.toContain("\r");
-  });
 
   it("explains a status below 100 in words, not with a message about its own minified source", async () => {
     const server = await rawUpstream("HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok");
@@ -97,8 +72,23 @@ describe("tally bundle", () => {
 
 });
 
-describe.concurrent("tally bundle usage errors", () => {
-  it.each(USAGE_ERRORS)("exits 2 for %j with one line pointing to --help", async (argv, message) => {
+// Runs that go side by side, each with a server of its own or none.
+describe.concurrent("tally bundle, side by side", () => {
+  it("writes no progress line when stderr is piped, even for a run over a second", async ({ expect }) => {
+    const own = await startVersions();
+    try {
+      const run = await tally(["-d", "1200ms", `${own.url}/env/version`]);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toBe("");
+      expect(run.stdout).not.toContain("\r");
+    } finally {
+      await own.close();
+    }
+  });
+
+  // Every usage error is checked in process (args.test.ts, through runCli); these two
+  // prove the bundle's wiring: exit code 2, nothing on stdout, one line on stderr.
+  it.for(USAGE_ERRORS.filter(([argv]) => argv.length === 0 || argv[0] === "--nope"))("exits 2 for %j with one line pointing to --help", async ([argv, message], { expect }) => {
     const run = await tally(argv);
     expect(run.code).toBe(2);
     expect(run.stdout).toBe("");

@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parseCommand } from "../../services/sleep/src/args.ts";
 import { bodyKey, classifyError, headerKey } from "../../services/sleep/src/load.ts";
-import { progressLine, startProgress } from "../../services/sleep/src/progress.ts";
+import { PROGRESS_DELAY_MS, progressLine, startProgress } from "../../services/sleep/src/progress.ts";
 import { bar, latencyFigures, renderText, summarize } from "../../services/sleep/src/report.ts";
 
 describe("bodyKey", () => {
@@ -141,29 +141,49 @@ describe("progress", () => {
     expect(progressLine(done, amount, elapsed)).toBe(line);
   });
 
-  it("draws on a terminal after the delay and erases itself when stopped", async () => {
-    const { stream, written } = collect(true);
-    const progress = startProgress(stream, { kind: "requests", count: 10 }, 20);
-    progress.tick();
-    progress.tick();
-    await new Promise((r) => setTimeout(r, 100));
-    progress.stop();
-    expect(written[0]).toMatch(/^\r\x1b\[2K2\/10 requests/);
-    expect(written.at(-1)).toBe("\r\x1b[2K");
-  });
+  describe("on a clock the test moves", () => {
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "performance"] });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
 
-  it("writes nothing for a run shorter than the delay", () => {
-    const { stream, written } = collect(true);
-    startProgress(stream, { kind: "requests", count: 10 }, 1000).stop();
-    expect(written).toEqual([]);
-  });
+    it("draws on a terminal once PROGRESS_DELAY_MS is over, not a millisecond before, redraws, and erases itself when stopped", () => {
+      const { stream, written } = collect(true);
+      const progress = startProgress(stream, { kind: "requests", count: 10 });
+      progress.tick();
+      progress.tick();
+      vi.advanceTimersByTime(PROGRESS_DELAY_MS - 1);
+      expect(written).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(written).toEqual(["\r\x1b[2K2/10 requests  1.0s  2 req/s"]);
+      progress.tick();
+      vi.advanceTimersByTime(200);
+      expect(written.at(-1)).toBe("\r\x1b[2K3/10 requests  1.2s  3 req/s");
+      progress.stop();
+      expect(written.at(-1)).toBe("\r\x1b[2K");
+      const count = written.length;
+      vi.advanceTimersByTime(10_000);
+      expect(written).toHaveLength(count);
+    });
 
-  it("writes nothing when the stream is not a terminal", async () => {
-    const { stream, written } = collect(false);
-    const progress = startProgress(stream, { kind: "requests", count: 10 }, 0);
-    progress.tick();
-    await new Promise((r) => setTimeout(r, 50));
-    progress.stop();
-    expect(written).toEqual([]);
+    it("writes nothing for a run stopped before the delay, not even the erase", () => {
+      const { stream, written } = collect(true);
+      const progress = startProgress(stream, { kind: "requests", count: 10 });
+      vi.advanceTimersByTime(PROGRESS_DELAY_MS - 1);
+      progress.stop();
+      vi.advanceTimersByTime(10_000);
+      expect(written).toEqual([]);
+    });
+
+    it("writes nothing when the stream is not a terminal", () => {
+      const { stream, written } = collect(false);
+      const progress = startProgress(stream, { kind: "requests", count: 10 }, 0);
+      progress.tick();
+      vi.advanceTimersByTime(10_000);
+      progress.stop();
+      expect(written).toEqual([]);
+    });
   });
 });

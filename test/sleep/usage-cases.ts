@@ -1,6 +1,6 @@
 // Command lines tally must refuse with exit 2, and what the one-line message
-// must say. Shared by the parser tests (in process) and the bundle tests
-// (spawned), so every usage error is checked both ways.
+// must say. Every one is checked in process, by the parser and by runCli
+// (args.test.ts); the bundle tests spawn two of them to prove the wiring.
 const URL = "http://127.0.0.1:9/env/version";
 
 export const USAGE_ERRORS: [argv: string[], message: RegExp][] = [

@@ -5,12 +5,12 @@
 // have is reported as such (the API server would reject it), a real field the
 // preview does not implement as "not modelled", so a rule is never silently
 // previewed as something it is not.
-import { parseDuration } from "../../../services/common/src/duration.ts";
-import type { K8sObject } from "../kustomize.ts";
+import { isIP } from "node:net";
+import { isIntegerIn, rangeText } from "../../../services/common/src/bounded.ts";
+import { labelsMatch, type K8sObject } from "../kustomize.ts";
 import ISTIO_FIELDS from "./istio-fields.json" with { type: "json" };
 import { gatewayApiConfig } from "./gateway-api.ts";
 import { NEWEST_RELEASE, type IstioRelease, type RetryPolicy } from "./releases.ts";
-import { labelsMatch } from "./routing.ts";
 
 export type { RetryPolicy } from "./releases.ts";
 
@@ -213,7 +213,7 @@ export type Shape = true | { [key: string]: Shape } | Shape[];
 
 type RuleKind = "VirtualService" | "DestinationRule" | "Gateway" | "ServiceEntry" | "Sidecar";
 
-/** Every field of the networking.istio.io/v1 kinds, from Istio's CRD schemas (scripts/istio-fields.ts). */
+/** Every field of the networking.istio.io/v1 kinds, from Istio's CRD schemas (generate-istio-fields.ts). */
 export const ISTIO_SCHEMA = ISTIO_FIELDS.kinds as unknown as Record<RuleKind, Shape>;
 
 const STRING_MATCH: Shape = { exact: true, prefix: true, regex: true };
@@ -326,16 +326,38 @@ export function fail(where: string, message: string): never {
   throw new RuleError(`${where}: ${message}`);
 }
 
+const GO_UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const GO_DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+
+/**
+ * A duration as Istio reads one in a rule: Go's time.ParseDuration grammar, which the
+ * protobuf JSON decoder Istio uses applies to google.protobuf.Duration (golang/protobuf
+ * jsonpb/decode.go), so `1s`, `500ms`, `1.5s`, `1m30s` and `0`, as Istio's own docs write
+ * outlier intervals (`5m`); in milliseconds (rounded), undefined for anything else. A sign
+ * is refused: no rule field takes a negative duration.
+ */
+export function parseIstioDuration(text: string): number | undefined {
+  if (text === "0") return 0;
+  let ms = 0;
+  let at = 0;
+  while (at < text.length) {
+    GO_DURATION_PART.lastIndex = at;
+    const part = GO_DURATION_PART.exec(text);
+    if (!part) return undefined;
+    ms += Number(part[1]) * GO_UNIT_MS[part[2]!]!;
+    at = GO_DURATION_PART.lastIndex;
+  }
+  return at > 0 && Number.isFinite(ms) ? Math.round(ms) : undefined;
+}
+
 function durationField(value: unknown, where: string): number {
-  const ms = typeof value === "string" ? parseDuration(value) : undefined;
-  if (ms === undefined) fail(where, `expected a duration such as 1s or 500ms, got ${JSON.stringify(value)}`);
+  const ms = typeof value === "string" ? parseIstioDuration(value) : undefined;
+  if (ms === undefined) fail(where, `expected a duration such as 1s, 500ms or 1m30s, got ${JSON.stringify(value)}`);
   return ms;
 }
 
 export function intField(value: unknown, where: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    fail(where, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
+  if (!isIntegerIn(value, { min, max })) fail(where, `expected an integer ${rangeText({ min, max })}, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -377,9 +399,13 @@ export function fullRegex(text: string, where: string): RegExp {
   }
 }
 
-/** Istio's host resolution: a name without a dot is a Service in the rule's namespace; anything else is taken as written. */
+/**
+ * Istio's host resolution (ResolveShortnameToFQDN): a name without a dot is a Service in the
+ * rule's namespace; `*`, an IP address and anything with a dot are taken as written, so
+ * `name.namespace` is no short form of a Service.
+ */
 export function resolveHost(host: string, namespace: string): string {
-  if (host === "*" || host.includes(".")) return host.toLowerCase();
+  if (host === "*" || host.includes(".") || isIP(host) !== 0) return host.toLowerCase();
   return `${host.toLowerCase()}.${namespace}.svc.${CLUSTER_DOMAIN}`;
 }
 

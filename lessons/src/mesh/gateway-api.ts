@@ -13,7 +13,6 @@
 // does not have (Gateway API v1.6.1, experimental channel: a superset of the
 // standard one) is reported as such, a real one the preview does not model as
 // "not modelled", as for Istio's API.
-import { parseDuration } from "../../../services/common/src/duration.ts";
 import type { K8sObject } from "../kustomize.ts";
 import FIELDS from "./gateway-api-fields.json" with { type: "json" };
 import {
@@ -24,6 +23,7 @@ import {
   fullRegex,
   intField,
   namespaceOf,
+  parseIstioDuration,
   retryPolicy,
   stringField,
   type HeaderOperations,
@@ -55,7 +55,7 @@ const KINDS: readonly Kind[] = ["Gateway", "HTTPRoute"];
 
 /** Where the field names come from: `kubernetes-sigs/gateway-api v1.6.1 config/crd/{experimental,standard}`. */
 export const GATEWAY_API_FIELDS_SOURCE = FIELDS.source;
-/** Every spec field of the experimental channel (which holds the standard one), from the CRDs (scripts/gateway-api-fields.ts). */
+/** Every spec field of the experimental channel (which holds the standard one), from the CRDs (generate-gateway-api-fields.ts). */
 export const GATEWAY_API_SCHEMA = FIELDS.kinds as unknown as Record<Kind, Shape>;
 /** The spec fields of the standard channel alone; anything else needs the experimental CRDs on a cluster. */
 export const GATEWAY_API_STANDARD = FIELDS.standard as unknown as Record<Kind, Shape>;
@@ -113,7 +113,8 @@ const GATEWAY_DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/;
 /** A Gateway API Duration (GEP-2257: `1s`, `500ms`, `1m30s`), in milliseconds. */
 export function gatewayDuration(value: unknown, where: string): number {
   if (typeof value !== "string" || !GATEWAY_DURATION.test(value)) fail(where, `expected a Gateway API duration such as 1s, 500ms or 1m30s, got ${JSON.stringify(value)}`);
-  return [...value.matchAll(/\d+(?:h|ms|m|s)/g)].reduce((sum, [part]) => sum + parseDuration(part)!, 0);
+  // GEP-2257's grammar is a part of Go's, which Istio reads it with.
+  return parseIstioDuration(value)!;
 }
 
 function list(value: unknown, where: string): any[] {

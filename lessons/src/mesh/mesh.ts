@@ -6,7 +6,7 @@
 // previewing rules, not Istio: docs/mesh-preview.md says what it models and why.
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { K8sObject } from "../kustomize.ts";
+import { labelsMatch, type K8sObject } from "../kustomize.ts";
 import type { RequestLogLine } from "../checks.ts";
 import { meshConfig, RuleError, type MeshConfig, type MeshService } from "./config.ts";
 import { Endpoints } from "./endpoints.ts";
@@ -14,7 +14,7 @@ import { OutsideWorld } from "./outside.ts";
 import { LocalPod, workloads, type Workload } from "./pods.ts";
 import { MeshProxy, type Decision } from "./proxy.ts";
 import { NEWEST_RELEASE, type IstioRelease } from "./releases.ts";
-import { findService, labelsMatch } from "./routing.ts";
+import { findService } from "./routing.ts";
 
 export const FLASKAPP_BUNDLE = fileURLToPath(new URL("../../../dist/flaskapp.js", import.meta.url));
 
@@ -171,8 +171,13 @@ export class Mesh {
     return this.#decisions.splice(0);
   }
 
+  /**
+   * Takes the whole mesh down at once, as deleting its namespace would: no endpoint is left
+   * to drain, so the pods are not given their SHUTDOWN_DELAY (a pod replaced while traffic
+   * flows is stopped through its own process, as the zero-downtime test does).
+   */
   async stop(): Promise<void> {
-    await Promise.all(this.pods.map((p) => p.stop()));
+    await Promise.all(this.pods.map((p) => p.stop(0)));
     this.endpoints.close();
     await Promise.all(this.#proxies.map((p) => p.close()));
     await this.#outside?.stop();

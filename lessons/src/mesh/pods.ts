@@ -6,11 +6,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { K8sObject } from "../kustomize.ts";
 import type { RequestLogLine } from "../checks.ts";
+import { FLASKAPP_IMAGE, SLEEP_IMAGE } from "../images.ts";
 import { RuleError, type Labels } from "./config.ts";
 
-/** The images our Deployments run; any registry prefix and tag are accepted. */
-export const FLASKAPP_IMAGE = "istio-lessons/flaskapp";
-export const SLEEP_IMAGE = "istio-lessons/sleep";
+// The images our Deployments run, by repository: any registry prefix and tag are accepted.
+const FLASKAPP = FLASKAPP_IMAGE.repository;
+const SLEEP = SLEEP_IMAGE.repository;
 
 export interface Workload {
   deployment: string;
@@ -23,8 +24,11 @@ export interface Workload {
   env: Array<{ name: string; value?: string; fieldPath?: string }>;
 }
 
+/** Which of our repositories an image reference is, whatever its registry (`registry:5000/istio-lessons/flaskapp:0.1.0`), tag or digest; "" for another image. */
 function imageName(image: unknown): string {
-  return typeof image === "string" ? image.replace(/[:@].*$/, "").replace(/^.*?(?=istio-lessons\/)/, "") : "";
+  if (typeof image !== "string") return "";
+  const repository = image.replace(/@.*$/, "").replace(/:[^/]*$/, "");
+  return [FLASKAPP, SLEEP].find((ours) => repository === ours || repository.endsWith(`/${ours}`)) ?? "";
 }
 
 /** The Deployments of a render the preview can run: flaskapp's (as local pods) and sleep's (played by tally). */
@@ -36,9 +40,9 @@ export function workloads(objects: K8sObject[]): Workload[] {
       const template = deployment.spec?.template;
       const containers: any[] = template?.spec?.containers ?? [];
       const images = containers.map((c) => imageName(c.image));
-      const role = images.includes(FLASKAPP_IMAGE) ? "flaskapp" : images.includes(SLEEP_IMAGE) ? "sleep" : undefined;
-      if (!role) throw new RuleError(`${where}: runs ${containers.map((c) => c.image).join(", ")}; the mesh preview runs only ${FLASKAPP_IMAGE} and ${SLEEP_IMAGE}`);
-      const container = containers[images.indexOf(role === "flaskapp" ? FLASKAPP_IMAGE : SLEEP_IMAGE)];
+      const role = images.includes(FLASKAPP) ? "flaskapp" : images.includes(SLEEP) ? "sleep" : undefined;
+      if (!role) throw new RuleError(`${where}: runs ${containers.map((c) => c.image).join(", ")}; the mesh preview runs only ${FLASKAPP} and ${SLEEP}`);
+      const container = containers[images.indexOf(role === "flaskapp" ? FLASKAPP : SLEEP)];
       if (role === "flaskapp" && container.envFrom !== undefined) throw new RuleError(`${where}: envFrom is not modelled by the mesh preview`);
       const env = role === "sleep" ? [] : (container.env ?? []).map((e: any, i: number) => {
         const at = `${where}: env[${i}] (${e.name})`;

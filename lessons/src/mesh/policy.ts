@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { pickWeighted } from "../../../services/common/src/weighted.ts";
 import type { LoadBalancer, OutlierDetection, RetryPolicy, WeightedDestination } from "./config.ts";
-import { labelsMatch } from "./routing.ts";
+import { labelsMatch } from "../kustomize.ts";
 
 /** Picks a route destination by weight; weights are relative (weight / sum of weights). `random` is in [0, 1). */
 export function pickDestination(destinations: WeightedDestination[], random: number): WeightedDestination {

@@ -9,10 +9,11 @@ import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, type Dispatcher } from "undici";
 import { defaultDestination, type Destination, type HeaderRules, type HttpRoute, type MeshConfig, type MeshService, type TrafficPolicy } from "./config.ts";
+import { labelsMatch } from "../kustomize.ts";
 import { ConnectionPools, Overflow } from "./connection-pool.ts";
 import type { Endpoint, Endpoints } from "./endpoints.ts";
 import { applies, countsAsError, healthyEndpoints, OutlierDetector, pickDestination, pickEndpoint, retryBackoffMs, shadowHost, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";
-import { applyHeaderOperations, findService, gatewayHost, hostOf, labelsMatch, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
+import { applyHeaderOperations, findService, gatewayHost, hostOf, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
 
 export const OVERFLOW_BODY = "upstream connect error or disconnect/reset before headers. reset reason: overflow";
 export const TIMEOUT_BODY = "upstream request timeout";
@@ -81,8 +82,6 @@ class Cluster {
 }
 
 type Upstream = Awaited<ReturnType<Pool["request"]>>;
-
-class RouteTimeout extends Error {}
 
 export class MeshProxy {
   readonly #o: Required<Omit<ProxyOptions, "outsideUrl" | "onDecision">> & Pick<ProxyOptions, "outsideUrl" | "onDecision">;

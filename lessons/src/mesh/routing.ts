@@ -2,6 +2,7 @@
 // the host it is for (as a sidecar or a gateway sees it), the route it takes,
 // and what that route does to it before it leaves (redirect, rewrite, headers).
 import type { HeaderOperations, HttpRoute, Labels, MeshConfig, MeshService, RequestMatch, StringMatch, UriMatch, VirtualHost } from "./config.ts";
+import { labelsMatch } from "../kustomize.ts";
 
 export interface RequestInfo {
   /** The request target: path plus query string. */
@@ -34,10 +35,6 @@ export function matchString(match: StringMatch, value: string | undefined): bool
   if ("exact" in match) return value === match.exact;
   if ("prefix" in match) return value.startsWith(match.prefix);
   return match.regex.test(value);
-}
-
-export function labelsMatch(selector: Labels, labels: Labels): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
 /** The host part of an authority (`flaskapp:80` → `flaskapp`), lower case. */

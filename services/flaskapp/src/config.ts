@@ -2,7 +2,8 @@
 // Every value is validated here so that a typo fails the pod at once with one
 // line naming the variable, instead of surfacing later as odd behaviour.
 import { hostname } from "node:os";
-import { DURATION_FORM, parseDuration } from "../../common/src/duration.ts";
+import { checkDuration, checkWholeNumber } from "../../common/src/bounded.ts";
+import { DURATION_FORM } from "../../common/src/duration.ts";
 import { normalizeHost } from "./input.ts";
 
 export interface Config {
@@ -66,20 +67,17 @@ function fail(name: string, value: string, form: string): ConfigError {
 function integer(env: Env, name: string, min: number, max: number, form: string): number | undefined {
   const raw = env[name];
   if (raw === undefined) return undefined;
-  const value = /^\d{1,16}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-  if (!(value >= min && value <= max)) throw fail(name, raw, form);
-  return value;
+  const value = checkWholeNumber(raw.trim(), { min, max });
+  if (!value.ok) throw fail(name, raw, form);
+  return value.value;
 }
 
 function duration(env: Env, name: string, fallbackMs: number, minMs: number): number {
   const raw = env[name];
   if (raw === undefined) return fallbackMs;
-  const ms = parseDuration(raw);
-  if (ms === undefined || ms < minMs || ms > MAX_SETTING_MS) {
-    const range = minMs > 0 ? `above 0` : `0 or more`;
-    throw fail(name, raw, `${DURATION_FORM} (${range}, at most ${MAX_SETTING})`);
-  }
-  return ms;
+  const ms = checkDuration(raw, { min: minMs, max: MAX_SETTING_MS });
+  if (!ms.ok) throw fail(name, raw, `${DURATION_FORM} (${minMs > 0 ? "above 0" : "0 or more"}, at most ${MAX_SETTING})`);
+  return ms.value;
 }
 
 function list(env: Env, name: string, normalize: (item: string) => string, valid: RegExp, form: string): ReadonlySet<string> | null {

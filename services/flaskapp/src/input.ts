@@ -1,5 +1,6 @@
 // Every parse and bound of request input, as pure functions. Routes turn a
 // Rejected result into a problem response with its status; nothing here does I/O.
+import { pickWeighted } from "../../common/src/weighted.ts";
 
 export interface Rejected {
   status: 400 | 403 | 502 | 508;
@@ -45,16 +46,9 @@ export function parseStatusSpec(spec: string): Parsed<WeightedStatus[]> {
   return { value: choices };
 }
 
-/** Picks a status by weight; `random` is a number in [0, 1) such as Math.random(). */
+/** Picks a status by weight (the project's one weighted choice); `random` is a number in [0, 1) such as Math.random(). */
 export function pickStatus(choices: readonly WeightedStatus[], random: number): number {
-  const total = choices.reduce((sum, choice) => sum + choice.weight, 0);
-  let point = random * total;
-  for (const choice of choices) {
-    if (point < choice.weight) return choice.status;
-    point -= choice.weight;
-  }
-  // Only reached through floating-point rounding at the top end.
-  return choices.findLast((choice) => choice.weight > 0)!.status;
+  return pickWeighted(choices, random).status;
 }
 
 // ---- /delay/:seconds --------------------------------------------------------

@@ -2,7 +2,9 @@
 // Every number has an explicit range; the limits are exported for the help text
 // and the tests.
 import { parseArgs } from "node:util";
-import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
+import { checkDuration, checkWholeNumber, rangeText, type Range } from "../../common/src/bounded.ts";
+import { DURATION_FORM, formatDuration } from "../../common/src/duration.ts";
+import { UsageError } from "../../common/src/usage-error.ts";
 import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
 import { GROUPED_KEY, MAX_ROWS } from "./report.ts";
 
@@ -33,10 +35,6 @@ export interface TallyOptions {
 }
 
 export type Command = { kind: "help" } | { kind: "run"; options: TallyOptions };
-
-export class UsageError extends Error {
-  override name = "UsageError";
-}
 
 export const HELP = `tally: send HTTP requests, count the answers, draw the split, check it.
 
@@ -106,21 +104,16 @@ function unwrap<T>(parsed: Parsed<T>): T {
   return parsed.value;
 }
 
-function parseCount(option: string, text: string, range: { min: number; max: number }): number {
-  const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(n >= range.min && n <= range.max)) {
-    throw new UsageError(`${option} must be a whole number from ${range.min} to ${range.max}, got "${text}"`);
-  }
-  return n;
+function parseCount(option: string, text: string, range: Range): number {
+  const n = checkWholeNumber(text, range);
+  if (!n.ok) throw new UsageError(`${option} must be a whole number ${rangeText(range)}, got "${text}"`);
+  return n.value;
 }
 
-function parseMs(option: string, text: string, range: { min: number; max: number }): number {
-  const ms = parseDuration(text);
-  if (ms === undefined) throw new UsageError(`${option} must be ${DURATION_FORM}, got "${text}"`);
-  if (ms < range.min || ms > range.max) {
-    throw new UsageError(`${option} must be from ${formatDuration(range.min)} to ${formatDuration(range.max)}, got "${text}"`);
-  }
-  return ms;
+function parseMs(option: string, text: string, range: Range): number {
+  const ms = checkDuration(text, range);
+  if (!ms.ok) throw new UsageError(`${option} must be ${ms.problem === "form" ? DURATION_FORM : rangeText(range, true)}, got "${text}"`);
+  return ms.value;
 }
 
 /** A URL as tally may print it: any `user:password@` replaced, even in text that does not parse. */

@@ -1,14 +1,16 @@
 // tally as a library (runTally) and as a command (runCli); main.ts only wires
 // runCli to the process.
-import { HELP, UsageError, parseCommand, type TallyOptions } from "./args.ts";
+import { UsageError, USAGE_EXIT } from "../../common/src/usage-error.ts";
+import { HELP, parseCommand, type TallyOptions } from "./args.ts";
 import { runLoad } from "./load.ts";
 import { NO_PROGRESS, startProgress, type ProgressStream } from "./progress.ts";
 import { expectationLine, renderText, summarize, type TallyResult } from "./report.ts";
 
-export { parseCommand, UsageError, type TallyOptions } from "./args.ts";
+export { parseCommand, type TallyOptions } from "./args.ts";
+export { UsageError } from "../../common/src/usage-error.ts";
 export type { TallyResult } from "./report.ts";
 
-export const EXIT = { ok: 0, expectationFailed: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, expectationFailed: 1, usage: USAGE_EXIT } as const;
 
 export interface CliStreams {
   stdout: { write(text: string): unknown };

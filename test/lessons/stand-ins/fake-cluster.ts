@@ -12,7 +12,6 @@
 // `kubectl kustomize` runs the real kubectl, and `kubectl exec deploy/sleep --
 // tally ARGS` runs the real tally bundle against the mesh preview of the objects
 // applied in the namespace (Mesh.start, mesh.localUrl, mesh.requestLogs, mesh.stop).
-import { execFile } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -22,12 +21,17 @@ import { fileURLToPath } from "node:url";
 import { IMAGE_NAMES } from "../../../lessons/src/images.ts";
 import { parseManifests, type K8sObject } from "../../../lessons/src/kustomize.ts";
 import { clusterCommand } from "../../../lessons/src/cluster.ts";
-import { lessonCommand, renderLessons, type Renders } from "../../../lessons/src/lesson.ts";
+import { lessonCommand, type Renders } from "../../../lessons/src/lesson.ts";
+import { allLessons, overlayDir } from "../../../lessons/src/lessons.ts";
 import { verifyCommand } from "../../../lessons/src/verify.ts";
 import { RULE_RESOURCES, ruleResources } from "../../../lessons/src/lesson-rules.ts";
 import { Mesh } from "../../../lessons/src/mesh/mesh.ts";
 import { runTally } from "../../../lessons/src/preview.ts";
 import { formatCommand } from "../../../lessons/src/run-check.ts";
+import { afterAll, beforeAll } from "vitest";
+import { runProgram } from "../../../lessons/src/run.ts";
+import { UsageError } from "../../../services/common/src/usage-error.ts";
+import { lessonRenders } from "../../renders.ts";
 
 export type ToolName = "kubectl" | "kind" | "istioctl" | "docker";
 export const ALL_TOOLS: ToolName[] = ["kubectl", "kind", "istioctl", "docker"];
@@ -494,9 +498,7 @@ export class FakeCluster {
     const key = resolve(cwd, dir);
     let rendered = RENDERED.get(key);
     if (!rendered) {
-      rendered = new Promise((done) => {
-        execFile(this.#kubectl, ["kustomize", dir], { cwd, maxBuffer: 16 << 20 }, (error, stdout, stderr) => done({ stdout, stderr, code: error ? 1 : 0 }));
-      });
+      rendered = runProgram(this.#kubectl, ["kustomize", dir], 60_000, { cwd });
       RENDERED.set(key, rendered);
     }
     return rendered;
@@ -509,9 +511,15 @@ export class FakeCluster {
       return ok(["gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"].map((r) => `customresourcedefinition.apiextensions.k8s.io/${r}.gateway.networking.k8s.io serverside-applied\n`).join(""));
     }
     const dir = flags.get("-k")!;
-    const rendered = await this.#render(dir, cwd);
-    if (rendered.code !== 0) return fail(`error: ${rendered.stderr}`);
-    const objects = parseManifests(rendered.stdout);
+    // A lesson's overlay: its render from this test run (the real kustomize's, made once); any other directory is rendered now.
+    const lesson = allLessons().find((l) => overlayDir(l) === resolve(cwd, dir));
+    let objects: K8sObject[];
+    if (lesson) objects = structuredClone(lessonRenders().get(lesson)!);
+    else {
+      const rendered = await this.#render(dir, cwd);
+      if (rendered.code !== 0) return fail(`error: ${rendered.stderr}`);
+      objects = parseManifests(rendered.stdout);
+    }
     const unserved = objects.find((o) => groupOf(o).includes(".") && !this.#resource(RULE_RESOURCES[`${groupOf(o)}/${o.kind}`] ?? ""));
     if (unserved) {
       return fail(`error: resource mapping not found for name: "${unserved.metadata.name}" namespace: "${unserved.metadata.namespace}" from "${dir}": no matches for kind "${unserved.kind}" in version "${unserved.apiVersion}"\nensure CRDs are installed first\n`);
@@ -704,11 +712,9 @@ export function dryRunCommands(stdout: string): string[] {
     .map((l) => l.replace(/ {3}# .*$/, ""));
 }
 
-let renders: Promise<Renders> | undefined;
-/** Every lesson rendered once per test file (the commands take it instead of rendering all lessons each time). */
-export function cachedRenders(): Promise<Renders> {
-  renders ??= renderLessons();
-  return renders;
+/** Every lesson rendered once per test run (test/renders.ts): the commands take it instead of rendering all lessons each time. */
+export async function cachedRenders(): Promise<Renders> {
+  return lessonRenders();
 }
 
 type Command = (argv: string[], io: ReturnType<typeof captureIo>["io"], renderAll: () => Promise<Renders>) => Promise<number>;
@@ -718,6 +724,28 @@ export async function runWith(command: Command, args: string[], env: NodeJS.Proc
   const run = captureIo(env);
   const code = await command(args, run.io, cachedRenders);
   return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** One fake cluster for the tests of the calling describe block (started before them, stopped after): the getter returns it. */
+export function fakeClusterForAll(): () => FakeCluster {
+  let fake: FakeCluster | undefined;
+  beforeAll(async () => {
+    fake = await FakeCluster.start();
+  });
+  afterAll(async () => {
+    await fake?.stop();
+  });
+  return () => fake!;
+}
+
+/** The UsageError a command line gets: thrown before the command runs anything (no program is on PATH, so nothing could run). */
+export async function refusal(command: Command, args: string[]): Promise<UsageError> {
+  const error = await command(args, captureIo({ PATH: "" }).io, cachedRenders).then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  if (!(error instanceof UsageError)) throw new Error(`${args.join(" ")}: expected a UsageError, got ${String(error)}`);
+  return error;
 }
 
 /** A documented `npm run cluster|lesson|verify -- ARGS` line, run with --dry-run: our commands must take it. */

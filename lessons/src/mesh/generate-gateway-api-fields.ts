@@ -5,16 +5,16 @@
 // mesh preview uses them to tell a typo (a field the API does not have) from a real
 // field it does not model, and the tests to tell which lessons need the experimental CRDs.
 //   git -C gateway-api show v1.6.1:config/crd/experimental/gateway.networking.k8s.io_httproutes.yaml > x.yaml ...
-//   node scripts/gateway-api-fields.ts <experimental CRDs.yaml> <standard CRDs.yaml> <gateway-api tag>
+//   node lessons/src/mesh/generate-gateway-api-fields.ts <experimental CRDs.yaml> <standard CRDs.yaml> <gateway-api tag>
 import { readFileSync, writeFileSync } from "node:fs";
-import { specShapes } from "./istio-fields.ts";
+import { specShapes } from "./generate-istio-fields.ts";
 
 const KINDS = ["HTTPRoute", "Gateway"];
-const OUT = new URL("../lessons/src/mesh/gateway-api-fields.json", import.meta.url);
+const OUT = new URL("./gateway-api-fields.json", import.meta.url);
 
 const [experimental, standard, tag] = process.argv.slice(2);
 if (!experimental || !standard || !tag) {
-  console.error("usage: node scripts/gateway-api-fields.ts <experimental CRDs.yaml> <standard CRDs.yaml> <gateway-api tag>");
+  console.error("usage: node lessons/src/mesh/generate-gateway-api-fields.ts <experimental CRDs.yaml> <standard CRDs.yaml> <gateway-api tag>");
   process.exit(2);
 }
 const shapes = (file: string) => specShapes(readFileSync(file, "utf8"), "gateway.networking.k8s.io", "v1", KINDS);

@@ -1,7 +1,9 @@
-// Checks over rendered manifests that stand in for a cluster: schema validation against the
-// published Kubernetes, Istio and Gateway API schemas, and cross-checks that the objects point
-// at each other (Services at pods, routes at Services and subsets, subsets at exactly one
-// version, HTTPRoutes at their parents and backends).
+// Checks over rendered manifests that stand in for a cluster (the tests' own: no command
+// runs them): schema validation against the published Kubernetes, Istio and Gateway API
+// schemas, and cross-checks that the objects point at each other (Services at pods, routes
+// at Services and subsets, subsets at exactly one version, HTTPRoutes at their parents and
+// backends). Hosts resolve as in the mesh preview, which follows Istio (mesh/config.ts
+// resolveHost), and selectors match with the tooling's one labelsMatch (kustomize.ts).
 // Pure functions: objects in, findings out.
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Namespace } from "kubernetes-models/v1/Namespace";
@@ -15,10 +17,10 @@ import { ServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/Se
 import { Sidecar } from "@kubernetes-models/istio/networking.istio.io/v1/Sidecar";
 import { Gateway as GatewayApiGateway } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
 import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
+import { IMAGE_NAMES } from "../../lessons/src/images.ts";
+import { labelsMatch, type K8sObject } from "../../lessons/src/kustomize.ts";
+import { deprecatedField, resolveHost, type Labels } from "../../lessons/src/mesh/config.ts";
 import { parseDuration } from "../../services/common/src/duration.ts";
-import { IMAGE_NAMES } from "./images.ts";
-import type { K8sObject } from "./kustomize.ts";
-import { deprecatedField } from "./mesh/config.ts";
 
 export type Rule =
   | "api-version"
@@ -41,8 +43,6 @@ export interface Finding {
   object: string;
   message: string;
 }
-
-type Labels = Record<string, string>;
 
 interface Model {
   validate(): void;
@@ -125,10 +125,6 @@ export function validateSchemas(objects: readonly K8sObject[]): Finding[] {
 interface LabelSelector {
   matchLabels?: Labels;
   matchExpressions?: { key: string; operator: string; values?: string[] }[];
-}
-
-function labelsMatch(wanted: Labels, labels: Labels): boolean {
-  return Object.entries(wanted).every(([key, value]) => labels[key] === value);
 }
 
 function selectorMatches(selector: LabelSelector, labels: Labels): boolean {
@@ -228,21 +224,22 @@ function checkPortNames(services: readonly K8sObject[]): Finding[] {
 
 // ---- Istio routing ----
 
-/** The Service a rule's host names, for short names and `<name>.<namespace>[.svc[.cluster.local]]`. */
-export function resolveHost(host: string, ruleNamespace: string): { name: string; namespace: string } | undefined {
-  const parts = host.split(".");
-  if (parts.length === 1) return { name: host, namespace: ruleNamespace };
-  const suffix = parts.slice(2).join(".");
-  if (parts.length >= 2 && ["", "svc", "svc.cluster.local"].includes(suffix)) {
-    return { name: parts[0]!, namespace: parts[1]! };
-  }
-  return undefined;
+/**
+ * The Service a rule's host names, resolved as Istio does: a short name is a Service in the
+ * rule's namespace, anything with a dot is taken as written, so only the FQDN names a Service
+ * of another namespace (`web.other` and `web.other.svc` name no Service).
+ */
+function findService(services: readonly K8sObject[], host: string, ruleNamespace: string): K8sObject | undefined {
+  const fqdn = resolveHost(host, ruleNamespace);
+  return services.find((s) => resolveHost(s.metadata.name, namespaceOf(s)) === fqdn);
 }
 
-function findService(services: readonly K8sObject[], host: string, ruleNamespace: string): K8sObject | undefined {
-  const target = resolveHost(host, ruleNamespace);
-  if (target === undefined) return undefined;
-  return services.find((s) => s.metadata.name === target.name && namespaceOf(s) === target.namespace);
+/** For a host that looks like `name.namespace` or `name.namespace.svc`: how Istio reads it. */
+function hostHint(host: string): string {
+  const parts = host.split(".");
+  return parts.length === 2 || (parts.length === 3 && parts[2] === "svc")
+    ? " (Istio takes a name with a dot as written: a Service of another namespace is name.namespace.svc.cluster.local)"
+    : "";
 }
 
 interface Destination {
@@ -269,7 +266,7 @@ function checkRoutes(
     routeDestinations(vs).flatMap(({ host, subset }): Finding[] => {
       const service = findService(services, host, namespaceOf(vs));
       if (service === undefined) {
-        return [{ rule: "route-host", object: objectId(vs), message: `destination host ${host} is not a Service in the render` }];
+        return [{ rule: "route-host", object: objectId(vs), message: `destination host ${host} is not a Service in the render${hostHint(host)}` }];
       }
       if (subset === undefined) return [];
       const subsetExists = destinationRules.some(
@@ -290,7 +287,7 @@ function checkSubsets(destinationRules: readonly K8sObject[], services: readonly
     const host: string = dr.spec?.host ?? "";
     const service = findService(services, host, namespaceOf(dr));
     if (service === undefined) {
-      return [{ rule: "route-host", object: objectId(dr), message: `host ${host} is not a Service in the render` }];
+      return [{ rule: "route-host", object: objectId(dr), message: `host ${host} is not a Service in the render${hostHint(host)}` }];
     }
     const pods = servicePods(service, templates);
     return ((dr.spec?.subsets ?? []) as { name: string; labels?: Labels }[]).flatMap(({ name, labels = {} }): Finding[] => {

@@ -3,14 +3,13 @@
 // schemas (istio/api kubernetes/customresourcedefinitions.gen.yaml). The mesh
 // preview uses it to tell a typo (a field Istio does not have, which the API
 // server rejects) from a real field the preview does not model.
-//   node scripts/istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>
+//   node lessons/src/mesh/generate-istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
+import type { Shape } from "./config.ts";
 
 const KINDS = ["VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar"];
-const OUT = new URL("../lessons/src/mesh/istio-fields.json", import.meta.url);
-
-export type Shape = true | { [key: string]: Shape } | Shape[];
+const OUT = new URL("./istio-fields.json", import.meta.url);
 
 /** The field tree of an OpenAPI schema: objects by property, maps as "*", arrays as [items]; anything open is a leaf. */
 export function shapeOf(schema: any): Shape {
@@ -37,7 +36,7 @@ export function specShapes(crdYaml: string, group: string, version: string, kind
 if (import.meta.main) {
   const [file, commit] = process.argv.slice(2);
   if (!file || !commit) {
-    console.error("usage: node scripts/istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>");
+    console.error("usage: node lessons/src/mesh/generate-istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>");
     process.exit(2);
   }
   const kinds = specShapes(readFileSync(file, "utf8"), "networking.istio.io", "v1", KINDS);

@@ -1,0 +1,25 @@
+// npm run demo whole, as a learner runs it first (moved here from the unit suite,
+// which checks the same pieces in process: demoTargets for the no-argument case,
+// and each lesson under each release in lessons.test.ts).
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { runProgram } from "../../lessons/src/run.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+const demo = (args: string[]) => runProgram(process.execPath, ["lessons/src/demo.ts", ...args], 90_000, { cwd: ROOT });
+
+describe("npm run demo", () => {
+  it("with no argument runs the seed's steps 5 and 6 and passes both", async () => {
+    const { code, stdout } = await demo([]);
+    expect(stdout).toMatch(/== round-robin \(seed step 5\)[\s\S]*PASS {2}v1 and v2[\s\S]*== v2-default \(seed step 6\)[\s\S]*PASS {2}only v2[\s\S]*all checks passed/);
+    expect(code).toBe(0);
+  });
+
+  it("--istio 1.27 models 1.27: mirrored copies get Host flaskapp-shadow", async () => {
+    const { code, stdout } = await demo(["--istio", "1.27", "mirror"]);
+    expect(stdout).toContain("Istio 1.27 defaults");
+    expect(stdout).toContain("all with Host *-shadow");
+    expect(code).toBe(0);
+  });
+});
