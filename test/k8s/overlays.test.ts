@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labelsMatch, RenderError, renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
-import { loadChecks } from "../../lessons/src/checks.ts";
+import { loadChecks, withLessonVars } from "../../lessons/src/checks.ts";
 import { IMAGE_NAMES, IMAGES } from "../../lessons/src/images.ts";
 import { checkManifests } from "./manifest-checks.ts";
 import { allLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "../../lessons/src/lessons.ts";
@@ -120,7 +120,7 @@ describe("the workloads", () => {
   });
 
   it.each(LESSONS.map((l) => [l] as const))("%s: flaskapp, as configured, reveals every /env name and fetches every host its checks use", async (lesson) => {
-    const paths = (await loadChecks(checksFile(overlayDir(lesson)))).checks.map((c) => c.path);
+    const paths = withLessonVars((await loadChecks(checksFile(overlayDir(lesson)))).checks, render(lesson)).map((c) => c.path);
     for (const d of ofKind(render(lesson), "Deployment").filter((x) => x.metadata.name.startsWith("flaskapp"))) {
       const config = flaskappConfig(d);
       for (const path of paths) {

@@ -85,7 +85,7 @@ describe("invalid values are errors naming the field", () => {
   });
 });
 
-describe("parseIstioDuration: a rule's duration as Istio reads it (Go's time.ParseDuration)", () => {
+describe("[durations] parseIstioDuration: a rule's duration as Istio reads it (Go's time.ParseDuration)", () => {
   it.each([
     ["0", 0],
     ["0s", 0],
