@@ -12,6 +12,7 @@ import { availableParallelism, cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
+import { bundleOptions } from "../scripts/build.ts";
 import { DURATION_FORM, formatDuration, parseDuration } from "../services/common/src/duration.ts";
 import { cpuMs, exited, freePort, get, kill, killAll, killAllOnExit, processTree, start, statusKb, timeColdStart, waitFor200, type ColdStart } from "./procs.ts";
 import { cpuUsPerRequest, fmtMb, fmtMs, fmtRatio, loadsTable, median, roundRatio, roundsTable, targetMet, targetsTable, withNotes, type Load, type Target } from "./report.ts";
@@ -102,17 +103,7 @@ async function startServer(name: string, command: string, args: string[], port: 
  */
 async function bundleReference(entry: string, work: string): Promise<string> {
   const outfile = join(work, entry.replace(/^.*\//, "").replace(/\.ts$/, ".js"));
-  await build({
-    entryPoints: [join(ROOT, entry)],
-    outfile,
-    bundle: true,
-    platform: "node",
-    target: "node24",
-    format: "esm",
-    minify: true,
-    logLevel: "warning",
-    banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
-  });
+  await build(bundleOptions(join(ROOT, entry), outfile));
   return outfile;
 }
 

@@ -4,7 +4,7 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { isBuiltin } from "node:module";
-import { build, type Plugin } from "esbuild";
+import { build, type BuildOptions, type Plugin } from "esbuild";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -85,25 +85,35 @@ const assertWithoutSource: Plugin = {
   },
 };
 
+/** CommonJS dependencies (express, pino) call require() for Node built-ins, which an ESM bundle only has through createRequire. */
+export const REQUIRE_BANNER = 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
+
+/**
+ * esbuild's options for one program: one minified ESM file for Node 24 that
+ * runs with plain `node` and no node_modules, headed by `firstLines` (the
+ * banner). The bench bundles its reference servers with these too, so that
+ * they pay what flaskapp pays at start-up and nothing more.
+ */
+export function bundleOptions(entry: string, outfile: string, firstLines = REQUIRE_BANNER): BuildOptions {
+  return {
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node24",
+    format: "esm",
+    minify: true,
+    legalComments: "none",
+    logLevel: "warning",
+    banner: { js: firstLines },
+    plugins: [assertWithoutSource, builtinsAsRequire],
+  };
+}
+
 export async function buildBundles(): Promise<void> {
-  // CommonJS dependencies (express, pino) call require() for Node built-ins,
-  // which an ESM bundle only has through createRequire.
-  const banner = 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
   for (const bundle of BUNDLES) {
-    const first = `${nodeCheck(bundle.program)}\n${banner}`;
-    await build({
-      entryPoints: [join(ROOT, bundle.entry)],
-      outfile: join(ROOT, bundle.out),
-      bundle: true,
-      platform: "node",
-      target: "node24",
-      format: "esm",
-      minify: true,
-      legalComments: "none",
-      logLevel: "warning",
-      banner: { js: bundle.executable ? `#!/usr/bin/env node\n${first}` : first },
-      plugins: [assertWithoutSource, builtinsAsRequire],
-    });
+    const first = `${nodeCheck(bundle.program)}\n${REQUIRE_BANNER}`;
+    await build(bundleOptions(join(ROOT, bundle.entry), join(ROOT, bundle.out), bundle.executable ? `#!/usr/bin/env node\n${first}` : first));
     if (bundle.executable) chmodSync(join(ROOT, bundle.out), 0o755);
   }
 }
