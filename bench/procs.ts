@@ -141,6 +141,35 @@ export function statusKb(pid: number, field: "VmRSS" | "VmHWM" | "RssAnon"): num
   }
 }
 
+export interface PeakMemory {
+  /** highest VmHWM, kB, summed over the process tree */
+  rssKb: number;
+  /** highest RssAnon, kB: the memory that is the process's own, not the mapped binary and libraries */
+  anonKb: number;
+}
+
+/** Samples the peak resident memory of each process tree (gunicorn's master and worker together) every 250 ms until stop(). */
+export function samplePeaks(pids: readonly number[]): { peaks: PeakMemory[]; stop(): void } {
+  const peaks = pids.map(() => ({ rssKb: 0, anonKb: 0 }));
+  const sample = (): void => {
+    pids.forEach((pid, i) => {
+      const tree = processTree(pid);
+      const peak = peaks[i]!;
+      peak.rssKb = Math.max(peak.rssKb, tree.reduce((sum, member) => sum + statusKb(member, "VmHWM"), 0));
+      peak.anonKb = Math.max(peak.anonKb, tree.reduce((sum, member) => sum + statusKb(member, "RssAnon"), 0));
+    });
+  };
+  sample();
+  const timer = setInterval(sample, 250);
+  return {
+    peaks,
+    stop() {
+      clearInterval(timer);
+      sample();
+    },
+  };
+}
+
 /**
  * Starts bench/bare-server.ts as an upstream for /fetch and returns `path` with
  * "{upstream}" replaced by its URL, percent-encoded for a query string.

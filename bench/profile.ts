@@ -3,6 +3,8 @@
 // under wrk load, stops it with SIGTERM so the profile is written, and prints the
 // top self-time functions and the self time per package.
 // Usage: npx node bench/profile.ts [--path /env/version] [--duration 10s] [--connections 32] [--top 30] [--callers FUNCTION]...
+//        [--entry services/flaskapp/src/main.ts] [--ready /readyz] [--node-flag FLAG]...
+// --entry profiles another server the same way (bench/express-min.ts with --ready /env/version).
 // A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +15,8 @@ import { exited, freePort, killAll, killAllOnExit, start, waitFor200, withUpstre
 import { runWrk } from "./wrk.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+/** Preloaded so that any server, not only flaskapp, exits on SIGTERM and so writes its profile. */
+const EXIT_ON_SIGTERM = `data:text/javascript,process.once("SIGTERM", () => process.exit(0));`;
 
 interface ProfileNode {
   id: number;
@@ -99,6 +103,9 @@ async function main(): Promise<void> {
       connections: { type: "string", default: "32" },
       top: { type: "string", default: "30" },
       callers: { type: "string", multiple: true, default: [] },
+      entry: { type: "string", default: "services/flaskapp/src/main.ts" },
+      ready: { type: "string", default: "/readyz" },
+      "node-flag": { type: "string", multiple: true, default: [] },
     },
   });
   const durationMs = parseDuration(values.duration);
@@ -115,14 +122,14 @@ async function main(): Promise<void> {
     const path = await withUpstream(values.path, ROOT);
     const port = await freePort();
     const log = openSync(join(work, "flaskapp.log"), "w");
-    const child = start(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${work}`, "services/flaskapp/src/main.ts"], {
+    const child = start(process.execPath, [...values["node-flag"], "--cpu-prof", `--cpu-prof-dir=${work}`, "--import", EXIT_ON_SIGTERM, values.entry], {
       env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
       stdio: ["ignore", log, log],
       cwd: ROOT,
     });
     closeSync(log);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor200(child, `${base}/readyz`, 15_000, 20);
+    await waitFor200(child, base + values.ready, 15_000, 20);
     await runWrk(base + path, { threads: 1, connections, durationMs: 2000 }); // warm-up, inside the profile too
     const result = await runWrk(base + path, { threads: 1, connections, durationMs });
     child.kill("SIGTERM");
@@ -130,7 +137,7 @@ async function main(): Promise<void> {
     await exited(child);
     clearTimeout(timer);
     const file = readdirSync(work).find((name) => name.endsWith(".cpuprofile"));
-    if (!file) throw new Error("flaskapp wrote no .cpuprofile (did it exit on SIGTERM?)");
+    if (!file) throw new Error(`${values.entry} wrote no .cpuprofile (did it exit on SIGTERM?)`);
     const profile = JSON.parse(readFileSync(join(work, file), "utf8")) as CpuProfile;
     const { functions, owners, totalMs } = selfTimes(profile);
     console.log(`GET ${values.path}: ${Math.round(result.reqPerSec)} req/s under profiling (${result.requests} requests, p50 ${result.p50Ms} ms)`);

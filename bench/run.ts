@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { bundleOptions } from "../scripts/build.ts";
 import { DURATION_FORM, formatDuration, parseDuration } from "../services/common/src/duration.ts";
-import { cpuMs, exited, freePort, get, kill, killAll, killAllOnExit, processTree, start, statusKb, timeColdStart, waitFor200, type ColdStart } from "./procs.ts";
+import { cpuMs, exited, freePort, get, kill, killAll, killAllOnExit, samplePeaks, start, timeColdStart, waitFor200, type ColdStart } from "./procs.ts";
 import { cpuUsPerRequest, fmtMb, fmtMs, fmtRatio, loadsTable, median, roundRatio, roundsTable, targetMet, targetsTable, withNotes, type Load, type Target } from "./report.ts";
 import { ensureTools } from "./tools.ts";
 import { runWrk, type WrkOptions } from "./wrk.ts";
@@ -114,26 +114,6 @@ async function expectV1(url: string, contentType: string | undefined): Promise<v
   }
 }
 
-/** Peak resident memory of each server's process tree, sampled during the load. */
-function sampleRss(servers: readonly Server[], peaks: Map<string, { rssKb: number; anonKb: number }>): () => void {
-  const sample = (): void => {
-    for (const server of servers) {
-      if (server.child.pid === undefined) continue;
-      const tree = processTree(server.child.pid);
-      const peak = peaks.get(server.name) ?? { rssKb: 0, anonKb: 0 };
-      peak.rssKb = Math.max(peak.rssKb, tree.reduce((sum, pid) => sum + statusKb(pid, "VmHWM"), 0));
-      peak.anonKb = Math.max(peak.anonKb, tree.reduce((sum, pid) => sum + statusKb(pid, "RssAnon"), 0));
-      peaks.set(server.name, peak);
-    }
-  };
-  sample();
-  const timer = setInterval(sample, 250);
-  return () => {
-    clearInterval(timer);
-    sample();
-  };
-}
-
 async function countLines(file: string, needle: string): Promise<number> {
   let count = 0;
   let carry = "";
@@ -225,8 +205,7 @@ async function main(): Promise<void> {
       { name: "flaskapp /fetch", what: "flaskapp /fetch?url=<bare node:http>", url: fetchUrl, server: flaskapp, rounds: [], peakRssKb: 0, peakAnonKb: 0, cpuMs: 0 },
     ];
     const wrk = { threads: settings.threads, connections: settings.connections };
-    const peaks = new Map<string, { rssKb: number; anonKb: number }>();
-    const stopSampling = sampleRss(servers, peaks);
+    const memory = samplePeaks(servers.map((s) => s.child.pid!));
     if (settings.warmupMs > 0) {
       for (const load of loads) {
         log(`bench: warm-up ${load.name}`);
@@ -242,11 +221,12 @@ async function main(): Promise<void> {
         log(`bench: round ${round}/${settings.rounds} ${load.name}: ${Math.round(result.reqPerSec)} req/s, p50 ${fmtMs(result.p50Ms)}, p99 ${fmtMs(result.p99Ms)}, errors ${result.errors}`);
       }
     }
-    stopSampling();
+    memory.stop();
     for (const load of loads) {
       if (load.name === "flaskapp /fetch") continue; // same process as the flaskapp row
-      load.peakRssKb = peaks.get(load.server.name)?.rssKb ?? 0;
-      load.peakAnonKb = peaks.get(load.server.name)?.anonKb ?? 0;
+      const peak = memory.peaks[servers.indexOf(load.server)]!;
+      load.peakRssKb = peak.rssKb;
+      load.peakAnonKb = peak.anonKb;
     }
 
     log("bench: tally -n 1000 and the httpie loop");
