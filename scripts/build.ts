@@ -85,6 +85,98 @@ const assertWithoutSource: Plugin = {
   },
 };
 
+/**
+ * Modules that flaskapp's dependencies load at start-up for what it does not
+ * use, or not before its first requests: the body parsers (flaskapp reads no
+ * body), etag and cookie-signature (both load node:crypto; ETags are off and no
+ * cookie is signed), qs (express 5 parses queries with the simple parser),
+ * mime-types (a 200 KB table, looked up only for a type without a charset, so
+ * on the first JSON answer), prom-client's Pushgateway and cluster aggregator,
+ * OpenTelemetry (exemplars are off) and pino's worker-thread transports. Each is
+ * replaced by a stand-in that loads the real module on first use, so its code
+ * is in the bundle but runs only if needed. How a stand-in forwards, by what
+ * its importers do with the module when they load it:
+ * - "function": the module is a function or class, called (or constructed) later;
+ * - a list of names: importers read these functions at load time and call them later;
+ * - "object": importers read its properties only later (any property loads it).
+ */
+type Lazy = "function" | "object" | readonly string[];
+export const LAZY_MODULES: Readonly<Record<string, Lazy>> = {
+  "body-parser/index.js": ["json", "raw", "text", "urlencoded"],
+  "cookie-signature/index.js": ["sign", "unsign"],
+  "etag/index.js": "function",
+  "qs/lib/index.js": "object",
+  "mime-types/index.js": "object",
+  "prom-client/lib/pushgateway.js": "function",
+  "prom-client/lib/cluster.js": "function",
+  "@opentelemetry/api/dist/index.cjs": "object",
+  "pino/lib/transport.js": "function",
+};
+
+function lazyModule(path: string, lazy: Lazy): string {
+  const load = `let real;\nconst load = () => (real ??= require(${JSON.stringify(path)}));\n`;
+  if (lazy === "function") {
+    return `${load}module.exports = function (...args) { return new.target ? Reflect.construct(load(), args, new.target) : load().apply(this, args); };`;
+  }
+  if (lazy === "object") {
+    return `${load}module.exports = new Proxy({}, {
+  get: (_, key) => load()[key],
+  has: (_, key) => key in load(),
+  ownKeys: () => Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_, key) => ({ ...Reflect.getOwnPropertyDescriptor(load(), key), configurable: true }),
+});`;
+  }
+  return load + lazy.map((name) => `exports.${name} = function (...args) { return load().${name}.apply(this, args); };`).join("\n");
+}
+
+/** Every package directory under node_modules (nested ones too), by "name@version", in sorted order. */
+function packageCopies(nodeModules: string, found = new Map<string, string[]>()): Map<string, string[]> {
+  if (!existsSync(nodeModules)) return found;
+  for (const entry of readdirSync(nodeModules).sort()) {
+    if (entry.startsWith(".")) continue;
+    const dirs = entry.startsWith("@") ? readdirSync(join(nodeModules, entry)).sort().map((name) => join(nodeModules, entry, name)) : [join(nodeModules, entry)];
+    for (const dir of dirs) {
+      const manifest = join(dir, "package.json");
+      if (!existsSync(manifest)) continue;
+      const { name, version } = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; version?: string };
+      if (name !== undefined && version !== undefined) found.set(`${name}@${version}`, [...(found.get(`${name}@${version}`) ?? []), dir]);
+      packageCopies(join(dir, "node_modules"), found);
+    }
+  }
+  return found;
+}
+
+/** Marks the plain resolution the plugin below asks esbuild for, so that it does not rewrite it again. */
+const PLAIN = Symbol("plain resolution");
+
+/**
+ * How dependencies are bundled. One copy of each package version: npm nests a
+ * copy under each dependent that the hoisted copy does not suit, and express
+ * 5's accepts, send and type-is and express itself got four identical copies
+ * of mime-types 3.0.2 and mime-db 1.54.0 (the top level holds 2.1.35 for a
+ * test tool); each copy was parsed, evaluated and kept in memory. And the
+ * LAZY_MODULES stand-ins. Together they took half of flaskapp's start-up work
+ * (bench/RESULTS.md, "changes").
+ */
+const dependencies: Plugin = {
+  name: "dependencies",
+  setup(build) {
+    const canonical = new Map<string, string>();
+    for (const dirs of packageCopies(join(ROOT, "node_modules")).values()) for (const dir of dirs) canonical.set(dir, dirs[0]!);
+    build.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === PLAIN || args.namespace !== "file" || isBuiltin(args.path)) return undefined;
+      const found = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: PLAIN });
+      const at = /^(.*\/node_modules\/)((?:@[^/]+\/)?[^/]+)(\/.*)$/.exec(found.path);
+      if (found.errors.length > 0 || found.external || at === null) return undefined;
+      const path = (canonical.get(at[1]! + at[2]!) ?? at[1]! + at[2]!) + at[3]!;
+      const lazy = LAZY_MODULES[at[2]! + at[3]!];
+      if (lazy !== undefined && args.importer !== path && !args.importer.startsWith("lazy:")) return { path, namespace: "lazy", pluginData: lazy };
+      return { path, sideEffects: found.sideEffects };
+    });
+    build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({ contents: lazyModule(args.path, args.pluginData as Lazy), loader: "js", resolveDir: ROOT }));
+  },
+};
+
 /** CommonJS dependencies (express, pino) call require() for Node built-ins, which an ESM bundle only has through createRequire. */
 export const REQUIRE_BANNER = 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
 
@@ -106,7 +198,7 @@ export function bundleOptions(entry: string, outfile: string, firstLines = REQUI
     legalComments: "none",
     logLevel: "warning",
     banner: { js: firstLines },
-    plugins: [assertWithoutSource, builtinsAsRequire],
+    plugins: [assertWithoutSource, builtinsAsRequire, dependencies],
   };
 }
 
