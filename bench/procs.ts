@@ -113,22 +113,30 @@ export function processTree(pid: number): number[] {
   return tree;
 }
 
-const TICKS_PER_SECOND = 100; // USER_HZ, what /proc reports CPU time in on Linux
+const TICKS_PER_SECOND = 100; // USER_HZ, what /proc/PID/stat reports CPU time in on Linux
+
+/** CPU time of one process, in ms: its threads' run time from schedstat (nanoseconds), else /proc/PID/stat's 10 ms ticks. */
+function processCpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    return ns / 1e6;
+  } catch {
+    // no schedstat here, or a thread ended meanwhile: the coarse figure
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // fields after "(comm) ": state ppid ... utime is the 12th, stime the 13th
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return 0; // exited meanwhile
+  }
+}
 
 /** CPU time (user + system) used so far by a process tree, in ms; exited members no longer count. */
 export function cpuMs(pid: number): number {
-  let ticks = 0;
-  for (const member of processTree(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${member}/stat`, "utf8");
-      // fields after "(comm) ": state ppid ... utime is the 12th, stime the 13th
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return (ticks * 1000) / TICKS_PER_SECOND;
+  return processTree(pid).reduce((sum, member) => sum + processCpuMs(member), 0);
 }
 
 /** A field of /proc/PID/status in kB (VmRSS, VmHWM, RssAnon), 0 when the process is gone. */

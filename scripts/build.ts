@@ -1,17 +1,27 @@
 // Bundles each program into one file under dist/ that runs with plain `node`
 // and no node_modules. `--if-stale` skips the build when every bundle is newer
 // than every source file (used by `npm start` and `npm run demo`).
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { isBuiltin } from "node:module";
 import { build, type BuildOptions, type Plugin } from "esbuild";
+import { APP_FILE, CODE_CACHE_FILE } from "../services/flaskapp/src/code-cache.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
 export const BUNDLES = [
-  { entry: "services/flaskapp/src/main.ts", out: "dist/flaskapp.js", executable: false, program: "flaskapp" },
+  { entry: "services/flaskapp/src/start.ts", out: "dist/flaskapp.js", executable: false, program: "flaskapp" },
   { entry: "services/sleep/src/main.ts", out: "dist/tally.js", executable: true, program: "tally" },
 ] as const;
+
+/**
+ * flaskapp's code, which dist/flaskapp.js runs from a V8 code cache
+ * (services/flaskapp/src/code-cache.ts): a CommonJS bundle, because only a
+ * classic script can be compiled with a cache made after it ran; and the cache,
+ * made by starting flaskapp once (primeCodeCache).
+ */
+export const FLASKAPP_APP = { entry: "services/flaskapp/src/main.ts", out: `dist/${APP_FILE}`, cache: `dist/${CODE_CACHE_FILE}` } as const;
 
 /** The oldest Node major the bundles run on: package.json's engines.node (">=24"). */
 export const MIN_NODE_MAJOR = Number(/\d+/.exec(JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).engines.node)![0]);
@@ -39,7 +49,7 @@ function newestMtime(path: string): number {
 
 function isStale(): boolean {
   const sources = Math.max(...SOURCES.map((p) => newestMtime(join(ROOT, p))));
-  return BUNDLES.some(({ out }) => {
+  return [...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache].some((out) => {
     const path = join(ROOT, out);
     return !existsSync(path) || statSync(path).mtimeMs < sources;
   });
@@ -208,12 +218,60 @@ export async function buildBundles(): Promise<void> {
     await build(bundleOptions(join(ROOT, bundle.entry), join(ROOT, bundle.out), bundle.executable ? `#!/usr/bin/env node\n${first}` : first));
     if (bundle.executable) chmodSync(join(ROOT, bundle.out), 0o755);
   }
+  const app = join(ROOT, FLASKAPP_APP.out);
+  // A CommonJS script: no banner (require comes from dist/flaskapp.js), no Node check (dist/flaskapp.js checked).
+  await build({ ...bundleOptions(join(ROOT, FLASKAPP_APP.entry), app, ""), format: "cjs" });
+  if (!/^[\x00-\x7f]*$/.test(readFileSync(app, "latin1"))) throw new Error(`${FLASKAPP_APP.out} is not ASCII: code-cache.ts reads it as latin1`);
+  await primeCodeCache();
+}
+
+const PRIME_TIMEOUT_MS = 20_000;
+
+/**
+ * Makes flaskapp's V8 code cache as the image and the bench use it: starts
+ * dist/flaskapp.js once on a free 127.0.0.1 port, asks /readyz (so the cache
+ * holds the first request's code too), stops it with SIGTERM, and checks that
+ * it wrote the cache at exit.
+ */
+export async function primeCodeCache(): Promise<void> {
+  const cache = join(ROOT, FLASKAPP_APP.cache);
+  rmSync(cache, { force: true });
+  const child = spawn(process.execPath, [join(ROOT, "dist/flaskapp.js")], {
+    env: { PATH: process.env.PATH, NODE_ENV: "production", version: "prime", PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const timer = setTimeout(() => child.kill("SIGKILL"), PRIME_TIMEOUT_MS);
+  let output = "";
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stderr.on("data", (chunk: Buffer) => (output += chunk));
+      child.stdout.on("data", (chunk: Buffer) => {
+        output += chunk;
+        const listening = /"port":(\d+).*"msg":"listening"/.exec(output);
+        if (listening) resolve(Number(listening[1]));
+      });
+      void exited.then((code) => reject(new Error(`exited with ${code} before listening`)));
+    });
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    await ready.text();
+    if (ready.status !== 200) throw new Error(`/readyz answered ${ready.status}`);
+    child.kill("SIGTERM");
+    const code = await exited;
+    if (code !== 0) throw new Error(`exited with ${code} after SIGTERM`);
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw new Error(`making ${FLASKAPP_APP.cache}: dist/flaskapp.js ${(error as Error).message}\n${output.slice(-2000)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!existsSync(cache)) throw new Error(`making ${FLASKAPP_APP.cache}: flaskapp exited without writing it\n${output.slice(-2000)}`);
 }
 
 if (import.meta.main) {
   const ifStale = process.argv.includes("--if-stale");
   if (!ifStale || isStale()) {
     await buildBundles();
-    console.error(`built ${BUNDLES.map((b) => b.out).join(", ")}`);
+    console.error(`built ${[...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache].join(", ")}`);
   }
 }
