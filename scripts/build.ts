@@ -101,8 +101,11 @@ const assertWithoutSource: Plugin = {
  * body), etag and cookie-signature (both load node:crypto; ETags are off and no
  * cookie is signed), qs (express 5 parses queries with the simple parser),
  * mime-types (a 200 KB table, looked up only for a type without a charset, so
- * on the first JSON answer), prom-client's Pushgateway and cluster aggregator,
- * OpenTelemetry (exemplars are off) and pino's worker-thread transports. Each is
+ * on the first JSON answer), prom-client's Pushgateway and cluster aggregator
+ * and its process metrics (perf_hooks, node:v8; flaskapp starts them after its
+ * first response),
+ * OpenTelemetry (exemplars are off), pino's worker-thread transports and its
+ * stdout writer (flaskapp has its own: line-batch.ts). Each is
  * replaced by a stand-in that loads the real module on first use, so its code
  * is in the bundle but runs only if needed. How a stand-in forwards, by what
  * its importers do with the module when they load it:
@@ -119,8 +122,10 @@ export const LAZY_MODULES: Readonly<Record<string, Lazy>> = {
   "mime-types/index.js": "object",
   "prom-client/lib/pushgateway.js": "function",
   "prom-client/lib/cluster.js": "function",
+  "prom-client/lib/defaultMetrics.js": "function",
   "@opentelemetry/api/dist/index.cjs": "object",
   "pino/lib/transport.js": "function",
+  "sonic-boom/index.js": "function",
 };
 
 function lazyModule(path: string, lazy: Lazy): string {

@@ -5,7 +5,6 @@
 // V8 compiles up front, a tenth of it, because a cache made after the app ran
 // is something only a vm.Script can take (bench/RESULTS.md, "changes").
 import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Script } from "node:vm";
 
 export const APP_FILE = "flaskapp-app.cjs";
@@ -21,8 +20,8 @@ export interface CompiledApp {
 
 /** Compiles the CommonJS app bundle in `dir` with its code cache, when there is one. */
 export function compileApp(dir: string): CompiledApp {
-  const file = join(dir, APP_FILE);
-  const cacheFile = join(dir, CODE_CACHE_FILE);
+  const file = `${dir}/${APP_FILE}`;
+  const cacheFile = `${dir}/${CODE_CACHE_FILE}`;
   // The bundle is ASCII (esbuild escapes the rest, and the build checks), so latin1 reads it without UTF-8 decoding.
   const source = readFileSync(file, "latin1");
   let cachedData: Buffer | undefined;

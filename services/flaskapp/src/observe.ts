@@ -254,10 +254,12 @@ type Observed = Response & { [STARTED]: number };
 /**
  * The first middleware: stamps the version header (and `Connection: close`
  * once shutdown began) and records the request when its response closes.
+ * `afterFirstResponse` is called once, when the first response has closed.
  */
-export function observeRequests(logger: Logger, registry: Registry, lifecycle: Lifecycle, version: string): RequestHandler {
+export function observeRequests(logger: Logger, registry: Registry, lifecycle: Lifecycle, version: string, afterFirstResponse?: () => void): RequestHandler {
   const metrics = new RequestMetrics(registry);
   const writeLine = requestLogWriter(logger);
+  let first = afterFirstResponse;
   function onClose(this: Observed): void {
     const res = this;
     const req = res.req;
@@ -266,6 +268,11 @@ export function observeRequests(logger: Logger, registry: Registry, lifecycle: L
     const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
     metrics.record(req.method, route, status, ms / 1000);
     if (logger.isLevelEnabled("info")) writeLine(req, res, route, status, ms);
+    if (first !== undefined) {
+      const call = first;
+      first = undefined;
+      call();
+    }
   }
   return (_req, res, next) => {
     (res as Observed)[STARTED] = performance.now();
