@@ -3,7 +3,7 @@
 // under wrk load, stops it with SIGTERM so the profile is written, and prints the
 // top self-time functions and the self time per package.
 // Usage: npx node bench/profile.ts [--path /env/version] [--duration 10s] [--connections 32] [--top 30] [--callers FUNCTION]...
-//        [--entry services/flaskapp/src/main.ts] [--ready /readyz] [--node-flag FLAG]...
+//        [--entry services/flaskapp/src/main.ts] [--ready /readyz] [--node-flag FLAG]... [--env NAME=value]...
 // --entry profiles another server the same way (bench/express-min.ts with --ready /env/version).
 // A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -106,6 +106,7 @@ async function main(): Promise<void> {
       entry: { type: "string", default: "services/flaskapp/src/main.ts" },
       ready: { type: "string", default: "/readyz" },
       "node-flag": { type: "string", multiple: true, default: [] },
+      env: { type: "string", multiple: true, default: [] },
     },
   });
   const durationMs = parseDuration(values.duration);
@@ -115,6 +116,13 @@ async function main(): Promise<void> {
   if (!Number.isInteger(connections) || connections < 1 || connections > 1000) throw new Error("--connections: an integer from 1 to 1000");
   if (!Number.isInteger(top) || top < 1) throw new Error("--top: a positive integer");
   if (!values.path.startsWith("/")) throw new Error("--path must start with /");
+  const extraEnv = Object.fromEntries(
+    values.env.map((assignment) => {
+      const at = assignment.indexOf("=");
+      if (at < 1) throw new Error(`--env ${assignment}: expected NAME=value`);
+      return [assignment.slice(0, at), assignment.slice(at + 1)];
+    }),
+  );
 
   killAllOnExit();
   const work = mkdtempSync(join(tmpdir(), "bench-profile-"));
@@ -123,7 +131,7 @@ async function main(): Promise<void> {
     const port = await freePort();
     const log = openSync(join(work, "flaskapp.log"), "w");
     const child = start(process.execPath, [...values["node-flag"], "--cpu-prof", `--cpu-prof-dir=${work}`, "--import", EXIT_ON_SIGTERM, values.entry], {
-      env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
+      env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", ...extraEnv, PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
       stdio: ["ignore", log, log],
       cwd: ROOT,
     });
