@@ -1,8 +1,8 @@
 // Per-request observation: one JSON log line and the Prometheus request
-// metrics, both recorded once when the response closes. This runs on every
+// metrics, both recorded once when the response is done. This runs on every
 // request, so it is built to cost next to nothing (bench/RESULTS.md, "changes"):
-// one shared close listener (no closure per request), metric series bound once
-// per label set and then updated by plain additions, and the log line
+// no listener for responses answered at once, metric series bound once per
+// label set and then updated by plain additions, and the log line
 // concatenated from parts computed once, in exactly the shape pino would write.
 // Every label takes a value from a fixed set (methods, statuses, route
 // templates), so no traffic can grow /metrics beyond MAX_METRICS_BYTES.
@@ -221,14 +221,14 @@ function cachedJson(text: string): string {
  * time, the logger's bindings, the fields in that order, msg), without
  * building the object pino would walk for every request.
  */
-function requestLogWriter(logger: Logger): (req: Request, res: Response, route: string, status: number, ms: number) => void {
+function requestLogWriter(logger: Logger): (req: Request, res: Response, route: string, status: number, ms: number, aborted: boolean) => void {
   const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym, messageKeySym } = pino.symbols;
   const internals = logger as unknown as Record<symbol, unknown>;
   const level = (internals[lsCacheSym] as Record<number, string>)[logger.levels.values.info!]!;
   const time = internals[timeSym] as () => string;
   const stream = internals[streamSym] as { write(line: string): unknown };
   const message = `,${JSON.stringify(internals[messageKeySym])}:"request"${internals[endSym] as string}`;
-  return (req, res, route, status, ms) => {
+  return (req, res, route, status, ms, aborted) => {
     const url = req.originalUrl;
     const query = url.indexOf("?");
     let path = query === -1 ? url : url.slice(0, query);
@@ -240,7 +240,7 @@ function requestLogWriter(logger: Logger): (req: Request, res: Response, route: 
       `${level}${time()}${internals[chindingsSym] as string},"method":${cachedJson(req.method)},"route":${cachedJson(route)},"path":${JSON.stringify(path)}` +
         `${host === undefined ? "" : `,"host":${JSON.stringify(host)}`},"status":${status},"durationMs":${Math.round(ms * 1000) / 1000}` +
         `${requestId === undefined ? "" : `,"requestId":${JSON.stringify(requestId)}`}${traceId === undefined ? "" : `,"traceId":${JSON.stringify(traceId)}`}` +
-        `${res.writableFinished ? "" : ',"aborted":true'}${cut === undefined ? "" : `,"cut":${JSON.stringify(cut)}`}${message}`,
+        `${aborted ? ',"aborted":true' : ""}${cut === undefined ? "" : `,"cut":${JSON.stringify(cut)}`}${message}`,
     );
   };
 }
@@ -253,32 +253,39 @@ type Observed = Response & { [STARTED]: number };
 
 /**
  * The first middleware: stamps the version header (and `Connection: close`
- * once shutdown began) and records the request when its response closes.
- * `afterFirstResponse` is called once, when the first response has closed.
+ * once shutdown began) and records the request once its response is done. A
+ * handler that answered at once (most do) is recorded as soon as it returns:
+ * a close listener on every response cost a tenth of the requests per second
+ * (bench/RESULTS.md, "changes"). The others (fetches, delays, scrapes) are
+ * recorded when their response closes, which also sees a client that left
+ * before its answer. `afterFirstResponse` is called once, after the first record.
  */
 export function observeRequests(logger: Logger, registry: Registry, lifecycle: Lifecycle, version: string, afterFirstResponse?: () => void): RequestHandler {
   const metrics = new RequestMetrics(registry);
   const writeLine = requestLogWriter(logger);
   let first = afterFirstResponse;
-  function onClose(this: Observed): void {
-    const res = this;
+  function record(res: Observed, aborted: boolean): void {
     const req = res.req;
     const ms = performance.now() - res[STARTED];
     const route: string = req.route?.path ?? UNMATCHED_ROUTE;
     const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
     metrics.record(req.method, route, status, ms / 1000);
-    if (logger.isLevelEnabled("info")) writeLine(req, res, route, status, ms);
+    if (logger.isLevelEnabled("info")) writeLine(req, res, route, status, ms, aborted);
     if (first !== undefined) {
       const call = first;
       first = undefined;
       call();
     }
   }
+  function onClose(this: Observed): void {
+    record(this, !this.writableFinished);
+  }
   return (_req, res, next) => {
     (res as Observed)[STARTED] = performance.now();
     res.setHeader(VERSION_HEADER, version);
     if (lifecycle.shuttingDown) res.setHeader("connection", "close");
-    res.on("close", onClose);
     next();
+    if (res.writableEnded) record(res as Observed, false);
+    else res.on("close", onClose);
   };
 }
