@@ -5,15 +5,12 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
+import { Children } from "../lessons/src/children.ts";
 
-const running = new Set<ChildProcess>();
+const running = new Children();
 
 export function start(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string }): ChildProcess {
-  const child = spawn(command, args, { ...options, detached: true });
-  running.add(child);
-  child.once("exit", () => running.delete(child));
-  child.once("error", () => running.delete(child));
-  return child;
+  return running.track(spawn(command, args, { ...options, detached: true }));
 }
 
 export function kill(child: ChildProcess): void {
@@ -26,7 +23,7 @@ export function kill(child: ChildProcess): void {
 }
 
 export function killAll(): void {
-  for (const child of running) kill(child);
+  running.killAll(kill);
 }
 
 /** Kills every child however the bench ends. */
