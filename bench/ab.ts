@@ -1,18 +1,44 @@
 // A/B of two flaskapp bundles (before and after a change), in interleaved wrk
 // rounds so that the shared machine's slow moments hit both. Used to measure
 // what each optimisation gained (bench/RESULTS.md, "changes").
-// Usage: npx node bench/ab.ts BEFORE.js AFTER.js [--path /env/version] [--rounds 5] [--duration 5s] [--connections 32] [--cold RUNS]
+// Usage: npx node bench/ab.ts [--path /env/version] [--rounds 5] [--duration 5s] [--connections 32] [--cold RUNS] [--ready /readyz] [--] BEFORE AFTER
+// BEFORE and AFTER are a bundle, optionally preceded by environment variables and node
+// flags in one argument (after "--" when it starts with a flag): "--max-semi-space-size=1 dist/flaskapp.js".
 // A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
-import { cpuMs, freePort, killAll, killAllOnExit, processTree, start, statusKb, timeColdStart, waitFor200, withUpstream, type ColdStart } from "./procs.ts";
+import { cpuMs, freePort, killAll, killAllOnExit, samplePeaks, start, timeColdStart, waitFor200, withUpstream, type ColdStart } from "./procs.ts";
 import { fmtMb, fmtMs, fmtRatio, median, roundRatio } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+
+export interface Side {
+  /** the argument as given, to name the side in the output */
+  name: string;
+  env: Record<string, string>;
+  /** node's arguments: flags, then the bundle */
+  args: string[];
+}
+
+/** "NAME=value ... --flag ... bundle.js": environment, node flags, bundle (the last word). */
+export function parseSide(text: string): Side {
+  const words = text.trim().split(/\s+/).filter((w) => w !== "");
+  const bundle = words.pop();
+  if (bundle === undefined || bundle.startsWith("-") || bundle.includes("=")) throw new Error(`"${text}": the last word must be the bundle`);
+  const env: Record<string, string> = {};
+  const flags: string[] = [];
+  for (const word of words) {
+    const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(word);
+    if (assignment) env[assignment[1]!] = assignment[2]!;
+    else if (word.startsWith("-")) flags.push(word);
+    else throw new Error(`"${text}": "${word}" is neither NAME=value nor a node flag`);
+  }
+  return { name: text, env, args: [...flags, resolve(bundle)] };
+}
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -23,9 +49,10 @@ async function main(): Promise<void> {
       duration: { type: "string", default: "5s" },
       connections: { type: "string", default: "32" },
       cold: { type: "string", default: "0" },
+      ready: { type: "string", default: "/readyz" },
     },
   });
-  const [before, after] = positionals;
+  const [before, after] = positionals.map(parseSide);
   const rounds = Number(values.rounds);
   const durationMs = parseDuration(values.duration);
   const connections = Number(values.connections);
@@ -42,19 +69,20 @@ async function main(): Promise<void> {
     const path = await withUpstream(values.path, ROOT);
 
     const sides = await Promise.all(
-      [before, after].map(async (bundle, i) => {
+      [before, after].map(async (side, i) => {
         const port = await freePort();
         const log = openSync(join(work, `${i}.log`), "w");
-        const child = start(process.execPath, [resolve(bundle)], {
-          env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
+        const child = start(process.execPath, side.args, {
+          env: { PATH: process.env.PATH, ...side.env, NODE_ENV: "production", version: "v1", PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
           stdio: ["ignore", log, log],
           cwd: ROOT,
         });
         closeSync(log);
-        await waitFor200(child, `http://127.0.0.1:${port}/readyz`, 15_000, 20);
-        return { name: bundle, child, url: `http://127.0.0.1:${port}${path}`, rounds: [] as WrkResult[], cpuMs: 0, cpuUs: Number.NaN };
+        await waitFor200(child, `http://127.0.0.1:${port}${values.ready}`, 15_000, 20);
+        return { name: side.name, child, url: `http://127.0.0.1:${port}${path}`, rounds: [] as WrkResult[], cpuMs: 0, cpuUs: Number.NaN };
       }),
     );
+    const memory = samplePeaks(sides.map((side) => side.child.pid!));
     for (const side of sides) await runWrk(side.url, { threads: 1, connections, durationMs: 2000 });
     for (let round = 0; round < rounds; round++) {
       for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
@@ -63,23 +91,24 @@ async function main(): Promise<void> {
         side.cpuMs += cpuMs(side.child.pid!) - cpuBefore;
       }
     }
-    for (const side of sides) {
-      const rss = processTree(side.child.pid!).reduce((sum, pid) => sum + statusKb(pid, "VmHWM"), 0);
+    memory.stop();
+    for (const [at, side] of sides.entries()) {
+      const peak = memory.peaks[at]!;
       const rates = side.rounds.map((r) => Math.round(r.reqPerSec));
       const cpuUs = (side.cpuMs * 1000) / side.rounds.reduce((sum, r) => sum + r.requests, 0);
       side.cpuUs = cpuUs;
-      console.log(`${side.name}: median ${Math.round(median(rates))} req/s [${rates.join(", ")}], p99 ${median(side.rounds.map((r) => r.p99Ms)).toFixed(2)} ms, CPU ${cpuUs.toFixed(1)} µs/request, peak RSS ${fmtMb(rss)}`);
+      console.log(`${side.name}: median ${Math.round(median(rates))} req/s [${rates.join(", ")}], p99 ${median(side.rounds.map((r) => r.p99Ms)).toFixed(2)} ms, CPU ${cpuUs.toFixed(1)} µs/request, peak RSS ${fmtMb(peak.rssKb)}, peak anonymous ${fmtMb(peak.anonKb)}`);
     }
     console.log(`after/before: ${fmtRatio(roundRatio(sides[1]!.rounds, sides[0]!.rounds))} by req/s (median of per-round ratios), ${fmtRatio(sides[0]!.cpuUs / sides[1]!.cpuUs)} by CPU per request`);
     if (coldRuns > 0) {
       const env = { NODE_ENV: "production", version: "v1", HOST: "127.0.0.1" };
       const cold: ColdStart[][] = [[], []];
       for (let i = 0; i < coldRuns; i++) {
-        for (const [side, bundle] of [before, after].entries()) cold[side]!.push(await timeColdStart(() => [resolve(bundle)], env, "/readyz", ROOT));
+        for (const [at, side] of [before, after].entries()) cold[at]!.push(await timeColdStart(() => side.args, { ...side.env, ...env }, values.ready, ROOT));
       }
-      for (const [side, bundle] of [before, after].entries()) {
-        const runs = cold[side]!;
-        console.log(`${bundle}: cold start median ${fmtMs(median(runs.map((r) => r.ms)))} [${runs.map((r) => Math.round(r.ms)).join(", ")}], CPU until ready median ${fmtMs(median(runs.map((r) => r.cpuMs)))}`);
+      for (const [at, side] of [before, after].entries()) {
+        const runs = cold[at]!;
+        console.log(`${side.name}: cold start median ${fmtMs(median(runs.map((r) => r.ms)))} [${runs.map((r) => Math.round(r.ms)).join(", ")}], CPU until ready median ${fmtMs(median(runs.map((r) => r.cpuMs)))}`);
       }
     }
   } finally {
@@ -88,8 +117,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(`ab: ${(error as Error).message}`);
-  killAll();
-  process.exit(1);
-});
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    console.error(`ab: ${(error as Error).message}`);
+    killAll();
+    process.exit(1);
+  });
+}

@@ -1,10 +1,10 @@
 // The platform's limit: node:http with no framework, answering every request
 // with the bytes flaskapp sends for /env/version when version=v1. Also the
-// upstream for the /fetch comparison. Usage: node bench/bare-server.ts PORT
+// upstream for the /fetch comparison. Usage: node bench/bare-server.ts PORT (or PORT in the environment)
 import { createServer } from "node:http";
 
 const BODY = Buffer.from("v1");
-const port = Number(process.argv[2]);
+const port = Number(process.argv[2] ?? process.env.PORT);
 if (!Number.isInteger(port) || port < 1 || port > 65535) {
   console.error("usage: node bench/bare-server.ts PORT (1-65535)");
   process.exit(2);

@@ -5,15 +5,12 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
+import { Children } from "../lessons/src/children.ts";
 
-const running = new Set<ChildProcess>();
+const running = new Children();
 
 export function start(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string }): ChildProcess {
-  const child = spawn(command, args, { ...options, detached: true });
-  running.add(child);
-  child.once("exit", () => running.delete(child));
-  child.once("error", () => running.delete(child));
-  return child;
+  return running.track(spawn(command, args, { ...options, detached: true }));
 }
 
 export function kill(child: ChildProcess): void {
@@ -26,7 +23,7 @@ export function kill(child: ChildProcess): void {
 }
 
 export function killAll(): void {
-  for (const child of running) kill(child);
+  running.killAll(kill);
 }
 
 /** Kills every child however the bench ends. */
@@ -113,22 +110,30 @@ export function processTree(pid: number): number[] {
   return tree;
 }
 
-const TICKS_PER_SECOND = 100; // USER_HZ, what /proc reports CPU time in on Linux
+const TICKS_PER_SECOND = 100; // USER_HZ, what /proc/PID/stat reports CPU time in on Linux
+
+/** CPU time of one process, in ms: its threads' run time from schedstat (nanoseconds), else /proc/PID/stat's 10 ms ticks. */
+function processCpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    return ns / 1e6;
+  } catch {
+    // no schedstat here, or a thread ended meanwhile: the coarse figure
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // fields after "(comm) ": state ppid ... utime is the 12th, stime the 13th
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return 0; // exited meanwhile
+  }
+}
 
 /** CPU time (user + system) used so far by a process tree, in ms; exited members no longer count. */
 export function cpuMs(pid: number): number {
-  let ticks = 0;
-  for (const member of processTree(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${member}/stat`, "utf8");
-      // fields after "(comm) ": state ppid ... utime is the 12th, stime the 13th
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return (ticks * 1000) / TICKS_PER_SECOND;
+  return processTree(pid).reduce((sum, member) => sum + processCpuMs(member), 0);
 }
 
 /** A field of /proc/PID/status in kB (VmRSS, VmHWM, RssAnon), 0 when the process is gone. */
@@ -139,6 +144,35 @@ export function statusKb(pid: number, field: "VmRSS" | "VmHWM" | "RssAnon"): num
   } catch {
     return 0;
   }
+}
+
+export interface PeakMemory {
+  /** highest VmHWM, kB, summed over the process tree */
+  rssKb: number;
+  /** highest RssAnon, kB: the memory that is the process's own, not the mapped binary and libraries */
+  anonKb: number;
+}
+
+/** Samples the peak resident memory of each process tree (gunicorn's master and worker together) every 250 ms until stop(). */
+export function samplePeaks(pids: readonly number[]): { peaks: PeakMemory[]; stop(): void } {
+  const peaks = pids.map(() => ({ rssKb: 0, anonKb: 0 }));
+  const sample = (): void => {
+    pids.forEach((pid, i) => {
+      const tree = processTree(pid);
+      const peak = peaks[i]!;
+      peak.rssKb = Math.max(peak.rssKb, tree.reduce((sum, member) => sum + statusKb(member, "VmHWM"), 0));
+      peak.anonKb = Math.max(peak.anonKb, tree.reduce((sum, member) => sum + statusKb(member, "RssAnon"), 0));
+    });
+  };
+  sample();
+  const timer = setInterval(sample, 250);
+  return {
+    peaks,
+    stop() {
+      clearInterval(timer);
+      sample();
+    },
+  };
 }
 
 /**

@@ -3,6 +3,8 @@
 // under wrk load, stops it with SIGTERM so the profile is written, and prints the
 // top self-time functions and the self time per package.
 // Usage: npx node bench/profile.ts [--path /env/version] [--duration 10s] [--connections 32] [--top 30] [--callers FUNCTION]...
+//        [--entry services/flaskapp/src/main.ts] [--ready /readyz] [--node-flag FLAG]... [--env NAME=value]...
+// --entry profiles another server the same way (bench/express-min.ts with --ready /env/version).
 // A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +15,8 @@ import { exited, freePort, killAll, killAllOnExit, start, waitFor200, withUpstre
 import { runWrk } from "./wrk.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
+/** Preloaded so that any server, not only flaskapp, exits on SIGTERM and so writes its profile. */
+const EXIT_ON_SIGTERM = `data:text/javascript,process.once("SIGTERM", () => process.exit(0));`;
 
 interface ProfileNode {
   id: number;
@@ -99,6 +103,10 @@ async function main(): Promise<void> {
       connections: { type: "string", default: "32" },
       top: { type: "string", default: "30" },
       callers: { type: "string", multiple: true, default: [] },
+      entry: { type: "string", default: "services/flaskapp/src/main.ts" },
+      ready: { type: "string", default: "/readyz" },
+      "node-flag": { type: "string", multiple: true, default: [] },
+      env: { type: "string", multiple: true, default: [] },
     },
   });
   const durationMs = parseDuration(values.duration);
@@ -108,6 +116,13 @@ async function main(): Promise<void> {
   if (!Number.isInteger(connections) || connections < 1 || connections > 1000) throw new Error("--connections: an integer from 1 to 1000");
   if (!Number.isInteger(top) || top < 1) throw new Error("--top: a positive integer");
   if (!values.path.startsWith("/")) throw new Error("--path must start with /");
+  const extraEnv = Object.fromEntries(
+    values.env.map((assignment) => {
+      const at = assignment.indexOf("=");
+      if (at < 1) throw new Error(`--env ${assignment}: expected NAME=value`);
+      return [assignment.slice(0, at), assignment.slice(at + 1)];
+    }),
+  );
 
   killAllOnExit();
   const work = mkdtempSync(join(tmpdir(), "bench-profile-"));
@@ -115,14 +130,14 @@ async function main(): Promise<void> {
     const path = await withUpstream(values.path, ROOT);
     const port = await freePort();
     const log = openSync(join(work, "flaskapp.log"), "w");
-    const child = start(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${work}`, "services/flaskapp/src/main.ts"], {
-      env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
+    const child = start(process.execPath, [...values["node-flag"], "--cpu-prof", `--cpu-prof-dir=${work}`, "--import", EXIT_ON_SIGTERM, values.entry], {
+      env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", ...extraEnv, PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
       stdio: ["ignore", log, log],
       cwd: ROOT,
     });
     closeSync(log);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor200(child, `${base}/readyz`, 15_000, 20);
+    await waitFor200(child, base + values.ready, 15_000, 20);
     await runWrk(base + path, { threads: 1, connections, durationMs: 2000 }); // warm-up, inside the profile too
     const result = await runWrk(base + path, { threads: 1, connections, durationMs });
     child.kill("SIGTERM");
@@ -130,7 +145,7 @@ async function main(): Promise<void> {
     await exited(child);
     clearTimeout(timer);
     const file = readdirSync(work).find((name) => name.endsWith(".cpuprofile"));
-    if (!file) throw new Error("flaskapp wrote no .cpuprofile (did it exit on SIGTERM?)");
+    if (!file) throw new Error(`${values.entry} wrote no .cpuprofile (did it exit on SIGTERM?)`);
     const profile = JSON.parse(readFileSync(join(work, file), "utf8")) as CpuProfile;
     const { functions, owners, totalMs } = selfTimes(profile);
     console.log(`GET ${values.path}: ${Math.round(result.reqPerSec)} req/s under profiling (${result.requests} requests, p50 ${result.p50Ms} ms)`);

@@ -9,12 +9,18 @@ export function median(values: readonly number[]): number {
 }
 
 /**
- * The ratio of two loads measured in interleaved rounds: the median of the
- * per-round ratios, so that a slow minute of the shared machine hits both sides.
+ * The ratio of two series measured in turn (interleaved rounds, alternating
+ * cold starts): the median of the pairwise ratios, so that a slow minute of
+ * the shared machine hits both sides.
  */
-export function roundRatio(a: readonly WrkResult[], b: readonly WrkResult[]): number {
+export function medianRatio(a: readonly number[], b: readonly number[]): number {
   const n = Math.min(a.length, b.length);
-  return median(Array.from({ length: n }, (_, i) => a[i]!.reqPerSec / b[i]!.reqPerSec));
+  return median(Array.from({ length: n }, (_, i) => a[i]! / b[i]!));
+}
+
+/** medianRatio of two loads' req/s, round by round. */
+export function roundRatio(a: readonly WrkResult[], b: readonly WrkResult[]): number {
+  return medianRatio(a.map((r) => r.reqPerSec), b.map((r) => r.reqPerSec));
 }
 
 export interface Load {

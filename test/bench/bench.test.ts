@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ownerOf, selfTimes } from "../../bench/profile.ts";
-import { median, NOTES_MARKER, roundRatio, targetMet, withNotes } from "../../bench/report.ts";
+import { parseSide } from "../../bench/ab.ts";
+import { parseShipped } from "../../bench/image.ts";
+import { median, medianRatio, NOTES_MARKER, roundRatio, targetMet, withNotes } from "../../bench/report.ts";
 import { parseWrkDuration, parseWrkOutput, type WrkResult } from "../../bench/wrk.ts";
 
 const WRK_OUTPUT = `Running 2s test @ http://127.0.0.1:18999/env/version
@@ -66,6 +68,11 @@ describe("report", () => {
     expect(roundRatio(rounds(800, 400, 840), rounds(1000, 500, 1050))).toBeCloseTo(0.8, 6);
   });
 
+  it("pairs any two series the same way (cold starts run in turn)", () => {
+    expect(medianRatio([120, 300, 110], [60, 100, 55])).toBe(2);
+    expect(medianRatio([1, 2], [1])).toBe(1);
+  });
+
   it.each([
     [{ measured: 0.8, bound: 0.75, atMost: false }, true],
     [{ measured: 0.75, bound: 0.75, atMost: false }, true],
@@ -112,4 +119,44 @@ describe("profile", () => {
     expect(owners[1]).toEqual({ key: "express", ms: 2 });
     expect(functions[0]).toEqual({ key: "asJson pino/lib/tools.js:10", ms: 3 });
   });
+});
+
+describe("flaskapp as shipped", () => {
+  const dockerfile = [
+    "FROM node:24 AS build",
+    "ENV BUILD_ONLY=1",
+    'CMD ["node", "--inspect", "build.js"]',
+    "FROM node:24",
+    "ENV NODE_ENV=production",
+    "# comment",
+    "ENV MALLOC_ARENA_MAX=2 \\",
+    "    MALLOC_TRIM_THRESHOLD_=131072",
+    "ENTRYPOINT []",
+    'CMD ["node", "--max-old-space-size-percentage=50", "--max-semi-space-size=2", "/app/flaskapp.js"]',
+  ].join("\n");
+
+  it("reads the final stage's node flags and environment, not the build stage's", () => {
+    expect(parseShipped(dockerfile)).toEqual({
+      nodeFlags: ["--max-old-space-size-percentage=50", "--max-semi-space-size=2"],
+      env: { NODE_ENV: "production", MALLOC_ARENA_MAX: "2", MALLOC_TRIM_THRESHOLD_: "131072" },
+    });
+  });
+
+  it.each([
+    ["no CMD", dockerfile.replace(/^CMD .*\/app.*$/m, "")],
+    ["a shell-form CMD", dockerfile.replace(/^CMD .*\/app.*$/m, "CMD node /app/flaskapp.js")],
+    ["a CMD that is not node", dockerfile.replace(/^CMD .*\/app.*$/m, 'CMD ["tini", "--", "node", "/app/flaskapp.js"]')],
+    ["an ENV without =", dockerfile.replace("ENV NODE_ENV=production", "ENV NODE_ENV production")],
+  ])("refuses %s", (_what, text) => expect(() => parseShipped(text)).toThrow());
+});
+
+describe("ab sides", () => {
+  it("splits environment, node flags and the bundle", () => {
+    const side = parseSide("MALLOC_ARENA_MAX=2 --max-semi-space-size=2 dist/flaskapp.js");
+    expect(side.env).toEqual({ MALLOC_ARENA_MAX: "2" });
+    expect(side.args.slice(0, -1)).toEqual(["--max-semi-space-size=2"]);
+    expect(side.args.at(-1)).toMatch(/\/dist\/flaskapp\.js$/);
+  });
+
+  it.each(["--flag", "A=1", "dist/a.js stray dist/b.js"])("refuses %j", (text) => expect(() => parseSide(text)).toThrow());
 });

@@ -60,6 +60,13 @@ describe("flaskapp image", () => {
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 
+  it("starts from the V8 code cache the build made: no warning that it does not fit this Node", async () => {
+    const logs = await docker(["logs", FLASKAPP]);
+    expect(logs.code).toBe(0);
+    expect(logs.stderr).not.toMatch(/flaskapp-app\.cjs\.cache/);
+    expect(logs.stdout).toContain('"msg":"listening"');
+  });
+
   it("runs as uid 1000, also by default", async () => {
     expect((await dockerOk(["exec", FLASKAPP, "sh", "-c", "awk '/^Uid:/ {print $2}' /proc/1/status"])).trim()).toBe("1000");
     expect((await dockerOk(["image", "inspect", "--format", "{{.Config.User}}", FLASKAPP_IMAGE])).trim()).toBe("1000:1000");
@@ -72,7 +79,7 @@ describe("flaskapp image", () => {
     expect(files.filter((f) => /(^|\/)node_modules(\/|$)/.test(f))).toEqual([]);
     expect(files.filter((f) => /(^|\/)(npm|npx|corepack|yarn)$/.test(f.replace(/\/$/, "")))).toEqual([]);
     expect(files.filter((f) => f.endsWith(".ts"))).toEqual([]);
-    expect(files.filter((f) => f.startsWith("app/"))).toEqual(["app/", "app/flaskapp.js"]);
+    expect(files.filter((f) => f.startsWith("app/"))).toEqual(["app/", "app/flaskapp-app.cjs", "app/flaskapp-app.cjs.cache", "app/flaskapp.js"]);
   });
 
   it("has the OCI labels and runs node directly with NODE_ENV=production", async () => {
@@ -88,7 +95,7 @@ describe("flaskapp image", () => {
     expect(config.Labels).toHaveProperty(["org.opencontainers.image.source"]);
     expect(config.Env).toContain("NODE_ENV=production");
     expect(config.Entrypoint ?? []).toEqual([]);
-    expect(config.Cmd).toEqual(["node", "--max-old-space-size-percentage=50", "/app/flaskapp.js"]);
+    expect(config.Cmd).toEqual(["node", "--max-old-space-size-percentage=50", "--max-semi-space-size=2", "/app/flaskapp.js"]);
     expect(Object.keys(config.ExposedPorts)).toEqual(["8080/tcp"]);
   });
 });

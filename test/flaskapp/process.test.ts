@@ -1,11 +1,13 @@
-// The built bundle as Kubernetes runs it: a real process, copied alone into an
-// empty directory (no node_modules), signalled like the kubelet does.
+// The built bundle as Kubernetes runs it: a real process, copied with the app
+// bundle and code cache it starts (and nothing else) into an empty directory
+// (no node_modules), signalled like the kubelet does.
 import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, get as httpGet, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { APP_FILE, CODE_CACHE_FILE } from "../../services/flaskapp/src/code-cache.ts";
 import { alive, descendants } from "../processes.ts";
 import { closedAfterEach, eventually, hasIpv6Loopback } from "./helpers.ts";
 
@@ -26,6 +28,7 @@ const children: ChildProcess[] = [];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "flaskapp-bundle-"));
   copyFileSync(new URL("../../dist/flaskapp.js", import.meta.url), join(dir, "flaskapp-bundle.js"));
+  for (const file of [APP_FILE, CODE_CACHE_FILE]) copyFileSync(new URL(`../../dist/${file}`, import.meta.url), join(dir, file));
 });
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");

@@ -4,6 +4,7 @@
 // container (downward-API fields filled with the fake pod's values).
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { Children } from "../children.ts";
 import type { K8sObject } from "../kustomize.ts";
 import type { RequestLogLine } from "../checks.ts";
 import { FLASKAPP_IMAGE, SLEEP_IMAGE } from "../images.ts";
@@ -92,16 +93,16 @@ export function downwardValue(fieldPath: string, pod: { name: string; namespace:
 const KEPT_LINES = 20_000;
 const KEPT_OUTPUT = 50;
 
-const running = new Set<ChildProcess>();
+const pods = new Children();
 
 /** How many local pod processes are running in this program. */
 export function runningPodCount(): number {
-  return running.size;
+  return pods.count;
 }
 
 /** Kills every local pod still running, at once: for a program interrupted before it could stop its mesh. */
 export function killAllPods(): void {
-  for (const child of running) child.kill("SIGKILL");
+  pods.killAll();
 }
 
 export interface PodOptions {
@@ -182,9 +183,7 @@ export class LocalPod {
       env[e.name] = e.value ?? downwardValue(e.fieldPath!, { name, namespace: workload.namespace, labels: workload.labels });
     }
     Object.assign(env, { HOST: "127.0.0.1", PORT: "0", SHUTDOWN_DELAY: options.shutdownDelay }, options.extraEnv);
-    const child = spawn(process.execPath, [options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] });
-    running.add(child);
-    child.once("exit", () => running.delete(child));
+    const child = pods.track(spawn(process.execPath, [options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] }));
     const pod = new LocalPod(workload, name, child, options.startTimeoutMs);
     try {
       pod.url = `http://127.0.0.1:${await pod.#port}`;

@@ -6,6 +6,7 @@ import pino from "pino";
 import { createApp } from "./app.ts";
 import { describeConfig, listenError, parseConfig } from "./config.ts";
 import type { Lifecycle } from "./observe.ts";
+import { LineBatch, writeAllSync } from "./line-batch.ts";
 import { createHttpServer } from "./server.ts";
 import { handleShutdown } from "./shutdown.ts";
 
@@ -15,19 +16,21 @@ if (config instanceof Error) {
   process.exit(1);
 }
 
-// Asynchronous writes keep logging off the request path, and buffering lines up
-// to LOG_BATCH_BYTES makes one write per batch instead of one per request (less
-// CPU per request: bench/RESULTS.md, "changes"). A quiet server still shows each
-// line within LOG_FLUSH_MS; exit() flushes what is left.
-const LOG_BATCH_BYTES = 4096;
+// Lines gathered up to LOG_BATCH_CHARS make one write per batch instead of one
+// per request (less CPU per request: bench/RESULTS.md, "changes"). A quiet
+// server still shows each line within LOG_FLUSH_MS; exit() flushes what is left.
+const LOG_BATCH_CHARS = 16 * 1024;
 const LOG_FLUSH_MS = 100;
-const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
+const destination = new LineBatch((text) => writeAllSync(1, text), LOG_BATCH_CHARS, LOG_FLUSH_MS);
 const logger = pino({ level: config.logLevel, base: undefined }, destination);
 const lifecycle: Lifecycle = { shuttingDown: false };
-const server = createHttpServer(createApp(config, { logger, env: process.env, lifecycle }), config, logger);
+// /env/:name reads a copy of the environment taken now, as Python's os.environ
+// does: a lookup in process.env calls into the C++ environment on every request.
+const env = { ...process.env };
+const server = createHttpServer(createApp(config, { logger, env, lifecycle }), config, logger);
 
 function exit(code: number): never {
-  destination.flushSync();
+  destination.flush();
   process.exit(code);
 }
 

@@ -1,8 +1,6 @@
-// node:http for flaskapp's modules, loaded with require() on purpose. An ESM
-// `import ... from "node:http"` makes Node 24 build the module's ESM facade,
-// which reads every export, including the lazy WebSocket, CloseEvent and
-// MessageEvent getters that load Node's internal copy of undici: measured at
-// about a third of the cold start (bench/RESULTS.md). express requires it too.
-import { createRequire } from "node:module";
-
-export const { createServer, STATUS_CODES } = createRequire(import.meta.url)("node:http") as typeof import("node:http");
+// node:http for flaskapp's modules, taken with process.getBuiltinModule() on
+// purpose. An ESM `import ... from "node:http"` makes Node 24 build the
+// module's ESM facade, which reads every export, including the lazy WebSocket,
+// CloseEvent and MessageEvent getters that load Node's internal copy of undici:
+// measured at about a third of the cold start (bench/RESULTS.md). express requires it too.
+export const { createServer, STATUS_CODES } = process.getBuiltinModule("node:http");

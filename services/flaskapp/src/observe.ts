@@ -1,12 +1,14 @@
 // Per-request observation: one JSON log line and the Prometheus request
-// metrics, both computed once when the response closes. This runs on every
-// request, so it stays cheap: no per-request closures beyond one listener,
-// and metric children cached by label values. Every label takes a value from
-// a fixed set (methods, statuses, route templates), so no traffic can grow
-// /metrics beyond MAX_SERIES.
-import type { RequestHandler, Response } from "express";
-import type { Logger } from "pino";
-import { Counter, Histogram, type LabelValues, type Registry } from "prom-client";
+// metrics, both recorded once when the response is done. This runs on every
+// request, so it is built to cost next to nothing (bench/RESULTS.md, "changes"):
+// no listener for responses answered at once, metric series bound once per
+// label set and then updated by plain additions, and the log line
+// concatenated from parts computed once, in exactly the shape pino would write.
+// Every label takes a value from a fixed set (methods, statuses, route
+// templates), so no traffic can grow /metrics beyond MAX_METRICS_BYTES.
+import type { RequestHandler, Request, Response } from "express";
+import pino, { type Logger } from "pino";
+import type { Metric, Registry } from "prom-client";
 import { traceIdOf } from "./tracing.ts";
 
 /** Route label for requests no route matched; keeps label cardinality bounded. */
@@ -14,6 +16,8 @@ export const UNMATCHED_ROUTE = "unmatched";
 /** Status logged when the client went away before the response was sent (nginx's convention). */
 export const CLIENT_CLOSED = 499;
 const MAX_LOGGED_PATH = 256;
+/** Every response names the version that answered, even when its body came from elsewhere (/fetch). */
+export const VERSION_HEADER = "x-flaskapp-version";
 
 /** Methods counted under their own name; any other is `other`. */
 export const METHOD_LABELS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] as const;
@@ -38,7 +42,7 @@ export function methodLabel(method: string): string {
 
 /** The status class label: `1xx` to `5xx` (flaskapp never sends anything outside 100-599). */
 export function statusClass(status: number): string {
-  return STATUS_CLASSES[Math.floor(status / 100) - 1] ?? "5xx";
+  return STATUS_CLASSES[classIndex(status)]!;
 }
 
 /** The `status` label: the code if it is in STATUS_LABELS, else its class. */
@@ -58,13 +62,6 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
  */
 export const MAX_METRICS_BYTES = 512 * 1024;
 
-type CountLabels = "method" | "route" | "status";
-type DurationLabels = "route" | "status_class";
-interface Children {
-  count: { inc(): void };
-  duration: { observe(seconds: number): void };
-}
-
 /**
  * Marks a response whose connection flaskapp cut on purpose after part of it
  * was sent (an upstream that fell silent or sent too much): the request log
@@ -79,72 +76,216 @@ export interface Lifecycle {
   shuttingDown: boolean;
 }
 
+// ---- metrics ------------------------------------------------------------------
+
+const METHOD_INDEX: ReadonlyMap<string, number> = new Map(METHOD_LABELS.map((method, i) => [method, i]));
+/** Status label values by index: STATUS_LABELS, then the classes. */
+const STATUS_VALUES: readonly string[] = [...STATUS_LABELS.map(String), ...STATUS_CLASSES];
+/** Index into STATUS_VALUES for every status Node can send (100-999). */
+const STATUS_INDEX: readonly number[] = Array.from({ length: 1000 }, (_, status) =>
+  KNOWN_STATUSES.has(status) ? (STATUS_LABELS as readonly number[]).indexOf(status) : STATUS_LABELS.length + classIndex(status),
+);
+
+function classIndex(status: number): number {
+  const index = Math.floor(status / 100) - 1;
+  return index >= 0 && index < STATUS_CLASSES.length ? index : STATUS_CLASSES.length - 1;
+}
+
+interface CountSeries {
+  labels: { method: string; route: string; status: string };
+  value: number;
+}
+
+interface DurationSeries {
+  labels: { route: string; status_class: string };
+  /** observations per bucket (not cumulative): bucket i counts values in (DURATION_BUCKETS[i-1], DURATION_BUCKETS[i]] */
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+/** One route label's series, made on first use: counters by method × status, histograms by status class. */
+interface RouteSeries {
+  counts: (CountSeries | undefined)[];
+  durations: (DurationSeries | undefined)[];
+}
+
+type MetricValue = { labels: Record<string, string | number>; value: number; metricName?: string };
+
 /**
- * The request metrics in `registry`: returns the function that records one
- * request. Children are cached by label values, so this cache is bounded by
- * the same fixed sets as the series.
+ * A metric for prom-client's Registry that renders our own series: the
+ * registry formats it exactly as it formats its own counters and histograms.
  */
-export function requestMetrics(registry: Registry): (method: string, route: string, status: number, seconds: number) => void {
-  const count = new Counter<CountLabels>({
-    name: "http_requests_total",
-    help: "HTTP requests served, by method (other for uncommon ones), route template and status (a class for uncommon ones)",
-    labelNames: ["method", "route", "status"],
-    registers: [registry],
-  });
-  const duration = new Histogram<DurationLabels>({
-    name: "http_request_duration_seconds",
-    help: "Time from request to response end, by route template and status class",
-    labelNames: ["route", "status_class"],
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
-  const children = new Map<string, Children>();
-  return (rawMethod, route, rawStatus, seconds) => {
-    const method = methodLabel(rawMethod);
-    const status = statusLabel(rawStatus);
-    const key = `${method} ${status} ${route}`;
-    let found = children.get(key);
-    if (found === undefined) {
-      const counted: LabelValues<CountLabels> = { method, route, status };
-      const timed: LabelValues<DurationLabels> = { route, status_class: statusClass(rawStatus) };
-      found = { count: count.labels(counted), duration: duration.labels(timed) };
-      children.set(key, found);
+function registryMetric(name: string, help: string, type: "counter" | "histogram", values: () => MetricValue[]): Metric {
+  const metric = {
+    name,
+    help,
+    type,
+    aggregator: "sum",
+    get: async () => ({ name, help, type, aggregator: "sum", values: values() }),
+    reset: () => undefined,
+  };
+  return metric as unknown as Metric;
+}
+
+/**
+ * `http_requests_total` and `http_request_duration_seconds`. A series is
+ * created the first time its label set is seen and kept in an array slot, so
+ * recording a request is a Map lookup by route, two array reads and a few additions.
+ */
+export class RequestMetrics {
+  readonly #routes = new Map<string, RouteSeries>();
+  /** in creation order, as prom-client would list them */
+  readonly #counts: CountSeries[] = [];
+  readonly #durations: DurationSeries[] = [];
+
+  constructor(registry: Registry) {
+    registry.registerMetric(
+      registryMetric(
+        "http_requests_total",
+        "HTTP requests served, by method (other for uncommon ones), route template and status (a class for uncommon ones)",
+        "counter",
+        () => this.#counts.map((s) => ({ labels: { ...s.labels }, value: s.value })),
+      ),
+    );
+    registry.registerMetric(
+      registryMetric("http_request_duration_seconds", "Time from request to response end, by route template and status class", "histogram", () =>
+        this.#durations.flatMap((s) => {
+          let cumulative = 0;
+          const name = "http_request_duration_seconds";
+          return [
+            ...DURATION_BUCKETS.map((le, i) => ({ labels: { le, ...s.labels }, value: (cumulative += s.buckets[i]!), metricName: `${name}_bucket` })),
+            { labels: { le: "+Inf", ...s.labels }, value: s.count, metricName: `${name}_bucket` },
+            { labels: { ...s.labels }, value: s.sum, metricName: `${name}_sum` },
+            { labels: { ...s.labels }, value: s.count, metricName: `${name}_count` },
+          ];
+        }),
+      ),
+    );
+  }
+
+  record(method: string, route: string, status: number, seconds: number): void {
+    let series = this.#routes.get(route);
+    if (series === undefined) {
+      series = { counts: [], durations: [] };
+      this.#routes.set(route, series);
     }
-    found.count.inc();
-    found.duration.observe(seconds);
+    const methodAt = METHOD_INDEX.get(method) ?? METHOD_LABELS.length;
+    const statusAt = STATUS_INDEX[status] ?? STATUS_LABELS.length + classIndex(status);
+    const countAt = methodAt * STATUS_VALUES.length + statusAt;
+    let count = series.counts[countAt];
+    if (count === undefined) {
+      count = { labels: { method: METHOD_LABELS[methodAt] ?? OTHER_METHOD, route, status: STATUS_VALUES[statusAt]! }, value: 0 };
+      series.counts[countAt] = count;
+      this.#counts.push(count);
+    }
+    count.value++;
+    const classAt = classIndex(status);
+    let duration = series.durations[classAt];
+    if (duration === undefined) {
+      duration = { labels: { route, status_class: STATUS_CLASSES[classAt]! }, buckets: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      series.durations[classAt] = duration;
+      this.#durations.push(duration);
+    }
+    let bucket = 0;
+    while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket++;
+    if (bucket < DURATION_BUCKETS.length) duration.buckets[bucket]!++;
+    duration.sum += seconds;
+    duration.count++;
+  }
+}
+
+/** The request metrics in `registry`: returns the function that records one request. */
+export function requestMetrics(registry: Registry): (method: string, route: string, status: number, seconds: number) => void {
+  const metrics = new RequestMetrics(registry);
+  return (method, route, status, seconds) => metrics.record(method, route, status, seconds);
+}
+
+// ---- the request log line -----------------------------------------------------
+
+/** A value as pino writes it: a JSON string (cached for the few fixed ones: methods, routes). */
+const jsonCache = new Map<string, string>();
+function cachedJson(text: string): string {
+  let json = jsonCache.get(text);
+  if (json === undefined) {
+    json = JSON.stringify(text);
+    // Only methods and route templates come here; the bound keeps a flood of odd methods harmless.
+    if (jsonCache.size < 256) jsonCache.set(text, json);
+  }
+  return json;
+}
+
+/**
+ * Writes `request` lines straight to the logger's destination, in the shape
+ * `logger.info({method, route, path, ...}, "request")` gives them (level,
+ * time, the logger's bindings, the fields in that order, msg), without
+ * building the object pino would walk for every request.
+ */
+function requestLogWriter(logger: Logger): (req: Request, res: Response, route: string, status: number, ms: number, aborted: boolean) => void {
+  const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym, messageKeySym } = pino.symbols;
+  const internals = logger as unknown as Record<symbol, unknown>;
+  const level = (internals[lsCacheSym] as Record<number, string>)[logger.levels.values.info!]!;
+  const time = internals[timeSym] as () => string;
+  const stream = internals[streamSym] as { write(line: string): unknown };
+  const message = `,${JSON.stringify(internals[messageKeySym])}:"request"${internals[endSym] as string}`;
+  return (req, res, route, status, ms, aborted) => {
+    const url = req.originalUrl;
+    const query = url.indexOf("?");
+    let path = query === -1 ? url : url.slice(0, query);
+    if (path.length > MAX_LOGGED_PATH) path = `${path.slice(0, MAX_LOGGED_PATH)}…`;
+    const { host, "x-request-id": requestId } = req.headers;
+    const traceId = traceIdOf(req.headers);
+    const cut = res.locals.cut as string | undefined;
+    stream.write(
+      `${level}${time()}${internals[chindingsSym] as string},"method":${cachedJson(req.method)},"route":${cachedJson(route)},"path":${JSON.stringify(path)}` +
+        `${host === undefined ? "" : `,"host":${JSON.stringify(host)}`},"status":${status},"durationMs":${Math.round(ms * 1000) / 1000}` +
+        `${requestId === undefined ? "" : `,"requestId":${JSON.stringify(requestId)}`}${traceId === undefined ? "" : `,"traceId":${JSON.stringify(traceId)}`}` +
+        `${aborted ? ',"aborted":true' : ""}${cut === undefined ? "" : `,"cut":${JSON.stringify(cut)}`}${message}`,
+    );
   };
 }
 
-export function observeRequests(logger: Logger, registry: Registry, lifecycle: Lifecycle): RequestHandler {
-  const record = requestMetrics(registry);
-  return (req, res, next) => {
-    const started = performance.now();
+// ---- the middleware -----------------------------------------------------------
+
+/** When the request arrived (performance.now()), kept on the response for the shared close listener. */
+const STARTED = Symbol("flaskapp.started");
+type Observed = Response & { [STARTED]: number };
+
+/**
+ * The first middleware: stamps the version header (and `Connection: close`
+ * once shutdown began) and records the request once its response is done. A
+ * handler that answered at once (most do) is recorded as soon as it returns:
+ * a close listener on every response cost a tenth of the requests per second
+ * (bench/RESULTS.md, "changes"). The others (fetches, delays, scrapes) are
+ * recorded when their response closes, which also sees a client that left
+ * before its answer. `afterFirstResponse` is called once, after the first record.
+ */
+export function observeRequests(logger: Logger, registry: Registry, lifecycle: Lifecycle, version: string, afterFirstResponse?: () => void): RequestHandler {
+  const metrics = new RequestMetrics(registry);
+  const writeLine = requestLogWriter(logger);
+  let first = afterFirstResponse;
+  function record(res: Observed, aborted: boolean): void {
+    const req = res.req;
+    const ms = performance.now() - res[STARTED];
+    const route: string = req.route?.path ?? UNMATCHED_ROUTE;
+    const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
+    metrics.record(req.method, route, status, ms / 1000);
+    if (logger.isLevelEnabled("info")) writeLine(req, res, route, status, ms, aborted);
+    if (first !== undefined) {
+      const call = first;
+      first = undefined;
+      call();
+    }
+  }
+  function onClose(this: Observed): void {
+    record(this, !this.writableFinished);
+  }
+  return (_req, res, next) => {
+    (res as Observed)[STARTED] = performance.now();
+    res.setHeader(VERSION_HEADER, version);
     if (lifecycle.shuttingDown) res.setHeader("connection", "close");
-    res.once("close", () => {
-      const seconds = (performance.now() - started) / 1000;
-      const route: string = req.route?.path ?? UNMATCHED_ROUTE;
-      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED;
-      record(req.method, route, status, seconds);
-      if (!logger.isLevelEnabled("info")) return;
-      const url = req.originalUrl;
-      const query = url.indexOf("?");
-      const path = query === -1 ? url : url.slice(0, query);
-      logger.info(
-        {
-          method: req.method,
-          route,
-          path: path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path,
-          host: req.headers.host,
-          status,
-          durationMs: Math.round(seconds * 1e6) / 1000,
-          requestId: req.headers["x-request-id"],
-          traceId: traceIdOf(req.headers),
-          aborted: res.writableFinished ? undefined : true,
-          cut: res.locals.cut,
-        },
-        "request",
-      );
-    });
     next();
+    if (res.writableEnded) record(res as Observed, false);
+    else res.on("close", onClose);
   };
 }

@@ -1,6 +1,7 @@
 // Sends the requests and counts every one of them exactly once, under the key
 // of its response or under the error that ended it. One keep-alive connection
 // per concurrent worker, so `-c 3` means at most three requests in flight.
+import type { IncomingHttpHeaders } from "node:http";
 import { Pool } from "undici";
 import type { Dispatcher } from "undici";
 import { formatDuration } from "../../common/src/duration.ts";
@@ -108,31 +109,6 @@ export function headerKey(value: string | string[] | undefined): string {
   return joined === "" ? EMPTY_KEY : cut(joined);
 }
 
-/** Reads a whole body (so the connection can be reused) and keeps its first bytes. */
-async function readPrefix(body: Dispatcher.ResponseData["body"], keepBytes: number): Promise<Buffer> {
-  const kept: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (size < keepBytes) {
-      kept.push(chunk.subarray(0, keepBytes - size));
-      size += Math.min(chunk.length, keepBytes - size);
-    }
-  }
-  return Buffer.concat(kept);
-}
-
-async function responseKey(by: GroupBy, response: Dispatcher.ResponseData): Promise<string> {
-  const prefix = await readPrefix(response.body, by.kind === "body" ? BODY_PREFIX_BYTES : 0);
-  switch (by.kind) {
-    case "body":
-      return bodyKey(UTF8.decode(prefix));
-    case "status":
-      return String(response.statusCode);
-    case "header":
-      return headerKey(response.headers[by.name]);
-  }
-}
-
 /** The placeholder in a header value that becomes the request's number (1-based). */
 export const REQUEST_NUMBER = "{n}";
 
@@ -141,28 +117,81 @@ export function headersFor(headers: TallyOptions["headers"], n: number): string[
   return headers.flatMap(([name, value]) => [name, value.replaceAll(REQUEST_NUMBER, String(n))]);
 }
 
-async function sendOne(pool: Pool, options: TallyOptions, path: string, headers: string[]): Promise<Outcome> {
-  const start = performance.now();
-  try {
-    const response = await pool.request({
-      path,
-      method: options.method as Dispatcher.HttpMethod,
-      headers,
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
-    const key = await responseKey(options.by, response);
-    return { kind: "response", key, latencyMs: performance.now() - start };
-  } catch (err) {
-    const kind = classifyError(err);
-    const detail = kind === "timeout" ? `no complete response within ${formatDuration(options.timeoutMs)}` : errorDetail(err);
-    return { kind: "error", key: `error:${kind}`, detail };
+/** The reason tally aborts a request with when its --timeout passes: classified as error:timeout. */
+const TIMED_OUT = Object.assign(new Error("tally's per-request timeout"), { name: "TimeoutError" });
+
+/**
+ * One request, as an undici dispatch handler: reads the whole response (so the
+ * connection is reused), keeps what its key needs (the first bytes of the body,
+ * the status or a header), and reports once, through `done`. Cheaper than
+ * request(), which builds a body stream and an AbortSignal per request
+ * (bench/RESULTS.md, "changes").
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #by: GroupBy;
+  readonly #started = performance.now();
+  readonly #done: (outcome: Outcome) => void;
+  #controller: Dispatcher.DispatchController | undefined;
+  #key: string | undefined;
+  #kept: Buffer[] = [];
+  #keptBytes = 0;
+  #finished = false;
+
+  constructor(by: GroupBy, done: (outcome: Outcome) => void) {
+    this.#by = by;
+    this.#done = done;
+  }
+
+  /** Ends the request with an error (tally's timeout); undici's own callback for it is then ignored. */
+  abort(reason: Error): void {
+    this.#finish({ kind: "error", key: "", detail: "" }, reason);
+    this.#controller?.abort(reason);
+  }
+
+  #finish(outcome: Outcome, error?: unknown): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#done(error === undefined ? outcome : failure(error));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#finished) controller.abort(TIMED_OUT);
+    else this.#controller = controller;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // informational: the final answer follows
+    if (this.#by.kind === "status") this.#key = String(statusCode);
+    else if (this.#by.kind === "header") this.#key = headerKey(headers[this.#by.name]);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#by.kind !== "body" || this.#keptBytes >= BODY_PREFIX_BYTES) return;
+    const part = chunk.subarray(0, BODY_PREFIX_BYTES - this.#keptBytes);
+    this.#kept.push(part);
+    this.#keptBytes += part.length;
+  }
+
+  onResponseEnd(): void {
+    const key = this.#key ?? bodyKey(UTF8.decode(this.#kept.length === 1 ? this.#kept[0] : Buffer.concat(this.#kept)));
+    this.#finish({ kind: "response", key, latencyMs: performance.now() - this.#started });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#finish({ kind: "error", key: "", detail: "" }, error);
   }
 }
 
+function failure(error: unknown): Outcome {
+  const kind = classifyError(error);
+  return { kind: "error", key: `error:${kind}`, detail: kind === "timeout" ? "" : errorDetail(error) };
+}
+
 /**
- * Runs -n requests (or as many as fit in -d) with `concurrency` workers.
- * In duration mode no request starts after the deadline; those in flight are
- * finished (each bounded by the timeout) and counted.
+ * Runs -n requests (or as many as fit in -d) with `concurrency` workers, each
+ * sending its next request when the last one has ended, with one timer of its
+ * own for --timeout. In duration mode no request starts after the deadline;
+ * those in flight are finished (each bounded by the timeout) and counted.
  */
 export async function runLoad(options: TallyOptions, onRequestDone: () => void = () => {}): Promise<LoadResult> {
   const { amount, concurrency, timeoutMs, url } = options;
@@ -174,8 +203,10 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
     bodyTimeout: timeoutMs,
   });
   const path = url.pathname + url.search;
+  const method = options.method as Dispatcher.HttpMethod;
   const templated = options.headers.some(([, value]) => value.includes(REQUEST_NUMBER));
   const fixedHeaders = options.headers.flat();
+  const timeoutDetail = `no complete response within ${formatDuration(timeoutMs)}`;
   const result: LoadResult = { counts: new Map(), untracked: 0, errorDetails: new Map(), latenciesMs: [], requests: 0, elapsedMs: 0 };
   const expected = new Set(options.expectations.map((e) => e.key));
   let tracked = 0;
@@ -191,20 +222,42 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
   let started = 0;
   const another = () => (amount.kind === "requests" ? started < amount.count : performance.now() < deadline);
 
-  const worker = async () => {
-    while (another()) {
+  const worker = (finished: () => void): void => {
+    let exchange: Exchange | undefined;
+    const timer = setTimeout(() => exchange?.abort(TIMED_OUT), timeoutMs);
+    const send = (): void => {
+      if (!another()) {
+        clearTimeout(timer);
+        return finished();
+      }
       const n = ++started;
-      const outcome = await sendOne(pool, options, path, templated ? headersFor(options.headers, n) : fixedHeaders);
-      count(outcome);
-      result.requests++;
-      if (outcome.kind === "response") result.latenciesMs.push(outcome.latencyMs);
-      else if (!result.errorDetails.has(outcome.key)) result.errorDetails.set(outcome.key, outcome.detail);
-      onRequestDone();
-    }
+      const current = new Exchange(options.by, (outcome) => {
+        exchange = undefined;
+        if (outcome.kind === "error" && outcome.detail === "") outcome.detail = timeoutDetail;
+        count(outcome);
+        result.requests++;
+        if (outcome.kind === "response") result.latenciesMs.push(outcome.latencyMs);
+        else if (!result.errorDetails.has(outcome.key)) result.errorDetails.set(outcome.key, outcome.detail);
+        onRequestDone();
+        // The next request starts once undici has finished with this one's callbacks.
+        queueMicrotask(send);
+      });
+      exchange = current;
+      timer.refresh();
+      try {
+        pool.dispatch({ path, method, headers: templated ? headersFor(options.headers, n) : fixedHeaders }, current);
+      } catch (error) {
+        current.abort(error as Error);
+      }
+    };
+    send();
   };
   const workers = amount.kind === "requests" ? Math.min(concurrency, amount.count) : concurrency;
   try {
-    await Promise.all(Array.from({ length: workers }, worker));
+    await new Promise<void>((resolve) => {
+      let running = workers;
+      for (let i = 0; i < workers; i++) worker(() => --running === 0 && resolve());
+    });
   } finally {
     result.elapsedMs = performance.now() - start;
     await pool.destroy();

@@ -5,7 +5,9 @@
 // a byte cap, a redirect cap, the FETCH_ALLOW host list checked at each hop,
 // a cap on fetches in flight and a loop guard across flaskapp pods. Bodies are
 // streamed, never held whole, so memory per fetch is bounded by the stream
-// buffers whatever the upstream sends.
+// buffers whatever the upstream sends. The upstream call is undici's dispatch
+// with a handler (class Relay) rather than request() and its body stream: each
+// chunk goes straight from undici's parser to the response (bench/RESULTS.md, "changes").
 import type { IncomingHttpHeaders } from "node:http";
 import type { Request, Response } from "express";
 import type { Dispatcher } from "undici";
@@ -35,19 +37,15 @@ const REFLECTED_BODY_HEADERS = {
   "content-security-policy": "default-src 'none'; sandbox",
 };
 
-const TIMED_OUT = Symbol("fetch timed out");
-const CLIENT_GONE = Symbol("client went away");
+/** Why flaskapp stopped an upstream call (undici hands the reason back to the handler, which ignores its own). */
+const TIMED_OUT = new Error("no response headers within FETCH_TIMEOUT");
+const CLIENT_GONE = new Error("the client went away");
+const NOT_RELAYED = new Error("flaskapp answered without relaying this response");
 
+/** What the encoders see of the upstream's final response. */
 interface Upstream {
   statusCode: number;
   headers: IncomingHttpHeaders;
-  body: Dispatcher.ResponseData["body"];
-}
-
-/** Drops a response body we will not read; undici reports that as an error nobody needs to hear. */
-function discard(body: Upstream["body"]): void {
-  body.on("error", () => undefined);
-  body.destroy();
 }
 
 const UPSTREAM_FAILURES: Record<string, string> = {
@@ -90,47 +88,138 @@ interface Encoder {
   end(): string | Buffer;
 }
 
-type Relayed = { outcome: "done" } | { outcome: "client-gone" } | { outcome: "failed"; error: unknown } | { outcome: "over-cap" };
+type Outcome = { outcome: "done" } | { outcome: "client-gone" } | { outcome: "failed"; error: unknown } | { outcome: "problem"; problem: Problem };
+
+/** What a Relay needs from its route: the upstream request, the limits, and the encoder for the final response. */
+interface RelayOptions {
+  dispatcher: Dispatcher;
+  method: "GET" | "HEAD";
+  headers: Record<string, string>;
+  allow: ReadonlySet<string> | null;
+  timeoutMs: number;
+  maxBytes: number;
+  encoderFor(upstream: Upstream): Encoder;
+}
 
 /**
- * Streams the upstream body into the response through `encoder`, pausing it
- * while the client is slow. Nothing is sent before the first chunk (or the
- * end), so a failure before then can still be answered with a problem. After
- * maxBytes the upstream is abandoned. Plain listeners rather than
- * stream.pipeline, which builds an AbortController and stack-traced errors for
- * every request it finishes (bench/RESULTS.md, "changes").
+ * One fetch, as an undici dispatch handler: requests the URL, follows redirects
+ * (each hop re-checked against FETCH_ALLOW), and relays the final response's
+ * body into `res` through the route's encoder, pausing the upstream while the
+ * client is slow. One deadline covers the response headers across all hops;
+ * undici's bodyTimeout bounds each silence in the body. Nothing is sent before
+ * the first chunk (or the end), so a failure before then can still be answered
+ * with a problem. After maxBytes, or when the client goes away, the upstream
+ * call is abandoned. `done` is called once, with how it ended.
  */
-function relay(body: Upstream["body"], res: Response, maxBytes: number, encoder: Encoder): Promise<Relayed> {
-  return new Promise((resolve) => {
-    let seen = 0;
-    let started = false;
-    const begin = (): void => {
-      if (started) return;
-      started = true;
-      encoder.start(res);
-    };
-    const settle = (result: Relayed): void => {
-      body.off("data", onData).off("end", onEnd).off("error", onError);
-      res.off("drain", onDrain).off("close", onClose);
-      resolve(result);
-    };
-    const onData = (chunk: Buffer): void => {
-      seen += chunk.length;
-      if (seen > maxBytes) return settle({ outcome: "over-cap" });
-      begin();
-      if (!res.write(encoder.chunk(chunk))) body.pause();
-    };
-    const onDrain = (): void => void body.resume();
-    const onEnd = (): void => {
-      begin();
-      res.end(encoder.end());
-      settle({ outcome: "done" });
-    };
-    const onError = (error: unknown): void => settle({ outcome: "failed", error });
-    const onClose = (): void => settle({ outcome: "client-gone" });
-    body.on("data", onData).once("end", onEnd).once("error", onError);
-    res.on("drain", onDrain).once("close", onClose);
-  });
+class Relay implements Dispatcher.DispatchHandler {
+  readonly #res: Response;
+  readonly #options: RelayOptions;
+  readonly #done: (outcome: Outcome) => void;
+  #url: URL;
+  #redirects = 0;
+  /** The current hop's controller: a callback from an abandoned hop (another controller) is ignored. */
+  #controller: Dispatcher.DispatchController | undefined;
+  #encoder: Encoder | undefined;
+  #started = false;
+  #seen = 0;
+  #settled = false;
+  readonly #deadline: NodeJS.Timeout;
+  readonly #onClose = (): void => this.#stop({ outcome: "client-gone" }, CLIENT_GONE);
+  readonly #onDrain = (): void => this.#controller?.resume();
+
+  constructor(res: Response, url: URL, options: RelayOptions, done: (outcome: Outcome) => void) {
+    this.#res = res;
+    this.#url = url;
+    this.#options = options;
+    this.#done = done;
+    this.#deadline = setTimeout(() => this.#stop({ outcome: "failed", error: TIMED_OUT }, TIMED_OUT), options.timeoutMs);
+    res.once("close", this.#onClose).on("drain", this.#onDrain);
+    this.#dispatch();
+  }
+
+  #dispatch(): void {
+    const { dispatcher, method, headers, timeoutMs } = this.#options;
+    const url = this.#url;
+    try {
+      dispatcher.dispatch({ origin: url.origin, path: url.pathname + url.search, method, headers, bodyTimeout: timeoutMs }, this);
+    } catch (error) {
+      this.#settle({ outcome: "failed", error });
+    }
+  }
+
+  /** Ends the relay and abandons the upstream call, if one is running. */
+  #stop(outcome: Outcome, reason: Error): void {
+    const controller = this.#controller;
+    this.#settle(outcome);
+    if (controller !== undefined && !controller.aborted) controller.abort(reason);
+  }
+
+  #settle(outcome: Outcome): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#controller = undefined;
+    clearTimeout(this.#deadline);
+    this.#res.off("close", this.#onClose).off("drain", this.#onDrain);
+    this.#done(outcome);
+  }
+
+  #begin(encoder: Encoder): void {
+    if (this.#started) return;
+    this.#started = true;
+    encoder.start(this.#res);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#settled) controller.abort(CLIENT_GONE);
+    else this.#controller = controller;
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    // An informational answer (103 Early Hints): the final one follows.
+    if (controller !== this.#controller || statusCode < 200) return;
+    const location = headers.location;
+    if (REDIRECT_STATUSES.has(statusCode) && location !== undefined) {
+      this.#controller = undefined;
+      controller.abort(NOT_RELAYED);
+      if (this.#redirects === MAX_REDIRECTS) return this.#settle({ outcome: "problem", problem: new Problem(502, `upstream redirected more than ${MAX_REDIRECTS} times`) });
+      const next = parseRedirect(location, this.#url, this.#options.allow);
+      if (isRejected(next)) return this.#settle({ outcome: "problem", problem: new Problem(next.status, next.detail) });
+      this.#url = next.value;
+      this.#redirects++;
+      return this.#dispatch();
+    }
+    clearTimeout(this.#deadline);
+    const status = checkUpstreamStatus(statusCode);
+    if (status !== undefined) return this.#stop({ outcome: "problem", problem: new Problem(status.status, status.detail) }, NOT_RELAYED);
+    const length = parseContentLength(headers["content-length"]);
+    if (length !== undefined && length > this.#options.maxBytes) {
+      const detail = `upstream body is ${headers["content-length"]} bytes, over FETCH_MAX_BYTES (${this.#options.maxBytes} bytes)`;
+      return this.#stop({ outcome: "problem", problem: new Problem(502, detail) }, NOT_RELAYED);
+    }
+    this.#res.set(REFLECTED_BODY_HEADERS);
+    this.#encoder = this.#options.encoderFor({ statusCode, headers });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const encoder = this.#encoder;
+    if (controller !== this.#controller || encoder === undefined) return;
+    this.#seen += chunk.length;
+    if (this.#seen > this.#options.maxBytes) return this.#stop({ outcome: "problem", problem: new Problem(502, overCap(this.#options.maxBytes)) }, NOT_RELAYED);
+    this.#begin(encoder);
+    if (!this.#res.write(encoder.chunk(chunk))) controller.pause();
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController): void {
+    const encoder = this.#encoder;
+    if (controller !== this.#controller || encoder === undefined) return;
+    this.#begin(encoder);
+    this.#res.end(encoder.end());
+    this.#settle({ outcome: "done" });
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    if (controller === this.#controller) this.#settle({ outcome: "failed", error });
+  }
 }
 
 /** The upstream's status, type and body, as they are. */
@@ -176,39 +265,19 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
   // bundle's start-up work, and most pods never fetch (bench/RESULTS.md, "changes").
   // With FETCH_PROXY every request goes to the proxy; plain http:// targets in
   // absolute form (`GET http://host/path`), never through a CONNECT tunnel.
-  let client: Promise<{ dispatcher: Dispatcher; request: typeof import("undici").request }> | undefined;
-  const loadClient = (): NonNullable<typeof client> =>
-    (client ??= import("undici").then(({ Agent, ProxyAgent, request }) => ({
-      dispatcher: config.fetchProxy === null ? new Agent() : new ProxyAgent({ uri: config.fetchProxy, proxyTunnel: false }),
-      request,
-    })));
+  let dispatcher: Dispatcher | undefined;
+  const loadDispatcher = async (): Promise<Dispatcher> => {
+    const { Agent, ProxyAgent } = await import("undici");
+    return (dispatcher ??= config.fetchProxy === null ? new Agent() : new ProxyAgent({ uri: config.fetchProxy, proxyTunnel: false }));
+  };
   const ownHop = hopEntry(config.version, config.podName);
   let inFlight = 0;
 
-  /** Requests the URL and follows redirects (each hop re-checked) until a final response; the caller's signal carries the deadline. */
-  async function open(target: URL, req: Request, hops: number, signal: AbortSignal): Promise<Upstream> {
-    const headers = tracingHeadersOf(req.headers);
-    headers[HOPS_HEADER] = hops === 0 ? ownHop : `${req.headers[HOPS_HEADER]}, ${ownHop}`;
-    const method = req.method === "HEAD" ? "HEAD" : "GET";
-    const { dispatcher, request } = await loadClient();
-    let url = target;
-    for (let redirects = 0; ; redirects++) {
-      const response = await request(url, { dispatcher, method, headers, signal, bodyTimeout: config.fetchTimeoutMs });
-      const location = response.headers.location;
-      if (!REDIRECT_STATUSES.has(response.statusCode) || location === undefined) return response;
-      discard(response.body);
-      if (redirects === MAX_REDIRECTS) throw new Problem(502, `upstream redirected more than ${MAX_REDIRECTS} times`);
-      const next = parseRedirect(location, url, config.fetchAllow);
-      if (isRejected(next)) throw new Problem(next.status, next.detail);
-      url = next.value;
-    }
-  }
-
   /**
-   * Checks the request (loop guard, url, capacity), opens the upstream
-   * response and relays its body through the route's encoder. A failure before
-   * the first byte is a problem response; after it, the connection is cut and
-   * the request log says why. Answers nothing if the client has left.
+   * Checks the request (loop guard, url, capacity), then relays the upstream's
+   * answer through the route's encoder. A failure before the first byte is a
+   * problem response; after it, the connection is cut and the request log says
+   * why. Answers nothing if the client has left.
    */
   async function fetchFor(req: Request, res: Response, encoderFor: (upstream: Upstream) => Encoder): Promise<void> {
     const hops = countHops(req.headers[HOPS_HEADER]);
@@ -221,49 +290,31 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
       throw new Problem(503, `${config.fetchConcurrency} fetches are already in flight (FETCH_CONCURRENCY); try again`);
     }
     inFlight++;
+    let outcome: Outcome;
     try {
-      await fetchWithin(req, res, target.value, hops, encoderFor);
+      const headers = tracingHeadersOf(req.headers);
+      headers[HOPS_HEADER] = hops === 0 ? ownHop : `${req.headers[HOPS_HEADER]}, ${ownHop}`;
+      const options: RelayOptions = {
+        dispatcher: dispatcher ?? (await loadDispatcher()),
+        method: req.method === "HEAD" ? "HEAD" : "GET",
+        headers,
+        allow: config.fetchAllow,
+        timeoutMs: config.fetchTimeoutMs,
+        maxBytes: config.fetchMaxBytes,
+        encoderFor,
+      };
+      outcome = await new Promise<Outcome>((resolve) => new Relay(res, target.value, options, resolve));
     } finally {
       inFlight--;
     }
-  }
-
-  async function fetchWithin(req: Request, res: Response, target: URL, hops: number, encoderFor: (upstream: Upstream) => Encoder): Promise<void> {
-    const controller = new AbortController();
-    const onClose = (): void => controller.abort(CLIENT_GONE);
-    res.once("close", onClose);
-    const deadline = setTimeout(() => controller.abort(TIMED_OUT), config.fetchTimeoutMs);
-    let upstream: Upstream;
-    try {
-      upstream = await open(target, req, hops, controller.signal);
-    } catch (error) {
-      res.off("close", onClose);
-      if (controller.signal.reason === CLIENT_GONE) return;
-      throw upstreamProblem(error, controller.signal.reason === TIMED_OUT, config.fetchTimeoutMs);
-    } finally {
-      clearTimeout(deadline);
-    }
-    res.off("close", onClose);
-    try {
-      const status = checkUpstreamStatus(upstream.statusCode);
-      if (status !== undefined) throw new Problem(status.status, status.detail);
-      const length = parseContentLength(upstream.headers["content-length"]);
-      if (length !== undefined && length > config.fetchMaxBytes) {
-        throw new Problem(502, `upstream body is ${upstream.headers["content-length"]} bytes, over FETCH_MAX_BYTES (${config.fetchMaxBytes} bytes)`);
-      }
-      res.set(REFLECTED_BODY_HEADERS);
-      const relayed = await relay(upstream.body, res, config.fetchMaxBytes, encoderFor(upstream));
-      if (relayed.outcome === "done" || relayed.outcome === "client-gone") return;
-      const problem = relayed.outcome === "over-cap" ? new Problem(502, overCap(config.fetchMaxBytes)) : upstreamProblem(relayed.error, false, config.fetchTimeoutMs);
-      if (!res.headersSent) throw problem;
-      // Part of the body is out: the only honest end is a cut connection, so the
-      // client sees a truncated response, never a complete-looking one.
-      markCut(res, problem.message);
-      logger.warn({ url: req.query.url, reason: problem.message }, "upstream body cut; connection closed");
-      res.destroy();
-    } finally {
-      discard(upstream.body);
-    }
+    if (outcome.outcome === "done" || outcome.outcome === "client-gone") return;
+    const problem = outcome.outcome === "problem" ? outcome.problem : upstreamProblem(outcome.error, outcome.error === TIMED_OUT, config.fetchTimeoutMs);
+    if (!res.headersSent) throw problem;
+    // Part of the body is out: the only honest end is a cut connection, so the
+    // client sees a truncated response, never a complete-looking one.
+    markCut(res, problem.message);
+    logger.warn({ url: req.query.url, reason: problem.message }, "upstream body cut; connection closed");
+    res.destroy();
   }
 
   const streamBody = (req: Request, res: Response): Promise<void> => fetchFor(req, res, passThrough);

@@ -3,8 +3,10 @@
 import type { Registry } from "prom-client";
 import type { Routes } from "../app.ts";
 
-export function metricsRoutes(routes: Routes, registry: Registry): void {
+/** `beforeScrape` runs before each scrape (app.ts starts the process metrics with it, if the first response has not). */
+export function metricsRoutes(routes: Routes, registry: Registry, beforeScrape: () => void): void {
   routes.get("/metrics", async (_req, res) => {
+    beforeScrape();
     res.type(registry.contentType).send(await registry.metrics());
   });
 }

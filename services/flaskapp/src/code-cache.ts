@@ -1,0 +1,58 @@
+// How dist/flaskapp.js starts the app: it compiles the app bundle
+// (flaskapp-app.cjs, beside it) with the V8 code cache the build made by
+// running it once, so start-up deserializes the functions it runs instead of
+// compiling them. Node's own compile cache (NODE_COMPILE_CACHE) holds only what
+// V8 compiles up front, a tenth of it, because a cache made after the app ran
+// is something only a vm.Script can take (bench/RESULTS.md, "changes").
+import { readFileSync, writeFileSync } from "node:fs";
+import { Script } from "node:vm";
+
+export const APP_FILE = "flaskapp-app.cjs";
+export const CODE_CACHE_FILE = `${APP_FILE}.cache`;
+
+export interface CompiledApp {
+  script: Script;
+  file: string;
+  cacheFile: string;
+  /** "used", "rejected" (made by another Node, or with V8 flags that change the code) or "none" */
+  cache: "used" | "rejected" | "none";
+}
+
+/** Compiles the CommonJS app bundle in `dir` with its code cache, when there is one. */
+export function compileApp(dir: string): CompiledApp {
+  const file = `${dir}/${APP_FILE}`;
+  const cacheFile = `${dir}/${CODE_CACHE_FILE}`;
+  // The bundle is ASCII (esbuild escapes the rest, and the build checks), so latin1 reads it without UTF-8 decoding.
+  const source = readFileSync(file, "latin1");
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    // none yet
+  }
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  return { script, file, cacheFile, cache: cachedData === undefined ? "none" : script.cachedDataRejected === true ? "rejected" : "used" };
+}
+
+/**
+ * Runs the app bundle in `dir`, handing it `require` (it needs only Node's
+ * built-ins: everything else is in the bundle). Without a cache it compiles
+ * as usual and writes its cache at exit, when the directory is writable: that
+ * is how the build makes it. A refused cache is said on stderr, and the app
+ * starts without it.
+ */
+export function runApp(dir: string, require: NodeJS.Require): void {
+  const { script, file, cacheFile, cache } = compileApp(dir);
+  if (cache === "rejected") process.stderr.write(`flaskapp: ${cacheFile} was made by another Node or with other V8 flags; starting without it\n`);
+  if (cache === "none") {
+    process.once("exit", () => {
+      try {
+        writeFileSync(cacheFile, script.createCachedData());
+      } catch {
+        // a read-only directory: the next start compiles again
+      }
+    });
+  }
+  const module = { exports: {} };
+  (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, require, module, file, dir);
+}
