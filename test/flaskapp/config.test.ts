@@ -20,7 +20,7 @@ describe("parseConfig", () => {
       fetchProxy: null,
       failStatus: null,
       maxConnections: 1000,
-      maxRequestsPerConnection: 100,
+      maxRequestsPerConnection: 1000,
       maxDelayMs: 10_000,
       shutdownDelayMs: 5_000,
       drainTimeoutMs: 10_000,

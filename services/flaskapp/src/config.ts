@@ -117,7 +117,7 @@ function parse(env: Env): Config {
     fetchProxy: proxy(env, "FETCH_PROXY"),
     failStatus: integer(env, "FAIL_STATUS", 500, 599, "a status code from 500 to 599; unset it to serve normally") ?? null,
     maxConnections: integer(env, "MAX_CONNECTIONS", 1, 100_000, "a whole number of connections from 1 to 100000") ?? 1000,
-    maxRequestsPerConnection: integer(env, "MAX_REQUESTS_PER_CONNECTION", 1, 1_000_000, "a whole number of requests from 1 to 1000000") ?? 100,
+    maxRequestsPerConnection: integer(env, "MAX_REQUESTS_PER_CONNECTION", 1, 1_000_000, "a whole number of requests from 1 to 1000000") ?? 1000,
     maxDelayMs: duration(env, "MAX_DELAY", 10_000, 0),
     shutdownDelayMs: duration(env, "SHUTDOWN_DELAY", 5_000, 0),
     drainTimeoutMs: duration(env, "DRAIN_TIMEOUT", 10_000, 0),
