@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
-import { cpuMs, freePort, killAll, killAllOnExit, samplePeaks, start, timeColdStart, waitFor200, withUpstream, type ColdStart } from "./procs.ts";
+import { cpuMs, freePort, killAll, killAllOnExit, runMain, samplePeaks, start, timeColdStart, waitFor200, withUpstream, type ColdStart } from "./procs.ts";
 import { fmtMb, fmtMs, fmtRatio, median, roundRatio } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 
@@ -117,10 +117,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  main().catch((error: unknown) => {
-    console.error(`ab: ${(error as Error).message}`);
-    killAll();
-    process.exit(1);
-  });
-}
+if (import.meta.main) runMain("ab", main);

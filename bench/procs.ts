@@ -26,6 +26,15 @@ export function killAll(): void {
   running.killAll(kill);
 }
 
+/** Runs a bench program's main: on failure, one line naming the program, every child killed, exit 1. */
+export function runMain(program: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(`${program}: ${(error as Error).message ?? error}`);
+    killAll();
+    process.exit(1);
+  });
+}
+
 /** Kills every child however the bench ends. */
 export function killAllOnExit(): void {
   process.once("exit", killAll);

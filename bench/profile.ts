@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
-import { exited, freePort, killAll, killAllOnExit, start, waitFor200, withUpstream } from "./procs.ts";
+import { exited, freePort, killAll, killAllOnExit, runMain, start, waitFor200, withUpstream } from "./procs.ts";
 import { runWrk } from "./wrk.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -158,10 +158,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  main().catch((error: unknown) => {
-    console.error(`profile: ${(error as Error).message}`);
-    killAll();
-    process.exit(1);
-  });
-}
+if (import.meta.main) runMain("profile", main);

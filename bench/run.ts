@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { bundleOptions } from "../scripts/build.ts";
 import { DURATION_FORM, formatDuration, parseDuration } from "../services/common/src/duration.ts";
-import { cpuMs, exited, freePort, get, kill, killAll, killAllOnExit, samplePeaks, start, timeColdStart, waitFor200, type ColdStart } from "./procs.ts";
+import { cpuMs, exited, freePort, get, kill, killAll, killAllOnExit, runMain, samplePeaks, start, timeColdStart, waitFor200, type ColdStart } from "./procs.ts";
 import { readShipped } from "./image.ts";
 import { cpuUsPerRequest, fmtMs, fmtRatio, loadsTable, median, medianRatio, roundRatio, roundsTable, targetMet, targetsTable, withNotes, type Load, type Target } from "./report.ts";
 import { ensureTools } from "./tools.ts";
@@ -400,8 +400,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(`bench: ${(error as Error).message ?? error}`);
-  killAll();
-  process.exit(1);
-});
+runMain("bench", main);
