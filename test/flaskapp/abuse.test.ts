@@ -6,7 +6,7 @@ import request from "supertest";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { HOPS_HEADER } from "../../services/flaskapp/src/input.ts";
-import { MAX_METRICS_BYTES, METHOD_LABELS, STATUS_LABELS, requestMetrics } from "../../services/flaskapp/src/observe.ts";
+import { MAX_METRICS_BYTES, METHOD_LABELS, STATUS_LABELS, RequestMetrics } from "../../services/flaskapp/src/observe.ts";
 import { closedAfterEach, eventually, listen, makeApp, pipeline, rawUpstream, type Running } from "./helpers.ts";
 
 const { track, upstream } = closedAfterEach();
@@ -279,11 +279,11 @@ describe("metric labels stay bounded", () => {
     const templates = [...new Set([...routes, "unmatched"])];
     expect(templates.length).toBeGreaterThanOrEqual(12);
     const registry = new Registry();
-    const record = requestMetrics(registry);
+    const metrics = new RequestMetrics(registry);
     // Every status label and class, and statuses beyond 599 (which Node would send).
     const statuses = [...STATUS_LABELS, 100, 150, 250, 350, 450, 550, 599, 600, 999];
     for (const route of templates) {
-      for (const method of [...METHOD_LABELS, ...METHODS]) for (const status of statuses) record(method, route, status, 0.01);
+      for (const method of [...METHOD_LABELS, ...METHODS]) for (const status of statuses) metrics.record(method, route, status, 0.01);
     }
     const text = await registry.metrics();
     const lines = text.split("\n").filter((line) => line !== "" && !line.startsWith("#")).length;

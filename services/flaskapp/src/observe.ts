@@ -195,12 +195,6 @@ export class RequestMetrics {
   }
 }
 
-/** The request metrics in `registry`: returns the function that records one request. */
-export function requestMetrics(registry: Registry): (method: string, route: string, status: number, seconds: number) => void {
-  const metrics = new RequestMetrics(registry);
-  return (method, route, status, seconds) => metrics.record(method, route, status, seconds);
-}
-
 // ---- the request log line -----------------------------------------------------
 
 /** A value as pino writes it: a JSON string (cached for the few fixed ones: methods, routes). */

@@ -144,14 +144,14 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   /** Ends the request with an error (tally's timeout); undici's own callback for it is then ignored. */
   abort(reason: Error): void {
-    this.#finish({ kind: "error", key: "", detail: "" }, reason);
+    this.#finish(failure(reason));
     this.#controller?.abort(reason);
   }
 
-  #finish(outcome: Outcome, error?: unknown): void {
+  #finish(outcome: Outcome): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#done(error === undefined ? outcome : failure(error));
+    this.#done(outcome);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -178,10 +178,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.#finish({ kind: "error", key: "", detail: "" }, error);
+    this.#finish(failure(error));
   }
 }
 
+/** The error outcome for `error`; a timeout's detail is left empty for runLoad, which knows the --timeout. */
 function failure(error: unknown): Outcome {
   const kind = classifyError(error);
   return { kind: "error", key: `error:${kind}`, detail: kind === "timeout" ? "" : errorDetail(error) };
