@@ -6,7 +6,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join } from "node:path";
 import { isBuiltin } from "node:module";
 import { build, type BuildOptions, type Plugin } from "esbuild";
-import { APP_FILE, CODE_CACHE_FILE } from "../services/flaskapp/src/code-cache.ts";
+import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "../services/flaskapp/src/code-cache.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -234,14 +234,14 @@ const PRIME_TIMEOUT_MS = 20_000;
 
 /**
  * Makes flaskapp's V8 code cache as the image and the bench use it: starts
- * dist/flaskapp.js once on a free 127.0.0.1 port, asks /readyz (so the cache
+ * dist/flaskapp.js once, with flaskapp's V8 flags, on a free 127.0.0.1 port, asks /readyz (so the cache
  * holds the first request's code too), stops it with SIGTERM, and checks that
  * it wrote the cache at exit.
  */
 export async function primeCodeCache(): Promise<void> {
   const cache = join(ROOT, FLASKAPP_APP.cache);
   rmSync(cache, { force: true });
-  const child = spawn(process.execPath, [join(ROOT, "dist/flaskapp.js")], {
+  const child = spawn(process.execPath, [...V8_FLAGS, join(ROOT, "dist/flaskapp.js")], {
     env: { PATH: process.env.PATH, NODE_ENV: "production", version: "prime", PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,46 +1,117 @@
 // flaskapp's start from a V8 code cache (services/flaskapp/src/code-cache.ts):
-// the cache the build made fits the Node that runs the tests and the bench,
-// and a start without one writes one at exit.
+// the cache the build made fits the Node that runs the tests and the bench under
+// flaskapp's V8 flags, a start without one writes one at exit, a cache is refused
+// under other flags, and every way flaskapp is started passes them.
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { APP_FILE, CODE_CACHE_FILE, compileApp } from "../../services/flaskapp/src/code-cache.ts";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { readShipped } from "../../bench/image.ts";
+import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "../../services/flaskapp/src/code-cache.ts";
 
-const DIST = new URL("../../dist/", import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), "flaskapp-code-cache-"));
-let child: ChildProcess | undefined;
+const ROOT = new URL("../../", import.meta.url).pathname;
+const DIST = `${ROOT}dist/`;
+const CODE_CACHE_TS = new URL("../../services/flaskapp/src/code-cache.ts", import.meta.url).pathname;
+const REFUSED = "was made by another Node or with other V8 flags; starting without it";
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
 afterAll(() => {
-  if (child?.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  rmSync(dir, { recursive: true, force: true });
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+function tracked(child: ChildProcess): ChildProcess {
+  children.push(child);
+  return child;
+}
+
+/** A directory holding dist/flaskapp.js and the app bundle, without a cache. */
+function copyOfDist(): string {
+  const dir = mkdtempSync(join(tmpdir(), "flaskapp-code-cache-"));
+  dirs.push(dir);
+  copyFileSync(join(DIST, "flaskapp.js"), join(dir, "flaskapp.js"));
+  copyFileSync(join(DIST, APP_FILE), join(dir, APP_FILE));
+  return dir;
+}
+
+/** Starts flaskapp.js in `dir` with V8_FLAGS until it listens, stops it with SIGTERM, and returns its stderr. */
+async function startAndStop(dir: string): Promise<string> {
+  const child = tracked(
+    spawn(process.execPath, [...V8_FLAGS, "flaskapp.js"], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, version: "v1", PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  let stdout = "";
+  let stderr = "";
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (chunk: Buffer) => {
+      stdout += chunk;
+      if (stdout.includes('"msg":"listening"')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`exited ${code} before listening: ${stderr}`)));
+  });
+  child.kill("SIGTERM");
+  expect(await exited).toBe(0);
+  return stderr;
+}
+
+/** Makes a cache for the app bundle in `dir` in a node started with `flags`, the way compileApp compiles it. */
+async function makeCacheUnder(flags: readonly string[], dir: string): Promise<void> {
+  const program = `import { writeFileSync } from "node:fs";
+import { compileApp } from ${JSON.stringify(CODE_CACHE_TS)};
+const { script, cacheFile } = compileApp(${JSON.stringify(dir)});
+writeFileSync(cacheFile, script.createCachedData());`;
+  const child = tracked(spawn(process.execPath, [...flags, "--input-type=module", "-e", program], { stdio: ["ignore", "inherit", "inherit"] }));
+  expect(await new Promise((resolve) => child.once("exit", resolve))).toBe(0);
+}
+
 describe("the code cache", () => {
-  it("the build's cache is taken by this Node (and so by the image, which runs the Node that built it)", () => {
-    expect(compileApp(DIST).cache).toBe("used");
+  it("the build's cache is taken by dist/flaskapp.js on this Node (and so in the image, which runs the Node that built it)", async () => {
+    const dir = copyOfDist();
+    copyFileSync(join(DIST, CODE_CACHE_FILE), join(dir, CODE_CACHE_FILE));
+    const before = statSync(join(dir, CODE_CACHE_FILE)).mtimeMs;
+    expect(await startAndStop(dir)).not.toContain(REFUSED);
+    expect(statSync(join(dir, CODE_CACHE_FILE)).mtimeMs).toBe(before); // taken, not replaced
   });
 
   it("a start without a cache writes one when it exits, and the next start takes it", async () => {
-    copyFileSync(join(DIST, "flaskapp.js"), join(dir, "flaskapp.js"));
-    copyFileSync(join(DIST, APP_FILE), join(dir, APP_FILE));
-    child = spawn(process.execPath, ["flaskapp.js"], {
-      cwd: dir,
-      env: { PATH: process.env.PATH, version: "v1", PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
-      stdio: ["ignore", "pipe", "inherit"],
+    const dir = copyOfDist();
+    expect(await startAndStop(dir)).not.toContain(REFUSED);
+    expect(existsSync(join(dir, CODE_CACHE_FILE))).toBe(true);
+    expect(await startAndStop(dir)).not.toContain(REFUSED);
+  });
+
+  // The cache carries a hash of the V8 flags it was made under, so each flag matters.
+  const cases: [name: string, flags: readonly string[], refused: boolean][] = [
+    ["under V8_FLAGS is taken", V8_FLAGS, false],
+    ["without V8_FLAGS is refused, said on stderr", [], true],
+    ...V8_FLAGS.map((flag): [string, string[], boolean] => [`without ${flag} is refused`, V8_FLAGS.filter((f) => f !== flag), true]),
+  ];
+  it.each(cases)("a cache made %s", async (_name, flags, refused) => {
+    const dir = copyOfDist();
+    await makeCacheUnder(flags, dir);
+    const stderr = await startAndStop(dir);
+    expect(stderr.includes(REFUSED)).toBe(refused);
+  });
+
+  describe("every way flaskapp is started passes V8_FLAGS", () => {
+    it("the image's CMD", () => {
+      const { nodeFlags } = readShipped(`${ROOT}Dockerfile.flaskapp`);
+      for (const flag of V8_FLAGS) expect(nodeFlags).toContain(flag);
     });
-    const started = child;
-    const exited = new Promise((resolve) => started.once("exit", resolve));
-    let output = "";
-    await new Promise<void>((resolve) =>
-      started.stdout!.on("data", (chunk: Buffer) => {
-        output += chunk;
-        if (output.includes('"msg":"listening"')) resolve();
-      }),
-    );
-    expect(existsSync(join(dir, CODE_CACHE_FILE))).toBe(false);
-    started.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(compileApp(dir).cache).toBe("used");
+
+    it("npm start", () => {
+      const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts;
+      expect(scripts.start).toContain(`node ${V8_FLAGS.join(" ")} dist/flaskapp.js`);
+    });
+    // The build: the first test above (its cache is taken under V8_FLAGS). The mesh
+    // preview's pods: test/lessons/preview.test.ts.
   });
 });

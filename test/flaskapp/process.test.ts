@@ -7,7 +7,7 @@ import { Agent, get as httpGet, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { APP_FILE, CODE_CACHE_FILE } from "../../services/flaskapp/src/code-cache.ts";
+import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "../../services/flaskapp/src/code-cache.ts";
 import { alive, descendants } from "../processes.ts";
 import { closedAfterEach, eventually, hasIpv6Loopback } from "./helpers.ts";
 
@@ -43,7 +43,7 @@ interface Started {
 }
 
 async function start(env: Record<string, string>, host: string | null = "127.0.0.1"): Promise<Started> {
-  const child = spawn(process.execPath, ["flaskapp-bundle.js"], {
+  const child = spawn(process.execPath, [...V8_FLAGS, "flaskapp-bundle.js"], {
     cwd: dir,
     env: { PATH: process.env.PATH, version: "v2", PORT: "0", ...(host === null ? {} : { HOST: host }), ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -139,7 +139,7 @@ describe("dist/flaskapp.js as a process", () => {
 
   it("fails with exit 1 and one plain line naming the port when the port is taken", async () => {
     const first = await start({});
-    const second = spawn(process.execPath, ["flaskapp-bundle.js"], {
+    const second = spawn(process.execPath, [...V8_FLAGS, "flaskapp-bundle.js"], {
       cwd: dir,
       env: { PATH: process.env.PATH, HOST: "127.0.0.1", PORT: String(first.port) },
       stdio: ["ignore", "pipe", "pipe"],

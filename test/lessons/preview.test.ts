@@ -57,6 +57,21 @@ describe("which Deployments the preview runs", () => {
   });
 });
 
+describe("the pods", () => {
+  it("run dist/flaskapp.js with flaskapp's V8 flags, as the image does, so they start from the build's code cache", async () => {
+    const mesh = await Mesh.start(lessonRender("v2-default"));
+    try {
+      expect(mesh.pods.length).toBeGreaterThan(0);
+      for (const pod of mesh.pods) {
+        expect(pod.output.some((line) => line.includes('"msg":"listening"'))).toBe(true);
+        expect(pod.output.filter((line) => line.includes("starting without it"))).toEqual([]);
+      }
+    } finally {
+      await mesh.stop();
+    }
+  });
+});
+
 describe("pods that do not start", () => {
   const program = (code: string) => {
     const dir = mkdtempSync(join(tmpdir(), "pod-"));

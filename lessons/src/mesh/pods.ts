@@ -9,6 +9,7 @@ import type { K8sObject } from "../kustomize.ts";
 import type { RequestLogLine } from "../checks.ts";
 import { FLASKAPP_IMAGE, SLEEP_IMAGE } from "../images.ts";
 import { RuleError, type Labels } from "./config.ts";
+import { V8_FLAGS } from "../../../services/flaskapp/src/code-cache.ts";
 
 // The images our Deployments run, by repository: any registry prefix and tag are accepted.
 const FLASKAPP = FLASKAPP_IMAGE.repository;
@@ -183,7 +184,8 @@ export class LocalPod {
       env[e.name] = e.value ?? downwardValue(e.fieldPath!, { name, namespace: workload.namespace, labels: workload.labels });
     }
     Object.assign(env, { HOST: "127.0.0.1", PORT: "0", SHUTDOWN_DELAY: options.shutdownDelay }, options.extraEnv);
-    const child = pods.track(spawn(process.execPath, [options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] }));
+    // With flaskapp's V8 flags, as the image starts it, so it starts from the build's code cache.
+    const child = pods.track(spawn(process.execPath, [...V8_FLAGS, options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] }));
     const pod = new LocalPod(workload, name, child, options.startTimeoutMs);
     try {
       pod.url = `http://127.0.0.1:${await pod.#port}`;

@@ -18,6 +18,26 @@ export interface CompiledApp {
   cache: "used" | "rejected" | "none";
 }
 
+/**
+ * The V8 flags flaskapp runs under that shape the code V8 makes, for a small
+ * pod's memory (bench/RESULTS.md, "changes"). A code cache carries a hash of the
+ * flags it was made under and is refused under others, so every start of
+ * dist/flaskapp.js passes these: the image's CMD (Dockerfile.flaskapp), the
+ * build that makes the cache, `npm start`, the mesh preview's pods and the tests
+ * (test/flaskapp/code-cache.test.ts checks each one).
+ * - `--no-maglev`: V8's mid-tier compiler compiled hundreds of warm functions
+ *   under load, and the memory its compile jobs took from malloc stayed
+ *   resident: about 11 MB of a 38 MB peak under /env load. Hot functions are
+ *   still optimized by TurboFan (after 3,000 calls instead of 10,000, V8's
+ *   own setting without Maglev), so a request costs the same.
+ * - `--heap-growing-percent=30`: after a full collection the old generation may
+ *   grow by 30% before the next one, instead of by up to 4× when collecting is
+ *   cheap, which V8 allowed while 30-odd fetches in flight had their objects
+ *   promoted. Its live size is about 15 MB, so a full collection takes a few
+ *   milliseconds.
+ */
+export const V8_FLAGS = ["--no-maglev", "--heap-growing-percent=30"] as const;
+
 /** Compiles the CommonJS app bundle in `dir` with its code cache, when there is one. */
 export function compileApp(dir: string): CompiledApp {
   const file = `${dir}/${APP_FILE}`;
