@@ -95,7 +95,7 @@ describe("flaskapp image", () => {
     expect(config.Labels).toHaveProperty(["org.opencontainers.image.source"]);
     expect(config.Env).toContain("NODE_ENV=production");
     expect(config.Entrypoint ?? []).toEqual([]);
-    expect(config.Cmd).toEqual(["node", "--max-old-space-size-percentage=50", "--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=30", "/app/flaskapp.js"]);
+    expect(config.Cmd).toEqual(["node", "--max-old-space-size-percentage=50", "--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=30", "--no-memory-reducer", "/app/flaskapp.js"]);
     expect(Object.keys(config.ExposedPorts)).toEqual(["8080/tcp"]);
   });
 });

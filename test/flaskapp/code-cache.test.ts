@@ -88,11 +88,10 @@ describe("the code cache", () => {
     expect(await startAndStop(dir)).not.toContain(REFUSED);
   });
 
-  // The cache carries a hash of the V8 flags it was made under, so each flag matters.
+  // The cache carries a hash of the V8 flags it was made under that change V8's code.
   const cases: [name: string, flags: readonly string[], refused: boolean][] = [
     ["under V8_FLAGS is taken", V8_FLAGS, false],
     ["without V8_FLAGS is refused, said on stderr", [], true],
-    ...V8_FLAGS.map((flag): [string, string[], boolean] => [`without ${flag} is refused`, V8_FLAGS.filter((f) => f !== flag), true]),
   ];
   it.each(cases)("a cache made %s", async (_name, flags, refused) => {
     const dir = copyOfDist();

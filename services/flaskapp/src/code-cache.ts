@@ -20,23 +20,33 @@ export interface CompiledApp {
 
 /**
  * The V8 flags flaskapp runs under that shape the code V8 makes, for a small
- * pod's memory (bench/RESULTS.md, "changes"). A code cache carries a hash of the
- * flags it was made under and is refused under others, so every start of
- * dist/flaskapp.js passes these: the image's CMD (Dockerfile.flaskapp), the
- * build that makes the cache, `npm start`, the mesh preview's pods and the tests
- * (test/flaskapp/code-cache.test.ts checks each one).
+ * pod's memory and for requests that cost the same after an idle spell
+ * (bench/RESULTS.md, "changes"). A code cache carries a hash of the flags
+ * that change the code V8 makes (the first two) and is refused under others, so
+ * every start of dist/flaskapp.js passes these: the image's CMD
+ * (Dockerfile.flaskapp), the build that makes the cache, `npm start`, the mesh
+ * preview's pods and the tests (test/flaskapp/code-cache.test.ts checks each one).
  * - `--no-maglev`: V8's mid-tier compiler compiled hundreds of warm functions
  *   under load, and the memory its compile jobs took from malloc stayed
  *   resident: about 11 MB of a 38 MB peak under /env load. Hot functions are
  *   still optimized by TurboFan (after 3,000 calls instead of 10,000, V8's
- *   own setting without Maglev), so a request costs the same.
+ *   own setting without Maglev), so a request costs the same; start-up takes
+ *   about 10 ms longer, in the baseline tiers.
  * - `--heap-growing-percent=30`: after a full collection the old generation may
  *   grow by 30% before the next one, instead of by up to 4× when collecting is
  *   cheap, which V8 allowed while 30-odd fetches in flight had their objects
  *   promoted. Its live size is about 15 MB, so a full collection takes a few
  *   milliseconds.
+ * - `--no-memory-reducer`: about 8 s after a load stopped, V8's memory reducer
+ *   ran collections that also let go of the hidden classes (maps) no live object
+ *   used, those of the request path's objects among them. The optimized code that
+ *   referred to them was thrown away, and every request after the idle spell
+ *   took a third more CPU (34 instead of 24 µs of user time) for as long as
+ *   the load lasted. Without it, resident memory stays at its size under load
+ *   when idle (about 30 MB) instead of falling to about 18 MB; the peak, which
+ *   the pod's limit is for, is the same.
  */
-export const V8_FLAGS = ["--no-maglev", "--heap-growing-percent=30"] as const;
+export const V8_FLAGS = ["--no-maglev", "--heap-growing-percent=30", "--no-memory-reducer"] as const;
 
 /** Compiles the CommonJS app bundle in `dir` with its code cache, when there is one. */
 export function compileApp(dir: string): CompiledApp {
