@@ -1,5 +1,5 @@
 // The workloads of a render, and flaskapp's pods run as local processes: one
-// `node dist/flaskapp.js` per replica on port 0 (its port read from the
+// `node <flaskapp's V8 flags> dist/flaskapp.js` per replica on port 0 (its port read from the
 // `listening` line it logs), with the environment its manifest gives the
 // container (downward-API fields filled with the fake pod's values).
 import { spawn, type ChildProcess } from "node:child_process";
