@@ -8,12 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { readShipped } from "../../bench/image.ts";
-import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "../../services/flaskapp/src/code-cache.ts";
+import { APP_FILE, CACHE_REFUSED, CODE_CACHE_FILE, V8_FLAGS } from "../../services/flaskapp/src/code-cache.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DIST = `${ROOT}dist/`;
 const CODE_CACHE_TS = new URL("../../services/flaskapp/src/code-cache.ts", import.meta.url).pathname;
-const REFUSED = "was made by another Node or with other V8 flags; starting without it";
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -77,15 +76,15 @@ describe("the code cache", () => {
     const dir = copyOfDist();
     copyFileSync(join(DIST, CODE_CACHE_FILE), join(dir, CODE_CACHE_FILE));
     const before = statSync(join(dir, CODE_CACHE_FILE)).mtimeMs;
-    expect(await startAndStop(dir)).not.toContain(REFUSED);
+    expect(await startAndStop(dir)).not.toContain(CACHE_REFUSED);
     expect(statSync(join(dir, CODE_CACHE_FILE)).mtimeMs).toBe(before); // taken, not replaced
   });
 
   it("a start without a cache writes one when it exits, and the next start takes it", async () => {
     const dir = copyOfDist();
-    expect(await startAndStop(dir)).not.toContain(REFUSED);
+    expect(await startAndStop(dir)).not.toContain(CACHE_REFUSED);
     expect(existsSync(join(dir, CODE_CACHE_FILE))).toBe(true);
-    expect(await startAndStop(dir)).not.toContain(REFUSED);
+    expect(await startAndStop(dir)).not.toContain(CACHE_REFUSED);
   });
 
   // The cache carries a hash of the V8 flags it was made under that change V8's code.
@@ -97,7 +96,7 @@ describe("the code cache", () => {
     const dir = copyOfDist();
     await makeCacheUnder(flags, dir);
     const stderr = await startAndStop(dir);
-    expect(stderr.includes(REFUSED)).toBe(refused);
+    expect(stderr.includes(CACHE_REFUSED)).toBe(refused);
   });
 
   describe("every way flaskapp is started passes V8_FLAGS", () => {

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { renderKustomization } from "../../lessons/src/kustomize.ts";
 import { demoCommand, demoTargets, heading } from "../../lessons/src/demo.ts";
 import { UsageError } from "../../services/common/src/usage-error.ts";
+import { CACHE_REFUSED } from "../../services/flaskapp/src/code-cache.ts";
 import { allLessons, overlayDir } from "../../lessons/src/lessons.ts";
 import { Mesh } from "../../lessons/src/mesh/mesh.ts";
 import { runningPodCount, workloads } from "../../lessons/src/mesh/pods.ts";
@@ -64,7 +65,7 @@ describe("the pods", () => {
       expect(mesh.pods.length).toBeGreaterThan(0);
       for (const pod of mesh.pods) {
         expect(pod.output.some((line) => line.includes('"msg":"listening"'))).toBe(true);
-        expect(pod.output.filter((line) => line.includes("starting without it"))).toEqual([]);
+        expect(pod.output.filter((line) => line.includes(CACHE_REFUSED))).toEqual([]);
       }
     } finally {
       await mesh.stop();

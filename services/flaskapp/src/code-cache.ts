@@ -19,11 +19,11 @@ export interface CompiledApp {
 }
 
 /**
- * The V8 flags flaskapp runs under that shape the code V8 makes, for a small
- * pod's memory and for requests that cost the same after an idle spell
- * (bench/RESULTS.md, "changes"). A code cache carries a hash of the flags
- * that change the code V8 makes (the first two) and is refused under others, so
- * every start of dist/flaskapp.js passes these: the image's CMD
+ * The V8 flags flaskapp runs under, for a small pod's memory and for requests
+ * that cost the same after an idle spell (bench/RESULTS.md, "changes"). A code
+ * cache carries a hash of the flags that change the code V8 makes (the first
+ * two) and is refused under others, so every start of dist/flaskapp.js passes
+ * these: the image's CMD
  * (Dockerfile.flaskapp), the build that makes the cache, `npm start`, the mesh
  * preview's pods and the tests (test/flaskapp/code-cache.test.ts checks each one).
  * - `--no-maglev`: V8's mid-tier compiler compiled hundreds of warm functions
@@ -47,6 +47,9 @@ export interface CompiledApp {
  *   the pod's limit is for, is the same.
  */
 export const V8_FLAGS = ["--no-maglev", "--heap-growing-percent=30", "--no-memory-reducer"] as const;
+
+/** What runApp says on stderr, after the cache file's path, when V8 refuses the cache. */
+export const CACHE_REFUSED = "was made by another Node or with other V8 flags; starting without it";
 
 /** Compiles the CommonJS app bundle in `dir` with its code cache, when there is one. */
 export function compileApp(dir: string): CompiledApp {
@@ -73,7 +76,7 @@ export function compileApp(dir: string): CompiledApp {
  */
 export function runApp(dir: string, require: NodeJS.Require): void {
   const { script, file, cacheFile, cache } = compileApp(dir);
-  if (cache === "rejected") process.stderr.write(`flaskapp: ${cacheFile} was made by another Node or with other V8 flags; starting without it\n`);
+  if (cache === "rejected") process.stderr.write(`flaskapp: ${cacheFile} ${CACHE_REFUSED}\n`);
   if (cache === "none") {
     process.once("exit", () => {
       try {
