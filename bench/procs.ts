@@ -121,15 +121,8 @@ export function processTree(pid: number): number[] {
 
 const TICKS_PER_SECOND = 100; // USER_HZ, what /proc/PID/stat reports CPU time in on Linux
 
-/** CPU time of one process, in ms: its threads' run time from schedstat (nanoseconds), else /proc/PID/stat's 10 ms ticks. */
-function processCpuMs(pid: number): number {
-  try {
-    let ns = 0;
-    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
-    return ns / 1e6;
-  } catch {
-    // no schedstat here, or a thread ended meanwhile: the coarse figure
-  }
+/** CPU time (user + system) of a process, in ms, from /proc/PID/stat: all its threads, those that have ended too, in 10 ms ticks. */
+function statCpuMs(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // fields after "(comm) ": state ppid ... utime is the 12th, stime the 13th
@@ -138,6 +131,26 @@ function processCpuMs(pid: number): number {
   } catch {
     return 0; // exited meanwhile
   }
+}
+
+/** Run time of a process's live threads, in ms, from their schedstat (nanoseconds); 0 where there is no schedstat. */
+function liveThreadsCpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    return ns / 1e6;
+  } catch {
+    return 0; // no schedstat here, or a thread ended meanwhile
+  }
+}
+
+/**
+ * CPU time of one process, in ms. The live threads' schedstat is exact but
+ * loses the threads that have ended (the Flask dev server's per-connection
+ * threads); /proc/PID/stat keeps them, to 10 ms. The larger of the two.
+ */
+export function processCpuMs(pid: number): number {
+  return Math.max(liveThreadsCpuMs(pid), statCpuMs(pid));
 }
 
 /** CPU time (user + system) used so far by a process tree, in ms; exited members no longer count. */

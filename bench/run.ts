@@ -348,7 +348,7 @@ async function main(): Promise<void> {
         ] as const
       ).map(([a, b]) => `| ${a === "flaskapp /fetch" ? "flaskapp /fetch / upstream direct" : `${a} / ${b}`} | ${fmtRatio(ratio(a, b))} | ${fmtRatio(cpuUsPerRequest(byName(b)) / cpuUsPerRequest(byName(a)))} |`),
       "",
-      "The CPU column is the inverse ratio of the server's CPU time per request (from /proc/PID/task/*/schedstat): what the req/s ratio would be if each " +
+      "The CPU column is the inverse ratio of the server's CPU time per request (the larger of the live threads' schedstat and /proc/PID/stat, which also counts threads that have ended): what the req/s ratio would be if each " +
         "server had a core to itself. It moves much less than req/s when other work competes for the 2 cores.",
       "",
       "Per round (req/s):",
@@ -367,7 +367,7 @@ async function main(): Promise<void> {
       "## Cold start",
       "",
       `Spawn of \`node\` to the first 200, polled every millisecond, ${COLD_RUNS} runs each, interleaved; the ratio is the median of the per-pair ratios. ` +
-        "CPU is the process's threads' run time until then (schedstat).",
+        "CPU is the process's run time until then, measured the same way.",
       "",
       "| program | median | min–max | CPU used until ready (median) |",
       "|---|--:|--:|--:|",

@@ -1,4 +1,9 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
+import { processCpuMs } from "../../bench/procs.ts";
 import { ownerOf, selfTimes } from "../../bench/profile.ts";
 import { parseSide } from "../../bench/ab.ts";
 import { parseShipped } from "../../bench/image.ts";
@@ -159,4 +164,25 @@ describe("ab sides", () => {
   });
 
   it.each(["--flag", "A=1", "dist/a.js stray dist/b.js"])("refuses %j", (text) => expect(() => parseSide(text)).toThrow());
+});
+
+describe("processCpuMs", () => {
+  it("still counts a thread's CPU time once the thread has ended", async () => {
+    // A child whose worker thread burns 300 ms of CPU and ends; the child stays up until told to go.
+    const burn = `
+      const { Worker } = require("node:worker_threads");
+      new Worker("const end = Date.now() + 300; while (Date.now() < end);", { eval: true })
+        .on("exit", () => console.log("worker gone"));
+      process.stdin.resume();`;
+    const child = spawn(process.execPath, ["-e", burn], { stdio: ["pipe", "pipe", "inherit"] });
+    try {
+      const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+      expect(line).toBe("worker gone");
+      expect(existsSync(`/proc/${child.pid}/task`)).toBe(true);
+      // The burn happened on a thread /proc/PID/task no longer lists.
+      expect(processCpuMs(child.pid!)).toBeGreaterThanOrEqual(250);
+    } finally {
+      child.kill();
+    }
+  });
 });
