@@ -105,7 +105,8 @@ const assertWithoutSource: Plugin = {
  * and its process metrics (perf_hooks, node:v8; flaskapp starts them after its
  * first response),
  * OpenTelemetry (exemplars are off), pino's worker-thread transports and its
- * stdout writer (flaskapp has its own: line-batch.ts). Each is
+ * stdout writer (flaskapp has its own: line-batch.ts), undici's HTTP/2 client
+ * (node:http2, and through it node:tls; flaskapp and tally never offer h2). Each is
  * replaced by a stand-in that loads the real module on first use, so its code
  * is in the bundle but runs only if needed. How a stand-in forwards, by what
  * its importers do with the module when they load it:
@@ -126,6 +127,7 @@ export const LAZY_MODULES: Readonly<Record<string, Lazy>> = {
   "@opentelemetry/api/dist/index.cjs": "object",
   "pino/lib/transport.js": "function",
   "sonic-boom/index.js": "function",
+  "undici/lib/dispatcher/client-h2.js": "function",
 };
 
 function lazyModule(path: string, lazy: Lazy): string {

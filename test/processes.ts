@@ -1,6 +1,8 @@
 // Test helpers for the processes a command leaves behind: what runs below a
-// pid, read from /proc (Linux), and whether a process still runs.
-import { readdirSync, readFileSync } from "node:fs";
+// pid, read from /proc (Linux), whether a process still runs, and which of
+// Node's built-in modules a process loaded.
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 /** Every process below `pid`, from /proc (this test runs on Linux). */
 export function descendants(pid: number): number[] {
@@ -35,4 +37,19 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Built-in modules that only a TLS, HTTP/2, compression or web-streams client needs. */
+export const UNNEEDED_FOR_PLAIN_HTTP = /^NativeModule (tls|crypto|http2|zlib|stream\/web)$/;
+
+/**
+ * A script to preload with `node --require` that, as the process exits, lists
+ * the built-in modules it loaded (process.moduleLoadList: "NativeModule net", ...);
+ * `loaded()` reads that list.
+ */
+export function builtinsAtExit(dir: string): { preload: string; loaded(): string[] } {
+  const preload = join(dir, "builtins-at-exit.cjs");
+  const list = `${preload}.txt`;
+  writeFileSync(preload, `process.once("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`);
+  return { preload, loaded: () => readFileSync(list, "utf8").split("\n") };
 }

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "../../services/flaskapp/src/code-cache.ts";
-import { alive, descendants } from "../processes.ts";
+import { alive, builtinsAtExit, descendants, UNNEEDED_FOR_PLAIN_HTTP } from "../processes.ts";
 import { closedAfterEach, eventually, hasIpv6Loopback } from "./helpers.ts";
 
 const IPV6 = await hasIpv6Loopback();
@@ -42,8 +42,8 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function start(env: Record<string, string>, host: string | null = "127.0.0.1"): Promise<Started> {
-  const child = spawn(process.execPath, [...V8_FLAGS, "flaskapp-bundle.js"], {
+async function start(env: Record<string, string>, host: string | null = "127.0.0.1", nodeOptions: string[] = []): Promise<Started> {
+  const child = spawn(process.execPath, [...V8_FLAGS, ...nodeOptions, "flaskapp-bundle.js"], {
     cwd: dir,
     env: { PATH: process.env.PATH, version: "v2", PORT: "0", ...(host === null ? {} : { HOST: host }), ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -153,6 +153,23 @@ describe("dist/flaskapp.js as a process", () => {
     expect(code).toBe(1);
     expect(out).toBe("");
     expect(err).toBe(`flaskapp: port ${first.port} is already in use\n`);
+  });
+});
+
+describe("the bundle's first fetch", () => {
+  it.each([
+    ["directly", false],
+    ["through FETCH_PROXY", true],
+  ])("%s loads undici's one dispatcher, and not node:tls, crypto, http2, zlib or web streams with the rest of undici", async (_how, viaProxy) => {
+    const up = await upstream((req, res) => res.end(`saw ${req.url}`));
+    const builtins = builtinsAtExit(mkdtempSync(join(dir, "builtins-")));
+    const app = await start({ SHUTDOWN_DELAY: "0s", ...(viaProxy ? { FETCH_PROXY: up.url } : {}) }, "127.0.0.1", ["--require", builtins.preload]);
+    const target = viaProxy ? "http://flaskapp.test/x" : `${up.url}/x`;
+    expect(await get(app.port, `/fetch?url=${encodeURIComponent(target)}`)).toEqual({ status: 200, body: viaProxy ? "saw http://flaskapp.test/x" : "saw /x" });
+    app.child.kill("SIGTERM");
+    expect(await app.exited).toBe(0);
+    expect(builtins.loaded()).toContain("NativeModule net");
+    expect(builtins.loaded().filter((name) => UNNEEDED_FOR_PLAIN_HTTP.test(name))).toEqual([]);
   });
 });
 

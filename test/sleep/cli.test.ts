@@ -1,7 +1,12 @@
 // The bundle as a learner runs it: dist/tally.js spawned as its own process,
 // stdout and stderr piped, against real servers on 127.0.0.1.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runTally, TALLY_BUNDLE } from "../../lessons/src/preview.ts";
+import { runProgram } from "../../lessons/src/run.ts";
+import { builtinsAtExit, UNNEEDED_FOR_PLAIN_HTTP } from "../processes.ts";
 import { closedPortUrl, startVersions, type Versions } from "./servers.ts";
 import { rawUpstream } from "../flaskapp/helpers.ts";
 import { USAGE_ERRORS } from "./usage-cases.ts";
@@ -18,6 +23,19 @@ beforeAll(async () => {
 afterAll(() => versions.close());
 
 describe("tally bundle", () => {
+  it("loads undici's Pool only, not node:tls, crypto, http2, zlib or web streams with the rest of undici", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tally-builtins-"));
+    try {
+      const builtins = builtinsAtExit(dir);
+      const run = await runProgram(process.execPath, ["--require", builtins.preload, TALLY_BUNDLE, "-n", "4", `${versions.url}/env/version`], RUN_LIMIT_MS);
+      expect(run.code).toBe(0);
+      expect(builtins.loaded()).toContain("NativeModule net");
+      expect(builtins.loaded().filter((name) => UNNEEDED_FOR_PLAIN_HTTP.test(name))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("prints the split of a round-robin server and exits 0", async () => {
     const run = await tally(["-n", "1000", "-c", "4", `${versions.url}/env/version`]);
     expect(run.code).toBe(0);

@@ -2,7 +2,7 @@
 // of its response or under the error that ended it. One keep-alive connection
 // per concurrent worker, so `-c 3` means at most three requests in flight.
 import type { IncomingHttpHeaders } from "node:http";
-import { Pool } from "undici";
+import Pool from "undici/lib/dispatcher/pool.js";
 import type { Dispatcher } from "undici";
 import { formatDuration } from "../../common/src/duration.ts";
 import type { GroupBy, TallyOptions } from "./args.ts";

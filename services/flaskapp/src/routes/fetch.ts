@@ -261,14 +261,20 @@ function headersAndBody(req: Request, upstream: Upstream): Encoder {
 }
 
 export function fetchRoutes(routes: Routes, config: Config, logger: Logger): void {
-  // undici is loaded on the first fetch, not at start: it is a sixth of the
-  // bundle's start-up work, and most pods never fetch (bench/RESULTS.md, "changes").
+  // undici's dispatcher is loaded on the first fetch, not at start: it is a sixth
+  // of the bundle's start-up work, and most pods never fetch. Only the one
+  // dispatcher: undici's index also loads fetch, WebSocket, its caches and mocks,
+  // and with them node:tls, zlib, worker_threads and web streams (bench/RESULTS.md, "changes").
   // With FETCH_PROXY every request goes to the proxy; plain http:// targets in
   // absolute form (`GET http://host/path`), never through a CONNECT tunnel.
   let dispatcher: Dispatcher | undefined;
   const loadDispatcher = async (): Promise<Dispatcher> => {
-    const { Agent, ProxyAgent } = await import("undici");
-    return (dispatcher ??= config.fetchProxy === null ? new Agent() : new ProxyAgent({ uri: config.fetchProxy, proxyTunnel: false }));
+    if (config.fetchProxy === null) {
+      const { default: Agent } = await import("undici/lib/dispatcher/agent.js");
+      return (dispatcher ??= new Agent());
+    }
+    const { default: ProxyAgent } = await import("undici/lib/dispatcher/proxy-agent.js");
+    return (dispatcher ??= new ProxyAgent({ uri: config.fetchProxy, proxyTunnel: false }));
   };
   const ownHop = hopEntry(config.version, config.podName);
   let inFlight = 0;
