@@ -1,6 +1,6 @@
 // Types for the undici dispatcher modules that flaskapp and tally load on their
 // own instead of undici's index, which would also load fetch, WebSocket, the
-// caches and mocks, and with them node:tls, zlib, worker_threads and web
+// caches and mocks, and with them node:tls, crypto, http2, zlib and web
 // streams (bench/RESULTS.md, "changes"). undici publishes types for its index
 // only; each of these files exports one of the index's classes.
 declare module "undici/lib/dispatcher/agent.js" {

@@ -264,7 +264,7 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
   // undici's dispatcher is loaded on the first fetch, not at start: it is a sixth
   // of the bundle's start-up work, and most pods never fetch. Only the one
   // dispatcher: undici's index also loads fetch, WebSocket, its caches and mocks,
-  // and with them node:tls, zlib, worker_threads and web streams (bench/RESULTS.md, "changes").
+  // and with them node:tls, crypto, http2, zlib and web streams (bench/RESULTS.md, "changes").
   // With FETCH_PROXY every request goes to the proxy; plain http:// targets in
   // absolute form (`GET http://host/path`), never through a CONNECT tunnel.
   let dispatcher: Dispatcher | undefined;
