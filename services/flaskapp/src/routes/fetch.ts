@@ -92,7 +92,7 @@ type Outcome = { outcome: "done" } | { outcome: "client-gone" } | { outcome: "fa
 
 /** What a Relay needs from its route: the upstream request, the limits, and the encoder for the final response. */
 interface RelayOptions {
-  dispatcher: Dispatcher;
+  dispatcher: Pick<Dispatcher, "dispatch">;
   method: "GET" | "HEAD";
   headers: Record<string, string>;
   allow: ReadonlySet<string> | null;
@@ -267,8 +267,8 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
   // and with them node:tls, crypto, http2, zlib and web streams (bench/RESULTS.md, "changes").
   // With FETCH_PROXY every request goes to the proxy; plain http:// targets in
   // absolute form (`GET http://host/path`), never through a CONNECT tunnel.
-  let dispatcher: Dispatcher | undefined;
-  const loadDispatcher = async (): Promise<Dispatcher> => {
+  let dispatcher: Pick<Dispatcher, "dispatch"> | undefined;
+  const loadDispatcher = async (): Promise<Pick<Dispatcher, "dispatch">> => {
     if (config.fetchProxy === null) {
       const { default: Agent } = await import("undici/lib/dispatcher/agent.js");
       return (dispatcher ??= new Agent());
