@@ -90,9 +90,12 @@ interface Encoder {
 
 type Outcome = { outcome: "done" } | { outcome: "client-gone" } | { outcome: "failed"; error: unknown } | { outcome: "problem"; problem: Problem };
 
+/** The one method of undici's dispatchers that /fetch calls (the dispatcher modules it loads have no request()). */
+type Dispatch = Pick<Dispatcher, "dispatch">;
+
 /** What a Relay needs from its route: the upstream request, the limits, and the encoder for the final response. */
 interface RelayOptions {
-  dispatcher: Pick<Dispatcher, "dispatch">;
+  dispatcher: Dispatch;
   method: "GET" | "HEAD";
   headers: Record<string, string>;
   allow: ReadonlySet<string> | null;
@@ -267,8 +270,8 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
   // and with them node:tls, crypto, http2, zlib and web streams (bench/RESULTS.md, "changes").
   // With FETCH_PROXY every request goes to the proxy; plain http:// targets in
   // absolute form (`GET http://host/path`), never through a CONNECT tunnel.
-  let dispatcher: Pick<Dispatcher, "dispatch"> | undefined;
-  const loadDispatcher = async (): Promise<Pick<Dispatcher, "dispatch">> => {
+  let dispatcher: Dispatch | undefined;
+  const loadDispatcher = async (): Promise<Dispatch> => {
     if (config.fetchProxy === null) {
       const { default: Agent } = await import("undici/lib/dispatcher/agent.js");
       return (dispatcher ??= new Agent());
