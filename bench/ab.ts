@@ -1,10 +1,13 @@
 // A/B of two flaskapp bundles (before and after a change), in interleaved wrk
 // rounds so that the shared machine's slow moments hit both. Used to measure
 // what each optimisation gained (bench/RESULTS.md, "changes").
-// Usage: npx node bench/ab.ts [--path /env/version] [--rounds 5] [--duration 5s] [--connections 32] [--cold RUNS] [--ready /readyz] [--] BEFORE AFTER
+// Usage: npx node bench/ab.ts [--path /env/version] [--rounds 5] [--duration 5s] [--connections 32] [--cold RUNS] [--ready /readyz]
+//        [--history PATH] [--] BEFORE AFTER
 // BEFORE and AFTER are a bundle, optionally preceded by environment variables and node
 // flags in one argument (after "--" when it starts with a flag): "--max-semi-space-size=1 dist/flaskapp.js".
 // A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
+// --history PATH: before the rounds, AFTER serves a 2-s load of PATH that BEFORE does not, so the
+// same bundle twice measures what having served PATH costs the other routes (bench/RESULTS.md).
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -40,8 +43,23 @@ export function parseSide(text: string): Side {
   return { name: text, env, args: [...flags, resolve(bundle)] };
 }
 
-async function main(): Promise<void> {
+export interface AbOptions {
+  before: Side;
+  after: Side;
+  path: string;
+  rounds: number;
+  durationMs: number;
+  connections: number;
+  coldRuns: number;
+  ready: string;
+  /** a path AFTER serves (for 2 s) before the rounds and BEFORE does not */
+  history: string | undefined;
+}
+
+/** The command line, checked: every number within its bounds, every path starting with /. */
+export function readAbOptions(args: string[]): AbOptions {
   const { values, positionals } = parseArgs({
+    args,
     allowPositionals: true,
     options: {
       path: { type: "string", default: "/env/version" },
@@ -50,23 +68,32 @@ async function main(): Promise<void> {
       connections: { type: "string", default: "32" },
       cold: { type: "string", default: "0" },
       ready: { type: "string", default: "/readyz" },
+      history: { type: "string" },
     },
   });
-  const [before, after] = positionals.map(parseSide);
+  if (positionals.length !== 2) throw new Error("give two bundles: BEFORE.js AFTER.js");
+  const [before, after] = positionals.map(parseSide) as [Side, Side];
   const rounds = Number(values.rounds);
   const durationMs = parseDuration(values.duration);
   const connections = Number(values.connections);
-  if (before === undefined || after === undefined || positionals.length !== 2) throw new Error("give two bundles: BEFORE.js AFTER.js");
+  const coldRuns = Number(values.cold);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error("--rounds: an integer from 1 to 20");
   if (durationMs === undefined || durationMs < 1000 || durationMs > 30_000) throw new Error(`--duration: ${DURATION_FORM}, 1s to 30s`);
   if (!Number.isInteger(connections) || connections < 1 || connections > 1000) throw new Error("--connections: an integer from 1 to 1000");
-  const coldRuns = Number(values.cold);
   if (!Number.isInteger(coldRuns) || coldRuns < 0 || coldRuns > 50) throw new Error("--cold: an integer from 0 to 50");
+  for (const [name, path] of [["path", values.path], ["ready", values.ready], ["history", values.history]] as const) {
+    if (path !== undefined && !path.startsWith("/")) throw new Error(`--${name}: a path starting with /`);
+  }
+  return { before, after, path: values.path, rounds, durationMs, connections, coldRuns, ready: values.ready, history: values.history };
+}
 
+async function main(): Promise<void> {
+  const { before, after, rounds, durationMs, connections, coldRuns, ready, ...paths } = readAbOptions(process.argv.slice(2));
   killAllOnExit();
   const work = mkdtempSync(join(tmpdir(), "bench-ab-"));
   try {
-    const path = await withUpstream(values.path, ROOT);
+    const path = await withUpstream(paths.path, ROOT);
+    const history = paths.history === undefined ? undefined : await withUpstream(paths.history, ROOT);
 
     const sides = await Promise.all(
       [before, after].map(async (side, i) => {
@@ -78,11 +105,16 @@ async function main(): Promise<void> {
           cwd: ROOT,
         });
         closeSync(log);
-        await waitFor200(child, `http://127.0.0.1:${port}${values.ready}`, 15_000, 20);
-        return { name: side.name, child, url: `http://127.0.0.1:${port}${path}`, rounds: [] as WrkResult[], cpuMs: 0, cpuUs: Number.NaN };
+        await waitFor200(child, `http://127.0.0.1:${port}${ready}`, 15_000, 20);
+        return { name: side.name, child, base: `http://127.0.0.1:${port}`, url: `http://127.0.0.1:${port}${path}`, rounds: [] as WrkResult[], cpuMs: 0, cpuUs: Number.NaN };
       }),
     );
     const memory = samplePeaks(sides.map((side) => side.child.pid!));
+    if (history !== undefined) {
+      const served = await runWrk(sides[1]!.base + history, { threads: 1, connections, durationMs: 2000 });
+      if (served.requests === 0 || served.errors > 0) throw new Error(`--history ${paths.history}: ${served.requests} requests, ${served.errors} errors`);
+      console.log(`${sides[1]!.name} first served ${served.requests} requests of ${paths.history}`);
+    }
     for (const side of sides) await runWrk(side.url, { threads: 1, connections, durationMs: 2000 });
     for (let round = 0; round < rounds; round++) {
       for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
@@ -104,7 +136,7 @@ async function main(): Promise<void> {
       const env = { NODE_ENV: "production", version: "v1", HOST: "127.0.0.1" };
       const cold: ColdStart[][] = [[], []];
       for (let i = 0; i < coldRuns; i++) {
-        for (const [at, side] of [before, after].entries()) cold[at]!.push(await timeColdStart(() => side.args, { ...side.env, ...env }, values.ready, ROOT));
+        for (const [at, side] of [before, after].entries()) cold[at]!.push(await timeColdStart(() => side.args, { ...side.env, ...env }, ready, ROOT));
       }
       for (const [at, side] of [before, after].entries()) {
         const runs = cold[at]!;

@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { processCpuMs } from "../../bench/procs.ts";
 import { ownerOf, selfTimes } from "../../bench/profile.ts";
-import { parseSide } from "../../bench/ab.ts";
+import { parseSide, readAbOptions } from "../../bench/ab.ts";
 import { parseShipped } from "../../bench/image.ts";
 import { median, medianRatio, NOTES_MARKER, roundRatio, targetMet, withNotes } from "../../bench/report.ts";
 import { parseWrkDuration, parseWrkOutput, type WrkResult } from "../../bench/wrk.ts";
@@ -164,6 +164,39 @@ describe("ab sides", () => {
   });
 
   it.each(["--flag", "A=1", "dist/a.js stray dist/b.js"])("refuses %j", (text) => expect(() => parseSide(text)).toThrow());
+});
+
+describe("ab options", () => {
+  const sides = ["dist/a.js", "dist/b.js"];
+  it("has defaults for everything but the two sides", () => {
+    const options = readAbOptions(sides);
+    expect(options).toMatchObject({ path: "/env/version", rounds: 5, durationMs: 5000, connections: 32, coldRuns: 0, ready: "/readyz", history: undefined });
+    expect([options.before.name, options.after.name]).toEqual(sides);
+  });
+
+  it.each([
+    [["--rounds", "20"], { rounds: 20 }],
+    [["--duration", "1s"], { durationMs: 1000 }],
+    [["--duration", "30s"], { durationMs: 30_000 }],
+    [["--connections", "1000"], { connections: 1000 }],
+    [["--cold", "50"], { coldRuns: 50 }],
+    [["--history", "/fetch?url={upstream}"], { history: "/fetch?url={upstream}" }],
+  ])("takes %j", (args, expected) => expect(readAbOptions([...args, ...sides])).toMatchObject(expected));
+
+  it.each([
+    [[]],
+    [["dist/a.js"]],
+    [["dist/a.js", "dist/b.js", "dist/c.js"]],
+    [["--rounds", "0", ...sides]],
+    [["--rounds", "21", ...sides]],
+    [["--duration", "999ms", ...sides]],
+    [["--duration", "31s", ...sides]],
+    [["--connections", "1001", ...sides]],
+    [["--cold", "51", ...sides]],
+    [["--path", "env/version", ...sides]],
+    [["--ready", "readyz", ...sides]],
+    [["--history", "fetch", ...sides]],
+  ])("refuses %j", (args) => expect(() => readAbOptions(args)).toThrow());
 });
 
 describe("processCpuMs", () => {
