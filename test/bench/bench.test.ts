@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
-import { processCpuMs } from "../../bench/procs.ts";
+import { processCpuMs, processTree } from "../../bench/procs.ts";
 import { ownerOf, selfTimes } from "../../bench/profile.ts";
 import { parseSide, readAbOptions } from "../../bench/ab.ts";
 import { parseShipped } from "../../bench/image.ts";
@@ -217,5 +217,30 @@ describe("processCpuMs", () => {
     } finally {
       child.kill();
     }
+  });
+});
+
+describe("processTree", () => {
+  it("finds children and grandchildren", async () => {
+    // sh starts a sleep and a second sh that starts its own; each PID is printed once started.
+    const script = `sleep 30 & echo $!; sh -c 'sleep 30 & echo $!; wait' & echo $!; wait`;
+    const child = spawn("sh", ["-c", script], { stdio: ["ignore", "pipe", "inherit"], detached: true });
+    try {
+      const pids: number[] = [];
+      for await (const line of createInterface({ input: child.stdout! })) if (pids.push(Number(line)) === 3) break;
+      const numerically = (a: number, b: number): number => a - b;
+      expect(processTree(child.pid!).sort(numerically)).toEqual([child.pid!, ...pids].sort(numerically));
+    } finally {
+      process.kill(-child.pid!, "SIGKILL");
+    }
+  });
+
+  it("is the process alone when it has no children or is gone", async () => {
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    await once(child, "spawn");
+    expect(processTree(child.pid!)).toEqual([child.pid!]);
+    child.kill("SIGKILL");
+    await once(child, "exit");
+    expect(processTree(child.pid!)).toEqual([child.pid!]);
   });
 });
