@@ -16,12 +16,12 @@ if (config instanceof Error) {
   process.exit(1);
 }
 
-// Lines gathered up to LOG_BATCH_CHARS make one write per batch instead of one
+// Lines gathered up to LOG_BATCH_BYTES make one write per batch instead of one
 // per request (less CPU per request: bench/RESULTS.md, "changes"). A quiet
 // server still shows each line within LOG_FLUSH_MS; exit() flushes what is left.
-const LOG_BATCH_CHARS = 16 * 1024;
+const LOG_BATCH_BYTES = 16 * 1024;
 const LOG_FLUSH_MS = 100;
-const destination = new LineBatch((text) => writeAllSync(1, text), LOG_BATCH_CHARS, LOG_FLUSH_MS);
+const destination = new LineBatch((bytes) => writeAllSync(1, bytes), LOG_BATCH_BYTES, LOG_FLUSH_MS);
 const logger = pino({ level: config.logLevel, base: undefined }, destination);
 const lifecycle: Lifecycle = { shuttingDown: false };
 // /env/:name reads a copy of the environment taken now, as Python's os.environ
