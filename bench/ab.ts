@@ -105,8 +105,9 @@ async function main(): Promise<void> {
           cwd: ROOT,
         });
         closeSync(log);
-        await waitFor200(child, `http://127.0.0.1:${port}${ready}`, 15_000, 20);
-        return { name: side.name, child, base: `http://127.0.0.1:${port}`, url: `http://127.0.0.1:${port}${path}`, rounds: [] as WrkResult[], cpuMs: 0, cpuUs: Number.NaN };
+        const base = `http://127.0.0.1:${port}`;
+        await waitFor200(child, base + ready, 15_000, 20);
+        return { name: side.name, child, base, url: base + path, rounds: [] as WrkResult[], cpuMs: 0, cpuUs: Number.NaN };
       }),
     );
     const memory = samplePeaks(sides.map((side) => side.child.pid!));

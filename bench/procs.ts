@@ -103,7 +103,7 @@ export async function waitFor200(child: ChildProcess, url: string, deadlineMs: n
  * process on the machine, for a bench that samples its servers' trees four
  * times a second while they are under load.
  */
-export function childrenOf(pid: number): number[] {
+function childrenOf(pid: number): number[] {
   const found: number[] = [];
   let threads: string[];
   try {

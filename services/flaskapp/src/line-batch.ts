@@ -65,7 +65,7 @@ export interface FullPipeWait {
 }
 
 /** 1 ms at a time, 10 s in all. */
-export const FULL_PIPE_WAIT: FullPipeWait = { waitMs: 1, tries: 10_000 };
+const FULL_PIPE_WAIT: FullPipeWait = { waitMs: 1, tries: 10_000 };
 
 /**
  * Writes all of `bytes` to `fd`, synchronously. A non-blocking pipe whose
