@@ -7,6 +7,7 @@ import type { Config } from "./config.ts";
 import { quote } from "./input.ts";
 import { type Lifecycle, observeRequests } from "./observe.ts";
 import { errorHandler, sendProblem } from "./problem.ts";
+import { primeRouteParams } from "./route-params.ts";
 import { envRoutes } from "./routes/env.ts";
 import { fetchRoutes } from "./routes/fetch.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -89,6 +90,8 @@ export function createApp(config: Config, deps: Deps): Express {
       sendProblem(res, 405, `${req.method} is not allowed on ${path}: use ${GET_METHODS}`);
     });
   }
+  // Every parameterized route matched once now, so its parameter stores stay on V8's fast path (route-params.ts).
+  primeRouteParams(app.router);
   if (fail !== undefined) app.use(fail);
   app.use((req, res) => sendProblem(res, 404, `no route for ${req.method} ${quote(req.path)}`));
   app.use(errorHandler(deps.logger));
