@@ -6,8 +6,8 @@
 // BEFORE and AFTER are a bundle, optionally preceded by environment variables and node
 // flags in one argument (after "--" when it starts with a flag): "--max-semi-space-size=1 dist/flaskapp.js".
 // A path containing {upstream} gets the URL of a bare node:http upstream (e.g. "/fetch?url={upstream}").
-// --ready PATH is each side's first request: keep /readyz for flaskapp, as in a pod, because the route
-// that answers a process's first request changes what every later request costs (bench/RESULTS.md).
+// --ready PATH is each side's first request: keep /readyz for flaskapp, as in a pod (before change 14 the
+// route that answered a process's first request changed what every later request cost: bench/RESULTS.md).
 // --history PATH: before the rounds, AFTER serves a 2-s load of PATH that BEFORE does not, so the
 // same bundle twice measures what having served PATH costs the other routes (bench/RESULTS.md).
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
