@@ -1,8 +1,9 @@
-// The HTTP server's own limits, in process: MAX_CONNECTIONS and MAX_REQUESTS_PER_CONNECTION.
-import { Agent, get as httpGet } from "node:http";
-import { connect } from "node:net";
+// The HTTP server main.ts builds, in process: its limits (MAX_CONNECTIONS and
+// MAX_REQUESTS_PER_CONNECTION) and the request and response objects it makes.
+import { Agent, IncomingMessage, ServerResponse, get as httpGet } from "node:http";
+import { Socket, connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createHttpServer } from "../../services/flaskapp/src/server.ts";
+import { appObjectClasses, createHttpServer } from "../../services/flaskapp/src/server.ts";
 import { configFrom, eventually, makeApp, onLoopback, rawRequest, type Running } from "./helpers.ts";
 
 let running: Running | undefined;
@@ -70,5 +71,32 @@ describe("MAX_REQUESTS_PER_CONNECTION", () => {
     expect(answers.map((a) => /^x-flaskapp-version: v2\r$/im.test(a))).toEqual([true, true, true, false, false]);
     await eventually(() => app.logs.filter((l) => l.msg === "request").length >= 3);
     expect(app.logs.filter((l) => l.msg === "request")).toHaveLength(3);
+  });
+});
+
+describe("the request and response objects", () => {
+  it("reach express with the app's prototypes already, so its Object.setPrototypeOf changes nothing", async () => {
+    const { app, logger } = makeApp({});
+    const server = createHttpServer(app, configFrom({}), logger, 10);
+    const arrived: [boolean, boolean][] = [];
+    server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
+      arrived.push([Object.getPrototypeOf(req) === app.request, Object.getPrototypeOf(res) === app.response]);
+    });
+    running = await onLoopback(server, () => server.closeAllConnections());
+    expect(await rawRequest(running.port, "GET /env/version HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n")).toBe(200);
+    expect(arrived).toEqual([[true, true]]);
+  });
+
+  it("are still Node's own, built by Node's constructors", () => {
+    const { app } = makeApp({});
+    const { IncomingMessage: AppRequest, ServerResponse: AppResponse } = appObjectClasses(app);
+    const req = new AppRequest(new Socket());
+    expect(Object.getPrototypeOf(req)).toBe(app.request);
+    expect(req).toBeInstanceOf(IncomingMessage);
+    expect(req.headers).toEqual({});
+    const res = new AppResponse(req);
+    expect(Object.getPrototypeOf(res)).toBe(app.response);
+    expect(res).toBeInstanceOf(ServerResponse);
+    expect([res.statusCode, res.headersSent]).toEqual([200, false]);
   });
 });
