@@ -4,8 +4,9 @@ import express from "express";
 import pino from "pino";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../services/flaskapp/src/app.ts";
 import { errorHandler, Problem } from "../../services/flaskapp/src/problem.ts";
-import { eventually, listen, makeApp } from "./helpers.ts";
+import { configFrom, eventually, listen, makeApp } from "./helpers.ts";
 
 function expectProblem(res: request.Response, status: number, detail: string | RegExp): void {
   expect(res.status).toBe(status);
@@ -36,6 +37,9 @@ describe("/env/:name", () => {
     ["/env/SECRET", { ENV_ALLOW: "version" }, /"SECRET" is not set or not exposed/],
     ["/env/UNSET", { ENV_ALLOW: "version,UNSET" }, /"UNSET"/],
     ["/env/" + "A".repeat(5000), {}, /"A{100}…"/],
+    ["/env/constructor", {}, /"constructor" is not set/],
+    ["/env/__proto__", {}, /"__proto__" is not set/],
+    ["/env/toString", {}, /"toString" is not set/],
   ])("GET %s with %j → 404 naming the variable", async (path, env, detail) => {
     expectProblem(await request(makeApp(env, processEnv).app).get(path), 404, detail);
   });
@@ -267,6 +271,36 @@ describe("request log", () => {
     });
     expect(line.time).toEqual(expect.any(Number));
     expect(line.durationMs).toEqual(expect.any(Number));
+  });
+
+  it("writes each line byte for byte as pino would write the same fields, whatever the host and path", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const app = createApp(configFrom({}), { logger, env: { version: "v2" }, lifecycle: { shuttingDown: false } });
+    const before = Date.now();
+    // The host and path change, come back and carry characters JSON escapes: each line has its own.
+    for (const [path, host] of [["/env/version?x=1", "flaskapp"], ["/env/version", 'a"b\\c'], ["/nowhere", "flaskapp"], ["/env/version", "flaskapp"]] as const) {
+      await request(app).get(path).set("host", host).set("x-request-id", `req-${lines.length}`);
+    }
+    const after = Date.now();
+    await eventually(() => lines.length === 4);
+    expect(lines.map((line) => [JSON.parse(line).path, JSON.parse(line).host])).toEqual([
+      ["/env/version", "flaskapp"],
+      ["/env/version", 'a"b\\c'],
+      ["/nowhere", "flaskapp"],
+      ["/env/version", "flaskapp"],
+    ]);
+    for (const line of lines) {
+      // level, time, the logger's bindings (pid, hostname) and msg are pino's own; the rest are the request's fields.
+      const { level, time, pid, hostname, msg, ...fields } = JSON.parse(line) as { level: number; time: number; pid: number; hostname: string; msg: string };
+      expect([pid, hostname]).toEqual([process.pid, expect.any(String)]);
+      expect([level, msg]).toEqual([30, "request"]);
+      expect(time).toBeGreaterThanOrEqual(before);
+      expect(time).toBeLessThanOrEqual(after);
+      const expected: string[] = [];
+      pino({ level: "info", timestamp: () => `,"time":${time}` }, { write: (l: string) => void expected.push(l) }).info(fields, "request");
+      expect(line).toBe(expected[0]);
+    }
   });
 
   it("takes the B3 trace id when there is no traceparent", async () => {

@@ -144,10 +144,3 @@ export function checkHops(hops: number, maxHops: number): Rejected | undefined {
   if (hops < maxHops) return undefined;
   return { status: 508, detail: `request already passed through flaskapp's fetch ${hops} times (${HOPS_HEADER}); FETCH_MAX_HOPS is ${maxHops}` };
 }
-
-// ---- /env/:name -------------------------------------------------------------
-
-/** A variable's value, read only from the environment's own keys (so `constructor` or `__proto__` are just unset names). */
-export function ownValue(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
-  return Object.hasOwn(env, name) ? env[name] : undefined;
-}

@@ -209,6 +209,33 @@ function cachedJson(text: string): string {
   return json;
 }
 
+/** `,"time":<ms since the epoch>` as pino's default timestamp writes it, made once per millisecond instead of once per line. */
+function epochStamp(): () => string {
+  let ms = Number.NaN;
+  let text = "";
+  return () => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      text = `,"time":${now}`;
+    }
+    return text;
+  };
+}
+
+/** JSON.stringify for a value that is usually the same as the last one (a pod's Host, a probe's path): that one is remembered. */
+function lastJson(): (text: string) => string {
+  let last: string | undefined;
+  let json = "";
+  return (text) => {
+    if (text !== last) {
+      last = text;
+      json = JSON.stringify(text);
+    }
+    return json;
+  };
+}
+
 /**
  * Writes `request` lines straight to the logger's destination, in the shape
  * `logger.info({method, route, path, ...}, "request")` gives them (level,
@@ -220,6 +247,9 @@ function requestLogWriter(logger: Logger): (req: Request, res: Response, route: 
   const internals = logger as unknown as Record<symbol, unknown>;
   const level = (internals[lsCacheSym] as Record<number, string>)[logger.levels.values.info!]!;
   const time = internals[timeSym] as () => string;
+  const stamp = time === pino.stdTimeFunctions.epochTime ? epochStamp() : time;
+  const pathJson = lastJson();
+  const hostJson = lastJson();
   const stream = internals[streamSym] as { write(line: string): unknown };
   const message = `,${JSON.stringify(internals[messageKeySym])}:"request"${internals[endSym] as string}`;
   return (req, res, route, status, ms, aborted) => {
@@ -231,8 +261,8 @@ function requestLogWriter(logger: Logger): (req: Request, res: Response, route: 
     const traceId = traceIdOf(req.headers);
     const cut = res.locals.cut as string | undefined;
     stream.write(
-      `${level}${time()}${internals[chindingsSym] as string},"method":${cachedJson(req.method)},"route":${cachedJson(route)},"path":${JSON.stringify(path)}` +
-        `${host === undefined ? "" : `,"host":${JSON.stringify(host)}`},"status":${status},"durationMs":${Math.round(ms * 1000) / 1000}` +
+      `${level}${stamp()}${internals[chindingsSym] as string},"method":${cachedJson(req.method)},"route":${cachedJson(route)},"path":${pathJson(path)}` +
+        `${host === undefined ? "" : `,"host":${hostJson(host)}`},"status":${status},"durationMs":${Math.round(ms * 1000) / 1000}` +
         `${requestId === undefined ? "" : `,"requestId":${JSON.stringify(requestId)}`}${traceId === undefined ? "" : `,"traceId":${JSON.stringify(traceId)}`}` +
         `${aborted ? ',"aborted":true' : ""}${cut === undefined ? "" : `,"cut":${JSON.stringify(cut)}`}${message}`,
     );

@@ -2,13 +2,17 @@
 // (so `http --body http://flaskapp/env/version` prints `v2`).
 import type { Config } from "../config.ts";
 import type { Routes } from "../app.ts";
-import { ownValue, quote } from "../input.ts";
+import { quote } from "../input.ts";
 import { Problem } from "../problem.ts";
 
 export function envRoutes(routes: Routes, config: Config, env: Readonly<Record<string, string | undefined>>): void {
+  // A Map of the environment's own variables: `constructor` or `__proto__` are
+  // just unset names, and a name from the URL is looked up by its hash, where a
+  // property lookup first searched V8's table of interned strings for it.
+  const values = new Map(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
   routes.get("/env/:name", (req, res) => {
     const name = req.params.name as string;
-    const value = config.envAllow === null || config.envAllow.has(name) ? ownValue(env, name) : undefined;
+    const value = config.envAllow === null || config.envAllow.has(name) ? values.get(name) : undefined;
     // One answer for unset and not allowed, so the response does not reveal which variables exist.
     if (value === undefined) throw new Problem(404, `environment variable ${quote(name)} is not set or not exposed (ENV_ALLOW)`);
     res.type("text/plain; charset=utf-8").send(value);
