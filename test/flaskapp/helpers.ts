@@ -104,6 +104,25 @@ export function rawRequest(port: number, head: string, timeoutMs = 5000): Promis
   });
 }
 
+/** Sends bytes exactly as given (a request with `Connection: close`) and returns the whole reply, once the server closed. */
+export function rawReply(port: number, head: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let reply = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connection still open ${timeoutMs} ms after ${JSON.stringify(head.slice(0, 80))}`));
+    }, timeoutMs);
+    socket.on("data", (data) => (reply += data.toString("latin1")));
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(reply);
+    });
+    socket.write(head, "latin1");
+  });
+}
+
 /** Whether this machine has an IPv6 loopback: something can listen on ::1. */
 export function hasIpv6Loopback(): Promise<boolean> {
   return new Promise((resolve) => {

@@ -6,7 +6,7 @@ import request from "supertest";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../services/flaskapp/src/app.ts";
 import { errorHandler, Problem } from "../../services/flaskapp/src/problem.ts";
-import { configFrom, eventually, listen, makeApp } from "./helpers.ts";
+import { configFrom, eventually, listen, makeApp, rawReply } from "./helpers.ts";
 
 function expectProblem(res: request.Response, status: number, detail: string | RegExp): void {
   expect(res.status).toBe(status);
@@ -42,6 +42,30 @@ describe("/env/:name", () => {
     ["/env/toString", {}, /"toString" is not set/],
   ])("GET %s with %j → 404 naming the variable", async (path, env, detail) => {
     expectProblem(await request(makeApp(env, processEnv).app).get(path), 404, detail);
+  });
+
+  it("answers GET and HEAD byte for byte as express's res.type(...).send(value) would", async () => {
+    const reference = express();
+    reference.disable("x-powered-by");
+    reference.set("etag", false);
+    reference.get("/env/:name", (req, res) => {
+      res.setHeader("x-flaskapp-version", "v2");
+      res.type("text/plain; charset=utf-8").send(processEnv[req.params.name as keyof typeof processEnv]);
+    });
+    const [flaskapp, expected] = [await listen(makeApp({}, processEnv).app), await listen(reference)];
+    try {
+      for (const method of ["GET", "HEAD"]) {
+        for (const path of ["/env/version", "/env/EMPTY", "/env/MULTI", "/env/%C3%BCn%C3%AF"]) {
+          const head = `${method} ${path} HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n`;
+          const [got, want] = await Promise.all([rawReply(flaskapp.port, head), rawReply(expected.port, head)]);
+          const withoutDate = (reply: string): string => reply.replace(/^Date: .*\r\n/m, "");
+          expect(withoutDate(got)).toBe(withoutDate(want));
+          expect(got).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        }
+      }
+    } finally {
+      await Promise.all([flaskapp.close(), expected.close()]);
+    }
   });
 
   it("HEAD answers like GET without a body", async () => {
