@@ -77,50 +77,49 @@ export function closedAfterEach(): { track<T extends Running>(server: T): T; ups
   return { track, upstream: async (handler) => track(await listen(handler)) };
 }
 
-/** Sends bytes exactly as given and returns the status code of the reply (0 if the connection closed without one). */
-export function rawRequest(port: number, head: string, timeoutMs = 5000): Promise<number> {
+/**
+ * Sends bytes exactly as given to 127.0.0.1:port and settles with what `settled`
+ * makes of the reply so far, after each read, or at the latest with what `closed`
+ * makes of it once the connection closed.
+ */
+function rawExchange<T>(port: number, head: string, timeoutMs: number, settled: (reply: string) => T | undefined, closed: (reply: string) => T): Promise<T> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1");
     let reply = "";
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`no reply within ${timeoutMs} ms to ${JSON.stringify(head.slice(0, 80))}`));
+      reject(new Error(`no answer within ${timeoutMs} ms to ${JSON.stringify(head.slice(0, 80))}`));
     }, timeoutMs);
     socket.on("data", (data) => {
       reply += data.toString("latin1");
-      const match = /^HTTP\/1\.1 (\d{3})/.exec(reply);
-      if (match) {
+      const result = settled(reply);
+      if (result !== undefined) {
         clearTimeout(timer);
         socket.destroy();
-        resolve(Number(match[1]));
+        resolve(result);
       }
     });
     socket.on("error", () => undefined);
     socket.on("close", () => {
       clearTimeout(timer);
-      resolve(0);
+      resolve(closed(reply));
     });
     socket.write(head, "latin1");
   });
 }
 
+/** Sends bytes exactly as given and returns the status code of the reply (0 if the connection closed without one). */
+export function rawRequest(port: number, head: string, timeoutMs = 5000): Promise<number> {
+  const status = (reply: string): number | undefined => {
+    const match = /^HTTP\/1\.1 (\d{3})/.exec(reply);
+    return match ? Number(match[1]) : undefined;
+  };
+  return rawExchange(port, head, timeoutMs, status, () => 0);
+}
+
 /** Sends bytes exactly as given (a request with `Connection: close`) and returns the whole reply, once the server closed. */
 export function rawReply(port: number, head: string, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    let reply = "";
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`connection still open ${timeoutMs} ms after ${JSON.stringify(head.slice(0, 80))}`));
-    }, timeoutMs);
-    socket.on("data", (data) => (reply += data.toString("latin1")));
-    socket.on("error", () => undefined);
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve(reply);
-    });
-    socket.write(head, "latin1");
-  });
+  return rawExchange(port, head, timeoutMs, () => undefined, (reply) => reply);
 }
 
 /** Whether this machine has an IPv6 loopback: something can listen on ::1. */
