@@ -17,7 +17,7 @@ import { statusRoutes } from "./routes/status.ts";
 
 export interface Deps {
   logger: Logger;
-  /** Where /env/:name reads from (process.env in production). */
+  /** Where /env/:name reads from (process.env in production), once, when the app is made. */
   env: Readonly<Record<string, string | undefined>>;
   lifecycle: Lifecycle;
   /** Source of randomness for weighted /status; Math.random by default. */

@@ -24,10 +24,7 @@ const LOG_FLUSH_MS = 100;
 const destination = new LineBatch((bytes) => writeAllSync(1, bytes), LOG_BATCH_BYTES, LOG_FLUSH_MS);
 const logger = pino({ level: config.logLevel, base: undefined }, destination);
 const lifecycle: Lifecycle = { shuttingDown: false };
-// /env/:name reads a copy of the environment taken now, as Python's os.environ
-// does: a lookup in process.env calls into the C++ environment on every request.
-const env = { ...process.env };
-const server = createHttpServer(createApp(config, { logger, env, lifecycle }), config, logger);
+const server = createHttpServer(createApp(config, { logger, env: process.env, lifecycle }), config, logger);
 
 function exit(code: number): never {
   destination.flush();

@@ -7,9 +7,11 @@ import { quote } from "../input.ts";
 import { Problem } from "../problem.ts";
 
 export function envRoutes(routes: Routes, config: Config, env: Readonly<Record<string, string | undefined>>): void {
-  // A Map of the environment's own variables: `constructor` or `__proto__` are
-  // just unset names, and a name from the URL is looked up by its hash, where a
-  // property lookup first searched V8's table of interned strings for it.
+  // A copy of the environment taken now, as Python's os.environ does (a lookup
+  // in process.env calls into the C++ environment on every request), in a Map
+  // of its own variables: `constructor` or `__proto__` are just unset names,
+  // and a name from the URL is looked up by its hash, where a property lookup
+  // first searched V8's table of interned strings for it.
   const values = new Map(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
   routes.get("/env/:name", (req, res) => {
     const name = req.params.name as string;
