@@ -1,7 +1,11 @@
 import { get as httpGet, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import request from "supertest";
-import { describe, expect, it } from "vitest";
-import { upstreamProblem } from "../../services/flaskapp/src/routes/fetch.ts";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { once } from "node:events";
+import type { Socket } from "node:net";
+import type { Readable } from "node:stream";
+import { RELAY_TURN_BYTES, upstreamProblem } from "../../services/flaskapp/src/routes/fetch.ts";
 import { Problem } from "../../services/flaskapp/src/problem.ts";
 import { TRACING_HEADERS } from "../../services/flaskapp/src/tracing.ts";
 import { closedAfterEach, eventually, listen, makeApp, type Running } from "./helpers.ts";
@@ -144,6 +148,71 @@ describe("/fetch and /fetch_with_trace", () => {
     await eventually(() => upstreamReached);
     req.destroy();
     await eventually(() => upstreamClosed);
+  });
+});
+
+describe("RELAY_TURN_BYTES", () => {
+  /** A program in its own Node process, so it works while this one is busy (as a real peer does). */
+  function nodeProcess(program: string, ...args: string[]): ChildProcessByStdio<null, Readable, null> {
+    const child = spawn(process.execPath, ["-e", program, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    onTestFinished(() => void child.kill());
+    return child;
+  }
+
+  /** An upstream process that answers every request with `size` bytes of "x", keeping flaskapp's socket full while flaskapp works. */
+  async function upstreamProcess(size: number): Promise<string> {
+    const child = nodeProcess(`require("node:http").createServer((req, res) => res.end(Buffer.alloc(${size}, "x")))
+      .listen(0, "127.0.0.1", function () { console.log(this.address().port); });`);
+    const [port] = (await once(child.stdout, "data")) as [Buffer];
+    return `http://127.0.0.1:${Number(port)}`;
+  }
+
+  /**
+   * Fetches `url` through flaskapp's /fetch with a client process that reads
+   * as fast as it can, and returns the most response bytes flaskapp wrote
+   * between two turns of this process's event loop (two runs of a
+   * setImmediate chain), with how many bytes the client received.
+   */
+  async function mostBytesInOneTurn(url: string): Promise<{ most: number; received: number }> {
+    const app = await serve();
+    let socket: Socket | undefined;
+    app.server.once("connection", (connection: Socket) => (socket = connection));
+    let running = true;
+    let last = 0;
+    let most = 0;
+    const turn = (): void => {
+      const written = socket?.bytesWritten ?? 0;
+      most = Math.max(most, written - last);
+      last = written;
+      if (running) setImmediate(turn);
+    };
+    setImmediate(turn);
+    const client = nodeProcess(
+      "fetch(process.argv[1]).then(async (res) => { let n = 0; for await (const c of res.body) n += c.length; console.log(n); })",
+      `${app.url}/fetch?url=${encodeURIComponent(url)}`,
+    );
+    let output = "";
+    client.stdout.on("data", (data: Buffer) => (output += data));
+    const [code] = (await once(client, "exit")) as [number | null];
+    running = false;
+    expect(code).toBe(0);
+    return { most, received: Number(output) };
+  }
+
+  it("a large body goes out a turn at a time: at most RELAY_TURN_BYTES and one socket read between two turns", async () => {
+    const size = 8 * 1024 * 1024;
+    const url = await upstreamProcess(size);
+    // One socket read is at most 64 KiB (libuv's read buffer), and what the socket
+    // buffered while the relay waited for its turn is at most another 64 KiB
+    // (its high-water mark); the first turn also carries the response head.
+    // Without the pause for a turn, a turn carried up to 2 MiB.
+    const bound = RELAY_TURN_BYTES + 2 * 64 * 1024 + 1024;
+    for (let fetches = 0; fetches < 4; fetches++) {
+      const { most, received } = await mostBytesInOneTurn(url);
+      expect(received).toBe(size);
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(bound);
+    }
   });
 });
 

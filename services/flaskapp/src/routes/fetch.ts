@@ -30,6 +30,14 @@ import { Problem } from "../problem.ts";
 import { tracingHeadersOf } from "../tracing.ts";
 
 export const MAX_REDIRECTS = 5;
+/**
+ * Upstream body bytes a relay passes on before it lets the event loop turn.
+ * undici parses whatever its socket holds in one go, and a client that reads as
+ * fast as flaskapp writes never pushes back, so without this a large body kept
+ * the loop to itself: /healthz went unanswered for over a second under the
+ * pod's CPU limit, three probes in a row, and the kubelet would restart the pod.
+ */
+export const RELAY_TURN_BYTES = 64 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** The body the app reflects is someone else's: browsers must neither sniff it nor run its scripts. */
 const REFLECTED_BODY_HEADERS = {
@@ -108,8 +116,9 @@ interface RelayOptions {
  * One fetch, as an undici dispatch handler: requests the URL, follows redirects
  * (each hop re-checked against FETCH_ALLOW), and relays the final response's
  * body into `res` through the route's encoder, pausing the upstream while the
- * client is slow. One deadline covers the response headers across all hops;
- * undici's bodyTimeout bounds each silence in the body. Nothing is sent before
+ * client is slow, and for a turn of the event loop after every RELAY_TURN_BYTES
+ * so that other requests are served meanwhile. One deadline covers the response
+ * headers across all hops; undici's bodyTimeout bounds each silence in the body. Nothing is sent before
  * the first chunk (or the end), so a failure before then can still be answered
  * with a problem. After maxBytes, or when the client goes away, the upstream
  * call is abandoned. `done` is called once, with how it ended.
@@ -128,7 +137,16 @@ class Relay implements Dispatcher.DispatchHandler {
   #settled = false;
   readonly #deadline: NodeJS.Timeout;
   readonly #onClose = (): void => this.#stop({ outcome: "client-gone" }, CLIENT_GONE);
-  readonly #onDrain = (): void => this.#controller?.resume();
+  /** Body bytes relayed since this relay last let the event loop turn (RELAY_TURN_BYTES). */
+  #sinceTurn = 0;
+  readonly #onDrain = (): void => {
+    if (this.#sinceTurn < RELAY_TURN_BYTES) this.#controller?.resume();
+    else this.#nextTurn();
+  };
+  readonly #resumeNextTurn = (): void => {
+    this.#sinceTurn = 0;
+    this.#controller?.resume();
+  };
 
   constructor(res: Response, url: URL, options: RelayOptions, done: (outcome: Outcome) => void) {
     this.#res = res;
@@ -164,6 +182,11 @@ class Relay implements Dispatcher.DispatchHandler {
     clearTimeout(this.#deadline);
     this.#res.off("close", this.#onClose).off("drain", this.#onDrain);
     this.#done(outcome);
+  }
+
+  /** Resumes the upstream once the event loop has served what else is waiting. */
+  #nextTurn(): void {
+    setImmediate(this.#resumeNextTurn);
   }
 
   #begin(encoder: Encoder): void {
@@ -209,7 +232,12 @@ class Relay implements Dispatcher.DispatchHandler {
     this.#seen += chunk.length;
     if (this.#seen > this.#options.maxBytes) return this.#stop({ outcome: "problem", problem: new Problem(502, overCap(this.#options.maxBytes)) }, NOT_RELAYED);
     this.#begin(encoder);
-    if (!this.#res.write(encoder.chunk(chunk))) controller.pause();
+    this.#sinceTurn += chunk.length;
+    const flowing = this.#res.write(encoder.chunk(chunk));
+    if (flowing && this.#sinceTurn < RELAY_TURN_BYTES) return;
+    controller.pause();
+    // A full response buffer resumes on 'drain'; otherwise, on the next turn.
+    if (flowing) this.#nextTurn();
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController): void {
