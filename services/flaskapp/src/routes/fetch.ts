@@ -118,9 +118,9 @@ interface RelayOptions {
  * body into `res` through the route's encoder, pausing the upstream while the
  * client is slow, and for a turn of the event loop after every RELAY_TURN_BYTES
  * so that other requests are served meanwhile. One deadline covers the response
- * headers across all hops; undici's bodyTimeout bounds each silence in the body. Nothing is sent before
- * the first chunk (or the end), so a failure before then can still be answered
- * with a problem. After maxBytes, or when the client goes away, the upstream
+ * headers across all hops; undici's bodyTimeout bounds each silence in the body.
+ * Nothing is sent before the first chunk (or the end), so a failure before then
+ * can still be answered with a problem. After maxBytes, or when the client goes away, the upstream
  * call is abandoned. `done` is called once, with how it ended.
  */
 class Relay implements Dispatcher.DispatchHandler {
@@ -141,8 +141,9 @@ class Relay implements Dispatcher.DispatchHandler {
   #sinceTurn = 0;
   readonly #onDrain = (): void => {
     if (this.#sinceTurn < RELAY_TURN_BYTES) this.#controller?.resume();
-    else this.#nextTurn();
+    else setImmediate(this.#resumeNextTurn);
   };
+  /** Resumes the upstream once the event loop has served what else was waiting. */
   readonly #resumeNextTurn = (): void => {
     this.#sinceTurn = 0;
     this.#controller?.resume();
@@ -182,11 +183,6 @@ class Relay implements Dispatcher.DispatchHandler {
     clearTimeout(this.#deadline);
     this.#res.off("close", this.#onClose).off("drain", this.#onDrain);
     this.#done(outcome);
-  }
-
-  /** Resumes the upstream once the event loop has served what else is waiting. */
-  #nextTurn(): void {
-    setImmediate(this.#resumeNextTurn);
   }
 
   #begin(encoder: Encoder): void {
@@ -237,7 +233,7 @@ class Relay implements Dispatcher.DispatchHandler {
     if (flowing && this.#sinceTurn < RELAY_TURN_BYTES) return;
     controller.pause();
     // A full response buffer resumes on 'drain'; otherwise, on the next turn.
-    if (flowing) this.#nextTurn();
+    if (flowing) setImmediate(this.#resumeNextTurn);
   }
 
   onResponseEnd(controller: Dispatcher.DispatchController): void {
