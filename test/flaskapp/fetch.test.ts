@@ -1,10 +1,10 @@
-import { get as httpGet, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
-import request from "supertest";
-import { describe, expect, it, onTestFinished } from "vitest";
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { once } from "node:events";
+import { get as httpGet, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
+import request from "supertest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { RELAY_TURN_BYTES, upstreamProblem } from "../../services/flaskapp/src/routes/fetch.ts";
 import { Problem } from "../../services/flaskapp/src/problem.ts";
 import { TRACING_HEADERS } from "../../services/flaskapp/src/tracing.ts";

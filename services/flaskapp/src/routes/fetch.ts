@@ -120,8 +120,8 @@ interface RelayOptions {
  * so that other requests are served meanwhile. One deadline covers the response
  * headers across all hops; undici's bodyTimeout bounds each silence in the body.
  * Nothing is sent before the first chunk (or the end), so a failure before then
- * can still be answered with a problem. After maxBytes, or when the client goes away, the upstream
- * call is abandoned. `done` is called once, with how it ended.
+ * can still be answered with a problem. After maxBytes, or when the client goes
+ * away, the upstream call is abandoned. `done` is called once, with how it ended.
  */
 class Relay implements Dispatcher.DispatchHandler {
   readonly #res: Response;
