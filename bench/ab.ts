@@ -14,7 +14,7 @@ import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
+import { DURATION_FORM, parseDuration } from "#common/duration.ts";
 import { cpuMs, freePort, killAll, killAllOnExit, runMain, samplePeaks, start, timeColdStart, waitFor200, withUpstream, type ColdStart } from "./procs.ts";
 import { fmtMb, fmtMs, fmtRatio, median, roundRatio } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";

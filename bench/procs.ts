@@ -5,7 +5,7 @@ import { spawn, type ChildProcess, type StdioOptions } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
-import { Children } from "../lessons/src/children.ts";
+import { Children } from "#lessons/core/children.ts";
 
 const running = new Children();
 

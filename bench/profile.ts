@@ -10,7 +10,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { DURATION_FORM, parseDuration } from "../services/common/src/duration.ts";
+import { DURATION_FORM, parseDuration } from "#common/duration.ts";
 import { exited, freePort, killAll, killAllOnExit, runMain, start, waitFor200, withUpstream } from "./procs.ts";
 import { runWrk } from "./wrk.ts";
 

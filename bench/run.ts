@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { bundleOptions } from "../scripts/build.ts";
-import { DURATION_FORM, formatDuration, parseDuration } from "../services/common/src/duration.ts";
+import { DURATION_FORM, formatDuration, parseDuration } from "#common/duration.ts";
 import { cpuMs, exited, freePort, get, kill, killAll, killAllOnExit, runMain, samplePeaks, start, timeColdStart, waitFor200, type ColdStart } from "./procs.ts";
 import { readShipped } from "./image.ts";
 import { cpuUsPerRequest, fmtMs, fmtRatio, loadsTable, median, medianRatio, roundRatio, roundsTable, targetMet, targetsTable, withNotes, type Load, type Target } from "./report.ts";

@@ -6,7 +6,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } fr
 import { join } from "node:path";
 import { isBuiltin } from "node:module";
 import { build, type BuildOptions, type Plugin } from "esbuild";
-import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "../services/flaskapp/src/code-cache.ts";
+import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "#flaskapp/code-cache.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 

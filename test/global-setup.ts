@@ -4,7 +4,7 @@
 // with the real kubectl kustomize (test/renders.ts hands them to the files that need
 // them: rendering all of them in each such file cost seconds per file).
 import type { TestProject } from "vitest/node";
-import { renderLessons } from "../lessons/src/lesson.ts";
+import { renderLessons } from "#lessons/cluster/lesson-steps.ts";
 import { buildBundles } from "../scripts/build.ts";
 
 export default async function setup(project: TestProject): Promise<void> {

@@ -2,9 +2,9 @@
 // (renderLessons, in test/global-setup.ts). Each test file gets its own copy, so a
 // test that edits a render changes no other file's.
 import { inject } from "vitest";
-import type { K8sObject } from "../lessons/src/kustomize.ts";
-import type { Renders } from "../lessons/src/lesson.ts";
-import type { Lesson } from "../lessons/src/lessons.ts";
+import type { K8sObject } from "#lessons/core/kustomize.ts";
+import type { Renders } from "#lessons/cluster/lesson-steps.ts";
+import type { Lesson } from "#lessons/catalog/lessons.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {

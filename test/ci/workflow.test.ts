@@ -6,8 +6,9 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { clusterCommand, DEFAULT_DIAGNOSE_DIR } from "../../lessons/src/cluster.ts";
-import { ISTIO_RELEASES, KIND_VERSION } from "../../lessons/src/tools.ts";
+import { clusterCommand } from "#lessons/cli/cluster.ts";
+import { DEFAULT_DIAGNOSE_DIR } from "#lessons/cluster/kind.ts";
+import { ISTIO_RELEASES, KIND_VERSION } from "#lessons/cluster/tools.ts";
 import { cachedRenders, captureIo, dryRunCommands, dryRunNpmLine, fakeClusterForAll } from "../lessons/stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -87,7 +88,7 @@ describe(`${FILE}`, () => {
     const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts;
     it.each(cases)("Istio %s: %s", async (_istio, line) => {
       const { code, stdout, script } = await dryRunNpmLine(line, fake().env());
-      expect(scripts[script]).toBe(`node lessons/src/${script}.ts`);
+      expect(scripts[script]).toBe(`node lessons/src/cli/${script}.ts`);
       expect(code).toBe(0);
       expect(dryRunCommands(stdout).length).toBeGreaterThan(0);
       expect(fake().calls()).toEqual([]);

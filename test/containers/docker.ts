@@ -1,10 +1,10 @@
 // Helpers for the container tests: the docker CLI through node:child_process, every call
-// bounded in time, and the image builds exactly as the cluster tooling runs them (lessons/src/images.ts).
+// bounded in time, and the image builds exactly as the cluster tooling runs them (lessons/src/core/images.ts).
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { dockerBuildCommand, FLASKAPP_IMAGE as FLASKAPP, IMAGES, SLEEP_IMAGE as SLEEP } from "../../lessons/src/images.ts";
+import { dockerBuildCommand, FLASKAPP_IMAGE as FLASKAPP, IMAGES, SLEEP_IMAGE as SLEEP } from "#lessons/core/images.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 export const OFFICIAL_BASE = "node:24.21.0-bookworm-slim";
@@ -66,10 +66,10 @@ export async function baseImage(): Promise<string> {
 }
 
 // The `docker build` arguments for an image as the cluster tooling and DEVELOPMENT.md give them
-// (lessons/src/images.ts), on the host network, from the given base.
+// (lessons/src/core/images.ts), on the host network, from the given base.
 export function buildArgs(image: string, base: string): string[] {
   const found = IMAGES.find((i) => i.name === image);
-  if (found === undefined) throw new Error(`${image} is not one of the images in lessons/src/images.ts`);
+  if (found === undefined) throw new Error(`${image} is not one of the images in lessons/src/core/images.ts`);
   const baseArgs = base === OFFICIAL_BASE ? [] : ["--build-arg", `BUILD_IMAGE=${base}`, "--build-arg", `RUNTIME_IMAGE=${base}`];
   return [...dockerBuildCommand(found).slice(1), "--network", "host", ...baseArgs];
 }

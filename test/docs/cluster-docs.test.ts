@@ -6,11 +6,11 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { clusterCommand } from "../../lessons/src/cluster.ts";
-import { lessonCommand } from "../../lessons/src/lesson.ts";
-import { LESSONS } from "../../lessons/src/lessons.ts";
-import { ISTIO_RELEASES } from "../../lessons/src/tools.ts";
-import { verifyCommand } from "../../lessons/src/verify.ts";
+import { clusterCommand } from "#lessons/cli/cluster.ts";
+import { lessonCommand } from "#lessons/cli/lesson.ts";
+import { LESSONS } from "#lessons/catalog/lessons.ts";
+import { ISTIO_RELEASES } from "#lessons/cluster/tools.ts";
+import { verifyCommand } from "#lessons/cli/verify.ts";
 import { cachedRenders, captureIo, dryRunNpmLine, fakeClusterForAll } from "../lessons/stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

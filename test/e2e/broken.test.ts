@@ -2,7 +2,7 @@
 // lesson with its key rule broken on purpose fails at least one check in the
 // mesh preview.
 import { afterAll, describe, expect, it } from "vitest";
-import { previewOverlay } from "../../lessons/src/preview.ts";
+import { previewOverlay } from "#lessons/checks/preview.ts";
 import { jsonPatch, overlayOver, removeOverlays } from "../lessons/overlay.ts";
 
 afterAll(removeOverlays);

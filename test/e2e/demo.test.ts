@@ -3,11 +3,11 @@
 // and each lesson under each release in lessons.test.ts).
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runProgram } from "../../lessons/src/run.ts";
+import { runProgram } from "#lessons/core/run.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-const demo = (args: string[]) => runProgram(process.execPath, ["lessons/src/demo.ts", ...args], 90_000, { cwd: ROOT });
+const demo = (args: string[]) => runProgram(process.execPath, ["lessons/src/cli/demo.ts", ...args], 90_000, { cwd: ROOT });
 
 describe("npm run demo", () => {
   it("with no argument runs the seed's steps 5 and 6 and passes both", async () => {

@@ -2,8 +2,8 @@
 // copy with one thing broken on purpose fails exactly the checks that thing is for,
 // in the mesh preview (npm run test:lessons).
 import { afterAll, describe, expect, it } from "vitest";
-import { GATEWAY_API_LESSONS } from "../../lessons/src/lessons.ts";
-import { previewOverlay } from "../../lessons/src/preview.ts";
+import { GATEWAY_API_LESSONS } from "#lessons/catalog/lessons.ts";
+import { previewOverlay } from "#lessons/checks/preview.ts";
 import { jsonPatch, overlayOver, removeOverlays } from "../lessons/overlay.ts";
 
 afterAll(removeOverlays);

@@ -2,9 +2,9 @@
 // mesh preview under every Istio release the preview models (npm run
 // test:lessons; the unit suite runs one lesson end to end).
 import { describe, expect, it } from "vitest";
-import { allLessons, overlayDir } from "../../lessons/src/lessons.ts";
-import { RELEASES } from "../../lessons/src/mesh/releases.ts";
-import { previewOverlay } from "../../lessons/src/preview.ts";
+import { allLessons, overlayDir } from "#lessons/catalog/lessons.ts";
+import { RELEASES } from "#lessons/mesh/releases.ts";
+import { previewOverlay } from "#lessons/checks/preview.ts";
 
 describe.each(RELEASES.map((r) => [r.version, r] as const))("Istio %s", (_version, release) => {
   it.each(allLessons())("%s passes its checks", async (lesson) => {

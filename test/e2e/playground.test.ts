@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { resolveTarget } from "../../lessons/src/lessons.ts";
-import { findRelease, NEWEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
-import { previewTarget } from "../../lessons/src/preview.ts";
+import { resolveTarget } from "#lessons/catalog/lessons.ts";
+import { findRelease, NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
+import { previewTarget } from "#lessons/checks/preview.ts";
 
 const K8S = fileURLToPath(new URL("../../k8s/", import.meta.url));
 const dirs: string[] = [];

@@ -1,10 +1,10 @@
 // A pod replaced while tally runs through the preview: readiness, not the
 // exit, takes it out of the endpoints, and no request fails.
 import { describe, expect, it } from "vitest";
-import { renderKustomization } from "../../lessons/src/kustomize.ts";
-import { overlayDir } from "../../lessons/src/lessons.ts";
-import { Mesh } from "../../lessons/src/mesh/mesh.ts";
-import { runTally } from "../../lessons/src/preview.ts";
+import { renderKustomization } from "#lessons/core/kustomize.ts";
+import { overlayDir } from "#lessons/catalog/lessons.ts";
+import { Mesh } from "#lessons/mesh/mesh.ts";
+import { runTally } from "#lessons/checks/preview.ts";
 
 describe("zero downtime", () => {
   it("a pod gets SIGTERM while tally runs at concurrency 8 and a replacement starts: no request fails", async () => {

@@ -1,6 +1,6 @@
 // Each check on small hand-made objects: one good case and the bad cases beside it.
 import { describe, expect, it } from "vitest";
-import type { K8sObject } from "../../lessons/src/kustomize.ts";
+import type { K8sObject } from "#lessons/core/kustomize.ts";
 import {
   checkImages,
   crossCheck,

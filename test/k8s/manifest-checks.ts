@@ -17,10 +17,10 @@ import { ServiceEntry } from "@kubernetes-models/istio/networking.istio.io/v1/Se
 import { Sidecar } from "@kubernetes-models/istio/networking.istio.io/v1/Sidecar";
 import { Gateway as GatewayApiGateway } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
 import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
-import { IMAGE_NAMES } from "../../lessons/src/images.ts";
-import { labelsMatch, type K8sObject } from "../../lessons/src/kustomize.ts";
-import { deprecatedField, resolveHost, type Labels } from "../../lessons/src/mesh/config.ts";
-import { parseDuration } from "../../services/common/src/duration.ts";
+import { IMAGE_NAMES } from "#lessons/core/images.ts";
+import { labelsMatch, type K8sObject } from "#lessons/core/kustomize.ts";
+import { deprecatedField, resolveHost, type Labels } from "#lessons/mesh/config.ts";
+import { parseDuration } from "#common/duration.ts";
 
 export type Rule =
   | "api-version"
@@ -469,7 +469,7 @@ export function crossCheck(objects: readonly K8sObject[]): Finding[] {
   ];
 }
 
-/** Every container image must be one this repository builds (lessons/src/images.ts). */
+/** Every container image must be one this repository builds (lessons/src/core/images.ts). */
 export function checkImages(objects: readonly K8sObject[], builtImages: readonly string[] = IMAGE_NAMES): Finding[] {
   return podTemplates(objects).flatMap(({ owner, spec }) =>
     containersOf(spec)

@@ -2,7 +2,7 @@
 // ways the brief names: the removed Deployment API, the v2 pods labelled v1, the `ssh` port.
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { renderKustomization, type K8sObject } from "../../lessons/src/kustomize.ts";
+import { renderKustomization, type K8sObject } from "#lessons/core/kustomize.ts";
 import { checkManifests, type Finding } from "./manifest-checks.ts";
 
 const SEED = path.resolve(import.meta.dirname, "fixtures/seed");

@@ -2,10 +2,10 @@
 // translation of a check into tally's command line, read back with tally's own parser.
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseCommand } from "../../services/sleep/src/args.ts";
-import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, parseChecks, tallyArgs, withLessonVars, type Check } from "../../lessons/src/checks.ts";
-import { UsageError } from "../../services/common/src/usage-error.ts";
-import { checksFile, LESSONS, overlayDir, parseLessons } from "../../lessons/src/lessons.ts";
+import { parseCommand } from "#sleep/args.ts";
+import { ChecksError, countMirroredCopies, loadChecks, mirroredNeeded, parseChecks, tallyArgs, withLessonVars, type Check } from "#lessons/checks/checks.ts";
+import { UsageError } from "#common/usage-error.ts";
+import { checksFile, LESSONS, overlayDir, parseLessons } from "#lessons/catalog/lessons.ts";
 
 const FILE = "k8s/overlays/x/checks.yaml";
 const good = { name: "only v2", path: "/env/version", requests: 100, expect: ["v2=100"] };

@@ -7,15 +7,16 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { assessPods, podProblem, type Pod, type Workload } from "../../lessons/src/kube.ts";
-import { assessRules, contains, deletionGroups, excludeNames, resourceOf, RuleKindError, ruleResources, rulesOf } from "../../lessons/src/lesson-rules.ts";
-import { commandExitCode, type Lesson } from "../../lessons/src/lessons.ts";
-import { UsageError } from "../../services/common/src/usage-error.ts";
-import { countOption, durationOption, LIMITS } from "../../lessons/src/options.ts";
-import { EXIT, lastError, runStep, StepError, type PlanIo } from "../../lessons/src/plan.ts";
-import { runProgram } from "../../lessons/src/run.ts";
-import { findOnPath, ISTIO_RELEASES, istioSupport, minorOf, missingToolMessage } from "../../lessons/src/tools.ts";
+import type { K8sObject } from "#lessons/core/kustomize.ts";
+import { assessPods, podProblem, type Pod, type RenderedDeployment } from "#lessons/cluster/kube.ts";
+import { assessRules, contains, deletionGroups, excludeNames, resourceOf, RuleKindError, ruleResources, rulesOf } from "#lessons/cluster/rules.ts";
+import type { Lesson } from "#lessons/catalog/lessons.ts";
+import { commandExitCode } from "#lessons/cli/command.ts";
+import { UsageError } from "#common/usage-error.ts";
+import { countOption, durationOption, LIMITS } from "#lessons/cli/options.ts";
+import { EXIT, lastError, runStep, StepError, type PlanIo } from "#lessons/cluster/plan.ts";
+import { runProgram } from "#lessons/core/run.ts";
+import { findOnPath, ISTIO_RELEASES, istioSupport, minorOf, missingToolMessage } from "#lessons/cluster/tools.ts";
 import { cachedRenders, captureIo, FakeCluster } from "./stand-ins/fake-cluster.ts";
 
 let fake: FakeCluster | undefined;
@@ -147,7 +148,7 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
 
   it("an unknown kind of a rule group is an error naming where to add it; workloads are not rules", () => {
     expect(() => resourceOf(rule("networking.istio.io/v1", "ProxyConfig", "x"))).toThrow(RuleKindError);
-    expect(() => resourceOf(rule("networking.istio.io/v1", "ProxyConfig", "x"))).toThrow("add it to RULE_RESOURCES in lessons/src/lesson-rules.ts");
+    expect(() => resourceOf(rule("networking.istio.io/v1", "ProxyConfig", "x"))).toThrow("add it to RULE_RESOURCES in lessons/src/cluster/rules.ts");
     expect(rulesOf([rule("apps/v1", "Deployment", "d"), rule("v1", "Service", "s"), rule("gateway.networking.k8s.io/v1", "HTTPRoute", "r")]).map((r) => r.kind)).toEqual(["HTTPRoute"]);
   });
 
@@ -197,7 +198,7 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
 });
 
 describe("pods: ready, with their sidecar", () => {
-  const workloads: Workload[] = [{ name: "flaskapp-v1", matchLabels: { app: "flaskapp", version: "v1" }, replicas: 1 }];
+  const workloads: RenderedDeployment[] = [{ name: "flaskapp-v1", matchLabels: { app: "flaskapp", version: "v1" }, replicas: 1 }];
   const running = { running: {} };
   function pod(over: { native?: boolean; sidecar?: boolean; appReady?: boolean; waiting?: string; terminating?: boolean; name?: string }): Pod {
     const { native = true, sidecar = true, appReady = true } = over;

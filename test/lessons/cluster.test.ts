@@ -6,9 +6,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { clusterCommand } from "../../lessons/src/cluster.ts";
-import { EXIT } from "../../lessons/src/plan.ts";
-import { runProgram } from "../../lessons/src/run.ts";
+import { clusterCommand } from "#lessons/cli/cluster.ts";
+import { EXIT } from "#lessons/cluster/plan.ts";
+import { runProgram } from "#lessons/core/run.ts";
 import { ALL_TOOLS, cachedRenders, captureIo, dryRunCommands, FakeCluster, ruleKinds, refusal, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
 
 const RULES = await ruleKinds();
@@ -264,7 +264,7 @@ describe("cluster usage errors", () => {
 
 describe("npm run cluster, as a process", () => {
   it("exits 2 with the usage on a bad command line", async () => {
-    const { code, stdout, stderr } = await runProgram(process.execPath, ["lessons/src/cluster.ts", "start"], 30_000, { cwd: ROOT });
+    const { code, stdout, stderr } = await runProgram(process.execPath, ["lessons/src/cli/cluster.ts", "start"], 30_000, { cwd: ROOT });
     expect(code).toBe(2);
     expect(stdout).toBe("");
     expect(stderr).toMatch(/^cluster: unknown subcommand "start": say up, down or diagnose\nusage: npm run cluster -- up/);

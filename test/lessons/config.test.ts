@@ -2,9 +2,9 @@
 // clear error for a field Istio does not have (a typo), another for a real
 // field the preview does not model, and the model built from good rules.
 import { describe, expect, it } from "vitest";
-import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { fieldsOutside, ISTIO_SCHEMA, meshConfig, MODELLED_FIELDS, parseIstioDuration, resolveHost, RuleError } from "../../lessons/src/mesh/config.ts";
-import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
+import type { K8sObject } from "#lessons/core/kustomize.ts";
+import { fieldsOutside, ISTIO_SCHEMA, meshConfig, MODELLED_FIELDS, parseIstioDuration, resolveHost, RuleError } from "#lessons/mesh/config.ts";
+import { NEWEST_RELEASE, OLDEST_RELEASE } from "#lessons/mesh/releases.ts";
 
 const NS = "istio-lessons";
 const HOST = "flaskapp.istio-lessons.svc.cluster.local";

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { findRelease, LESSON_RELEASES, NEWEST_RELEASE, RELEASES } from "../../lessons/src/mesh/releases.ts";
+import { findRelease, LESSON_RELEASES, NEWEST_RELEASE, RELEASES } from "#lessons/mesh/releases.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const reference = readFileSync(join(ROOT, "docs/mesh-preview.md"), "utf8");

@@ -3,16 +3,16 @@
 // bad ones, each an error naming the object and the field.
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { renderKustomization } from "../../lessons/src/kustomize.ts";
-import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { fieldsOutside, meshConfig, RuleError, type HttpRoute, type MeshConfig } from "../../lessons/src/mesh/config.ts";
-import { GATEWAY_API_MODELLED, GATEWAY_API_SCHEMA, gatewayDuration, sortGatewayRoutes } from "../../lessons/src/mesh/gateway-api.ts";
-import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS } from "../../lessons/src/lessons.ts";
-import { Mesh } from "../../lessons/src/mesh/mesh.ts";
-import { runningPodCount } from "../../lessons/src/mesh/pods.ts";
+import { renderKustomization } from "#lessons/core/kustomize.ts";
+import type { K8sObject } from "#lessons/core/kustomize.ts";
+import { fieldsOutside, meshConfig, RuleError, type HttpRoute, type MeshConfig } from "#lessons/mesh/config.ts";
+import { GATEWAY_API_MODELLED, GATEWAY_API_SCHEMA, gatewayDuration, sortGatewayRoutes } from "#lessons/mesh/gateway-api.ts";
+import { GATEWAY_API_CANNOT, GATEWAY_API_LESSONS, LESSONS } from "#lessons/catalog/lessons.ts";
+import { Mesh } from "#lessons/mesh/mesh.ts";
+import { runningPodCount } from "#lessons/mesh/pods.ts";
 import { jsonPatch, overlayOver, removeOverlays } from "./overlay.ts";
-import { NEWEST_RELEASE, OLDEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
-import { gatewayHost, matchRequest, redirectLocation, regexRewritePath, rewritePath, selectRoute, sidecarHost } from "../../lessons/src/mesh/routing.ts";
+import { NEWEST_RELEASE, OLDEST_RELEASE } from "#lessons/mesh/releases.ts";
+import { gatewayHost, matchRequest, redirectLocation, regexRewritePath, rewritePath, selectRoute, sidecarHost } from "#lessons/mesh/routing.ts";
 import { lessonRender } from "../renders.ts";
 
 const NS = "istio-lessons";

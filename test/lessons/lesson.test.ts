@@ -4,12 +4,13 @@
 // paths: no cluster, pods that do not get ready, no Istio, no kubectl.
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { lessonCommand, switchSteps } from "../../lessons/src/lesson.ts";
-import { rulesOf } from "../../lessons/src/lesson-rules.ts";
-import { LESSONS, type Lesson } from "../../lessons/src/lessons.ts";
-import { EXIT } from "../../lessons/src/plan.ts";
-import { runProgram } from "../../lessons/src/run.ts";
+import type { K8sObject } from "#lessons/core/kustomize.ts";
+import { lessonCommand } from "#lessons/cli/lesson.ts";
+import { switchSteps } from "#lessons/cluster/lesson-steps.ts";
+import { rulesOf } from "#lessons/cluster/rules.ts";
+import { LESSONS, type Lesson } from "#lessons/catalog/lessons.ts";
+import { EXIT } from "#lessons/cluster/plan.ts";
+import { runProgram } from "#lessons/core/run.ts";
 import { cachedRenders, dryRunCommands, FakeCluster, ruleKinds, refusal, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
 
 const RULES = await ruleKinds();
@@ -175,7 +176,7 @@ describe("lesson failure paths", () => {
   });
 
   it("as a process (npm run lesson): an unknown lesson exits 2 with the usage", async () => {
-    const bad = await runProgram(process.execPath, ["lessons/src/lesson.ts", "canary"], 30_000, { cwd: ROOT });
+    const bad = await runProgram(process.execPath, ["lessons/src/cli/lesson.ts", "canary"], 30_000, { cwd: ROOT });
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe("");
     expect(bad.stderr).toMatch(/^lesson: unknown lesson "canary"; lessons: .*\nusage: npm run lesson -- <lesson>/);

@@ -3,7 +3,7 @@
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { checksFile, overlayDir } from "../../lessons/src/lessons.ts";
+import { checksFile, overlayDir } from "#lessons/catalog/lessons.ts";
 
 const temps: string[] = [];
 

@@ -1,6 +1,6 @@
 // The per-request decisions of the preview's proxies, one table per decision.
 import { describe, expect, it } from "vitest";
-import type { RetryPolicy } from "../../lessons/src/mesh/config.ts";
+import type { RetryPolicy } from "#lessons/mesh/config.ts";
 import {
   applies,
   healthyEndpoints,
@@ -14,8 +14,8 @@ import {
   shouldRetry,
   untried,
   type AttemptOutcome,
-} from "../../lessons/src/mesh/policy.ts";
-import { RELEASES } from "../../lessons/src/mesh/releases.ts";
+} from "#lessons/mesh/policy.ts";
+import { RELEASES } from "#lessons/mesh/releases.ts";
 
 describe("[weights-relative] pickDestination", () => {
   const split = [

@@ -9,15 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { renderKustomization } from "../../lessons/src/kustomize.ts";
-import { demoCommand, demoTargets, heading } from "../../lessons/src/demo.ts";
-import { UsageError } from "../../services/common/src/usage-error.ts";
-import { CACHE_REFUSED } from "../../services/flaskapp/src/code-cache.ts";
-import { allLessons, overlayDir } from "../../lessons/src/lessons.ts";
-import { Mesh } from "../../lessons/src/mesh/mesh.ts";
-import { runningPodCount, workloads } from "../../lessons/src/mesh/pods.ts";
-import { RuleError } from "../../lessons/src/mesh/config.ts";
-import { runProgram, type ProgramRun } from "../../lessons/src/run.ts";
+import { renderKustomization } from "#lessons/core/kustomize.ts";
+import { demoCommand, demoTargets, heading } from "#lessons/cli/demo.ts";
+import { UsageError } from "#common/usage-error.ts";
+import { CACHE_REFUSED } from "#flaskapp/code-cache.ts";
+import { allLessons, overlayDir } from "#lessons/catalog/lessons.ts";
+import { Mesh } from "#lessons/mesh/mesh.ts";
+import { runningPodCount, workloads } from "#lessons/mesh/pods.ts";
+import { RuleError } from "#lessons/mesh/config.ts";
+import { runProgram, type ProgramRun } from "#lessons/core/run.ts";
 import { alive, descendants } from "../processes.ts";
 import { jsonPatch, overlayOver, removeOverlays } from "./overlay.ts";
 import { captureIo } from "./stand-ins/fake-cluster.ts";
@@ -132,7 +132,7 @@ describe("npm run demo", () => {
   });
 
   it("as a process: a usage error is exit 2, the message and the usage on stderr, nothing on stdout", async () => {
-    const { code, stdout, stderr } = await runNode(["lessons/src/demo.ts", "round-robin", "canary"]);
+    const { code, stdout, stderr } = await runNode(["lessons/src/cli/demo.ts", "round-robin", "canary"]);
     expect(code).toBe(2);
     expect(stdout).toBe("");
     expect(stderr).toMatch(/^demo: "canary" is neither a lesson nor a directory with a kustomization\.yaml; lessons: .*\nusage: npm run demo /);
@@ -154,7 +154,7 @@ describe("npm run demo", () => {
   });
 
   it("--serve keeps the mesh up until SIGINT and prints how to reach it", async () => {
-    const child = spawn(process.execPath, ["lessons/src/demo.ts", "--serve", "v2-default"], { cwd: ROOT });
+    const child = spawn(process.execPath, ["lessons/src/cli/demo.ts", "--serve", "v2-default"], { cwd: ROOT });
     let stdout = "";
     child.stdout.on("data", (c) => (stdout += c));
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));

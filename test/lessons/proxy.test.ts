@@ -5,11 +5,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { Agent, Pool, request } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { meshConfig } from "../../lessons/src/mesh/config.ts";
-import { Endpoints } from "../../lessons/src/mesh/endpoints.ts";
-import { FAULT_ABORT_BODY, MeshProxy, NO_HEALTHY_UPSTREAM_BODY, OVERFLOW_BODY, TIMEOUT_BODY, type Decision } from "../../lessons/src/mesh/proxy.ts";
-import { NEWEST_RELEASE, OLDEST_RELEASE, type IstioRelease } from "../../lessons/src/mesh/releases.ts";
+import type { K8sObject } from "#lessons/core/kustomize.ts";
+import { meshConfig } from "#lessons/mesh/config.ts";
+import { Endpoints } from "#lessons/mesh/endpoints.ts";
+import { FAULT_ABORT_BODY, MeshProxy, NO_HEALTHY_UPSTREAM_BODY, OVERFLOW_BODY, TIMEOUT_BODY, type Decision } from "#lessons/mesh/proxy.ts";
+import { NEWEST_RELEASE, OLDEST_RELEASE, type IstioRelease } from "#lessons/mesh/releases.ts";
 
 interface Seen {
   path: string;

@@ -1,9 +1,9 @@
 // Which rules apply to a request: host resolution as sidecars and gateways do
 // it, route matching and the route's actions, one table per decision.
 import { describe, expect, it } from "vitest";
-import { labelsMatch } from "../../lessons/src/kustomize.ts";
-import { meshConfig, type HttpRoute, type MeshConfig, type RequestMatch, type StringMatch } from "../../lessons/src/mesh/config.ts";
-import { NEWEST_RELEASE } from "../../lessons/src/mesh/releases.ts";
+import { labelsMatch } from "#lessons/core/kustomize.ts";
+import { meshConfig, type HttpRoute, type MeshConfig, type RequestMatch, type StringMatch } from "#lessons/mesh/config.ts";
+import { NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
 import {
   applyHeaderOperations,
   findService,
@@ -16,7 +16,7 @@ import {
   selectRoute,
   sidecarHost,
   type RequestInfo,
-} from "../../lessons/src/mesh/routing.ts";
+} from "#lessons/mesh/routing.ts";
 
 const request = (path: string, headers: Record<string, string> = {}, method = "GET"): RequestInfo => ({ path, method, headers });
 

@@ -10,12 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { K8sObject } from "../../lessons/src/kustomize.ts";
-import { allLessons, LESSONS, type Lesson } from "../../lessons/src/lessons.ts";
-import { EXIT } from "../../lessons/src/plan.ts";
-import { runProgram } from "../../lessons/src/run.ts";
+import type { K8sObject } from "#lessons/core/kustomize.ts";
+import { allLessons, LESSONS, type Lesson } from "#lessons/catalog/lessons.ts";
+import { EXIT } from "#lessons/cluster/plan.ts";
+import { runProgram } from "#lessons/core/run.ts";
 import { listen, makeApp } from "../flaskapp/helpers.ts";
-import { verifyCommand, walkLessons } from "../../lessons/src/verify.ts";
+import { verifyCommand } from "#lessons/cli/verify.ts";
+import { walkLessons } from "#lessons/cluster/verify-steps.ts";
 import { cachedRenders, captureIo, dryRunCommands, FakeCluster, ruleKinds, refusal, runWith } from "./stand-ins/fake-cluster.ts";
 
 const RULES = await ruleKinds();
@@ -138,7 +139,7 @@ describe("verify usage errors", () => {
   });
 
   it("as a process: exit 2, the message and the usage on stderr", async () => {
-    const result = await runProgram(process.execPath, ["lessons/src/verify.ts", "canary"], 30_000, { cwd: ROOT });
+    const result = await runProgram(process.execPath, ["lessons/src/cli/verify.ts", "canary"], 30_000, { cwd: ROOT });
     expect(result.code).toBe(2);
     expect(result.stdout).toBe("");
     expect(result.stderr).toMatch(/^verify: unknown lesson "canary"; lessons: .*\nusage: npm run verify -- <lesson> \[options\]/);

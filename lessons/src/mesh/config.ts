@@ -6,8 +6,8 @@
 // preview does not implement as "not modelled", so a rule is never silently
 // previewed as something it is not.
 import { isIP } from "node:net";
-import { isIntegerIn, rangeText } from "../../../services/common/src/bounded.ts";
-import { labelsMatch, type K8sObject } from "../kustomize.ts";
+import { isIntegerIn, rangeText } from "#common/bounded.ts";
+import { labelsMatch, type K8sObject } from "../core/kustomize.ts";
 import ISTIO_FIELDS from "./istio-fields.json" with { type: "json" };
 import { gatewayApiConfig } from "./gateway-api.ts";
 import { NEWEST_RELEASE, type IstioRelease, type RetryPolicy } from "./releases.ts";
@@ -582,7 +582,7 @@ export function defaultDestination(): DestinationPolicy {
   return { trafficPolicy: DEFAULT_POLICY, subsets: new Map() };
 }
 
-export function namespaceOf(obj: K8sObject): string {
+export function objectNamespace(obj: K8sObject): string {
   return obj.metadata.namespace ?? "default";
 }
 
@@ -590,7 +590,7 @@ function kubernetesServices(objects: K8sObject[]): MeshService[] {
   return objects
     .filter((o) => o.kind === "Service" && o.apiVersion === "v1")
     .map((o) => {
-      const namespace = namespaceOf(o);
+      const namespace = objectNamespace(o);
       const service: MeshService = { host: resolveHost(o.metadata.name, namespace), kind: "kubernetes", name: o.metadata.name, namespace, port: Number(o.spec?.ports?.[0]?.port ?? 80) };
       if (o.spec?.selector) service.selector = { ...o.spec.selector };
       return service;
@@ -610,7 +610,7 @@ function serviceEntry(obj: K8sObject): MeshService[] {
     host: stringField(h, `${where}: spec.hosts[${i}]`).toLowerCase(),
     kind: "external" as const,
     name: String(h),
-    namespace: namespaceOf(obj),
+    namespace: objectNamespace(obj),
     port: ports.length > 0 ? intField(ports[0].number, `${where}: spec.ports[0].number`, 1, 65535) : 80,
   }));
 }
@@ -619,7 +619,7 @@ function gateway(obj: K8sObject): IngressGateway {
   const where = `Gateway ${obj.metadata.name}`;
   const servers: any[] = obj.spec?.servers ?? [];
   return {
-    name: `${namespaceOf(obj)}/${obj.metadata.name}`,
+    name: `${objectNamespace(obj)}/${obj.metadata.name}`,
     selector: stringMap(obj.spec?.selector, `${where}: spec.selector`),
     servers: servers.map((s, i) => {
       const at = `${where}: spec.servers[${i}]`;
@@ -654,7 +654,7 @@ export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_
     if (!(kind in MODELLED_FIELDS)) fail(where, `${kind} is not modelled by the mesh preview`);
     if (obj.apiVersion !== "networking.istio.io/v1") fail(where, `apiVersion ${obj.apiVersion}: use networking.istio.io/v1`);
     checkFields(obj, istioFields(kind));
-    const ctx: Context = { namespace: namespaceOf(obj), release };
+    const ctx: Context = { namespace: objectNamespace(obj), release };
     switch (kind) {
       case "ServiceEntry":
         for (const service of serviceEntry(obj)) config.services.set(service.host, service);

@@ -13,7 +13,7 @@
 // does not have (Gateway API v1.6.1, experimental channel: a superset of the
 // standard one) is reported as such, a real one the preview does not model as
 // "not modelled", as for Istio's API.
-import type { K8sObject } from "../kustomize.ts";
+import type { K8sObject } from "../core/kustomize.ts";
 import FIELDS from "./gateway-api-fields.json" with { type: "json" };
 import {
   addGatewayDeployment,
@@ -22,7 +22,7 @@ import {
   fail,
   fullRegex,
   intField,
-  namespaceOf,
+  objectNamespace,
   parseIstioDuration,
   retryPolicy,
   stringField,
@@ -444,7 +444,7 @@ interface GatewayInfo {
 /** A Gateway of class istio: an Istio Gateway for its listeners (buildListener) and the `<name>-istio` Deployment and Service istiod runs for it. */
 function gateway(obj: K8sObject, config: MeshConfig): GatewayInfo {
   const where = `Gateway ${obj.metadata.name}: spec`;
-  const namespace = namespaceOf(obj);
+  const namespace = objectNamespace(obj);
   const className = stringField(obj.spec?.gatewayClassName, `${where}.gatewayClassName`);
   if (className !== GATEWAY_CLASS) fail(`${where}.gatewayClassName`, `${className}: the preview runs only class ${GATEWAY_CLASS} (istiod's gateway controller)`);
   const listeners: Listener[] = list(obj.spec?.listeners, `${where}.listeners`).map((l, i) => {
@@ -484,7 +484,7 @@ interface Attachment {
 function httpRoute(obj: K8sObject, config: MeshConfig, gateways: Map<string, GatewayInfo>): Attachment[] {
   const name = obj.metadata.name;
   const where = `HTTPRoute ${name}: spec`;
-  const namespace = namespaceOf(obj);
+  const namespace = objectNamespace(obj);
   const hostnames = list(obj.spec?.hostnames, `${where}.hostnames`).map((h, i) => stringField(h, `${where}.hostnames[${i}]`).toLowerCase());
   const parents = list(obj.spec?.parentRefs, `${where}.parentRefs`);
   if (parents.length === 0) fail(`${where}.parentRefs`, "expected at least one parent: a Service (mesh) or a Gateway");
@@ -537,7 +537,7 @@ export function gatewayApiConfig(objects: K8sObject[], config: MeshConfig): void
     if (obj.apiVersion !== GATEWAY_API_VERSION) fail(where, `apiVersion ${obj.apiVersion}: use ${GATEWAY_API_VERSION}`);
     checkFields(obj, kindFields(obj.kind as Kind));
   }
-  const byName = (a: K8sObject, b: K8sObject) => namespaceOf(a).localeCompare(namespaceOf(b)) || a.metadata.name.localeCompare(b.metadata.name);
+  const byName = (a: K8sObject, b: K8sObject) => objectNamespace(a).localeCompare(objectNamespace(b)) || a.metadata.name.localeCompare(b.metadata.name);
   const gateways = new Map<string, GatewayInfo>();
   for (const obj of ours.filter((o) => o.kind === "Gateway").sort(byName)) {
     const gw = gateway(obj, config);

@@ -5,18 +5,17 @@
 // cluster are played by one local server. A local model for learning and
 // previewing rules, not Istio: docs/mesh-preview.md says what it models and why.
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { labelsMatch, type K8sObject } from "../kustomize.ts";
-import type { RequestLogLine } from "../checks.ts";
+import { FLASKAPP_BUNDLE } from "../core/paths.ts";
+import { labelsMatch, type K8sObject } from "../core/kustomize.ts";
+import type { RequestLogLine } from "../core/request-log.ts";
 import { meshConfig, RuleError, type MeshConfig, type MeshService } from "./config.ts";
 import { Endpoints } from "./endpoints.ts";
 import { OutsideWorld } from "./outside.ts";
-import { LocalPod, workloads, type Workload } from "./pods.ts";
+import { LocalPod, workloads, type PreviewWorkload } from "./pods.ts";
 import { MeshProxy, type Decision } from "./proxy.ts";
 import { NEWEST_RELEASE, type IstioRelease } from "./releases.ts";
 import { findService } from "./routing.ts";
 
-export const FLASKAPP_BUNDLE = fileURLToPath(new URL("../../../dist/flaskapp.js", import.meta.url));
 
 /** Decisions kept for explanations; older ones are dropped. */
 const KEPT_DECISIONS = 100_000;
@@ -42,14 +41,14 @@ export class Mesh {
   /** The Service the lessons call by default (the one selecting the flaskapp pods). */
   readonly service: string;
   readonly #settings: Settings;
-  readonly #workloads: Workload[];
+  readonly #workloads: PreviewWorkload[];
   #client!: MeshProxy;
   readonly #proxies: MeshProxy[] = [];
   readonly #clientUrls = new Map<string, string>();
   readonly #decisions: Decision[] = [];
   #outside: OutsideWorld | undefined;
 
-  private constructor(config: MeshConfig, settings: Settings, found: Workload[], service: string) {
+  private constructor(config: MeshConfig, settings: Settings, found: PreviewWorkload[], service: string) {
     this.config = config;
     this.#settings = settings;
     this.#workloads = found;
@@ -124,7 +123,7 @@ export class Mesh {
     return mesh;
   }
 
-  async #startPod(workload: Workload): Promise<LocalPod> {
+  async #startPod(workload: PreviewWorkload): Promise<LocalPod> {
     const sidecar = this.#proxy(workload.deployment, { kind: "sidecar", namespace: workload.namespace, labels: workload.labels }, workload.serviceAccount);
     const fetchProxy = await sidecar.listen();
     const pod = await LocalPod.start(workload, {

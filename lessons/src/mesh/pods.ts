@@ -4,18 +4,18 @@
 // container (downward-API fields filled with the fake pod's values).
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { Children } from "../children.ts";
-import type { K8sObject } from "../kustomize.ts";
-import type { RequestLogLine } from "../checks.ts";
-import { FLASKAPP_IMAGE, SLEEP_IMAGE } from "../images.ts";
+import { Children } from "../core/children.ts";
+import type { K8sObject } from "../core/kustomize.ts";
+import type { RequestLogLine } from "../core/request-log.ts";
+import { FLASKAPP_IMAGE, SLEEP_IMAGE } from "../core/images.ts";
 import { RuleError, type Labels } from "./config.ts";
-import { V8_FLAGS } from "../../../services/flaskapp/src/code-cache.ts";
+import { V8_FLAGS } from "#flaskapp/code-cache.ts";
 
 // The images our Deployments run, by repository: any registry prefix and tag are accepted.
 const FLASKAPP = FLASKAPP_IMAGE.repository;
 const SLEEP = SLEEP_IMAGE.repository;
 
-export interface Workload {
+export interface PreviewWorkload {
   deployment: string;
   namespace: string;
   labels: Labels;
@@ -34,7 +34,7 @@ function imageName(image: unknown): string {
 }
 
 /** The Deployments of a render the preview can run: flaskapp's (as local pods) and sleep's (played by tally). */
-export function workloads(objects: K8sObject[]): Workload[] {
+export function workloads(objects: K8sObject[]): PreviewWorkload[] {
   return objects
     .filter((o) => o.kind === "Deployment")
     .map((deployment) => {
@@ -130,7 +130,7 @@ export class LocalPod {
   #port: Promise<number>;
   url = "";
 
-  private constructor(workload: Workload, name: string, child: ChildProcess, startTimeoutMs: number) {
+  private constructor(workload: PreviewWorkload, name: string, child: ChildProcess, startTimeoutMs: number) {
     this.name = name;
     this.deployment = workload.deployment;
     this.namespace = workload.namespace;
@@ -176,7 +176,7 @@ export class LocalPod {
   }
 
   /** Starts a replica of `workload` on port 0 and resolves once it has logged the port it listens on. */
-  static async start(workload: Workload, options: PodOptions): Promise<LocalPod> {
+  static async start(workload: PreviewWorkload, options: PodOptions): Promise<LocalPod> {
     const name = fakePodName(workload.deployment);
     // The container runtime sets HOSTNAME to the pod name; the manifest's env comes on top.
     const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOSTNAME: name };

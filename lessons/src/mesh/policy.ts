@@ -3,9 +3,9 @@
 // applies, and when an endpoint is ejected. Randomness and time are passed in,
 // so every decision is testable with fixed values.
 import { createHash } from "node:crypto";
-import { pickWeighted } from "../../../services/common/src/weighted.ts";
+import { pickWeighted } from "#common/weighted.ts";
 import type { LoadBalancer, OutlierDetection, RetryPolicy, WeightedDestination } from "./config.ts";
-import { labelsMatch } from "../kustomize.ts";
+import { labelsMatch } from "../core/kustomize.ts";
 
 /** Picks a route destination by weight; weights are relative (weight / sum of weights). `random` is in [0, 1). */
 export function pickDestination(destinations: WeightedDestination[], random: number): WeightedDestination {

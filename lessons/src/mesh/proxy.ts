@@ -9,7 +9,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, type Dispatcher } from "undici";
 import { defaultDestination, type Destination, type HeaderRules, type HttpRoute, type MeshConfig, type MeshService, type TrafficPolicy } from "./config.ts";
-import { labelsMatch } from "../kustomize.ts";
+import { labelsMatch } from "../core/kustomize.ts";
 import { ConnectionPools, Overflow } from "./connection-pool.ts";
 import type { Endpoint, Endpoints } from "./endpoints.ts";
 import { applies, countsAsError, healthyEndpoints, OutlierDetector, pickDestination, pickEndpoint, retryBackoffMs, shadowHost, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";

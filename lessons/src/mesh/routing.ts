@@ -2,7 +2,7 @@
 // the host it is for (as a sidecar or a gateway sees it), the route it takes,
 // and what that route does to it before it leaves (redirect, rewrite, headers).
 import type { HeaderOperations, HttpRoute, Labels, MeshConfig, MeshService, RequestMatch, StringMatch, UriMatch, VirtualHost } from "./config.ts";
-import { labelsMatch } from "../kustomize.ts";
+import { labelsMatch } from "../core/kustomize.ts";
 
 export interface RequestInfo {
   /** The request target: path plus query string. */

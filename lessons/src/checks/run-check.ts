@@ -3,8 +3,10 @@
 // the pods' request logs are read; runCheck does the rest the same way for both.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { countMirroredCopies, mirroredNeeded, tallyArgs, type Check, type RequestLogLine } from "./checks.ts";
-import type { ProgramRun } from "./run.ts";
+import type { RequestLogLine } from "../core/request-log.ts";
+import { formatCommand } from "../core/shell.ts";
+import { countMirroredCopies, mirroredNeeded, tallyArgs, type Check } from "./checks.ts";
+import type { ProgramRun } from "../core/run.ts";
 
 export interface CheckRunner {
   /** The command line a learner would type to run tally with these arguments (shown before it runs). */
@@ -42,15 +44,6 @@ export interface RunCheckOptions {
 
 export const MIRROR_WAIT_MS = 5_000;
 const MIRROR_POLL_MS = 100;
-
-/** Shell-quotes one argument for display, so a printed command can be pasted. */
-export function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
-}
-
-export function formatCommand(argv: string[]): string {
-  return `$ ${argv.map(shellQuote).join(" ")}`;
-}
 
 /** Exit codes 0 and 1 are tally's verdicts; anything else means it could not judge (usage, crash, not found). */
 export function describeTallyExit(run: ProgramRun): string | undefined {

@@ -1,42 +1,24 @@
-// `npm run verify -- <lesson>` and `npm run verify -- --all`: a lesson's checks
-// on a real cluster. First it makes sure of what it is looking at: a cluster
-// answers, the namespace has sidecar injection, every pod is ready with its
-// sidecar, and the lesson's rules are there and no other lesson's. Each check
-// then runs as the same tally command the preview runs, inside the sleep pod
-// (`kubectl exec deploy/sleep -c sleep -- tally ...`), through the real sidecars,
-// retried until it passes several times in a row (rules take a moment to reach
-// every sidecar). `--all` walks every lesson: apply, wait, check, remove.
+// Checking a lesson on a cluster: is the cluster ready for it (namespace, pods with
+// their sidecars, the lesson's rules and no other's), then its checks run as tally in
+// the sleep pod until they pass several times in a row; or every lesson in turn.
 import { randomUUID } from "node:crypto";
-import { formatDuration } from "../../services/common/src/duration.ts";
-import { loadChecks, mirroredNeeded, parseLogLines, tallyArgs, withLessonVars, type Check } from "./checks.ts";
-import { deploymentLogsCommand, sleepTallyCommand } from "./commands.ts";
-import type { K8sObject } from "./kustomize.ts";
-import { namespaceStep, podsStep, probeSteps, ruleProblems, rulesStep, workloadsOf, type Target } from "./kube.ts";
-import { ruleLabel, ruleResources, rulesOf, type RuleFindings } from "./lesson-rules.ts";
-import { namespaceOf, processIo, removeSteps, renderLessons, switchSteps, waitSteps, type Renders } from "./lesson.ts";
-import { UsageError } from "../../services/common/src/usage-error.ts";
-import { allLessons, checksFile, LESSONS, overlayDir, parseLessons, runCommand, type Lesson } from "./lessons.ts";
-import { COMMON_OPTIONS, contextOption, countOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
-import { EXIT, requireKubectl, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo, type Step } from "./plan.ts";
-import { formatCommand, runCheck, type CheckRunner } from "./run-check.ts";
-import { runProgram } from "./run.ts";
+import { formatDuration } from "#common/duration.ts";
+import { loadChecks, mirroredNeeded, tallyArgs, withLessonVars, type Check } from "../checks/checks.ts";
+import { runCheck, type CheckRunner } from "../checks/run-check.ts";
+import { checksFile, LESSONS, overlayDir, type Lesson } from "../catalog/lessons.ts";
+import { deploymentLogsCommand, renderNamespace, sleepTallyCommand } from "../core/kubectl.ts";
+import type { K8sObject } from "../core/kustomize.ts";
+import { parseLogLines } from "../core/request-log.ts";
+import { runProgram } from "../core/run.ts";
+import { formatCommand } from "../core/shell.ts";
+import { namespaceStep, podsStep, probeSteps, ruleProblems, rulesStep, workloadsOf, type KubeTarget } from "./kube.ts";
+import { removeSteps, switchSteps, waitSteps, type Renders } from "./lesson-steps.ts";
+import { EXIT, runSteps, StepError, type PlanIo, type Step } from "./plan.ts";
+import { ruleLabel, ruleResources, rulesOf, type RuleFindings } from "./rules.ts";
 
 /** Longest one `kubectl exec ... tally` or `kubectl logs` may take. */
 export const KUBECTL_TIMEOUT_MS = 5 * 60_000;
 
-const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-const USAGE = `usage: npm run verify -- <lesson> [options]    check a lesson applied on a cluster
-       npm run verify -- --all [options]       apply, check and remove every lesson in turn
-  --dry-run            print the kubectl commands instead of running them
-  --context NAME       kubectl context (default: the current one)
-  --namespace NS       the lessons' namespace (default: the overlay's, istio-lessons; not with --all)
-  --passes N           passes in a row a check needs (default ${LIMITS.passes.default}, ${LIMITS.passes.min} to ${LIMITS.passes.max})
-  --within D           how long a failing check is retried (default ${formatDuration(LIMITS.within.default)}; 0s: once)
-  --wait D             --all: how long each Deployment may take to roll out (default ${formatDuration(LIMITS.wait.default)})
-  --request-timeout D  how long the API server may take to answer a query (default ${formatDuration(LIMITS.requestTimeout.default)})
-lessons: ${allLessons().join(", ")}
-exit codes: 0 all passed, 1 a check failed, 2 usage, 3 no cluster, 4 not ready (namespace, pods, sidecars, rules), 5 kubectl missing`;
 
 export interface ClusterRunnerOptions {
   context?: string | undefined;
@@ -59,7 +41,7 @@ export function clusterRunner(objects: K8sObject[], namespace: string, options: 
 }
 
 export interface VerifyOptions {
-  target: Target;
+  target: KubeTarget;
   passes: number;
   withinMs: number;
   waitMs: number;
@@ -123,11 +105,11 @@ async function runChecks(lessonChecks: Check[], render: K8sObject[], namespace: 
   return { passed, tries };
 }
 
-async function verifyOne(lesson: Lesson, namespaceOverride: string | undefined, options: VerifyOptions): Promise<number> {
+export async function verifyOne(lesson: Lesson, namespaceOverride: string | undefined, options: VerifyOptions): Promise<number> {
   const { plan } = options;
   const { summary, checks } = await loadChecks(checksFile(overlayDir(lesson)));
   const render = [...options.renders.get(lesson)!];
-  const namespace = namespaceOverride ?? namespaceOf(render);
+  const namespace = namespaceOverride ?? renderNamespace(render);
   const probe = probeSteps(options.target);
   await runSteps(probe.steps, plan);
   plan.write(`${lesson}: ${summary}\n`);
@@ -174,7 +156,7 @@ export async function walkLessons(lessons: readonly Lesson[], options: VerifyOpt
     const started = Date.now();
     const { summary, checks } = await loadChecks(checksFile(overlayDir(lesson)));
     const render = [...renders.get(lesson)!];
-    const namespace = namespaceOf(render);
+    const namespace = renderNamespace(render);
     plan.write(`\n== ${lesson} (${i + 1} of ${lessons.length}): ${summary}\n`);
     const result: LessonResult = { lesson, outcome: "PASS", checks: `${checks.length}/${checks.length}`, tries: 0, ms: 0 };
     try {
@@ -212,37 +194,3 @@ export async function walkLessons(lessons: readonly Lesson[], options: VerifyOpt
   }
   return results.every((r) => r.outcome === "PASS") ? EXIT.ok : EXIT.failed;
 }
-
-export async function verifyCommand(argv: string[], io: CommandIo, renderAll: () => Promise<Renders> = renderLessons): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv, {
-    ...COMMON_OPTIONS,
-    all: { type: "boolean" },
-    namespace: { type: "string", short: "n" },
-    passes: { type: "string" },
-    within: { type: "string" },
-  });
-  if (values.help) {
-    io.out(`${USAGE}\n`);
-    return 0;
-  }
-  if (values.all && positionals.length > 0) throw new UsageError("--all walks every lesson: name none");
-  if (!values.all && positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "name a lesson (or --all)" : "one lesson at a time (or --all)");
-  const namespace = values.namespace;
-  if (namespace !== undefined && (!NAMESPACE_NAME.test(namespace) || namespace.length > 63)) throw new UsageError(`--namespace "${namespace}" is not a Kubernetes namespace name`);
-  if (namespace !== undefined && values.all) throw new UsageError("--namespace cannot be used with --all: the overlays put everything in their own namespace");
-  const lessons = values.all ? [...LESSONS] : parseLessons(positionals);
-  const settings = {
-    target: { context: contextOption(values.context), requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout) },
-    passes: countOption("passes", values.passes, LIMITS.passes),
-    withinMs: durationOption("within", values.within, LIMITS.within),
-    waitMs: durationOption("wait", values.wait, LIMITS.wait),
-    plan: { dryRun: values["dry-run"] ?? false, write: io.out, env: io.env, cwd: io.cwd },
-  };
-  return withExitCodes("verify", io, async () => {
-    requireKubectl(io.env);
-    const options: VerifyOptions = { ...settings, renders: await renderAll() };
-    return values.all ? walkLessons(lessons, options) : verifyOne(lessons[0]!, namespace, options);
-  });
-}
-
-if (import.meta.main) await runCommand("verify", USAGE, (argv) => verifyCommand(argv, processIo()));

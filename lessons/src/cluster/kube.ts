@@ -3,17 +3,17 @@
 // lesson's pods ready with their istio-proxy sidecar, which rules are there.
 // Each step is one kubectl command; its judge reads kubectl's answer and turns
 // a problem into one line that says what to do.
-import { formatDuration } from "../../services/common/src/duration.ts";
-import { kubectl } from "./commands.ts";
-import { labelsMatch, type K8sObject } from "./kustomize.ts";
-import { assessRules, ruleLabel, ruleRef, type RuleFindings } from "./lesson-rules.ts";
+import { formatDuration } from "#common/duration.ts";
+import { kubectl } from "../core/kubectl.ts";
+import { labelsMatch, type K8sObject } from "../core/kustomize.ts";
+import { assessRules, ruleLabel, ruleRef, type RuleFindings } from "./rules.ts";
 import { EXIT, lastError, StepError, type Step } from "./plan.ts";
-import type { ProgramRun } from "./run.ts";
-import { IMAGE_NAMES } from "./images.ts";
-import { formatCommand } from "./run-check.ts";
+import type { ProgramRun } from "../core/run.ts";
+import { IMAGE_NAMES } from "../core/images.ts";
+import { formatCommand } from "../core/shell.ts";
 
 /** Where and how the tooling talks to the cluster. */
-export interface Target {
+export interface KubeTarget {
   /** kubectl's --context; undefined: kubectl's current context. */
   context?: string | undefined;
   /** kubectl --request-timeout of each query (how long the API server may take to answer). */
@@ -25,11 +25,11 @@ export const QUERY_GRACE_MS = 20_000;
 /** Longest a kubectl apply or delete may take before it is stopped. */
 export const ACTION_TIMEOUT_MS = 2 * 60_000;
 
-export function queryTimeoutMs(target: Target): number {
+export function queryTimeoutMs(target: KubeTarget): number {
   return target.requestTimeoutMs + QUERY_GRACE_MS;
 }
 
-function requestTimeout(target: Target): string {
+function requestTimeout(target: KubeTarget): string {
   return `--request-timeout=${formatDuration(target.requestTimeoutMs)}`;
 }
 
@@ -52,7 +52,7 @@ export interface ClusterInfo {
  * without a kubeconfig: kubectl would then try http://localhost:8080), and
  * whether a Kubernetes API server answers there. Either failing is "no cluster".
  */
-export function probeSteps(target: Target): { steps: Step[]; info: ClusterInfo } {
+export function probeSteps(target: KubeTarget): { steps: Step[]; info: ClusterInfo } {
   const info: ClusterInfo = { server: "", version: "" };
   const where = target.context ? `context "${target.context}"` : "the current context";
   return {
@@ -95,7 +95,7 @@ export function probeSteps(target: Target): { steps: Step[]; info: ClusterInfo }
 }
 
 /** The namespace exists and Istio injects sidecars there. */
-export function namespaceStep(target: Target, namespace: string, firstLesson: string): Step {
+export function namespaceStep(target: KubeTarget, namespace: string, firstLesson: string): Step {
   return {
     argv: kubectl(target.context, "get", "namespace", namespace, "-o", "json", requestTimeout(target)),
     note: "the namespace exists, with istio-injection=enabled",
@@ -119,13 +119,13 @@ export function namespaceStep(target: Target, namespace: string, firstLesson: st
 }
 
 /** A Deployment of a render: what its pods look like. */
-export interface Workload {
+export interface RenderedDeployment {
   name: string;
   matchLabels: Record<string, string>;
   replicas: number;
 }
 
-export function workloadsOf(objects: readonly K8sObject[]): Workload[] {
+export function workloadsOf(objects: readonly K8sObject[]): RenderedDeployment[] {
   return objects
     .filter((o) => o.kind === "Deployment")
     .map((d) => ({ name: d.metadata.name, matchLabels: (d.spec?.selector?.matchLabels ?? {}) as Record<string, string>, replicas: Number(d.spec?.replicas ?? 1) }));
@@ -191,7 +191,7 @@ export function podProblem(pod: Pod, namespace: string, deployment: string, clus
 }
 
 /** Every Deployment has its replicas ready, each pod with its sidecar; the problems otherwise, one line each. */
-export function assessPods(pods: readonly Pod[], workloads: readonly Workload[], namespace: string, cluster?: string): string[] {
+export function assessPods(pods: readonly Pod[], workloads: readonly RenderedDeployment[], namespace: string, cluster?: string): string[] {
   const problems: string[] = [];
   for (const workload of workloads) {
     const own = pods.filter((p) => !p.metadata.deletionTimestamp && selects(workload.matchLabels, p));
@@ -206,7 +206,7 @@ export function assessPods(pods: readonly Pod[], workloads: readonly Workload[],
 }
 
 /** `kubectl rollout status` of every Deployment of the render: waits for each to have its new pods ready. */
-export function rolloutStep(target: Target, namespace: string, workloads: readonly Workload[], waitMs: number, failed: (why: string) => void): Step {
+export function rolloutStep(target: KubeTarget, namespace: string, workloads: readonly RenderedDeployment[], waitMs: number, failed: (why: string) => void): Step {
   return {
     argv: kubectl(target.context, "rollout", "status", ...workloads.map((w) => `deployment/${w.name}`), "-n", namespace, `--timeout=${formatDuration(waitMs)}`),
     note: `up to ${formatDuration(waitMs)} for each Deployment`,
@@ -218,7 +218,7 @@ export function rolloutStep(target: Target, namespace: string, workloads: readon
 }
 
 /** Every pod of the render's Deployments is ready with its sidecar (2/2); after a rollout that failed, says why. */
-export function podsStep(target: Target, namespace: string, workloads: readonly Workload[], options: { cluster?: string; rolloutFailure?: () => string | undefined } = {}): Step {
+export function podsStep(target: KubeTarget, namespace: string, workloads: readonly RenderedDeployment[], options: { cluster?: string; rolloutFailure?: () => string | undefined } = {}): Step {
   return {
     argv: kubectl(target.context, "get", "pods", "-n", namespace, "-o", "json", requestTimeout(target)),
     note: `${workloads.map((w) => w.name).join(", ")}: every pod ready with its ${SIDECAR} sidecar`,
@@ -245,7 +245,7 @@ export function throwIfUnserved(run: ProgramRun): void {
 
 /** The rules on the cluster, for comparing with the lesson's. */
 export function rulesStep<L extends string>(
-  target: Target,
+  target: KubeTarget,
   namespace: string,
   resources: readonly string[],
   lesson: L,

@@ -3,12 +3,12 @@
 // with the expected outcome in checks.yaml beside each kustomization.
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { UsageError, USAGE_EXIT } from "../../services/common/src/usage-error.ts";
-import { loadChecks, type LessonChecks } from "./checks.ts";
+import { UsageError, USAGE_EXIT } from "#common/usage-error.ts";
+import { loadChecks, type LessonChecks } from "../checks/checks.ts";
+import { K8S_DIR } from "../core/paths.ts";
 
-export const OVERLAYS_DIR = fileURLToPath(new URL("../../k8s/overlays/", import.meta.url));
-export const GATEWAY_API_DIR = fileURLToPath(new URL("../../k8s/gateway-api/", import.meta.url));
+export const OVERLAYS_DIR = join(K8S_DIR, "overlays");
+export const GATEWAY_API_DIR = join(K8S_DIR, "gateway-api");
 const GATEWAY_API_PREFIX = "gateway-api/";
 
 /** The lessons in Istio's API, in the order a learner takes them: k8s/overlays/<name>. */
@@ -66,27 +66,6 @@ export const SEED_STEPS: Record<string, string> = { "round-robin": "seed step 5"
 
 export const DEFAULT_LESSONS: Lesson[] = ["round-robin", "v2-default"];
 
-/**
- * A command's main run on `argv`, to its exit code: usage errors (a bad command line,
- * an unknown lesson) print the message and the usage (exit 2); any other error (a
- * render, rule or checks error, a pod that would not start) prints one line, never
- * a stack (exit 1).
- */
-export async function commandExitCode(name: string, usage: string, main: (argv: string[]) => Promise<number>, argv: string[], err: (text: string) => void): Promise<number> {
-  try {
-    return await main(argv);
-  } catch (error) {
-    const usageError = error instanceof UsageError;
-    err(`${name}: ${(error as Error).message}\n${usageError ? `${usage}\n` : ""}`);
-    return usageError ? USAGE_EXIT : 1;
-  }
-}
-
-/** commandExitCode for this process: its arguments, its stderr, its exit code. */
-export async function runCommand(name: string, usage: string, main: (argv: string[]) => Promise<number>): Promise<void> {
-  process.exitCode = await commandExitCode(name, usage, main, process.argv.slice(2), (text) => void process.stderr.write(text));
-}
-
 export function isLesson(name: string): name is Lesson {
   return allLessons().includes(name);
 }
@@ -122,7 +101,7 @@ export function checksFile(overlay: string): string {
 }
 
 /** What demo and verify run: a lesson, or any directory holding a kustomization (a playground). */
-export interface Target {
+export interface LessonTarget {
   /** The lesson's name, or the directory as given. */
   name: string;
   /** Absolute path of the kustomization directory. */
@@ -139,7 +118,7 @@ const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomi
  * Resolves a command-line argument: a lesson name wins; otherwise a directory
  * (relative to `base`, where the learner typed the command) with a kustomization.
  */
-export async function resolveTarget(arg: string, base: string): Promise<Target> {
+export async function resolveTarget(arg: string, base: string): Promise<LessonTarget> {
   if (isLesson(arg)) {
     const dir = overlayDir(arg);
     return { name: arg, dir, display: lessonPath(arg), checks: await loadChecks(checksFile(dir)) };
@@ -151,7 +130,7 @@ export async function resolveTarget(arg: string, base: string): Promise<Target> 
     if (refused) throw new UsageError(refused);
     throw new UsageError(`"${arg}" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`);
   }
-  const target: Target = { name: arg, dir, display: arg };
+  const target: LessonTarget = { name: arg, dir, display: arg };
   if (existsSync(checksFile(dir))) target.checks = await loadChecks(checksFile(dir));
   return target;
 }

@@ -2,11 +2,12 @@
 // Each check is parsed and validated once here and becomes one `tally` command
 // line (tallyArgs), the same one locally against the mesh preview and on a
 // cluster from the sleep pod, so the outcome is judged the same way in both.
+import type { RequestLogLine } from "../core/request-log.ts";
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
-import { isIntegerIn, rangeText, type Range } from "../../services/common/src/bounded.ts";
-import { UsageError } from "../../services/common/src/usage-error.ts";
-import { parseCommand } from "../../services/sleep/src/args.ts";
+import { isIntegerIn, rangeText, type Range } from "#common/bounded.ts";
+import { UsageError } from "#common/usage-error.ts";
+import { parseCommand } from "#sleep/args.ts";
 
 export interface MirrorExpectation {
   /** The Deployment that receives the mirrored copies (clients are never routed to it). */
@@ -248,13 +249,6 @@ export function tallyArgs(check: Check, runId?: string): string[] {
   return args;
 }
 
-/** A request-log line as flaskapp writes it (services/flaskapp/src/observe.ts): the fields the mirror check reads. */
-export interface RequestLogLine {
-  msg?: unknown;
-  host?: unknown;
-  requestId?: unknown;
-}
-
 export interface MirroredCopies {
   /** Request lines carrying the run's x-request-id. */
   copies: number;
@@ -280,16 +274,4 @@ export function countMirroredCopies(lines: Iterable<RequestLogLine>, runId: stri
 /** The number of mirrored copies a mirror check needs to see, for `requests` sent. */
 export function mirroredNeeded(check: Pick<Check, "requests" | "mirroredTo">): number {
   return Math.ceil((check.requests * (check.mirroredTo?.atLeastPercent ?? 0)) / 100);
-}
-
-/** Parses `kubectl logs` (or a pod's stdout) into request-log lines, skipping anything that is not one. */
-export function parseLogLines(text: string): RequestLogLine[] {
-  return text.split("\n").flatMap((line) => {
-    if (!line.startsWith("{")) return [];
-    try {
-      return [JSON.parse(line) as RequestLogLine];
-    } catch {
-      return [];
-    }
-  });
 }

@@ -4,9 +4,9 @@
 // the first step that fails stops the plan with one line and an exit code.
 import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { USAGE_EXIT } from "../../services/common/src/usage-error.ts";
-import { formatCommand, shellQuote } from "./run-check.ts";
-import { NOT_INSTALLED, runProgram, type ProgramRun } from "./run.ts";
+import { USAGE_EXIT } from "#common/usage-error.ts";
+import { formatCommand, shellQuote } from "../core/shell.ts";
+import { NOT_INSTALLED, runProgram, type ProgramRun } from "../core/run.ts";
 import { findOnPath, isTool, missingToolMessage, type Tool } from "./tools.ts";
 
 /** Exit codes of `npm run cluster`, `npm run lesson` and `npm run verify`. */

@@ -4,7 +4,7 @@
 // so a rule on the cluster is compared with the renders. Same kind and name as
 // one of the lesson's rules and the same spec: it is the lesson's. Anything else
 // of a rule kind is a leftover, named with the lessons that have it.
-import type { K8sObject } from "./kustomize.ts";
+import type { K8sObject } from "../core/kustomize.ts";
 
 /**
  * The rule kinds a lesson may hold, by API group and kind, with the resource
@@ -42,7 +42,7 @@ export function isRule(obj: K8sObject): boolean {
 /** The kubectl resource of a rule, e.g. virtualservices.networking.istio.io. */
 export function resourceOf(obj: K8sObject): string {
   const resource = RULE_RESOURCES[`${groupOf(obj)}/${obj.kind}`];
-  if (!resource) throw new RuleKindError(`${obj.apiVersion} ${obj.kind} ${obj.metadata.name}: not a rule kind the lessons tooling knows; add it to RULE_RESOURCES in lessons/src/lesson-rules.ts`);
+  if (!resource) throw new RuleKindError(`${obj.apiVersion} ${obj.kind} ${obj.metadata.name}: not a rule kind the lessons tooling knows; add it to RULE_RESOURCES in lessons/src/cluster/rules.ts`);
   return resource;
 }
 

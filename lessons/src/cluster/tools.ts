@@ -2,7 +2,7 @@
 // Istio releases the lessons are checked against.
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
-import { LESSON_RELEASES } from "./mesh/releases.ts";
+import { LESSON_RELEASES } from "../mesh/releases.ts";
 
 /**
  * The Istio minors the lessons are checked with, oldest first (LESSON_RELEASES in

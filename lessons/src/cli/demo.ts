@@ -4,17 +4,18 @@
 // requests; `--istio 1.NN` models another supported Istio release.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { tallyArgs, type Check } from "./checks.ts";
-import { renderKustomization } from "./kustomize.ts";
-import { processIo } from "./lesson.ts";
-import { UsageError } from "../../services/common/src/usage-error.ts";
-import { allLessons, DEFAULT_LESSONS, isLesson, resolveTarget, runCommand, SEED_STEPS, type Target } from "./lessons.ts";
-import { FLASKAPP_BUNDLE, Mesh } from "./mesh/mesh.ts";
-import { killAllPods } from "./mesh/pods.ts";
-import { findRelease, NEWEST_RELEASE, RELEASES, type IstioRelease } from "./mesh/releases.ts";
-import type { CommandIo } from "./plan.ts";
-import { previewTarget, TALLY_BUNDLE } from "./preview.ts";
-import { shellQuote } from "./run-check.ts";
+import { UsageError } from "#common/usage-error.ts";
+import { allLessons, DEFAULT_LESSONS, isLesson, resolveTarget, SEED_STEPS, type LessonTarget } from "../catalog/lessons.ts";
+import { tallyArgs, type Check } from "../checks/checks.ts";
+import { previewTarget } from "../checks/preview.ts";
+import type { CommandIo } from "../cluster/plan.ts";
+import { renderKustomization } from "../core/kustomize.ts";
+import { FLASKAPP_BUNDLE, TALLY_BUNDLE } from "../core/paths.ts";
+import { shellQuote } from "../core/shell.ts";
+import { Mesh } from "../mesh/mesh.ts";
+import { killAllPods } from "../mesh/pods.ts";
+import { findRelease, NEWEST_RELEASE, RELEASES, type IstioRelease } from "../mesh/releases.ts";
+import { processIo, runCommand } from "./command.ts";
 
 const USAGE = `usage: npm run demo [-- [--istio 1.NN] <lesson|dir> ...]   run lessons' checks in the local mesh preview
        npm run demo -- --serve [--istio 1.NN] <lesson|dir>     keep one up for curl, http or tally; Ctrl-C stops it
@@ -24,17 +25,17 @@ lessons: ${allLessons().join(", ")}
 (no lesson: round-robin then v2-default, the quick start's steps 5 and 6)`;
 
 /** A target's heading: its name, and the quick start's step for the seed's two lessons. */
-export function heading(target: Target): string {
+export function heading(target: LessonTarget): string {
   const step = SEED_STEPS[target.name] ? ` (${SEED_STEPS[target.name]})` : "";
   return `${target.name}${step}`;
 }
 
 /** What to run: the lessons or directories named (relative to `base`), or the quick start's two steps when none is. */
-export function demoTargets(positionals: readonly string[], base: string): Promise<Target[]> {
+export function demoTargets(positionals: readonly string[], base: string): Promise<LessonTarget[]> {
   return Promise.all((positionals.length > 0 ? positionals : DEFAULT_LESSONS).map((p) => resolveTarget(p, base)));
 }
 
-async function demo(targets: Target[], release: IstioRelease, out: (text: string) => void): Promise<boolean> {
+async function demo(targets: LessonTarget[], release: IstioRelease, out: (text: string) => void): Promise<boolean> {
   let allPassed = true;
   for (const target of targets) {
     const onCluster = isLesson(target.name) ? `npm run lesson -- ${target.name}` : `kubectl apply -k ${target.display}`;
@@ -56,7 +57,7 @@ function exampleCommands(mesh: Mesh, check: Check | undefined): string {
   ].join("\n");
 }
 
-async function serve(target: Target, release: IstioRelease, out: (text: string) => void, stop: Promise<unknown>): Promise<void> {
+async function serve(target: LessonTarget, release: IstioRelease, out: (text: string) => void, stop: Promise<unknown>): Promise<void> {
   const mesh = await Mesh.start(await renderKustomization(target.dir), { release });
   const checks = target.checks?.checks ?? [];
   const services = [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes");

@@ -1,17 +1,16 @@
 // Runs a lesson's checks in the mesh preview: render the overlay, start the
 // mesh, run each check's tally command against it, report PASS/FAIL.
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { loadChecks, withLessonVars } from "./checks.ts";
-import { DEFAULT_NAMESPACE, deploymentLogsCommand } from "./commands.ts";
-import { renderKustomization, type K8sObject } from "./kustomize.ts";
-import { checksFile, type Target } from "./lessons.ts";
-import { Mesh, type MeshOptions } from "./mesh/mesh.ts";
-import { explainDecisions } from "./mesh/proxy.ts";
+import { TALLY_BUNDLE } from "../core/paths.ts";
+import { join } from "node:path";
+import { loadChecks, withLessonVars, type LessonChecks } from "./checks.ts";
+import { deploymentLogsCommand, renderNamespace } from "../core/kubectl.ts";
+import { renderKustomization, type K8sObject } from "../core/kustomize.ts";
+import { Mesh, type MeshOptions } from "../mesh/mesh.ts";
+import { explainDecisions } from "../mesh/proxy.ts";
 import { runCheck, type CheckResult, type CheckRunner } from "./run-check.ts";
-import { runProgram, type ProgramRun } from "./run.ts";
+import { runProgram, type ProgramRun } from "../core/run.ts";
 
-export const TALLY_BUNDLE = fileURLToPath(new URL("../../dist/tally.js", import.meta.url));
 
 /** Runs the tally bundle with `args`; resolves with its exit code and output. */
 export function runTally(args: string[], bundle = TALLY_BUNDLE, timeoutMs = 120_000): Promise<ProgramRun> {
@@ -20,7 +19,7 @@ export function runTally(args: string[], bundle = TALLY_BUNDLE, timeoutMs = 120_
 
 /** Runs checks against a mesh preview: tally on this machine, its URL pointed at the preview's listener for the Service. */
 export function previewRunner(mesh: Mesh, objects: K8sObject[], tallyBundle = TALLY_BUNDLE): CheckRunner {
-  const namespace = objects.find((o) => o.kind === "Namespace")?.metadata.name ?? DEFAULT_NAMESPACE;
+  const namespace = renderNamespace(objects);
   return {
     command: (args) => ["tally", ...args],
     tally: (args) => runTally([...args.slice(0, -1), mesh.localUrl(args.at(-1)!)], tallyBundle),
@@ -36,8 +35,14 @@ export interface PreviewOptions extends MeshOptions {
   write?: (text: string) => void;
 }
 
+/** What the preview runs: a kustomization directory and, when it has them, its checks. */
+export interface PreviewTarget {
+  dir: string;
+  checks?: LessonChecks | undefined;
+}
+
 /** Brings a lesson or playground up in the mesh preview, runs its checks (if it has any), and stops everything. */
-export async function previewTarget(target: Target, options: PreviewOptions = {}): Promise<CheckResult[]> {
+export async function previewTarget(target: PreviewTarget, options: PreviewOptions = {}): Promise<CheckResult[]> {
   const tallyBundle = options.tallyBundle ?? TALLY_BUNDLE;
   if (!existsSync(tallyBundle)) throw new Error(`${tallyBundle} is missing: run \`npm run build\` first`);
   const objects = await renderKustomization(target.dir);
@@ -55,5 +60,5 @@ export async function previewTarget(target: Target, options: PreviewOptions = {}
 
 /** previewTarget for a kustomization directory and its checks.yaml. */
 export async function previewOverlay(dir: string, options: PreviewOptions = {}): Promise<CheckResult[]> {
-  return previewTarget({ name: dir, dir, display: dir, checks: await loadChecks(checksFile(dir)) }, options);
+  return previewTarget({ dir, checks: await loadChecks(join(dir, "checks.yaml")) }, options);
 }

@@ -3,6 +3,11 @@
 import type { K8sObject } from "./kustomize.ts";
 
 export const DEFAULT_NAMESPACE = "istio-lessons";
+
+/** The namespace a render puts everything in: its Namespace object's, else the lessons' default. */
+export function renderNamespace(objects: readonly K8sObject[]): string {
+  return objects.find((o) => o.kind === "Namespace")?.metadata.name ?? DEFAULT_NAMESPACE;
+}
 /** How far back a mirror check reads logs; the run id picks out this run's copies. */
 export const LOG_WINDOW = "5m";
 

@@ -2,9 +2,9 @@
 // `npm run verify`: their limits, defaults and parsing. A bad value is a
 // UsageError (exit 2) naming the option and the accepted range.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { checkDuration, checkWholeNumber, rangeText, type Range } from "../../services/common/src/bounded.ts";
-import { DURATION_FORM } from "../../services/common/src/duration.ts";
-import { UsageError } from "../../services/common/src/usage-error.ts";
+import { checkDuration, checkWholeNumber, rangeText, type Range } from "#common/bounded.ts";
+import { DURATION_FORM } from "#common/duration.ts";
+import { UsageError } from "#common/usage-error.ts";
 
 export interface Limit extends Range {
   default: number;
