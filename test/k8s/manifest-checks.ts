@@ -19,7 +19,9 @@ import { Gateway as GatewayApiGateway } from "@kubernetes-models/gateway-api/gat
 import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import { IMAGE_NAMES } from "#lessons/core/images.ts";
 import { labelsMatch, type K8sObject } from "#lessons/core/kustomize.ts";
-import { deprecatedField, resolveHost, type Labels } from "#lessons/mesh/config.ts";
+import { deprecatedField } from "#lessons/mesh/fields.ts";
+import type { Labels } from "#lessons/mesh/model.ts";
+import { resolveHost } from "#lessons/mesh/values.ts";
 import { parseDuration } from "#common/duration.ts";
 
 export type Rule =

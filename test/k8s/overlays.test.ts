@@ -10,7 +10,7 @@ import { loadChecks, withLessonVars } from "#lessons/checks/checks.ts";
 import { IMAGE_NAMES, IMAGES } from "#lessons/core/images.ts";
 import { checkManifests } from "./manifest-checks.ts";
 import { allLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
-import { fieldsOutside } from "#lessons/mesh/config.ts";
+import { fieldsOutside } from "#lessons/mesh/fields.ts";
 import { GATEWAY_API_STANDARD } from "#lessons/mesh/gateway-api.ts";
 import { lessonRenders } from "../renders.ts";
 import { DEFAULT_NAMESPACE } from "#lessons/core/kubectl.ts";

@@ -3,7 +3,11 @@
 // field the preview does not model, and the model built from good rules.
 import { describe, expect, it } from "vitest";
 import type { K8sObject } from "#lessons/core/kustomize.ts";
-import { fieldsOutside, ISTIO_SCHEMA, meshConfig, MODELLED_FIELDS, parseIstioDuration, resolveHost, RuleError } from "#lessons/mesh/config.ts";
+import { meshConfig } from "#lessons/mesh/config.ts";
+import { fieldsOutside } from "#lessons/mesh/fields.ts";
+import { ISTIO_SCHEMA, MODELLED_FIELDS } from "#lessons/mesh/istio-api.ts";
+import { RuleError } from "#lessons/mesh/model.ts";
+import { parseIstioDuration, resolveHost } from "#lessons/mesh/values.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE } from "#lessons/mesh/releases.ts";
 
 const NS = "istio-lessons";

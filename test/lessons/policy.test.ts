@@ -1,6 +1,6 @@
 // The per-request decisions of the preview's proxies, one table per decision.
 import { describe, expect, it } from "vitest";
-import type { RetryPolicy } from "#lessons/mesh/config.ts";
+import type { RetryPolicy } from "#lessons/mesh/model.ts";
 import {
   applies,
   healthyEndpoints,

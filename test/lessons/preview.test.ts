@@ -16,7 +16,7 @@ import { CACHE_REFUSED } from "#flaskapp/code-cache.ts";
 import { allLessons, overlayDir } from "#lessons/catalog/lessons.ts";
 import { Mesh } from "#lessons/mesh/mesh.ts";
 import { runningPodCount, workloads } from "#lessons/mesh/pods.ts";
-import { RuleError } from "#lessons/mesh/config.ts";
+import { RuleError } from "#lessons/mesh/model.ts";
 import { runProgram, type ProgramRun } from "#lessons/core/run.ts";
 import { alive, descendants } from "../processes.ts";
 import { jsonPatch, overlayOver, removeOverlays } from "./overlay.ts";

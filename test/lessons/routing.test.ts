@@ -2,7 +2,8 @@
 // it, route matching and the route's actions, one table per decision.
 import { describe, expect, it } from "vitest";
 import { labelsMatch } from "#lessons/core/kustomize.ts";
-import { meshConfig, type HttpRoute, type MeshConfig, type RequestMatch, type StringMatch } from "#lessons/mesh/config.ts";
+import { meshConfig } from "#lessons/mesh/config.ts";
+import type { HttpRoute, MeshConfig, RequestMatch, StringMatch } from "#lessons/mesh/model.ts";
 import { NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
 import {
   applyHeaderOperations,

@@ -6,7 +6,7 @@
 // always open one, even at the limit. A request that finds every connection
 // busy and cannot open one waits as pending; with the pending queue full it
 // overflows.
-import type { ConnectionPool } from "./config.ts";
+import type { ConnectionPool } from "./model.ts";
 
 export class Overflow extends Error {}
 

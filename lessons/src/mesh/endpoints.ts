@@ -2,7 +2,7 @@
 // their /readyz answers 200, polled like a kubelet readiness probe), gateway
 // pods and the stand-in for the outside world (always ready).
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ConnectionPool, Labels } from "./config.ts";
+import type { ConnectionPool, Labels } from "./model.ts";
 import { ConnectionPools } from "./connection-pool.ts";
 
 export interface Endpoint {

@@ -14,31 +14,24 @@
 // standard one) is reported as such, a real one the preview does not model as
 // "not modelled", as for Istio's API.
 import type { K8sObject } from "../core/kustomize.ts";
+import { checkFields, type KindFields, type Shape } from "./fields.ts";
 import FIELDS from "./gateway-api-fields.json" with { type: "json" };
 import {
-  addGatewayDeployment,
-  checkFields,
   CLUSTER_DOMAIN,
-  fail,
-  fullRegex,
-  intField,
-  objectNamespace,
-  parseIstioDuration,
-  retryPolicy,
-  stringField,
+  type GatewayDeployment,
   type HeaderOperations,
   type HeaderRules,
   type HttpRoute,
-  type KindFields,
-  type MeshConfig,
+  type IngressGateway,
   type MeshService,
   type Redirect,
   type RequestMatch,
-  type Shape,
   type UriMatch,
   type VirtualHost,
   type WeightedDestination,
-} from "./config.ts";
+} from "./model.ts";
+import type { IstioRelease } from "./releases.ts";
+import { fail, fullRegex, intField, objectNamespace, parseIstioDuration, retryPolicy, stringField } from "./values.ts";
 import { hostMatches } from "./routing.ts";
 
 export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
@@ -51,6 +44,19 @@ export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 export const GATEWAY_CLASS = "istio";
 
 type Kind = "HTTPRoute" | "Gateway";
+
+/** What the Gateway API readers need of the rest of the mesh: the Services backends name, the release's defaults. */
+export interface ReaderContext {
+  services: ReadonlyMap<string, MeshService>;
+  release: IstioRelease;
+}
+
+/** What the Gateway API adds to the model. */
+export interface GatewayApiPart {
+  gateways: IngressGateway[];
+  gatewayDeployments: GatewayDeployment[];
+  virtualHosts: VirtualHost[];
+}
 const KINDS: readonly Kind[] = ["Gateway", "HTTPRoute"];
 
 /** Where the field names come from: `kubernetes-sigs/gateway-api v1.6.1 config/crd/{experimental,standard}`. */
@@ -173,7 +179,7 @@ function filterType(filter: any, where: string, allowed: readonly string[], refu
 // ---- references ----------------------------------------------------------------
 
 /** A reference to a Service in the render: group "" and kind Service (the defaults of a backendRef), with its port. */
-function serviceRef(ref: any, where: string, routeNamespace: string, config: MeshConfig, portRequired: boolean): { service: MeshService; port?: number } {
+function serviceRef(ref: any, where: string, routeNamespace: string, config: ReaderContext, portRequired: boolean): { service: MeshService; port?: number } {
   const group = ref?.group ?? "";
   const kind = ref?.kind ?? "Service";
   if (group !== "" || kind !== "Service") fail(where, `group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}: the preview models references to Services (group "", kind Service)`);
@@ -268,7 +274,7 @@ function rewrite(value: any, where: string, match: RequestMatch | undefined): No
   return result;
 }
 
-function mirror(value: any, where: string, namespace: string, config: MeshConfig): NonNullable<HttpRoute["mirror"]> {
+function mirror(value: any, where: string, namespace: string, config: ReaderContext): NonNullable<HttpRoute["mirror"]> {
   const { service } = serviceRef(value.backendRef, `${where}.backendRef`, namespace, config, true);
   if (value.percent !== undefined && value.fraction !== undefined) fail(where, "set percent or fraction, not both; a cluster rejects both");
   let percent = 100;
@@ -286,13 +292,13 @@ interface RuleContext {
   routeName: string;
   where: string;
   namespace: string;
-  config: MeshConfig;
+  config: ReaderContext;
   /** The port the route serves: the parent Service's, or the Gateway's listeners'. */
   port: number;
 }
 
 /** The retry policy: Istio's mesh default without `retry`; with it, istiod's conversion (always-on conditions plus the codes). */
-function retries(rule: any, where: string, config: MeshConfig, backendRequestMs: number | undefined): HttpRoute["retries"] {
+function retries(rule: any, where: string, config: ReaderContext, backendRequestMs: number | undefined): HttpRoute["retries"] {
   if (rule.retry === undefined) return config.release.defaultRetry;
   const at = `${where}.retry`;
   const attempts = rule.retry.attempts === undefined ? 2 : intField(rule.retry.attempts, `${at}.attempts`, 0, 2 ** 31 - 1);
@@ -439,10 +445,14 @@ interface GatewayInfo {
   id: string;
   namespace: string;
   listeners: Listener[];
+  /** The Istio Gateway it becomes (buildListener). */
+  gateway: IngressGateway;
+  /** The Deployment and Service istiod runs for it. */
+  deployment: GatewayDeployment;
 }
 
 /** A Gateway of class istio: an Istio Gateway for its listeners (buildListener) and the `<name>-istio` Deployment and Service istiod runs for it. */
-function gateway(obj: K8sObject, config: MeshConfig): GatewayInfo {
+function gateway(obj: K8sObject): GatewayInfo {
   const where = `Gateway ${obj.metadata.name}: spec`;
   const namespace = objectNamespace(obj);
   const className = stringField(obj.spec?.gatewayClassName, `${where}.gatewayClassName`);
@@ -461,9 +471,13 @@ function gateway(obj: K8sObject, config: MeshConfig): GatewayInfo {
   if (ports.length > 1) fail(`${where}.listeners`, `ports ${ports.join(", ")}: the preview models a Gateway whose listeners share one port`);
   const labels = { [GATEWAY_NAME_LABEL]: obj.metadata.name };
   const id = `${namespace}/${obj.metadata.name}`;
-  config.gateways.push({ name: id, selector: labels, servers: listeners.map((l) => ({ port: l.port, hosts: [l.hostname ?? "*"] })) });
-  addGatewayDeployment(config, { name: `${obj.metadata.name}-${GATEWAY_CLASS}`, namespace, labels, port: ports[0]! });
-  return { id, namespace, listeners };
+  return {
+    id,
+    namespace,
+    listeners,
+    gateway: { name: id, selector: labels, servers: listeners.map((l) => ({ port: l.port, hosts: [l.hostname ?? "*"] })) },
+    deployment: { name: `${obj.metadata.name}-${GATEWAY_CLASS}`, namespace, labels, port: ports[0]! },
+  };
 }
 
 /** Whether a route hostname and a listener hostname (each possibly `*.suffix`) have a host in common. */
@@ -481,7 +495,7 @@ interface Attachment {
 }
 
 /** The parents of an HTTPRoute and the rules converted for each (the port they serve differs). */
-function httpRoute(obj: K8sObject, config: MeshConfig, gateways: Map<string, GatewayInfo>): Attachment[] {
+function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, GatewayInfo>): Attachment[] {
   const name = obj.metadata.name;
   const where = `HTTPRoute ${name}: spec`;
   const namespace = objectNamespace(obj);
@@ -529,7 +543,7 @@ function httpRoute(obj: K8sObject, config: MeshConfig, gateways: Map<string, Gat
  * merged as mergeHTTPRoutes does (in the order istiod sorts them when they were
  * created together: by namespace and name), then sorted by precedence.
  */
-export function gatewayApiConfig(objects: K8sObject[], config: MeshConfig): void {
+export function gatewayApiConfig(objects: readonly K8sObject[], config: ReaderContext): GatewayApiPart {
   const ours = objects.filter((o) => o.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`));
   for (const obj of ours) {
     const where = `${obj.kind} ${obj.metadata.name}`;
@@ -540,18 +554,20 @@ export function gatewayApiConfig(objects: K8sObject[], config: MeshConfig): void
   const byName = (a: K8sObject, b: K8sObject) => objectNamespace(a).localeCompare(objectNamespace(b)) || a.metadata.name.localeCompare(b.metadata.name);
   const gateways = new Map<string, GatewayInfo>();
   for (const obj of ours.filter((o) => o.kind === "Gateway").sort(byName)) {
-    const gw = gateway(obj, config);
+    const gw = gateway(obj);
     gateways.set(gw.id, gw);
   }
   const merged = new Map<string, Attachment[]>();
   for (const obj of ours.filter((o) => o.kind === "HTTPRoute").sort(byName)) {
     for (const attachment of httpRoute(obj, config, gateways)) merged.set(attachment.key, [...(merged.get(attachment.key) ?? []), attachment]);
   }
-  for (const attachments of merged.values()) {
-    config.virtualHosts.push({
+  return {
+    gateways: [...gateways.values()].map((g) => g.gateway),
+    gatewayDeployments: [...gateways.values()].map((g) => g.deployment),
+    virtualHosts: [...merged.values()].map((attachments) => ({
       ...attachments[0]!.virtualHost,
       source: [...new Set(attachments.map((a) => `HTTPRoute ${a.routeName}`))].join(", "),
       routes: sortGatewayRoutes(attachments.flatMap((a) => a.routes)),
-    });
-  }
+    })),
+  };
 }

@@ -6,7 +6,7 @@
 //   node lessons/src/mesh/generate-istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>
 import { readFileSync, writeFileSync } from "node:fs";
 import { parseAllDocuments } from "yaml";
-import type { Shape } from "./config.ts";
+import type { Shape } from "./fields.ts";
 
 const KINDS = ["VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar"];
 const OUT = new URL("./istio-fields.json", import.meta.url);

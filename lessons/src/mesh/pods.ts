@@ -8,7 +8,7 @@ import { Children } from "../core/children.ts";
 import type { K8sObject } from "../core/kustomize.ts";
 import type { RequestLogLine } from "../core/request-log.ts";
 import { FLASKAPP_IMAGE, SLEEP_IMAGE } from "../core/images.ts";
-import { RuleError, type Labels } from "./config.ts";
+import { RuleError, type Labels } from "./model.ts";
 import { V8_FLAGS } from "#flaskapp/code-cache.ts";
 
 // The images our Deployments run, by repository: any registry prefix and tag are accepted.

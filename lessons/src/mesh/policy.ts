@@ -4,7 +4,7 @@
 // so every decision is testable with fixed values.
 import { createHash } from "node:crypto";
 import { pickWeighted } from "#common/weighted.ts";
-import type { LoadBalancer, OutlierDetection, RetryPolicy, WeightedDestination } from "./config.ts";
+import type { LoadBalancer, OutlierDetection, RetryPolicy, WeightedDestination } from "./model.ts";
 import { labelsMatch } from "../core/kustomize.ts";
 
 /** Picks a route destination by weight; weights are relative (weight / sum of weights). `random` is in [0, 1). */

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, type Dispatcher } from "undici";
-import { defaultDestination, type Destination, type HeaderRules, type HttpRoute, type MeshConfig, type MeshService, type TrafficPolicy } from "./config.ts";
+import { defaultDestination, type Destination, type HeaderRules, type HttpRoute, type MeshConfig, type MeshService, type TrafficPolicy } from "./model.ts";
 import { labelsMatch } from "../core/kustomize.ts";
 import { ConnectionPools, Overflow } from "./connection-pool.ts";
 import type { Endpoint, Endpoints } from "./endpoints.ts";

@@ -1,7 +1,7 @@
 // Which rules apply to a request, as pure functions of the mesh configuration:
 // the host it is for (as a sidecar or a gateway sees it), the route it takes,
 // and what that route does to it before it leaves (redirect, rewrite, headers).
-import type { HeaderOperations, HttpRoute, Labels, MeshConfig, MeshService, RequestMatch, StringMatch, UriMatch, VirtualHost } from "./config.ts";
+import type { HeaderOperations, HttpRoute, Labels, MeshConfig, MeshService, RequestMatch, StringMatch, UriMatch, VirtualHost } from "./model.ts";
 import { labelsMatch } from "../core/kustomize.ts";
 
 export interface RequestInfo {
