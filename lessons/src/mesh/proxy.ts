@@ -1,23 +1,25 @@
 // A proxy of the mesh preview: plays one Envoy, either the sidecar of a
 // workload (the sleep client, a flaskapp pod's outbound calls) or an ingress
-// gateway. It applies the mesh configuration with the pure decisions of
-// routing.ts and policy.ts and does the I/O: HTTP listeners on 127.0.0.1, one
-// undici Pool per upstream endpoint, connection accounting per cluster.
+// gateway. It carries out the plan decide.ts makes for each request and does
+// the I/O: HTTP listeners on 127.0.0.1, one undici Pool per upstream endpoint,
+// connection accounting per cluster, retries against endpoints, outlier state.
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, type Dispatcher } from "undici";
-import { defaultDestination, type Destination, type HeaderRules, type HttpRoute, type MeshConfig, type MeshService, type TrafficPolicy } from "./model.ts";
+import { defaultDestination, type Destination, type HeaderOperations, type MeshConfig, type MeshService, type TrafficPolicy } from "./model.ts";
 import { labelsMatch } from "../core/kustomize.ts";
 import { ConnectionPools, Overflow } from "./connection-pool.ts";
 import type { Endpoint, Endpoints } from "./endpoints.ts";
-import { applies, countsAsError, healthyEndpoints, OutlierDetector, pickDestination, pickEndpoint, retryBackoffMs, shadowHost, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";
-import { applyHeaderOperations, findService, gatewayHost, hostOf, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
+import { decide, describeDestination, readTarget, type ForwardPlan, type MirrorPlan } from "./decide.ts";
+import { countsAsError, healthyEndpoints, OutlierDetector, pickEndpoint, retryBackoffMs, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";
+import { applyHeaderOperations, type ProxyRole, type RequestInfo } from "./routing.ts";
+
+export { describeDestination, FAULT_ABORT_BODY } from "./decide.ts";
 
 export const OVERFLOW_BODY = "upstream connect error or disconnect/reset before headers. reset reason: overflow";
 export const TIMEOUT_BODY = "upstream request timeout";
-export const FAULT_ABORT_BODY = "fault filter abort";
 export const NO_HEALTHY_UPSTREAM_BODY = "no healthy upstream";
 
 /** Envoy's worker threads in an Istio sidecar (proxy concurrency 2); each has its own connection pools. */
@@ -180,26 +182,9 @@ export class MeshProxy {
     return Buffer.concat(chunks);
   }
 
-  #decide(authority: string, destination: string | undefined): HostDecision {
-    const role = this.#o.role;
-    return role.kind === "gateway" ? gatewayHost(this.#o.config, role, authority) : sidecarHost(this.#o.config, role, authority, destination);
-  }
-
   async #handle(req: IncomingMessage, res: ServerResponse, bound: string | undefined): Promise<void> {
     const worker = (req.socket as Socket & { worker?: number }).worker ?? 0;
-    let path = req.url ?? "/";
-    let authority = req.headers.host ?? "";
-    let destination = bound;
-    if (/^https?:\/\//i.test(path)) {
-      // Absolute form: the request came through this proxy as an HTTP proxy (a pod's FETCH_PROXY).
-      // The target's authority wins over the Host header (RFC 9112, absolute-form).
-      const url = new URL(path);
-      destination = url.host;
-      authority = url.host;
-      path = `${url.pathname}${url.search}`;
-    } else if (bound !== undefined && (authority === "" || authority === `127.0.0.1:${(req.socket.localPort ?? 0)}`)) {
-      authority = bound;
-    }
+    const { path, authority, destination } = readTarget(req.url ?? "/", req.headers.host, bound, `127.0.0.1:${req.socket.localPort ?? 0}`);
     const body = await this.#readBody(req);
     if (body === undefined) return this.#reply(res, 413, `mesh preview: request body over ${this.#o.maxBodyBytes} bytes`);
     const headers: Record<string, string> = {};
@@ -209,82 +194,30 @@ export class MeshProxy {
     headers["x-request-id"] ??= randomUUID();
     headers["x-forwarded-proto"] ??= "http";
     const request: RequestInfo = { path, method: req.method ?? "GET", headers };
-    const decision = this.#decide(authority, destination);
-    const record = (rule: string, status: number, notes: string[] = [], dest?: string) =>
-      this.#o.onDecision?.({ proxy: this.#o.name, rule, status, notes, ...(dest ? { destination: dest } : {}) });
-
-    switch (decision.kind) {
-      case "blackhole":
-        record(`outbound REGISTRY_ONLY: ${decision.host} is not in the registry`, 502);
-        return this.#reply(res, 502, "");
-      case "no-route":
-        record(`no Gateway route for Host ${decision.host}`, 404);
-        return this.#reply(res, 404, "");
-      case "passthrough": {
-        // Sent where the client aimed: a Service's pods (without its rules) or the outside world.
-        const service = findService(this.#o.config, decision.host, this.#o.role.namespace);
-        const target: Destination = { host: service?.host ?? decision.host };
-        const status = await this.#forward(undefined, target, service, request, { ...headers, host: authority }, body, res, worker);
-        return record(`passthrough (no rule for Host ${hostOf(authority)})`, status, [], service?.host ?? decision.host);
-      }
+    const plan = decide({ config: this.#o.config, role: this.#o.role, request, authority, ...(destination === undefined ? {} : { destination }), random: this.#o.random });
+    const notes = [...plan.notes];
+    const record = (status: number) =>
+      this.#o.onDecision?.({ proxy: this.#o.name, rule: plan.rule, status, notes, ...(plan.destination ? { destination: plan.destination } : {}) });
+    if (plan.delayMs !== undefined) await sleep(plan.delayMs);
+    for (const mirror of plan.mirrors) this.#mirror(mirror, body);
+    if (plan.kind === "reply") {
+      record(plan.reply.status);
+      return this.#reply(res, plan.reply.status, plan.reply.body, plan.reply.headers);
     }
-    const selected = selectRoute(routesOf(this.#o.config, decision, this.#o.role.labels), request);
-    if (!selected) {
-      record(`${decision.virtualHost?.source ?? "routes"}: no route matched`, 404);
-      return this.#reply(res, 404, "");
-    }
-    const { route, matched } = selected;
-    const notes: string[] = [];
-    if (route.redirect) {
-      const location = redirectLocation(route.redirect, { path, authority, scheme: headers["x-forwarded-proto"] ?? "http" }, matched);
-      const responseHeaders: Record<string, string> = { location };
-      applyHeaderOperations(responseHeaders, route.headers?.response);
-      record(route.source, route.redirect.status, [`redirect to ${location}`]);
-      return this.#reply(res, route.redirect.status, "", responseHeaders);
-    }
-    const random = this.#o.random;
-    const fault = route.fault;
-    if (fault?.delay && applies(fault.delay.percent, random())) {
-      notes.push(`fault delay ${fault.delay.fixedDelayMs}ms`);
-      await sleep(fault.delay.fixedDelayMs);
-    }
-    if (fault?.abort && applies(fault.abort.percent, random())) {
-      record(route.source, fault.abort.httpStatus, [...notes, `fault abort ${fault.abort.httpStatus}`]);
-      return this.#reply(res, fault.abort.httpStatus, FAULT_ABORT_BODY, localReplyHeaders(route));
-    }
-    const chosen = pickDestination(route.route, random());
-    const total = route.route.reduce((sum, d) => sum + d.weight, 0);
-    const upstreamHeaders = { ...headers, host: route.rewrite?.authority ?? authority };
-    // One destination: its operations follow the route's on the same Envoy route (the destination's win);
-    // weighted destinations: the cluster's operations run first and the route's last (the route's win).
-    const levels = route.route.length === 1 ? [route.headers, chosen.headers] : [chosen.headers, route.headers];
-    for (const level of levels) applyHeaderOperations(upstreamHeaders, level?.request);
-    const rewrite = route.rewrite;
-    const rewritten = rewrite?.uriRegex ? regexRewritePath(path, rewrite.uriRegex) : rewrite?.uri !== undefined ? rewritePath(path, rewrite.uri, matched) : undefined;
-    const upstreamRequest = rewritten === undefined ? request : { ...request, path: rewritten };
-    if (upstreamRequest !== request) notes.push(`rewrite ${path} to ${upstreamRequest.path}`);
-    if (route.mirror && applies(route.mirror.percent, random())) {
-      const mirrorHost = this.#o.config.release.shadowHostSuffix ? shadowHost(upstreamHeaders.host!) : upstreamHeaders.host!;
-      this.#mirror(route.mirror.destination, upstreamRequest, { ...upstreamHeaders, host: mirrorHost }, body);
-      notes.push(`mirrored to ${describeDestination(route.mirror.destination)} (Host ${mirrorHost})`);
-    }
-    const service = this.#o.config.services.get(chosen.destination.host);
-    const weight = route.route.length > 1 ? ` (weight ${chosen.weight} of ${total})` : "";
-    const responseRules = levels.map((level) => level?.response);
-    const status = await this.#forward(route, chosen.destination, service, upstreamRequest, upstreamHeaders, body, res, worker, notes, responseRules);
-    record(route.source, status, notes, `${describeDestination(chosen.destination)}${weight}`);
+    record(await this.#forward(plan, body, res, worker, notes));
   }
 
   /** Fire and forget: the mirror's answer and failures never reach the client. */
-  #mirror(destination: Destination, request: RequestInfo, headers: Record<string, string>, body: Buffer): void {
-    const service = this.#o.config.services.get(destination.host);
-    const cluster = this.#cluster(destination, service);
+  #mirror(mirror: MirrorPlan, body: Buffer): void {
+    const service = this.#o.config.services.get(mirror.destination.host);
+    const cluster = this.#cluster(mirror.destination, service);
     if (!cluster) return;
     const healthy = healthyEndpoints(this.#clusterEndpoints(cluster), cluster.selector, () => false);
     const endpoint = healthy[Math.floor(this.#o.random() * healthy.length)];
     if (!endpoint) return;
+    const { path, method, headers } = mirror.request;
     this.#transport(endpoint)
-      .request({ path: request.path, method: request.method as Dispatcher.HttpMethod, headers: this.#toUpstream(headers, endpoint, 1), body: body.length > 0 ? body : null })
+      .request({ path, method: method as Dispatcher.HttpMethod, headers: this.#toUpstream(headers as Record<string, string>, endpoint, 1), body: body.length > 0 ? body : null })
       .then((r) => r.body.dump())
       .catch(() => undefined);
   }
@@ -313,28 +246,14 @@ export class MeshProxy {
     return out;
   }
 
-  /** Sends the request with the route's timeout and retries; answers the client and resolves with the status it got. */
-  async #forward(
-    route: HttpRoute | undefined,
-    destination: Destination,
-    service: MeshService | undefined,
-    request: RequestInfo,
-    headers: Record<string, string>,
-    body: Buffer,
-    res: ServerResponse,
-    worker: number,
-    notes: string[] = [],
-    responseRules: Array<HeaderRules["response"]> = [],
-  ): Promise<number> {
-    const cluster = this.#cluster(destination, service);
-    if (!cluster) {
-      // A subset no DestinationRule defines: Envoy has no such cluster and answers 503 itself.
-      notes.push(`no cluster for subset ${destination.subset} of ${destination.host} (no DestinationRule defines it)`);
-      this.#reply(res, 503, "");
-      return 503;
-    }
-    const retries = route?.retries ?? { attempts: 0, retryOn: [], retriableStatusCodes: [] };
-    const routeTimeout = route?.timeoutMs === undefined ? undefined : AbortSignal.timeout(route.timeoutMs);
+  /** Sends the planned request with the route's timeout and retries; answers the client and resolves with the status it got. */
+  async #forward(plan: ForwardPlan, body: Buffer, res: ServerResponse, worker: number, notes: string[]): Promise<number> {
+    const cluster = this.#cluster(plan.target, plan.service);
+    if (!cluster) throw new Error(`no cluster for ${describeDestination(plan.target)}`);
+    const { retries, responseRules } = plan;
+    const request = plan.upstream;
+    const headers = request.headers as Record<string, string>;
+    const routeTimeout = plan.timeoutMs === undefined ? undefined : AbortSignal.timeout(plan.timeoutMs);
     const clientGone = new AbortController();
     res.on("close", () => clientGone.abort());
     const routeSignal = routeTimeout ? AbortSignal.any([routeTimeout, clientGone.signal]) : clientGone.signal;
@@ -342,7 +261,7 @@ export class MeshProxy {
     const tried = new Set<string>();
     const started = performance.now();
     const answer = (status: number, text: string, extra: Record<string, string> = {}): number => {
-      this.#reply(res, status, text, { ...localReplyHeaders(route), ...extra });
+      this.#reply(res, status, text, { ...plan.localReplyHeaders, ...extra });
       return status;
     };
 
@@ -433,7 +352,7 @@ export class MeshProxy {
     res: ServerResponse,
     outcome: AttemptOutcome,
     response: Upstream | undefined,
-    responseRules: Array<HeaderRules["response"]>,
+    responseRules: Array<HeaderOperations | undefined>,
     routeSignal: AbortSignal,
     timedOut: () => boolean,
     started: number,
@@ -486,13 +405,6 @@ export class MeshProxy {
   }
 }
 
-/** The route-level response headers Envoy also puts on the replies it makes itself once a route was chosen (aborts, 503s, 504s). */
-function localReplyHeaders(route: HttpRoute | undefined): Record<string, string> {
-  const headers: Record<string, string> = {};
-  applyHeaderOperations(headers, route?.headers?.response);
-  return headers;
-}
-
 const EXPLAINED_KINDS = 12;
 
 /**
@@ -510,10 +422,4 @@ export function explainDecisions(decisions: Decision[]): string {
   const lines = sorted.slice(0, EXPLAINED_KINDS).map(([line, n]) => `  ${String(n).padStart(width)}  ${line}`);
   if (sorted.length > EXPLAINED_KINDS) lines.push(`  … and ${sorted.length - EXPLAINED_KINDS} more kinds of decision`);
   return lines.length === 0 ? "" : `what the mesh preview's proxies decided:\n${lines.join("\n")}\n`;
-}
-
-/** `flaskapp subset v2` for a Service of the cluster (its short name), the host itself for an outside one. */
-export function describeDestination(d: Destination): string {
-  const name = d.host.endsWith(".svc.cluster.local") ? d.host.split(".")[0]! : d.host;
-  return d.subset === undefined ? name : `${name} subset ${d.subset}`;
 }
