@@ -82,7 +82,7 @@ describe("a plan step", () => {
     const started = Date.now();
     // `exec` keeps one process: sleep inherits the ignored SIGTERM.
     const run = await runProgram("/bin/sh", ["-c", 'trap "" TERM; exec sleep 30'], 200, { killGraceMs: 300 });
-    expect(run).toEqual({ code: -1, stdout: "", stderr: "/bin/sh: stopped after 200 ms\n" });
+    expect(run).toEqual({ code: -1, stdout: "", stderr: "/bin/sh: stopped after 200 ms\n", timedOut: true });
     expect(Date.now() - started).toBeGreaterThanOrEqual(500);
     expect(Date.now() - started).toBeLessThan(5_000);
   });

@@ -225,6 +225,24 @@ export function withLessonVars(checks: Check[], objects: ReadonlyArray<{ kind: s
   });
 }
 
+/**
+ * The variables the checks read through flaskapp's /env/NAME, wherever the path names one
+ * (`/env/version`, or inside a fetched URL: `/fetch?url=http://flaskapp/env/POD_NAME`).
+ */
+export function envNamesRead(checks: readonly Pick<Check, "path">[]): string[] {
+  const names = new Set<string>();
+  for (const { path } of checks) {
+    let decoded = path;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      // a malformed escape: the path as written
+    }
+    for (const text of [path, decoded]) for (const m of text.matchAll(/\/env\/([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(m[1]!);
+  }
+  return [...names];
+}
+
 /** The URL the sleep pod calls for a check: http://<service><path>. */
 export function checkUrl(check: Pick<Check, "service" | "path">): string {
   return `http://${check.service}${check.path}`;

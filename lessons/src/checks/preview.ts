@@ -3,9 +3,9 @@
 import { existsSync } from "node:fs";
 import { TALLY_BUNDLE } from "../core/paths.ts";
 import { join } from "node:path";
-import { loadChecks, withLessonVars, type LessonChecks } from "./checks.ts";
+import { envNamesRead, loadChecks, withLessonVars, type LessonChecks } from "./checks.ts";
 import { deploymentLogsCommand, renderNamespace } from "../core/kubectl.ts";
-import { renderKustomization, type K8sObject } from "../core/kustomize.ts";
+import { renderKustomization, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
 import { Mesh, type MeshOptions } from "../mesh/mesh.ts";
 import { explainDecisions } from "../mesh/proxy.ts";
 import { runCheck, type CheckResult, type CheckRunner } from "./run-check.ts";
@@ -31,6 +31,8 @@ export function previewRunner(mesh: Mesh, objects: K8sObject[], tallyBundle = TA
 
 export interface PreviewOptions extends MeshOptions {
   tallyBundle?: string;
+  /** How the overlay is read and rendered: remote entries allowed or not, the render's limits. */
+  render?: RenderOptions;
   /** Receives the report as it is produced. */
   write?: (text: string) => void;
 }
@@ -45,13 +47,14 @@ export interface PreviewTarget {
 export async function previewTarget(target: PreviewTarget, options: PreviewOptions = {}): Promise<CheckResult[]> {
   const tallyBundle = options.tallyBundle ?? TALLY_BUNDLE;
   if (!existsSync(tallyBundle)) throw new Error(`${tallyBundle} is missing: run \`npm run build\` first`);
-  const objects = await renderKustomization(target.dir);
-  const mesh = await Mesh.start(objects, options);
-  options.write?.(`   preview: pods ${mesh.pods.map((p) => p.name).join(", ")}\n\n`);
+  const objects = await renderKustomization(target.dir, options.render);
+  const checks = withLessonVars(target.checks?.checks ?? [], objects);
+  const mesh = await Mesh.start(objects, { ...options, checkEnvNames: envNamesRead(checks) });
+  options.write?.(`   preview: pods ${mesh.pods.map((p) => p.name).join(", ")}\n${mesh.notes.map((note) => `   note: ${note}\n`).join("")}\n`);
   try {
     const runner = previewRunner(mesh, objects, tallyBundle);
     const results: CheckResult[] = [];
-    for (const check of withLessonVars(target.checks?.checks ?? [], objects)) results.push(await runCheck(check, runner, options.write ? { write: options.write } : {}));
+    for (const check of checks) results.push(await runCheck(check, runner, options.write ? { write: options.write } : {}));
     return results;
   } finally {
     await mesh.stop();

@@ -1,6 +1,7 @@
 // What every command shares: its exit code from its main run (usage errors print the
 // usage, any other error one line, never a stack), and the process's own io.
 import { UsageError, USAGE_EXIT } from "#common/usage-error.ts";
+import { visibleText } from "#common/visible-text.ts";
 import type { CommandIo } from "../cluster/plan.ts";
 import { ROOT } from "../core/paths.ts";
 
@@ -15,7 +16,8 @@ export async function commandExitCode(name: string, usage: string, main: (argv: 
     return await main(argv);
   } catch (error) {
     const usageError = error instanceof UsageError;
-    err(`${name}: ${(error as Error).message}\n${usageError ? `${usage}\n` : ""}`);
+    // A message may quote what a downloaded overlay holds: its control characters are shown, not acted on.
+    err(`${name}: ${visibleText((error as Error).message)}\n${usageError ? `${usage}\n` : ""}`);
     return usageError ? USAGE_EXIT : 1;
   }
 }

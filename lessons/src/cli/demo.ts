@@ -5,11 +5,12 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { UsageError } from "#common/usage-error.ts";
+import { visibleText } from "#common/visible-text.ts";
 import { allLessons, DEFAULT_LESSONS, isLesson, resolveTarget, SEED_STEPS, type LessonTarget } from "../catalog/lessons.ts";
-import { tallyArgs, type Check } from "../checks/checks.ts";
+import { envNamesRead, tallyArgs, withLessonVars, type Check } from "../checks/checks.ts";
 import { previewTarget } from "../checks/preview.ts";
 import type { CommandIo } from "../cluster/plan.ts";
-import { renderKustomization } from "../core/kustomize.ts";
+import { renderKustomization, renderLimits, RENDER_LIMIT_SETTINGS, type RenderOptions } from "../core/kustomize.ts";
 import { FLASKAPP_BUNDLE, TALLY_BUNDLE } from "../core/paths.ts";
 import { shellQuote } from "../core/shell.ts";
 import { Mesh } from "../mesh/mesh.ts";
@@ -17,10 +18,12 @@ import { killAllPods } from "../mesh/pods.ts";
 import { findRelease, NEWEST_RELEASE, RELEASES, type IstioRelease } from "../mesh/releases.ts";
 import { processIo, runCommand } from "./command.ts";
 
-const USAGE = `usage: npm run demo [-- [--istio 1.NN] <lesson|dir> ...]   run lessons' checks in the local mesh preview
-       npm run demo -- --serve [--istio 1.NN] <lesson|dir>     keep one up for curl, http or tally; Ctrl-C stops it
-  <dir>         any directory with a kustomization.yaml (a copy of a lesson to play with); checks.yaml is optional
-  --istio 1.NN  the Istio release whose defaults the preview models: ${RELEASES.map((r) => r.version).join(", ")} (default ${NEWEST_RELEASE.version})
+const USAGE = `usage: npm run demo [-- [--istio 1.NN] [--allow-remote] <lesson|dir> ...]   run lessons' checks in the local mesh preview
+       npm run demo -- --serve [--istio 1.NN] [--allow-remote] <lesson|dir>     keep one up for curl, http or tally; Ctrl-C stops it
+  <dir>           any directory with a kustomization.yaml (a copy of a lesson to play with); checks.yaml is optional
+  --istio 1.NN    the Istio release whose defaults the preview models: ${RELEASES.map((r) => r.version).join(", ")} (default ${NEWEST_RELEASE.version})
+  --allow-remote  let kustomize fetch the remote resources, components and bases a <dir> names (refused by default)
+  ${RENDER_LIMIT_SETTINGS.memory.name} (default ${RENDER_LIMIT_SETTINGS.memory.fallback}) and ${RENDER_LIMIT_SETTINGS.timeout.name} (default ${RENDER_LIMIT_SETTINGS.timeout.fallback / 1000}s) bound each render
 lessons: ${allLessons().join(", ")}
 (no lesson: round-robin then v2-default, the quick start's steps 5 and 6)`;
 
@@ -35,13 +38,13 @@ export function demoTargets(positionals: readonly string[], base: string): Promi
   return Promise.all((positionals.length > 0 ? positionals : DEFAULT_LESSONS).map((p) => resolveTarget(p, base)));
 }
 
-async function demo(targets: LessonTarget[], release: IstioRelease, out: (text: string) => void): Promise<boolean> {
+async function demo(targets: LessonTarget[], release: IstioRelease, render: RenderOptions, out: (text: string) => void): Promise<boolean> {
   let allPassed = true;
   for (const target of targets) {
     const onCluster = isLesson(target.name) ? `npm run lesson -- ${target.name}` : `kubectl apply -k ${target.display}`;
     out(`\n== ${heading(target)}${target.checks ? `: ${target.checks.summary}` : ""}\n   ${onCluster}   # on a cluster; here: the local mesh preview, Istio ${release.version} defaults\n`);
     if (!target.checks) out("   no checks.yaml beside the kustomization: the preview starts, checks nothing, and stops\n");
-    const results = await previewTarget(target, { write: out, release });
+    const results = await previewTarget(target, { write: out, release, render });
     allPassed &&= results.every((r) => r.passed);
   }
   return allPassed;
@@ -57,13 +60,14 @@ function exampleCommands(mesh: Mesh, check: Check | undefined): string {
   ].join("\n");
 }
 
-async function serve(target: LessonTarget, release: IstioRelease, out: (text: string) => void, stop: Promise<unknown>): Promise<void> {
-  const mesh = await Mesh.start(await renderKustomization(target.dir), { release });
-  const checks = target.checks?.checks ?? [];
+async function serve(target: LessonTarget, release: IstioRelease, render: RenderOptions, out: (text: string) => void, stop: Promise<unknown>): Promise<void> {
+  const objects = await renderKustomization(target.dir, render);
+  const checks = withLessonVars(target.checks?.checks ?? [], objects);
+  const mesh = await Mesh.start(objects, { release, checkEnvNames: envNamesRead(checks) });
   const services = [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes");
   out(`mesh preview of ${target.name} (Istio ${release.version} defaults)${target.checks ? `: ${target.checks.summary}` : ""}
 pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}
-${services.map((s) => `http://${s.name}${s.namespace === mesh.config.services.get(mesh.service)!.namespace ? "" : `.${s.namespace}`} (as the sleep pod calls it) is served at ${mesh.localUrl(`http://${s.host}/`).replace(/\/$/, "")}`).join("\n")}
+${mesh.notes.map((note) => `note: ${note}\n`).join("")}${services.map((s) => `http://${s.name}${s.namespace === mesh.config.services.get(mesh.service)!.namespace ? "" : `.${s.namespace}`} (as the sleep pod calls it) is served at ${mesh.localUrl(`http://${s.host}/`).replace(/\/$/, "")}`).join("\n")}
 
 ${exampleCommands(mesh, checks[0])}
 ${checks.length ? `\nthe lesson's checks:\n${checks.map((c) => { const args = tallyArgs(c); return `  npx tally ${[...args.slice(0, -1), mesh.localUrl(args.at(-1)!)].map(shellQuote).join(" ")}`; }).join("\n")}\n` : ""}
@@ -80,13 +84,13 @@ Ctrl-C stops the mesh.
  * `stop` resolves.
  */
 export async function demoCommand(argv: string[], io: CommandIo, stop: () => Promise<unknown>): Promise<number> {
-  let values: { serve?: boolean; istio?: string; help?: boolean };
+  let values: { serve?: boolean; istio?: string; help?: boolean; "allow-remote"?: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { serve: { type: "boolean" }, istio: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: { serve: { type: "boolean" }, istio: { type: "string" }, "allow-remote": { type: "boolean" }, help: { type: "boolean", short: "h" } },
     }));
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -102,13 +106,16 @@ export async function demoCommand(argv: string[], io: CommandIo, stop: () => Pro
   }
   // Where the learner typed the command: npm runs scripts from the repository root and says where it was started in INIT_CWD.
   const base = io.env.INIT_CWD ?? process.cwd();
+  const render: RenderOptions = { allowRemote: values["allow-remote"] ?? false, render: renderLimits(io.env) };
+  // Overlay names and summaries, checks and tally's answers reach the terminal: control characters shown, never acted on.
+  const out = (text: string) => io.out(visibleText(text));
   if (values.serve) {
     if (positionals.length !== 1) throw new UsageError("--serve takes one lesson or directory");
-    await serve(await resolveTarget(positionals[0]!, base), release, io.out, stop());
+    await serve(await resolveTarget(positionals[0]!, base), release, render, out, stop());
     return 0;
   }
-  const passed = await demo(await demoTargets(positionals, base), release, io.out);
-  io.out(passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
+  const passed = await demo(await demoTargets(positionals, base), release, render, out);
+  out(passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
   return passed ? 0 : 1;
 }
 

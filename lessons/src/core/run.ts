@@ -7,6 +7,8 @@ export interface ProgramRun {
   code: number;
   stdout: string;
   stderr: string;
+  /** Stopped at its time limit. */
+  timedOut?: boolean;
 }
 
 export interface RunOptions {
@@ -24,6 +26,15 @@ export const NOT_INSTALLED = 127;
 export const KILL_GRACE_MS = 5_000;
 
 const MAX_OUTPUT = 64 * 1024 * 1024;
+
+/** Whether `run` is `file` itself failing to start because it is not installed (not a program it ran). */
+export function notInstalled(run: ProgramRun, file: string): boolean {
+  return run.code === NOT_INSTALLED && run.stderr === notInstalledMessage(file);
+}
+
+function notInstalledMessage(file: string): string {
+  return `${file}: not installed or not on PATH`;
+}
 
 export function runProgram(file: string, args: string[], timeoutMs: number, options: RunOptions = {}): Promise<ProgramRun> {
   return new Promise((resolve) => {
@@ -54,7 +65,7 @@ export function runProgram(file: string, args: string[], timeoutMs: number, opti
       setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), options.killGraceMs ?? KILL_GRACE_MS).unref();
     }, timeoutMs);
     child.on("error", (error: NodeJS.ErrnoException) => {
-      finish(error.code === "ENOENT" ? { code: NOT_INSTALLED, stdout, stderr: `${file}: not installed or not on PATH` } : { code: -1, stdout, stderr: `${stderr}${file}: ${error.message}\n` });
+      finish(error.code === "ENOENT" ? { code: NOT_INSTALLED, stdout, stderr: notInstalledMessage(file) } : { code: -1, stdout, stderr: `${stderr}${file}: ${error.message}\n` });
     });
     // A program stopped at its time limit is done when it exits, even if a child of its
     // own still holds its output open; otherwise wait for the output to end ('close').
@@ -62,11 +73,11 @@ export function runProgram(file: string, args: string[], timeoutMs: number, opti
       if (!timedOut) return;
       child.stdout.destroy();
       child.stderr.destroy();
-      finish({ code: -1, stdout, stderr: `${stderr}${file}: stopped after ${timeoutMs} ms\n` });
+      finish({ code: -1, stdout, stderr: `${stderr}${file}: stopped after ${timeoutMs} ms\n`, timedOut: true });
     });
     child.on("close", (code, signal) => {
       if (code !== null) finish({ code, stdout, stderr });
-      else finish({ code: -1, stdout, stderr: `${stderr}${file}: ${timedOut ? `stopped after ${timeoutMs} ms` : `killed by ${signal}`}\n` });
+      else finish({ code: -1, stdout, stderr: `${stderr}${file}: ${timedOut ? `stopped after ${timeoutMs} ms` : `killed by ${signal}`}\n`, ...(timedOut ? { timedOut } : {}) });
     });
   });
 }

@@ -31,6 +31,8 @@ export interface MeshOptions {
   /** The Istio release whose defaults the preview applies. */
   release?: IstioRelease;
   random?: () => number;
+  /** The variables the lesson's checks read through /env: the local pods get them from the manifest's env too (see previewEnv). */
+  checkEnvNames?: readonly string[];
 }
 
 type Settings = Required<Omit<MeshOptions, "random">> & Pick<MeshOptions, "random">;
@@ -55,6 +57,13 @@ export class Mesh {
     this.#workloads = found;
     this.service = service;
     this.endpoints = new Endpoints(settings.readinessIntervalMs);
+  }
+
+  /** What the learner should know about how the render was run: the env left out of the local pods (see previewEnv). */
+  get notes(): string[] {
+    return this.#workloads
+      .filter((w) => w.dropped.length > 0)
+      .map((w) => `Deployment ${w.deployment}: env ${w.dropped.join(", ")} left out of the local pods (not a flaskapp setting, not in ENV_ALLOW, not read by a check)`);
   }
 
   /** The client's URL for the default Service (http://flaskapp). */
@@ -87,12 +96,14 @@ export class Mesh {
    * run, before starting anything.
    */
   static async start(objects: K8sObject[], options: MeshOptions = {}): Promise<Mesh> {
-    const settings: Settings = { bundle: FLASKAPP_BUNDLE, shutdownDelay: "500ms", readinessIntervalMs: 100, startTimeoutMs: 15_000, release: NEWEST_RELEASE, ...options };
+    const settings: Settings = { bundle: FLASKAPP_BUNDLE, shutdownDelay: "500ms", readinessIntervalMs: 100, startTimeoutMs: 15_000, release: NEWEST_RELEASE, checkEnvNames: [], ...options };
     if (!existsSync(settings.bundle)) throw new Error(`${settings.bundle} is missing: run \`npm run build\` first`);
     const config = meshConfig(objects, settings.release);
-    const found = workloads(objects);
+    const found = workloads(objects, settings.checkEnvNames);
     const flaskapp = found.filter((w) => w.role === "flaskapp");
     if (flaskapp.length === 0) throw new RuleError("the overlay has no flaskapp Deployment");
+    // Nothing would answer a check but the sidecars' own 503s, which a check could expect.
+    if (flaskapp.every((w) => w.replicas === 0)) throw new RuleError(`the overlay runs no flaskapp pod (spec.replicas 0 in ${flaskapp.map((w) => `Deployment ${w.deployment}`).join(", ")}): no pod would serve a check`);
     const services = [...config.services.values()].filter((s) => s.selector && flaskapp.some((w) => w.namespace === s.namespace && labelsMatch(s.selector!, w.labels)));
     const main = services.find((s) => s.name === "flaskapp") ?? services[0];
     if (!main) throw new RuleError("no Service selects the flaskapp pods");

@@ -10,6 +10,8 @@ import type { RequestLogLine } from "../core/request-log.ts";
 import { FLASKAPP_IMAGE, SLEEP_IMAGE } from "../core/images.ts";
 import { RuleError, type Labels } from "./model.ts";
 import { V8_FLAGS } from "#flaskapp/code-cache.ts";
+import { SETTING_NAMES } from "#flaskapp/config.ts";
+import { visibleLine } from "#common/visible-text.ts";
 
 // The images our Deployments run, by repository: any registry prefix and tag are accepted.
 const FLASKAPP = FLASKAPP_IMAGE.repository;
@@ -22,8 +24,52 @@ export interface PreviewWorkload {
   serviceAccount: string;
   replicas: number;
   role: "flaskapp" | "sleep";
-  /** The flaskapp container's environment from the manifest, downward-API fields unresolved. */
+  /** The flaskapp container's environment from the manifest that the local processes get (see previewEnv), downward-API fields unresolved. */
   env: Array<{ name: string; value?: string; fieldPath?: string }>;
+  /** Names of the manifest's env left out of the local processes: neither a flaskapp setting nor read by a check. */
+  dropped: string[];
+}
+
+/** The most replicas a Deployment may ask of the preview, and the most flaskapp pods it runs in all (each is a process and a proxy). */
+export const REPLICA_LIMITS = { perDeployment: 8, total: 16 } as const;
+
+/**
+ * Variables that change how Node, V8, libuv, OpenSSL, glibc or the dynamic loader behave, not
+ * flaskapp: NODE_OPTIONS=--import=data:… runs any code, --inspect opens a debugger, LD_PRELOAD
+ * loads a library, GLIBC_TUNABLES and GCONV_PATH reach glibc, OPENSSL_CONF loads modules,
+ * SSLKEYLOGFILE writes files, the proxy variables redirect traffic. A lesson has no use for
+ * them, so an overlay that sets one is refused, not quietly trimmed.
+ */
+const RUNTIME_VARIABLE = /^(NODE_|LD_|UV_|OPENSSL_|MALLOC_|GLIBC_|GCONV_|SSL_|V8_|LC_)|^(PATH|HOME|TMPDIR|TMP|TEMP|LANG|LANGUAGE|LOCPATH|NLSPATH|TZ|TZDIR|HOSTALIASES|RES_OPTIONS|LOCALDOMAIN|RESOLV_HOST_CONF|SSLKEYLOGFILE|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|ALL_PROXY|FORCE_COLOR|NO_COLOR)$/i;
+
+/** Of `names`, those that change how the runtime or the loader behaves (RUNTIME_VARIABLE). */
+export function runtimeVariables(names: readonly string[]): string[] {
+  return [...new Set(names.filter((name) => RUNTIME_VARIABLE.test(name)))];
+}
+
+/**
+ * Which of a flaskapp container's env the local processes get: flaskapp's own settings
+ * (SETTING_NAMES), the names its ENV_ALLOW lists (what /env may reveal) and the names the
+ * lesson's checks read through /env; the rest is dropped and reported. A variable of the
+ * runtime or the loader is an error naming it, whatever lists it.
+ */
+export function previewEnv(where: string, env: PreviewWorkload["env"], checkEnvNames: Iterable<string>): Pick<PreviewWorkload, "env" | "dropped"> {
+  const refused = runtimeVariables(env.map((e) => e.name));
+  if (refused.length > 0) {
+    throw new RuleError(`${where}: env ${refused.map(visibleLine).join(", ")} would change how Node or the loader runs, not flaskapp: the mesh preview gives its pods only flaskapp's own settings and the variables the checks read`);
+  }
+  const envAllow = env.find((e) => e.name === "ENV_ALLOW")?.value?.split(",").map((name) => name.trim()) ?? [];
+  const allowed = new Set<string>([...SETTING_NAMES, ...envAllow, ...checkEnvNames]);
+  return { env: env.filter((e) => allowed.has(e.name)), dropped: [...new Set(env.filter((e) => !allowed.has(e.name)).map((e) => e.name))] };
+}
+
+/** A Deployment's spec.replicas (1 when unset), an integer from 0 to REPLICA_LIMITS.perDeployment. */
+function replicasOf(where: string, replicas: unknown): number {
+  if (replicas === undefined || replicas === null) return 1;
+  if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0 || replicas > REPLICA_LIMITS.perDeployment) {
+    throw new RuleError(`${where}: spec.replicas: expected an integer from 0 to ${REPLICA_LIMITS.perDeployment} (the mesh preview's cap per Deployment), got ${visibleLine(JSON.stringify(replicas) ?? String(replicas))}`);
+  }
+  return replicas;
 }
 
 /** Which of our repositories an image reference is, whatever its registry (`registry:5000/istio-lessons/flaskapp:0.1.0`), tag or digest; "" for another image. */
@@ -33,9 +79,13 @@ function imageName(image: unknown): string {
   return [FLASKAPP, SLEEP].find((ours) => repository === ours || repository.endsWith(`/${ours}`)) ?? "";
 }
 
-/** The Deployments of a render the preview can run: flaskapp's (as local pods) and sleep's (played by tally). */
-export function workloads(objects: K8sObject[]): PreviewWorkload[] {
-  return objects
+/**
+ * The Deployments of a render the preview can run: flaskapp's (as local pods) and sleep's
+ * (played by tally). `checkEnvNames`: the variables the lesson's checks read through /env.
+ */
+export function workloads(objects: K8sObject[], checkEnvNames: Iterable<string> = []): PreviewWorkload[] {
+  const checkNames = [...checkEnvNames];
+  const found: PreviewWorkload[] = objects
     .filter((o) => o.kind === "Deployment")
     .map((deployment) => {
       const where = `Deployment ${deployment.metadata.name}`;
@@ -58,11 +108,16 @@ export function workloads(objects: K8sObject[]): PreviewWorkload[] {
         namespace: deployment.metadata.namespace ?? "default",
         labels: { ...(template?.metadata?.labels ?? {}) },
         serviceAccount: template?.spec?.serviceAccountName ?? "default",
-        replicas: deployment.spec?.replicas ?? 1,
+        replicas: replicasOf(where, deployment.spec?.replicas),
         role,
-        env,
+        ...previewEnv(where, env, checkNames),
       };
     });
+  const pods = found.filter((w) => w.role === "flaskapp").reduce((sum, w) => sum + w.replicas, 0);
+  if (pods > REPLICA_LIMITS.total) {
+    throw new RuleError(`spec.replicas: the flaskapp Deployments ask for ${pods} pods in all; the mesh preview runs at most ${REPLICA_LIMITS.total}`);
+  }
+  return found;
 }
 
 /** A pod name the way a ReplicaSet makes one: deployment-hash-suffix. */
