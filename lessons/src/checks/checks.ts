@@ -3,11 +3,11 @@
 // line (tallyArgs), the same one locally against the mesh preview and on a
 // cluster from the sleep pod, so the outcome is judged the same way in both.
 import type { RequestLogLine } from "../core/request-log.ts";
-import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
 import { isIntegerIn, rangeText, type Range } from "#common/bounded.ts";
 import { UsageError } from "#common/usage-error.ts";
 import { parseCommand } from "#sleep/args.ts";
+import { OverlayError, readBoundedText } from "../core/overlay-files.ts";
 
 export interface MirrorExpectation {
   /** The Deployment that receives the mirrored copies (clients are never routed to it). */
@@ -47,6 +47,24 @@ export class ChecksError extends Error {}
 
 export const CHECK_LIMITS = { requests: { min: 1, max: 10_000 }, concurrency: { min: 1, max: 100 } } as const;
 
+/**
+ * How large a checks.yaml and its text may be: what a learner reads on the terminal stays a
+ * line, and a downloaded file cannot flood it (ours: 1.5 KiB, a 215-character summary, 5 checks).
+ */
+export const CHECKS_SIZE_LIMITS = {
+  fileBytes: 64 * 1024,
+  /** summary: one line of at most this many characters. */
+  summary: 300,
+  /** a check's name: one line. */
+  name: 120,
+  path: 2048,
+  /** every other text: a header name or value, an expectation, method, by, timeout, a Deployment. */
+  text: 1024,
+  checks: 50,
+  /** headers of a check; entries of each of expect, expectLatency. */
+  entries: 32,
+} as const;
+
 export const DEFAULT_SERVICE = "flaskapp";
 const CHECK_FIELDS = ["name", "service", "path", "method", "headers", "requests", "concurrency", "by", "timeout", "expect", "expectLatency", "expectDistinct", "mirroredTo"];
 /** A Service as a pod names it: `name`, `name.namespace`, up to `name.namespace.svc.cluster.local`. */
@@ -65,25 +83,39 @@ function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** `JSON.stringify(value)`, cut to a length a one-line error can hold. */
+function shown(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
+/** Refuses text longer than `max` characters or, for `oneLine`, holding a line break. */
+function bounded(text: string, file: string, field: string, max: number, oneLine = false): string {
+  if (text.length > max) fieldError(file, field, `longer than ${max} characters (${text.length})`);
+  if (oneLine && /[\r\n\u2028\u2029\x85]/.test(text)) fieldError(file, field, "expected one line");
+  return text;
+}
+
 function stringList(value: unknown, file: string, field: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) fieldError(file, field, "expected a list of strings");
+  if (value.length > CHECKS_SIZE_LIMITS.entries) fieldError(file, field, `more than ${CHECKS_SIZE_LIMITS.entries} entries`);
   return value.map((item, i) => {
-    if (typeof item !== "string") fieldError(file, `${field}[${i}]`, `expected a string, got ${JSON.stringify(item)}`);
-    return item;
+    if (typeof item !== "string") fieldError(file, `${field}[${i}]`, `expected a string, got ${shown(item)}`);
+    return bounded(item, file, `${field}[${i}]`, CHECKS_SIZE_LIMITS.text);
   });
 }
 
 function integer(value: unknown, file: string, field: string, limits: Range, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;
-  if (!isIntegerIn(value, limits)) fieldError(file, field, `expected an integer ${rangeText(limits)}, got ${JSON.stringify(value)}`);
+  if (!isIntegerIn(value, limits)) fieldError(file, field, `expected an integer ${rangeText(limits)}, got ${shown(value)}`);
   return value;
 }
 
 function optionalString(value: unknown, file: string, field: string): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "string" || value.trim() === "") fieldError(file, field, `expected a non-empty string, got ${JSON.stringify(value)}`);
-  return value;
+  if (typeof value !== "string" || value.trim() === "") fieldError(file, field, `expected a non-empty string, got ${shown(value)}`);
+  return bounded(value, file, field, CHECKS_SIZE_LIMITS.text);
 }
 
 /**
@@ -118,11 +150,13 @@ function check(value: unknown, file: string, at: string): Check {
   const unknown = Object.keys(v).filter((k) => !CHECK_FIELDS.includes(k));
   if (unknown.length > 0) fieldError(file, `${at}.${unknown[0]}`, `unknown field (known: ${CHECK_FIELDS.join(", ")})`);
   if (typeof v.name !== "string" || v.name.trim() === "") fieldError(file, `${at}.name`, "expected a non-empty string");
+  bounded(v.name, file, `${at}.name`, CHECKS_SIZE_LIMITS.name, true);
   if (typeof v.path !== "string" || !PLAIN_PATH.test(v.path)) {
-    fieldError(file, `${at}.path`, `expected a plain absolute path such as /env/version, got ${JSON.stringify(v.path)}`);
+    fieldError(file, `${at}.path`, `expected a plain absolute path such as /env/version, got ${shown(v.path)}`);
   }
+  bounded(v.path, file, `${at}.path`, CHECKS_SIZE_LIMITS.path);
   const service = optionalString(v.service, file, `${at}.service`) ?? DEFAULT_SERVICE;
-  if (!SERVICE_HOST.test(service) || service.length > 253) fieldError(file, `${at}.service`, `expected a Service host name such as flaskapp or istio-ingressgateway.istio-system, got ${JSON.stringify(service)}`);
+  if (!SERVICE_HOST.test(service) || service.length > 253) fieldError(file, `${at}.service`, `expected a Service host name such as flaskapp or istio-ingressgateway.istio-system, got ${shown(service)}`);
   const result: Check = {
     name: v.name,
     service,
@@ -142,9 +176,11 @@ function check(value: unknown, file: string, at: string): Check {
   if (method !== undefined) result.method = method;
   if (v.headers !== undefined) {
     if (!isMapping(v.headers)) fieldError(file, `${at}.headers`, "expected a mapping of header names to values");
+    if (Object.keys(v.headers).length > CHECKS_SIZE_LIMITS.entries) fieldError(file, `${at}.headers`, `more than ${CHECKS_SIZE_LIMITS.entries} headers`);
     for (const [name, hv] of Object.entries(v.headers)) {
-      if (typeof hv !== "string") fieldError(file, `${at}.headers.${name}`, `expected a string value, got ${JSON.stringify(hv)}`);
-      result.headers[name] = hv;
+      bounded(name, file, `${at}.headers`, CHECKS_SIZE_LIMITS.text);
+      if (typeof hv !== "string") fieldError(file, `${at}.headers.${name}`, `expected a string value, got ${shown(hv)}`);
+      result.headers[name] = bounded(hv, file, `${at}.headers.${name}`, CHECKS_SIZE_LIMITS.text);
     }
   }
   const by = optionalString(v.by, file, `${at}.by`);
@@ -154,6 +190,7 @@ function check(value: unknown, file: string, at: string): Check {
   if (v.mirroredTo !== undefined) {
     const m = v.mirroredTo;
     if (!isMapping(m) || typeof m.deployment !== "string") fieldError(file, `${at}.mirroredTo.deployment`, "expected the name of the Deployment receiving the mirrored requests");
+    bounded(m.deployment, file, `${at}.mirroredTo.deployment`, CHECKS_SIZE_LIMITS.text, true);
     const extra = Object.keys(m).find((k) => k !== "deployment" && k !== "atLeastPercent");
     if (extra) fieldError(file, `${at}.mirroredTo.${extra}`, "unknown field (known: deployment, atLeastPercent)");
     result.mirroredTo = { deployment: m.deployment, atLeastPercent: integer(m.atLeastPercent, file, `${at}.mirroredTo.atLeastPercent`, { min: 1, max: 100 }) };
@@ -168,7 +205,9 @@ export function parseChecks(value: unknown, file: string): LessonChecks {
   const extra = Object.keys(value).find((k) => k !== "summary" && k !== "checks");
   if (extra) fieldError(file, extra, "unknown field (known: summary, checks)");
   if (typeof value.summary !== "string" || value.summary.trim() === "") fieldError(file, "summary", "expected one line saying what the learner observes");
+  bounded(value.summary, file, "summary", CHECKS_SIZE_LIMITS.summary, true);
   if (!Array.isArray(value.checks) || value.checks.length === 0) fieldError(file, "checks", "expected a non-empty list of checks");
+  if (value.checks.length > CHECKS_SIZE_LIMITS.checks) fieldError(file, "checks", `more than ${CHECKS_SIZE_LIMITS.checks} checks`);
   const checks = value.checks.map((c, i) => check(c, file, `checks[${i}]`));
   const names = new Set<string>();
   for (const [i, c] of checks.entries()) {
@@ -181,8 +220,9 @@ export function parseChecks(value: unknown, file: string): LessonChecks {
 export async function loadChecks(file: string): Promise<LessonChecks> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readBoundedText(file, CHECKS_SIZE_LIMITS.fileBytes);
   } catch (error) {
+    if (error instanceof OverlayError) throw new ChecksError(error.message);
     throw new ChecksError(`${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   let value: unknown;
@@ -221,6 +261,15 @@ export function withLessonVars(checks: Check[], objects: ReadonlyArray<{ kind: s
       expect: check.expect.map((e) => fill(e, `${at}: expect`)),
     };
     if (filled.path !== check.path && !PLAIN_PATH.test(filled.path)) throw new ChecksError(`${at}: path ${JSON.stringify(filled.path)} is not a plain absolute path once filled`);
+    // A filled header value or expectation is read again by tally's parsers, as the file's own were.
+    const changed = Object.entries(filled.headers).some(([k, v]) => v !== check.headers[k]) || filled.expect.some((e, i) => e !== check.expect[i]);
+    if (changed) {
+      try {
+        validateWithTally(filled, `ConfigMap ${LESSON_VARS} filled into ${at}`, "");
+      } catch (error) {
+        throw new ChecksError((error as Error).message.replace(/: \.(\S)/, ": $1"));
+      }
+    }
     return filled;
   });
 }

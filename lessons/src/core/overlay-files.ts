@@ -69,7 +69,7 @@ export function parseBoundedYaml(text: string, where: string, maxAliasCount: num
 export interface OverlayReadOptions {
   /** Let kustomize fetch remote resources, components and bases (`npm run demo -- --allow-remote`). */
   allowRemote?: boolean;
-  limits?: Partial<typeof OVERLAY_LIMITS>;
+  readLimits?: Partial<Record<keyof typeof OVERLAY_LIMITS, number>>;
 }
 
 /** Fields whose entries are kustomizations or files, local or remote. */
@@ -96,7 +96,7 @@ async function kind(path: string): Promise<"file" | "dir" | "none"> {
  * size cap, too many files, or YAML whose aliases expand too far.
  */
 export async function preReadOverlay(dir: string, options: OverlayReadOptions = {}): Promise<void> {
-  const limits = { ...OVERLAY_LIMITS, ...options.limits };
+  const limits = { ...OVERLAY_LIMITS, ...options.readLimits };
   const seen = new Set<string>();
   const show = (path: string) => {
     const near = relative(process.cwd(), path);
