@@ -5,6 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UsageError, USAGE_EXIT } from "#common/usage-error.ts";
 import { loadChecks, type LessonChecks } from "../checks/checks.ts";
+import { KUSTOMIZATION_FILES } from "../core/overlay-files.ts";
 import { K8S_DIR } from "../core/paths.ts";
 
 export const OVERLAYS_DIR = join(K8S_DIR, "overlays");
@@ -112,7 +113,6 @@ export interface LessonTarget {
   checks?: LessonChecks;
 }
 
-const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /**
  * Resolves a command-line argument: a lesson name wins; otherwise a directory
