@@ -119,7 +119,8 @@ export async function preReadOverlay(dir: string, options: OverlayReadOptions = 
   const visit = async (kustomizationDir: string): Promise<void> => {
     let found: string | undefined;
     for (const name of KUSTOMIZATION_FILES) if (!found && (await kind(join(kustomizationDir, name))) === "file") found = join(kustomizationDir, name);
-    if (!found) throw new OverlayError(`${show(kustomizationDir)}: no kustomization.yaml`);
+    // Nothing to read: kustomize says so in its own words.
+    if (!found) return;
     const file = found;
     if (seen.has(file)) return;
     const [k] = await readYaml(file);
