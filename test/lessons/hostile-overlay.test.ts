@@ -336,6 +336,18 @@ describe("text from the overlay reaches the terminal with control characters mad
     expect(code).toBe(0);
   }, 60_000);
 
+  it("tally's report, as the demo relays it: an answer that would clear the screen and draw a fake green PASS", async () => {
+    const evil = "\u001b]0;pwned\u0007\u001b[2J\u001b[32mPASS\u001b[0m";
+    const dir = playground({
+      kustomization: flaskappPatch(env({ EVIL: evil, ENV_ALLOW: "version,EVIL" })),
+      checks: "summary: an answer with escapes\nchecks:\n  - { name: body, path: /env/EVIL, requests: 4, expectDistinct: '=1' }\n",
+    });
+    const { code, stdout } = await demo([dir]);
+    expect(stdout).not.toMatch(/[\u001b\u0007]/);
+    expect(stdout).toContain("\\x1b]0;pwned\\x07\\x1b[2J\\x1b[32mPASS\\x1b[0m");
+    expect(code).toBe(0);
+  }, 60_000);
+
   it("an error quoting the overlay (an env name) shows its escapes too, on one line", async () => {
     const dir = playground({ kustomization: flaskappPatch(env({ "NODE_\u001b[2JOPTIONS": "x" })) });
     const { code, stderr } = await demo([dir]);
