@@ -28,7 +28,9 @@ export const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "
  * (kustomize tries such an entry as a repository), so this only words the message.
  */
 export function isRemoteEntry(entry: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\/|^git::|^git@|^gh:|^(github\.com|gitlab\.com|bitbucket\.org)\/|[?&](ref|version|submodules|timeout)=/i.test(entry);
+  return /^[a-z][a-z0-9+.-]*:\/\/|^git::|^git@|^gh:|^(github\.com|gitlab\.com|bitbucket\.org)\/|[?&](ref|version|submodules|timeout)=/i.test(
+    entry,
+  );
 }
 
 /** Reads a whole regular file as UTF-8, refusing one over `maxBytes` (checked on what is read, not only on its size). */
@@ -55,13 +57,20 @@ export async function readBoundedText(file: string, maxBytes: number): Promise<s
 }
 
 /** Parses every document of `text` as kustomize would, with YAML aliases limited; `where` names it in errors. */
-export function parseBoundedYaml(text: string, where: string, maxAliasCount: number = OVERLAY_LIMITS.yamlAliases): unknown[] {
+export function parseBoundedYaml(
+  text: string,
+  where: string,
+  maxAliasCount: number = OVERLAY_LIMITS.yamlAliases,
+): unknown[] {
   return parseAllDocuments(text).map((doc) => {
-    if (doc.errors.length > 0) throw new OverlayError(`${where}: invalid YAML: ${doc.errors[0]!.message.split("\n")[0]}`);
+    if (doc.errors.length > 0)
+      throw new OverlayError(`${where}: invalid YAML: ${doc.errors[0]!.message.split("\n")[0]}`);
     try {
       return doc.toJS({ maxAliasCount });
     } catch (error) {
-      throw new OverlayError(`${where}: ${(error as Error).message} (YAML aliases are limited to ${maxAliasCount} expansions)`);
+      throw new OverlayError(
+        `${where}: ${(error as Error).message} (YAML aliases are limited to ${maxAliasCount} expansions)`,
+      );
     }
   });
 }
@@ -118,7 +127,8 @@ export async function preReadOverlay(dir: string, options: OverlayReadOptions = 
 
   const visit = async (kustomizationDir: string): Promise<void> => {
     let found: string | undefined;
-    for (const name of KUSTOMIZATION_FILES) if (!found && (await kind(join(kustomizationDir, name))) === "file") found = join(kustomizationDir, name);
+    for (const name of KUSTOMIZATION_FILES)
+      if (!found && (await kind(join(kustomizationDir, name))) === "file") found = join(kustomizationDir, name);
     // Nothing to read: kustomize says so in its own words.
     if (!found) return;
     const file = found;
@@ -142,7 +152,9 @@ export async function preReadOverlay(dir: string, options: OverlayReadOptions = 
         const found = isRemoteEntry(entry) ? "none" : await kind(path);
         if (found === "none") {
           if (options.allowRemote) continue;
-          throw new OverlayError(`${at(field, i)}: ${JSON.stringify(entry)} is ${isRemoteEntry(entry) ? "a remote URL" : "no local file or directory"}: kustomize would fetch it from the network; the preview renders only local files unless you pass --allow-remote`);
+          throw new OverlayError(
+            `${at(field, i)}: ${JSON.stringify(entry)} is ${isRemoteEntry(entry) ? "a remote URL" : "no local file or directory"}: kustomize would fetch it from the network; the preview renders only local files unless you pass --allow-remote`,
+          );
         }
         if (found === "dir") await visit(path);
         else await readYaml(path);
@@ -150,11 +162,15 @@ export async function preReadOverlay(dir: string, options: OverlayReadOptions = 
     }
     for (const field of YAML_FILE_LISTS) {
       const entries = k[field];
-      if (Array.isArray(entries)) for (const entry of entries) if (typeof entry === "string") await readYaml(local(entry));
+      if (Array.isArray(entries))
+        for (const entry of entries) if (typeof entry === "string") await readYaml(local(entry));
     }
     if (isMapping(k.openapi) && typeof k.openapi.path === "string") await readYaml(local(k.openapi.path));
     // Patches: a file, or inline YAML kustomize parses just the same.
-    const patches = [...(Array.isArray(k.patches) ? k.patches : []), ...(Array.isArray(k.patchesJson6902) ? k.patchesJson6902 : [])];
+    const patches = [
+      ...(Array.isArray(k.patches) ? k.patches : []),
+      ...(Array.isArray(k.patchesJson6902) ? k.patchesJson6902 : []),
+    ];
     for (const [i, patch] of patches.entries()) {
       if (!isMapping(patch)) continue;
       if (typeof patch.path === "string") await readYaml(local(patch.path));
@@ -167,11 +183,16 @@ export async function preReadOverlay(dir: string, options: OverlayReadOptions = 
         else await readYaml(local(patch));
       }
     }
-    if (Array.isArray(k.replacements)) for (const r of k.replacements) if (isMapping(r) && typeof r.path === "string") await readYaml(local(r.path));
+    if (Array.isArray(k.replacements))
+      for (const r of k.replacements) if (isMapping(r) && typeof r.path === "string") await readYaml(local(r.path));
     // Generators' files are data, not YAML: only their size is bounded.
     for (const generator of [k.configMapGenerator, k.secretGenerator].flatMap((g) => (Array.isArray(g) ? g : []))) {
       if (!isMapping(generator)) continue;
-      const files = [...(Array.isArray(generator.files) ? generator.files : []), ...(Array.isArray(generator.envs) ? generator.envs : []), ...(typeof generator.env === "string" ? [generator.env] : [])];
+      const files = [
+        ...(Array.isArray(generator.files) ? generator.files : []),
+        ...(Array.isArray(generator.envs) ? generator.envs : []),
+        ...(typeof generator.env === "string" ? [generator.env] : []),
+      ];
       for (const f of files) if (typeof f === "string") await readData(local(f.replace(/^[^=]*=/, "")));
     }
   };
