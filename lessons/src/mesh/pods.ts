@@ -50,8 +50,10 @@ export function runtimeVariables(names: readonly string[]): string[] {
 /**
  * Which of a flaskapp container's env the local processes get: flaskapp's own settings
  * (SETTING_NAMES), the names its ENV_ALLOW lists (what /env may reveal) and the names the
- * lesson's checks read through /env; the rest is dropped and reported. A variable of the
- * runtime or the loader is an error naming it, whatever lists it.
+ * lesson's checks read through /env; the rest is dropped and reported (not refused: flaskapp
+ * never reads such a variable, so on a cluster it is harmless, and a playground may carry one
+ * for its own notes). A variable of the runtime or the loader is an error naming it, whatever
+ * lists it.
  */
 export function previewEnv(where: string, env: PreviewWorkload["env"], checkEnvNames: Iterable<string>): Pick<PreviewWorkload, "env" | "dropped"> {
   const refused = runtimeVariables(env.map((e) => e.name));
