@@ -84,7 +84,7 @@ export interface OverlayReadOptions {
 /** Fields whose entries are kustomizations or files, local or remote. */
 const ENTRY_LISTS = ["resources", "components", "bases", "generators", "transformers", "validators"];
 /** Fields whose entries are file paths kustomize parses as YAML. */
-const YAML_FILE_LISTS = ["crds"];
+const YAML_FILE_LISTS = ["crds", "configurations"];
 
 function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
