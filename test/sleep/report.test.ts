@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parseCommand } from "../../services/sleep/src/args.ts";
+import { histogramOf } from "../../services/sleep/src/latency.ts";
 import { bodyKey, classifyError, headerKey } from "../../services/sleep/src/load.ts";
 import { PROGRESS_DELAY_MS, progressLine, startProgress } from "../../services/sleep/src/progress.ts";
 import { bar, latencyFigures, renderText, summarize } from "../../services/sleep/src/report.ts";
@@ -58,16 +59,16 @@ describe("classifyError", () => {
   });
 });
 
-describe("latencyFigures", () => {
-  it("gives nearest-rank percentiles", () => {
-    const ms = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
-    expect(latencyFigures(ms)).toEqual({ min: 1, p50: 50, p90: 90, p99: 99, max: 100 });
+describe("latencyFigures (the histogram's precision against exact percentiles: latency.test.ts)", () => {
+  it("gives nearest-rank percentiles, exact to the microsecond below 2.048 ms", () => {
+    const ms = Array.from({ length: 100 }, (_, i) => (100 - i) / 100); // 1ms..0.01ms, unsorted
+    expect(latencyFigures(histogramOf(ms))).toEqual({ min: 0.01, p50: 0.5, p90: 0.9, p99: 0.99, max: 1 });
   });
   it("gives the single value for one response", () => {
-    expect(latencyFigures([7])).toEqual({ min: 7, p50: 7, p90: 7, p99: 7, max: 7 });
+    expect(latencyFigures(histogramOf([7]))).toEqual({ min: 7, p50: 7, p90: 7, p99: 7, max: 7 });
   });
   it("gives nulls when nothing answered", () => {
-    expect(latencyFigures([])).toEqual({ min: null, p50: null, p90: null, p99: null, max: null });
+    expect(latencyFigures(histogramOf([]))).toEqual({ min: null, p50: null, p90: null, p99: null, max: null });
   });
 });
 
@@ -90,7 +91,7 @@ describe("summarize and renderText", () => {
     counts: new Map([["v2", 1], ["error:refused", 1], ["v1", 2]]),
     untracked: 0,
     errorDetails: new Map([["error:refused", "connect ECONNREFUSED 127.0.0.1:1"]]),
-    latenciesMs: [1, 2, 3],
+    latency: histogramOf([1, 2, 3]),
     requests: 4,
     elapsedMs: 500,
   });
@@ -109,7 +110,7 @@ describe("summarize and renderText", () => {
       counts: new Map([["v1", 1], ["error:refused", 3]]),
       untracked: 0,
       errorDetails: new Map([["error:refused", "refused"]]),
-      latenciesMs: [1],
+      latency: histogramOf([1]),
       requests: 4,
       elapsedMs: 10,
     });

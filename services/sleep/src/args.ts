@@ -6,7 +6,9 @@ import { checkDuration, checkWholeNumber, rangeText, type Range } from "../../co
 import { DURATION_FORM, formatDuration } from "../../common/src/duration.ts";
 import { UsageError } from "../../common/src/usage-error.ts";
 import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
-import { GROUPED_KEY, MAX_ROWS } from "./report.ts";
+import { GROUPED_KEY, MAX_ROWS, type Amount, type GroupBy, type TallyOptions } from "./types.ts";
+
+export type { Amount, GroupBy, TallyOptions } from "./types.ts";
 
 export const LIMITS = {
   requests: { min: 1, max: 1_000_000, default: 100 },
@@ -14,25 +16,6 @@ export const LIMITS = {
   durationMs: { min: 1, max: 3_600_000 },
   timeoutMs: { min: 1, max: 600_000, default: 5000 },
 } as const;
-
-/** How responses are grouped into rows. */
-export type GroupBy = { kind: "body" } | { kind: "status" } | { kind: "header"; name: string };
-
-export type Amount = { kind: "requests"; count: number } | { kind: "duration"; ms: number };
-
-export interface TallyOptions {
-  url: URL;
-  method: string;
-  /** Request headers in the order given, names lower-cased. */
-  headers: [string, string][];
-  amount: Amount;
-  concurrency: number;
-  by: GroupBy;
-  timeoutMs: number;
-  expectations: Expectation[];
-  json: boolean;
-  quiet: boolean;
-}
 
 export type Command = { kind: "help" } | { kind: "run"; options: TallyOptions };
 

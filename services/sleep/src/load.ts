@@ -5,7 +5,10 @@ import type { IncomingHttpHeaders } from "node:http";
 import Pool from "undici/lib/dispatcher/pool.js";
 import type { Dispatcher } from "undici";
 import { formatDuration } from "../../common/src/duration.ts";
-import type { GroupBy, TallyOptions } from "./args.ts";
+import { LatencyHistogram } from "./latency.ts";
+import type { GroupBy, LoadResult, TallyOptions } from "./types.ts";
+
+export type { LoadResult } from "./types.ts";
 
 export const ERROR_KINDS = ["timeout", "refused", "reset", "dns", "protocol", "other"] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
@@ -23,19 +26,6 @@ const UTF8 = new TextDecoder();
  * so memory stays bounded whatever the server sends.
  */
 export const MAX_TRACKED_KEYS = 1000;
-
-export interface LoadResult {
-  /** Requests per key; error rows are keyed `error:<kind>`. With `untracked`, sums to `requests`. */
-  counts: Map<string, number>;
-  /** Requests whose answer came after MAX_TRACKED_KEYS distinct ones and was not an expected key. */
-  untracked: number;
-  /** The first error message seen for each error key, to say what "error:other" was. */
-  errorDetails: Map<string, string>;
-  /** Time to the end of the body, for every request that got a response. */
-  latenciesMs: number[];
-  requests: number;
-  elapsedMs: number;
-}
 
 type Outcome = { kind: "response"; key: string; latencyMs: number } | { kind: "error"; key: string; detail: string };
 
@@ -208,7 +198,7 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
   const templated = options.headers.some(([, value]) => value.includes(REQUEST_NUMBER));
   const fixedHeaders = options.headers.flat();
   const timeoutDetail = `no complete response within ${formatDuration(timeoutMs)}`;
-  const result: LoadResult = { counts: new Map(), untracked: 0, errorDetails: new Map(), latenciesMs: [], requests: 0, elapsedMs: 0 };
+  const result: LoadResult = { counts: new Map(), untracked: 0, errorDetails: new Map(), latency: new LatencyHistogram(), requests: 0, elapsedMs: 0 };
   const expected = new Set(options.expectations.map((e) => e.key));
   let tracked = 0;
   const count = (outcome: Outcome): void => {
@@ -237,7 +227,7 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
         if (outcome.kind === "error" && outcome.detail === "") outcome.detail = timeoutDetail;
         count(outcome);
         result.requests++;
-        if (outcome.kind === "response") result.latenciesMs.push(outcome.latencyMs);
+        if (outcome.kind === "response") result.latency.record(outcome.latencyMs);
         else if (!result.errorDetails.has(outcome.key)) result.errorDetails.set(outcome.key, outcome.detail);
         onRequestDone();
         // The next request starts once undici has finished with this one's callbacks.

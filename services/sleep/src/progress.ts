@@ -1,6 +1,6 @@
 // The live "512/1000 requests" line on stderr. Only on a terminal, and only
 // once a run has lasted long enough to need it, so piped output stays clean.
-import type { Amount } from "./args.ts";
+import type { Amount } from "./types.ts";
 
 export interface ProgressStream {
   isTTY?: boolean;

@@ -1,6 +1,5 @@
 // Turns the counts of a finished run into the result object (what --json
 // prints and runTally returns) and renders that object as the text report.
-import type { GroupBy, TallyOptions } from "./args.ts";
 import {
   LATENCY_STATS,
   describeOutcome,
@@ -9,7 +8,10 @@ import {
   type ExpectationResult,
   type Latencies,
 } from "./expect.ts";
-import type { LoadResult } from "./load.ts";
+import type { LatencyHistogram } from "./latency.ts";
+import { GROUPED_KEY, MAX_ROWS, type GroupBy, type LoadResult, type TallyOptions } from "./types.ts";
+
+export { GROUPED_KEY, MAX_ROWS } from "./types.ts";
 
 export interface Row {
   key: string;
@@ -22,10 +24,6 @@ export interface Row {
   /** Only on the one row that groups the answers beyond MAX_ROWS. */
   grouped?: true;
 }
-
-/** Answer rows shown one by one (most frequent first); the rest become one grouped row. Error rows are always shown. */
-export const MAX_ROWS = 20;
-export const GROUPED_KEY = "(other answers)";
 
 export interface TallyResult {
   url: string;
@@ -54,11 +52,9 @@ export function describeGroupBy(by: GroupBy): string {
   return by.kind === "header" ? `header:${by.name}` : by.kind;
 }
 
-/** Nearest-rank percentiles (plus min and max) of the latencies, or nulls for an empty list. */
-export function latencyFigures(latenciesMs: readonly number[]): Latencies {
-  const sorted = [...latenciesMs].sort((a, b) => a - b);
-  const rank = (p: number) => (sorted.length === 0 ? null : sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!);
-  return { min: rank(0), p50: rank(50), p90: rank(90), p99: rank(99), max: rank(100) };
+/** Nearest-rank percentiles (plus min and max) of the latencies, within the histogram's precision (latency.ts), or nulls when none was recorded. */
+export function latencyFigures(latency: LatencyHistogram): Latencies {
+  return latency.figures();
 }
 
 export function summarize(options: TallyOptions, load: LoadResult): TallyResult {
@@ -81,7 +77,7 @@ export function summarize(options: TallyOptions, load: LoadResult): TallyResult 
     rows.push({ key: GROUPED_KEY, count, percent: percent(count), error: false, detail: `${distinct} other distinct answers`, grouped: true });
   }
   rows.sort(byCount);
-  const latency = latencyFigures(load.latenciesMs);
+  const latency = latencyFigures(load.latency);
   // Answers beyond the tracked ones are at least one more distinct answer.
   const distinct = counts.size + (load.untracked > 0 ? 1 : 0);
   const expectations = evaluate(options.expectations, counts, requests, latency, distinct).map((e) => ({

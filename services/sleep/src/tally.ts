@@ -1,12 +1,14 @@
 // tally as a library (runTally) and as a command (runCli); main.ts only wires
 // runCli to the process.
 import { UsageError, USAGE_EXIT } from "../../common/src/usage-error.ts";
-import { HELP, parseCommand, type TallyOptions } from "./args.ts";
+import { HELP, parseCommand } from "./args.ts";
+import type { TallyOptions } from "./types.ts";
 import { runLoad } from "./load.ts";
 import { NO_PROGRESS, startProgress, type ProgressStream } from "./progress.ts";
 import { expectationLine, renderText, summarize, type TallyResult } from "./report.ts";
 
-export { parseCommand, type TallyOptions } from "./args.ts";
+export { parseCommand } from "./args.ts";
+export type { TallyOptions } from "./types.ts";
 export { UsageError } from "../../common/src/usage-error.ts";
 export type { TallyResult } from "./report.ts";
 
