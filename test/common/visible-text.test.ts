@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { visibleLine, visibleText } from "../../services/common/src/visible-text.ts";
+import { terminalJson, visibleLine, visibleText } from "../../services/common/src/visible-text.ts";
 
 // [input, visibleText, visibleLine]
 const CASES: [string, string, string][] = [
@@ -45,5 +45,23 @@ describe("visibleText and visibleLine", () => {
     const text = "v1 ".repeat(1000);
     expect(visibleText(text)).toBe(text);
     for (let i = 0; i < 3; i++) expect(visibleLine("\x1bx")).toBe("\\x1bx");
+  });
+});
+
+describe("terminalJson", () => {
+  it.each<[unknown, string]>([
+    [{ key: "v2" }, '{"key":"v2"}'],
+    [{ key: "\x1b[2J\x07" }, '{"key":"\\u001b[2J\\u0007"}'], // JSON.stringify's own escapes
+    [{ key: "\x9b2J\x7f" }, '{"key":"\\u009b2J\\u007f"}'], // left raw by JSON.stringify
+    [["a\u202eb", "\u2028"], '["a\\u202eb","\\u2028"]'],
+    [{ "k\x9b": 1 }, '{"k\\u009b":1}'], // keys are strings too
+    ["ü 😀", '"ü 😀"'],
+  ])("%j → %s, the same value when parsed", (value, json) => {
+    expect(terminalJson(value)).toBe(json);
+    expect(JSON.parse(terminalJson(value))).toEqual(value);
+  });
+
+  it("indents as JSON.stringify does", () => {
+    expect(terminalJson({ a: [1] }, 2)).toBe(JSON.stringify({ a: [1] }, null, 2));
   });
 });

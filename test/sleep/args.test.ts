@@ -56,6 +56,9 @@ describe("parseCommand", () => {
     [[URL_TEXT, "x-url:http://a:b/c"], { headers: [["x-url", "http://a:b/c"]] }],
     [["--json", "--quiet", URL_TEXT], { json: true, quiet: true }],
     [["https://[::1]:8443/a?b=c"], { url: new URL("https://[::1]:8443/a?b=c") }],
+    // The edges of what a header value may hold: tab, space to ~, and Latin-1 up to U+00FF.
+    [[URL_TEXT, "x-a:café\tà ~\u00ff"], { headers: [["x-a", "café\tà ~\u00ff"]] }],
+    [[URL_TEXT, "x-a: !~"], { headers: [["x-a", "!~"]] }],
   ])("accepts %j", (argv, expected) => {
     expect(options(argv)).toMatchObject(expected);
   });
@@ -74,6 +77,15 @@ describe("parseCommand", () => {
     expect({ code, stdout }).toEqual({ code: EXIT.usage, stdout: "" });
     expect(stderr).toMatch(/^tally: [^\n]+ \(see tally --help\)\n$/);
     expect(stderr).toMatch(message);
+    // Whatever the command line held, no character the terminal would act on.
+    expect(stderr.slice(0, -1)).not.toMatch(/[\x00-\x1f\x7f-\x9f\u202e]/);
+  });
+
+  it("echoes hostile text from the command line with its control characters made visible", async () => {
+    let stderr = "";
+    const code = await runCli(["--expect", "\x1b[32mPASS\x1b[0m\x9b2J", URL_TEXT], { stdout: { write: () => true }, stderr: { write: (t: string) => (stderr += t) } });
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toBe('tally: --expect "\\x1b[32mPASS\\x1b[0m\\x9b2J" is not KEY=PCT, KEY=PCT±TOL (or +-TOL), KEY>=PCT or KEY<=PCT, with PCT and TOL from 0 to 100 (see tally --help)\n');
   });
 
   it.each([
@@ -118,11 +130,15 @@ describe("parseShareExpectation", () => {
     ["error:timeout<=5", { key: "error:timeout", op: "<=", expected: 5, tolerance: 0 }],
     ["a=b=50", { key: "a=b", op: "=", expected: 50, tolerance: 0 }],
     ["I am FINE!=100", { key: "I am FINE!", op: "=", expected: 100, tolerance: 0 }],
+    // A comma in a key is text (a body, or header values joined with ", "); only a list of expectations is refused.
+    ["Hello, world=100", { key: "Hello, world", op: "=", expected: 100, tolerance: 0 }],
+    ["a, b=50±5", { key: "a, b", op: "=", expected: 50, tolerance: 5 }],
+    ["x=1 items, y=50", { key: "x=1 items, y", op: "=", expected: 50, tolerance: 0 }],
   ])("parses %j", (expr, expected) => {
     expect(parseShareExpectation(expr)).toEqual({ ok: true, value: { kind: "share", expr, ...expected } });
   });
 
-  it.each(["", "v1", "v1=", "=5", "v1=x", "v1=-1", "v1=101", "v1=5±", "v1>=5±1", "v1<=5+-1", "v1=5%"])(
+  it.each(["", "v1", "v1=", "=5", "v1=x", "v1=-1", "v1=101", "v1=5±", "v1>=5±1", "v1<=5+-1", "v1=5%", "v2=100,v1=0", "v2=100 ,v1=0", "a=1;b=2", "v1=5±1,v2=3"])(
     "refuses %j",
     (expr) => {
       expect(parseShareExpectation(expr).ok).toBe(false);

@@ -269,10 +269,71 @@ describe("answers that are not HTTP/1.1", () => {
     expect(result.rows[0]!.detail).toContain(detail);
   });
 
-  it.each(["600", "999"])("status %s is an answer, counted under its code", async (status) => {
+  // Issue 29: 600 was counted as an answer. Only 100 to 599 are statuses (RFC 9110 section 15).
+  it.each([
+    ["600", "body"],
+    ["999", "status"],
+    ["600", "header:x-a"],
+  ])("status %s is an error:protocol row, like a status below 100 (--by %s)", async (status, by) => {
+    const server = await rawUpstream(reply(status));
+    closers.push(server);
+    const result = await tally(["-n", "3", "-c", "2", "--by", by, server.url]);
+    expect(rowsOf(result)).toEqual({ "error:protocol": 3 });
+    expect(result.rows[0]!.detail).toBe(`the response is not valid HTTP/1.1: status ${status}, above 599`);
+    expect(result.latencyMs.min).toBeNull();
+  });
+
+  it.each(["200", "599"])("status %s, at the edge, is an answer", async (status) => {
     const server = await rawUpstream(reply(status));
     closers.push(server);
     expect(rowsOf(await tally(["-n", "2", "--by", "status", server.url]))).toEqual({ [status]: 2 });
+  });
+});
+
+describe("hostile answers reach the terminal with their control characters made visible", () => {
+  // Raw responses, as bytes (latin1): bodies in UTF-8, header values as the bytes a server may send.
+  const answer = (body: string, header = "") => {
+    const bytes = Buffer.from(body, "utf8");
+    return `HTTP/1.1 200 OK\r\n${header}Content-Length: ${bytes.length}\r\n\r\n${bytes.toString("latin1")}`;
+  };
+  // Anything a terminal acts on, but the line feeds tally writes itself.
+  const ACTING = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+  it.each<[string, string[], string, string, string]>([
+    ["a window title (OSC ... BEL)", [], answer("\x1b]0;owned\x07"), "\x1b]0;owned\x07", "\\x1b]0;owned\\x07"],
+    ["a cleared screen (ESC [ 2 J)", [], answer("\x1b[2J\x1b[Hv1"), "\x1b[2J\x1b[Hv1", "\\x1b[2J\\x1b[Hv1"],
+    ["a fake green PASS", [], answer("\x1b[32mPASS  v2=100\x1b[0m"), "\x1b[32mPASS v2=100\x1b[0m", "\\x1b[32mPASS v2=100\\x1b[0m"],
+    ["a C1 CSI (U+009B) in a body", [], answer("\u009b2J"), "\u009b2J", "\\x9b2J"],
+    ["a bidi override in a body", [], answer("v1\u202e2v"), "v1\u202e2v", "v1\\u202e2v"],
+    ["a C1 CSI byte in a header value", ["--by", "header:x-evil"], answer("ok", "X-Evil: \x9b2J\x9b31mPASS\r\n"), "\u009b2J\u009b31mPASS", "\\x9b2J\\x9b31mPASS"],
+  ])("%s", async (_name, by, raw, key, shown) => {
+    const server = await rawUpstream(raw);
+    closers.push(server);
+    const text = await cli(["-n", "2", ...by, "--expect", `${key}=100`, server.url]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).not.toMatch(ACTING);
+    expect(text.stdout).toContain(`  ${shown}  2  100.0%`);
+    expect(text.stdout).toContain(`pass  ${shown}=100`);
+    // --json keeps the answer as it was: JSON escapes every control character itself.
+    const json = await cli(["-n", "2", ...by, "--json", server.url]);
+    expect(json.stdout).not.toMatch(ACTING);
+    expect((JSON.parse(json.stdout) as TallyResult).rows).toEqual([{ key, count: 2, percent: 100, error: false }]);
+  });
+
+  it("an ESC in a header value is refused by the parser, and its message is shown escaped too", async () => {
+    const server = await rawUpstream(answer("ok", "X-Evil: \x1b[2J\r\n"));
+    closers.push(server);
+    const { code, stdout } = await cli(["-n", "2", "--by", "header:x-evil", server.url]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^ {2}error:protocol +2 /m);
+    expect(stdout).not.toMatch(ACTING);
+  });
+
+  it("an error message that quotes the server is shown escaped", async () => {
+    const server = await rawUpstream("HTTP/1.1 200 \x1b]0;owned\x07\r\nContent-Length: x\x1b[2J\r\n\r\n");
+    closers.push(server);
+    const { stdout } = await cli(["-n", "1", server.url]);
+    expect(stdout).toMatch(/^ {2}error:protocol +1 /m);
+    expect(stdout).not.toMatch(ACTING);
   });
 });
 

@@ -2,8 +2,8 @@
 // command-line argument, a YAML file) made safe to write to a terminal: every
 // character a terminal would act on instead of print is shown as an escape, so
 // an answer cannot set the window title, clear the screen, move the cursor or
-// draw a fake green PASS. For the terminal only: JSON output needs none of this
-// (JSON.stringify already escapes every control character).
+// draw a fake green PASS. For the terminal only; JSON written where a terminal
+// may show it goes through terminalJson, which keeps it the same JSON.
 
 // C0 controls (U+0000-U+001F, ESC among them), DEL (U+007F) and the C1 controls
 // (U+0080-U+009F: U+009B is a one-character CSI, U+009D an OSC), plus the
@@ -48,4 +48,21 @@ export function visibleText(text: string): string {
 export function visibleLine(text: string): string {
   UNSAFE.lastIndex = 0;
   return UNSAFE.test(text) ? text.replace(UNSAFE, escape) : text;
+}
+
+// What JSON.stringify leaves raw but a terminal may act on: DEL, the C1 controls
+// and the layout characters above (it escapes only U+0000-U+001F).
+const UNSAFE_IN_JSON = new RegExp(`[\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]`, "g");
+
+/**
+ * `JSON.stringify(value, null, indent)` with the characters it leaves raw that a
+ * terminal may act on (DEL, C1 controls, bidi and line-separator characters)
+ * written as `\u009b` escapes: the same JSON (JSON.parse gives back the same
+ * value), safe to print. Those characters can only be inside strings, where a
+ * `\uXXXX` escape means the character itself.
+ */
+export function terminalJson(value: unknown, indent?: number): string {
+  const json = JSON.stringify(value, null, indent);
+  UNSAFE_IN_JSON.lastIndex = 0;
+  return json === undefined || !UNSAFE_IN_JSON.test(json) ? json : json.replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

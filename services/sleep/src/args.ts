@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { checkDuration, checkWholeNumber, rangeText, type Range } from "../../common/src/bounded.ts";
 import { DURATION_FORM, formatDuration } from "../../common/src/duration.ts";
 import { UsageError } from "../../common/src/usage-error.ts";
+import { visibleLine } from "../../common/src/visible-text.ts";
 import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
 import { GROUPED_KEY, MAX_ROWS, type Amount, type GroupBy, type TallyOptions } from "./types.ts";
 
@@ -79,6 +80,17 @@ const OPTIONS = {
 } as const;
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// What undici sends in a header value (its headerCharRegex, after RFC 9110's
+// field-vchar and obs-text): anything else it refuses when the request is made,
+// so every request would fail; tally refuses it before sending any.
+const NOT_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/u;
+
+/** `U+007F (DEL)`, `U+1F600 😀`: a character named in a message, never written raw when it is a control character. */
+function describeChar(c: string): string {
+  const code = `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+  const name = c === "\x7f" ? "DEL" : c === "\x1b" ? "ESC" : c < " " ? "a control character" : undefined;
+  return name !== undefined ? `${code} (${name})` : `${code} "${visibleLine(c)}"`;
+}
 // undici manages these itself and refuses them in a request.
 const RESERVED_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "expect"]);
 
@@ -124,7 +136,13 @@ export function parseUrl(text: string): Target {
     throw new UsageError(`"${redactUrl(text)}": only http:// and https:// URLs are supported`);
   }
   if (url.username === "" && url.password === "") return { url, authorization: undefined };
-  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  let credentials: string;
+  try {
+    credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  } catch {
+    // `%` not followed by two hex digits, or bytes that are not UTF-8 (`u%C3`).
+    throw new UsageError(`"${redactUrl(text)}": the user name or password in it is not valid percent-encoding (write % as %25)`);
+  }
   url.username = "";
   url.password = "";
   return { url, authorization: `Basic ${Buffer.from(credentials).toString("base64")}` };
@@ -139,6 +157,10 @@ export function parseHeader(text: string, origin: string): [string, string] {
     throw new UsageError(`${origin} "${text}" is not a header; write Name:Value, e.g. lab:canary`);
   }
   if (/[\r\n\0]/.test(value)) throw new UsageError(`${origin} "${name}": a header value cannot contain line breaks`);
+  const bad = NOT_HEADER_VALUE.exec(value)?.[0];
+  if (bad !== undefined) {
+    throw new UsageError(`${origin} "${name}": a header value holds only tabs, printable ASCII and Latin-1 characters (up to U+00FF), not ${describeChar(bad)}`);
+  }
   if (RESERVED_HEADERS.has(name)) throw new UsageError(`${origin} "${name}": tally manages this header itself`);
   return [name, value];
 }

@@ -64,6 +64,9 @@ const DISTINCT_FORM = "N, =N, >=N or <=N, with N a whole number from 1 to 100000
 const NUMBER = String.raw`(\d+(?:\.\d+)?|\.\d+)`;
 // The key is lazy and the value is anchored, so a key may itself contain `=`.
 const SHARE = new RegExp(String.raw`^(.+?)(>=|<=|=)${NUMBER}(?:(?:±|\+-)${NUMBER})?$`);
+// A complete expectation followed by a comma or semicolon inside a key: a list written as one.
+// A key may hold commas otherwise (a body "Hello, world", or header values joined with ", ").
+const LIST = new RegExp(String.raw`(?:>=|<=|=)${NUMBER}(?:(?:±|\+-)${NUMBER})?\s*[,;]`);
 const LATENCY = /^(min|p50|p90|p99|max)(>=|<=)(.+)$/;
 
 // Percentages are computed with floating point (1 of 3 is 33.333...%), so
@@ -76,6 +79,11 @@ export function parseShareExpectation(expr: string): Parsed<ShareExpectation> {
   const [, key, op, pct, tol] = match as unknown as [string, string, Comparison, string, string | undefined];
   // `v2==100` would otherwise expect the key "v2=", which no answer has.
   if (/[=<>]$/.test(key)) return { ok: false, error: `--expect "${expr}": the key "${key}" ends in "${key.at(-1)}"; write one operator: ${SHARE_FORM}` };
+  // `v2=100,v1=0` would otherwise expect the key "v2=100,v1" at 0% and pass against a pure-v1 server.
+  if (LIST.test(key)) {
+    const parts = expr.split(/\s*[,;]\s*/).filter((part) => part !== "");
+    return { ok: false, error: `--expect "${expr}" holds several expectations; give one per --expect: ${parts.map((part) => `--expect '${part}'`).join(" ")}` };
+  }
   if (key.trim() !== key) return { ok: false, error: `--expect "${expr}": the key "${key}" has spaces around it; write KEY=PCT without spaces, e.g. v2=100` };
   const expected = Number(pct);
   const tolerance = tol === undefined ? 0 : Number(tol);

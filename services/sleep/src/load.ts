@@ -107,6 +107,10 @@ export function headersFor(headers: TallyOptions["headers"], n: number): string[
   return headers.flatMap(([name, value]) => [name, value.replaceAll(REQUEST_NUMBER, String(n))]);
 }
 
+/** The highest status code HTTP has (RFC 9110 section 15: 100 to 599); undici reports any three digits. */
+export const MAX_STATUS = 599;
+const BAD_STATUS = Object.assign(new Error("status above 599"), { code: "TALLY_BAD_STATUS" });
+
 /** The reason tally aborts a request with when its --timeout passes: classified as error:timeout. */
 const TIMED_OUT = Object.assign(new Error("tally's per-request timeout"), { name: "TimeoutError" });
 
@@ -149,8 +153,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     else this.#controller = controller;
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // informational: the final answer follows
+    if (statusCode > MAX_STATUS) {
+      // Three digits to undici, but no HTTP status (RFC 9110 section 15: 100 to 599): counted
+      // with the statuses below 100, and the connection is not trusted with another request.
+      this.#finish({ kind: "error", key: "error:protocol", detail: `the response is not valid HTTP/1.1: status ${statusCode}, above 599` });
+      controller.abort(BAD_STATUS);
+      return;
+    }
     if (this.#by.kind === "status") this.#key = String(statusCode);
     else if (this.#by.kind === "header") this.#key = headerKey(headers[this.#by.name]);
   }

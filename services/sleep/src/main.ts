@@ -1,4 +1,5 @@
 // The tally command: `tally [options] URL [Name:Value ...]` (see args.ts for the options).
+import { visibleLine } from "../../common/src/visible-text.ts";
 import { runCli } from "./tally.ts";
 
 // A reader that goes away early (`tally ... | head -3`) is not an error worth a stack trace.
@@ -9,6 +10,7 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
 try {
   process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
 } catch (err) {
-  process.stderr.write(`tally: unexpected failure: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A bug in tally: one line (control characters made visible), and the one exit code kept for it.
+  process.stderr.write(`tally: unexpected failure: ${visibleLine(err instanceof Error ? err.message : String(err))}\n`);
   process.exitCode = 3;
 }

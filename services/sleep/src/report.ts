@@ -8,6 +8,7 @@ import {
   type ExpectationResult,
   type Latencies,
 } from "./expect.ts";
+import { visibleLine } from "../../common/src/visible-text.ts";
 import type { LatencyHistogram } from "./latency.ts";
 import { GROUPED_KEY, MAX_ROWS, type GroupBy, type LoadResult, type TallyOptions } from "./types.ts";
 
@@ -115,22 +116,29 @@ function countsOf(result: TallyResult): Map<string, number> {
 
 /** "FAIL  v1=100  expected 100%, observed 0% (0 of 200)" */
 export function expectationLine(e: ExpectationResult, result: TallyResult, exprWidth = 0): string {
-  return `${e.pass ? "pass" : "FAIL"}  ${e.expr.padEnd(exprWidth)}  ${describeOutcome(e, countsOf(result), result.requests)}`;
+  return `${e.pass ? "pass" : "FAIL"}  ${visibleLine(e.expr).padEnd(exprWidth)}  ${describeOutcome(e, countsOf(result), result.requests)}`;
 }
 
+/**
+ * The text report. Everything in it that came from outside (row keys from bodies
+ * and headers, error messages, the URL, the expressions of the command line) is
+ * written with its control characters made visible (`\x1b`), so an answer cannot
+ * act on the terminal; the JSON object keeps them as they were (JSON escapes them).
+ */
 export function renderText(result: TallyResult): string {
   const seconds = (result.elapsedMs / 1000).toFixed(2);
   const lines = [
-    `${result.requests} requests to ${result.method} ${result.url}, concurrency ${result.concurrency}: ${seconds}s, ${Math.round(result.rps)} req/s`,
+    `${result.requests} requests to ${result.method} ${visibleLine(result.url)}, concurrency ${result.concurrency}: ${seconds}s, ${Math.round(result.rps)} req/s`,
     "",
   ];
-  const keyWidth = Math.max(...result.rows.map((r) => Array.from(r.key).length), 3);
+  const keys = result.rows.map((r) => visibleLine(r.key));
+  const keyWidth = Math.max(...keys.map((k) => Array.from(k).length), 3);
   const countWidth = Math.max(...result.rows.map((r) => String(r.count).length), 1);
-  for (const row of result.rows) {
-    const key = row.key + " ".repeat(keyWidth - Array.from(row.key).length);
+  result.rows.forEach((row, i) => {
+    const key = keys[i]! + " ".repeat(keyWidth - Array.from(keys[i]!).length);
     const line = `  ${key}  ${String(row.count).padStart(countWidth)}  ${row.percent.toFixed(1).padStart(5)}%  ${bar(row.percent)}`;
-    lines.push(row.detail === undefined ? line : `${line.padEnd(keyWidth + countWidth + 14 + BAR_WIDTH)}  ${row.detail}`);
-  }
+    lines.push(row.detail === undefined ? line : `${line.padEnd(keyWidth + countWidth + 14 + BAR_WIDTH)}  ${visibleLine(row.detail)}`);
+  });
   const { latencyMs } = result;
   lines.push(
     "",
@@ -139,7 +147,7 @@ export function renderText(result: TallyResult): string {
       : `latency  ${LATENCY_STATS.map((stat) => `${stat} ${formatLatency(latencyMs[stat]!)}`).join("  ")}`,
   );
   if (result.expectations.length > 0) {
-    const exprWidth = Math.max(...result.expectations.map((e) => e.expr.length));
+    const exprWidth = Math.max(...result.expectations.map((e) => visibleLine(e.expr).length));
     lines.push("", ...result.expectations.map((e) => expectationLine(e, result, exprWidth)));
   }
   return `${lines.join("\n")}\n`;

@@ -1,6 +1,7 @@
 // tally as a library (runTally) and as a command (runCli); main.ts only wires
 // runCli to the process.
 import { UsageError, USAGE_EXIT } from "../../common/src/usage-error.ts";
+import { terminalJson, visibleLine } from "../../common/src/visible-text.ts";
 import { HELP, parseCommand } from "./args.ts";
 import type { TallyOptions } from "./types.ts";
 import { runLoad } from "./load.ts";
@@ -31,7 +32,8 @@ export async function runCli(argv: readonly string[], streams: CliStreams): Prom
     command = parseCommand(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    streams.stderr.write(`tally: ${err.message} (see tally --help)\n`);
+    // The message may quote the command line: shown, never acted on by the terminal.
+    streams.stderr.write(`tally: ${visibleLine(err.message)} (see tally --help)\n`);
     return EXIT.usage;
   }
   if (command.kind === "help") {
@@ -46,7 +48,7 @@ export async function runCli(argv: readonly string[], streams: CliStreams): Prom
   } finally {
     progress.stop();
   }
-  if (options.json) streams.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (options.json) streams.stdout.write(`${terminalJson(result, 2)}\n`);
   else if (!options.quiet) streams.stdout.write(renderText(result));
   if (options.quiet) {
     for (const e of result.expectations.filter((e) => !e.pass)) streams.stderr.write(`tally: ${expectationLine(e, result)}\n`);
