@@ -41,7 +41,7 @@ options:
                           collapsed, cut to 60 characters), status, header:NAME
       --timeout D         per-request time limit (default ${formatDuration(LIMITS.timeoutMs.default)}, up to ${formatDuration(LIMITS.timeoutMs.max)})
       --expect EXPR       check a key's share of all requests sent, in percent
-                          (repeatable): KEY=PCT, KEY=PCT±TOL (or +-TOL),
+                          (one per --expect): KEY=PCT, KEY=PCT±TOL (or +-TOL),
                           KEY>=PCT, KEY<=PCT; e.g. v2=100, v1=70±10,
                           error:timeout<=5, 503>=1
       --expect-latency E  check a latency figure of the responses (repeatable):
@@ -60,7 +60,7 @@ error:dns, error:protocol, error:other; --expect accepts them like any other key
 The ${MAX_ROWS} most frequent answers get a row each; the others are grouped into
 one row, "${GROUPED_KEY}".
 
-exit codes: 0 fine, 1 an expectation failed, 2 usage error
+exit codes: 0 fine, 1 an expectation failed, 2 usage error, 3 a bug in tally
 `;
 
 const OPTIONS = {
