@@ -1,7 +1,7 @@
 // tally's exported functions against real servers on 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "../../services/sleep/src/tally.ts";
-import { MAX_TRACKED_KEYS } from "../../services/sleep/src/load.ts";
+import { MAX_TRACKED_KEYS, runLoad } from "../../services/sleep/src/load.ts";
 import { GROUPED_KEY, MAX_ROWS } from "../../services/sleep/src/report.ts";
 import { closedPortUrl, startDistinct, startDropping, startEchoUser, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
 import { rawUpstream } from "../flaskapp/helpers.ts";
@@ -217,6 +217,18 @@ describe("runCli", () => {
     expect(quiet.stderr).toBe("");
   });
 
+});
+
+describe("memory per request", () => {
+  // Issue 29: every latency was kept in a list, and a long run was OOM-killed. Whatever the
+  // machine's speed (test/containers/tally.test.ts runs 90 s in the image), a run keeps none.
+  it("is none: the latency histogram is as large after 3000 requests as after 10, and no list grows", async () => {
+    const few = await runLoad(options(["-n", "10", `${versions.url}/env/version`]));
+    const many = await runLoad(options(["-n", "3000", "-c", "4", `${versions.url}/env/version`]));
+    expect(many.latency.count).toBe(3000);
+    expect(many.latency.footprintBytes).toBe(few.latency.footprintBytes);
+    expect(Object.entries(many).filter(([, value]) => Array.isArray(value))).toEqual([]);
+  });
 });
 
 describe("many distinct answers", () => {
