@@ -340,6 +340,12 @@ describe("hostile answers reach the terminal with their control characters made 
     expect(stdout).not.toMatch(ACTING);
   });
 
+  it("with --quiet, a failed expectation's own text is shown escaped on stderr", async () => {
+    const { code, stdout, stderr } = await cli(["-n", "2", "--quiet", "--expect", "\x1b[32mPASS\x1b[0m=100", `${versions.url}/env/version`]);
+    expect({ code, stdout }).toEqual({ code: 1, stdout: "" });
+    expect(stderr).toBe("tally: FAIL  \\x1b[32mPASS\\x1b[0m=100  expected 100%, observed 0% (0 of 2)\n");
+  });
+
   it("an error message that quotes the server is shown escaped", async () => {
     const server = await rawUpstream("HTTP/1.1 200 \x1b]0;owned\x07\r\nContent-Length: x\x1b[2J\r\n\r\n");
     closers.push(server);
