@@ -1,4 +1,5 @@
 // tally's exported functions against real servers on 127.0.0.1.
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "../../services/sleep/src/tally.ts";
 import { MAX_TRACKED_KEYS, runLoad } from "../../services/sleep/src/load.ts";
@@ -293,6 +294,23 @@ describe("answers that are not HTTP/1.1", () => {
     expect(rowsOf(result)).toEqual({ "error:protocol": 3 });
     expect(result.rows[0]!.detail).toBe(`the response is not valid HTTP/1.1: status ${status}, above 599`);
     expect(result.latencyMs.min).toBeNull();
+  });
+
+  it("a connection that answered status 600 is closed, not reused", async () => {
+    let connections = 0;
+    const server = net.createServer((socket) => {
+      connections++;
+      socket.on("error", () => undefined);
+      socket.on("data", () => socket.write(reply("600"), "latin1"));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const result = await tally(["-n", "4", `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`]);
+      expect(rowsOf(result)).toEqual({ "error:protocol": 4 });
+      expect(connections).toBe(4);
+    } finally {
+      server.close();
+    }
   });
 
   it.each(["200", "599"])("status %s, at the edge, is an answer", async (status) => {
