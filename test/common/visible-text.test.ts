@@ -24,7 +24,11 @@ const CASES: [string, string, string][] = [
   ["\x00\x01\x0b\x0c\x1f\x7f", "\\x00\\x01\\x0b\\x0c\\x1f\\x7f", "\\x00\\x01\\x0b\\x0c\\x1f\\x7f"],
   ["\x80\x85\x9f", "\\x80\\x85\\x9f", "\\x80\\x85\\x9f"], // C1, NEL (U+0085) among them
   ["user\u202eexe.txt", "user\\u202eexe.txt", "user\\u202eexe.txt"], // a bidi override
-  ["a\u2066b\u2069\u200e\u200f\u061c", "a\\u2066b\\u2069\\u200e\\u200f\\u061c", "a\\u2066b\\u2069\\u200e\\u200f\\u061c"],
+  [
+    "a\u2066b\u2069\u200e\u200f\u061c",
+    "a\\u2066b\\u2069\\u200e\\u200f\\u061c",
+    "a\\u2066b\\u2069\\u200e\\u200f\\u061c",
+  ],
   ["a\u2028b\u2029c", "a\\u2028b\\u2029c", "a\\u2028b\\u2029c"], // line and paragraph separators
 ];
 
@@ -35,7 +39,9 @@ describe("visibleText and visibleLine", () => {
   });
 
   it("leave no character a terminal acts on, for every code point up to U+FFFF", () => {
-    const all = Array.from({ length: 0x10000 }, (_, i) => (i >= 0xd800 && i <= 0xdfff ? "" : String.fromCharCode(i))).join("");
+    const all = Array.from({ length: 0x10000 }, (_, i) =>
+      i >= 0xd800 && i <= 0xdfff ? "" : String.fromCharCode(i),
+    ).join("");
     const acting = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
     expect(visibleLine(all)).not.toMatch(acting);
     expect(visibleText(all).replace(/[\t\n]/g, "")).not.toMatch(acting);

@@ -35,7 +35,10 @@ let url = "";
 beforeAll(async () => {
   await assertEngine();
   const base = await baseImage();
-  await dockerOk(buildArgs(SLEEP_IMAGE, base).map((arg) => (arg === SLEEP_IMAGE ? TAG : arg)), 900_000);
+  await dockerOk(
+    buildArgs(SLEEP_IMAGE, base).map((arg) => (arg === SLEEP_IMAGE ? TAG : arg)),
+    900_000,
+  );
   server = spawn(process.execPath, ["-e", SERVER], { stdio: ["ignore", "pipe", "inherit"] });
   const exited = once(server, "exit").then(([code]) => {
     throw new Error(`the server exited (${code}) before it listened`);
@@ -55,20 +58,61 @@ afterAll(async () => {
 });
 
 describe(`tally in the sleep image at --memory ${MEMORY}`, () => {
-  it(`runs ${DURATION_S}s at -c ${CONCURRENCY} to the end and prints its report`, async () => {
-    const started = performance.now();
-    const result = await run("docker", [
-      "run", "--name", NAME, "--network", "host", "--memory", MEMORY, "--memory-swap", MEMORY,
-      TAG, "tally", "-d", `${DURATION_S}s`, "-c", String(CONCURRENCY), "--json", "--expect", "v1=100", url,
-    ], RUN_LIMIT_MS);
-    const elapsedS = (performance.now() - started) / 1000;
-    const state = JSON.parse(await dockerOk(["inspect", "--format", "{{json .State}}", NAME])) as { OOMKilled: boolean; ExitCode: number };
-    expect({ code: result.code, oomKilled: state.OOMKilled, stderr: result.stderr }).toEqual({ code: 0, oomKilled: false, stderr: "" });
-    const report = JSON.parse(result.stdout) as { requests: number; rps: number; elapsedMs: number; rows: { key: string; count: number }[]; latencyMs: Record<string, number | null>; pass: boolean };
-    console.log(`tally -d ${DURATION_S}s -c ${CONCURRENCY} at --memory ${MEMORY}: ${report.requests} requests, ${Math.round(report.rps)} req/s, exit ${result.code}, ${elapsedS.toFixed(0)} s in all; latency ${JSON.stringify(report.latencyMs)}`);
-    expect(report.elapsedMs).toBeGreaterThanOrEqual(DURATION_S * 1000);
-    expect(report.rows).toEqual([expect.objectContaining({ key: "v1", count: report.requests })]);
-    expect(report.pass).toBe(true);
-    for (const stat of ["min", "p50", "p90", "p99", "max"]) expect(report.latencyMs[stat]).toBeTypeOf("number");
-  }, RUN_LIMIT_MS + 30_000);
+  it(
+    `runs ${DURATION_S}s at -c ${CONCURRENCY} to the end and prints its report`,
+    async () => {
+      const started = performance.now();
+      const result = await run(
+        "docker",
+        [
+          "run",
+          "--name",
+          NAME,
+          "--network",
+          "host",
+          "--memory",
+          MEMORY,
+          "--memory-swap",
+          MEMORY,
+          TAG,
+          "tally",
+          "-d",
+          `${DURATION_S}s`,
+          "-c",
+          String(CONCURRENCY),
+          "--json",
+          "--expect",
+          "v1=100",
+          url,
+        ],
+        RUN_LIMIT_MS,
+      );
+      const elapsedS = (performance.now() - started) / 1000;
+      const state = JSON.parse(await dockerOk(["inspect", "--format", "{{json .State}}", NAME])) as {
+        OOMKilled: boolean;
+        ExitCode: number;
+      };
+      expect({ code: result.code, oomKilled: state.OOMKilled, stderr: result.stderr }).toEqual({
+        code: 0,
+        oomKilled: false,
+        stderr: "",
+      });
+      const report = JSON.parse(result.stdout) as {
+        requests: number;
+        rps: number;
+        elapsedMs: number;
+        rows: { key: string; count: number }[];
+        latencyMs: Record<string, number | null>;
+        pass: boolean;
+      };
+      console.log(
+        `tally -d ${DURATION_S}s -c ${CONCURRENCY} at --memory ${MEMORY}: ${report.requests} requests, ${Math.round(report.rps)} req/s, exit ${result.code}, ${elapsedS.toFixed(0)} s in all; latency ${JSON.stringify(report.latencyMs)}`,
+      );
+      expect(report.elapsedMs).toBeGreaterThanOrEqual(DURATION_S * 1000);
+      expect(report.rows).toEqual([expect.objectContaining({ key: "v1", count: report.requests })]);
+      expect(report.pass).toBe(true);
+      for (const stat of ["min", "p50", "p90", "p99", "max"]) expect(report.latencyMs[stat]).toBeTypeOf("number");
+    },
+    RUN_LIMIT_MS + 30_000,
+  );
 });

@@ -14,7 +14,9 @@ function importGraph(): Map<string, string[]> {
     for (const name of readdirSync(join(ROOT, folder)).filter((n) => n.endsWith(".ts"))) {
       const file = join(ROOT, folder, name);
       const source = readFileSync(file, "utf8");
-      const targets = [...source.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.[^"]+)"/gm)].map((m) => relative(ROOT, resolve(dirname(file), m[1]!)));
+      const targets = [...source.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.[^"]+)"/gm)].map((m) =>
+        relative(ROOT, resolve(dirname(file), m[1]!)),
+      );
       graph.set(relative(ROOT, file), targets);
     }
   }
@@ -53,7 +55,23 @@ describe("tally's imports", () => {
   });
 
   it("the check finds a circle when there is one", () => {
-    expect(findCycle(new Map([["a", ["b"]], ["b", ["c"]], ["c", ["a"]]]))).toEqual(["a", "b", "c", "a"]);
-    expect(findCycle(new Map([["a", ["b", "c"]], ["b", ["c"]], ["c", []]]))).toBeUndefined();
+    expect(
+      findCycle(
+        new Map([
+          ["a", ["b"]],
+          ["b", ["c"]],
+          ["c", ["a"]],
+        ]),
+      ),
+    ).toEqual(["a", "b", "c", "a"]);
+    expect(
+      findCycle(
+        new Map([
+          ["a", ["b", "c"]],
+          ["b", ["c"]],
+          ["c", []],
+        ]),
+      ),
+    ).toBeUndefined();
   });
 });

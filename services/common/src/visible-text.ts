@@ -20,7 +20,7 @@ const UNSAFE = new RegExp(`[\\x00-\\x0a${OTHERS}]`, "g");
 const NAMED: Record<string, string> = { "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 
 /** `\t`, `\n`, `\r` by name; `\x1b` for the other controls up to U+00FF; `\u202e` above. */
-function escape(c: string): string {
+function escapeChar(c: string): string {
   const named = NAMED[c];
   if (named !== undefined) return named;
   const code = c.charCodeAt(0);
@@ -41,18 +41,18 @@ function escape(c: string): string {
 export function visibleText(text: string): string {
   // The common case, text with nothing to escape, costs one scan and no copy.
   UNSAFE_KEEPING_LAYOUT.lastIndex = 0;
-  return UNSAFE_KEEPING_LAYOUT.test(text) ? text.replace(UNSAFE_KEEPING_LAYOUT, escape) : text;
+  return UNSAFE_KEEPING_LAYOUT.test(text) ? text.replace(UNSAFE_KEEPING_LAYOUT, escapeChar) : text;
 }
 
 /** {@link visibleText} for a one-line field: line feeds and tabs are escaped too (`\n`, `\t`). */
 export function visibleLine(text: string): string {
   UNSAFE.lastIndex = 0;
-  return UNSAFE.test(text) ? text.replace(UNSAFE, escape) : text;
+  return UNSAFE.test(text) ? text.replace(UNSAFE, escapeChar) : text;
 }
 
 // What JSON.stringify leaves raw but a terminal may act on: DEL, the C1 controls
 // and the layout characters above (it escapes only U+0000-U+001F).
-const UNSAFE_IN_JSON = new RegExp(`[\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]`, "g");
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * `JSON.stringify(value, null, indent)` with the characters it leaves raw that a
@@ -64,5 +64,7 @@ const UNSAFE_IN_JSON = new RegExp(`[\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028\\u20
 export function terminalJson(value: unknown, indent?: number): string {
   const json = JSON.stringify(value, null, indent);
   UNSAFE_IN_JSON.lastIndex = 0;
-  return json === undefined || !UNSAFE_IN_JSON.test(json) ? json : json.replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return json === undefined || !UNSAFE_IN_JSON.test(json)
+    ? json
+    : json.replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

@@ -6,7 +6,7 @@ import { checkDuration, checkWholeNumber, rangeText, type Range } from "../../co
 import { DURATION_FORM, formatDuration } from "../../common/src/duration.ts";
 import { UsageError } from "../../common/src/usage-error.ts";
 import { visibleLine } from "../../common/src/visible-text.ts";
-import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Expectation, type Parsed } from "./expect.ts";
+import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Parsed } from "./expect.ts";
 import { GROUPED_KEY, MAX_ROWS, type Amount, type GroupBy, type TallyOptions } from "./types.ts";
 
 export type { Amount, GroupBy, TallyOptions } from "./types.ts";

@@ -35,12 +35,16 @@ export const LATENCY_RELATIVE_PRECISION = 1 / 1024;
 
 export class LatencyHistogram {
   // Float64 counts: exact up to 2^53 per bucket, so no run can overflow one.
-  readonly #histogram = new Float64Histogram(LATENCY_HISTOGRAM.lowestUs, LATENCY_HISTOGRAM.highestUs, LATENCY_HISTOGRAM.significantDigits);
+  readonly #histogram = new Float64Histogram(
+    LATENCY_HISTOGRAM.lowestUs,
+    LATENCY_HISTOGRAM.highestUs,
+    LATENCY_HISTOGRAM.significantDigits,
+  );
 
   /** Records one latency, in milliseconds (as performance.now() differences are). No allocation. */
   record(ms: number): void {
     const us = Math.round(ms * 1000);
-    this.#histogram.recordValue(us < LATENCY_HISTOGRAM.lowestUs ? LATENCY_HISTOGRAM.lowestUs : us > LATENCY_HISTOGRAM.highestUs ? LATENCY_HISTOGRAM.highestUs : us);
+    this.#histogram.recordValue(Math.min(Math.max(us, LATENCY_HISTOGRAM.lowestUs), LATENCY_HISTOGRAM.highestUs));
   }
 
   /** Latencies recorded. */
