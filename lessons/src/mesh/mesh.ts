@@ -49,6 +49,7 @@ export class Mesh {
   readonly #proxies: MeshProxy[] = [];
   readonly #clientUrls = new Map<string, string>();
   readonly #decisions: Decision[] = [];
+  readonly #watchers = new Set<(decision: Decision) => void>();
   #outside: OutsideWorld | undefined;
 
   private constructor(config: MeshConfig, settings: Settings, found: PreviewWorkload[], service: string) {
@@ -83,6 +84,7 @@ export class Mesh {
       onDecision: (d) => {
         this.#decisions.push(d);
         if (this.#decisions.length > KEPT_DECISIONS) this.#decisions.shift();
+        for (const watch of this.#watchers) watch(d);
       },
     });
     this.#proxies.push(proxy);
@@ -175,6 +177,17 @@ export class Mesh {
   /** Request-log lines of a Deployment's pods. */
   requestLogs(deployment: string): RequestLogLine[] {
     return this.pods.filter((p) => p.deployment === deployment).flatMap((p) => p.requests);
+  }
+
+  /** Calls `watch` with each decision as a proxy makes it (the live view); returns the function that stops it. */
+  watchDecisions(watch: (decision: Decision) => void): () => void {
+    this.#watchers.add(watch);
+    return () => void this.#watchers.delete(watch);
+  }
+
+  /** The name of the client's proxy (the sleep Deployment's), as its decisions carry it. */
+  get clientName(): string {
+    return this.#client.name;
   }
 
   /** The decisions the proxies made since the last call, oldest first. */

@@ -149,6 +149,11 @@ export class OutlierDetector {
     return state;
   }
 
+  /** When `id`'s current (or last) ejection ends, in ms since the epoch; 0 if never ejected. */
+  ejectedUntil(id: string): number {
+    return this.#state.get(id)?.ejectedUntil ?? 0;
+  }
+
   isEjected(id: string, now: number): boolean {
     return (this.#state.get(id)?.ejectedUntil ?? 0) > now;
   }

@@ -12,7 +12,7 @@ import { defaultDestination, type Destination, type HeaderOperations, type MeshC
 import { labelsMatch } from "../core/kustomize.ts";
 import { ConnectionPools, Overflow } from "./connection-pool.ts";
 import type { Endpoint, Endpoints } from "./endpoints.ts";
-import { decide, describeDestination, readTarget, type ForwardPlan, type MirrorPlan } from "./decide.ts";
+import { decide, describeDestination, FAULT_ABORT_BODY, hostDecision, readTarget, type Call, type ForwardPlan, type MirrorPlan } from "./decide.ts";
 import { countsAsError, healthyEndpoints, OutlierDetector, pickEndpoint, retryBackoffMs, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";
 import { applyHeaderOperations, type ProxyRole, type RequestInfo } from "./routing.ts";
 
@@ -27,7 +27,11 @@ export const SIDECAR_WORKERS = 2;
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer", "host"]);
 
-/** What a proxy did with one request, for the explanation printed beside a check's distribution. */
+/**
+ * What a proxy did with one request: for the explanation printed beside a
+ * check's distribution, and for the live view (lessons/src/view), which draws
+ * each decision as hops from the proxy to the Service, subset and pods.
+ */
 export interface Decision {
   proxy: string;
   /** `VirtualService flaskapp http[0]`, `default route to …`, `passthrough`, … */
@@ -37,6 +41,33 @@ export interface Decision {
   /** What else the rule did: fault, redirect, mirror, retries, overflow. */
   notes: string[];
   status: number;
+  /**
+   * `route`: sent upstream; `mirror`: a mirrored copy (its status is the copy's, never the client's);
+   * `fault`: a fault abort; `local`: the proxy answered itself (no route, unregistered host, overflow,
+   * no healthy upstream, a missing subset, a redirect).
+   */
+  kind: DecisionKind;
+  /** When the proxy finished with it (ms since the epoch). */
+  at: number;
+  /** The request's path as the client sent it. */
+  path: string;
+  /** The host it was for (a Service's FQDN or an outside host) and the subset chosen, when known. */
+  host?: string;
+  subset?: string;
+  /** Each try at an endpoint, in order (more than one: retries); status 0 for a reset, connect failure or per-try timeout. */
+  attempts: Array<{ endpoint: string; status: number }>;
+  /** Endpoints the outlier detector ejected while handling it, and until when. */
+  ejected: Array<{ endpoint: string; until: number }>;
+}
+
+export type DecisionKind = "route" | "mirror" | "fault" | "local";
+
+/** What #forward saw, for the Decision. */
+interface Trace {
+  attempts: Decision["attempts"];
+  ejected: Decision["ejected"];
+  /** The proxy answered itself after all (overflow, no healthy upstream). */
+  local: boolean;
 }
 
 export interface ProxyOptions {
@@ -194,21 +225,41 @@ export class MeshProxy {
     headers["x-request-id"] ??= randomUUID();
     headers["x-forwarded-proto"] ??= "http";
     const request: RequestInfo = { path, method: req.method ?? "GET", headers };
-    const plan = decide({ config: this.#o.config, role: this.#o.role, request, authority, ...(destination === undefined ? {} : { destination }), random: this.#o.random });
+    const call: Call = { config: this.#o.config, role: this.#o.role, request, authority, ...(destination === undefined ? {} : { destination }), random: this.#o.random };
+    const plan = decide(call);
     const notes = [...plan.notes];
-    const record = (status: number) =>
-      this.#o.onDecision?.({ proxy: this.#o.name, rule: plan.rule, status, notes, ...(plan.destination ? { destination: plan.destination } : {}) });
+    const trace: Trace = { attempts: [], ejected: [], local: false };
+    // The host a reply was for (the decision's), or the forward's target.
+    const to: Destination | undefined = plan.kind === "forward" ? plan.target : hostOfDecision(call);
+    const record = (status: number, kind: DecisionKind, target = to, seen: Omit<Trace, "local"> = trace, what = notes) =>
+      this.#o.onDecision?.({
+        proxy: this.#o.name,
+        rule: plan.rule,
+        status,
+        notes: what,
+        ...(plan.destination ? { destination: kind === "mirror" && target ? describeDestination(target) : plan.destination } : {}),
+        kind,
+        at: this.#o.now(),
+        path,
+        ...(target ? { host: target.host } : {}),
+        ...(target?.subset === undefined ? {} : { subset: target.subset }),
+        attempts: seen.attempts,
+        ejected: seen.ejected,
+      });
     if (plan.delayMs !== undefined) await sleep(plan.delayMs);
-    for (const mirror of plan.mirrors) this.#mirror(mirror, body);
+    for (const mirror of plan.mirrors) {
+      this.#mirror(mirror, body, (endpoint, status) => record(status, "mirror", mirror.destination, { attempts: [{ endpoint, status }], ejected: [] }, [`mirrored copy (Host ${mirror.request.headers.host})`]));
+    }
     if (plan.kind === "reply") {
-      record(plan.reply.status);
+      record(plan.reply.status, plan.reply.body === FAULT_ABORT_BODY ? "fault" : "local");
       return this.#reply(res, plan.reply.status, plan.reply.body, plan.reply.headers);
     }
-    record(await this.#forward(plan, body, res, worker, notes));
+    const status = await this.#forward(plan, body, res, worker, notes, trace);
+    record(status, trace.local || trace.attempts.length === 0 ? "local" : "route");
   }
 
-  /** Fire and forget: the mirror's answer and failures never reach the client. */
-  #mirror(mirror: MirrorPlan, body: Buffer): void {
+  /** Fire and forget: the mirror's answer and failures never reach the client (only `done`, for the Decision; status 0 for a failure). */
+  #mirror(mirror: MirrorPlan, body: Buffer, done: (endpoint: string, status: number) => void): void {
     const service = this.#o.config.services.get(mirror.destination.host);
     const cluster = this.#cluster(mirror.destination, service);
     if (!cluster) return;
@@ -218,8 +269,9 @@ export class MeshProxy {
     const { path, method, headers } = mirror.request;
     this.#transport(endpoint)
       .request({ path, method: method as Dispatcher.HttpMethod, headers: this.#toUpstream(headers as Record<string, string>, endpoint, 1), body: body.length > 0 ? body : null })
-      .then((r) => r.body.dump())
-      .catch(() => undefined);
+      .then((r) => r.body.dump().then(() => r.statusCode))
+      .catch(() => 0)
+      .then((status) => done(endpoint.id, status));
   }
 
   /**
@@ -247,7 +299,7 @@ export class MeshProxy {
   }
 
   /** Sends the planned request with the route's timeout and retries; answers the client and resolves with the status it got. */
-  async #forward(plan: ForwardPlan, body: Buffer, res: ServerResponse, worker: number, notes: string[]): Promise<number> {
+  async #forward(plan: ForwardPlan, body: Buffer, res: ServerResponse, worker: number, notes: string[], trace: Trace): Promise<number> {
     const cluster = this.#cluster(plan.target, plan.service);
     if (!cluster) throw new Error(`no cluster for ${describeDestination(plan.target)}`);
     const { retries, responseRules } = plan;
@@ -270,7 +322,10 @@ export class MeshProxy {
       const healthy = healthyEndpoints(this.#clusterEndpoints(cluster), cluster.selector, (id) => cluster.outlier?.isEjected(id, now) ?? false);
       // Istio's retries avoid hosts already tried, except under consistent hashing, where they may hit the same host.
       const candidates = "consistentHash" in cluster.policy.loadBalancer ? healthy : untried(healthy, tried);
-      if (candidates.length === 0) return answer(503, NO_HEALTHY_UPSTREAM_BODY);
+      if (candidates.length === 0) {
+        trace.local = true;
+        return answer(503, NO_HEALTHY_UPSTREAM_BODY);
+      }
       const lb = cluster.policy.loadBalancer;
       const hashKey = "consistentHash" in lb ? headers[lb.consistentHash.httpHeaderName] : undefined;
       const endpoint = candidates[pickEndpoint(lb, candidates.map((e) => ({ id: e.id, active: cluster.active.get(e.id) ?? 0 })), cluster.nextCursor(worker), this.#o.random, hashKey)]!;
@@ -281,6 +336,7 @@ export class MeshProxy {
       } catch (error) {
         if (error instanceof Overflow) {
           notes.push("overflow: circuit breaker open");
+          trace.local = true;
           return answer(503, OVERFLOW_BODY, { "x-envoy-overloaded": "true" });
         }
         if (timedOut()) return answer(504, TIMEOUT_BODY);
@@ -317,7 +373,8 @@ export class MeshProxy {
         } finally {
           clearTimeout(perTry);
         }
-        cluster.outlier?.record(endpoint.id, countsAsError(outcome), this.#o.now(), this.#clusterEndpoints(cluster).length);
+        if (cluster.outlier?.record(endpoint.id, countsAsError(outcome), this.#o.now(), this.#clusterEndpoints(cluster).length)) trace.ejected.push({ endpoint: endpoint.id, until: cluster.outlier.ejectedUntil(endpoint.id) });
+        trace.attempts.push({ endpoint: endpoint.id, status: outcome.kind === "response" ? outcome.status : 0 });
 
         if (timedOut()) {
           await response?.body.dump().catch(() => undefined);
@@ -422,4 +479,11 @@ export function explainDecisions(decisions: Decision[]): string {
   const lines = sorted.slice(0, EXPLAINED_KINDS).map(([line, n]) => `  ${String(n).padStart(width)}  ${line}`);
   if (sorted.length > EXPLAINED_KINDS) lines.push(`  … and ${sorted.length - EXPLAINED_KINDS} more kinds of decision`);
   return lines.length === 0 ? "" : `what the mesh preview's proxies decided:\n${lines.join("\n")}\n`;
+}
+
+/** The host a request was for when the proxy answered it itself: the Service it resolved to, or the host it named. */
+function hostOfDecision(call: Call): Destination | undefined {
+  const host = hostDecision(call);
+  if (host.kind === "service") return { host: host.service.host };
+  return "host" in host ? { host: host.host } : undefined;
 }
