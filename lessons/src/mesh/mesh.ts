@@ -124,7 +124,7 @@ export class Mesh {
       for (const gateway of config.gatewayDeployments) {
         const proxy = mesh.#proxy(gateway.name, { kind: "gateway", namespace: gateway.namespace, labels: gateway.labels, port: gateway.port }, gateway.name);
         const url = await proxy.listen();
-        mesh.endpoints.add({ id: `${gateway.name}-gateway`, url, labels: gateway.labels, namespace: gateway.namespace, sidecar: false }, false);
+        mesh.endpoints.add({ id: gatewayEndpointId(gateway.name), url, labels: gateway.labels, namespace: gateway.namespace, sidecar: false }, false);
       }
       // Every start settles (a pod that fails is already stopped) before the first failure is reported.
       const started = await Promise.allSettled(flaskapp.flatMap((w) => Array.from({ length: w.replicas }, () => mesh.#startPod(w))));
@@ -206,6 +206,11 @@ export class Mesh {
     await Promise.all(this.#proxies.map((p) => p.close()));
     await this.#outside?.stop();
   }
+}
+
+/** The endpoint id of a gateway's pod, as decisions name it. */
+export function gatewayEndpointId(gateway: string): string {
+  return `${gateway}-gateway`;
 }
 
 /** A Service's name as a pod in `namespace` writes it: the bare name in its own namespace, name.namespace elsewhere. */
