@@ -2,7 +2,7 @@
 // and no node_modules. `--if-stale` skips the build when every bundle is newer
 // than every source file (used by `npm start` and `npm run demo`).
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { isBuiltin } from "node:module";
 import { build, type BuildOptions, type Plugin } from "esbuild";
@@ -23,6 +23,13 @@ export const BUNDLES = [
  */
 export const FLASKAPP_APP = { entry: "services/flaskapp/src/main.ts", out: `dist/${APP_FILE}`, cache: `dist/${CODE_CACHE_FILE}` } as const;
 
+/**
+ * The live view's page (lessons/src/view/page), served by `npm run demo -- --serve`
+ * from dist/view: one browser script with Cytoscape.js inside (no CDN: it works
+ * offline) and its HTML.
+ */
+export const VIEW_PAGE = { entry: "lessons/src/view/page/main.ts", html: "lessons/src/view/page/index.html", out: "dist/view/view.js", htmlOut: "dist/view/index.html" } as const;
+
 /** The oldest Node major the bundles run on: package.json's engines.node (">=24"). */
 export const MIN_NODE_MAJOR = Number(/\d+/.exec(JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).engines.node)![0]);
 /** Exit code of a bundle started on an older Node (as for a usage error: the command cannot run as given). */
@@ -39,7 +46,7 @@ export function nodeCheck(program: string): string {
   return `if (+process.versions.node.split(".")[0] < ${MIN_NODE_MAJOR}) { process.stderr.write(${JSON.stringify(message)} + process.versions.node + "\\n"); process.exit(${OLD_NODE_EXIT}); }`;
 }
 
-const SOURCES = ["services", "package-lock.json", "scripts/build.ts"];
+const SOURCES = ["services", "lessons/src/view/page", "package-lock.json", "scripts/build.ts"];
 
 function newestMtime(path: string): number {
   const stat = statSync(path);
@@ -49,7 +56,7 @@ function newestMtime(path: string): number {
 
 function isStale(): boolean {
   const sources = Math.max(...SOURCES.map((p) => newestMtime(join(ROOT, p))));
-  return [...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache].some((out) => {
+  return [...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache, VIEW_PAGE.out, VIEW_PAGE.htmlOut].some((out) => {
     const path = join(ROOT, out);
     return !existsSync(path) || statSync(path).mtimeMs < sources;
   });
@@ -230,6 +237,24 @@ export async function buildBundles(): Promise<void> {
   await build({ ...bundleOptions(join(ROOT, FLASKAPP_APP.entry), app, ""), format: "cjs" });
   if (!/^[\x00-\x7f]*$/.test(readFileSync(app, "latin1"))) throw new Error(`${FLASKAPP_APP.out} is not ASCII: code-cache.ts reads it as latin1`);
   await primeCodeCache();
+  await buildViewPage();
+}
+
+/** The view's page for the browsers learners use today; the graph library is bundled in. */
+export async function buildViewPage(): Promise<void> {
+  mkdirSync(join(ROOT, "dist/view"), { recursive: true });
+  await build({
+    entryPoints: [join(ROOT, VIEW_PAGE.entry)],
+    outfile: join(ROOT, VIEW_PAGE.out),
+    bundle: true,
+    platform: "browser",
+    format: "iife",
+    target: ["chrome120", "firefox120", "safari17"],
+    minify: true,
+    legalComments: "none",
+    logLevel: "warning",
+  });
+  copyFileSync(join(ROOT, VIEW_PAGE.html), join(ROOT, VIEW_PAGE.htmlOut));
 }
 
 const PRIME_TIMEOUT_MS = 20_000;
@@ -279,6 +304,6 @@ if (import.meta.main) {
   const ifStale = process.argv.includes("--if-stale");
   if (!ifStale || isStale()) {
     await buildBundles();
-    console.error(`built ${[...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache].join(", ")}`);
+    console.error(`built ${[...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache, VIEW_PAGE.out, VIEW_PAGE.htmlOut].join(", ")}`);
   }
 }

@@ -10,12 +10,13 @@ import { allLessons, DEFAULT_LESSONS, isLesson, resolveTarget, SEED_STEPS, type 
 import { envNamesRead, tallyArgs, withLessonVars, type Check } from "../checks/checks.ts";
 import { previewTarget } from "../checks/preview.ts";
 import type { CommandIo } from "../cluster/plan.ts";
-import { renderKustomization, renderLimits, RENDER_LIMIT_SETTINGS, type RenderOptions } from "../core/kustomize.ts";
-import { FLASKAPP_BUNDLE, TALLY_BUNDLE } from "../core/paths.ts";
+import { renderKustomization, renderLimits, RENDER_LIMIT_SETTINGS, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
+import { FLASKAPP_BUNDLE, TALLY_BUNDLE, VIEW_ASSETS } from "../core/paths.ts";
 import { shellQuote } from "../core/shell.ts";
 import { Mesh } from "../mesh/mesh.ts";
 import { killAllPods } from "../mesh/pods.ts";
 import { findRelease, NEWEST_RELEASE, RELEASES, type IstioRelease } from "../mesh/releases.ts";
+import { startView, type View } from "../view/server.ts";
 import { processIo, runCommand } from "./command.ts";
 
 const USAGE = `usage: npm run demo [-- [--istio 1.NN] [--allow-remote] <lesson|dir> ...]   run lessons' checks in the local mesh preview
@@ -60,10 +61,19 @@ function exampleCommands(mesh: Mesh, check: Check | undefined): string {
   ].join("\n");
 }
 
+/** The live view of a served mesh, on 127.0.0.1 (lessons/src/view). */
+function serveView(mesh: Mesh, objects: K8sObject[], target: LessonTarget): Promise<View> {
+  return startView({ mesh, objects, lesson: target.name, summary: target.checks?.summary, checks: target.checks?.checks ?? [], assets: VIEW_ASSETS });
+}
+
 async function serve(target: LessonTarget, release: IstioRelease, render: RenderOptions, out: (text: string) => void, stop: Promise<unknown>): Promise<void> {
   const objects = await renderKustomization(target.dir, render);
   const checks = withLessonVars(target.checks?.checks ?? [], objects);
   const mesh = await Mesh.start(objects, { release, checkEnvNames: envNamesRead(checks) });
+  const view = await serveView(mesh, objects, target).catch(async (error: unknown) => {
+    await mesh.stop();
+    throw error;
+  });
   const services = [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes");
   out(`mesh preview of ${target.name} (Istio ${release.version} defaults)${target.checks ? `: ${target.checks.summary}` : ""}
 pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}
@@ -71,10 +81,12 @@ ${mesh.notes.map((note) => `note: ${note}\n`).join("")}${services.map((s) => `ht
 
 ${exampleCommands(mesh, checks[0])}
 ${checks.length ? `\nthe lesson's checks:\n${checks.map((c) => { const args = tallyArgs(c); return `  npx tally ${[...args.slice(0, -1), mesh.localUrl(args.at(-1)!)].map(shellQuote).join(" ")}`; }).join("\n")}\n` : ""}
+the live view (graph, why, traffic, checks): ${view.url}
 Ctrl-C stops the mesh.
 `);
   await stop;
   out("\nstopping the mesh preview\n");
+  await view.close();
   await mesh.stop();
 }
 

@@ -45,6 +45,7 @@ export interface Snapshot {
   at: number;
   nodes: Array<GraphNode & { ready?: boolean; ejected?: boolean; ejectedUntil?: number }>;
   edges: EdgeStats[];
+  links: Link[];
   /** Every decision seen since the view started. */
   decisions: number;
 }
@@ -83,6 +84,40 @@ export function configNodes(config: MeshConfig, workloads: Workloads): GraphNode
   }
   for (const pod of workloads.pods) nodes.push({ id: nodeId.pod(pod.name), kind: "pod", label: pod.name, namespace: pod.namespace });
   return nodes;
+}
+
+/** Who may call whom by the configuration, drawn faintly before any traffic (and what the layout follows). */
+export interface Link {
+  from: string;
+  to: string;
+}
+
+export function configLinks(config: MeshConfig, workloads: Workloads): Link[] {
+  const links: Link[] = [];
+  const gatewayHosts = new Map(workloads.gateways.map((g) => [`${g.name}.${g.namespace}.svc.cluster.local`, g.name]));
+  for (const service of config.services.values()) {
+    if (service.kind !== "kubernetes") continue;
+    const from = nodeId.service(service.host);
+    links.push({ from: nodeId.workload(workloads.client), to: from });
+    const gateway = gatewayHosts.get(service.host);
+    if (gateway !== undefined) {
+      links.push({ from, to: nodeId.workload(gateway) });
+      continue;
+    }
+    const selector = service.selector;
+    if (!selector) continue;
+    const selects = (labels: Record<string, string>, pod: Workloads["pods"][number]) => pod.namespace === service.namespace && Object.entries({ ...selector, ...labels }).every(([k, v]) => pod.labels[k] === v);
+    const subsets = [...(config.destinations.get(service.host)?.subsets.values() ?? [])];
+    if (subsets.length === 0) {
+      for (const pod of workloads.pods) if (selects({}, pod)) links.push({ from, to: nodeId.pod(pod.name) });
+    }
+    for (const subset of subsets) {
+      const sub = nodeId.subset(service.host, subset.name);
+      links.push({ from, to: sub });
+      for (const pod of workloads.pods) if (selects(subset.labels, pod)) links.push({ from: sub, to: nodeId.pod(pod.name) });
+    }
+  }
+  return links;
 }
 
 export function statusClass(status: number): StatusClass {
@@ -153,9 +188,11 @@ export class Traffic {
   readonly #recent = new Map<string, Decision[]>();
   readonly #ejected = new Map<string, number>();
   readonly #endpointNode: (endpoint: string) => string | undefined;
+  readonly #links: Link[];
   #decisions = 0;
 
-  constructor(nodes: GraphNode[], workloads: Workloads) {
+  constructor(nodes: GraphNode[], workloads: Workloads, links: Link[] = []) {
+    this.#links = links;
     for (const node of nodes) this.#nodes.set(node.id, node);
     const gateways = new Map(workloads.gateways.map((g) => [g.endpoint, nodeId.workload(g.name)]));
     this.#endpointNode = (endpoint) => gateways.get(endpoint) ?? (this.#nodes.get(nodeId.pod(endpoint))?.kind === "pod" ? nodeId.pod(endpoint) : undefined);
@@ -248,6 +285,6 @@ export class Traffic {
       const until = this.#ejected.get(node.id) ?? 0;
       return { ...node, ...(state ? { ready: state.ready } : {}), ...(until > now ? { ejected: true, ejectedUntil: until } : {}) };
     });
-    return { at: now, nodes, edges, decisions: this.#decisions };
+    return { at: now, nodes, edges, links: this.#links, decisions: this.#decisions };
   }
 }

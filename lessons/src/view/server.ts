@@ -14,7 +14,7 @@ import type { K8sObject } from "../core/kustomize.ts";
 import { TALLY_BUNDLE } from "../core/paths.ts";
 import { formatCommand } from "../core/shell.ts";
 import { gatewayEndpointId, type Mesh } from "../mesh/mesh.ts";
-import { configNodes, describeDecision, nodeId, Traffic, type PodState, type Workloads } from "./graph.ts";
+import { configLinks, configNodes, describeDecision, nodeId, Traffic, type PodState, type Workloads } from "./graph.ts";
 import { InputError, parseSendRequest, SEND_LIMITS, sendTallyArgs } from "./input.ts";
 import { rulesAt, rulesYaml } from "./rules.ts";
 
@@ -107,7 +107,7 @@ export async function startView(o: ViewOptions): Promise<View> {
   const { mesh, objects } = o;
   const tallyBundle = o.tallyBundle ?? TALLY_BUNDLE;
   const workloads = workloadsOf(mesh);
-  const traffic = new Traffic(configNodes(mesh.config, workloads), workloads);
+  const traffic = new Traffic(configNodes(mesh.config, workloads), workloads, configLinks(mesh.config, workloads));
   const gatewayLabels = new Map(mesh.config.gatewayDeployments.map((g) => [g.name, g.labels]));
   const services = serviceNames(mesh);
   const checks = withLessonVars(o.checks, objects);
