@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/containers/**", "test/e2e/**"],
+          exclude: ["test/containers/**", "test/e2e/**", "test/ui/**"],
           globalSetup: ["test/global-setup.ts"],
           // Two files at a time on our 2-core machines (vitest's default leaves one core to
           // itself): most tests wait on real servers and processes, not on the CPU.
@@ -23,6 +23,17 @@ export default defineConfig({
           globalSetup: ["test/global-setup.ts"],
           testTimeout: 90_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          // The live view in headless chromium (Debian's, driven by playwright-core): npm run test:ui.
+          name: "ui",
+          include: ["test/ui/**/*.test.ts"],
+          globalSetup: ["test/ui/setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
         },
       },
       {
