@@ -147,7 +147,7 @@ describe("the live view of weighted", () => {
     const rules = (await page.textContent("#why-rules"))!;
     expect(rules).toContain("kind: DestinationRule");
     expect(rules).toMatch(/subset: v2\n\s+weight: 30/);
-    expect(await page.textContent("#why-title")).toBe("Why: flaskapp.istio-lessons → flaskapp v2");
+    expect(await page.textContent("#why-title")).toBe("Why: flaskapp → flaskapp v2");
     const decisions = await page.$$eval("#why-decisions li", (items) => items.map((i) => i.textContent));
     expect(decisions[0]).toMatch(/sleep: \/env\/version · VirtualService flaskapp http\[0\] → flaskapp subset v2 \(weight 30 of 100\) via flaskapp-v2-\S+ → 200$/);
     await screenshot(page, "weighted");

@@ -33,6 +33,8 @@ export interface EdgeStats {
   /** This edge's requests as a share (0–100) of the plain and local requests leaving its source. */
   share: number;
   statuses: Record<StatusClass, number>;
+  /** A sidecar reply's reason (the last one seen): overflow, no healthy upstream, unregistered host, … */
+  reason?: string;
 }
 
 export interface PodState {
@@ -72,17 +74,28 @@ function shortHost(host: string): string {
   return host.endsWith(".svc.cluster.local") ? host.split(".").slice(0, 2).join(".") : host;
 }
 
+/** A pod's name on two lines, its Deployment's name first: long names would run into the edges' labels. */
+function podLabel(name: string): string {
+  const parts = name.split("-");
+  return parts.length > 2 ? `${parts.slice(0, -2).join("-")}\n${parts.slice(-2).join("-")}` : name;
+}
+
 /** The nodes the configuration gives before any request: what the learner's render deploys. */
 export function configNodes(config: MeshConfig, workloads: Workloads): GraphNode[] {
   const nodes: GraphNode[] = [{ id: nodeId.workload(workloads.client), kind: "client", label: workloads.client }];
   for (const gw of workloads.gateways) nodes.push({ id: nodeId.workload(gw.name), kind: "gateway", label: gw.name, namespace: gw.namespace });
+  // Services in the lesson's namespace (the pods') by their name, as the sleep pod calls them; others as name.namespace.
+  const home = workloads.pods[0]?.namespace;
   for (const service of config.services.values()) {
-    nodes.push({ id: nodeId.service(service.host), kind: service.kind === "external" ? "external" : "service", label: service.kind === "external" ? service.host : shortHost(service.host), host: service.host, namespace: service.namespace });
+    // The client's own Service takes no part in the lessons' traffic (a request to it adds it).
+    if (service.name === workloads.client && service.namespace === home) continue;
+    const label = service.kind === "external" ? service.host : service.namespace === home ? service.name : shortHost(service.host);
+    nodes.push({ id: nodeId.service(service.host), kind: service.kind === "external" ? "external" : "service", label, host: service.host, namespace: service.namespace });
     for (const subset of config.destinations.get(service.host)?.subsets.values() ?? []) {
       nodes.push({ id: nodeId.subset(service.host, subset.name), kind: "subset", label: `${service.name} ${subset.name}`, host: service.host, namespace: service.namespace });
     }
   }
-  for (const pod of workloads.pods) nodes.push({ id: nodeId.pod(pod.name), kind: "pod", label: pod.name, namespace: pod.namespace });
+  for (const pod of workloads.pods) nodes.push({ id: nodeId.pod(pod.name), kind: "pod", label: podLabel(pod.name), namespace: pod.namespace });
   return nodes;
 }
 
@@ -98,7 +111,8 @@ export function configLinks(config: MeshConfig, workloads: Workloads): Link[] {
   for (const service of config.services.values()) {
     if (service.kind !== "kubernetes") continue;
     const from = nodeId.service(service.host);
-    links.push({ from: nodeId.workload(workloads.client), to: from });
+    // The client calls every Service but its own.
+    if (service.name !== workloads.client) links.push({ from: nodeId.workload(workloads.client), to: from });
     const gateway = gatewayHosts.get(service.host);
     if (gateway !== undefined) {
       links.push({ from, to: nodeId.workload(gateway) });
@@ -126,6 +140,19 @@ export function statusClass(status: number): StatusClass {
   if (status >= 400) return "4xx";
   if (status >= 300) return "3xx";
   return "2xx";
+}
+
+/** Why a proxy answered a request itself, in a few words for an edge's label. */
+export function localReason(d: Decision): string | undefined {
+  if (d.kind === "fault") return "fault abort";
+  if (d.kind !== "local") return undefined;
+  if (d.notes.some((n) => n.startsWith("overflow"))) return "overflow";
+  if (d.notes.some((n) => n.startsWith("no cluster for subset"))) return "no such subset";
+  if (d.notes.some((n) => n.startsWith("redirect"))) return "redirect";
+  if (d.rule.startsWith("outbound REGISTRY_ONLY")) return "unregistered host";
+  if (d.rule.includes("no route") || d.rule.includes("no Gateway route")) return "no route";
+  if (d.status === 503) return "no healthy upstream";
+  return undefined;
 }
 
 export interface Hop {
@@ -174,6 +201,7 @@ interface EdgeState {
   requests: number;
   times: number[];
   statuses: Record<StatusClass, number>;
+  reason?: string;
 }
 
 function pushBounded<T>(list: T[], item: T, max: number): void {
@@ -204,7 +232,7 @@ export class Traffic {
 
   /** Adds a pod that started after the view (a replacement). */
   addPod(name: string, namespace: string): void {
-    if (!this.#nodes.has(nodeId.pod(name))) this.#nodes.set(nodeId.pod(name), { id: nodeId.pod(name), kind: "pod", label: name, namespace });
+    if (!this.#nodes.has(nodeId.pod(name))) this.#nodes.set(nodeId.pod(name), { id: nodeId.pod(name), kind: "pod", label: podLabel(name), namespace });
   }
 
   record(d: Decision): void {
@@ -217,6 +245,8 @@ export class Traffic {
       if (!edge) this.#edges.set(id, (edge = { from: hop.from, to: hop.to, kind: hop.kind, requests: 0, times: [], statuses: { "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0, reset: 0 } }));
       edge.requests++;
       edge.statuses[statusClass(hop.status)]++;
+      const reason = localReason(d);
+      if (reason !== undefined && hop.kind === d.kind) edge.reason = reason;
       pushBounded(edge.times, d.at, 100_000);
       for (const item of [id, hop.from, hop.to]) touched.add(item);
     }
@@ -277,6 +307,7 @@ export class Traffic {
         rps: Math.round((edge.times.length * 10_000) / RATE_WINDOW_MS) / 10,
         share: total === 0 ? 0 : Math.round((edge.requests * 1000) / total) / 10,
         statuses: { ...edge.statuses },
+        ...(edge.reason !== undefined ? { reason: edge.reason } : {}),
       };
     });
     const nodes = this.nodes.map((node) => {

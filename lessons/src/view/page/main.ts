@@ -61,7 +61,7 @@ const STATUS = ["2xx", "3xx", "4xx", "5xx", "reset"] as const;
 function edgeLabel(e: EdgeStats): string {
   const statuses = STATUS.filter((s) => e.statuses[s] > 0).map((s) => `${s} ${e.statuses[s]}`).join(" ");
   const share = e.kind === "mirror" || e.kind === "retry" ? e.kind : `${e.share}%`;
-  return `${e.rps}/s · ${share} · ${statuses}`;
+  return `${e.rps}/s · ${share}${e.reason ? ` · ${e.reason}` : ""} · ${statuses}`;
 }
 
 function errorClass(e: EdgeStats): string {
@@ -148,7 +148,7 @@ function renderTables(snapshot: Snapshot): void {
       button.title = "why: rules and last decisions";
       button.addEventListener("click", () => void explain(e.id));
       from.append(button);
-      tr.append(from, cell(labelOf(e.to)), cell(e.kind), cell(e.requests, true), cell(e.rps, true), cell(e.kind === "mirror" || e.kind === "retry" ? "" : e.share, true), ...STATUS.map((s) => cell(e.statuses[s], true)));
+      tr.append(from, cell(labelOf(e.to)), cell(e.reason ? `${e.kind}: ${e.reason}` : e.kind), cell(e.requests, true), cell(e.rps, true), cell(e.kind === "mirror" || e.kind === "retry" ? "" : e.share, true), ...STATUS.map((s) => cell(e.statuses[s], true)));
       return tr;
     }),
   );
