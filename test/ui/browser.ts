@@ -10,7 +10,16 @@ import { ROOT } from "#lessons/core/paths.ts";
 
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 export interface Browser {
   context: BrowserContext;
@@ -22,7 +31,12 @@ export interface Browser {
 
 export async function launchBrowser(): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), "view-test-profile-"));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
   const requests: string[] = [];
   context.on("request", (request) => void requests.push(request.url()));
   return {
@@ -63,7 +77,11 @@ export async function serveLesson(lesson: string): Promise<Served> {
     void exited.then((code) => reject(new Error(`demo --serve ${lesson} exited with ${code}: ${stderr}`)));
   });
   const upAt = Date.now();
-  const service = Object.fromEntries([...stdout.matchAll(/^http:\/\/(\S+) \(as the sleep pod calls it\) is served at (http:\/\/127\.0\.0\.1:\d+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  const service = Object.fromEntries(
+    [
+      ...stdout.matchAll(/^http:\/\/(\S+) \(as the sleep pod calls it\) is served at (http:\/\/127\.0\.0\.1:\d+)$/gm),
+    ].map((m) => [m[1]!, m[2]!]),
+  );
   return {
     child,
     view,

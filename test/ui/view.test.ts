@@ -22,7 +22,9 @@ async function screenshot(page: Page, name: string): Promise<void> {
 
 /** The edges table as the page shows it: requests per edge id. */
 function tableCounts(page: Page): Promise<Record<string, number>> {
-  return page.$$eval("#edges tbody tr", (rows) => Object.fromEntries(rows.map((r) => [(r as HTMLElement).dataset.edge!, Number(r.children[3]!.textContent)])));
+  return page.$$eval("#edges tbody tr", (rows) =>
+    Object.fromEntries(rows.map((r) => [(r as HTMLElement).dataset.edge!, Number(r.children[3]!.textContent)])),
+  );
 }
 
 async function waitForCounts(page: Page, expected: Record<string, number>): Promise<void> {
@@ -97,9 +99,15 @@ describe("the live view of weighted", () => {
 
   it("100 requests sent with tally from a terminal show on the edges with the counts tally reports", async () => {
     const before = await tableCounts(page);
-    const run = await runProgram(process.execPath, [TALLY_BUNDLE, "-n", "100", "-c", "4", "--json", `${served.service.flaskapp}/env/version`], 60_000);
+    const run = await runProgram(
+      process.execPath,
+      [TALLY_BUNDLE, "-n", "100", "-c", "4", "--json", `${served.service.flaskapp}/env/version`],
+      60_000,
+    );
     expect(run.code).toBe(0);
-    const rows = Object.fromEntries((JSON.parse(run.stdout) as { rows: Array<{ key: string; count: number }> }).rows.map((r) => [r.key, r.count]));
+    const rows = Object.fromEntries(
+      (JSON.parse(run.stdout) as { rows: Array<{ key: string; count: number }> }).rows.map((r) => [r.key, r.count]),
+    );
     expect((rows.v1 ?? 0) + (rows.v2 ?? 0)).toBe(100);
     await waitForCounts(page, {
       [EDGE.client]: (before[EDGE.client] ?? 0) + 100,
@@ -124,10 +132,16 @@ describe("the live view of weighted", () => {
     await page.fill("#send-count", "400");
     await page.fill("#send-concurrency", "4");
     await page.click("#send-button");
-    await page.waitForFunction(() => document.querySelector("#send-output")?.textContent?.includes("latency"), undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => document.querySelector("#send-output")?.textContent?.includes("latency"),
+      undefined,
+      { timeout: 60_000 },
+    );
     const output = (await page.textContent("#send-output"))!;
-    expect(output).toMatch(/^\$ tally -n 400 -c 4 http:\/\/flaskapp\/env\/version\n400 requests to GET http:\/\/127\.0\.0\.1:\d+\/env\/version, concurrency 4/);
-    expect(output).toMatch(/^ {2}v1 +\d+ +\d+\.\d%  █/m);
+    expect(output).toMatch(
+      /^\$ tally -n 400 -c 4 http:\/\/flaskapp\/env\/version\n400 requests to GET http:\/\/127\.0\.0\.1:\d+\/env\/version, concurrency 4/,
+    );
+    expect(output).toMatch(/^ {2}v1 +\d+ +\d+\.\d% {2}█/m);
     await waitForCounts(page, { [EDGE.client]: (before[EDGE.client] ?? 0) + 400 });
     const after = await tableCounts(page);
     const v1 = after[EDGE.v1]! - (before[EDGE.v1] ?? 0);
@@ -135,7 +149,10 @@ describe("the live view of weighted", () => {
     expect(v1 + v2).toBe(400);
     expect(Math.abs((v1 * 100) / 400 - 70)).toBeLessThanOrEqual(10);
     // The graph's labels carry the running shares: about 70% and 30% of the Service's requests.
-    const labels = await page.evaluate((ids) => ids.map((id) => window.meshView.cy.getElementById(id).data("label") as string), [EDGE.v1, EDGE.v2]);
+    const labels = await page.evaluate(
+      (ids) => ids.map((id) => window.meshView.cy.getElementById(id).data("label") as string),
+      [EDGE.v1, EDGE.v2],
+    );
     const shares = labels.map((l) => Number(/ · ([\d.]+)% · /.exec(l)![1]));
     expect(Math.abs(shares[0]! - 70)).toBeLessThanOrEqual(10);
     expect(Math.abs(shares[1]! - 30)).toBeLessThanOrEqual(10);
@@ -143,20 +160,26 @@ describe("the live view of weighted", () => {
 
   it("why: an edge explains itself with the rules as applied and the last decisions' rule path", async () => {
     await page.click(`#edges tbody tr[data-edge="${EDGE.v2}"] button`);
-    await page.waitForFunction(() => document.querySelector("#why-rules")?.textContent?.includes("kind: VirtualService"));
+    await page.waitForFunction(() =>
+      document.querySelector("#why-rules")?.textContent?.includes("kind: VirtualService"),
+    );
     const rules = (await page.textContent("#why-rules"))!;
     expect(rules).toContain("kind: DestinationRule");
     expect(rules).toMatch(/subset: v2\n\s+weight: 30/);
     expect(await page.textContent("#why-title")).toBe("Why: flaskapp → flaskapp v2");
     const decisions = await page.$$eval("#why-decisions li", (items) => items.map((i) => i.textContent));
-    expect(decisions[0]).toMatch(/sleep: \/env\/version · VirtualService flaskapp http\[0\] → flaskapp subset v2 \(weight 30 of 100\) via flaskapp-v2-\S+ → 200$/);
+    expect(decisions[0]).toMatch(
+      /sleep: \/env\/version · VirtualService flaskapp http\[0\] → flaskapp subset v2 \(weight 30 of 100\) via flaskapp-v2-\S+ → 200$/,
+    );
     await screenshot(page, "weighted");
   });
 
   it("the lesson's checks run from the page, PASS each", async () => {
     await page.click("#checks-button");
     await page.waitForSelector("#checks li[data-passed]", { timeout: 90_000 });
-    const results = await page.$$eval("#checks li", (items) => items.map((i) => ({ passed: (i as HTMLElement).dataset.passed, text: i.querySelector("summary")?.textContent })));
+    const results = await page.$$eval("#checks li", (items) =>
+      items.map((i) => ({ passed: (i as HTMLElement).dataset.passed, text: i.querySelector("summary")?.textContent })),
+    );
     expect(results).toEqual([{ passed: "true", text: "PASS about 70% v1 and 30% v2" }]);
   });
 
@@ -180,13 +203,20 @@ describe("the live view of outlier-ejection", () => {
   });
 
   it("marks the faulty pod ejected while the outlier detector has it out, and its 503s red", async () => {
-    const run = await runProgram(process.execPath, [TALLY_BUNDLE, "-n", "100", "--by", "status", `${served.service.flaskapp}/env/version`], 60_000);
+    const run = await runProgram(
+      process.execPath,
+      [TALLY_BUNDLE, "-n", "100", "--by", "status", `${served.service.flaskapp}/env/version`],
+      60_000,
+    );
     expect(run.code).toBe(0);
     await page.waitForSelector("#pods tbody tr td:text-matches('^until ')", { timeout: 10_000 });
     const ejected = await page.evaluate(() => window.meshView.cy.nodes(".ejected").map((n) => n.id()));
     expect(ejected).toHaveLength(1);
     expect(ejected[0]).toMatch(/^p:flaskapp-v1-faulty-/);
-    const edge = await page.evaluate((id) => window.meshView.cy.edges(`[target = "${id}"]`).map((e) => e.classes().join(" ")), ejected[0]!);
+    const edge = await page.evaluate(
+      (id) => window.meshView.cy.edges(`[target = "${id}"]`).map((e) => e.classes().join(" ")),
+      ejected[0]!,
+    );
     expect(edge.join(" ")).toMatch(/\b(bad|warn)\b/);
     await screenshot(page, "outlier-ejection");
   });
@@ -207,9 +237,21 @@ describe("the live view of mirror", () => {
   it("draws the mirrored copies apart from the traffic the client sees", async () => {
     await page.fill("#send-count", "50");
     await page.click("#send-button");
-    await page.waitForFunction(() => document.querySelector("#send-output")?.textContent?.includes("latency"), undefined, { timeout: 60_000 });
-    await page.waitForFunction(() => window.meshView.cy.edges(".mirror").length >= 2 && window.meshView.snapshot!.edges.filter((e) => e.kind === "mirror").every((e) => e.requests === 50), undefined, { timeout: 10_000 });
-    const styles = await page.evaluate(() => window.meshView.cy.edges(".mirror").map((e) => e.style("line-style") as string));
+    await page.waitForFunction(
+      () => document.querySelector("#send-output")?.textContent?.includes("latency"),
+      undefined,
+      { timeout: 60_000 },
+    );
+    await page.waitForFunction(
+      () =>
+        window.meshView.cy.edges(".mirror").length >= 2 &&
+        window.meshView.snapshot!.edges.filter((e) => e.kind === "mirror").every((e) => e.requests === 50),
+      undefined,
+      { timeout: 10_000 },
+    );
+    const styles = await page.evaluate(() =>
+      window.meshView.cy.edges(".mirror").map((e) => e.style("line-style") as string),
+    );
     expect(new Set(styles)).toEqual(new Set(["dashed"]));
     await screenshot(page, "mirror");
   });

@@ -3,7 +3,7 @@
 // the proxies' own decisions (mesh/proxy.ts Decision), each drawn as hops
 // client → Service → subset → pod. Pure: the server feeds it decisions and
 // asks for snapshots; nothing here does I/O.
-import type { MeshConfig } from "../mesh/config.ts";
+import type { MeshConfig } from "../mesh/model.ts";
 import type { Decision, DecisionKind } from "../mesh/proxy.ts";
 
 export type NodeKind = "client" | "gateway" | "workload" | "service" | "external" | "unregistered" | "subset" | "pod";
@@ -83,19 +83,34 @@ function podLabel(name: string): string {
 /** The nodes the configuration gives before any request: what the learner's render deploys. */
 export function configNodes(config: MeshConfig, workloads: Workloads): GraphNode[] {
   const nodes: GraphNode[] = [{ id: nodeId.workload(workloads.client), kind: "client", label: workloads.client }];
-  for (const gw of workloads.gateways) nodes.push({ id: nodeId.workload(gw.name), kind: "gateway", label: gw.name, namespace: gw.namespace });
+  for (const gw of workloads.gateways)
+    nodes.push({ id: nodeId.workload(gw.name), kind: "gateway", label: gw.name, namespace: gw.namespace });
   // Services in the lesson's namespace (the pods') by their name, as the sleep pod calls them; others as name.namespace.
   const home = workloads.pods[0]?.namespace;
   for (const service of config.services.values()) {
     // The client's own Service takes no part in the lessons' traffic (a request to it adds it).
     if (service.name === workloads.client && service.namespace === home) continue;
-    const label = service.kind === "external" ? service.host : service.namespace === home ? service.name : shortHost(service.host);
-    nodes.push({ id: nodeId.service(service.host), kind: service.kind === "external" ? "external" : "service", label, host: service.host, namespace: service.namespace });
+    const label =
+      service.kind === "external" ? service.host : service.namespace === home ? service.name : shortHost(service.host);
+    nodes.push({
+      id: nodeId.service(service.host),
+      kind: service.kind === "external" ? "external" : "service",
+      label,
+      host: service.host,
+      namespace: service.namespace,
+    });
     for (const subset of config.destinations.get(service.host)?.subsets.values() ?? []) {
-      nodes.push({ id: nodeId.subset(service.host, subset.name), kind: "subset", label: `${service.name} ${subset.name}`, host: service.host, namespace: service.namespace });
+      nodes.push({
+        id: nodeId.subset(service.host, subset.name),
+        kind: "subset",
+        label: `${service.name} ${subset.name}`,
+        host: service.host,
+        namespace: service.namespace,
+      });
     }
   }
-  for (const pod of workloads.pods) nodes.push({ id: nodeId.pod(pod.name), kind: "pod", label: podLabel(pod.name), namespace: pod.namespace });
+  for (const pod of workloads.pods)
+    nodes.push({ id: nodeId.pod(pod.name), kind: "pod", label: podLabel(pod.name), namespace: pod.namespace });
   return nodes;
 }
 
@@ -120,7 +135,9 @@ export function configLinks(config: MeshConfig, workloads: Workloads): Link[] {
     }
     const selector = service.selector;
     if (!selector) continue;
-    const selects = (labels: Record<string, string>, pod: Workloads["pods"][number]) => pod.namespace === service.namespace && Object.entries({ ...selector, ...labels }).every(([k, v]) => pod.labels[k] === v);
+    const selects = (labels: Record<string, string>, pod: Workloads["pods"][number]) =>
+      pod.namespace === service.namespace &&
+      Object.entries({ ...selector, ...labels }).every(([k, v]) => pod.labels[k] === v);
     const subsets = [...(config.destinations.get(service.host)?.subsets.values() ?? [])];
     if (subsets.length === 0) {
       for (const pod of workloads.pods) if (selects({}, pod)) links.push({ from, to: nodeId.pod(pod.name) });
@@ -128,7 +145,8 @@ export function configLinks(config: MeshConfig, workloads: Workloads): Link[] {
     for (const subset of subsets) {
       const sub = nodeId.subset(service.host, subset.name);
       links.push({ from, to: sub });
-      for (const pod of workloads.pods) if (selects(subset.labels, pod)) links.push({ from: sub, to: nodeId.pod(pod.name) });
+      for (const pod of workloads.pods)
+        if (selects(subset.labels, pod)) links.push({ from: sub, to: nodeId.pod(pod.name) });
     }
   }
   return links;
@@ -188,7 +206,12 @@ export function decisionHops(d: Decision, endpointNode: (endpoint: string) => st
 
 /** A decision as one line: proxy, rule path, where it went (each try), status. */
 export function describeDecision(d: Decision): string {
-  const tries = d.attempts.length > 1 || d.kind === "mirror" ? ` via ${d.attempts.map((a) => `${a.endpoint} ${a.status || "reset"}`).join(" → ")}` : d.attempts.length === 1 ? ` via ${d.attempts[0]!.endpoint}` : "";
+  const tries =
+    d.attempts.length > 1 || d.kind === "mirror"
+      ? ` via ${d.attempts.map((a) => `${a.endpoint} ${a.status || "reset"}`).join(" → ")}`
+      : d.attempts.length === 1
+        ? ` via ${d.attempts[0]!.endpoint}`
+        : "";
   const notes = d.notes.length > 0 ? ` (${d.notes.join("; ")})` : "";
   const ejected = d.ejected.length > 0 ? `; ejected ${d.ejected.map((e) => e.endpoint).join(", ")}` : "";
   return `${new Date(d.at).toISOString().slice(11, 23)} ${d.kind === "route" ? "" : `[${d.kind}] `}${d.proxy}: ${d.path} · ${d.rule}${d.destination ? ` → ${d.destination}` : ""}${tries}${notes} → ${d.status || "reset"}${ejected}`;
@@ -223,7 +246,9 @@ export class Traffic {
     this.#links = links;
     for (const node of nodes) this.#nodes.set(node.id, node);
     const gateways = new Map(workloads.gateways.map((g) => [g.endpoint, nodeId.workload(g.name)]));
-    this.#endpointNode = (endpoint) => gateways.get(endpoint) ?? (this.#nodes.get(nodeId.pod(endpoint))?.kind === "pod" ? nodeId.pod(endpoint) : undefined);
+    this.#endpointNode = (endpoint) =>
+      gateways.get(endpoint) ??
+      (this.#nodes.get(nodeId.pod(endpoint))?.kind === "pod" ? nodeId.pod(endpoint) : undefined);
   }
 
   get nodes(): GraphNode[] {
@@ -232,7 +257,8 @@ export class Traffic {
 
   /** Adds a pod that started after the view (a replacement). */
   addPod(name: string, namespace: string): void {
-    if (!this.#nodes.has(nodeId.pod(name))) this.#nodes.set(nodeId.pod(name), { id: nodeId.pod(name), kind: "pod", label: podLabel(name), namespace });
+    if (!this.#nodes.has(nodeId.pod(name)))
+      this.#nodes.set(nodeId.pod(name), { id: nodeId.pod(name), kind: "pod", label: podLabel(name), namespace });
   }
 
   record(d: Decision): void {
@@ -242,7 +268,18 @@ export class Traffic {
     for (const hop of decisionHops(d, this.#endpointNode)) {
       const id = `${hop.from}>${hop.to}>${hop.kind}`;
       let edge = this.#edges.get(id);
-      if (!edge) this.#edges.set(id, (edge = { from: hop.from, to: hop.to, kind: hop.kind, requests: 0, times: [], statuses: { "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0, reset: 0 } }));
+      if (!edge)
+        this.#edges.set(
+          id,
+          (edge = {
+            from: hop.from,
+            to: hop.to,
+            kind: hop.kind,
+            requests: 0,
+            times: [],
+            statuses: { "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0, reset: 0 },
+          }),
+        );
       edge.requests++;
       edge.statuses[statusClass(hop.status)]++;
       const reason = localReason(d);
@@ -271,7 +308,12 @@ export class Traffic {
       this.#nodes.set(nodeId.service(d.host), { id: nodeId.service(d.host), kind, label: d.host, host: d.host });
     }
     if (d.host !== undefined && d.subset !== undefined && !this.#nodes.has(nodeId.subset(d.host, d.subset))) {
-      this.#nodes.set(nodeId.subset(d.host, d.subset), { id: nodeId.subset(d.host, d.subset), kind: "subset", label: `${shortHost(d.host).split(".")[0]} ${d.subset}`, host: d.host });
+      this.#nodes.set(nodeId.subset(d.host, d.subset), {
+        id: nodeId.subset(d.host, d.subset),
+        kind: "subset",
+        label: `${shortHost(d.host).split(".")[0]} ${d.subset}`,
+        host: d.host,
+      });
     }
   }
 
@@ -292,7 +334,8 @@ export class Traffic {
   snapshot(now: number, pods: ReadonlyMap<string, PodState>): Snapshot {
     const outOf = new Map<string, number>();
     for (const edge of this.#edges.values()) {
-      if (edge.kind !== "mirror" && edge.kind !== "retry") outOf.set(edge.from, (outOf.get(edge.from) ?? 0) + edge.requests);
+      if (edge.kind !== "mirror" && edge.kind !== "retry")
+        outOf.set(edge.from, (outOf.get(edge.from) ?? 0) + edge.requests);
     }
     const edges = [...this.#edges].map(([id, edge]): EdgeStats => {
       const since = now - RATE_WINDOW_MS;
@@ -314,7 +357,11 @@ export class Traffic {
       if (node.kind !== "pod" && node.kind !== "gateway") return node;
       const state = pods.get(node.id);
       const until = this.#ejected.get(node.id) ?? 0;
-      return { ...node, ...(state ? { ready: state.ready } : {}), ...(until > now ? { ejected: true, ejectedUntil: until } : {}) };
+      return {
+        ...node,
+        ...(state ? { ready: state.ready } : {}),
+        ...(until > now ? { ejected: true, ejectedUntil: until } : {}),
+      };
     });
     return { at: now, nodes, edges, links: this.#links, decisions: this.#decisions };
   }

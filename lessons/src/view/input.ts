@@ -45,18 +45,27 @@ export function parseSendRequest(body: unknown, services: readonly string[]): Se
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new InputError("expected a JSON object");
   const b = body as Record<string, unknown>;
   const service = b.service;
-  if (typeof service !== "string" || !services.includes(service)) throw new InputError(`service: expected one of ${services.join(", ")}`);
+  if (typeof service !== "string" || !services.includes(service))
+    throw new InputError(`service: expected one of ${services.join(", ")}`);
   const path = b.path;
   if (typeof path !== "string" || path.length > SEND_LIMITS.pathChars || !PATH.test(path)) {
-    throw new InputError(`path: expected / followed by up to ${SEND_LIMITS.pathChars - 1} visible ASCII characters (no spaces)`);
+    throw new InputError(
+      `path: expected / followed by up to ${SEND_LIMITS.pathChars - 1} visible ASCII characters (no spaces)`,
+    );
   }
   const rawHeaders = b.headers ?? [];
-  if (!Array.isArray(rawHeaders) || rawHeaders.length > SEND_LIMITS.headers) throw new InputError(`headers: expected a list of at most ${SEND_LIMITS.headers} [name, value] pairs`);
+  if (!Array.isArray(rawHeaders) || rawHeaders.length > SEND_LIMITS.headers)
+    throw new InputError(`headers: expected a list of at most ${SEND_LIMITS.headers} [name, value] pairs`);
   const headers = rawHeaders.map((pair, i): [string, string] => {
-    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || typeof pair[1] !== "string") throw new InputError(`headers[${i}]: expected [name, value]`);
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== "string" || typeof pair[1] !== "string")
+      throw new InputError(`headers[${i}]: expected [name, value]`);
     const [name, value] = pair as [string, string];
-    if (name.length === 0 || name.length > SEND_LIMITS.headerNameChars || !TOKEN.test(name)) throw new InputError(`headers[${i}]: the name must be 1 to ${SEND_LIMITS.headerNameChars} token characters`);
-    if (value.length > SEND_LIMITS.headerValueChars || !PRINTABLE.test(value)) throw new InputError(`headers[${i}]: the value must be up to ${SEND_LIMITS.headerValueChars} printable ASCII characters`);
+    if (name.length === 0 || name.length > SEND_LIMITS.headerNameChars || !TOKEN.test(name))
+      throw new InputError(`headers[${i}]: the name must be 1 to ${SEND_LIMITS.headerNameChars} token characters`);
+    if (value.length > SEND_LIMITS.headerValueChars || !PRINTABLE.test(value))
+      throw new InputError(
+        `headers[${i}]: the value must be up to ${SEND_LIMITS.headerValueChars} printable ASCII characters`,
+      );
     return [name.toLowerCase(), value.trim()];
   });
   const count = wholeNumber(b.count, "count", SEND_LIMITS.count);

@@ -2,7 +2,7 @@
 // graph, as the learner's kustomization applies them. Pure.
 import { stringify } from "yaml";
 import { labelsMatch, type K8sObject } from "../core/kustomize.ts";
-import { objectNamespace, resolveHost } from "../mesh/config.ts";
+import { objectNamespace, resolveHost } from "../mesh/values.ts";
 import type { GraphNode, Workloads } from "./graph.ts";
 
 type Rule = K8sObject;
@@ -18,7 +18,10 @@ function hostsOf(obj: Rule): string[] {
     switch (obj.kind) {
       case "VirtualService": {
         const routes = [...(spec.http ?? []), ...(spec.tcp ?? []), ...(spec.tls ?? [])];
-        const destinations = routes.flatMap((r: any) => [...(r.route ?? []).map((d: any) => d.destination?.host), r.mirror?.host]);
+        const destinations = routes.flatMap((r: any) => [
+          ...(r.route ?? []).map((d: any) => d.destination?.host),
+          r.mirror?.host,
+        ]);
         return [...(spec.hosts ?? []), ...destinations].map(resolve);
       }
       case "DestinationRule":
@@ -29,8 +32,16 @@ function hostsOf(obj: Rule): string[] {
     return [];
   }
   if (obj.apiVersion.startsWith(GATEWAY_API) && obj.kind === "HTTPRoute") {
-    const refs = [...(spec.parentRefs ?? []), ...(spec.rules ?? []).flatMap((r: any) => [...(r.backendRefs ?? []), ...(r.filters ?? []).map((f: any) => f.requestMirror?.backendRef)])];
-    return refs.filter((ref: any) => ref && (ref.kind ?? "Service") === "Service").map((ref: any) => resolveHost(String(ref.name), ref.namespace ?? ns));
+    const refs = [
+      ...(spec.parentRefs ?? []),
+      ...(spec.rules ?? []).flatMap((r: any) => [
+        ...(r.backendRefs ?? []),
+        ...(r.filters ?? []).map((f: any) => f.requestMirror?.backendRef),
+      ]),
+    ];
+    return refs
+      .filter((ref: any) => ref && (ref.kind ?? "Service") === "Service")
+      .map((ref: any) => resolveHost(String(ref.name), ref.namespace ?? ns));
   }
   if (obj.apiVersion === "v1" && obj.kind === "Service") return [resolveHost(obj.metadata.name, ns)];
   return [];
@@ -38,12 +49,20 @@ function hostsOf(obj: Rule): string[] {
 
 /** Rules for a gateway workload: Istio Gateways selecting it, Gateway API Gateways, and the routes bound to them. */
 function gatewayRules(objects: Rule[], labels: Record<string, string>): Rule[] {
-  const gateways = objects.filter((o) => (o.apiVersion.startsWith(ISTIO) && o.kind === "Gateway" && labelsMatch(o.spec?.selector ?? {}, labels)) || (o.apiVersion.startsWith(GATEWAY_API) && o.kind === "Gateway"));
+  const gateways = objects.filter(
+    (o) =>
+      (o.apiVersion.startsWith(ISTIO) && o.kind === "Gateway" && labelsMatch(o.spec?.selector ?? {}, labels)) ||
+      (o.apiVersion.startsWith(GATEWAY_API) && o.kind === "Gateway"),
+  );
   const names = new Set(gateways.map((g) => `${objectNamespace(g)}/${g.metadata.name}`));
   const bound = objects.filter((o) => {
     const ns = objectNamespace(o);
-    if (o.apiVersion.startsWith(ISTIO) && o.kind === "VirtualService") return (o.spec?.gateways ?? []).some((g: string) => names.has(g.includes("/") ? g : `${ns}/${g}`));
-    if (o.apiVersion.startsWith(GATEWAY_API) && o.kind === "HTTPRoute") return (o.spec?.parentRefs ?? []).some((r: any) => (r.kind ?? "Gateway") === "Gateway" && names.has(`${r.namespace ?? ns}/${r.name}`));
+    if (o.apiVersion.startsWith(ISTIO) && o.kind === "VirtualService")
+      return (o.spec?.gateways ?? []).some((g: string) => names.has(g.includes("/") ? g : `${ns}/${g}`));
+    if (o.apiVersion.startsWith(GATEWAY_API) && o.kind === "HTTPRoute")
+      return (o.spec?.parentRefs ?? []).some(
+        (r: any) => (r.kind ?? "Gateway") === "Gateway" && names.has(`${r.namespace ?? ns}/${r.name}`),
+      );
     return false;
   });
   return [...gateways, ...bound];
@@ -56,7 +75,12 @@ function gatewayRules(objects: Rule[], labels: Record<string, string>): Rule[] {
  * for a workload's sidecar, the namespace's Sidecar and the routes that match
  * on its labels.
  */
-export function rulesAt(node: GraphNode, objects: Rule[], workloads: Workloads, gatewayLabels: ReadonlyMap<string, Record<string, string>>): Rule[] {
+export function rulesAt(
+  node: GraphNode,
+  objects: Rule[],
+  workloads: Workloads,
+  gatewayLabels: ReadonlyMap<string, Record<string, string>>,
+): Rule[] {
   const byHost = (hosts: Set<string>) => objects.filter((o) => hostsOf(o).some((h) => hosts.has(h)));
   switch (node.kind) {
     case "service":
@@ -67,7 +91,14 @@ export function rulesAt(node: GraphNode, objects: Rule[], workloads: Workloads, 
     case "pod": {
       const pod = workloads.pods.find((p) => `p:${p.name}` === node.id);
       if (!pod) return [];
-      const services = objects.filter((o) => o.apiVersion === "v1" && o.kind === "Service" && o.spec?.selector && objectNamespace(o) === pod.namespace && labelsMatch(o.spec.selector, pod.labels));
+      const services = objects.filter(
+        (o) =>
+          o.apiVersion === "v1" &&
+          o.kind === "Service" &&
+          o.spec?.selector &&
+          objectNamespace(o) === pod.namespace &&
+          labelsMatch(o.spec.selector, pod.labels),
+      );
       const hosts = new Set(services.map((s) => resolveHost(s.metadata.name, pod.namespace)));
       return byHost(hosts).filter((o) => o.kind !== "VirtualService" && o.kind !== "HTTPRoute");
     }
@@ -76,7 +107,11 @@ export function rulesAt(node: GraphNode, objects: Rule[], workloads: Workloads, 
     case "client":
     case "workload": {
       const sidecars = objects.filter((o) => o.apiVersion.startsWith(ISTIO) && o.kind === "Sidecar");
-      const bySource = objects.filter((o) => o.kind === "VirtualService" && (o.spec?.http ?? []).some((r: any) => (r.match ?? []).some((m: any) => m.sourceLabels)));
+      const bySource = objects.filter(
+        (o) =>
+          o.kind === "VirtualService" &&
+          (o.spec?.http ?? []).some((r: any) => (r.match ?? []).some((m: any) => m.sourceLabels)),
+      );
       return [...sidecars, ...bySource];
     }
   }

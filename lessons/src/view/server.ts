@@ -55,7 +55,8 @@ const SECURITY_HEADERS = {
   "referrer-policy": "no-referrer",
   "cache-control": "no-store",
   // The page loads nothing but itself and talks only to this server.
-  "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  "content-security-policy":
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 };
 
 class HttpError extends Error {
@@ -69,7 +70,11 @@ class HttpError extends Error {
 function workloadsOf(mesh: Mesh): Workloads {
   return {
     client: mesh.clientName,
-    gateways: mesh.config.gatewayDeployments.map((g) => ({ name: g.name, endpoint: gatewayEndpointId(g.name), namespace: g.namespace })),
+    gateways: mesh.config.gatewayDeployments.map((g) => ({
+      name: g.name,
+      endpoint: gatewayEndpointId(g.name),
+      namespace: g.namespace,
+    })),
     pods: mesh.pods.map((p) => ({ name: p.name, deployment: p.deployment, namespace: p.namespace, labels: p.labels })),
   };
 }
@@ -77,11 +82,14 @@ function workloadsOf(mesh: Mesh): Workloads {
 /** The Services the page may send to, as the sleep pod names them. */
 function serviceNames(mesh: Mesh): string[] {
   const home = mesh.config.services.get(mesh.service)!.namespace;
-  return [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes").map((s) => (s.namespace === home ? s.name : `${s.name}.${s.namespace}`));
+  return [...mesh.config.services.values()]
+    .filter((s) => s.kind === "kubernetes")
+    .map((s) => (s.namespace === home ? s.name : `${s.name}.${s.namespace}`));
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  if (!/^application\/json\b/.test(req.headers["content-type"] ?? "")) throw new HttpError(415, "expected Content-Type: application/json");
+  if (!/^application\/json\b/.test(req.headers["content-type"] ?? ""))
+    throw new HttpError(415, "expected Content-Type: application/json");
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -98,7 +106,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { ...SECURITY_HEADERS, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
@@ -163,10 +175,14 @@ export async function startView(o: ViewOptions): Promise<View> {
     const source = edge ? traffic.node(edge.from) : undefined;
     const rules = rulesAt(node, objects, workloadsOf(mesh), gatewayLabels);
     // For an edge from a proxy, the rules its sidecar applies too (a Sidecar, sourceLabels routes).
-    const fromRules = source ? rulesAt(source, objects, workloadsOf(mesh), gatewayLabels).filter((r) => !rules.includes(r)) : [];
+    const fromRules = source
+      ? rulesAt(source, objects, workloadsOf(mesh), gatewayLabels).filter((r) => !rules.includes(r))
+      : [];
     return {
       id,
-      title: edge ? `${source?.label ?? edge.from} → ${node.label}${edge.kind === "route" ? "" : ` (${edge.kind})`}` : `${node.label} (${node.kind})`,
+      title: edge
+        ? `${source?.label ?? edge.from} → ${node.label}${edge.kind === "route" ? "" : ` (${edge.kind})`}`
+        : `${node.label} (${node.kind})`,
       rules: rulesYaml([...rules, ...fromRules]),
       decisions: traffic.recent(id).reverse().map(describeDecision),
     };
@@ -174,7 +190,8 @@ export async function startView(o: ViewOptions): Promise<View> {
 
   const send = async (body: unknown) => {
     const request = parseSendRequest(body, services);
-    if (sending >= MAX_SENDS) throw new HttpError(429, `${MAX_SENDS} sends are already running; wait for one to finish`);
+    if (sending >= MAX_SENDS)
+      throw new HttpError(429, `${MAX_SENDS} sends are already running; wait for one to finish`);
     sending++;
     try {
       const args = sendTallyArgs(request);
@@ -194,7 +211,12 @@ export async function startView(o: ViewOptions): Promise<View> {
       for (const check of checks) {
         let output = "";
         const result = await runCheck(check, runner, { write: (t) => void (output += t) });
-        results.push({ name: check.name, passed: result.passed, output, ...(result.detail ? { detail: result.detail } : {}) });
+        results.push({
+          name: check.name,
+          passed: result.passed,
+          output,
+          ...(result.detail ? { detail: result.detail } : {}),
+        });
       }
       return { results };
     } finally {
@@ -205,10 +227,12 @@ export async function startView(o: ViewOptions): Promise<View> {
   let origin = "";
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     // DNS rebinding: a page from another site that resolves its name to 127.0.0.1 sends its own Host.
-    if (req.headers.host !== origin.slice("http://".length)) throw new HttpError(403, `Host ${JSON.stringify(req.headers.host ?? "")} refused: use ${origin}/`);
+    if (req.headers.host !== origin.slice("http://".length))
+      throw new HttpError(403, `Host ${JSON.stringify(req.headers.host ?? "")} refused: use ${origin}/`);
     const url = new URL(req.url ?? "/", origin);
     if (req.method === "POST") {
-      if (req.headers.origin !== undefined && req.headers.origin !== origin) throw new HttpError(403, `Origin ${JSON.stringify(req.headers.origin)} refused`);
+      if (req.headers.origin !== undefined && req.headers.origin !== origin)
+        throw new HttpError(403, `Origin ${JSON.stringify(req.headers.origin)} refused`);
       if (url.pathname === "/api/send") return sendJson(res, 200, await send(await readJson(req)));
       if (url.pathname === "/api/checks") return sendJson(res, 200, await runChecks());
       throw new HttpError(404, `no ${url.pathname}`);
@@ -226,7 +250,8 @@ export async function startView(o: ViewOptions): Promise<View> {
     if (url.pathname === "/api/graph") return sendJson(res, 200, snapshot());
     if (url.pathname === "/api/why") {
       const id = url.searchParams.get("id") ?? "";
-      if (id.length === 0 || id.length > 1024) throw new InputError("id: expected a node or edge id of 1 to 1024 characters");
+      if (id.length === 0 || id.length > 1024)
+        throw new InputError("id: expected a node or edge id of 1 to 1024 characters");
       return sendJson(res, 200, why(id));
     }
     if (url.pathname === "/api/events") {

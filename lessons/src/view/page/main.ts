@@ -33,33 +33,118 @@ declare global {
 }
 
 const STYLE: StylesheetJson = [
-  { selector: "node", style: { label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4, "background-color": "#8aa4c8", width: 26, height: 26, "text-wrap": "wrap", "text-max-width": "140px" } },
+  {
+    selector: "node",
+    style: {
+      label: "data(label)",
+      "font-size": 11,
+      "text-valign": "bottom",
+      "text-margin-y": 4,
+      "background-color": "#8aa4c8",
+      width: 26,
+      height: 26,
+      "text-wrap": "wrap",
+      "text-max-width": "140px",
+    },
+  },
   { selector: "node.client", style: { shape: "round-rectangle", "background-color": "#1f5fbf" } },
   { selector: "node.gateway", style: { shape: "diamond", "background-color": "#00796b", width: 32, height: 32 } },
   { selector: "node.workload", style: { shape: "round-rectangle", "background-color": "#3d6fb6" } },
   { selector: "node.service", style: { shape: "triangle", "background-color": "#5c6bc0" } },
   { selector: "node.external", style: { shape: "hexagon", "background-color": "#8d6e63" } },
-  { selector: "node.unregistered", style: { shape: "octagon", "background-color": "#fff", "border-width": 3, "border-color": "#b3261e", "border-style": "dashed" } },
-  { selector: "node.subset", style: { shape: "round-rectangle", "background-color": "#9fa8da", width: 34, height: 20 } },
+  {
+    selector: "node.unregistered",
+    style: {
+      shape: "octagon",
+      "background-color": "#fff",
+      "border-width": 3,
+      "border-color": "#b3261e",
+      "border-style": "dashed",
+    },
+  },
+  {
+    selector: "node.subset",
+    style: { shape: "round-rectangle", "background-color": "#9fa8da", width: 34, height: 20 },
+  },
   { selector: "node.pod", style: { shape: "ellipse", "background-color": "#43a047" } },
-  { selector: "node.unready", style: { opacity: 0.45, "border-width": 2, "border-style": "dotted", "border-color": "#555" } },
-  { selector: "node.ejected", style: { "background-color": "#9e9e9e", "border-width": 3, "border-style": "dashed", "border-color": "#b3261e" } },
+  {
+    selector: "node.unready",
+    style: { opacity: 0.45, "border-width": 2, "border-style": "dotted", "border-color": "#555" },
+  },
+  {
+    selector: "node.ejected",
+    style: { "background-color": "#9e9e9e", "border-width": 3, "border-style": "dashed", "border-color": "#b3261e" },
+  },
   { selector: "node:selected", style: { "border-width": 3, "border-color": "#ffbf47", "border-style": "solid" } },
-  { selector: "edge", style: { width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle", "line-color": "#2e7d32", "target-arrow-color": "#2e7d32", label: "data(label)", "font-size": 10, "text-rotation": "autorotate", "text-background-color": "#fff", "text-background-opacity": 0.85, "text-background-padding": "2px" } },
-  { selector: "edge.link", style: { width: 1, "line-color": "#d5dae2", "target-arrow-color": "#d5dae2", "target-arrow-shape": "none", label: "" } },
+  {
+    selector: "edge",
+    style: {
+      width: 2,
+      "curve-style": "bezier",
+      "target-arrow-shape": "triangle",
+      "line-color": "#2e7d32",
+      "target-arrow-color": "#2e7d32",
+      label: "data(label)",
+      "font-size": 10,
+      "text-rotation": "autorotate",
+      "text-background-color": "#fff",
+      "text-background-opacity": 0.85,
+      "text-background-padding": "2px",
+    },
+  },
+  {
+    selector: "edge.link",
+    style: {
+      width: 1,
+      "line-color": "#d5dae2",
+      "target-arrow-color": "#d5dae2",
+      "target-arrow-shape": "none",
+      label: "",
+    },
+  },
   { selector: "edge.warn", style: { "line-color": "#d17a00", "target-arrow-color": "#d17a00" } },
   { selector: "edge.bad", style: { "line-color": "#b3261e", "target-arrow-color": "#b3261e" } },
-  { selector: "edge.mirror", style: { "line-style": "dashed", "line-color": "#7b3fb5", "target-arrow-color": "#7b3fb5", "target-arrow-shape": "vee" } },
-  { selector: "edge.retry", style: { "line-style": "dotted", width: 3, "line-color": "#d17a00", "target-arrow-color": "#d17a00" } },
-  { selector: "edge.fault", style: { "line-style": "dashed", "line-color": "#b3261e", "target-arrow-color": "#b3261e", "target-arrow-shape": "tee" } },
-  { selector: "edge.local", style: { "line-style": "dotted", width: 3, "line-color": "#b3261e", "target-arrow-color": "#b3261e", "target-arrow-shape": "square" } },
+  {
+    selector: "edge.mirror",
+    style: {
+      "line-style": "dashed",
+      "line-color": "#7b3fb5",
+      "target-arrow-color": "#7b3fb5",
+      "target-arrow-shape": "vee",
+    },
+  },
+  {
+    selector: "edge.retry",
+    style: { "line-style": "dotted", width: 3, "line-color": "#d17a00", "target-arrow-color": "#d17a00" },
+  },
+  {
+    selector: "edge.fault",
+    style: {
+      "line-style": "dashed",
+      "line-color": "#b3261e",
+      "target-arrow-color": "#b3261e",
+      "target-arrow-shape": "tee",
+    },
+  },
+  {
+    selector: "edge.local",
+    style: {
+      "line-style": "dotted",
+      width: 3,
+      "line-color": "#b3261e",
+      "target-arrow-color": "#b3261e",
+      "target-arrow-shape": "square",
+    },
+  },
   { selector: "edge:selected", style: { width: 4, "overlay-opacity": 0.08 } },
 ];
 
 const STATUS = ["2xx", "3xx", "4xx", "5xx", "reset"] as const;
 
 function edgeLabel(e: EdgeStats): string {
-  const statuses = STATUS.filter((s) => e.statuses[s] > 0).map((s) => `${s} ${e.statuses[s]}`).join(" ");
+  const statuses = STATUS.filter((s) => e.statuses[s] > 0)
+    .map((s) => `${s} ${e.statuses[s]}`)
+    .join(" ");
   const share = e.kind === "mirror" || e.kind === "retry" ? e.kind : `${e.share}%`;
   return `${e.rps}/s · ${share}${e.reason ? ` · ${e.reason}` : ""} · ${statuses}`;
 }
@@ -70,7 +155,10 @@ function errorClass(e: EdgeStats): string {
   return bad * 5 >= e.requests ? "bad" : "warn";
 }
 
-const view: ViewState = { cy: cytoscape({ container: $("graph"), style: STYLE, minZoom: 0.3, maxZoom: 3 }), appliedAt: 0 };
+const view: ViewState = {
+  cy: cytoscape({ container: $("graph"), style: STYLE, minZoom: 0.3, maxZoom: 3 }),
+  appliedAt: 0,
+};
 window.meshView = view;
 let layoutKey = "";
 let selected: string | undefined;
@@ -86,7 +174,15 @@ function relayout(snapshot: Snapshot): void {
   const roots = snapshot.nodes.filter((n) => n.kind === "client").map((n) => n.id);
   // Breadth-first from the client, laid out left to right (the layout stacks its levels top-down: x and y swapped).
   view.cy
-    .layout({ name: "breadthfirst", directed: true, roots, spacingFactor: 1.1, padding: 24, animate: false, transform: (_node, p) => ({ x: p.y * 1.6, y: p.x * 0.7 }) } as cytoscape.LayoutOptions)
+    .layout({
+      name: "breadthfirst",
+      directed: true,
+      roots,
+      spacingFactor: 1.1,
+      padding: 24,
+      animate: false,
+      transform: (_node, p) => ({ x: p.y * 1.6, y: p.x * 0.7 }),
+    } as cytoscape.LayoutOptions)
     .run();
   view.cy.fit(undefined, 24);
 }
@@ -96,21 +192,37 @@ function apply(snapshot: Snapshot): void {
   const wanted: ElementDefinition[] = [
     ...snapshot.nodes.map((n) => ({
       group: "nodes" as const,
-      data: { id: n.id, label: n.ejected ? `${n.label}\n(ejected)` : n.ready === false ? `${n.label}\n(not ready)` : n.label },
+      data: {
+        id: n.id,
+        label: n.ejected ? `${n.label}\n(ejected)` : n.ready === false ? `${n.label}\n(not ready)` : n.label,
+      },
       classes: [n.kind, n.ejected ? "ejected" : "", n.ready === false ? "unready" : ""].filter(Boolean).join(" "),
     })),
-    ...snapshot.links.map((l) => ({ group: "edges" as const, data: { id: `link:${l.from}>${l.to}`, source: l.from, target: l.to, label: "" }, classes: "link" })),
-    ...snapshot.edges.map((e) => ({ group: "edges" as const, data: { id: e.id, source: e.from, target: e.to, label: edgeLabel(e) }, classes: [e.kind, errorClass(e)].filter(Boolean).join(" ") })),
+    ...snapshot.links.map((l) => ({
+      group: "edges" as const,
+      data: { id: `link:${l.from}>${l.to}`, source: l.from, target: l.to, label: "" },
+      classes: "link",
+    })),
+    ...snapshot.edges.map((e) => ({
+      group: "edges" as const,
+      data: { id: e.id, source: e.from, target: e.to, label: edgeLabel(e) },
+      classes: [e.kind, errorClass(e)].filter(Boolean).join(" "),
+    })),
   ];
   cy.batch(() => {
     const ids = new Set(wanted.map((w) => w.data.id!));
-    cy.elements().filter((el) => !ids.has(el.id())).remove();
+    cy.elements()
+      .filter((el) => !ids.has(el.id()))
+      .remove();
     for (const w of wanted) {
       const existing = cy.getElementById(w.data.id!);
       if (existing.nonempty()) {
         existing.data(w.data);
         (existing as cytoscape.Singular).classes(w.classes as string);
-      } else if (w.group === "nodes" || (cy.getElementById(w.data.source!).nonempty() && cy.getElementById(w.data.target!).nonempty())) {
+      } else if (
+        w.group === "nodes" ||
+        (cy.getElementById(w.data.source!).nonempty() && cy.getElementById(w.data.target!).nonempty())
+      ) {
         cy.add(w);
       }
     }
@@ -133,7 +245,9 @@ function cell(text: string | number, numeric = false): HTMLTableCellElement {
 }
 
 function renderTables(snapshot: Snapshot): void {
-  const rows = [...snapshot.edges].sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.kind.localeCompare(b.kind));
+  const rows = [...snapshot.edges].sort(
+    (a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.kind.localeCompare(b.kind),
+  );
   const body = document.querySelector<HTMLTableSectionElement>("#edges tbody")!;
   body.replaceChildren(
     ...rows.map((e) => {
@@ -148,7 +262,15 @@ function renderTables(snapshot: Snapshot): void {
       button.title = "why: rules and last decisions";
       button.addEventListener("click", () => void explain(e.id));
       from.append(button);
-      tr.append(from, cell(labelOf(e.to)), cell(e.reason ? `${e.kind}: ${e.reason}` : e.kind), cell(e.requests, true), cell(e.rps, true), cell(e.kind === "mirror" || e.kind === "retry" ? "" : e.share, true), ...STATUS.map((s) => cell(e.statuses[s], true)));
+      tr.append(
+        from,
+        cell(labelOf(e.to)),
+        cell(e.reason ? `${e.kind}: ${e.reason}` : e.kind),
+        cell(e.requests, true),
+        cell(e.rps, true),
+        cell(e.kind === "mirror" || e.kind === "retry" ? "" : e.share, true),
+        ...STATUS.map((s) => cell(e.statuses[s], true)),
+      );
       return tr;
     }),
   );
@@ -159,7 +281,11 @@ function renderTables(snapshot: Snapshot): void {
       .map((n) => {
         const tr = document.createElement("tr");
         tr.dataset.node = n.id;
-        tr.append(cell(n.label), cell(n.ready === false ? "no" : "yes"), cell(n.ejected ? `until ${new Date(n.ejectedUntil!).toLocaleTimeString()}` : "no"));
+        tr.append(
+          cell(n.label),
+          cell(n.ready === false ? "no" : "yes"),
+          cell(n.ejected ? `until ${new Date(n.ejectedUntil!).toLocaleTimeString()}` : "no"),
+        );
         return tr;
       }),
   );
@@ -167,11 +293,18 @@ function renderTables(snapshot: Snapshot): void {
 
 function tableText(): string {
   const table = $<HTMLTableElement>("edges");
-  return [...table.querySelectorAll("tr")].map((tr) => [...tr.querySelectorAll("th,td")].map((c) => c.textContent?.trim() ?? "").join("\t")).join("\n");
+  return [...table.querySelectorAll("tr")]
+    .map((tr) => [...tr.querySelectorAll("th,td")].map((c) => c.textContent?.trim() ?? "").join("\t"))
+    .join("\n");
 }
 
 async function api<T>(path: string, body?: unknown): Promise<T> {
-  const response = await fetch(path, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const response = await fetch(
+    path,
+    body === undefined
+      ? {}
+      : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) },
+  );
   const value = (await response.json()) as T & { error?: string };
   if (!response.ok) throw new Error(value.error ?? `${response.status}`);
   return value;
@@ -199,10 +332,17 @@ function setUpForms(meta: Meta): void {
   $("summary").textContent = meta.summary;
   document.title = `mesh preview: ${meta.lesson}`;
   const service = $<HTMLSelectElement>("send-service");
-  service.replaceChildren(...meta.services.map((s) => new Option(`${s} (${meta.urls[s]})`, s, s === meta.defaultService, s === meta.defaultService)));
+  service.replaceChildren(
+    ...meta.services.map(
+      (s) => new Option(`${s} (${meta.urls[s]})`, s, s === meta.defaultService, s === meta.defaultService),
+    ),
+  );
   $<HTMLInputElement>("send-path").value = meta.defaultPath;
   $<HTMLTextAreaElement>("send-headers").value = meta.defaultHeaders.map(([k, v]) => `${k}: ${v}`).join("\n");
-  for (const [field, limit] of [["count", meta.limits.count], ["concurrency", meta.limits.concurrency]] as const) {
+  for (const [field, limit] of [
+    ["count", meta.limits.count],
+    ["concurrency", meta.limits.concurrency],
+  ] as const) {
     const input = $<HTMLInputElement>(`send-${field}`);
     input.min = String(limit.min);
     input.max = String(limit.max);
@@ -255,7 +395,10 @@ async function runChecks(): Promise<void> {
   button.disabled = true;
   list.textContent = "running…";
   try {
-    const { results } = await api<{ results: Array<{ name: string; passed: boolean; output: string }> }>("/api/checks", {});
+    const { results } = await api<{ results: Array<{ name: string; passed: boolean; output: string }> }>(
+      "/api/checks",
+      {},
+    );
     list.replaceChildren(
       ...results.map((r) => {
         const li = document.createElement("li");
