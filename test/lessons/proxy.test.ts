@@ -524,3 +524,61 @@ describe("[redirect] [rewrite] the sidecar's redirect and rewrite", () => {
     expect(v1.seen.map((s) => s.path)).toEqual(["/env/version"]);
   });
 });
+
+describe("[live-view] what each Decision tells the live view", () => {
+  const HOST = `flaskapp.${NS}.svc.cluster.local`;
+
+  it("a routed request: kind route, its host, subset and the endpoint chosen, when, for which path", async () => {
+    const v2 = await upstream("v2");
+    const p = await proxy([dr(), vs({ route: [to("v2")] })], [[v2, "v2"]]);
+    const before = Date.now();
+    await get(p, "/env/version");
+    expect(p.decisions).toEqual([expect.objectContaining({ proxy: "sleep", kind: "route", host: HOST, subset: "v2", path: "/env/version", status: 200, attempts: [{ endpoint: "pod-0", status: 200 }], ejected: [] })]);
+    expect(p.decisions[0]!.at).toBeGreaterThanOrEqual(before);
+  });
+
+  it("retries: every try, in order, with its status", async () => {
+    const failing = await upstream("failing", (_req, res) => void res.writeHead(503).end("down"));
+    const p = await proxy([dr(), vs({ route: [to("v1")], retries: { attempts: 3, retryOn: "5xx" } })], [[failing, "v1"]]);
+    await get(p, "/");
+    expect(p.decisions[0]!.attempts).toEqual(Array(4).fill({ endpoint: "pod-0", status: 503 }));
+  });
+
+  it("an ejection: the endpoint and when its ejection ends", async () => {
+    const broken = await upstream("broken", (_req, res) => void res.writeHead(500).end("broken"));
+    const p = await proxy(
+      [dr({ trafficPolicy: { outlierDetection: { consecutive5xxErrors: 2, interval: "1s", baseEjectionTime: "30s", maxEjectionPercent: 100 } } })],
+      [[broken, "v1"]],
+    );
+    await get(p, "/");
+    const before = Date.now();
+    await get(p, "/");
+    expect(p.decisions.map((d) => d.ejected.length)).toEqual([0, 1]);
+    expect(p.decisions[1]!.ejected[0]!.endpoint).toBe("pod-0");
+    expect(p.decisions[1]!.ejected[0]!.until).toBeGreaterThanOrEqual(before + 30_000);
+  });
+
+  it("a mirrored copy is a decision of its own, kind mirror, with the mirror's endpoint and answer", async () => {
+    const [v1, v2] = [await upstream("v1"), await upstream("v2", (_req, res) => void res.writeHead(201).end())];
+    const p = await proxy([dr(), vs({ route: [to("v1")], mirror: { host: "flaskapp", subset: "v2" } })], [[v1, "v1"], [v2, "v2"]]);
+    await get(p, "/");
+    await expect.poll(() => p.decisions.length).toBe(2);
+    expect(p.decisions.find((d) => d.kind === "mirror")).toMatchObject({ subset: "v2", status: 201, attempts: [{ endpoint: "pod-1", status: 201 }] });
+    expect(p.decisions.find((d) => d.kind === "route")).toMatchObject({ subset: "v1", attempts: [{ endpoint: "pod-0", status: 200 }] });
+  });
+
+  it("the proxy's own replies: a fault abort is kind fault, no healthy upstream and REGISTRY_ONLY's 502 are kind local", async () => {
+    const v1 = await upstream("v1");
+    const faulty = await proxy([dr(), vs({ route: [to("v1")], fault: { abort: { httpStatus: 500, percentage: { value: 100 } } } })], [[v1, "v1"]]);
+    await get(faulty, "/");
+    expect(faulty.decisions[0]).toMatchObject({ kind: "fault", status: 500, host: HOST, attempts: [] });
+    const unready = await upstream("unready", undefined, 503);
+    const empty = await proxy([], [[unready, "v1"]]);
+    await get(empty, "/");
+    expect(empty.decisions[0]).toMatchObject({ kind: "local", status: 503, host: HOST });
+    const sidecar = { apiVersion: "networking.istio.io/v1", kind: "Sidecar", metadata: { name: "default", namespace: NS }, spec: { outboundTrafficPolicy: { mode: "REGISTRY_ONLY" } } };
+    const closed = await proxy([sidecar as K8sObject], []);
+    await new Pool(closed.url).request({ method: "GET", path: "http://example.com/" }).then((r) => r.body.dump());
+    expect(closed.decisions[0]).toMatchObject({ kind: "local", status: 502, host: "example.com" });
+  });
+});
