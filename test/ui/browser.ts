@@ -2,7 +2,7 @@
 // through playwright-core (which downloads no browser), with a fresh profile each time.
 // Every request the page makes is recorded, so a test can check that none leaves the machine.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
@@ -30,6 +30,7 @@ export interface Browser {
 }
 
 export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium, as .ci/run does) or set CHROMIUM to a Chromium executable`);
   const profile = mkdtempSync(join(tmpdir(), "view-test-profile-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

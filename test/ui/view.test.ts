@@ -17,6 +17,7 @@ async function screenshot(page: Page, name: string): Promise<void> {
   if (!SCREENSHOTS) return;
   const dir = join(ROOT, SCREENSHOTS);
   mkdirSync(dir, { recursive: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(dir, `view-${name}.png`), clip: { x: 0, y: 0, width: 1280, height: 660 } });
 }
 

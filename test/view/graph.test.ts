@@ -205,7 +205,7 @@ describe("rulesAt", () => {
     const nodes = configNodes(meshConfig(objects), workloads);
     const rules = rulesAt(nodes.find((n) => n.id === `ss:${HOST}|v2`)!, objects, workloads, new Map());
     expect(rules.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual(["Service flaskapp", "DestinationRule flaskapp", "VirtualService flaskapp"]);
-    expect(rulesYaml(rules)).toMatch(/^apiVersion: v1\nkind: Service\n[\s\S]*---\napiVersion: networking\.istio\.io\/v1\nkind: DestinationRule\n/);
+    expect(rulesYaml(rules)).toMatch(/^apiVersion: networking\.istio\.io\/v1\nkind: VirtualService\n[\s\S]*---\napiVersion: networking\.istio\.io\/v1\nkind: DestinationRule\n[\s\S]*---\napiVersion: v1\nkind: Service\n/);
   });
 
   it("the Gateway API twin: the HTTPRoute whose parent is the Service", () => {

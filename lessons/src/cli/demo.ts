@@ -1,7 +1,8 @@
 // `npm run demo [lesson|dir ...]`: each lesson (or any directory holding a
 // kustomization.yaml: a playground) brought up in the mesh preview, a local
 // model of Istio, and checked with tally. `--serve` keeps one up for your own
-// requests; `--istio 1.NN` models another supported Istio release.
+// requests and serves its live view (lessons/src/view); `--istio 1.NN` models
+// another supported Istio release.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { UsageError } from "#common/usage-error.ts";
@@ -20,7 +21,7 @@ import { startView, type View } from "../view/server.ts";
 import { processIo, runCommand } from "./command.ts";
 
 const USAGE = `usage: npm run demo [-- [--istio 1.NN] [--allow-remote] <lesson|dir> ...]   run lessons' checks in the local mesh preview
-       npm run demo -- --serve [--istio 1.NN] [--allow-remote] <lesson|dir>     keep one up for curl, http or tally; Ctrl-C stops it
+       npm run demo -- --serve [--istio 1.NN] [--allow-remote] <lesson|dir>     keep one up for curl, http or tally, with its live view in the browser; Ctrl-C stops it
   <dir>           any directory with a kustomization.yaml (a copy of a lesson to play with); checks.yaml is optional
   --istio 1.NN    the Istio release whose defaults the preview models: ${RELEASES.map((r) => r.version).join(", ")} (default ${NEWEST_RELEASE.version})
   --allow-remote  let kustomize fetch the remote resources, components and bases a <dir> names (refused by default)

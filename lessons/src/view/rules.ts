@@ -117,7 +117,14 @@ export function rulesAt(
   }
 }
 
-/** Objects as YAML documents, in the order given. */
+/** What decides first reads first: routes, then traffic policy, then where the hosts come from. */
+const KIND_ORDER = ["VirtualService", "HTTPRoute", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "Service"];
+
+/** Objects as YAML documents, routes first and the Service last (in the render's order within a kind). */
 export function rulesYaml(rules: Rule[]): string {
-  return rules.map((r) => stringify(r, { lineWidth: 0 })).join("---\n");
+  const rank = (r: Rule) => (KIND_ORDER.indexOf(r.kind) + KIND_ORDER.length + 1) % (KIND_ORDER.length + 1);
+  return [...rules]
+    .sort((a, b) => rank(a) - rank(b))
+    .map((r) => stringify(r, { lineWidth: 0 }))
+    .join("---\n");
 }
