@@ -305,7 +305,8 @@ export class Traffic {
     const source = nodeId.workload(d.proxy);
     if (!this.#nodes.has(source)) this.#nodes.set(source, { id: source, kind: "workload", label: d.proxy });
     if (d.host !== undefined && !this.#nodes.has(nodeId.service(d.host))) {
-      const kind: NodeKind = d.status === 502 && d.kind === "local" ? "unregistered" : "external";
+      // A host the proxy could not send on (502 unregistered, no route at a gateway), or one it passed through.
+      const kind: NodeKind = d.kind === "local" ? "unregistered" : "external";
       this.#nodes.set(nodeId.service(d.host), { id: nodeId.service(d.host), kind, label: d.host, host: d.host });
     }
     if (d.host !== undefined && d.subset !== undefined && !this.#nodes.has(nodeId.subset(d.host, d.subset))) {

@@ -167,24 +167,49 @@ function labelOf(id: string): string {
   return (view.cy.getElementById(id).data("label") as string | undefined) ?? id;
 }
 
+/**
+ * Columns left to right, as a request travels (and as Kiali lays out its graph): the client;
+ * the gateway's Service and the gateway, one row below the rest so that the client's direct
+ * calls pass above them; Services; subsets; pods; workloads calling out; outside hosts.
+ */
+function column(node: Snapshot["nodes"][number], gatewayServices: ReadonlySet<string>): number {
+  if (gatewayServices.has(node.id)) return 1;
+  return { client: 0, gateway: 2, service: 3, subset: 4, pod: 5, workload: 6, external: 7, unregistered: 7 }[node.kind];
+}
+
 function relayout(snapshot: Snapshot): void {
   const key = snapshot.nodes.map((n) => n.id).join(",");
   if (key === layoutKey) return;
   layoutKey = key;
-  const roots = snapshot.nodes.filter((n) => n.kind === "client").map((n) => n.id);
-  // Breadth-first from the client, laid out left to right (the layout stacks its levels top-down: x and y swapped).
+  const gateways = new Set(snapshot.nodes.filter((n) => n.kind === "gateway").map((n) => n.id));
+  const gatewayServices = new Set(snapshot.links.filter((l) => gateways.has(l.to)).map((l) => l.from));
+  const columns = new Map<number, string[]>();
+  for (const node of [...snapshot.nodes].sort((a, b) => a.label.localeCompare(b.label))) {
+    const c = column(node, gatewayServices);
+    columns.set(c, [...(columns.get(c) ?? []), node.id]);
+  }
+  const used = [...columns.keys()].sort((a, b) => a - b);
+  const below = gateways.size > 0 ? 1 : 0;
+  const rows = Math.max(...[...columns].map(([c, ids]) => ids.length + (c === 1 || c === 2 ? below : 0)), 1) + below;
+  const cells = new Map<string, { row: number; col: number }>();
+  for (const [c, ids] of columns) {
+    const space = c === 1 || c === 2 ? rows : rows - below;
+    const first = c === 1 || c === 2 ? rows - ids.length : Math.floor((space - ids.length) / 2);
+    ids.forEach((id, i) => cells.set(id, { row: first + i, col: used.indexOf(c) }));
+  }
+  // Cytoscape's grid layout places each node in the cell given.
   view.cy
     .layout({
-      name: "breadthfirst",
-      directed: true,
-      roots,
-      spacingFactor: 1.1,
+      name: "grid",
+      rows,
+      cols: used.length,
+      position: (node: cytoscape.NodeSingular) => cells.get(node.id()) ?? { row: 0, col: 0 },
+      avoidOverlap: true,
       padding: 24,
       animate: false,
-      transform: (_node, p) => ({ x: p.y * 1.6, y: p.x * 0.7 }),
+      fit: true,
     } as cytoscape.LayoutOptions)
     .run();
-  view.cy.fit(undefined, 24);
 }
 
 function apply(snapshot: Snapshot): void {
