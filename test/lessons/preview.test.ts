@@ -162,9 +162,13 @@ describe("npm run demo", () => {
     const url = /is served at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
     expect(stdout).toContain(`npx tally -n 100 ${url}/env/version`);
     expect(await (await fetch(`${url}/env/version`)).text()).toBe("v2");
+    // The live view, on a loopback address of its own.
+    const view = /^the live view \(graph, why, traffic, checks\): (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(stdout)![1]!;
+    expect((await fetch(`${view}api/meta`).then((r) => r.json())).lesson).toBe("v2-default");
     child.kill("SIGINT");
     expect(await exited).toBe(0);
     await expect(fetch(`${url}/env/version`)).rejects.toThrow();
+    await expect(fetch(view)).rejects.toThrow();
   }, 60_000);
 });
 
