@@ -80,12 +80,16 @@ describe("decisionHops", () => {
   });
 
   it("a sidecar's own reply or a fault ends at the Service: nothing reached a pod", () => {
-    expect(decisionHops(decision({ kind: "local", status: 503 }), endpointNode)).toEqual([{ from: "w:sleep", to: `s:${HOST}`, kind: "local", status: 503 }]);
+    expect(decisionHops(decision({ kind: "local", status: 503 }), endpointNode)).toEqual([
+      { from: "w:sleep", to: `s:${HOST}`, kind: "local", status: 503 },
+    ]);
     expect(decisionHops(decision({ kind: "fault", status: 500 }), endpointNode)).toHaveLength(1);
   });
 
   it("the outside world ends at its host; a decision without a host draws nothing", () => {
-    expect(decisionHops(decision({ host: "httpbin.org", attempts: [{ endpoint: "outside", status: 200 }] }), endpointNode)).toHaveLength(1);
+    expect(
+      decisionHops(decision({ host: "httpbin.org", attempts: [{ endpoint: "outside", status: 200 }] }), endpointNode),
+    ).toHaveLength(1);
     const { host: _, ...noHost } = decision({});
     expect(decisionHops(noHost, endpointNode)).toEqual([]);
   });
@@ -95,9 +99,15 @@ describe("localReason and statusClass", () => {
   it.each([
     [{ kind: "local" as const, status: 503, notes: ["overflow: circuit breaker open"] }, "overflow"],
     [{ kind: "local" as const, status: 503 }, "no healthy upstream"],
-    [{ kind: "local" as const, status: 502, rule: "outbound REGISTRY_ONLY: x.example is not in the registry" }, "unregistered host"],
+    [
+      { kind: "local" as const, status: 502, rule: "outbound REGISTRY_ONLY: x.example is not in the registry" },
+      "unregistered host",
+    ],
     [{ kind: "local" as const, status: 404, rule: "no Gateway route for Host a.example" }, "no route"],
-    [{ kind: "local" as const, status: 503, notes: ["no cluster for subset v3 of h (no DestinationRule defines it)"] }, "no such subset"],
+    [
+      { kind: "local" as const, status: 503, notes: ["no cluster for subset v3 of h (no DestinationRule defines it)"] },
+      "no such subset",
+    ],
     [{ kind: "fault" as const, status: 500 }, "fault abort"],
     [{ kind: "route" as const, status: 503 }, undefined],
   ])("%j: %s", (fields, reason) => {
@@ -143,13 +153,27 @@ describe("Traffic", () => {
     const now = 2_000_000;
     for (let i = 0; i < 10; i++) {
       const v2 = i < 3;
-      traffic.record(decision({ at: now - i * 100, subset: v2 ? "v2" : "v1", status: i === 9 ? 503 : 200, attempts: [{ endpoint: v2 ? POD_V2 : POD_V1, status: i === 9 ? 503 : 200 }] }));
+      traffic.record(
+        decision({
+          at: now - i * 100,
+          subset: v2 ? "v2" : "v1",
+          status: i === 9 ? 503 : 200,
+          attempts: [{ endpoint: v2 ? POD_V2 : POD_V1, status: i === 9 ? 503 : 200 }],
+        }),
+      );
     }
     // One old request, outside the rate window.
-    traffic.record(decision({ at: now - RATE_WINDOW_MS - 1, subset: "v1", attempts: [{ endpoint: POD_V1, status: 200 }] }));
+    traffic.record(
+      decision({ at: now - RATE_WINDOW_MS - 1, subset: "v1", attempts: [{ endpoint: POD_V1, status: 200 }] }),
+    );
     const snapshot = traffic.snapshot(now, new Map([[`p:${POD_V1}`, { ready: true }]]));
     const edge = (to: string) => snapshot.edges.find((e) => e.from === `s:${HOST}` && e.to === to)!;
-    expect(edge(`ss:${HOST}|v1`)).toMatchObject({ requests: 8, share: 72.7, rps: 1.4, statuses: { "2xx": 7, "5xx": 1 } });
+    expect(edge(`ss:${HOST}|v1`)).toMatchObject({
+      requests: 8,
+      share: 72.7,
+      rps: 1.4,
+      statuses: { "2xx": 7, "5xx": 1 },
+    });
     expect(edge(`ss:${HOST}|v2`)).toMatchObject({ requests: 3, share: 27.3, rps: 0.6 });
     expect(snapshot.decisions).toBe(11);
     expect(snapshot.nodes.find((n) => n.id === `p:${POD_V1}`)).toMatchObject({ ready: true });
@@ -166,7 +190,13 @@ describe("Traffic", () => {
 
   it("an ejected pod is marked until its ejection ends", () => {
     const traffic = new Traffic(nodes, workloads);
-    traffic.record(decision({ status: 503, attempts: [{ endpoint: POD_V1, status: 503 }], ejected: [{ endpoint: POD_V1, until: 1_030_000 }] }));
+    traffic.record(
+      decision({
+        status: 503,
+        attempts: [{ endpoint: POD_V1, status: 503 }],
+        ejected: [{ endpoint: POD_V1, until: 1_030_000 }],
+      }),
+    );
     const pod = (now: number) => traffic.snapshot(now, new Map()).nodes.find((n) => n.id === `p:${POD_V1}`)!;
     expect(pod(1_029_999)).toMatchObject({ ejected: true, ejectedUntil: 1_030_000 });
     expect(pod(1_030_000).ejected).toBeUndefined();
@@ -174,9 +204,17 @@ describe("Traffic", () => {
 
   it("an unregistered host becomes a node of its own; the last decisions are kept per node and edge, bounded", () => {
     const traffic = new Traffic(nodes, workloads);
-    traffic.record(decision({ kind: "local", status: 502, host: "evil.example", rule: "outbound REGISTRY_ONLY: evil.example is not in the registry" }));
+    traffic.record(
+      decision({
+        kind: "local",
+        status: 502,
+        host: "evil.example",
+        rule: "outbound REGISTRY_ONLY: evil.example is not in the registry",
+      }),
+    );
     expect(traffic.node("s:evil.example")).toMatchObject({ kind: "unregistered", label: "evil.example" });
-    for (let i = 0; i < KEPT_PER_ITEM + 5; i++) traffic.record(decision({ at: i, subset: "v1", attempts: [{ endpoint: POD_V1, status: 200 }] }));
+    for (let i = 0; i < KEPT_PER_ITEM + 5; i++)
+      traffic.record(decision({ at: i, subset: "v1", attempts: [{ endpoint: POD_V1, status: 200 }] }));
     const recent = traffic.recent(`s:${HOST}>ss:${HOST}|v1>route`);
     expect(recent).toHaveLength(KEPT_PER_ITEM);
     expect(recent.at(-1)!.at).toBe(KEPT_PER_ITEM + 4);
@@ -195,7 +233,9 @@ describe("Traffic", () => {
         ],
       }),
     );
-    expect(line).toBe(`12:00:00.005 sleep: /env/version · VirtualService flaskapp http[0] → flaskapp subset v2 (weight 30 of 100) via ${POD_V2} 503 → ${POD_V2} 200 (2 tries) → 200`);
+    expect(line).toBe(
+      `12:00:00.005 sleep: /env/version · VirtualService flaskapp http[0] → flaskapp subset v2 (weight 30 of 100) via ${POD_V2} 503 → ${POD_V2} 200 (2 tries) → 200`,
+    );
   });
 });
 
@@ -204,8 +244,14 @@ describe("rulesAt", () => {
     const objects = lessonRender("weighted");
     const nodes = configNodes(meshConfig(objects), workloads);
     const rules = rulesAt(nodes.find((n) => n.id === `ss:${HOST}|v2`)!, objects, workloads, new Map());
-    expect(rules.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual(["Service flaskapp", "DestinationRule flaskapp", "VirtualService flaskapp"]);
-    expect(rulesYaml(rules)).toMatch(/^apiVersion: networking\.istio\.io\/v1\nkind: VirtualService\n[\s\S]*---\napiVersion: networking\.istio\.io\/v1\nkind: DestinationRule\n[\s\S]*---\napiVersion: v1\nkind: Service\n/);
+    expect(rules.map((r) => `${r.kind} ${r.metadata.name}`)).toEqual([
+      "Service flaskapp",
+      "DestinationRule flaskapp",
+      "VirtualService flaskapp",
+    ]);
+    expect(rulesYaml(rules)).toMatch(
+      /^apiVersion: networking\.istio\.io\/v1\nkind: VirtualService\n[\s\S]*---\napiVersion: networking\.istio\.io\/v1\nkind: DestinationRule\n[\s\S]*---\napiVersion: v1\nkind: Service\n/,
+    );
   });
 
   it("the Gateway API twin: the HTTPRoute whose parent is the Service", () => {

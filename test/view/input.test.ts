@@ -11,7 +11,12 @@ function parse(fields: Record<string, unknown>) {
 
 describe("parseSendRequest", () => {
   it("a valid request, header names lower-cased, defaults for concurrency and grouping", () => {
-    expect(parseSendRequest({ service: "flaskapp", path: "/env/version?x=1", headers: [["Lab", " canary "]], count: 1 }, SERVICES)).toEqual({
+    expect(
+      parseSendRequest(
+        { service: "flaskapp", path: "/env/version?x=1", headers: [["Lab", " canary "]], count: 1 },
+        SERVICES,
+      ),
+    ).toEqual({
       service: "flaskapp",
       path: "/env/version?x=1",
       headers: [["lab", "canary"]],
@@ -37,18 +42,38 @@ describe("parseSendRequest", () => {
     ["count over the maximum", { count: SEND_LIMITS.count.max + 1 }, "count: expected a whole number from 1 to 2000"],
     ["count as a string", { count: "100" }, "count: expected a whole number"],
     ["a fractional count", { count: 1.5 }, "count: expected a whole number"],
-    ["concurrency over the maximum", { concurrency: SEND_LIMITS.concurrency.max + 1 }, "concurrency: expected a whole number from 1 to 32"],
-    ["an unknown Service", { service: "evil.example" }, "service: expected one of flaskapp, istio-ingressgateway.istio-system"],
+    [
+      "concurrency over the maximum",
+      { concurrency: SEND_LIMITS.concurrency.max + 1 },
+      "concurrency: expected a whole number from 1 to 32",
+    ],
+    [
+      "an unknown Service",
+      { service: "evil.example" },
+      "service: expected one of flaskapp, istio-ingressgateway.istio-system",
+    ],
     ["a path without its leading /", { path: "env/version" }, "path: expected / followed by"],
     ["a path with a space", { path: "/env/ version" }, "path: expected / followed by"],
     ["a path with a newline", { path: "/env\nHost: x" }, "path: expected / followed by"],
-    ["a path over its maximum length", { path: `/${"a".repeat(SEND_LIMITS.pathChars)}` }, "path: expected / followed by up to 1023"],
+    [
+      "a path over its maximum length",
+      { path: `/${"a".repeat(SEND_LIMITS.pathChars)}` },
+      "path: expected / followed by up to 1023",
+    ],
     ["an absolute URL as the path", { path: "http://evil.example/" }, "path: expected / followed by"],
-    ["too many headers", { headers: Array.from({ length: SEND_LIMITS.headers + 1 }, (_, i) => [`x-h${i}`, "v"]) }, "headers: expected a list of at most 16"],
+    [
+      "too many headers",
+      { headers: Array.from({ length: SEND_LIMITS.headers + 1 }, (_, i) => [`x-h${i}`, "v"]) },
+      "headers: expected a list of at most 16",
+    ],
     ["a header name with a space", { headers: [["x y", "v"]] }, "headers[0]: the name must be"],
     ["an empty header name", { headers: [["", "v"]] }, "headers[0]: the name must be"],
     ["a header value with CR LF", { headers: [["x", "a\r\nHost: evil"]] }, "headers[0]: the value must be"],
-    ["a header value over its maximum", { headers: [["x", "v".repeat(SEND_LIMITS.headerValueChars + 1)]] }, "headers[0]: the value must be up to 512"],
+    [
+      "a header value over its maximum",
+      { headers: [["x", "v".repeat(SEND_LIMITS.headerValueChars + 1)]] },
+      "headers[0]: the value must be up to 512",
+    ],
     ["a header as an object", { headers: [{ name: "x" }] }, "headers[0]: expected [name, value]"],
     ["an unknown grouping", { by: "header:x" }, 'by: expected "body" or "status"'],
   ])("refuses %s", (_name, fields, message) => {
@@ -57,22 +82,22 @@ describe("parseSendRequest", () => {
   });
 
   it("refuses anything but an object", () => {
-    for (const body of [null, [], "x", 1]) expect(() => parseSendRequest(body, SERVICES)).toThrow("expected a JSON object");
+    for (const body of [null, [], "x", 1])
+      expect(() => parseSendRequest(body, SERVICES)).toThrow("expected a JSON object");
   });
 });
 
 describe("sendTallyArgs", () => {
   it("tally's arguments, the URL last as the sleep pod calls it (never a shell line)", () => {
-    expect(sendTallyArgs({ service: "flaskapp", path: "/env/version", headers: [["lab", "canary; rm -rf /"]], count: 10, concurrency: 2, by: "status" })).toEqual([
-      "-n",
-      "10",
-      "-c",
-      "2",
-      "--by",
-      "status",
-      "-H",
-      "lab: canary; rm -rf /",
-      "http://flaskapp/env/version",
-    ]);
+    expect(
+      sendTallyArgs({
+        service: "flaskapp",
+        path: "/env/version",
+        headers: [["lab", "canary; rm -rf /"]],
+        count: 10,
+        concurrency: 2,
+        by: "status",
+      }),
+    ).toEqual(["-n", "10", "-c", "2", "--by", "status", "-H", "lab: canary; rm -rf /", "http://flaskapp/env/version"]);
   });
 });

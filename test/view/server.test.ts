@@ -29,21 +29,37 @@ afterAll(async () => {
 });
 
 /** A raw request, so that the Host and Origin headers are what the test says. */
-function raw(path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function raw(
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   const url = new URL(path, origin);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port: url.port, path: url.pathname + url.search, method: options.method ?? "GET", headers: options.headers ?? {} }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
+    const req = httpRequest(
+      {
+        host: "127.0.0.1",
+        port: url.port,
+        path: url.pathname + url.search,
+        method: options.method ?? "GET",
+        headers: options.headers ?? {},
+      },
+      (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      },
+    );
     req.on("error", reject);
     req.end(options.body);
   });
 }
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  raw(path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  raw(path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
 
 describe("the view's server", () => {
   it("listens on 127.0.0.1 and serves the built page and its script, with a strict content security policy", async () => {
@@ -68,17 +84,28 @@ describe("the view's server", () => {
   });
 
   it("refuses a POST from another site's page (Origin) and a body that is not JSON", async () => {
-    expect((await post("/api/send", { service: "flaskapp", path: "/", count: 1 }, { origin: "http://evil.example" })).status).toBe(403);
-    expect((await raw("/api/send", { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" })).status).toBe(415);
-    expect(await post("/api/send", "{not json")).toMatchObject({ status: 400, body: JSON.stringify({ error: "the body is not JSON" }) });
+    expect(
+      (await post("/api/send", { service: "flaskapp", path: "/", count: 1 }, { origin: "http://evil.example" })).status,
+    ).toBe(403);
+    expect(
+      (await raw("/api/send", { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" })).status,
+    ).toBe(415);
+    expect(await post("/api/send", "{not json")).toMatchObject({
+      status: 400,
+      body: JSON.stringify({ error: "the body is not JSON" }),
+    });
     const big = await post("/api/send", { pad: "x".repeat(SEND_LIMITS.bodyBytes) });
     expect(big.status).toBe(413);
     expect((await raw("/api/graph", { method: "DELETE" })).status).toBe(405);
   });
 
   it("bounds the page's input with clear 400s", async () => {
-    const send = (fields: Record<string, unknown>) => post("/api/send", { service: "flaskapp", path: "/env/version", count: 1, ...fields });
-    expect(await send({ count: SEND_LIMITS.count.max + 1 })).toMatchObject({ status: 400, body: JSON.stringify({ error: "count: expected a whole number from 1 to 2000" }) });
+    const send = (fields: Record<string, unknown>) =>
+      post("/api/send", { service: "flaskapp", path: "/env/version", count: 1, ...fields });
+    expect(await send({ count: SEND_LIMITS.count.max + 1 })).toMatchObject({
+      status: 400,
+      body: JSON.stringify({ error: "count: expected a whole number from 1 to 2000" }),
+    });
     expect((await send({ path: "/x y" })).status).toBe(400);
     expect((await send({ service: "evil.example" })).status).toBe(400);
     expect((await send({ headers: [["x", "a\r\nb"]] })).status).toBe(400);
@@ -117,21 +144,40 @@ describe("the view's server", () => {
   });
 
   it("sends traffic with tally (never a shell) and answers with tally's report; why names the rule and the decisions", async () => {
-    const sent = await post("/api/send", { service: "flaskapp", path: "/env/version", headers: [["x-note", "$(touch /tmp/never)"]], count: 20, concurrency: 2 });
+    const sent = await post("/api/send", {
+      service: "flaskapp",
+      path: "/env/version",
+      headers: [["x-note", "$(touch /tmp/never)"]],
+      count: 20,
+      concurrency: 2,
+    });
     expect(sent.status).toBe(200);
     const result = JSON.parse(sent.body) as { command: string; code: number; output: string };
     expect(result.command).toBe("$ tally -n 20 -c 2 -H 'x-note: $(touch /tmp/never)' http://flaskapp/env/version");
     expect(result.code).toBe(0);
     expect(result.output).toMatch(/^20 requests to GET http:\/\/127\.0\.0\.1:\d+\/env\/version, concurrency 2/);
-    const why = JSON.parse((await raw(`/api/why?id=${encodeURIComponent(`s:${HOST}>ss:${HOST}|v1>route`)}`)).body) as { title: string; rules: string; decisions: string[] };
+    const why = JSON.parse((await raw(`/api/why?id=${encodeURIComponent(`s:${HOST}>ss:${HOST}|v1>route`)}`)).body) as {
+      title: string;
+      rules: string;
+      decisions: string[];
+    };
     expect(why.title).toBe("flaskapp → flaskapp v1");
     expect(why.rules).toContain("kind: VirtualService");
-    expect(why.decisions[0]).toMatch(/sleep: \/env\/version · VirtualService flaskapp http\[0\] → flaskapp subset v1 \(weight 70 of 100\) via flaskapp-v1-\S+ → 200$/);
+    expect(why.decisions[0]).toMatch(
+      /sleep: \/env\/version · VirtualService flaskapp http\[0\] → flaskapp subset v1 \(weight 70 of 100\) via flaskapp-v1-\S+ → 200$/,
+    );
   });
 
   it("meta: the Services the page may send to, with the client's URL for each", async () => {
     const meta = JSON.parse((await raw("/api/meta")).body);
-    expect(meta).toMatchObject({ lesson: "weighted", summary: "70/30", services: ["flaskapp", "sleep"], defaultService: "flaskapp", defaultPath: "/env/version", checks: [] });
+    expect(meta).toMatchObject({
+      lesson: "weighted",
+      summary: "70/30",
+      services: ["flaskapp", "sleep"],
+      defaultService: "flaskapp",
+      defaultPath: "/env/version",
+      checks: [],
+    });
     expect(meta.urls.flaskapp).toBe(mesh.localUrl("http://flaskapp/").replace(/\/$/, ""));
   });
 });

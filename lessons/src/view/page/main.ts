@@ -195,7 +195,7 @@ function relayout(snapshot: Snapshot): void {
   for (const [c, ids] of columns) {
     const space = c === 1 || c === 2 ? rows : rows - below;
     const first = c === 1 || c === 2 ? rows - ids.length : Math.floor((space - ids.length) / 2);
-    ids.forEach((id, i) => cells.set(id, { row: first + i, col: used.indexOf(c) }));
+    for (const [i, id] of ids.entries()) cells.set(id, { row: first + i, col: used.indexOf(c) });
   }
   // Cytoscape's grid layout places each node in the cell given.
   view.cy
