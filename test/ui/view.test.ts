@@ -175,6 +175,18 @@ describe("the live view of weighted", () => {
     await screenshot(page, "weighted");
   });
 
+  it("why: clicking a node in the graph shows the rules that apply there", async () => {
+    const id = `ss:${HOST}|v1`;
+    const at = await page.evaluate((node) => window.meshView.cy.getElementById(node).renderedPosition(), id);
+    // A real click on the canvas, where the node is drawn (scrolled into view first).
+    await page.locator("#graph").click({ position: at });
+    await page.waitForFunction(() => document.querySelector("#why-title")?.textContent === "Why: flaskapp v1 (subset)");
+    const rules = (await page.textContent("#why-rules"))!;
+    expect(rules).toMatch(/^apiVersion: networking\.istio\.io\/v1\nkind: VirtualService\n/);
+    expect(rules).toContain("kind: DestinationRule");
+    expect(await page.$$eval("#why-decisions li", (items) => items.length)).toBeGreaterThan(0);
+  });
+
   it("the lesson's checks run from the page, PASS each", async () => {
     await page.click("#checks-button");
     await page.waitForSelector("#checks li[data-passed]", { timeout: 90_000 });
