@@ -7,7 +7,7 @@ import { VIEW_ASSETS } from "#lessons/core/paths.ts";
 import { Mesh } from "#lessons/mesh/mesh.ts";
 import type { Snapshot } from "#lessons/view/graph.ts";
 import { SEND_LIMITS } from "#lessons/view/input.ts";
-import { startView, type View } from "#lessons/view/server.ts";
+import { MAX_SENDS, startView, type View } from "#lessons/view/server.ts";
 import { lessonRender } from "../renders.ts";
 
 const HOST = "flaskapp.istio-lessons.svc.cluster.local";
@@ -166,6 +166,23 @@ describe("the view's server", () => {
     expect(why.decisions[0]).toMatch(
       /sleep: \/env\/version · VirtualService flaskapp http\[0\] → flaskapp subset v1 \(weight 70 of 100\) via flaskapp-v1-\S+ → 200$/,
     );
+  });
+
+  it(`runs at most ${MAX_SENDS} sends at once; one more gets 429 at once`, async () => {
+    const slow = () => post("/api/send", { service: "flaskapp", path: "/delay/1", count: 2 });
+    const running = Array.from({ length: MAX_SENDS }, slow);
+    // The running sends are in when tally's first requests reach the pods.
+    const before = mesh.requestLogs("flaskapp-v1").length + mesh.requestLogs("flaskapp-v2").length;
+    await expect
+      .poll(() => mesh.requestLogs("flaskapp-v1").length + mesh.requestLogs("flaskapp-v2").length - before, {
+        timeout: 10_000,
+      })
+      .toBeGreaterThanOrEqual(MAX_SENDS);
+    expect(await slow()).toMatchObject({
+      status: 429,
+      body: JSON.stringify({ error: `${MAX_SENDS} sends are already running; wait for one to finish` }),
+    });
+    expect((await Promise.all(running)).map((r) => r.status)).toEqual(Array(MAX_SENDS).fill(200));
   });
 
   it("meta: the Services the page may send to, with the client's URL for each", async () => {
