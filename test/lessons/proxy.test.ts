@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { K8sObject } from "#lessons/core/kustomize.ts";
 import { meshConfig } from "#lessons/mesh/config.ts";
 import { Endpoints } from "#lessons/mesh/endpoints.ts";
-import { FAULT_ABORT_BODY, MeshProxy, NO_HEALTHY_UPSTREAM_BODY, OVERFLOW_BODY, TIMEOUT_BODY, type Decision } from "#lessons/mesh/proxy.ts";
+import { explainDecisions, FAULT_ABORT_BODY, MeshProxy, NO_HEALTHY_UPSTREAM_BODY, OVERFLOW_BODY, TIMEOUT_BODY, type Decision } from "#lessons/mesh/proxy.ts";
 import { NEWEST_RELEASE, OLDEST_RELEASE, type IstioRelease } from "#lessons/mesh/releases.ts";
 
 interface Seen {
@@ -565,6 +565,8 @@ describe("[live-view] what each Decision tells the live view", () => {
     await expect.poll(() => p.decisions.length).toBe(2);
     expect(p.decisions.find((d) => d.kind === "mirror")).toMatchObject({ subset: "v2", status: 201, attempts: [{ endpoint: "pod-1", status: 201 }] });
     expect(p.decisions.find((d) => d.kind === "route")).toMatchObject({ subset: "v1", attempts: [{ endpoint: "pod-0", status: 200 }] });
+    // The explanation beside a check counts requests: the copy is a note of its route's decision, not a line of its own.
+    expect(explainDecisions(p.decisions)).toBe("what the mesh preview's proxies decided:\n  1  sleep: VirtualService flaskapp http[0] → flaskapp subset v1 (mirrored to flaskapp subset v2 (Host flaskapp)) → 200\n");
   });
 
   it("the proxy's own replies: a fault abort is kind fault, no healthy upstream and REGISTRY_ONLY's 502 are kind local", async () => {

@@ -470,7 +470,8 @@ const EXPLAINED_KINDS = 12;
  */
 export function explainDecisions(decisions: Decision[]): string {
   const counts = new Map<string, number>();
-  for (const d of decisions) {
+  // A mirrored copy's own decision is the live view's; its route's decision already notes the copy.
+  for (const d of decisions.filter((d) => d.kind !== "mirror")) {
     const line = `${d.proxy}: ${d.rule}${d.destination ? ` → ${d.destination}` : ""}${d.notes.length ? ` (${d.notes.join("; ")})` : ""} → ${d.status}`;
     counts.set(line, (counts.get(line) ?? 0) + 1);
   }
