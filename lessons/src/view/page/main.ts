@@ -162,6 +162,9 @@ const view: ViewState = {
 window.meshView = view;
 let layoutKey = "";
 let selected: string | undefined;
+let explainedAt = 0;
+/** How often the open "why" panel follows new decisions while traffic flows. */
+const WHY_REFRESH_MS = 1_000;
 
 function labelOf(id: string): string {
   return (view.cy.getElementById(id).data("label") as string | undefined) ?? id;
@@ -254,6 +257,12 @@ function apply(snapshot: Snapshot): void {
   });
   relayout(snapshot);
   renderTables(snapshot);
+  if (
+    selected !== undefined &&
+    Date.now() - explainedAt >= WHY_REFRESH_MS &&
+    snapshot.decisions !== view.snapshot?.decisions
+  )
+    void explain(selected);
   view.snapshot = snapshot;
   view.appliedAt = Date.now();
   if (view.firstRenderAt === undefined) {
@@ -337,6 +346,7 @@ async function api<T>(path: string, body?: unknown): Promise<T> {
 
 async function explain(id: string): Promise<void> {
   selected = id;
+  explainedAt = Date.now();
   const why = await api<{ title: string; rules: string; decisions: string[] }>(`/api/why?id=${encodeURIComponent(id)}`);
   if (selected !== id) return;
   $("why-title").textContent = `Why: ${why.title}`;
