@@ -347,7 +347,14 @@ async function api<T>(path: string, body?: unknown): Promise<T> {
 async function explain(id: string): Promise<void> {
   selected = id;
   explainedAt = Date.now();
-  const why = await api<{ title: string; rules: string; decisions: string[] }>(`/api/why?id=${encodeURIComponent(id)}`);
+  let why: { title: string; rules: string; decisions: string[] };
+  try {
+    why = await api(`/api/why?id=${encodeURIComponent(id)}`);
+  } catch (error) {
+    $("why-hint").hidden = false;
+    $("why-hint").textContent = `error: ${(error as Error).message}`;
+    return;
+  }
   if (selected !== id) return;
   $("why-title").textContent = `Why: ${why.title}`;
   $("why-hint").hidden = true;
