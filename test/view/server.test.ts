@@ -198,3 +198,14 @@ describe("the view's server", () => {
     expect(meta.urls.flaskapp).toBe(mesh.localUrl("http://flaskapp/").replace(/\/$/, ""));
   });
 });
+
+describe("the view's pods", () => {
+  it("a pod that stops is shown not ready (the last test here: it takes a pod of the shared mesh away)", async () => {
+    const pod = mesh.pods.find((p) => p.deployment === "flaskapp-v2")!;
+    const node = async () =>
+      ((await (await fetch(`${origin}/api/graph`)).json()) as Snapshot).nodes.find((n) => n.id === `p:${pod.name}`);
+    expect(await node()).toMatchObject({ ready: true });
+    await pod.stop(0);
+    await expect.poll(async () => (await node())?.ready, { timeout: 5_000 }).toBe(false);
+  });
+});
