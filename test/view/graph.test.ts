@@ -145,6 +145,8 @@ describe("Traffic", () => {
       { from: `ss:${HOST}|v1`, to: `p:${POD_V1}` },
       { from: `s:${HOST}`, to: `ss:${HOST}|v2` },
       { from: `ss:${HOST}|v2`, to: `p:${POD_V2}` },
+      { from: `p:${POD_V1}`, to: "w:flaskapp-v1" },
+      { from: `p:${POD_V2}`, to: "w:flaskapp-v2" },
     ]);
   });
 

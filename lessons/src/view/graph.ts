@@ -149,6 +149,8 @@ export function configLinks(config: MeshConfig, workloads: Workloads): Link[] {
         if (selects(subset.labels, pod)) links.push({ from: sub, to: nodeId.pod(pod.name) });
     }
   }
+  // A pod's outbound calls are its Deployment's sidecars' (one proxy name for all its pods): drawn once it calls out.
+  for (const pod of workloads.pods) links.push({ from: nodeId.pod(pod.name), to: nodeId.workload(pod.deployment) });
   return links;
 }
 
