@@ -1,7 +1,10 @@
 // The live view's server against a real mesh preview of the weighted lesson: loopback only,
 // the DNS-rebinding guard, bounded input with clear 400s, server-sent snapshots as the
 // proxies decide, "why" for an edge, traffic sent with tally.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VIEW_ASSETS } from "#lessons/core/paths.ts";
 import { Mesh } from "#lessons/mesh/mesh.ts";
@@ -144,17 +147,21 @@ describe("the view's server", () => {
   });
 
   it("sends traffic with tally (never a shell) and answers with tally's report; why names the rule and the decisions", async () => {
+    // Were the value ever run by a shell, this file would exist.
+    const marker = join(mkdtempSync(join(tmpdir(), "view-shell-")), "ran");
     const sent = await post("/api/send", {
       service: "flaskapp",
       path: "/env/version",
-      headers: [["x-note", "$(touch /tmp/never)"]],
+      headers: [["x-note", `$(touch ${marker})`]],
       count: 20,
       concurrency: 2,
     });
     expect(sent.status).toBe(200);
     const result = JSON.parse(sent.body) as { command: string; code: number; output: string };
-    expect(result.command).toBe("$ tally -n 20 -c 2 -H 'x-note: $(touch /tmp/never)' http://flaskapp/env/version");
+    expect(result.command).toBe(`$ tally -n 20 -c 2 -H 'x-note: $(touch ${marker})' http://flaskapp/env/version`);
     expect(result.code).toBe(0);
+    expect(existsSync(marker)).toBe(false);
+    rmSync(dirname(marker), { recursive: true, force: true });
     expect(result.output).toMatch(/^20 requests to GET http:\/\/127\.0\.0\.1:\d+\/env\/version, concurrency 2/);
     const why = JSON.parse((await raw(`/api/why?id=${encodeURIComponent(`s:${HOST}>ss:${HOST}|v1>route`)}`)).body) as {
       title: string;
