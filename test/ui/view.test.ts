@@ -269,3 +269,38 @@ describe("the live view of mirror", () => {
     await screenshot(page, "mirror");
   });
 });
+
+describe("the live view of circuit-breaker", () => {
+  let served: Served;
+  let page: Page;
+  beforeAll(async () => {
+    served = await serveLesson("circuit-breaker");
+    page = await openView(browser, served);
+  });
+  afterAll(async () => {
+    await page?.close();
+    expect(await served?.stop()).toBe(0);
+  });
+
+  it("draws the sidecar's overflow replies apart, red and dotted, on the edge the breaker guards", async () => {
+    const run = await runProgram(
+      process.execPath,
+      [TALLY_BUNDLE, "-n", "40", "-c", "8", "--by", "status", "--json", `${served.service.flaskapp}/delay/0.2`],
+      60_000,
+    );
+    const rows = Object.fromEntries(
+      (JSON.parse(run.stdout) as { rows: Array<{ key: string; count: number }> }).rows.map((r) => [r.key, r.count]),
+    );
+    expect(rows["503"]).toBeGreaterThan(0);
+    const local = `w:sleep>s:${HOST}>local`;
+    await waitForCounts(page, { [local]: rows["503"]! });
+    const edge = await page.evaluate((id) => {
+      const e = window.meshView.cy.getElementById(id);
+      return { classes: e.classes(), style: e.style("line-style") as string, label: e.data("label") as string };
+    }, local);
+    expect(edge.classes).toEqual(expect.arrayContaining(["local", "bad"]));
+    expect(edge.style).toBe("dotted");
+    expect(edge.label).toContain("overflow");
+    expect(await page.textContent(`#edges tbody tr[data-edge="${local}"] td:nth-of-type(2)`)).toBe("local: overflow");
+  });
+});
