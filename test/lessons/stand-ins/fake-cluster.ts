@@ -35,7 +35,7 @@ import { UsageError } from "#common/usage-error.ts";
 import { lessonRenders } from "../../renders.ts";
 
 export type ToolName = "kubectl" | "kind" | "istioctl" | "docker" | "minikube";
-export const ALL_TOOLS: ToolName[] = ["kubectl", "kind", "istioctl", "docker", "minikube"];
+export const ALL_TOOLS: ToolName[] = ["kubectl", "kind", "istioctl", "docker"];
 
 export interface Call {
   tool: ToolName;
