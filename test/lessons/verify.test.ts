@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "#lessons/core/kustomize.ts";
-import { allLessons, LESSONS, type Lesson } from "#lessons/catalog/lessons.ts";
+import { allLessons, checksFile, LESSONS, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
+import { loadChecks } from "#lessons/checks/checks.ts";
+import { NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
 import { EXIT } from "#lessons/cluster/plan.ts";
 import { runProgram } from "#lessons/core/run.ts";
 import { listen, makeApp } from "../flaskapp/helpers.ts";
@@ -545,4 +547,21 @@ describe("verify on a cluster without the Gateway API CRDs (minikube, Docker Des
     ]);
     expect(code).toBe(EXIT.failed);
   }, 60_000);
+});
+
+describe("what each lesson's summary promises is what its render does (the screens of demo, lesson and verify show it)", () => {
+  it.each(allLessons())("%s: names only rule kinds its render has", async (lesson) => {
+    const { summary } = await loadChecks(checksFile(overlayDir(lesson)));
+    const kinds = new Set(render(lesson).map((o) => o.kind));
+    for (const kind of ["VirtualService", "DestinationRule", "HTTPRoute", "ServiceEntry", "Sidecar"]) {
+      if (new RegExp(`\\b${kind}\\b`).test(summary)) expect(kinds.has(kind), `${lesson}'s summary names a ${kind}: "${summary}"`).toBe(true);
+    }
+  });
+
+  it.each(allLessons().filter((l) => l.endsWith("mirror")))("%s: the mirrored copies' Host as the default release sends them", async (lesson) => {
+    const { summary } = await loadChecks(checksFile(overlayDir(lesson)));
+    expect(NEWEST_RELEASE.shadowHostSuffix).toBe(false);
+    expect(summary).not.toMatch(/Host flaskapp-shadow/);
+    expect(summary).toContain("Host unchanged");
+  });
 });
