@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "#lessons/core/kustomize.ts";
 import { allLessons, checksFile, LESSONS, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
-import { loadChecks } from "#lessons/checks/checks.ts";
+import { loadChecks, tallyArgs } from "#lessons/checks/checks.ts";
+import { runTally } from "#lessons/checks/preview.ts";
 import { NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
 import { EXIT } from "#lessons/cluster/plan.ts";
 import { runProgram } from "#lessons/core/run.ts";
@@ -563,5 +564,29 @@ describe("what each lesson's summary promises is what its render does (the scree
     expect(NEWEST_RELEASE.shadowHostSuffix).toBe(false);
     expect(summary).not.toMatch(/Host flaskapp-shadow/);
     expect(summary).toContain("Host unchanged");
+  });
+});
+
+describe("egress-service-entry's checks tell the sidecar's block from flaskapp's own 502", () => {
+  it("flaskapp's JSON 502 for a host it cannot reach passes the status check but fails the body check", async () => {
+    const { checks } = await loadChecks(checksFile(overlayDir("egress-service-entry")));
+    const [byStatus, byBody] = checks.filter((c) => c.path.includes("example.com"));
+    expect(byStatus?.by).toBe("status");
+    expect(byBody?.by).toBe("body");
+    // The real flaskapp, allowed to fetch from 127.0.0.1, where port 1 refuses: its own 502, a JSON problem.
+    const app = await listen(makeApp({ FETCH_ALLOW: "127.0.0.1" }).app);
+    try {
+      const unreachable = "/fetch?url=http://127.0.0.1:1/";
+      // tallyArgs ends with the in-mesh URL (http://flaskapp/...): aimed at this flaskapp instead.
+      const run = (check: typeof byStatus) => runTally([...tallyArgs({ ...check!, path: unreachable }).slice(0, -1), `${app.url}${unreachable}`]);
+      const status = await run(byStatus);
+      expect(status.code, status.stdout).toBe(0);
+      const body = await run(byBody);
+      expect(body.code, body.stdout).toBe(1);
+      expect(body.stdout).toMatch(/"title":"Bad Gateway"/);
+      expect(body.stdout).toMatch(/FAIL +\(empty\)=100/);
+    } finally {
+      await app.close();
+    }
   });
 });
