@@ -8,8 +8,8 @@ import { knownBadPatch, LESSON_RELEASES, RELEASES } from "../mesh/releases.ts";
  * The Istio minors the lessons are checked with, oldest first (LESSON_RELEASES in
  * lessons/src/mesh/releases.ts: the newest three; upstream supports 1.30 and 1.31 on
  * 2026-11-25, 1.29 ended in October 2026), each with its latest patch known (what CI
- * installs) and the Gateway API release it is built against. All support Kubernetes
- * 1.32 to 1.35 at least.
+ * installs), the Gateway API release it is built against and the Kubernetes minors it
+ * supports. All support Kubernetes 1.32 to 1.35.
  */
 export const ISTIO_RELEASES = LESSON_RELEASES.map((r) => ({ minor: r.version, patch: r.patch, gatewayApi: r.gatewayApi, kubernetes: r.kubernetes }));
 
