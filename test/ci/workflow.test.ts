@@ -1,14 +1,23 @@
 // The GitHub Actions workflow that runs every lesson on kind (it cannot run here):
-// its matrix is the supported Istio releases of the code, its tools are the
-// versions the code names, and every npm command it runs is accepted by our
-// commands (each run here with --dry-run against stand-ins).
+// its matrix is the supported Istio releases of the code, each on a Kubernetes it
+// supports, its tools are the versions the code names, its actions current, and
+// every npm command it runs is accepted by our commands (each run here with
+// --dry-run against stand-ins); verify --all walks every lesson of both APIs.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { clusterCommand } from "#lessons/cli/cluster.ts";
 import { DEFAULT_DIAGNOSE_DIR } from "#lessons/cluster/kind.ts";
-import { ISTIO_RELEASES, KIND_VERSION } from "#lessons/cluster/tools.ts";
+import { ISTIO_RELEASES, KIND_NODE_IMAGE, KIND_VERSION, nodeImageKubernetes } from "#lessons/cluster/tools.ts";
+import { allLessons } from "#lessons/catalog/lessons.ts";
+import { findRelease, supportsKubernetes } from "#lessons/mesh/releases.ts";
+
+/**
+ * The latest major of each action the workflow uses, checked on 2026-12-08 (actions/checkout
+ * v7 and actions/setup-node v7 run on Node 24; actions/upload-artifact's newest is v7, there is no v8).
+ */
+const CURRENT_ACTIONS: Record<string, string> = { "actions/checkout": "v7", "actions/setup-node": "v7", "actions/upload-artifact": "v7" };
 import { cachedRenders, captureIo, dryRunCommands, dryRunNpmLine, fakeClusterForAll } from "../lessons/stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -25,15 +34,15 @@ interface Step {
 
 const workflow = parse(readFileSync(`${ROOT}${FILE}`, "utf8")) as {
   on: Record<string, unknown>;
-  jobs: Record<string, { "runs-on": string; "timeout-minutes": number; strategy: { "fail-fast": boolean; matrix: { include: Array<{ istio: string; "gateway-api": string }> } }; steps: Step[] }>;
+  jobs: Record<string, { "runs-on": string; "timeout-minutes": number; strategy: { "fail-fast": boolean; matrix: { include: Array<{ istio: string; "gateway-api": string; "node-image": string }> } }; steps: Step[] }>;
 };
 const job = workflow.jobs.lessons!;
 const steps = job.steps;
 const runs = steps.flatMap((s) => (s.run ? [s.run.trim()] : []));
 
 /** A step's command with the matrix values of one entry filled in. */
-function expand(text: string, entry: { istio: string; "gateway-api": string }): string {
-  return text.replaceAll("${{ matrix.istio }}", entry.istio).replaceAll("${{ matrix.gateway-api }}", entry["gateway-api"]);
+function expand(text: string, entry: { istio: string; "gateway-api": string; "node-image": string }): string {
+  return text.replaceAll("${{ matrix.istio }}", entry.istio).replaceAll("${{ matrix.gateway-api }}", entry["gateway-api"]).replaceAll("${{ matrix.node-image }}", entry["node-image"]);
 }
 
 describe(`${FILE}`, () => {
@@ -47,10 +56,28 @@ describe(`${FILE}`, () => {
     const oldest = ISTIO_RELEASES[0]!;
     const newest = ISTIO_RELEASES.at(-1)!;
     expect(job.strategy.matrix.include).toEqual([
-      { istio: oldest.patch, "gateway-api": oldest.gatewayApi },
-      { istio: newest.patch, "gateway-api": newest.gatewayApi },
+      { istio: oldest.patch, "gateway-api": oldest.gatewayApi, "node-image": KIND_NODE_IMAGE },
+      { istio: newest.patch, "gateway-api": newest.gatewayApi, "node-image": KIND_NODE_IMAGE },
     ]);
     expect(job.strategy["fail-fast"]).toBe(false);
+  });
+
+  it("runs each leg on a kind node image pinned by digest, of a Kubernetes that leg's Istio supports", () => {
+    for (const entry of job.strategy.matrix.include) {
+      expect(entry["node-image"]).toMatch(/^kindest\/node:v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}$/);
+      const release = findRelease(entry.istio)!;
+      const kubernetes = nodeImageKubernetes(entry["node-image"])!;
+      expect(supportsKubernetes(release, kubernetes), `Istio ${entry.istio} (Kubernetes ${release.kubernetes.min} to ${release.kubernetes.max}) on ${kubernetes}`).toBe(true);
+    }
+  });
+
+  it("uses the current major of each action", () => {
+    const used = steps.flatMap((s) => (s.uses ? [s.uses] : []));
+    expect(used.length).toBe(Object.keys(CURRENT_ACTIONS).length);
+    for (const uses of used) {
+      const [name, version] = uses.split("@") as [string, string];
+      expect(version, name).toBe(CURRENT_ACTIONS[name]);
+    }
   });
 
   it("installs the kind release the code names, istioctl of the matrix's Istio, and Node 24", () => {
@@ -68,7 +95,7 @@ describe(`${FILE}`, () => {
     const npm = steps.filter((s) => s.run?.startsWith("npm ")).map((s) => [s.run!.trim(), s.if ?? ""]);
     expect(npm).toEqual([
       ["npm ci", ""],
-      ["npm run cluster -- up --gateway-api ${{ matrix.gateway-api }}", ""],
+      ["npm run cluster -- up --gateway-api ${{ matrix.gateway-api }} --node-image ${{ matrix.node-image }}", ""],
       ["npm run verify -- --all", ""],
       [`npm run cluster -- diagnose --out ${DEFAULT_DIAGNOSE_DIR}`, "failure()"],
       ["npm run cluster -- down", "always()"],
@@ -92,6 +119,15 @@ describe(`${FILE}`, () => {
       expect(code).toBe(0);
       expect(dryRunCommands(stdout).length).toBeGreaterThan(0);
       expect(fake().calls()).toEqual([]);
+    });
+
+    it("verify --all walks every lesson of every track: the 18 Istio-API overlays and their Gateway API twins", async () => {
+      const line = runs.find((r) => r.startsWith("npm run verify -- --all"))!;
+      const { stdout } = await dryRunNpmLine(line, fake().env());
+      const walked = [...stdout.matchAll(/^== (\S+) /gm)].map((m) => m[1]);
+      expect(walked).toEqual(allLessons());
+      expect(walked.filter((l) => l!.startsWith("gateway-api/")).length).toBeGreaterThanOrEqual(11);
+      expect(stdout).toContain("$ kubectl apply -k k8s/gateway-api/weighted");
     });
 
     it("cluster up installs the matrix's Gateway API release", async () => {

@@ -5,13 +5,15 @@
 // walk in LESSONS order, and every option of the three commands in the reference.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterCommand } from "#lessons/cli/cluster.ts";
 import { lessonCommand } from "#lessons/cli/lesson.ts";
 import { LESSONS } from "#lessons/catalog/lessons.ts";
-import { ISTIO_RELEASES } from "#lessons/cluster/tools.ts";
+import { gatewayApiInstallCommand, gatewayApiInstallHint, ISTIO_RELEASES, KIND_NODE_IMAGE, KIND_VERSION, nodeImageKubernetes } from "#lessons/cluster/tools.ts";
+import { LESSON_RELEASES, NEWEST_RELEASE, RELEASES, supportsKubernetes } from "#lessons/mesh/releases.ts";
+import { runProgram } from "#lessons/core/run.ts";
 import { verifyCommand } from "#lessons/cli/verify.ts";
-import { cachedRenders, captureIo, dryRunNpmLine, fakeClusterForAll } from "../lessons/stand-ins/fake-cluster.ts";
+import { ALL_TOOLS, cachedRenders, captureIo, dryRunNpmLine, FakeCluster, fakeClusterForAll, runWith } from "../lessons/stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const README = readFileSync(`${ROOT}README.md`, "utf8");
@@ -47,6 +49,65 @@ describe("the README's cluster section and docs/lessons.md", () => {
     expect(at("**minikube**")).toBeLessThan(at("**Docker Desktop**"));
     expect(CLUSTER).toContain("minikube start --memory=16384 --cpus=4");
     expect(CLUSTER).toContain("istioctl install --set profile=demo -y");
+  });
+
+  it("names each tool with a minimum version and where to get it; kind from its release binary first, go install as the alternative; kind's resources", () => {
+    const table = CLUSTER.slice(CLUSTER.indexOf("### What you need"), CLUSTER.indexOf("**kind**:"));
+    for (const row of ["| Docker | Engine 20.10 or newer", "| `kubectl` | 1.34 or newer", `| \`kind\` | ${KIND_VERSION}`, "| `istioctl` | 1.29, 1.30 or 1.31"]) expect(table).toContain(row);
+    for (const link of ["https://docs.docker.com/engine/install/", "https://kubernetes.io/docs/tasks/tools/", "https://kubernetes.io/releases/version-skew-policy/"]) expect(table).toContain(link);
+    const commands = shellCommands(table);
+    expect(commands).toContain(`curl -Lo ./kind https://kind.sigs.k8s.io/dl/${KIND_VERSION}/kind-linux-amd64`);
+    expect(commands).toContain(`go install sigs.k8s.io/kind@${KIND_VERSION}`);
+    expect(commands.indexOf(`curl -Lo ./kind https://kind.sigs.k8s.io/dl/${KIND_VERSION}/kind-linux-amd64`)).toBeGreaterThan(-1);
+    expect(table).toContain("at least **4 CPUs and 8 GB\nof memory**");
+    // The kubectl minimum follows the pinned node: one minor of skew.
+    const node = Number(nodeImageKubernetes(KIND_NODE_IMAGE)!.split(".")[1]);
+    expect(table).toContain(`| \`kubectl\` | 1.${node - 1} or newer`);
+  });
+
+  it("warns about every known-bad Istio patch", () => {
+    for (const bad of RELEASES.flatMap((r) => r.knownBad)) {
+      expect(CLUSTER).toContain(`Istio **${bad.patch}**`);
+      expect(CLUSTER).toContain(bad.source.replace("istio/istio#", "istio/istio#"));
+    }
+  });
+
+  describe("the minikube recipe, run against a stand-in cluster with Istio and without the Gateway API CRDs", () => {
+    const block = (after: string) => {
+      const at = CLUSTER.indexOf(after);
+      const fence = CLUSTER.indexOf("```sh\n", at);
+      return CLUSTER.slice(fence + 6, CLUSTER.indexOf("```", fence + 6)).trim().split("\n");
+    };
+    let fake: FakeCluster;
+    beforeAll(async () => {
+      fake = await FakeCluster.start([...ALL_TOOLS, "minikube"]);
+    });
+    afterAll(async () => {
+      await fake.stop();
+    });
+
+    it("its commands pass an Istio-API lesson (applied, then verified)", async () => {
+      const recipe = block("**minikube**");
+      expect(recipe[0]).toMatch(/^minikube start /);
+      expect(recipe.at(-1)).toBe("npm run lesson -- round-robin");
+      for (const line of [...recipe, "npm run verify -- round-robin --passes 1"]) {
+        const npm = /^npm run (lesson|verify) -- (.*)$/.exec(line);
+        const run = npm
+          ? await runWith(npm[1] === "lesson" ? lessonCommand : verifyCommand, npm[2]!.split(" "), fake.env())
+          : await runProgram(line.split(" ")[0]!, line.split(" ").slice(1), 60_000, { env: fake.env(), cwd: ROOT }).then((r) => ({ code: r.code, stdout: r.stdout, stderr: r.stderr }));
+        expect(run.code, `${line}: ${run.stderr}`).toBe(0);
+      }
+      expect(fake.gatewayApiCrds).toBe(false);
+      expect(fake.currentContext).toBe("minikube");
+      // The recipe's Kubernetes is one every checked Istio supports.
+      const kubernetes = /--kubernetes-version=v(\d+\.\d+)/.exec(recipe[0]!)![1]!;
+      for (const release of LESSON_RELEASES) expect(supportsKubernetes(release, kubernetes), release.version).toBe(true);
+    }, 120_000);
+
+    it("the Gateway API twins' extra command installs the CRDs the newest Istio is built against, exactly as a twin without them asks", () => {
+      expect(block("The Gateway API twins")).toEqual([gatewayApiInstallCommand(NEWEST_RELEASE.gatewayApi)]);
+      expect(gatewayApiInstallHint()).toContain(gatewayApiInstallCommand(NEWEST_RELEASE.gatewayApi));
+    });
   });
 
   it("walks the lessons in the order of LESSONS with npm run lesson", () => {

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "#lessons/core/kustomize.ts";
-import { assessPods, podProblem, type Pod, type RenderedDeployment } from "#lessons/cluster/kube.ts";
-import { assessRules, contains, deletionGroups, excludeNames, resourceOf, RuleKindError, ruleResources, rulesOf } from "#lessons/cluster/rules.ts";
+import { assessPods, ownerDeployment, podProblem, strayPods, type Pod, type RenderedDeployment } from "#lessons/cluster/kube.ts";
+import { assessRules, contains, deletionGroups, excludeNames, objectResourceOf, objectResources, resourceOf, RuleKindError, ruleResources, rulesOf } from "#lessons/cluster/rules.ts";
 import type { Lesson } from "#lessons/catalog/lessons.ts";
 import { commandExitCode } from "#lessons/cli/command.ts";
 import { UsageError } from "#common/usage-error.ts";
@@ -165,9 +165,11 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
       "httproutes.gateway.networking.k8s.io",
       "gateways.gateway.networking.k8s.io",
     ]);
-    // Switching to the Gateway API lesson: everything goes but its HTTPRoute flaskapp.
+    // Switching to the Gateway API lesson: everything goes but its HTTPRoute flaskapp; the
+    // Gateway API's kinds in deletes of their own (a cluster may not serve them).
     expect(deletionGroups(resources, gatewayApi)).toEqual([
-      { resources: ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "gateways.networking.istio.io", "serviceentries.networking.istio.io", "sidecars.networking.istio.io", "gateways.gateway.networking.k8s.io"], keep: [] },
+      { resources: ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "gateways.networking.istio.io", "serviceentries.networking.istio.io", "sidecars.networking.istio.io"], keep: [] },
+      { resources: ["gateways.gateway.networking.k8s.io"], keep: [] },
       { resources: ["httproutes.gateway.networking.k8s.io"], keep: ["flaskapp"] },
     ]);
     expect(excludeNames(["a", "b"])).toBe("metadata.name!=a,metadata.name!=b");
@@ -194,6 +196,57 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
     // The shared DestinationRule flaskapp is several lessons': the same rule in each.
     const dr = assessRules(rulesOf(renders.get("weighted")!), "header-canary", renders);
     expect(dr.changed.map(({ rule: r, from }) => [r.kind, from])).toEqual([["VirtualService", ["weighted"]]]);
+  });
+});
+
+describe("objects a switch removes: every kind a lesson holds besides its rules", () => {
+  const obj = (apiVersion: string, kind: string, name: string): K8sObject => ({ apiVersion, kind, metadata: { name, namespace: "istio-lessons" } });
+
+  it("every lesson's objects are of a kind the tooling can remove (a new kind must be added to OBJECT_RESOURCES); the Namespace never goes", async () => {
+    const renders = await cachedRenders();
+    for (const [lesson, objects] of renders) for (const o of objects) if (!rulesOf([o]).length) expect(() => objectResourceOf(o), `${lesson}: ${o.kind}`).not.toThrow();
+    expect(objectResources(renders.values())).toEqual(["deployments.apps", "services", "serviceaccounts", "configmaps"]);
+    expect(objectResourceOf(obj("v1", "Namespace", "istio-lessons"))).toBeUndefined();
+    expect(() => objectResourceOf(obj("batch/v1", "Job", "x"))).toThrow("add it to OBJECT_RESOURCES in lessons/src/cluster/rules.ts");
+  });
+
+  it("groups by the names the lesson keeps: outlier-ejection's extra Deployment is kept only by it", () => {
+    const app = [obj("apps/v1", "Deployment", "flaskapp-v1"), obj("apps/v1", "Deployment", "sleep"), obj("v1", "Service", "flaskapp")];
+    expect(deletionGroups(["deployments.apps", "services"], app, objectResourceOf)).toEqual([
+      { resources: ["services"], keep: ["flaskapp"] },
+      { resources: ["deployments.apps"], keep: ["flaskapp-v1", "sleep"] },
+    ]);
+  });
+});
+
+describe("stray pods: behind a lesson's Service, of no Deployment of the lesson", () => {
+  const workloads: RenderedDeployment[] = [{ name: "flaskapp-v1", matchLabels: { app: "flaskapp", version: "v1" }, replicas: 1 }];
+  const services = [{ name: "flaskapp", selector: { app: "flaskapp" } }];
+  const pod = (name: string, labels: Record<string, string>, owner?: string): Pod => ({
+    metadata: { name, labels: { ...labels, "pod-template-hash": "7c9d" }, ...(owner !== undefined ? { ownerReferences: owner ? [{ kind: "ReplicaSet", name: `${owner}-7c9d` }] : [] } : {}) },
+  });
+
+  it("the Deployment a pod belongs to comes from its ReplicaSet, not its labels", () => {
+    expect(ownerDeployment(pod("a", {}, "flaskapp-v1-faulty"))).toBe("flaskapp-v1-faulty");
+    expect(ownerDeployment(pod("a", {}, ""))).toBe("");
+    expect(ownerDeployment(pod("a", {}))).toBeUndefined();
+  });
+
+  it("names the faulty pod whose labels the lesson's subset v1 also selects; the lesson's own pods and pods behind no Service are fine", () => {
+    const own = pod("flaskapp-v1-7c9d-a", { app: "flaskapp", version: "v1" }, "flaskapp-v1");
+    const faulty = pod("flaskapp-v1-faulty-7c9d-b", { app: "flaskapp", version: "v1", fault: "503" }, "flaskapp-v1-faulty");
+    const elsewhere = pod("other-7c9d-c", { app: "other" }, "other");
+    expect(strayPods([own, faulty, elsewhere], workloads, services, "ns", "mirror")).toEqual([
+      "pod flaskapp-v1-faulty-7c9d-b (deployment flaskapp-v1-faulty) is behind Service flaskapp but belongs to no Deployment of mirror: it gets a share of the requests; remove it with npm run lesson -- mirror (or kubectl delete deployment/flaskapp-v1-faulty -n ns)",
+    ]);
+    // ...and it does not count as one of flaskapp-v1's replicas.
+    expect(assessPods([faulty], workloads, "ns")).toEqual(["deployment/flaskapp-v1 has 0 of 1 pods ready: kubectl describe deployment/flaskapp-v1 -n ns"]);
+  });
+
+  it("a bare pod (no owner) behind the Service is named with kubectl delete pod", () => {
+    expect(strayPods([pod("debug", { app: "flaskapp" }, "")], workloads, services, "ns")).toEqual([
+      "pod debug is behind Service flaskapp but belongs to no Deployment of this lesson: it gets a share of the requests; remove it with kubectl delete pod/debug -n ns",
+    ]);
   });
 });
 

@@ -8,8 +8,10 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { clusterCommand } from "#lessons/cli/cluster.ts";
 import { EXIT } from "#lessons/cluster/plan.ts";
+import { LESSON_RELEASES, supportsKubernetes } from "#lessons/mesh/releases.ts";
 import { runProgram } from "#lessons/core/run.ts";
-import { ALL_TOOLS, cachedRenders, captureIo, dryRunCommands, FakeCluster, ruleKinds, refusal, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
+import { KIND_NODE_IMAGE, nodeImageKubernetes } from "#lessons/cluster/tools.ts";
+import { ALL_TOOLS, cachedRenders, captureIo, dryRunCommands, FakeCluster, GATEWAY_API_QUERY, OBJECT_DELETES, ruleKinds, refusal, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
 
 const RULES = await ruleKinds();
 
@@ -21,14 +23,19 @@ const UP = [
   "$ docker build -f Dockerfile.flaskapp -t istio-lessons/flaskapp:0.1.0 .",
   "$ docker build -f Dockerfile.sleep -t istio-lessons/sleep:0.1.0 .",
   "$ kind get clusters",
-  "$ kind create cluster --name istio-lessons --wait 5m",
+  `$ kind create cluster --name istio-lessons --wait 5m --image ${KIND_NODE_IMAGE}`,
   "$ kind export kubeconfig --name istio-lessons",
   "$ kubectl --context kind-istio-lessons apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.0/experimental-install.yaml",
   "$ istioctl x precheck --context kind-istio-lessons",
   "$ istioctl install --context kind-istio-lessons --set profile=demo -y --readiness-timeout 5m",
   "$ kubectl --context kind-istio-lessons wait --for=condition=Available deployment --all -n istio-system --timeout=5m",
   "$ kind load docker-image istio-lessons/flaskapp:0.1.0 istio-lessons/sleep:0.1.0 --name istio-lessons",
-  `$ kubectl --context kind-istio-lessons delete ${RULES.all} -n istio-lessons --all`,
+  GATEWAY_API_QUERY("$ kubectl --context kind-istio-lessons"),
+  ...RULES.all
+    .split(",")
+    .reduce<string[][]>((families, r) => (r.endsWith(".k8s.io") ? [families[0]!, [...families[1]!, r]] : [[...families[0]!, r], families[1]!]), [[], []])
+    .map((family) => `$ kubectl --context kind-istio-lessons delete ${family.join(",")} -n istio-lessons --all`),
+  ...OBJECT_DELETES("$ kubectl --context kind-istio-lessons"),
   "$ kubectl --context kind-istio-lessons apply -k k8s/overlays/round-robin",
   "$ kubectl --context kind-istio-lessons rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=5m",
   "$ kubectl --context kind-istio-lessons get pods -n istio-lessons -o json --request-timeout=10s",
@@ -51,7 +58,7 @@ describe("cluster up --dry-run", () => {
     const { code, stdout, fake } = await cluster(["up", "--dry-run"]);
     expect(code).toBe(0);
     expect(dryRunCommands(stdout)).toEqual(UP);
-    expect(stdout).toContain("kind create cluster --name istio-lessons --wait 5m   # skipped when kind get clusters lists istio-lessons");
+    expect(stdout).toContain(`kind create cluster --name istio-lessons --wait 5m --image ${KIND_NODE_IMAGE}   # skipped when kind get clusters lists istio-lessons`);
     expect(fake.calls()).toEqual([]);
   });
 
@@ -70,7 +77,7 @@ describe("cluster up --dry-run", () => {
   it("notes the tools that are missing, still printing the plan", async () => {
     const { code, stdout } = await cluster(["up", "--dry-run"], ["kubectl", "docker"]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^# note: kind is not installed or not on PATH: install it with `go install sigs\.k8s\.io\/kind@v0\.32\.0`/m);
+    expect(stdout).toMatch(/^# note: kind is not installed or not on PATH: install the v0\.31\.0 release binary \(https:\/\/kind\.sigs\.k8s\.io\/docs\/user\/quick-start\/#installing-from-release-binaries\), or with Go: `go install sigs\.k8s\.io\/kind@v0\.31\.0`/m);
     expect(stdout).toMatch(/^# note: istioctl is not installed or not on PATH: get it with `curl -L https:\/\/istio\.io\/downloadIstio \| ISTIO_VERSION=1\.31\.1 sh -`.*checked with Istio 1\.29, 1\.30, 1\.31/m);
     expect(dryRunCommands(stdout)).toEqual(UP);
   });
@@ -114,6 +121,48 @@ describe("cluster up against stand-ins", () => {
     const newer = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.33.0-beta.1"));
     expect(newer.code).toBe(0);
     expect(newer.stdout).toContain("istioctl 1.33.0-beta.1: Istio 1.33.0-beta.1 is newer than the releases these lessons were checked with (1.29, 1.30, 1.31)");
+  });
+});
+
+describe("cluster up pairs the cluster with the learner's Istio", () => {
+  const crdUrl = (v: string) => `https://github.com/kubernetes-sigs/gateway-api/releases/download/${v}/experimental-install.yaml`;
+
+  it.each(LESSON_RELEASES.map((r) => [r.patch, r.gatewayApi]))("istioctl %s: the Gateway API CRDs %s it is built against", async (istio, gatewayApi) => {
+    const { code, fake } = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = istio));
+    expect(code).toBe(0);
+    expect(fake.commands()).toContain(`$ kubectl --context kind-istio-lessons apply --server-side -f ${crdUrl(gatewayApi)}`);
+    expect(fake.gatewayApiVersion).toBe(gatewayApi);
+  });
+
+  it("--gateway-api wins over the pairing", async () => {
+    const { fake } = await cluster(["up", "--gateway-api", "v1.5.1"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.29.9"));
+    expect(fake.gatewayApiVersion).toBe("v1.5.1");
+  });
+
+  it("a reused cluster whose newer CRDs (v1.5+) refuse older ones: says why, and goes on with the CRDs it has", async () => {
+    const { code, stdout, fake } = await cluster(["up"], ALL_TOOLS, (f) => {
+      f.ready();
+      f.gatewayApiVersion = "v1.6.0";
+      f.istioctlVersion = "1.29.9";
+    });
+    expect(code).toBe(0);
+    expect(stdout).toContain("note: this cluster keeps the Gateway API CRDs of a newer release than v1.4.1: their safe-upgrades admission policy (since Gateway API v1.5.0) refuses older CRDs.");
+    expect(stdout).toContain("to pair them exactly with Istio 1.29.9, start afresh: npm run cluster -- down, then up");
+    expect(fake.gatewayApiVersion).toBe("v1.6.0");
+  });
+
+  it("the pinned node image is a Kubernetes every checked Istio supports; another one outside the learner's Istio's range is named", async () => {
+    for (const release of LESSON_RELEASES) expect(supportsKubernetes(release, nodeImageKubernetes(KIND_NODE_IMAGE)!), release.version).toBe(true);
+    const { code, stdout } = await cluster(["up", "--node-image", "kindest/node:v1.36.1"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.29.9"));
+    expect(code).toBe(0);
+    expect(stdout).toContain("note: Istio 1.29 supports Kubernetes 1.31 to 1.35, and the node image kindest/node:v1.36.1 is Kubernetes 1.36: pick another with --node-image");
+  });
+
+  it("a known-bad patch is named with the lesson it fails and the fix", async () => {
+    const { code, stdout } = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.30.0"));
+    expect(code).toBe(0);
+    expect(stdout).toContain("istioctl 1.30.0: Istio 1.30.0 is known to fail lesson session-affinity: Envoy's ring-hash load balancer regressed");
+    expect(stdout).toContain("(istio/istio#60312); upgrade to 1.30.1 or newer");
   });
 });
 

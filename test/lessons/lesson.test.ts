@@ -8,10 +8,11 @@ import type { K8sObject } from "#lessons/core/kustomize.ts";
 import { lessonCommand } from "#lessons/cli/lesson.ts";
 import { switchSteps } from "#lessons/cluster/lesson-steps.ts";
 import { rulesOf } from "#lessons/cluster/rules.ts";
-import { LESSONS, type Lesson } from "#lessons/catalog/lessons.ts";
+import { allLessons, type Lesson } from "#lessons/catalog/lessons.ts";
+import { LESSON_RELEASES, NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
 import { EXIT } from "#lessons/cluster/plan.ts";
 import { runProgram } from "#lessons/core/run.ts";
-import { cachedRenders, dryRunCommands, FakeCluster, ruleKinds, refusal, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
+import { cachedRenders, dryRunCommands, FakeCluster, GATEWAY_API_QUERY, OBJECT_DELETES, ruleKinds, refusal, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
 
 const RULES = await ruleKinds();
 
@@ -20,8 +21,10 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WEIGHTED = [
   "$ kubectl config view --minify -o 'jsonpath={.clusters[0].cluster.server}'",
   "$ kubectl version -o json --request-timeout=10s",
+  GATEWAY_API_QUERY("$ kubectl"),
   ...RULES.deleteOthers("$ kubectl"),
   "$ kubectl delete virtualservices.networking.istio.io,destinationrules.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
+  ...OBJECT_DELETES("$ kubectl"),
   "$ kubectl apply -k k8s/overlays/weighted",
   "$ kubectl rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=5m",
   "$ kubectl get pods -n istio-lessons -o json --request-timeout=10s",
@@ -57,9 +60,10 @@ describe("lesson --dry-run", () => {
 
   it("v2-default keeps different names of each kind: one delete per kind", async () => {
     const { stdout } = await lesson(["v2-default", "--dry-run", "--context", "kind-lab", "--wait", "2m"]);
-    expect(dryRunCommands(stdout).slice(2 + RULES.deleteOthers("").length, 6 + RULES.deleteOthers("").length)).toEqual([
+    expect(dryRunCommands(stdout).slice(3 + RULES.deleteOthers("").length, 10 + RULES.deleteOthers("").length)).toEqual([
       "$ kubectl --context kind-lab delete virtualservices.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp-default-v2'",
       "$ kubectl --context kind-lab delete destinationrules.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
+      ...OBJECT_DELETES("$ kubectl --context kind-lab"),
       "$ kubectl --context kind-lab apply -k k8s/overlays/v2-default",
       "$ kubectl --context kind-lab rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=2m",
     ]);
@@ -74,9 +78,20 @@ describe("lesson --dry-run", () => {
     expect(commands.find((c) => c.includes("virtualservices.networking.istio.io"))).toMatch(/ -n istio-lessons --all$/);
   });
 
-  it("round-robin has no rules: every rule of every kind goes", async () => {
+  it("round-robin has no rules: every rule of every kind goes, Istio's and the Gateway API's apart", async () => {
     const { stdout } = await lesson(["round-robin", "--dry-run"]);
-    expect(dryRunCommands(stdout)[2]).toBe(`$ kubectl delete ${RULES.all} -n istio-lessons --all`);
+    const all = RULES.all.split(",");
+    expect(dryRunCommands(stdout).slice(3, 5)).toEqual([
+      `$ kubectl delete ${all.filter((r) => !r.endsWith(".k8s.io")).join(",")} -n istio-lessons --all`,
+      `$ kubectl delete ${all.filter((r) => r.endsWith(".k8s.io")).join(",")} -n istio-lessons --all`,
+    ]);
+  });
+
+  it("gateway-api/round-robin keeps the Services of its backends, flaskapp-v1 and flaskapp-v2", async () => {
+    const { stdout } = await lesson(["gateway-api/round-robin", "--dry-run"]);
+    expect(dryRunCommands(stdout)).toContain(
+      "$ kubectl delete services -n istio-lessons -l app.kubernetes.io/part-of=istio-lessons --field-selector 'metadata.name!=flaskapp,metadata.name!=flaskapp-v1,metadata.name!=flaskapp-v2,metadata.name!=sleep'",
+    );
   });
 });
 
@@ -91,15 +106,19 @@ describe("lesson against the fake cluster", () => {
     expect(stdout).toContain("weighted is applied and its pods are ready; check it with: npm run verify -- weighted");
   });
 
-  // Every lesson after every other (and after two others at once): what is left is
-  // the new lesson's rules, exactly. The switching commands are the ones `lesson`
+  // Every lesson after every other (and after two others at once), both APIs: what is left
+  // is the new lesson's render, exactly: its rules, and no Deployment, Service or ConfigMap
+  // another lesson added (outlier-ejection's flaskapp-v1-faulty, the Gateway API twins'
+  // version Services, egress's ConfigMap). The switching commands are the ones `lesson`
   // runs (switchSteps), answered by the fake's kubectl in this process.
-  const pairs = LESSONS.flatMap((to) => LESSONS.filter((from) => from !== to).map((from) => [from, to] as const));
-  it(`leaves exactly the new lesson's rules, whatever lesson came before (${pairs.length} pairs)`, async () => {
+  const lessons = allLessons();
+  const pairs = lessons.flatMap((to) => lessons.filter((from) => from !== to).map((from) => [from, to] as const));
+  const names = (objects: readonly K8sObject[]) => objects.map((o) => `${o.kind} ${o.metadata.name}`).sort();
+  it(`leaves exactly the new lesson's objects, whatever lesson came before (${pairs.length} pairs)`, async () => {
     fake = await FakeCluster.start();
     fake.ready();
     for (const [from, to] of pairs) {
-      for (const before of [[from], [from, LESSONS[(LESSONS.indexOf(from) + 1) % LESSONS.length]!]]) {
+      for (const before of [[from], [from, lessons[(lessons.indexOf(from) + 1) % lessons.length]!]]) {
         fake.objects = [];
         for (const l of before) fake.apply(renders.get(l)!);
         for (const step of switchSteps(to, renders, { requestTimeoutMs: 10_000 })) {
@@ -107,11 +126,55 @@ describe("lesson against the fake cluster", () => {
           expect(answer.code, `${before.join(" + ")} → ${to}: ${step.argv.join(" ")}: ${answer.stderr}`).toBe(0);
         }
         expect(fake.rules(), `${before.join(" + ")} → ${to}`).toEqual(rulesOfLesson(to));
+        expect(names(fake.objects), `${before.join(" + ")} → ${to}`).toEqual(names(renders.get(to)!));
         const vs = fake.objects.find((o) => o.kind === "VirtualService");
         const own = renders.get(to)!.find((o) => o.kind === "VirtualService");
         expect(vs?.spec, `${before.join(" + ")} → ${to}`).toEqual(own?.spec);
       }
     }
+  });
+
+  it("every object of every lesson carries the label switching removes by (a new overlay cannot forget it)", () => {
+    for (const [lesson, objects] of renders) {
+      for (const o of objects) expect(o.metadata.labels?.["app.kubernetes.io/part-of"], `${lesson}: ${o.kind} ${o.metadata.name}`).toBe("istio-lessons");
+    }
+  });
+
+  it("the learner's own objects in the namespace (no lesson label) stay", async () => {
+    const { code, fake } = await lesson(["weighted"], (f) => {
+      f.ready(renders.get("outlier-ejection"));
+      f.apply([{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "my-notes", namespace: "istio-lessons" }, data: {} }]);
+    });
+    expect(code).toBe(0);
+    expect(fake.objects.map((o) => o.metadata.name)).toContain("my-notes");
+    expect(fake.objects.map((o) => o.metadata.name)).not.toContain("flaskapp-v1-faulty");
+  });
+});
+
+describe("lesson on a cluster without the Gateway API CRDs (minikube, Docker Desktop)", () => {
+  it("an Istio-API lesson applies: the Gateway API's kinds are neither deleted nor needed", async () => {
+    const { code, stderr, stdout, fake } = await lesson(["weighted"], (f) => {
+      f.ready(renders.get("outlier-ejection"));
+      f.gatewayApiCrds = false;
+    });
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toContain("(skipped: this cluster does not serve the Gateway API: nothing of it to remove)");
+    expect(fake.commands().filter((c) => c.includes("gateway.networking.k8s.io") && c.includes(" delete "))).toEqual([]);
+    expect(fake.rules()).toEqual(rulesOfLesson("weighted"));
+  });
+
+  it("a Gateway API lesson stops before changing anything, with the exact command that installs the CRDs (exit 4)", async () => {
+    const { code, stderr, fake } = await lesson(["gateway-api/weighted"], (f) => {
+      f.ready(renders.get("weighted"));
+      f.gatewayApiCrds = false;
+    });
+    expect(code).toBe(EXIT.notReady);
+    expect(stderr).toBe(
+      `lesson: not ready: gateway-api/weighted needs the Gateway API (HTTPRoute), which this cluster does not serve: install the Gateway API CRDs paired with your Istio: kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/${NEWEST_RELEASE.gatewayApi}/experimental-install.yaml (Istio ${NEWEST_RELEASE.version}; ${[...LESSON_RELEASES].reverse().slice(1).map((r) => `${r.version}: ${r.gatewayApi}`).join(", ")} in its place), or use npm run cluster -- up\n`,
+    );
+    expect(fake.commands().at(-1)).toBe(GATEWAY_API_QUERY("$ kubectl"));
+    expect(fake.rules()).toEqual(rulesOfLesson("weighted"));
   });
 });
 
@@ -155,9 +218,9 @@ describe("lesson failure paths", () => {
       f.istioInstalled = false;
     });
     expect(code).toBe(EXIT.notReady);
-    expect(stderr).toMatch(/^lesson: not ready: this cluster does not serve [a-z]+: install Istio and the Gateway API CRDs first \(npm run cluster -- up does both\)\n$/);
+    expect(stderr).toMatch(/^lesson: not ready: this cluster does not serve [a-z]+: install Istio first \(npm run cluster -- up, or istioctl install --set profile=demo -y\)\n$/);
     // The first delete already fails.
-    expect(fake.commands()).toEqual(WEIGHTED.slice(0, 3));
+    expect(fake.commands()).toEqual(WEIGHTED.slice(0, 4));
   });
 
   it("kubectl not installed: one line saying how to get it, exit 5", async () => {

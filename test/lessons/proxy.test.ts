@@ -286,6 +286,27 @@ describe("timeouts and retries", () => {
     expect(bad.seen).toHaveLength(4);
   });
 
+  it("[retry-hosts] under consistent hashing, the default route (no VirtualService) still retries on another pod; a VirtualService's route may retry the same one", async () => {
+    const hashed = dr({ trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: "x-user" } } } });
+    const users = Array.from({ length: 12 }, (_, i) => `user-${i}`);
+    const statuses = async (objects: K8sObject[]) => {
+      const gone = await upstream("gone");
+      const good = await upstream("good");
+      const p = await proxy(objects, [[gone, "v1"], [good, "v2"]], { readinessIntervalMs: 60_000 });
+      await new Promise((resolve) => gone.server.close(resolve));
+      const out: number[] = [];
+      for (const user of users) out.push((await get(p, "/", { "x-user": user })).status);
+      return out;
+    };
+    // The session-affinity lesson's shape: a DestinationRule, no VirtualService. The users whose hash
+    // lands on the closed pod get their retry elsewhere (previous_hosts is kept).
+    expect(await statuses([hashed])).toEqual(users.map(() => 200));
+    // With a VirtualService (same default retry policy), the retries follow the hash back to the closed pod.
+    const viaVs = await statuses([hashed, vs({ route: [{ destination: { host: "flaskapp" } }] })]);
+    expect(viaVs).toContain(503);
+    expect(viaVs).toContain(200);
+  });
+
   it("a refused connection is a connect-failure: retried, then 503", async () => {
     const gone = await upstream("gone");
     // Readiness polled once a minute: the endpoint stays listed after its server closes, as between two kubelet probes.

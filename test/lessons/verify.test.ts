@@ -11,22 +11,27 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "#lessons/core/kustomize.ts";
-import { allLessons, LESSONS, type Lesson } from "#lessons/catalog/lessons.ts";
+import { allLessons, checksFile, LESSONS, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
+import { loadChecks, tallyArgs } from "#lessons/checks/checks.ts";
+import { runTally } from "#lessons/checks/preview.ts";
+import { NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
 import { EXIT } from "#lessons/cluster/plan.ts";
 import { runProgram } from "#lessons/core/run.ts";
 import { listen, makeApp } from "../flaskapp/helpers.ts";
 import { verifyCommand } from "#lessons/cli/verify.ts";
 import { walkLessons } from "#lessons/cluster/verify-steps.ts";
-import { cachedRenders, captureIo, dryRunCommands, FakeCluster, ruleKinds, refusal, runWith } from "./stand-ins/fake-cluster.ts";
+import { lessonCommand } from "#lessons/cli/lesson.ts";
+import { cachedRenders, captureIo, dryRunCommands, FakeCluster, GATEWAY_API_QUERY, OBJECT_DELETES, ruleKinds, refusal, runWith } from "./stand-ins/fake-cluster.ts";
 
 const RULES = await ruleKinds();
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PROBE = ["$ kubectl config view --minify -o 'jsonpath={.clusters[0].cluster.server}'", "$ kubectl version -o json --request-timeout=10s"];
 const READINESS = [
+  GATEWAY_API_QUERY("$ kubectl"),
   "$ kubectl get namespace istio-lessons -o json --request-timeout=10s",
   "$ kubectl get pods -n istio-lessons -o json --request-timeout=10s",
-  `$ kubectl get ${RULES.all} -n istio-lessons -o json --request-timeout=10s`,
+  ...RULES.gets("$ kubectl"),
 ];
 const RUN_ID = /lesson-check-[0-9a-f-]{36}/g;
 
@@ -68,9 +73,10 @@ describe("verify --dry-run prints the exact commands", () => {
     expect(dryRunCommands(stdout)).toEqual([
       "$ kubectl --context kind-lab config view --minify -o 'jsonpath={.clusters[0].cluster.server}'",
       "$ kubectl --context kind-lab version -o json --request-timeout=10s",
+      GATEWAY_API_QUERY("$ kubectl --context kind-lab"),
       "$ kubectl --context kind-lab get namespace lab-7 -o json --request-timeout=10s",
       "$ kubectl --context kind-lab get pods -n lab-7 -o json --request-timeout=10s",
-      `$ kubectl --context kind-lab get ${RULES.all} -n lab-7 -o json --request-timeout=10s`,
+      ...RULES.gets("$ kubectl --context kind-lab", "lab-7"),
       "$ kubectl --context kind-lab exec -n lab-7 deploy/sleep -c sleep -- tally -n 200 -c 1 --expect 'v1=50±15' --expect 'v2=50±15' http://flaskapp/env/version",
     ]);
     expect(stdout).toContain("# each check must pass 1 times in a row; a failing one is tried again for up to 0ms\n");
@@ -359,14 +365,16 @@ describe("verify --all", () => {
     expect(code).toBe(0);
     const blocks = stdout.split(/^== /m);
     expect(dryRunCommands(blocks[0]!)).toEqual(PROBE);
-    expect(blocks.slice(1).map((b) => b.split(" ")[0])).toEqual([...LESSONS]);
+    expect(blocks.slice(1).map((b) => b.split(" ")[0])).toEqual(allLessons());
     expect(dryRunCommands(blocks[3]!)).toEqual([
+      GATEWAY_API_QUERY("$ kubectl"),
       ...RULES.deleteOthers("$ kubectl"),
       "$ kubectl delete virtualservices.networking.istio.io,destinationrules.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
+      ...OBJECT_DELETES("$ kubectl"),
       "$ kubectl apply -k k8s/overlays/weighted",
       "$ kubectl rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=5m",
       "$ kubectl get pods -n istio-lessons -o json --request-timeout=10s",
-      `$ kubectl get ${RULES.all} -n istio-lessons -o json --request-timeout=10s`,
+      ...RULES.gets("$ kubectl"),
       "$ kubectl exec -n istio-lessons deploy/sleep -c sleep -- tally -n 400 -c 4 --expect 'v1=70±10' --expect 'v2=30±10' http://flaskapp/env/version",
       "$ kubectl delete destinationrules.networking.istio.io/flaskapp virtualservices.networking.istio.io/flaskapp -n istio-lessons --ignore-not-found",
     ]);
@@ -391,11 +399,11 @@ describe("verify --all", () => {
     expect(withoutRetries(normalize(fake.commands()))).toEqual(normalize(dryRunCommands(dry.stdout)));
     const table = stdout.slice(stdout.lastIndexOf("\nlesson "));
     const rows = table.trim().split("\n").slice(1).map((row) => row.split(/ {2,}/));
-    expect(rows.map((row) => row.slice(0, 2))).toEqual(LESSONS.map((lesson) => [lesson, "PASS"]));
+    expect(rows.map((row) => row.slice(0, 2))).toEqual(allLessons().map((lesson) => [lesson, "PASS"]));
     for (const row of rows) expect(row[2]).toMatch(/^(\d+)\/\1$/);
     expect(fake.rules()).toEqual([]);
     expect(code).toBe(0);
-  });
+  }, 180_000); // every lesson of both APIs, ~12 commands each, every one a stand-in process
 
   it("in the mesh preview: a lesson that fails is reported and the walk goes on; exit 1", async () => {
     fake = await FakeCluster.start();
@@ -426,7 +434,7 @@ describe("verify --all", () => {
     const { code, stdout } = await verify(["--all"]);
     const table = stdout.slice(stdout.lastIndexOf("\nlesson ")).trim().split("\n");
     expect(table[1]!.split(/ {2,}/).slice(0, 2)).toEqual(["round-robin", "NOT READY"]);
-    expect(table.slice(2, 1 + LESSONS.length).map((row) => row.split(/ {2,}/)[1])).toEqual(LESSONS.slice(1).map(() => "SKIPPED"));
+    expect(table.slice(2, allLessons().length + 1).map((row) => row.split(/ {2,}/)[1])).toEqual(allLessons().slice(1).map(() => "SKIPPED"));
     expect(stdout).toContain("round-robin: not ready:\n  pod flaskapp-v1-5d8f7c9b4-qx7rz0: container flaskapp cannot get image istio-lessons/flaskapp:0.1.0 (ImagePullBackOff)");
     expect(stdout).toContain("stopped: the pods did not become ready, so the remaining lessons were skipped");
     expect(fake.commands().filter((c) => c.includes("apply -k"))).toEqual(["$ kubectl apply -k k8s/overlays/round-robin"]);
@@ -439,5 +447,146 @@ describe("verify --all", () => {
     expect(code).toBe(EXIT.noCluster);
     expect(stdout).toBe("");
     expect(stderr).toMatch(/^verify: no cluster: kubectl has no current context[^\n]*\n$/);
+  });
+});
+
+describe("lessons in any order, in the mesh preview (the Service and subsets select every pod with their labels)", () => {
+  const tally = (expect: string) => ["exec", "-n", "istio-lessons", "deploy/sleep", "-c", "sleep", "--", "tally", "-n", "40", "-c", "1", "--expect", expect, "http://flaskapp/env/version"];
+
+  it("outlier-ejection's faulty pod, left behind, is selected by mirror's subset v1: half its answers are 503", async () => {
+    fake = await FakeCluster.start();
+    fake.ready([...render("outlier-ejection"), ...render("mirror")]);
+    const run = await fake.answer({ tool: "kubectl", argv: tally("v1=100"), cwd: ROOT });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/\b503\b/);
+  }, 60_000);
+
+  it("verify's preflight names the stray workload behind the lesson's Service, with the command that removes it (exit 4)", async () => {
+    fake = await FakeCluster.start();
+    fake.ready([...render("outlier-ejection"), ...render("mirror")]);
+    const { code, stderr } = await verify(["mirror"]);
+    expect(code).toBe(EXIT.notReady);
+    expect(stderr).toBe(
+      "verify: not ready:\n  pod flaskapp-v1-faulty-5d8f7c9b4-qx7rz0 (deployment flaskapp-v1-faulty) is behind Service flaskapp but belongs to no Deployment of mirror: it gets a share of the requests; remove it with npm run lesson -- mirror (or kubectl delete deployment/flaskapp-v1-faulty -n istio-lessons)\n",
+    );
+    expect(fake.calls().filter((c) => c.argv[0] === "exec")).toEqual([]);
+  });
+
+  it("npm run lesson: outlier-ejection, then mirror, then session-affinity; each passes verify", async () => {
+    fake = await FakeCluster.start();
+    fake.ready();
+    for (const lesson of ["outlier-ejection", "mirror", "session-affinity"]) {
+      const applied = await runWith(lessonCommand, [lesson], fake.env());
+      expect(applied.code, `${lesson}: ${applied.stderr}`).toBe(0);
+      const checked = await verify([lesson, "--passes", "1"]);
+      expect(checked.code, `${lesson}: ${checked.stdout}${checked.stderr}`).toBe(0);
+      expect(fake.objects.map((o) => o.metadata.name)).toEqual(lesson === "outlier-ejection" ? expect.arrayContaining(["flaskapp-v1-faulty"]) : expect.not.arrayContaining(["flaskapp-v1-faulty"]));
+    }
+  }, 180_000);
+
+  it("verify --all's walk passes mirror and session-affinity right after outlier-ejection", async () => {
+    fake = await FakeCluster.start();
+    fake.ready(render("outlier-ejection"));
+    const run = captureIo(fake.env());
+    const code = await walkLessons(["mirror", "session-affinity"], {
+      target: { requestTimeoutMs: 10_000 },
+      passes: 1,
+      withinMs: 30_000,
+      waitMs: 60_000,
+      plan: { dryRun: false, write: run.io.out, env: run.io.env, cwd: run.io.cwd },
+      renders,
+    });
+    const table = run.stdout().slice(run.stdout().lastIndexOf("\nlesson ")).trim().split("\n");
+    expect(table.slice(1).map((row) => row.split(/ {2,}/).slice(0, 2))).toEqual([
+      ["mirror", "PASS"],
+      ["session-affinity", "PASS"],
+    ]);
+    expect(code).toBe(EXIT.ok);
+  }, 180_000);
+});
+
+describe("verify on a cluster without the Gateway API CRDs (minikube, Docker Desktop)", () => {
+  it("an Istio-API lesson is verified: the Gateway API's rules are not asked for", async () => {
+    fake = await FakeCluster.start();
+    fake.ready(render("v2-default"));
+    fake.gatewayApiCrds = false;
+    const { code, stdout, stderr } = await verify(["v2-default", "--passes", "1"]);
+    expect(stderr).toBe("");
+    expect(stdout).toContain("all 1 checks passed");
+    expect(fake.commands().filter((c) => / get \S*gateway\.networking\.k8s\.io/.test(c))).toEqual([]);
+    expect(code).toBe(0);
+  }, 60_000);
+
+  it("a Gateway API lesson says what to install (exit 4)", async () => {
+    fake = await FakeCluster.start();
+    fake.ready(render("v2-default"));
+    fake.gatewayApiCrds = false;
+    const { code, stderr } = await verify(["gateway-api/v2-default"]);
+    expect(code).toBe(EXIT.notReady);
+    expect(stderr).toMatch(/^verify: not ready: gateway-api\/v2-default needs the Gateway API \(HTTPRoute\), which this cluster does not serve: install the Gateway API CRDs paired with your Istio: kubectl apply --server-side -f https:\/\/github\.com\/kubernetes-sigs\/gateway-api\/releases\/download\/v\d+\.\d+\.\d+\/experimental-install\.yaml /);
+  });
+
+  it("--all: each twin is NOT READY with that message, and the walk goes on with the next lesson", async () => {
+    fake = await FakeCluster.start();
+    fake.ready();
+    fake.gatewayApiCrds = false;
+    fake.tally = "scripted";
+    const run = captureIo(fake.env());
+    const code = await walkLessons(["round-robin", "gateway-api/round-robin", "v2-default"], {
+      target: { requestTimeoutMs: 10_000 },
+      passes: 1,
+      withinMs: 0,
+      waitMs: 60_000,
+      plan: { dryRun: false, write: run.io.out, env: run.io.env, cwd: run.io.cwd },
+      renders,
+    });
+    const table = run.stdout().slice(run.stdout().lastIndexOf("\nlesson ")).trim().split("\n");
+    expect(table.slice(1, 4).map((row) => row.split(/ {2,}/).slice(0, 2))).toEqual([
+      ["round-robin", "PASS"],
+      ["gateway-api/round-robin", "NOT READY"],
+      ["v2-default", "PASS"],
+    ]);
+    expect(code).toBe(EXIT.failed);
+  }, 60_000);
+});
+
+describe("what each lesson's summary promises is what its render does (the screens of demo, lesson and verify show it)", () => {
+  it.each(allLessons())("%s: names only rule kinds its render has", async (lesson) => {
+    const { summary } = await loadChecks(checksFile(overlayDir(lesson)));
+    const kinds = new Set(render(lesson).map((o) => o.kind));
+    for (const kind of ["VirtualService", "DestinationRule", "HTTPRoute", "ServiceEntry", "Sidecar"]) {
+      if (new RegExp(`\\b${kind}\\b`).test(summary)) expect(kinds.has(kind), `${lesson}'s summary names a ${kind}: "${summary}"`).toBe(true);
+    }
+  });
+
+  it.each(allLessons().filter((l) => l.endsWith("mirror")))("%s: the mirrored copies' Host as the default release sends them", async (lesson) => {
+    const { summary } = await loadChecks(checksFile(overlayDir(lesson)));
+    expect(NEWEST_RELEASE.shadowHostSuffix).toBe(false);
+    expect(summary).not.toMatch(/Host flaskapp-shadow/);
+    expect(summary).toContain("Host unchanged");
+  });
+});
+
+describe("egress-service-entry's checks tell the sidecar's block from flaskapp's own 502", () => {
+  it("flaskapp's JSON 502 for a host it cannot reach passes the status check but fails the body check", async () => {
+    const { checks } = await loadChecks(checksFile(overlayDir("egress-service-entry")));
+    const [byStatus, byBody] = checks.filter((c) => c.path.includes("example.com"));
+    expect(byStatus?.by).toBe("status");
+    expect(byBody?.by).toBe("body");
+    // The real flaskapp, allowed to fetch from 127.0.0.1, where port 1 refuses: its own 502, a JSON problem.
+    const app = await listen(makeApp({ FETCH_ALLOW: "127.0.0.1" }).app);
+    try {
+      const unreachable = "/fetch?url=http://127.0.0.1:1/";
+      // tallyArgs ends with the in-mesh URL (http://flaskapp/...): aimed at this flaskapp instead.
+      const run = (check: typeof byStatus) => runTally([...tallyArgs({ ...check!, path: unreachable }).slice(0, -1), `${app.url}${unreachable}`]);
+      const status = await run(byStatus);
+      expect(status.code, status.stdout).toBe(0);
+      const body = await run(byBody);
+      expect(body.code, body.stdout).toBe(1);
+      expect(body.stdout).toMatch(/"title":"Bad Gateway"/);
+      expect(body.stdout).toMatch(/FAIL +\(empty\)=100/);
+    } finally {
+      await app.close();
+    }
   });
 });

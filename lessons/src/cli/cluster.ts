@@ -13,7 +13,7 @@ import { LESSONS } from "../catalog/lessons.ts";
 import { CLUSTER_NAME, DEFAULT_CLUSTER, DEFAULT_DIAGNOSE_DIR, diagnoseSteps, downSteps, GATEWAY_API_VERSION, kindContext, TOOLS_NEEDED, upSteps, type ClusterOptions } from "../cluster/kind.ts";
 import { renderLessons, type Renders } from "../cluster/lesson-steps.ts";
 import { EXIT, missingTools, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo } from "../cluster/plan.ts";
-import { DEFAULT_GATEWAY_API, GATEWAY_API_CHANNELS, SUPPORTED_ISTIO, type GatewayApiChannel } from "../cluster/tools.ts";
+import { DEFAULT_GATEWAY_API, GATEWAY_API_CHANNELS, KIND_NODE_IMAGE, SUPPORTED_ISTIO, type GatewayApiChannel } from "../cluster/tools.ts";
 import { processIo, runCommand } from "./command.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
 
@@ -28,8 +28,8 @@ const USAGE = `usage: npm run cluster -- up [--name NAME] [--dry-run] [--wait D]
   --dry-run            print every command in order, run none
   --wait D             how long Istio's components and each Deployment may take to be ready (default ${formatDuration(LIMITS.wait.default)})
   --build-timeout D    how long each docker build may take (default ${formatDuration(LIMITS.buildTimeout.default)})
-  --node-image IMAGE   kind node image (default: kind's own)
-  --gateway-api V      Gateway API CRD release to install (default ${DEFAULT_GATEWAY_API})
+  --node-image IMAGE   kind node image (default ${KIND_NODE_IMAGE.split("@")[0]}, pinned by digest: Kubernetes every checked Istio supports)
+  --gateway-api V      Gateway API CRD release to install (default: the one your istioctl's Istio is built against, e.g. ${DEFAULT_GATEWAY_API} for ${SUPPORTED_ISTIO.split(", ").at(-1)})
   --gateway-api-channel C  ${GATEWAY_API_CHANNELS.join(" or ")} (default ${GATEWAY_API_CHANNELS[0]})
   --request-timeout D  how long the API server may take to answer a query (default ${formatDuration(LIMITS.requestTimeout.default)})
 needs: kind, istioctl (Istio ${SUPPORTED_ISTIO}), docker, kubectl
@@ -54,8 +54,8 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const name = values.name ?? DEFAULT_CLUSTER;
   if (!CLUSTER_NAME.test(name) || name.length > 50) throw new UsageError(`--name "${name}" is not a kind cluster name (lower-case letters, digits, . and -)`);
-  const gatewayApi = values["gateway-api"] ?? DEFAULT_GATEWAY_API;
-  if (!GATEWAY_API_VERSION.test(gatewayApi)) throw new UsageError(`--gateway-api "${gatewayApi}": expected a release such as ${DEFAULT_GATEWAY_API}`);
+  const gatewayApi = values["gateway-api"];
+  if (gatewayApi !== undefined && !GATEWAY_API_VERSION.test(gatewayApi)) throw new UsageError(`--gateway-api "${gatewayApi}": expected a release such as ${DEFAULT_GATEWAY_API}`);
   const onlyFor = (flag: string, value: unknown, subs: string[]) => {
     if (value !== undefined && !subs.includes(sub)) throw new UsageError(`--${flag} is for ${subs.join(" and ")}, not ${sub}`);
   };

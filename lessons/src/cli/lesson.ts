@@ -1,8 +1,9 @@
 // `npm run lesson -- <lesson>`: switches the cluster to a lesson. Other lessons'
-// rules are removed first (every rule kind any lesson uses, except the names this
-// lesson applies), then the lesson's overlay is applied, then its pods are waited
-// for. The same steps serve `npm run cluster -- up` (the first lesson) and
-// `npm run verify -- --all` (every lesson in turn).
+// rules and the labelled objects they added are removed first (every kind any lesson
+// uses, except the names this lesson applies; the Gateway API's only where the cluster
+// serves it), then the lesson's overlay is applied, then its pods are waited for. The
+// same steps serve `npm run cluster -- up` (the first lesson) and `npm run verify --
+// --all` (every lesson in turn).
 import { UsageError } from "#common/usage-error.ts";
 import { loadChecks } from "../checks/checks.ts";
 import { allLessons, checksFile, overlayDir, parseLessons } from "../catalog/lessons.ts";
@@ -13,7 +14,7 @@ import { processIo, runCommand } from "./command.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
 
 const USAGE = `usage: npm run lesson -- <lesson> [--dry-run] [--context NAME] [--wait D] [--request-timeout D]
-  removes the other lessons' rules, applies the lesson's overlay and waits for its pods (2/2)
+  removes the other lessons' rules and what they added, applies the lesson's overlay and waits for its pods (2/2)
   --dry-run            print the commands instead of running them
   --context NAME       kubectl context (default: the current one)
   --wait D             how long each Deployment may take to roll out (default 5m)

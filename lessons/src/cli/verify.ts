@@ -8,7 +8,7 @@
 // every sidecar). `--all` walks every lesson: apply, wait, check, remove.
 import { formatDuration } from "#common/duration.ts";
 import { UsageError } from "#common/usage-error.ts";
-import { allLessons, LESSONS, parseLessons } from "../catalog/lessons.ts";
+import { allLessons, parseLessons } from "../catalog/lessons.ts";
 import { renderLessons, type Renders } from "../cluster/lesson-steps.ts";
 import { requireKubectl, withExitCodes, type CommandIo } from "../cluster/plan.ts";
 import { verifyOne, walkLessons, type VerifyOptions } from "../cluster/verify-steps.ts";
@@ -18,7 +18,7 @@ import { COMMON_OPTIONS, contextOption, countOption, durationOption, LIMITS, par
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const USAGE = `usage: npm run verify -- <lesson> [options]    check a lesson applied on a cluster
-       npm run verify -- --all [options]       apply, check and remove every lesson in turn
+       npm run verify -- --all [options]       apply, check and remove every lesson in turn (both APIs: ${allLessons().length} lessons)
   --dry-run            print the kubectl commands instead of running them
   --context NAME       kubectl context (default: the current one)
   --namespace NS       the lessons' namespace (default: the overlay's, istio-lessons; not with --all)
@@ -46,7 +46,7 @@ export async function verifyCommand(argv: string[], io: CommandIo, renderAll: ()
   const namespace = values.namespace;
   if (namespace !== undefined && (!NAMESPACE_NAME.test(namespace) || namespace.length > 63)) throw new UsageError(`--namespace "${namespace}" is not a Kubernetes namespace name`);
   if (namespace !== undefined && values.all) throw new UsageError("--namespace cannot be used with --all: the overlays put everything in their own namespace");
-  const lessons = values.all ? [...LESSONS] : parseLessons(positionals);
+  const lessons = values.all ? allLessons() : parseLessons(positionals);
   const settings = {
     target: { context: contextOption(values.context), requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout) },
     passes: countOption("passes", values.passes, LIMITS.passes),

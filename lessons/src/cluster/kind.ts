@@ -8,9 +8,10 @@ import { dockerBuildCommand, IMAGE_NAMES, IMAGES } from "../core/images.ts";
 import { kubectl, renderNamespace } from "../core/kubectl.ts";
 import { ACTION_TIMEOUT_MS, QUERY_GRACE_MS, type KubeTarget } from "./kube.ts";
 import { switchSteps, waitSteps, type Renders } from "./lesson-steps.ts";
-import { EXIT, lastError, StepError, type Step } from "./plan.ts";
+import { EXIT, failedMessage, lastError, StepError, type Step } from "./plan.ts";
 import { ruleResources } from "./rules.ts";
-import { gatewayApiCrdsUrl, istioSupport, SUPPORTED_ISTIO, type GatewayApiChannel, type Tool } from "./tools.ts";
+import { findRelease, supportsKubernetes } from "../mesh/releases.ts";
+import { DEFAULT_GATEWAY_API, gatewayApiCrdsUrl, gatewayApiFor, istioSupport, KIND_NODE_IMAGE, nodeImageKubernetes, SAFE_UPGRADES_DENIAL, SUPPORTED_ISTIO, type GatewayApiChannel, type Tool } from "./tools.ts";
 
 export const DEFAULT_CLUSTER = "istio-lessons";
 /** kind's rule for cluster names. */
@@ -28,7 +29,8 @@ export interface ClusterOptions {
   waitMs: number;
   buildTimeoutMs: number;
   nodeImage?: string | undefined;
-  gatewayApi: string;
+  /** The Gateway API CRD release; undefined: the one the learner's istioctl is built against. */
+  gatewayApi?: string | undefined;
   gatewayApiChannel: GatewayApiChannel;
 }
 
@@ -51,6 +53,25 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
   let istio = "";
   const first = LESSONS[0];
   const render = renders.get(first)!;
+  const nodeImage = options.nodeImage ?? KIND_NODE_IMAGE;
+  const crds = (version: string) => kubectl(context, "apply", "--server-side", "-f", gatewayApiCrdsUrl(version, options.gatewayApiChannel));
+  const crdNote = (version: string, why: string) => `the Gateway API CRDs ${version} (${options.gatewayApiChannel} channel, ${why}), for the Gateway API lessons`;
+  let gatewayApi = options.gatewayApi ?? DEFAULT_GATEWAY_API;
+  const crdStep: Step = {
+    argv: crds(gatewayApi),
+    note: crdNote(gatewayApi, options.gatewayApi ? "as asked" : "the release your istioctl's Istio is built against"),
+    timeoutMs: ACTION_TIMEOUT_MS,
+    judge: (run) => {
+      if (run.code === 0) return;
+      if (SAFE_UPGRADES_DENIAL.test(run.stderr + run.stdout)) {
+        // The cluster was used with a newer Gateway API (v1.5+), whose admission policy refuses
+        // older CRDs. Those newer CRDs still serve the v1 kinds the lessons use: go on, and say so.
+        say(`note: this cluster keeps the Gateway API CRDs of a newer release than ${gatewayApi}: their safe-upgrades admission policy (since Gateway API v1.5.0) refuses older CRDs. The lessons' kinds are served all the same; to pair them exactly with Istio ${istio || "your istioctl"}, start afresh: npm run cluster -- down, then up\n`);
+        return;
+      }
+      throw new StepError(failedMessage(crdStep.argv, run), EXIT.failed);
+    },
+  };
   return [
     {
       argv: ["istioctl", "version", "--remote=false", "-o", "json"],
@@ -69,6 +90,16 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
         if (!support.ok) throw new StepError(support.message, EXIT.failed);
         istio = version;
         say(`istioctl ${version}${support.note ? `: ${support.note}` : ""}\n`);
+        const release = findRelease(version);
+        const kubernetes = nodeImageKubernetes(nodeImage);
+        if (release && kubernetes && !supportsKubernetes(release, kubernetes)) {
+          say(`note: Istio ${release.version} supports Kubernetes ${release.kubernetes.min} to ${release.kubernetes.max}, and the node image ${nodeImage} is Kubernetes ${kubernetes}: pick another with --node-image\n`);
+        }
+        if (!options.gatewayApi) {
+          gatewayApi = gatewayApiFor(version);
+          crdStep.argv = crds(gatewayApi);
+          crdStep.note = crdNote(gatewayApi, `the release Istio ${version} is built against`);
+        }
       },
     },
     {
@@ -92,7 +123,7 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
       },
     },
     {
-      argv: ["kind", "create", "cluster", "--name", name, "--wait", formatDuration(waitMs), ...(options.nodeImage ? ["--image", options.nodeImage] : [])],
+      argv: ["kind", "create", "cluster", "--name", name, "--wait", formatDuration(waitMs), "--image", nodeImage],
       note: `skipped when kind get clusters lists ${name}`,
       timeoutMs: waitMs + KIND_CREATE_GRACE_MS,
       skip: () => (exists ? `cluster ${name} exists: reusing it` : undefined),
@@ -102,11 +133,7 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
       note: `the kubectl context ${context}, current (for a reused cluster too)`,
       timeoutMs: QUERY_GRACE_MS,
     },
-    {
-      argv: kubectl(context, "apply", "--server-side", "-f", gatewayApiCrdsUrl(options.gatewayApi, options.gatewayApiChannel)),
-      note: `the Gateway API CRDs ${options.gatewayApi} (${options.gatewayApiChannel} channel), for the Gateway API lessons`,
-      timeoutMs: ACTION_TIMEOUT_MS,
-    },
+    crdStep,
     {
       argv: ["istioctl", "x", "precheck", "--context", context],
       note: "can Istio be installed here?",

@@ -6,7 +6,8 @@
 import { formatDuration } from "#common/duration.ts";
 import { kubectl } from "../core/kubectl.ts";
 import { labelsMatch, type K8sObject } from "../core/kustomize.ts";
-import { assessRules, ruleLabel, ruleRef, type RuleFindings } from "./rules.ts";
+import { assessRules, GATEWAY_API_GROUP, ruleLabel, ruleRef, type RuleFindings } from "./rules.ts";
+import { gatewayApiInstallHint } from "./tools.ts";
 import { EXIT, lastError, StepError, type Step } from "./plan.ts";
 import type { ProgramRun } from "../core/run.ts";
 import { IMAGE_NAMES } from "../core/images.ts";
@@ -131,6 +132,18 @@ export function workloadsOf(objects: readonly K8sObject[]): RenderedDeployment[]
     .map((d) => ({ name: d.metadata.name, matchLabels: (d.spec?.selector?.matchLabels ?? {}) as Record<string, string>, replicas: Number(d.spec?.replicas ?? 1) }));
 }
 
+/** A Service of a render: the pods it sends traffic to. */
+export interface RenderedService {
+  name: string;
+  selector: Record<string, string>;
+}
+
+export function servicesOf(objects: readonly K8sObject[]): RenderedService[] {
+  return objects
+    .filter((o) => o.kind === "Service" && o.spec?.selector)
+    .map((s) => ({ name: s.metadata.name, selector: s.spec!.selector as Record<string, string> }));
+}
+
 interface ContainerStatus {
   name: string;
   ready?: boolean;
@@ -139,7 +152,7 @@ interface ContainerStatus {
 }
 
 export interface Pod {
-  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string; ownerReferences?: Array<{ kind: string; name: string }> };
   spec?: { containers?: Array<{ name: string; image?: string }>; initContainers?: Array<{ name: string; image?: string; restartPolicy?: string }> };
   status?: { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: ContainerStatus[]; initContainerStatuses?: ContainerStatus[] };
 }
@@ -190,11 +203,49 @@ export function podProblem(pod: Pod, namespace: string, deployment: string, clus
   return undefined;
 }
 
+/**
+ * The Deployment a pod belongs to: its ReplicaSet owner's name without the
+ * pod-template-hash suffix; "" for a pod no ReplicaSet owns (a bare pod), undefined
+ * when the pod says nothing of its owners (then its labels decide).
+ */
+export function ownerDeployment(pod: Pod): string | undefined {
+  const owners = pod.metadata.ownerReferences;
+  if (!owners) return undefined;
+  const replicaSet = owners.find((o) => o.kind === "ReplicaSet")?.name;
+  const hash = pod.metadata.labels?.["pod-template-hash"];
+  if (!replicaSet) return "";
+  return hash && replicaSet.endsWith(`-${hash}`) ? replicaSet.slice(0, -hash.length - 1) : replicaSet.replace(/-[a-z0-9]+$/, "");
+}
+
+/**
+ * Pods behind one of the lesson's Services that belong to none of its Deployments:
+ * a workload another lesson left (outlier-ejection's flaskapp-v1-faulty) or one of the
+ * learner's own. The Service sends them its share of the traffic, so the lesson's
+ * outcome would not be the lesson's. One line each, with the command that removes it.
+ */
+export function strayPods(pods: readonly Pod[], workloads: readonly RenderedDeployment[], services: readonly RenderedService[], namespace: string, lesson?: string): string[] {
+  const names = new Set(workloads.map((w) => w.name));
+  const problems: string[] = [];
+  for (const pod of pods) {
+    if (pod.metadata.deletionTimestamp) continue;
+    const behind = services.filter((s) => Object.keys(s.selector).length > 0 && selects(s.selector, pod)).map((s) => s.name);
+    if (behind.length === 0) continue;
+    const owner = ownerDeployment(pod);
+    const own = owner === undefined ? workloads.some((w) => selects(w.matchLabels, pod)) : names.has(owner);
+    if (own) continue;
+    const remove = owner ? `kubectl delete deployment/${owner} -n ${namespace}` : `kubectl delete pod/${pod.metadata.name} -n ${namespace}`;
+    problems.push(
+      `pod ${pod.metadata.name}${owner ? ` (deployment ${owner})` : ""} is behind Service ${behind.join(", ")} but belongs to no Deployment of ${lesson ?? "this lesson"}: it gets a share of the requests; remove it with ${lesson ? `npm run lesson -- ${lesson} (or ${remove})` : remove}`,
+    );
+  }
+  return problems;
+}
+
 /** Every Deployment has its replicas ready, each pod with its sidecar; the problems otherwise, one line each. */
 export function assessPods(pods: readonly Pod[], workloads: readonly RenderedDeployment[], namespace: string, cluster?: string): string[] {
   const problems: string[] = [];
   for (const workload of workloads) {
-    const own = pods.filter((p) => !p.metadata.deletionTimestamp && selects(workload.matchLabels, p));
+    const own = pods.filter((p) => !p.metadata.deletionTimestamp && selects(workload.matchLabels, p) && (ownerDeployment(p) ?? workload.name) === workload.name);
     const wrong = own.map((p) => podProblem(p, namespace, workload.name, cluster)).filter((p): p is string => p !== undefined);
     problems.push(...wrong);
     const good = own.length - wrong.length;
@@ -218,16 +269,21 @@ export function rolloutStep(target: KubeTarget, namespace: string, workloads: re
 }
 
 /** Every pod of the render's Deployments is ready with its sidecar (2/2); after a rollout that failed, says why. */
-export function podsStep(target: KubeTarget, namespace: string, workloads: readonly RenderedDeployment[], options: { cluster?: string; rolloutFailure?: () => string | undefined } = {}): Step {
+export function podsStep(
+  target: KubeTarget,
+  namespace: string,
+  workloads: readonly RenderedDeployment[],
+  options: { cluster?: string; services?: readonly RenderedService[]; lesson?: string; rolloutFailure?: () => string | undefined } = {},
+): Step {
   return {
     argv: kubectl(target.context, "get", "pods", "-n", namespace, "-o", "json", requestTimeout(target)),
-    note: `${workloads.map((w) => w.name).join(", ")}: every pod ready with its ${SIDECAR} sidecar`,
+    note: `${workloads.map((w) => w.name).join(", ")}: every pod ready with its ${SIDECAR} sidecar${options.services?.length ? ", and no other workload's pods behind the lesson's Services" : ""}`,
     quiet: true,
     timeoutMs: queryTimeoutMs(target),
     judge: (run) => {
       if (run.code !== 0) throw new StepError(`cannot list the pods in ${namespace}: ${lastError(run)}`, EXIT.failed);
       const pods = json<{ items?: Pod[] }>(run)?.items ?? [];
-      const problems = assessPods(pods, workloads, namespace, options.cluster);
+      const problems = [...assessPods(pods, workloads, namespace, options.cluster), ...strayPods(pods, workloads, options.services ?? [], namespace, options.lesson)];
       const rollout = options.rolloutFailure?.();
       if (problems.length > 0) throw new StepError(`not ready:\n  ${problems.join("\n  ")}`, EXIT.notReady);
       if (rollout) throw new StepError(`not ready: the rollout did not finish: ${rollout}`, EXIT.notReady);
@@ -237,34 +293,49 @@ export function podsStep(target: KubeTarget, namespace: string, workloads: reado
 
 /** A rule kind the cluster does not serve (no Istio, or no Gateway API CRDs) is "not ready", with what to install. */
 export function throwIfUnserved(run: ProgramRun): void {
-  const missing = /doesn't have a resource type "([^"]+)"|no matches for kind "([^"]+)"/.exec(lastError(run) + run.stderr);
-  if (missing) {
-    throw new StepError(`not ready: this cluster does not serve ${missing[1] ?? missing[2]}: install Istio and the Gateway API CRDs first (npm run cluster -- up does both)`, EXIT.notReady);
-  }
+  const text = lastError(run) + run.stderr;
+  const missing = /doesn't have a resource type "([^"]+)"|no matches for kind "([^"]+)" in version "([^"/]+)/.exec(text);
+  if (!missing) return;
+  const kind = missing[1] ?? missing[2]!;
+  const gatewayApi = missing[3] === GATEWAY_API_GROUP || /^(httproutes?|grpcroutes?|referencegrants?)$/i.test(kind) || /gateway\.networking\.k8s\.io/.test(text);
+  const install = gatewayApi ? gatewayApiInstallHint() : "install Istio first (npm run cluster -- up, or istioctl install --set profile=demo -y)";
+  throw new StepError(`not ready: this cluster does not serve ${kind}: ${install}`, EXIT.notReady);
 }
 
-/** The rules on the cluster, for comparing with the lesson's. */
-export function rulesStep<L extends string>(
+/**
+ * The rules on the cluster, for comparing with the lesson's: one query for the Gateway API's
+ * kinds (skipped when the cluster does not serve them: `gatewayApiServed`), then one for the
+ * others, whose judge compares everything found with the lesson's rules.
+ */
+export function rulesSteps<L extends string>(
   target: KubeTarget,
   namespace: string,
   resources: readonly string[],
   lesson: L,
   renders: ReadonlyMap<L, readonly K8sObject[]>,
+  gatewayApiServed: () => boolean,
   found: (findings: RuleFindings<L>) => void,
-): Step {
-  return {
-    argv: kubectl(target.context, "get", resources.join(","), "-n", namespace, "-o", "json", requestTimeout(target)),
-    note: `the rules of ${lesson} and no other lesson's`,
+): Step[] {
+  const gatewayApi = resources.filter((r) => r.endsWith(`.${GATEWAY_API_GROUP}`));
+  const others = resources.filter((r) => !gatewayApi.includes(r));
+  const live: K8sObject[] = [];
+  const query = (kinds: readonly string[], last: boolean): Step => ({
+    argv: kubectl(target.context, "get", kinds.join(","), "-n", namespace, "-o", "json", requestTimeout(target)),
+    note: last ? `the rules of ${lesson} and no other lesson's` : "the Gateway API's rules, where the cluster serves them",
     quiet: true,
     timeoutMs: queryTimeoutMs(target),
+    ...(last ? {} : { skip: () => (gatewayApiServed() ? undefined : "this cluster does not serve the Gateway API") }),
     judge: (run) => {
       if (run.code !== 0) {
         throwIfUnserved(run);
         throw new StepError(`cannot list the rules in ${namespace}: ${lastError(run)}`, EXIT.failed);
       }
-      found(assessRules(json<{ items?: K8sObject[] }>(run)?.items ?? [], lesson, renders));
+      live.push(...(json<{ items?: K8sObject[] }>(run)?.items ?? []));
+      if (last) found(assessRules(live, lesson, renders));
     },
-  };
+  });
+  if (others.length === 0) return gatewayApi.length ? [query(gatewayApi, true)] : [];
+  return [...(gatewayApi.length ? [query(gatewayApi, false)] : []), query(others, true)];
 }
 
 /** The problems of rule findings, one line each, with the commands that fix them; empty when the rules are the lesson's alone. */

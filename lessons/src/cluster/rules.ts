@@ -67,21 +67,69 @@ export function ruleResources(renders: Iterable<readonly K8sObject[]>): string[]
   return Object.values(RULE_RESOURCES).filter((r) => used.has(r));
 }
 
+/** The API group of a kubectl resource name: `httproutes.gateway.networking.k8s.io` → gateway.networking.k8s.io; `services` → "". */
+export function resourceGroup(resource: string): string {
+  const dot = resource.indexOf(".");
+  return dot === -1 ? "" : resource.slice(dot + 1);
+}
+
 /**
  * The resources to delete before a lesson is applied, grouped so each group is
- * one `kubectl delete`: resources of which the lesson keeps nothing (`--all`),
- * and resources of which it keeps some names (a field selector excluding them;
- * `kubectl apply` then updates those in place).
+ * one `kubectl delete`: resources of which the lesson keeps nothing, and
+ * resources of which it keeps some names (a field selector excluding them;
+ * `kubectl apply` then updates those in place). A group never mixes API groups,
+ * so one whose kinds a cluster does not serve (the Gateway API's, without its
+ * CRDs) can be left out on its own.
  */
-export function deletionGroups(resources: readonly string[], lessonRules: readonly K8sObject[]): Array<{ resources: string[]; keep: string[] }> {
+export function deletionGroups(resources: readonly string[], lessonObjects: readonly K8sObject[], resourceOfObject: (obj: K8sObject) => string | undefined = resourceOf): Array<{ resources: string[]; keep: string[] }> {
   const groups = new Map<string, { resources: string[]; keep: string[] }>();
   for (const resource of resources) {
-    const keep = [...new Set(lessonRules.filter((r) => resourceOf(r) === resource).map((r) => r.metadata.name))].sort();
-    const key = keep.join(",");
+    const keep = [...new Set(lessonObjects.filter((r) => resourceOfObject(r) === resource).map((r) => r.metadata.name))].sort();
+    const key = `${resourceGroup(resource).startsWith("gateway.") ? "gateway" : "other"}|${keep.join(",")}`;
     if (!groups.has(key)) groups.set(key, { resources: [], keep });
     groups.get(key)!.resources.push(resource);
   }
   return [...groups.values()].sort((a, b) => a.keep.length - b.keep.length);
+}
+
+/** The Gateway API's group: its kinds are served only where its CRDs are installed. */
+export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
+
+export function isGatewayApiResource(resource: string): boolean {
+  return resourceGroup(resource) === GATEWAY_API_GROUP;
+}
+
+/** The label every object of a lesson carries (each kustomization's `labels:`): what switching removes when the next lesson lacks it. */
+export const LESSON_LABEL = { key: "app.kubernetes.io/part-of", value: "istio-lessons" } as const;
+export const LESSON_SELECTOR = `${LESSON_LABEL.key}=${LESSON_LABEL.value}`;
+
+/**
+ * The kinds a lesson may hold besides its rules and its Namespace (never deleted: it
+ * holds everything), with the resource name kubectl takes. A lesson with a kind
+ * missing here is an error: switching could not remove it.
+ */
+export const OBJECT_RESOURCES: Readonly<Record<string, string>> = {
+  "apps/Deployment": "deployments.apps",
+  "/Service": "services",
+  "/ServiceAccount": "serviceaccounts",
+  "/ConfigMap": "configmaps",
+  "/Secret": "secrets",
+  "policy/PodDisruptionBudget": "poddisruptionbudgets.policy",
+};
+
+/** The kubectl resource of a lesson's object that is not a rule; undefined for its Namespace. */
+export function objectResourceOf(obj: K8sObject): string | undefined {
+  if (obj.kind === "Namespace" && groupOf(obj) === "") return undefined;
+  const resource = OBJECT_RESOURCES[`${groupOf(obj)}/${obj.kind}`];
+  if (!resource) throw new RuleKindError(`${obj.apiVersion} ${obj.kind} ${obj.metadata.name}: not a kind the lessons tooling can remove when switching lessons; add it to OBJECT_RESOURCES in lessons/src/cluster/rules.ts`);
+  return resource;
+}
+
+/** Every non-rule resource any lesson uses (Namespace aside), in OBJECT_RESOURCES order. */
+export function objectResources(renders: Iterable<readonly K8sObject[]>): string[] {
+  const used = new Set<string>();
+  for (const objects of renders) for (const obj of objects) if (!isRule(obj)) used.add(objectResourceOf(obj) ?? "");
+  return Object.values(OBJECT_RESOURCES).filter((r) => used.has(r));
 }
 
 /** A field selector that matches every object except these names. */

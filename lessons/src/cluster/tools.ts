@@ -2,16 +2,16 @@
 // Istio releases the lessons are checked against.
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
-import { LESSON_RELEASES } from "../mesh/releases.ts";
+import { knownBadPatch, LESSON_RELEASES, RELEASES } from "../mesh/releases.ts";
 
 /**
  * The Istio minors the lessons are checked with, oldest first (LESSON_RELEASES in
  * lessons/src/mesh/releases.ts: the newest three; upstream supports 1.30 and 1.31 on
  * 2026-11-25, 1.29 ended in October 2026), each with its latest patch known (what CI
- * installs) and the Gateway API release it is built against. All support Kubernetes
- * 1.32 to 1.35 at least.
+ * installs), the Gateway API release it is built against and the Kubernetes minors it
+ * supports. All support Kubernetes 1.32 to 1.35.
  */
-export const ISTIO_RELEASES = LESSON_RELEASES.map((r) => ({ minor: r.version, patch: r.patch, gatewayApi: r.gatewayApi }));
+export const ISTIO_RELEASES = LESSON_RELEASES.map((r) => ({ minor: r.version, patch: r.patch, gatewayApi: r.gatewayApi, kubernetes: r.kubernetes }));
 
 export const SUPPORTED_ISTIO = ISTIO_RELEASES.map((r) => r.minor).join(", ");
 /** The lessons' rules use networking.istio.io/v1, served since Istio 1.22. */
@@ -33,15 +33,58 @@ export function gatewayApiCrdsUrl(version: string, channel: GatewayApiChannel): 
   return `https://github.com/kubernetes-sigs/gateway-api/releases/download/${version}/${channel}-install.yaml`;
 }
 
-/** kind release the docs and CI use (its default node image is Kubernetes 1.36.1, which both supported Istio minors support). */
-export const KIND_VERSION = "v0.32.0";
+/** The command that installs a Gateway API CRD release (server-side: the bundle's largest CRDs exceed client-side apply's annotation limit). */
+export function gatewayApiInstallCommand(version: string, channel: GatewayApiChannel = GATEWAY_API_CHANNELS[0]): string {
+  return `kubectl apply --server-side -f ${gatewayApiCrdsUrl(version, channel)}`;
+}
+
+/**
+ * The Gateway API release an Istio version is built against (RELEASES; sigs.k8s.io/gateway-api
+ * in its go.mod): for a minor we do not know, the nearest one's (older: the oldest modelled,
+ * newer: the newest).
+ */
+export function gatewayApiFor(istioVersion: string): string {
+  const minor = minorOf(istioVersion);
+  if (!minor) return DEFAULT_GATEWAY_API;
+  const known = RELEASES.find((r) => compareMinor(minorOf(r.version)!, minor) === 0);
+  if (known) return known.gatewayApi;
+  return compareMinor(minor, minorOf(RELEASES[0]!.version)!) < 0 ? RELEASES[0]!.gatewayApi : RELEASES.at(-1)!.gatewayApi;
+}
+
+/** What to install when a Gateway API lesson meets a cluster without the CRDs: the exact command for each checked Istio release, the newest first. */
+export function gatewayApiInstallHint(): string {
+  const [newest, ...older] = [...ISTIO_RELEASES].reverse();
+  return `install the Gateway API CRDs paired with your Istio: ${gatewayApiInstallCommand(newest!.gatewayApi)} (Istio ${newest!.minor}; ${older.map((r) => `${r.minor}: ${r.gatewayApi}`).join(", ")} in its place), or use npm run cluster -- up`;
+}
+
+/**
+ * Since Gateway API v1.5.0 its CRD bundle installs a ValidatingAdmissionPolicy
+ * (safe-upgrades.gateway.networking.k8s.io) that refuses CRDs of a release before v1.5.0: on a
+ * cluster that once had v1.5+ installed, an older bundle cannot go back (kubernetes-sigs/gateway-api#4165).
+ */
+export const SAFE_UPGRADES_DENIAL = /safe-upgrades\.gateway\.networking\.k8s\.io.*(denied|prohibited)|Installing CRDs with version before/;
+
+/**
+ * kind release the docs and CI use. Its default node image, Kubernetes 1.35, is one every
+ * checked Istio supports (1.29: 1.31 to 1.35; 1.30 and 1.31: 1.32 to 1.36); kind v0.32's
+ * default, 1.36, is not supported by Istio 1.29.
+ */
+export const KIND_VERSION = "v0.31.0";
+/** The node image `cluster up` and CI pin, by digest as kind's release notes ask (kind v0.31.0's default, as its `kind version` prints it). */
+export const KIND_NODE_IMAGE = "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f";
+
+/** The Kubernetes minor of a kind node image: kindest/node:v1.35.0@sha256:... → "1.35". */
+export function nodeImageKubernetes(image: string): string | undefined {
+  const m = /:v(\d+)\.(\d+)\.\d+/.exec(image);
+  return m ? `${m[1]}.${m[2]}` : undefined;
+}
 
 export type Tool = "kubectl" | "kind" | "istioctl" | "docker";
 
 /** How to get each tool, one line. */
 export const INSTALL_HINTS: Record<Tool, string> = {
   kubectl: "install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too)",
-  kind: `install it with \`go install sigs.k8s.io/kind@${KIND_VERSION}\` or a release binary from https://kind.sigs.k8s.io/docs/user/quick-start/#installation`,
+  kind: `install the ${KIND_VERSION} release binary (https://kind.sigs.k8s.io/docs/user/quick-start/#installing-from-release-binaries), or with Go: \`go install sigs.k8s.io/kind@${KIND_VERSION}\``,
   istioctl: `get it with \`curl -L https://istio.io/downloadIstio | ISTIO_VERSION=${NEWEST.patch} sh -\` and put istio-${NEWEST.patch}/bin on your PATH (the lessons are checked with Istio ${SUPPORTED_ISTIO} and need ${MIN_ISTIO} or newer)`,
   docker: "install Docker Engine (https://docs.docker.com/engine/install/) or Docker Desktop, and start it",
 };
@@ -94,5 +137,7 @@ export function istioSupport(version: string): IstioSupport {
   if (compareMinor(minor, minorOf(NEWEST.minor)!) > 0) {
     return { ok: true, note: `Istio ${version} is newer than the releases these lessons were checked with (${SUPPORTED_ISTIO})` };
   }
+  const bad = knownBadPatch(version);
+  if (bad) return { ok: true, note: `Istio ${bad.patch} is known to fail lesson ${bad.lesson}: ${bad.why} (${bad.source}); upgrade to ${bad.fixedIn} or newer` };
   return { ok: true };
 }

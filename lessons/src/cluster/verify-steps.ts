@@ -11,10 +11,10 @@ import type { K8sObject } from "../core/kustomize.ts";
 import { parseLogLines } from "../core/request-log.ts";
 import { runProgram } from "../core/run.ts";
 import { formatCommand } from "../core/shell.ts";
-import { namespaceStep, podsStep, probeSteps, ruleProblems, rulesStep, workloadsOf, type KubeTarget } from "./kube.ts";
-import { removeSteps, switchSteps, waitSteps, type Renders } from "./lesson-steps.ts";
+import { namespaceStep, podsStep, probeSteps, ruleProblems, rulesSteps, servicesOf, workloadsOf, type KubeTarget } from "./kube.ts";
+import { gatewayApiStep, MissingApiError, removeSteps, switchSteps, waitSteps, type Renders } from "./lesson-steps.ts";
 import { EXIT, runSteps, StepError, type PlanIo, type Step } from "./plan.ts";
-import { ruleLabel, ruleResources, rulesOf, type RuleFindings } from "./rules.ts";
+import { isGatewayApiResource, ruleLabel, ruleResources, rulesOf, type RuleFindings } from "./rules.ts";
 
 /** Longest one `kubectl exec ... tally` or `kubectl logs` may take. */
 export const KUBECTL_TIMEOUT_MS = 5 * 60_000;
@@ -50,26 +50,31 @@ export interface VerifyOptions {
 }
 
 /** The namespace, pods (unless just waited for) and rules a lesson needs, as steps; after they ran, `ready()` says what was found. */
-function readinessSteps(lesson: Lesson, namespace: string, options: VerifyOptions, workloadsToo: boolean): { steps: Step[]; ready: () => string } {
+function readinessSteps(lesson: Lesson, namespace: string, options: VerifyOptions, walked?: ReturnType<typeof gatewayApiStep>): { steps: Step[]; ready: () => string } {
   const { target, renders } = options;
   const render = renders.get(lesson)!;
   const workloads = workloadsOf(render);
   let findings: RuleFindings<Lesson> | undefined;
   const steps: Step[] = [];
-  if (workloadsToo) steps.push(namespaceStep(target, namespace, LESSONS[0]), podsStep(target, namespace, workloads));
   const resources = ruleResources(renders.values());
-  if (resources.length > 0) {
-    const step = rulesStep(target, namespace, resources, lesson, renders, (f) => (findings = f));
-    const judge = step.judge!;
-    steps.push({
-      ...step,
+  // A walk has just switched to the lesson (its discovery and pods steps ran); a single verify asks itself.
+  const gatewayApi = walked ?? gatewayApiStep(lesson, render, target);
+  if (!walked && resources.some(isGatewayApiResource)) steps.push(gatewayApi.step);
+  if (!walked) steps.push(namespaceStep(target, namespace, LESSONS[0]), podsStep(target, namespace, workloads, { services: servicesOf(render), lesson }));
+  const rules = rulesSteps(target, namespace, resources, lesson, renders, gatewayApi.served, (f) => (findings = f));
+  const last = rules.at(-1);
+  if (last) {
+    const judge = last.judge!;
+    rules[rules.length - 1] = {
+      ...last,
       judge: (run) => {
         judge(run);
         const problems = ruleProblems(findings!, lesson, namespace, target.context);
         if (problems.length > 0) throw new StepError(`not ready:\n  ${problems.join("\n  ")}`, EXIT.notReady);
       },
-    });
+    };
   }
+  steps.push(...rules);
   const own = rulesOf(render).map(ruleLabel);
   return {
     steps,
@@ -113,7 +118,7 @@ export async function verifyOne(lesson: Lesson, namespaceOverride: string | unde
   const probe = probeSteps(options.target);
   await runSteps(probe.steps, plan);
   plan.write(`${lesson}: ${summary}\n`);
-  const readiness = readinessSteps(lesson, namespace, options, true);
+  const readiness = readinessSteps(lesson, namespace, options);
   await runSteps(readiness.steps, plan);
   if (!plan.dryRun) plan.write(`cluster ${probe.info.server} (Kubernetes ${probe.info.version}), namespace ${namespace}\n${readiness.ready()}\n\n`);
   const { passed } = await runChecks(checks, render, namespace, options);
@@ -159,17 +164,20 @@ export async function walkLessons(lessons: readonly Lesson[], options: VerifyOpt
     const namespace = renderNamespace(render);
     plan.write(`\n== ${lesson} (${i + 1} of ${lessons.length}): ${summary}\n`);
     const result: LessonResult = { lesson, outcome: "PASS", checks: `${checks.length}/${checks.length}`, tries: 0, ms: 0 };
+    const gatewayApi = gatewayApiStep(lesson, render, target);
     try {
-      await runSteps([...switchSteps(lesson, renders, target), ...waitSteps(render, target, options.waitMs)], plan);
+      await runSteps([...switchSteps(lesson, renders, target, gatewayApi), ...waitSteps(render, target, options.waitMs)], plan);
     } catch (error) {
       if (!(error instanceof StepError)) throw error;
       result.outcome = error.exitCode === EXIT.notReady ? "NOT READY" : "ERROR";
       result.detail = error.message;
-      if (error.exitCode === EXIT.notReady || error.exitCode === EXIT.noCluster || error.exitCode === EXIT.missingTool) stopped = error.message;
+      // Pods that do not get ready will not for the next lesson either; a missing API only concerns this one.
+      const stops = error.exitCode === EXIT.notReady || error.exitCode === EXIT.noCluster || error.exitCode === EXIT.missingTool;
+      if (stops && !(error instanceof MissingApiError)) stopped = error.message;
     }
     if (result.outcome === "PASS") {
       try {
-        await runSteps(readinessSteps(lesson, namespace, options, false).steps, plan);
+        await runSteps(readinessSteps(lesson, namespace, options, gatewayApi).steps, plan);
         const { passed, tries } = await runChecks(checks, render, namespace, options);
         result.checks = `${passed}/${checks.length}`;
         result.tries = tries;

@@ -14,7 +14,7 @@ import { ConnectionPools, Overflow } from "./connection-pool.ts";
 import type { Endpoint, Endpoints } from "./endpoints.ts";
 import { decide, describeDestination, FAULT_ABORT_BODY, hostDecision, readTarget, type Call, type ForwardPlan, type MirrorPlan } from "./decide.ts";
 import { countsAsError, healthyEndpoints, OutlierDetector, pickEndpoint, retryBackoffMs, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";
-import { applyHeaderOperations, type ProxyRole, type RequestInfo } from "./routing.ts";
+import { applyHeaderOperations, isDefaultRoute, type ProxyRole, type RequestInfo } from "./routing.ts";
 
 export { describeDestination, FAULT_ABORT_BODY } from "./decide.ts";
 
@@ -320,8 +320,11 @@ export class MeshProxy {
     for (let attempt = 1; ; attempt++) {
       const now = this.#o.now();
       const healthy = healthyEndpoints(this.#clusterEndpoints(cluster), cluster.selector, (id) => cluster.outlier?.isEjected(id, now) ?? false);
-      // Istio's retries avoid hosts already tried, except under consistent hashing, where they may hit the same host.
-      const candidates = "consistentHash" in cluster.policy.loadBalancer ? healthy : untried(healthy, tried);
+      // Istio's retries avoid hosts already tried (previous_hosts), except on a VirtualService's route to a
+      // destination under consistent hashing, where they may hit the same host; a Service's default route
+      // keeps previous_hosts whatever the DestinationRule's load balancer (routing.ts isDefaultRoute).
+      const sameHostAllowed = "consistentHash" in cluster.policy.loadBalancer && !isDefaultRoute(plan.route);
+      const candidates = sameHostAllowed ? healthy : untried(healthy, tried);
       if (candidates.length === 0) {
         trace.local = true;
         return answer(503, NO_HEALTHY_UPSTREAM_BODY);

@@ -22,6 +22,22 @@ export interface IstioRelease {
   defaultRetry: RetryPolicy;
   /** Whether mirrored copies get `-shadow` appended to their Host. */
   shadowHostSuffix: boolean;
+  /**
+   * The Kubernetes minors it supports, as its announcement states them ("Istio 1.31.0 is officially
+   * supported on Kubernetes versions 1.32 to 1.36", istio.io content/en/news/releases/<minor>.x/announcing-<minor>).
+   * istio.io's table (data/compatibility/supportStatus.yml) is edited later and may list one more.
+   */
+  kubernetes: { min: string; max: string };
+  /** Patch releases a lesson is known to fail on, with why and where it was found. */
+  knownBad: readonly KnownBadPatch[];
+}
+
+export interface KnownBadPatch {
+  patch: string;
+  lesson: string;
+  why: string;
+  fixedIn: string;
+  source: string;
 }
 
 /**
@@ -36,18 +52,43 @@ const DEFAULT_RETRY: RetryPolicy = {
   retriableStatusCodes: [],
 };
 
-function release(patch: string, gatewayApi: string, supportedUpstream: boolean, shadowHostSuffix: boolean): IstioRelease {
-  return { version: patch.split(".").slice(0, 2).join("."), patch, gatewayApi, supportedUpstream, defaultRetry: DEFAULT_RETRY, shadowHostSuffix };
+function release(patch: string, gatewayApi: string, supportedUpstream: boolean, shadowHostSuffix: boolean, kubernetes: [string, string], knownBad: KnownBadPatch[] = []): IstioRelease {
+  return { version: patch.split(".").slice(0, 2).join("."), patch, gatewayApi, supportedUpstream, defaultRetry: DEFAULT_RETRY, shadowHostSuffix, kubernetes: { min: kubernetes[0], max: kubernetes[1] }, knownBad };
 }
 
-/** Oldest first. 1.27 and 1.28 are past their end of life; they stay for the defaults that changed since. */
+/**
+ * Oldest first. 1.27 and 1.28 are past their end of life; they stay for the defaults that changed since.
+ * The newest release was rechecked on 2026-12-08: istio/istio.io's content/en/news/releases holds
+ * 1.31.x (announcing-1.31, announcing-1.31.1) and no 1.32.x, and no release-1.32 branch of
+ * istio/istio was found; 1.31.1 is the newest.
+ */
 export const RELEASES: readonly IstioRelease[] = [
-  release("1.27.9", "v1.3.0", false, true),
-  release("1.28.10", "v1.4.1", false, false),
-  release("1.29.9", "v1.4.1", false, false),
-  release("1.30.5", "v1.5.1", true, false),
-  release("1.31.1", "v1.6.0", true, false),
+  release("1.27.9", "v1.3.0", false, true, ["1.29", "1.33"]),
+  release("1.28.10", "v1.4.1", false, false, ["1.29", "1.34"]),
+  release("1.29.9", "v1.4.1", false, false, ["1.31", "1.35"]),
+  release("1.30.5", "v1.5.1", true, false, ["1.32", "1.36"], [
+    {
+      patch: "1.30.0",
+      lesson: "session-affinity",
+      why: "Envoy's ring-hash load balancer regressed: requests with the same header no longer stay on one pod",
+      fixedIn: "1.30.1",
+      source: "istio/istio#60312",
+    },
+  ]),
+  release("1.31.1", "v1.6.0", true, false, ["1.32", "1.36"]),
 ];
+
+/** "1.30.0" against the known-bad patches: what fails there, or undefined. */
+export function knownBadPatch(version: string): KnownBadPatch | undefined {
+  const patch = /^v?(\d+\.\d+\.\d+)/.exec(version.trim())?.[1];
+  return RELEASES.flatMap((r) => r.knownBad).find((bad) => bad.patch === patch);
+}
+
+/** Whether a release supports a Kubernetes minor ("1.35"). */
+export function supportsKubernetes(release: IstioRelease, minor: string): boolean {
+  const n = (v: string) => Number(v.split(".")[1]);
+  return n(minor) >= n(release.kubernetes.min) && n(minor) <= n(release.kubernetes.max);
+}
 
 /** The releases the lessons are written for and checked with (the CI workflow runs the oldest and the newest): the newest three minors. */
 export const LESSON_RELEASES: readonly IstioRelease[] = RELEASES.slice(-3);

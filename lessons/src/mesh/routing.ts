@@ -153,7 +153,22 @@ export function routesOf(config: MeshConfig, decision: Extract<HostDecision, { k
   }
   const service = (decision as { service: MeshService }).service;
   const name = service.kind === "kubernetes" ? service.name : service.host;
-  return [{ source: `no VirtualService for ${name}: default route`, match: [], route: [{ destination: { host: service.host }, weight: 100 }], retries: config.release.defaultRetry }];
+  const route: HttpRoute = { source: `no VirtualService for ${name}: default route`, match: [], route: [{ destination: { host: service.host }, weight: 100 }], retries: config.release.defaultRetry };
+  DEFAULT_ROUTES.add(route);
+  return [route];
+}
+
+/** The routes routesOf made for a host without a VirtualService (Istio's BuildDefaultHTTPOutboundRoute). */
+const DEFAULT_ROUTES = new WeakSet<HttpRoute>();
+
+/**
+ * Whether a route is a Service's default route. Its retry policy keeps the previous_hosts
+ * predicate whatever load balancer the DestinationRule sets: BuildDefaultHTTPOutboundRoute
+ * converts the mesh's default policy with hashPolicy false, while a VirtualService's route to a
+ * destination under consistent hashing drops the predicate (DefaultConsistentHashPolicy).
+ */
+export function isDefaultRoute(route: HttpRoute | undefined): boolean {
+  return route !== undefined && DEFAULT_ROUTES.has(route);
 }
 
 /**

@@ -34,7 +34,7 @@ import { runProgram } from "#lessons/core/run.ts";
 import { UsageError } from "#common/usage-error.ts";
 import { lessonRenders } from "../../renders.ts";
 
-export type ToolName = "kubectl" | "kind" | "istioctl" | "docker";
+export type ToolName = "kubectl" | "kind" | "istioctl" | "docker" | "minikube";
 export const ALL_TOOLS: ToolName[] = ["kubectl", "kind", "istioctl", "docker"];
 
 export interface Call {
@@ -91,7 +91,34 @@ const BUILTIN: Record<string, { group: string; kind: string }> = {
   namespaces: { group: "", kind: "Namespace" },
   deployments: { group: "apps", kind: "Deployment" },
   "deployments.apps": { group: "apps", kind: "Deployment" },
+  services: { group: "", kind: "Service" },
+  serviceaccounts: { group: "", kind: "ServiceAccount" },
+  configmaps: { group: "", kind: "ConfigMap" },
+  secrets: { group: "", kind: "Secret" },
+  "poddisruptionbudgets.policy": { group: "policy", kind: "PodDisruptionBudget" },
 };
+
+/** Whether an object's labels satisfy a `-l` selector of `key=value` terms (all of them). */
+function labelsSelected(obj: K8sObject, selector: string | undefined): boolean {
+  if (!selector) return true;
+  const labels = (obj.metadata.labels ?? {}) as Record<string, string>;
+  return selector.split(",").every((term) => {
+    const [key, value] = term.split("=") as [string, string | undefined];
+    return value === undefined ? key in labels : labels[key] === value;
+  });
+}
+
+/** The Gateway API CRD bundle's version from its release URL. */
+function bundleVersion(url: string): string | undefined {
+  return /\/download\/(v\d+\.\d+\.\d+)\//.exec(url)?.[1];
+}
+
+function olderThan(a: string, b: string): boolean {
+  const n = (v: string) => v.slice(1).split(".").map(Number);
+  const [x, y] = [n(a), n(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! < y[i]!;
+  return false;
+}
 
 function groupOf(obj: K8sObject): string {
   const slash = obj.apiVersion.indexOf("/");
@@ -131,7 +158,7 @@ function parseKubectl(argv: string[]): { context?: string; positionals: string[]
 export interface Pod {
   apiVersion: "v1";
   kind: "Pod";
-  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  metadata: { name: string; namespace: string; labels: Record<string, string>; ownerReferences: Array<{ apiVersion: string; kind: string; name: string; controller: boolean }> };
   spec: { containers: Array<{ name: string; image: string }>; initContainers: Array<{ name: string; image: string; restartPolicy?: string }> };
   status: { phase: string; conditions: Array<{ type: string; status: string }>; containerStatuses: object[]; initContainerStatuses: object[] };
 }
@@ -152,6 +179,8 @@ export class FakeCluster {
   /** istio-proxy as a native sidecar (an init container with restartPolicy Always: Istio 1.28+), or as a regular container. */
   nativeSidecars = true;
   gatewayApiCrds = false;
+  /** The Gateway API CRD release installed (v1.5+ bundles add an admission policy that refuses older ones). */
+  gatewayApiVersion: string | undefined;
   /** Our images loaded into the kind nodes; one of ours that is not here cannot be pulled (ImagePullBackOff). */
   nodeImages = new Set<string>();
   objects: K8sObject[] = [];
@@ -309,6 +338,8 @@ export class FakeCluster {
         return this.#istioctl(call);
       case "kubectl":
         return this.#kubectlCall(call);
+      case "minikube":
+        return this.#minikube(call);
     }
   }
 
@@ -326,7 +357,7 @@ export class FakeCluster {
       this.kindClusters.add(name);
       this.contexts.set(`kind-${name}`, "https://127.0.0.1:41235");
       this.currentContext = `kind-${name}`;
-      Object.assign(this, { istioInstalled: false, gatewayApiCrds: false, objects: [], nodeImages: new Set() });
+      Object.assign(this, { istioInstalled: false, gatewayApiCrds: false, gatewayApiVersion: undefined, objects: [], nodeImages: new Set() });
       const image = argv.includes("--image") ? argv[argv.indexOf("--image") + 1]! : "kindest/node:v1.36.1";
       const wait = argv.includes("--wait") ? argv[argv.indexOf("--wait") + 1]! : "0s";
       return ok(
@@ -361,6 +392,25 @@ export class FakeCluster {
       return ok(`${dir}\n`, `Exporting logs for cluster "${name}" to:\n`);
     }
     return fail(`ERROR: unknown command "${argv.join(" ")}" for "kind"\n`);
+  }
+
+  // --- minikube -------------------------------------------------------------
+
+  /** `minikube start` (a cluster, its context current, no Istio, no Gateway API) and `minikube image load`. */
+  #minikube({ argv }: Call): Answer {
+    if (argv[0] === "start") {
+      this.contexts.set("minikube", "https://192.168.49.2:8443");
+      this.currentContext = "minikube";
+      Object.assign(this, { istioInstalled: false, gatewayApiCrds: false, gatewayApiVersion: undefined, objects: [], nodeImages: new Set() });
+      return ok(`😄  minikube v1.37.0 on Debian 12\n🏄  Done! kubectl is now configured to use "minikube" cluster and "default" namespace by default\n`);
+    }
+    if (argv[0] === "image" && argv[1] === "load") {
+      const image = argv[2]!;
+      if (!this.dockerImages.has(image)) return fail(`❌  Exiting due to GUEST_IMAGE_LOAD: Failed to load image: ${image} not found\n`);
+      this.nodeImages.add(image);
+      return ok();
+    }
+    return fail(`Error: unknown command "${argv[0]}" for "minikube"\n`);
   }
 
   // --- docker -------------------------------------------------------------
@@ -471,10 +521,18 @@ export class FakeCluster {
       if (down) return { ...down, stdout: `${JSON.stringify(client, null, 2)}\n` };
       return ok(`${JSON.stringify({ ...client, serverVersion: { major: "1", minor: "36", gitVersion: "v1.36.1", platform: "linux/amd64" } }, null, 2)}\n`);
     }
-    const down = this.#unreachable(context, verb === "get" || verb === "delete" || verb === "apply");
+    const down = this.#unreachable(context, verb === "get" || verb === "delete" || verb === "apply" || verb === "api-resources");
     if (down) return down;
     const namespace = flags.get("-n") ?? "default";
     switch (verb) {
+      case "api-resources": {
+        const group = flags.get("--api-group");
+        const served = Object.entries(RULE_RESOURCES)
+          .filter(([key]) => group === undefined || key.startsWith(`${group}/`))
+          .map(([, resource]) => resource)
+          .filter((resource) => this.#resource(resource));
+        return ok(served.map((r) => `${r}\n`).join(""));
+      }
       case "apply":
         return this.#applyCall(flags, cwd);
       case "delete":
@@ -508,7 +566,14 @@ export class FakeCluster {
   async #applyCall(flags: Map<string, string>, cwd: string): Promise<Answer> {
     const url = flags.get("-f");
     if (url?.includes("gateway-api")) {
+      const version = bundleVersion(url) ?? "v0.0.0";
+      if (this.gatewayApiVersion && !olderThan(this.gatewayApiVersion, "v1.5.0") && olderThan(version, "v1.5.0")) {
+        return fail(
+          `Error from server (Forbidden): error when applying patch: customresourcedefinitions.apiextensions.k8s.io "gatewayclasses.gateway.networking.k8s.io" is forbidden: ValidatingAdmissionPolicy 'safe-upgrades.gateway.networking.k8s.io' with binding 'safe-upgrades.gateway.networking.k8s.io' denied request: Installing CRDs with version before v1.5.0 is prohibited by default. Uninstall ValidatingAdmissionPolicy safe-upgrades.gateway.networking.k8s.io to install older versions.\n`,
+        );
+      }
       this.gatewayApiCrds = true;
+      this.gatewayApiVersion = version;
       return ok(["gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"].map((r) => `customresourcedefinition.apiextensions.k8s.io/${r}.gateway.networking.k8s.io serverside-applied\n`).join(""));
     }
     const dir = flags.get("-k")!;
@@ -541,11 +606,12 @@ export class FakeCluster {
       }
     } else {
       const keep = (flags.get("--field-selector") ?? "").split(",").filter(Boolean).map((s) => s.replace(/^metadata\.name!=/, ""));
-      if (!flags.has("--all") && keep.length === 0) return fail("error: resource(s) were provided, but no name was specified\n");
+      const selector = flags.get("-l");
+      if (!flags.has("--all") && keep.length === 0 && !selector) return fail("error: resource(s) were provided, but no name was specified\n");
       for (const resource of args[0]!.split(",")) {
         const type = this.#resource(resource);
         if (!type) return this.#unserved(resource);
-        deleted.push(...this.#ofType(type, namespace).filter((o) => !keep.includes(o.metadata.name)));
+        deleted.push(...this.#ofType(type, namespace).filter((o) => !keep.includes(o.metadata.name) && labelsSelected(o, selector)));
       }
     }
     this.objects = this.objects.filter((o) => !deleted.includes(o));
@@ -600,7 +666,12 @@ export class FakeCluster {
           return {
             apiVersion: "v1",
             kind: "Pod",
-            metadata: { name: `${d.metadata.name}-5d8f7c9b4-${"qx7rz".slice(i)}${i}`, namespace, labels: { ...template.metadata.labels, "pod-template-hash": "5d8f7c9b4" } },
+            metadata: {
+              name: `${d.metadata.name}-5d8f7c9b4-${"qx7rz".slice(i)}${i}`,
+              namespace,
+              labels: { ...template.metadata.labels, "pod-template-hash": "5d8f7c9b4" },
+              ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: `${d.metadata.name}-5d8f7c9b4`, controller: true }],
+            },
             spec: {
               containers: inject && !this.nativeSidecars ? [...app, proxy] : app,
               initContainers: inject ? (this.nativeSidecars ? [init, { ...proxy, restartPolicy: "Always" }] : [init]) : [],
@@ -763,15 +834,31 @@ export async function dryRunNpmLine(line: string, env: NodeJS.ProcessEnv): Promi
 /**
  * The rule resources the lessons use, as the commands list them: `all` for a get or a
  * delete --all, `others` for every kind but VirtualService and DestinationRule (the
- * kinds today's lessons use), which more lessons may add. Expected command lines are
+ * kinds most lessons use), which more lessons may add. `deleteOthers` are the deletes of
+ * those others, one per API (the Gateway API's apart: a cluster may not serve it);
+ * `gets` the readiness queries, the Gateway API's first. Expected command lines are
  * written with these, so they hold when a lesson with a new rule kind arrives.
  */
-export async function ruleKinds(): Promise<{ all: string; others: string[]; deleteOthers: (prefix: string) => string[] }> {
+export async function ruleKinds(): Promise<{ all: string; others: string[]; deleteOthers: (prefix: string) => string[]; gets: (prefix: string, namespace?: string) => string[] }> {
   const resources = ruleResources((await cachedRenders()).values());
   const others = resources.filter((r) => r !== "virtualservices.networking.istio.io" && r !== "destinationrules.networking.istio.io");
+  const gatewayApi = (r: string) => r.endsWith(".gateway.networking.k8s.io");
+  const families = [others.filter((r) => !gatewayApi(r)), others.filter(gatewayApi)].filter((f) => f.length > 0);
   return {
     all: resources.join(","),
     others,
-    deleteOthers: (prefix) => (others.length ? [`${prefix} delete ${others.join(",")} -n istio-lessons --all`] : []),
+    deleteOthers: (prefix) => families.map((f) => `${prefix} delete ${f.join(",")} -n istio-lessons --all`),
+    gets: (prefix, namespace = "istio-lessons") =>
+      [resources.filter(gatewayApi), resources.filter((r) => !gatewayApi(r))].filter((f) => f.length > 0).map((f) => `${prefix} get ${f.join(",")} -n ${namespace} -o json --request-timeout=10s`),
   };
 }
+
+/** The discovery query the commands make before touching the Gateway API's kinds. */
+export const GATEWAY_API_QUERY = (prefix: string) => `${prefix} api-resources --api-group=gateway.networking.k8s.io -o name --request-timeout=10s`;
+
+/** The deletes of what other lessons added (labelled objects), for an Istio-API lesson with the shared app and no extra object. */
+export const OBJECT_DELETES = (prefix: string) => [
+  `${prefix} delete configmaps -n istio-lessons -l app.kubernetes.io/part-of=istio-lessons`,
+  `${prefix} delete services,serviceaccounts -n istio-lessons -l app.kubernetes.io/part-of=istio-lessons --field-selector 'metadata.name!=flaskapp,metadata.name!=sleep'`,
+  `${prefix} delete deployments.apps -n istio-lessons -l app.kubernetes.io/part-of=istio-lessons --field-selector 'metadata.name!=flaskapp-v1,metadata.name!=flaskapp-v2,metadata.name!=sleep'`,
+];
