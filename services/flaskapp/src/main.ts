@@ -37,9 +37,9 @@ const probeServer = config.probePort === null ? undefined : createProbeServer(pr
 
 /**
  * Listens on config.host (or, for "::" on a kernel without IPv6, on 0.0.0.0).
- * A failure to listen ends the process with one line; an error after that (an
- * accept that failed, such as EMFILE when the process is out of descriptors)
- * is logged at most once a second and the server keeps serving.
+ * A failure to listen ends the process with one line; an error after that (a
+ * failed accept, which Node reports on the server) is logged at most once a
+ * second and the server keeps serving: no client should end the process.
  */
 function listen(target: Server, port: number, configuredHost: string, onListening: () => void): void {
   let host = configuredHost;
