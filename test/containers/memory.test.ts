@@ -394,7 +394,7 @@ describe(`flaskapp under the Deployment's limits (--memory ${MEMORY} --cpus ${CP
   }, 300_000);
 
   it("almost MAX_CONNECTIONS connections, each with a 15 KB header, never reading", async () => {
-    // Just below MAX_CONNECTIONS: the probes need a connection too (beyond it, new ones are refused).
+    // Just below MAX_CONNECTIONS, so that the app port still answers this test's own /healthz (the cases below hold all of them).
     const held = DEFAULTS.maxConnections - 10;
     await phase(`${held} stalled /headers requests with 15 KB headers`, async () => {
       const header = `x-filler: ${"f".repeat(15_000)}\r\n`;
