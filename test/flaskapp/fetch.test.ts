@@ -342,7 +342,8 @@ describe("FETCH_DEADLINE", () => {
   // FETCH_TIMEOUT bounds each silence; the deadline bounds the whole fetch, so a trickle cannot outlast it.
   const DEADLINE_MS = 600;
   const env = { FETCH_TIMEOUT: "200ms", FETCH_DEADLINE: `${DEADLINE_MS}ms`, FETCH_CONCURRENCY: "1" };
-  const LATEST_MS = DEADLINE_MS + 700;
+  // Slack for a loaded machine: the slot comes back at the deadline, not whenever the trickle ends.
+  const LATEST_MS = DEADLINE_MS + 2000;
   const reason = `upstream response not complete within FETCH_DEADLINE (${DEADLINE_MS} ms)`;
 
   /** An upstream that sends headers, then one byte every `everyMs` until flaskapp hangs up; `/small` answers "ok". */
