@@ -52,7 +52,7 @@ export interface Config {
 }
 
 /** Every variable parseConfig reads: the mesh preview gives its local pods only these of a lesson's env (and the names the checks read). */
-export const SETTING_NAMES = ["PORT", "HOST", "version", "POD_NAME", "ENV_ALLOW", "FETCH_ALLOW", "FETCH_TIMEOUT", "FETCH_MAX_BYTES", "FETCH_CONCURRENCY", "FETCH_MAX_HOPS", "FETCH_PROXY", "FAIL_STATUS", "MAX_CONNECTIONS", "MAX_REQUESTS_PER_CONNECTION", "MAX_DELAY", "SHUTDOWN_DELAY", "DRAIN_TIMEOUT", "LOG_LEVEL"] as const;
+export const SETTING_NAMES = ["PORT", "HOST", "PROBE_PORT", "PROBE_MAX_CONNECTIONS", "HEADERS_TIMEOUT", "REQUEST_TIMEOUT", "version", "POD_NAME", "ENV_ALLOW", "FETCH_ALLOW", "FETCH_TIMEOUT", "FETCH_DEADLINE", "FETCH_MAX_BYTES", "FETCH_CONCURRENCY", "FETCH_MAX_HOPS", "FETCH_PROXY", "FAIL_STATUS", "MAX_CONNECTIONS", "MAX_REQUESTS_PER_CONNECTION", "MAX_DELAY", "SHUTDOWN_DELAY", "DRAIN_TIMEOUT", "LOG_LEVEL"] as const;
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
