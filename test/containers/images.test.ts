@@ -96,7 +96,9 @@ describe("flaskapp image", () => {
     expect(config.Env).toContain("NODE_ENV=production");
     expect(config.Entrypoint ?? []).toEqual([]);
     expect(config.Cmd).toEqual(["node", "--max-old-space-size-percentage=50", "--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=30", "--no-memory-reducer", "/app/flaskapp.js"]);
-    expect(Object.keys(config.ExposedPorts)).toEqual(["8080/tcp"]);
+    expect(Object.keys(config.ExposedPorts).sort()).toEqual(["8080/tcp", "8081/tcp"]);
+    // A pod listens on every interface; flaskapp alone, only on 127.0.0.1.
+    expect(config.Env).toContain("HOST=::");
   });
 });
 

@@ -1,11 +1,13 @@
-// flaskapp under the worst cases of issue 12, in its image, with the Deployment's own
-// limits (read from k8s/flaskapp/deployment/deployment.yaml) and the shipped settings:
-// no OOM kill, no restart, and /healthz answering within the liveness probe's timeout
-// throughout. Upstreams and clients run in this process on 127.0.0.1 (host network).
+// flaskapp under the worst cases of issues 12 and 29, in its image, with the Deployment's
+// own limits and probes (read from k8s/flaskapp/deployment/deployment.yaml) and the shipped
+// settings: no OOM kill, no restart, and /healthz and /readyz answering on the probe
+// listener within the probes' timeout throughout, also while clients hold every one of
+// the app's connections. Upstreams and clients run in this process on 127.0.0.1 (host network).
 import { readFileSync } from "node:fs";
 import { METHODS, createServer, type Server } from "node:http";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
+import { Pool } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseConfig, type Config } from "../../services/flaskapp/src/config.ts";
@@ -15,9 +17,16 @@ import { FLASKAPP_IMAGE, ROOT, assertEngine, baseImage, buildImage, docker, dock
 const NAME = `istio-lessons-test-memory-${process.pid}-${Date.now()}`;
 const MiB = 1024 * 1024;
 
+interface Probe {
+  httpGet: { path: string; port: string | number };
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+}
 interface Container {
   resources: { limits: { memory: string; cpu: string } };
-  livenessProbe: { timeoutSeconds?: number; failureThreshold?: number };
+  livenessProbe: Probe;
+  readinessProbe: Probe;
+  env: { name: string; value?: string }[];
 }
 const deployment = parse(readFileSync(join(ROOT, "k8s/flaskapp/deployment/deployment.yaml"), "utf8"));
 const container = (deployment.spec.template.spec.containers as (Container & { name: string })[]).find((c) => c.name === "flaskapp")!;
@@ -27,12 +36,17 @@ const CPUS = String(Number(container.resources.limits.cpu.replace(/m$/, "")) / 1
 /** Kubernetes' defaults: a probe times out after 1 s, and 3 failures in a row restart the container. */
 const PROBE_TIMEOUT_MS = (container.livenessProbe.timeoutSeconds ?? 1) * 1000;
 const FAILURE_THRESHOLD = container.livenessProbe.failureThreshold ?? 3;
+/** The paths the kubelet probes (liveness, then readiness), on the probe listener the manifest turns on. */
+const PROBE_PATHS = [container.livenessProbe.httpGet.path, container.readinessProbe.httpGet.path];
+const MANIFEST_ENV = Object.fromEntries(container.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 
 /** The shipped settings: the manifest sets none of the limits, so flaskapp's defaults apply. */
 const DEFAULTS = parseConfig({}) as Config;
 
 let port = 0;
 let url = "";
+/** The probe listener: the manifest's PROBE_PORT, moved to a free port (host network). */
+let probeUrl = "";
 let upstream: Server;
 let upstreamUrl = "";
 
@@ -66,30 +80,36 @@ interface Health {
   slowestMs: number;
   /** Probes that failed (no 200 within PROBE_TIMEOUT_MS), with why. */
   failures: string[];
-  /** The longest run of failed probes in a row. */
+  /** The longest run of failed probes of one path in a row. */
   worstRun: number;
 }
 
-/** Probes /healthz as the kubelet does (a failure is no 200 within PROBE_TIMEOUT_MS), five times as often, until stopped. */
+/**
+ * Probes the manifest's liveness and readiness paths on the probe listener, in turn, as
+ * the kubelet does (one connection per probe; a failure is no 200 within
+ * PROBE_TIMEOUT_MS), each path every 400 ms (the kubelet: 10 s and 2 s), until stopped.
+ */
 function watchHealth(): { stop(): Promise<Health> } {
   let running = true;
   const health: Health = { probes: 0, slowestMs: 0, failures: [], worstRun: 0 };
-  let run = 0;
+  const runs = new Map<string, number>();
   const loop = (async () => {
-    while (running) {
+    for (let i = 0; running; i++) {
+      const path = PROBE_PATHS[i % PROBE_PATHS.length]!;
       const started = performance.now();
       let failure: string | undefined;
       try {
-        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-        if (res.status !== 200) failure = `status ${res.status}`;
+        const res = await fetch(`${probeUrl}${path}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), headers: { connection: "close" } });
+        if (res.status !== 200) failure = `${path} status ${res.status}`;
         await res.text();
       } catch (error) {
-        failure = `${(error as Error).name}: ${(error as Error).message}`;
+        failure = `${(error as Error).name}: ${path} ${(error as Error).message}`;
       }
       health.probes++;
       health.slowestMs = Math.max(health.slowestMs, performance.now() - started);
       if (failure !== undefined) health.failures.push(failure);
-      run = failure === undefined ? 0 : run + 1;
+      const run = failure === undefined ? 0 : (runs.get(path) ?? 0) + 1;
+      runs.set(path, run);
       health.worstRun = Math.max(health.worstRun, run);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -144,19 +164,127 @@ async function refusedFetchesWithHeader(): Promise<number> {
   return line === null ? 0 : Number(line[1]);
 }
 
+/** How long each case at the connection cap runs: three rounds of /delay/10, and longer than HEADERS_TIMEOUT, so the server's own timeouts act in it. */
+const FLOOD_MS = 30_000;
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** As `tally -c clients` does: each client sends its next GET as soon as the last is answered, until `ms` have passed; answers counted by status or error code. */
+async function closedLoopLoad(clients: number, path: string, ms: number): Promise<Map<string, number>> {
+  const pool = new Pool(url, { connections: clients, pipelining: 1, headersTimeout: 60_000, bodyTimeout: 60_000 });
+  const until = Date.now() + ms;
+  const counts = new Map<string, number>();
+  const count = (key: string): void => void counts.set(key, (counts.get(key) ?? 0) + 1);
+  const client = async (): Promise<void> => {
+    while (Date.now() < until) {
+      try {
+        const res = await pool.request({ path, method: "GET" });
+        await res.body.text();
+        count(String(res.statusCode));
+      } catch (error) {
+        count(String((error as { code?: unknown }).code ?? (error as Error).name));
+        await pause(200);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, client));
+  await pool.close();
+  return counts;
+}
+
+/** Connects to the app's port; resolves once connected (or refused), with the socket and what it has read. */
+function open(): Promise<{ socket: Socket; reply: () => string; connectedAt: number }> {
+  return new Promise((resolve) => {
+    let reply = "";
+    const socket = connect(port, "127.0.0.1");
+    socket.on("data", (data: Buffer) => (reply += data.toString("latin1")));
+    socket.on("error", () => undefined);
+    const done = (): void => resolve({ socket, reply: () => reply, connectedAt: performance.now() });
+    socket.once("connect", done);
+    socket.once("close", done);
+  });
+}
+
+/**
+ * A slowloris: `count` connections, each sending a request line and then one header line
+ * every 2 s, never the end of its headers; each one the server closes is opened again
+ * after 1 s, until `ms` have passed. Reports how many got 408 and the longest any of those lived.
+ */
+async function slowHeaders(count: number, ms: number): Promise<{ opened: number; timedOut: number; longestMs: number }> {
+  let stopped = false;
+  const live = new Set<Socket>();
+  const stats = { opened: 0, timedOut: 0, longestMs: 0 };
+  const one = async (): Promise<void> => {
+    const { socket, reply, connectedAt } = await open();
+    stats.opened++;
+    if (socket.destroyed) return;
+    live.add(socket);
+    socket.write("GET /headers HTTP/1.1\r\nHost: flaskapp\r\n");
+    const drip = setInterval(() => socket.write(`x-slow-${stats.opened}: 1\r\n`), 2000);
+    await new Promise((resolve) => socket.once("close", resolve));
+    clearInterval(drip);
+    live.delete(socket);
+    if (!stopped && reply().startsWith("HTTP/1.1 408 ")) {
+      stats.timedOut++;
+      stats.longestMs = Math.max(stats.longestMs, performance.now() - connectedAt);
+    }
+  };
+  const lane = async (): Promise<void> => {
+    while (!stopped) {
+      await one();
+      if (!stopped) await pause(1000);
+    }
+  };
+  const lanes = Array.from({ length: count }, lane);
+  await pause(ms);
+  stopped = true;
+  for (const socket of live) socket.destroy();
+  await Promise.all(lanes);
+  return stats;
+}
+
+/** `count` connections that send nothing, opened 500 at a time, held for `ms`: how many the server closed on its own, and how many with a 408. */
+async function idleConnections(count: number, ms: number): Promise<{ closedByServer: number; timedOut: number }> {
+  const started = Date.now();
+  const sockets: { socket: Socket; reply: () => string }[] = [];
+  let closedByServer = 0;
+  for (let i = 0; i < count; i += 500) {
+    const batch = await Promise.all(Array.from({ length: Math.min(500, count - i) }, open));
+    for (const opened of batch) {
+      if (opened.socket.destroyed) closedByServer++;
+      else opened.socket.once("close", () => closedByServer++);
+      sockets.push(opened);
+    }
+  }
+  await pause(Math.max(0, ms - (Date.now() - started)));
+  const timedOut = sockets.filter((s) => s.reply().startsWith("HTTP/1.1 408 ")).length;
+  const counted = closedByServer;
+  for (const { socket } of sockets) socket.destroy();
+  return { closedByServer: counted, timedOut };
+}
+
+/** The app's port serves again once a case's connections are gone. */
+async function appServesAgain(): Promise<void> {
+  let status = 0;
+  for (let attempt = 0; attempt < 100 && status !== 200; attempt++) {
+    status = (await drain("/env/version")).status;
+    if (status !== 200) await pause(100);
+  }
+  expect(status, "the app's port serves again").toBe(200);
+}
+
 const results: string[] = [];
 async function phase(name: string, work: () => Promise<string>): Promise<void> {
   const health = watchHealth();
   const outcome = await work();
   const { probes, slowestMs, failures, worstRun } = await health.stop();
   const peak = await peakMemory();
-  const probed = `/healthz ${probes} probes, slowest ${slowestMs.toFixed(0)} ms, ${failures.length} over ${PROBE_TIMEOUT_MS} ms`;
+  const probed = `${PROBE_PATHS.join(" and ")}: ${probes} probes, slowest ${slowestMs.toFixed(0)} ms, ${failures.length} over ${PROBE_TIMEOUT_MS} ms`;
   const line = `${name}: ${outcome}; container peak so far ${(peak / MiB).toFixed(1)} MiB of ${MEMORY}; ${probed}`;
   results.push(line);
   console.log(line);
   // Only a refused or failed answer, or a run of slow ones the kubelet would act on, fails the
   // test: on a machine shared with other jobs one probe can be slow without the app being stuck.
-  expect(failures.filter((f) => !f.startsWith("TimeoutError")), `${name}: /healthz failed`).toEqual([]);
+  expect(failures.filter((f) => !f.startsWith("TimeoutError")), `${name}: a probe failed`).toEqual([]);
   expect(worstRun, `${name}: ${FAILURE_THRESHOLD} probes in a row over the timeout would restart the pod`).toBeLessThan(FAILURE_THRESHOLD);
   expect(await state(), name).toMatchObject({ OOMKilled: false, Running: true, Restarting: false });
 }
@@ -167,14 +295,19 @@ beforeAll(async () => {
   await startUpstream();
   port = await freeLoopbackPort();
   url = `http://127.0.0.1:${port}`;
-  // The manifest's settings (FETCH_ALLOW unset: anyone who reaches the pod picks the upstream).
+  const probePort = await freeLoopbackPort();
+  probeUrl = `http://127.0.0.1:${probePort}`;
+  expect(MANIFEST_ENV.PROBE_PORT, "the manifest turns the probe listener on").toBeDefined();
+  // The manifest's settings, but FETCH_ALLOW unset (anyone who reaches the pod picks the
+  // upstream), free ports, and 127.0.0.1 only (host network).
   await dockerOk([
     "run", "-d", "--name", NAME, "--network", "host", "--memory", MEMORY, "--memory-swap", MEMORY, "--cpus", CPUS,
     "--read-only", "--user", "1000", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-    "-e", "version=v1", "-e", `PORT=${port}`, "-e", "HOST=127.0.0.1", "-e", "SHUTDOWN_DELAY=0s",
+    "-e", "version=v1", "-e", `PORT=${port}`, "-e", `PROBE_PORT=${probePort}`, "-e", "HOST=127.0.0.1", "-e", "SHUTDOWN_DELAY=0s",
     FLASKAPP_IMAGE,
   ]);
   await waitForOk(`${url}/readyz`);
+  await waitForOk(`${probeUrl}/healthz`);
 });
 
 afterAll(async () => {
@@ -261,7 +394,7 @@ describe(`flaskapp under the Deployment's limits (--memory ${MEMORY} --cpus ${CP
   }, 300_000);
 
   it("almost MAX_CONNECTIONS connections, each with a 15 KB header, never reading", async () => {
-    // Just below MAX_CONNECTIONS: the probes need a connection too (beyond it, new ones are refused).
+    // Just below MAX_CONNECTIONS, so that the app port still answers this test's own /healthz (the cases below hold all of them).
     const held = DEFAULTS.maxConnections - 10;
     await phase(`${held} stalled /headers requests with 15 KB headers`, async () => {
       const header = `x-filler: ${"f".repeat(15_000)}\r\n`;
@@ -272,6 +405,40 @@ describe(`flaskapp under the Deployment's limits (--memory ${MEMORY} --cpus ${CP
       expect(answered.status).toBe(200);
       return `${held} connections held`;
     });
+  }, 300_000);
+
+  // Issue 29: at MAX_CONNECTIONS the app's port refuses new connections, the probes' included;
+  // the probe listener (PROBE_PORT, the manifest's probes) has a budget of its own.
+  it(`tally -c ${DEFAULTS.maxConnections} on /delay/10 (every one of MAX_CONNECTIONS held) for ${FLOOD_MS / 1000} s`, async () => {
+    await phase(`${DEFAULTS.maxConnections} clients in a closed loop on /delay/10 for ${FLOOD_MS / 1000} s`, async () => {
+      const counts = await closedLoopLoad(DEFAULTS.maxConnections, "/delay/10", FLOOD_MS);
+      expect(counts.get("200") ?? 0, JSON.stringify([...counts])).toBeGreaterThanOrEqual(2 * DEFAULTS.maxConnections);
+      return `answers ${JSON.stringify(Object.fromEntries(counts))}`;
+    });
+    await appServesAgain();
+  }, 300_000);
+
+  it(`1,200 slow-header connections (a slowloris, reopened as they close) for ${FLOOD_MS / 1000} s`, async () => {
+    await phase(`1,200 slow-header connections for ${FLOOD_MS / 1000} s`, async () => {
+      const { opened, timedOut, longestMs } = await slowHeaders(1200, FLOOD_MS);
+      // Each is answered 408 and closed HEADERS_TIMEOUT after it opened (Node's default kept one 88 s).
+      expect(timedOut).toBeGreaterThan(0);
+      expect(longestMs).toBeLessThan(DEFAULTS.headersTimeoutMs + 3000);
+      return `${opened} opened, ${timedOut} closed with 408, the longest after ${(longestMs / 1000).toFixed(1)} s (HEADERS_TIMEOUT ${DEFAULTS.headersTimeoutMs / 1000} s)`;
+    });
+    await appServesAgain();
+  }, 300_000);
+
+  it(`10,000 idle connections for ${FLOOD_MS / 1000} s`, async () => {
+    await phase(`10,000 idle connections for ${FLOOD_MS / 1000} s`, async () => {
+      const { closedByServer, timedOut } = await idleConnections(10_000, FLOOD_MS);
+      // Beyond MAX_CONNECTIONS closed as they arrive, the rest with a 408 after HEADERS_TIMEOUT: none held longer.
+      expect(closedByServer).toBe(10_000);
+      expect(timedOut).toBeGreaterThan(0);
+      expect(timedOut).toBeLessThanOrEqual(DEFAULTS.maxConnections);
+      return `every one closed by flaskapp: ${10_000 - timedOut} at once (MAX_CONNECTIONS), ${timedOut} with 408 after HEADERS_TIMEOUT`;
+    });
+    await appServesAgain();
   }, 300_000);
 
   it("is still up and exits 0 on docker stop", async () => {

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../services/flaskapp/src/config.ts";
+import { ANY_IPV4, ConfigError, fallbackHost, parseConfig } from "../../services/flaskapp/src/config.ts";
 
 const MAIN = new URL("../../services/flaskapp/src/main.ts", import.meta.url).pathname;
 
@@ -8,12 +8,17 @@ describe("parseConfig", () => {
   it("has the documented defaults", () => {
     expect(parseConfig({ version: "v1", POD_NAME: "p" })).toEqual({
       port: 8080,
-      host: undefined,
+      host: "127.0.0.1",
+      probePort: null,
+      probeMaxConnections: 16,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
       version: "v1",
       podName: "p",
       envAllow: null,
       fetchAllow: null,
       fetchTimeoutMs: 10_000,
+      fetchDeadlineMs: 30_000,
       fetchMaxBytes: 10 * 1024 * 1024,
       fetchConcurrency: 32,
       fetchMaxHops: 3,
@@ -33,6 +38,22 @@ describe("parseConfig", () => {
     ["PORT", "65535", { port: 65535 }],
     ["PORT", " 9090 ", { port: 9090 }],
     ["HOST", "127.0.0.1", { host: "127.0.0.1" }],
+    ["HOST", " :: ", { host: "::" }],
+    ["HOST", "0.0.0.0", { host: "0.0.0.0" }],
+    ["PROBE_PORT", "0", { probePort: 0 }],
+    ["PROBE_PORT", "8081", { probePort: 8081 }],
+    ["PROBE_PORT", "65535", { probePort: 65535 }],
+    ["PROBE_MAX_CONNECTIONS", "1", { probeMaxConnections: 1 }],
+    ["PROBE_MAX_CONNECTIONS", "1000", { probeMaxConnections: 1000 }],
+    ["HEADERS_TIMEOUT", "1ms", { headersTimeoutMs: 1, requestTimeoutMs: 30_000 }],
+    ["HEADERS_TIMEOUT", "30s", { headersTimeoutMs: 30_000, requestTimeoutMs: 30_000 }],
+    // Unset, REQUEST_TIMEOUT follows a longer HEADERS_TIMEOUT, and so does FETCH_DEADLINE a longer FETCH_TIMEOUT.
+    ["HEADERS_TIMEOUT", "1m", { headersTimeoutMs: 60_000, requestTimeoutMs: 60_000 }],
+    ["REQUEST_TIMEOUT", "10s", { headersTimeoutMs: 10_000, requestTimeoutMs: 10_000 }],
+    ["REQUEST_TIMEOUT", "1h", { requestTimeoutMs: 3_600_000 }],
+    ["FETCH_TIMEOUT", "1m", { fetchTimeoutMs: 60_000, fetchDeadlineMs: 60_000 }],
+    ["FETCH_DEADLINE", "10s", { fetchTimeoutMs: 10_000, fetchDeadlineMs: 10_000 }],
+    ["FETCH_DEADLINE", "1h", { fetchDeadlineMs: 3_600_000 }],
     ["ENV_ALLOW", "version, POD_NAME", { envAllow: new Set(["version", "POD_NAME"]) }],
     ["FETCH_ALLOW", "Example.COM,[::1],httpbin.", { fetchAllow: new Set(["example.com", "::1", "httpbin"]) }],
     ["FETCH_TIMEOUT", "500ms", { fetchTimeoutMs: 500 }],
@@ -69,6 +90,18 @@ describe("parseConfig", () => {
     ["PORT", "80a", "a port number"],
     ["PORT", "8e3", "a port number"],
     ["HOST", " ", "an address to listen on"],
+    ["PROBE_PORT", "", "a port number from 0 to 65535, other than PORT"],
+    ["PROBE_PORT", "65536", "a port number"],
+    ["PROBE_PORT", "8080", "a port number other than PORT's"],
+    ["PROBE_MAX_CONNECTIONS", "0", "a whole number of connections from 1 to 1000"],
+    ["PROBE_MAX_CONNECTIONS", "1001", "a whole number of connections from 1 to 1000"],
+    ["HEADERS_TIMEOUT", "0s", "above 0"],
+    ["HEADERS_TIMEOUT", "2h", "at most 1h"],
+    ["HEADERS_TIMEOUT", "10", "a number with a unit"],
+    ["REQUEST_TIMEOUT", "9999ms", "no shorter than HEADERS_TIMEOUT (10000 ms)"],
+    ["REQUEST_TIMEOUT", "0s", "above 0"],
+    ["FETCH_DEADLINE", "9.9s", "no shorter than FETCH_TIMEOUT (10000 ms)"],
+    ["FETCH_DEADLINE", "2h", "at most 1h"],
     ["ENV_ALLOW", "", "comma-separated variable names"],
     ["ENV_ALLOW", " , ", "comma-separated variable names"],
     ["ENV_ALLOW", "version,BAD NAME", "comma-separated variable names"],
@@ -120,6 +153,21 @@ describe("parseConfig", () => {
     expect(message).not.toContain("\n");
   });
 
+  it.each([
+    [{ PORT: "9090", PROBE_PORT: "9090" }, "PROBE_PORT", "other than PORT's"],
+    [{ HEADERS_TIMEOUT: "40s", REQUEST_TIMEOUT: "30s" }, "REQUEST_TIMEOUT", "no shorter than HEADERS_TIMEOUT (40000 ms)"],
+    [{ FETCH_TIMEOUT: "5s", FETCH_DEADLINE: "4s" }, "FETCH_DEADLINE", "no shorter than FETCH_TIMEOUT (5000 ms)"],
+  ])("rejects %j: settings that must agree", (env, name, form) => {
+    const result = parseConfig(env);
+    expect(result).toBeInstanceOf(ConfigError);
+    expect((result as ConfigError).message).toContain(`${name}=`);
+    expect((result as ConfigError).message).toContain(form);
+  });
+
+  it("accepts PORT=0 with PROBE_PORT=0: each picks a free port", () => {
+    expect(parseConfig({ PORT: "0", PROBE_PORT: "0" })).toMatchObject({ port: 0, probePort: 0 });
+  });
+
   it("shortens a very long bad value in the message", () => {
     const result = parseConfig({ PORT: "9".repeat(500) }) as ConfigError;
     expect(result.message.length).toBeLessThan(150);
@@ -137,5 +185,18 @@ describe("flaskapp process with a bad configuration", () => {
     const lines = run.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^flaskapp: invalid ${name}="${value}": expected `));
+  });
+});
+
+describe("fallbackHost", () => {
+  const failed = (code: string): NodeJS.ErrnoException => Object.assign(new Error(code), { code });
+  it.each([
+    ["::", "EAFNOSUPPORT", ANY_IPV4],
+    ["::", "EADDRNOTAVAIL", ANY_IPV4],
+    ["::", "EADDRINUSE", undefined],
+    ["::1", "EAFNOSUPPORT", undefined],
+    ["127.0.0.1", "EADDRNOTAVAIL", undefined],
+  ])("after HOST=%s failed with %s: %s", (host, code, expected) => {
+    expect(fallbackHost(failed(code), host)).toBe(expected);
   });
 });

@@ -1,8 +1,9 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
 import { once } from "node:events";
 import { get as httpGet, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
-import type { Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import type { Readable } from "node:stream";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import request from "supertest";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { RELAY_TURN_BYTES, upstreamProblem } from "../../services/flaskapp/src/routes/fetch.ts";
@@ -334,6 +335,133 @@ describe("FETCH_TIMEOUT", () => {
     });
     const res = await request(makeApp(env).app).get("/fetch").query({ url: `${up.url}/0` });
     expectProblem(res, 504, /FETCH_TIMEOUT/);
+  });
+});
+
+describe("FETCH_DEADLINE", () => {
+  // FETCH_TIMEOUT bounds each silence; the deadline bounds the whole fetch, so a trickle cannot outlast it.
+  const DEADLINE_MS = 1500;
+  const env = { FETCH_TIMEOUT: "1s", FETCH_DEADLINE: `${DEADLINE_MS}ms`, FETCH_CONCURRENCY: "1" };
+  // Slack for a loaded machine: the slot comes back at the deadline, not whenever the trickle ends.
+  const LATEST_MS = DEADLINE_MS + 2000;
+  const reason = `upstream response not complete within FETCH_DEADLINE (${DEADLINE_MS} ms)`;
+
+  /** An upstream that sends headers, then one byte every `everyMs` until flaskapp hangs up; `/small` answers "ok". */
+  async function trickling(everyMs: number) {
+    let arrived = false;
+    let hungUp = false;
+    const server = await upstream((req, res) => {
+      if (req.url === "/small") return void res.end("ok");
+      arrived = true;
+      res.writeHead(200, { "content-type": "text/plain" });
+      const timer = setInterval(() => res.write("."), everyMs);
+      res.on("close", () => {
+        clearInterval(timer);
+        hungUp = true;
+      });
+    });
+    return { url: `${server.url}/trickle`, small: `${server.url}/small`, arrived: () => arrived, hungUp: () => hungUp };
+  }
+
+  it.each(["/fetch", "/fetch_with_header"])("%s: an upstream that trickles a byte inside every FETCH_TIMEOUT is cut at the deadline, and its slot is free by then", async (route) => {
+    const up = await trickling(100);
+    const app = await serve(env);
+    const started = performance.now();
+    const trickle = fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
+    await eventually(() => up.arrived());
+    // Its one slot (FETCH_CONCURRENCY 1) is held meanwhile.
+    expect((await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.small)}`)).status).toBe(503);
+    const res = await trickle;
+    const elapsed = performance.now() - started;
+    expect([res.status, res.complete]).toEqual([200, false]);
+    expect(res.body.toString()).toContain("..");
+    expect(elapsed).toBeGreaterThanOrEqual(DEADLINE_MS - 5);
+    expect(elapsed).toBeLessThan(LATEST_MS);
+    await eventually(() => up.hungUp());
+    const next = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.small)}`);
+    expect([next.status, next.body.toString()]).toEqual([200, "ok"]);
+    await eventually(() => app.logs.some((l) => l.msg === "request" && l.cut !== undefined));
+    expect(app.logs.find((l) => l.msg === "request" && l.cut !== undefined)).toMatchObject({ route, status: 200, aborted: true, cut: reason });
+  });
+
+  it("headers late but inside FETCH_TIMEOUT, then silence: 504 at the deadline, before FETCH_TIMEOUT's body silence", async () => {
+    const up = await upstream((_req, res) => {
+      setTimeout(() => res.writeHead(200, { "content-type": "text/plain" }).flushHeaders(), 300);
+    });
+    const app = await serve({ FETCH_TIMEOUT: "1s", FETCH_DEADLINE: "1s" });
+    const started = performance.now();
+    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(995);
+    expect(res.status).toBe(504);
+    expect(JSON.parse(res.body.toString()).detail).toBe("upstream response not complete within FETCH_DEADLINE (1000 ms)");
+  });
+
+  it("a body that ends inside the deadline arrives whole", async () => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (++sent < 3) return void res.write(String(sent));
+        clearInterval(timer);
+        res.end("3");
+      }, 100);
+    });
+    const app = await serve(env);
+    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
+    expect([res.status, res.complete, res.body.toString()]).toEqual([200, true, "123"]);
+  });
+
+  it("a client that never reads holds its slot no longer than the deadline", async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 0x78);
+    const up = await upstream((req, res) => res.end(req.url === "/small" ? "ok" : big));
+    const app = await serve(env);
+    const socket = connect(app.port, "127.0.0.1", () => {
+      socket.pause();
+      socket.write(`GET /fetch?url=${encodeURIComponent(`${up.url}/big`)} HTTP/1.1\r\nHost: flaskapp\r\n\r\n`);
+    });
+    socket.on("error", () => undefined);
+    onTestFinished(() => void socket.destroy());
+    await eventually(() => app.logs.some((l) => l.msg === "upstream body cut; connection closed"), LATEST_MS + 1000);
+    expect(app.logs.find((l) => l.msg === "upstream body cut; connection closed")).toMatchObject({ reason });
+    expect((await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(`${up.url}/small`)}`)).status).toBe(200);
+  });
+});
+
+describe("Content-Encoding", () => {
+  const hello = gzipSync("hello, encoded");
+
+  it.each([
+    ["gzip", hello],
+    ["br", brotliCompressSync("hello, encoded")],
+    ["deflate, gzip", gzipSync(deflateSync("hello, encoded"))],
+  ])("/fetch relays a %s body as it is, with its Content-Encoding", async (encoding, bytes) => {
+    let asked: string | undefined;
+    const up = await upstream((req, res) => {
+      asked = req.headers["accept-encoding"];
+      res.writeHead(200, { "content-type": "text/plain", "content-encoding": encoding, "content-length": bytes.length }).end(bytes);
+    });
+    const app = await serve();
+    const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
+    expect(asked).toBe("identity");
+    expect([res.status, res.headers["content-encoding"], res.headers["content-type"]]).toEqual([200, encoding, "text/plain"]);
+    expect(res.body.equals(bytes)).toBe(true);
+  });
+
+  it.each([
+    [undefined, 200],
+    ["identity", 200],
+    ["Identity", 200],
+    ["gzip", 502],
+    ["identity, gzip", 502],
+    ["br", 502],
+  ])("/fetch_with_header with Content-Encoding %j: %d (it shows the body as text, so only identity)", async (encoding, status) => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain", ...(encoding === undefined ? {} : { "content-encoding": encoding }) });
+      res.end(encoding === undefined || encoding.toLowerCase() === "identity" ? "plain" : hello);
+    });
+    const res = await request(makeApp().app).get("/fetch_with_header").query({ url: up.url });
+    if (status === 200) expect([res.status, res.body.body]).toEqual([200, "plain"]);
+    else expectProblem(res, 502, /^upstream sent a body with Content-Encoding ".*" though asked for identity; \/fetch relays it as it is$/);
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   isRejected,
+  MAX_STATUS_WEIGHT,
   normalizeHost,
   parseContentLength,
   parseDelay,
@@ -17,6 +18,9 @@ describe("parseStatusSpec", () => {
     ["503:0.5,200:0.5", [{ status: 503, weight: 0.5 }, { status: 200, weight: 0.5 }]],
     ["500:3,200:1", [{ status: 500, weight: 3 }, { status: 200, weight: 1 }]],
     ["503:0,200:.25", [{ status: 503, weight: 0 }, { status: 200, weight: 0.25 }]],
+    // The bound, MAX_STATUS_WEIGHT, and the most digits a weight may have.
+    ["503:1000000,200:1", [{ status: 503, weight: 1_000_000 }, { status: 200, weight: 1 }]],
+    ["503:0000001.000000001,200:.000000001", [{ status: 503, weight: 1.000000001 }, { status: 200, weight: 1e-9 }]],
   ])("accepts %j", (spec, value) => {
     expect(parseStatusSpec(spec)).toEqual({ value });
   });
@@ -25,9 +29,20 @@ describe("parseStatusSpec", () => {
     "199", "600", "100", "99", "1000", "abc", "", "20x", "+200", "200.0", " 200",
     "503:", ":0.5", "503:0.5,", "503:-1,200:1", "503:1e3", "503:0.5:1", "503:0,200:0", "503:x,200:1",
     "503:0.5;200:0.5", Array.from({ length: 21 }, () => "200:1").join(","),
+    // Weights past the bound: above MAX_STATUS_WEIGHT, too many digits, and 309 digits (Infinity, where the last choice always won).
+    "503:1000000.000000001,200:1", "503:1000001,200:1", "503:10000000,200:1", "503:.0000000001,200:1",
+    `503:1,200:${"9".repeat(309)}`, `503:${"9".repeat(309)},200:${"9".repeat(309)}`,
   ])("rejects %j with 400", (spec) => {
     const parsed = parseStatusSpec(spec);
     expect(isRejected(parsed) && parsed.status).toBe(400);
+  });
+});
+
+describe("parseStatusSpec and pickStatus at the weight bound", () => {
+  it("keeps the weights finite, so the shares hold at MAX_STATUS_WEIGHT", () => {
+    const parsed = parseStatusSpec(`503:${MAX_STATUS_WEIGHT},200:${MAX_STATUS_WEIGHT}`);
+    if (isRejected(parsed)) throw new Error(parsed.detail);
+    expect([pickStatus(parsed.value, 0.4999), pickStatus(parsed.value, 0.5)]).toEqual([503, 200]);
   });
 });
 

@@ -66,6 +66,37 @@ async function start(env: Record<string, string>, host: string | null = "127.0.0
   return { child, port: listening.port as number, lines, exited };
 }
 
+/**
+ * The addresses something listens on at `port`, from the kernel's socket tables
+ * (/proc/net/tcp and tcp6), so nothing is probed over the network: "127.0.0.1",
+ * "0.0.0.0", "::", "::1" or the raw hex of any other.
+ */
+function listeningOn(port: number): string[] {
+  const KNOWN: Record<string, string> = {
+    "0100007F": "127.0.0.1",
+    "00000000": "0.0.0.0",
+    "00000000000000000000000000000000": "::",
+    "00000000000000000000000001000000": "::1",
+  };
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const found: string[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (local === undefined || state !== "0A") continue;
+      const [address, localPort] = local.split(":");
+      if (localPort === hexPort) found.push(KNOWN[address!] ?? address!);
+    }
+  }
+  return found;
+}
+
 const keepAlive = new Agent({ keepAlive: true });
 afterAll(() => keepAlive.destroy());
 
@@ -80,17 +111,42 @@ function get(port: number, path: string, host = "127.0.0.1"): Promise<{ status: 
 }
 
 describe("dist/flaskapp.js as a process", () => {
-  it("listens on 127.0.0.1 when HOST is unset", async () => {
+  it("listens on 127.0.0.1 only when HOST is unset", async () => {
     const app = await start({}, null);
+    expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({ address: "127.0.0.1", config: { host: "127.0.0.1" } });
+    expect(listeningOn(app.port)).toEqual(["127.0.0.1"]);
     expect(await get(app.port, "/env/version", "127.0.0.1")).toEqual({ status: 200, body: "v2" });
+    if (IPV6) await expect(get(app.port, "/env/version", "::1")).rejects.toThrow(/ECONNREFUSED/);
     app.child.kill("SIGKILL");
   });
 
-  // Skipped on a machine without an IPv6 loopback (::1), where Node's default listens on IPv4 only.
-  it.skipIf(!IPV6)("listens on ::1 too when HOST is unset (skipped where this machine has no ::1)", async () => {
-    const app = await start({}, null);
-    expect(await get(app.port, "/env/version", "::1")).toEqual({ status: 200, body: "v2" });
+  // The image's setting: every interface, IPv6 and IPv4 (0.0.0.0 where the kernel has no IPv6).
+  it("listens on every interface with HOST=::", async () => {
+    const app = await start({}, "::");
+    const any = IPV6 ? "::" : "0.0.0.0";
+    expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({ address: any });
+    expect(listeningOn(app.port)).toEqual([any]);
+    expect(await get(app.port, "/env/version", "127.0.0.1")).toEqual({ status: 200, body: "v2" });
+    if (IPV6) expect(await get(app.port, "/env/version", "::1")).toEqual({ status: 200, body: "v2" });
     app.child.kill("SIGKILL");
+  });
+
+  it("with PROBE_PORT, answers the probes on a second listener, on the same address, and nothing else there", async () => {
+    const app = await start({ PROBE_PORT: "0" });
+    const listening = app.lines.find((l) => l.msg === "listening")!;
+    const probePort = listening.probePort as number;
+    expect(probePort).toBeGreaterThan(0);
+    expect(probePort).not.toBe(app.port);
+    expect(listeningOn(probePort)).toEqual(["127.0.0.1"]);
+    expect(await get(probePort, "/healthz")).toEqual({ status: 200, body: "ok" });
+    expect(await get(probePort, "/readyz")).toEqual({ status: 200, body: "ready" });
+    expect((await get(probePort, "/env/version")).status).toBe(404);
+    // The app's port still answers them too (the mesh preview polls /readyz there).
+    expect(await get(app.port, "/readyz")).toEqual({ status: 200, body: "ready" });
+    app.child.kill("SIGTERM");
+    await eventually(() => app.lines.some((l) => l.signal === "SIGTERM"));
+    expect((await get(probePort, "/readyz")).status).toBe(503);
+    expect(await get(probePort, "/healthz")).toEqual({ status: 200, body: "ok" });
   });
 
   it("serves /env/version and, on SIGTERM, fails readiness, finishes in-flight work and exits 0", async () => {
@@ -175,6 +231,28 @@ describe("the bundle's first fetch", () => {
 });
 
 describe("npm start", () => {
+  it("listens on loopback only (127.0.0.1) when HOST is unset", async () => {
+    const env: Record<string, string | undefined> = { ...process.env, PORT: "0", SHUTDOWN_DELAY: "0ms", version: "v2" };
+    delete env.HOST;
+    const npm = spawn("npm", ["start", "--silent"], { cwd: new URL("../..", import.meta.url).pathname, env, stdio: ["ignore", "pipe", "pipe"] });
+    children.push(npm);
+    let out = "";
+    npm.stdout.on("data", (data: Buffer) => (out += data.toString()));
+    const exited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
+    await eventually(() => out.includes('"msg":"listening"'), 15_000);
+    const below = descendants(npm.pid!);
+    try {
+      const listening = JSON.parse(out.split("\n").find((line) => line.includes('"msg":"listening"'))!);
+      expect(listening).toMatchObject({ address: "127.0.0.1" });
+      expect(listeningOn(listening.port)).toEqual(["127.0.0.1"]);
+      expect(await get(listening.port, "/env/version")).toEqual({ status: 200, body: "v2" });
+      process.kill(npm.pid!, "SIGTERM");
+      await exited;
+    } finally {
+      for (const pid of below.filter(alive)) process.kill(pid, "SIGKILL");
+    }
+  });
+
   it.each(["SIGTERM", "SIGINT"] as const)("%s to npm's pid stops flaskapp and leaves no process behind", async (signal) => {
     const npm = spawn("npm", ["start", "--silent"], {
       cwd: new URL("../..", import.meta.url).pathname,

@@ -145,6 +145,9 @@ describe("/status/:code", () => {
     ["/status/abc", /expected a status code from 200 to 599/],
     ["/status/503:x,200:1", /invalid status/],
     ["/status/503:0,200:0", /at least one weight/],
+    // A weight of 309 digits was Infinity, and the last choice always won.
+    [`/status/503:1,200:${"9".repeat(309)}`, /weights from 0 to 1000000/],
+    ["/status/503:1000001,200:1", /weights from 0 to 1000000/],
   ])("GET %s → 400", async (path, detail) => {
     expectProblem(await request(makeApp().app).get(path), 400, detail);
   });

@@ -15,6 +15,7 @@ import { GATEWAY_API_STANDARD } from "#lessons/mesh/gateway-api.ts";
 import { lessonRenders } from "../renders.ts";
 import { DEFAULT_NAMESPACE } from "#lessons/core/kubectl.ts";
 import { parseConfig } from "#flaskapp/config.ts";
+import { probeAnswer } from "#flaskapp/routes/health.ts";
 import request from "supertest";
 import { makeApp } from "../flaskapp/helpers.ts";
 
@@ -108,13 +109,18 @@ describe("the workloads", () => {
     }
   });
 
-  it("probe flaskapp on routes it answers with 200, on the port it listens on with the Deployment's environment", async () => {
+  it("probe flaskapp on its probe listener (PROBE_PORT), on routes it answers there with 200, and listen on every interface", async () => {
     const d = the(render("round-robin"), "Deployment", "flaskapp-v1");
     const c = d.spec.template.spec.containers[0];
     const port = (name: unknown) => (typeof name === "number" ? name : c.ports.find((p: { name: string }) => p.name === name)?.containerPort);
+    const config = flaskappConfig(d);
+    expect(config.probePort).not.toBeNull();
+    expect(config.host).toBe("::");
     const { app } = makeApp(Object.fromEntries(Object.entries(envOf(d)).filter(([, v]) => typeof v === "string")) as Record<string, string>);
     for (const probe of [c.readinessProbe, c.livenessProbe]) {
-      expect(port(probe.httpGet.port)).toBe(flaskappConfig(d).port);
+      expect(port(probe.httpGet.port)).toBe(config.probePort);
+      expect(probeAnswer("GET", probe.httpGet.path, false).status).toBe(200);
+      // The app's own port answers them too.
       expect((await request(app).get(probe.httpGet.path)).status).toBe(200);
     }
   });

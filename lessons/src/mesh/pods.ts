@@ -241,6 +241,8 @@ export class LocalPod {
       env[e.name] = e.value ?? downwardValue(e.fieldPath!, { name, namespace: workload.namespace, labels: workload.labels });
     }
     Object.assign(env, { HOST: "127.0.0.1", PORT: "0", SHUTDOWN_DELAY: options.shutdownDelay }, options.extraEnv);
+    // The manifest's probe listener port would be taken by the second pod: each gets a free one (the preview polls /readyz on the app's port).
+    if (env.PROBE_PORT !== undefined) env.PROBE_PORT = "0";
     // With flaskapp's V8 flags, as the image starts it, so it starts from the build's code cache.
     const child = pods.track(spawn(process.execPath, [...V8_FLAGS, options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] }));
     const pod = new LocalPod(workload, name, child, options.startTimeoutMs);

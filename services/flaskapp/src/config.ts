@@ -9,11 +9,19 @@ import { normalizeHost } from "./input.ts";
 export interface Config {
   port: number;
   /**
-   * Address to listen on. Unset means Node's default: every interface, IPv6 and
-   * IPv4, falling back to IPv4 only where the kernel has no IPv6 (an explicit
-   * "::" would fail to start there).
+   * Address to listen on: loopback (127.0.0.1) unless HOST says otherwise, so a
+   * learner's `npm start` is private. The image sets "::", every interface, which
+   * falls back to "0.0.0.0" where the kernel has no IPv6 (main.ts, ANY_IPV4).
    */
-  host: string | undefined;
+  host: string;
+  /** Port of the probe listener (/healthz and /readyz only, its own connection cap), or null for none. */
+  probePort: number | null;
+  /** Connections the probe listener holds at once. */
+  probeMaxConnections: number;
+  /** How long a client may take to send a request's headers (from the connection's first byte, or its opening); then 408 and close. */
+  headersTimeoutMs: number;
+  /** How long a client may take to send a whole request, headers and body; then 408 and close. */
+  requestTimeoutMs: number;
   /** The `version` variable (v1 or v2 in the lessons), shown by `/`. */
   version: string;
   podName: string;
@@ -22,6 +30,8 @@ export interface Config {
   /** Host names `/fetch` may call (normalized); null means any host. */
   fetchAllow: ReadonlySet<string> | null;
   fetchTimeoutMs: number;
+  /** Overall deadline of one fetch, response headers and body together: its concurrency slot is free by then. */
+  fetchDeadlineMs: number;
   fetchMaxBytes: number;
   /** Fetches in flight at once across all fetch routes; one more is a 503. */
   fetchConcurrency: number;
@@ -42,7 +52,7 @@ export interface Config {
 }
 
 /** Every variable parseConfig reads: the mesh preview gives its local pods only these of a lesson's env (and the names the checks read). */
-export const SETTING_NAMES = ["PORT", "HOST", "version", "POD_NAME", "ENV_ALLOW", "FETCH_ALLOW", "FETCH_TIMEOUT", "FETCH_MAX_BYTES", "FETCH_CONCURRENCY", "FETCH_MAX_HOPS", "FETCH_PROXY", "FAIL_STATUS", "MAX_CONNECTIONS", "MAX_REQUESTS_PER_CONNECTION", "MAX_DELAY", "SHUTDOWN_DELAY", "DRAIN_TIMEOUT", "LOG_LEVEL"] as const;
+export const SETTING_NAMES = ["PORT", "HOST", "PROBE_PORT", "PROBE_MAX_CONNECTIONS", "HEADERS_TIMEOUT", "REQUEST_TIMEOUT", "version", "POD_NAME", "ENV_ALLOW", "FETCH_ALLOW", "FETCH_TIMEOUT", "FETCH_DEADLINE", "FETCH_MAX_BYTES", "FETCH_CONCURRENCY", "FETCH_MAX_HOPS", "FETCH_PROXY", "FAIL_STATUS", "MAX_CONNECTIONS", "MAX_REQUESTS_PER_CONNECTION", "MAX_DELAY", "SHUTDOWN_DELAY", "DRAIN_TIMEOUT", "LOG_LEVEL"] as const;
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -83,6 +93,13 @@ function duration(env: Env, name: string, fallbackMs: number, minMs: number): nu
   return ms.value;
 }
 
+/** A duration no shorter than another setting's (`floorMs`); unset, the longer of `fallbackMs` and that one. */
+function atLeast(env: Env, name: string, fallbackMs: number, floorName: string, floorMs: number): number {
+  const ms = duration(env, name, Math.max(fallbackMs, floorMs), 1);
+  if (ms < floorMs) throw fail(name, env[name]!, `${DURATION_FORM}, no shorter than ${floorName} (${floorMs} ms)`);
+  return ms;
+}
+
 function list(env: Env, name: string, normalize: (item: string) => string, valid: RegExp, form: string): ReadonlySet<string> | null {
   const raw = env[name];
   if (raw === undefined) return null;
@@ -106,14 +123,26 @@ function parse(env: Env): Config {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw fail("LOG_LEVEL", logLevel, `one of ${LOG_LEVELS.join(", ")}`);
   const host = env.HOST;
   if (host !== undefined && host.trim() === "") throw fail("HOST", host, "an address to listen on, such as :: or 127.0.0.1");
+  const port = integer(env, "PORT", 0, 65535, "a port number from 0 to 65535") ?? 8080;
+  const probePort = integer(env, "PROBE_PORT", 0, 65535, "a port number from 0 to 65535, other than PORT; unset it for no probe listener") ?? null;
+  if (probePort !== null && probePort !== 0 && probePort === port) throw fail("PROBE_PORT", env.PROBE_PORT!, "a port number other than PORT's");
+  const headersTimeoutMs = duration(env, "HEADERS_TIMEOUT", 10_000, 1);
+  const requestTimeoutMs = atLeast(env, "REQUEST_TIMEOUT", 30_000, "HEADERS_TIMEOUT", headersTimeoutMs);
+  const fetchTimeoutMs = duration(env, "FETCH_TIMEOUT", 10_000, 1);
+  const fetchDeadlineMs = atLeast(env, "FETCH_DEADLINE", 30_000, "FETCH_TIMEOUT", fetchTimeoutMs);
   return {
-    port: integer(env, "PORT", 0, 65535, "a port number from 0 to 65535") ?? 8080,
-    host: host?.trim(),
+    port,
+    host: host?.trim() ?? "127.0.0.1",
+    probePort,
+    probeMaxConnections: integer(env, "PROBE_MAX_CONNECTIONS", 1, 1000, "a whole number of connections from 1 to 1000") ?? 16,
+    headersTimeoutMs,
+    requestTimeoutMs,
     version: versionOf(env),
     podName: env.POD_NAME ?? hostname(),
     envAllow: list(env, "ENV_ALLOW", (s) => s, ENV_NAME, "comma-separated variable names, such as version,POD_NAME"),
     fetchAllow: list(env, "FETCH_ALLOW", normalizeHost, HOST_NAME, "comma-separated host names, such as httpbin,example.com"),
-    fetchTimeoutMs: duration(env, "FETCH_TIMEOUT", 10_000, 1),
+    fetchTimeoutMs,
+    fetchDeadlineMs,
     fetchMaxBytes: integer(env, "FETCH_MAX_BYTES", 1, Number.MAX_SAFE_INTEGER, "a whole number of bytes, 1 or more, such as 10485760") ?? 10 * 1024 * 1024,
     fetchConcurrency: integer(env, "FETCH_CONCURRENCY", 1, 10_000, "a whole number of fetches from 1 to 10000") ?? 32,
     fetchMaxHops: integer(env, "FETCH_MAX_HOPS", 1, 20, "a whole number of hops from 1 to 20") ?? 3,
@@ -150,8 +179,16 @@ export function describeConfig(config: Config): Record<string, unknown> {
 }
 
 /** The one line flaskapp prints when it cannot listen: a busy port says so in plain words. */
-export function listenError(error: NodeJS.ErrnoException, port: number, host: string | undefined): string {
+export function listenError(error: NodeJS.ErrnoException, port: number, host: string): string {
   if (error.code === "EADDRINUSE") return `port ${port} is already in use`;
   if (error.code === "EACCES") return `not allowed to listen on port ${port} (EACCES)`;
-  return `cannot listen on ${host ?? "every interface"} port ${port}: ${error.message}`;
+  return `cannot listen on ${host} port ${port}: ${error.message}`;
+}
+
+/** Every IPv4 interface: where "::" fails because the kernel has no IPv6, flaskapp listens here instead (as Node does for no host). */
+export const ANY_IPV4 = "0.0.0.0";
+
+/** The address to try after a failed listen on `host`, if any: "::" on a kernel without IPv6 becomes ANY_IPV4. */
+export function fallbackHost(error: NodeJS.ErrnoException, host: string): string | undefined {
+  return host === "::" && (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") ? ANY_IPV4 : undefined;
 }

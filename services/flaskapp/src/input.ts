@@ -25,9 +25,11 @@ export interface WeightedStatus {
 }
 
 const STATUS_CODE = /^[2-5]\d\d$/;
-const WEIGHT = /^(\d+(\.\d+)?|\.\d+)$/;
+/** At most 7 digits before the point and 9 after: no weight can become Infinity (309 digits did, and the last choice always won). */
+const WEIGHT = /^(\d{1,7}(\.\d{1,9})?|\.\d{1,9})$/;
+export const MAX_STATUS_WEIGHT = 1_000_000;
 const MAX_STATUS_CHOICES = 20;
-const STATUS_FORM = "a status code from 200 to 599, or weighted choices such as 503:0.5,200:0.5";
+const STATUS_FORM = `a status code from 200 to 599, or weighted choices such as 503:0.5,200:0.5 (weights from 0 to ${MAX_STATUS_WEIGHT})`;
 
 /** Parses `503` or `503:0.5,200:0.5` (weights are relative; they need not add up to 1). */
 export function parseStatusSpec(spec: string): Parsed<WeightedStatus[]> {
@@ -39,7 +41,7 @@ export function parseStatusSpec(spec: string): Parsed<WeightedStatus[]> {
   for (const part of parts) {
     const [code, weight, extra] = part.split(":");
     if (code === undefined || weight === undefined || extra !== undefined) return bad;
-    if (!STATUS_CODE.test(code) || !WEIGHT.test(weight)) return bad;
+    if (!STATUS_CODE.test(code) || !WEIGHT.test(weight) || Number(weight) > MAX_STATUS_WEIGHT) return bad;
     choices.push({ status: Number(code), weight: Number(weight) });
   }
   if (!choices.some((choice) => choice.weight > 0)) return { status: 400, detail: `invalid status ${quote(spec)}: at least one weight must be above 0` };

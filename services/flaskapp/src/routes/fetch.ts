@@ -1,8 +1,8 @@
 // /fetch, /fetch_with_trace and /fetch_with_header: the app calls another URL
 // server-side (the original's second endpoint), copying the tracing headers so
 // the mesh trace continues through it. Every limit is explicit: one deadline
-// for the response headers across all redirects, an idle bound on the body,
-// a byte cap, a redirect cap, the FETCH_ALLOW host list checked at each hop,
+// for the response headers across all redirects, an idle bound on the body, an
+// overall deadline for the whole fetch (its slot is free by then), a byte cap, a redirect cap, the FETCH_ALLOW host list checked at each hop,
 // a cap on fetches in flight and a loop guard across flaskapp pods. Bodies are
 // streamed, never held whole, so memory per fetch is bounded by the stream
 // buffers whatever the upstream sends. The upstream call is undici's dispatch
@@ -24,6 +24,7 @@ import {
   parseContentLength,
   parseFetchUrl,
   parseRedirect,
+  quote,
 } from "../input.ts";
 import { markCut } from "../observe.ts";
 import { Problem } from "../problem.ts";
@@ -47,6 +48,7 @@ const REFLECTED_BODY_HEADERS = {
 
 /** Why flaskapp stopped an upstream call (undici hands the reason back to the handler, which ignores its own). */
 const TIMED_OUT = new Error("no response headers within FETCH_TIMEOUT");
+const PAST_DEADLINE = new Error("the fetch ran past FETCH_DEADLINE");
 const CLIENT_GONE = new Error("the client went away");
 const NOT_RELAYED = new Error("flaskapp answered without relaying this response");
 
@@ -108,8 +110,10 @@ interface RelayOptions {
   headers: Record<string, string>;
   allow: ReadonlySet<string> | null;
   timeoutMs: number;
+  deadlineMs: number;
   maxBytes: number;
-  encoderFor(upstream: Upstream): Encoder;
+  /** The route's encoder for this response, or the problem that answers it instead. */
+  encoderFor(upstream: Upstream): Encoder | Problem;
 }
 
 /**
@@ -118,7 +122,9 @@ interface RelayOptions {
  * body into `res` through the route's encoder, pausing the upstream while the
  * client is slow, and for a turn of the event loop after every RELAY_TURN_BYTES
  * so that other requests are served meanwhile. One deadline covers the response
- * headers across all hops; undici's bodyTimeout bounds each silence in the body.
+ * headers across all hops; undici's bodyTimeout bounds each silence in the body;
+ * the overall deadline (FETCH_DEADLINE) ends the relay wherever it is, so a
+ * trickling upstream or a client that never reads holds its slot no longer.
  * Nothing is sent before the first chunk (or the end), so a failure before then
  * can still be answered with a problem. After maxBytes, or when the client goes
  * away, the upstream call is abandoned. `done` is called once, with how it ended.
@@ -136,6 +142,7 @@ class Relay implements Dispatcher.DispatchHandler {
   #seen = 0;
   #settled = false;
   readonly #deadline: NodeJS.Timeout;
+  readonly #overall: NodeJS.Timeout;
   readonly #onClose = (): void => this.#stop({ outcome: "client-gone" }, CLIENT_GONE);
   /** Body bytes relayed since this relay last let the event loop turn (RELAY_TURN_BYTES). */
   #sinceTurn = 0;
@@ -155,6 +162,10 @@ class Relay implements Dispatcher.DispatchHandler {
     this.#options = options;
     this.#done = done;
     this.#deadline = setTimeout(() => this.#stop({ outcome: "failed", error: TIMED_OUT }, TIMED_OUT), options.timeoutMs);
+    this.#overall = setTimeout(() => {
+      const problem = new Problem(504, `upstream response not complete within FETCH_DEADLINE (${options.deadlineMs} ms)`);
+      this.#stop({ outcome: "problem", problem }, PAST_DEADLINE);
+    }, options.deadlineMs);
     res.once("close", this.#onClose).on("drain", this.#onDrain);
     this.#dispatch();
   }
@@ -181,6 +192,7 @@ class Relay implements Dispatcher.DispatchHandler {
     this.#settled = true;
     this.#controller = undefined;
     clearTimeout(this.#deadline);
+    clearTimeout(this.#overall);
     this.#res.off("close", this.#onClose).off("drain", this.#onDrain);
     this.#done(outcome);
   }
@@ -218,8 +230,10 @@ class Relay implements Dispatcher.DispatchHandler {
       const detail = `upstream body is ${headers["content-length"]} bytes, over FETCH_MAX_BYTES (${this.#options.maxBytes} bytes)`;
       return this.#stop({ outcome: "problem", problem: new Problem(502, detail) }, NOT_RELAYED);
     }
+    const encoder = this.#options.encoderFor({ statusCode, headers });
+    if (encoder instanceof Problem) return this.#stop({ outcome: "problem", problem: encoder }, NOT_RELAYED);
     this.#res.set(REFLECTED_BODY_HEADERS);
-    this.#encoder = this.#options.encoderFor({ statusCode, headers });
+    this.#encoder = encoder;
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -249,15 +263,18 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 }
 
-/** The upstream's status, type and body, as they are. */
+/** The headers that say what the relayed bytes are: passed on as the upstream sent them, or the client misreads the body (gzip bytes as text). */
+const BODY_HEADERS = ["content-type", "content-length", "content-encoding"] as const;
+
+/** The upstream's status, type, encoding and body, as they are. */
 function passThrough(upstream: Upstream): Encoder {
   return {
     start(res) {
       res.status(upstream.statusCode);
-      const type = upstream.headers["content-type"];
-      if (typeof type === "string") res.setHeader("content-type", type);
-      const length = upstream.headers["content-length"];
-      if (typeof length === "string") res.setHeader("content-length", length);
+      for (const name of BODY_HEADERS) {
+        const value = upstream.headers[name];
+        if (typeof value === "string") res.setHeader(name, value);
+      }
     },
     chunk: (data) => data,
     end: () => "",
@@ -269,7 +286,9 @@ function passThrough(upstream: Upstream): Encoder {
  * UTF-8 and JSON-escaped as it flows: an escaped body can be six times its
  * size (a NUL becomes \u0000), so it is never assembled whole.
  */
-function headersAndBody(req: Request, upstream: Upstream): Encoder {
+function headersAndBody(req: Request, upstream: Upstream): Encoder | Problem {
+  const encoding = contentEncodingProblem(upstream.headers["content-encoding"]);
+  if (encoding !== undefined) return encoding;
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const escape = (text: string): string => JSON.stringify(text).slice(1, -1);
   let prefix = `{"headers":${JSON.stringify(req.headers)},"status":${upstream.statusCode},"body":"`;
@@ -285,6 +304,18 @@ function headersAndBody(req: Request, upstream: Upstream): Encoder {
     chunk: (data) => withPrefix(escape(decoder.decode(data, { stream: true }))),
     end: () => `${withPrefix(escape(decoder.decode()))}"}`,
   };
+}
+
+/**
+ * flaskapp asks every upstream for `Accept-Encoding: identity`; an upstream that
+ * encodes its body anyway cannot be shown as text by /fetch_with_header (it is
+ * 502; /fetch relays it as it is, with its Content-Encoding).
+ */
+export function contentEncodingProblem(encoding: string | string[] | undefined): Problem | undefined {
+  if (encoding === undefined) return undefined;
+  const codings = (typeof encoding === "string" ? encoding : encoding.join(",")).split(",").map((c) => c.trim().toLowerCase());
+  if (codings.every((c) => c === "" || c === "identity")) return undefined;
+  return new Problem(502, `upstream sent a body with Content-Encoding ${quote(codings.join(", "), 40)} though asked for identity; /fetch relays it as it is`);
 }
 
 export function fetchRoutes(routes: Routes, config: Config, logger: Logger): void {
@@ -312,7 +343,7 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
    * problem response; after it, the connection is cut and the request log says
    * why. Answers nothing if the client has left.
    */
-  async function fetchFor(req: Request, res: Response, encoderFor: (upstream: Upstream) => Encoder): Promise<void> {
+  async function fetchFor(req: Request, res: Response, encoderFor: (upstream: Upstream) => Encoder | Problem): Promise<void> {
     const hops = countHops(req.headers[HOPS_HEADER]);
     const loop = checkHops(hops, config.fetchMaxHops);
     if (loop !== undefined) throw new Problem(loop.status, loop.detail);
@@ -327,12 +358,14 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
     try {
       const headers = tracingHeadersOf(req.headers);
       headers[HOPS_HEADER] = hops === 0 ? ownHop : `${req.headers[HOPS_HEADER]}, ${ownHop}`;
+      headers["accept-encoding"] = "identity";
       const options: RelayOptions = {
         dispatcher: dispatcher ?? (await loadDispatcher()),
         method: req.method === "HEAD" ? "HEAD" : "GET",
         headers,
         allow: config.fetchAllow,
         timeoutMs: config.fetchTimeoutMs,
+        deadlineMs: config.fetchDeadlineMs,
         maxBytes: config.fetchMaxBytes,
         encoderFor,
       };
