@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkDuration, checkWholeNumber, isIntegerIn, parseWholeNumber, rangeText } from "../../services/common/src/bounded.ts";
+import { checkDuration, checkWholeNumber, isIntegerIn, parseWholeNumber, rangeText } from "#common/bounded.ts";
 
 describe("parseWholeNumber", () => {
   it.each([

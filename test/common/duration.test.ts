@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, parseDuration } from "../../services/common/src/duration.ts";
+import { formatDuration, parseDuration } from "#common/duration.ts";
 
 describe("parseDuration", () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { terminalJson, visibleLine, visibleText } from "../../services/common/src/visible-text.ts";
+import { terminalJson, visibleLine, visibleText } from "#common/visible-text.ts";
 
 // [input, visibleText, visibleLine]
 const CASES: [string, string, string][] = [

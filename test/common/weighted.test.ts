@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pickWeighted } from "../../services/common/src/weighted.ts";
+import { pickWeighted } from "#common/weighted.ts";
 
 describe("pickWeighted", () => {
   const items = [{ name: "a", weight: 1 }, { name: "b", weight: 3 }];

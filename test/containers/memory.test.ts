@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Pool } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parseConfig, type Config } from "../../services/flaskapp/src/config.ts";
+import { parseConfig, type Config } from "#flaskapp/config.ts";
 import { pipeline } from "../flaskapp/helpers.ts";
 import { FLASKAPP_IMAGE, ROOT, assertEngine, baseImage, buildImage, docker, dockerOk, freeLoopbackPort, waitForOk } from "./docker.ts";
 

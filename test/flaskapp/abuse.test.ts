@@ -5,8 +5,8 @@ import { METHODS, get as httpGet, type ServerResponse } from "node:http";
 import request from "supertest";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { HOPS_HEADER } from "../../services/flaskapp/src/input.ts";
-import { MAX_METRICS_BYTES, METHOD_LABELS, STATUS_LABELS, RequestMetrics } from "../../services/flaskapp/src/observe.ts";
+import { HOPS_HEADER } from "#flaskapp/input.ts";
+import { MAX_METRICS_BYTES, METHOD_LABELS, STATUS_LABELS, RequestMetrics } from "#flaskapp/observe.ts";
 import { closedAfterEach, eventually, listen, makeApp, pipeline, rawUpstream, type Running } from "./helpers.ts";
 
 const { track, upstream } = closedAfterEach();

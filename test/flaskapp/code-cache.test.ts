@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { readShipped } from "../../bench/image.ts";
-import { APP_FILE, CACHE_REFUSED, CODE_CACHE_FILE, V8_FLAGS } from "../../services/flaskapp/src/code-cache.ts";
+import { APP_FILE, CACHE_REFUSED, CODE_CACHE_FILE, V8_FLAGS } from "#flaskapp/code-cache.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DIST = `${ROOT}dist/`;

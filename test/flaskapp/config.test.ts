@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { ANY_IPV4, ConfigError, fallbackHost, parseConfig } from "../../services/flaskapp/src/config.ts";
+import { ANY_IPV4, ConfigError, fallbackHost, parseConfig } from "#flaskapp/config.ts";
 
 const MAIN = new URL("../../services/flaskapp/src/main.ts", import.meta.url).pathname;
 

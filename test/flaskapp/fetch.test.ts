@@ -6,9 +6,9 @@ import type { Readable } from "node:stream";
 import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import request from "supertest";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { RELAY_TURN_BYTES, upstreamProblem } from "../../services/flaskapp/src/routes/fetch.ts";
-import { Problem } from "../../services/flaskapp/src/problem.ts";
-import { TRACING_HEADERS } from "../../services/flaskapp/src/tracing.ts";
+import { RELAY_TURN_BYTES, upstreamProblem } from "#flaskapp/routes/fetch.ts";
+import { Problem } from "#flaskapp/problem.ts";
+import { TRACING_HEADERS } from "#flaskapp/tracing.ts";
 import { closedAfterEach, eventually, listen, makeApp, type Running } from "./helpers.ts";
 
 const { track, upstream } = closedAfterEach();

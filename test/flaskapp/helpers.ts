@@ -6,9 +6,9 @@ import { connect, createServer as createNetServer } from "node:net";
 import pino, { type Logger } from "pino";
 import { afterEach } from "vitest";
 import type { Express } from "express";
-import { createApp } from "../../services/flaskapp/src/app.ts";
-import { type Config, parseConfig } from "../../services/flaskapp/src/config.ts";
-import type { Lifecycle } from "../../services/flaskapp/src/observe.ts";
+import { createApp } from "#flaskapp/app.ts";
+import { type Config, parseConfig } from "#flaskapp/config.ts";
+import type { Lifecycle } from "#flaskapp/observe.ts";
 
 export function configFrom(env: Record<string, string>): Config {
   const config = parseConfig({ POD_NAME: "flaskapp-v2-abc12", version: "v2", ...env });

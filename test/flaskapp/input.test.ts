@@ -9,7 +9,7 @@ import {
   parseRedirect,
   parseStatusSpec,
   pickStatus,
-} from "../../services/flaskapp/src/input.ts";
+} from "#flaskapp/input.ts";
 
 describe("parseStatusSpec", () => {
   it.each([

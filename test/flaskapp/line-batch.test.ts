@@ -4,7 +4,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync, statSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { LineBatch, writeAllSync } from "../../services/flaskapp/src/line-batch.ts";
+import { LineBatch, writeAllSync } from "#flaskapp/line-batch.ts";
 
 /** A LineBatch whose batches are copied into `batches` as text (it reuses its buffer). */
 function collecting(batchBytes: number, flushMs = 60_000): { lines: LineBatch; batches: string[] } {

@@ -7,7 +7,7 @@ import { Agent, get as httpGet, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "../../services/flaskapp/src/code-cache.ts";
+import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "#flaskapp/code-cache.ts";
 import { alive, builtinsAtExit, descendants, UNNEEDED_FOR_PLAIN_HTTP } from "../processes.ts";
 import { closedAfterEach, eventually, hasIpv6Loopback } from "./helpers.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { primeRouteParams, samplePath } from "../../services/flaskapp/src/route-params.ts";
+import { primeRouteParams, samplePath } from "#flaskapp/route-params.ts";
 import { makeApp } from "./helpers.ts";
 
 describe("samplePath", () => {

@@ -4,8 +4,8 @@ import express from "express";
 import pino from "pino";
 import request from "supertest";
 import { describe, expect, it } from "vitest";
-import { createApp } from "../../services/flaskapp/src/app.ts";
-import { errorHandler, Problem } from "../../services/flaskapp/src/problem.ts";
+import { createApp } from "#flaskapp/app.ts";
+import { errorHandler, Problem } from "#flaskapp/problem.ts";
 import { configFrom, eventually, listen, makeApp, rawReply } from "./helpers.ts";
 
 function expectProblem(res: request.Response, status: number, detail: string | RegExp): void {

@@ -4,8 +4,8 @@
 import { Agent, IncomingMessage, ServerResponse, get as httpGet } from "node:http";
 import { Socket, connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { probeAnswer, probeHandler } from "../../services/flaskapp/src/routes/health.ts";
-import { appObjectClasses, checkingIntervalMs, createHttpServer, createProbeServer } from "../../services/flaskapp/src/server.ts";
+import { probeAnswer, probeHandler } from "#flaskapp/routes/health.ts";
+import { appObjectClasses, checkingIntervalMs, createHttpServer, createProbeServer } from "#flaskapp/server.ts";
 import { configFrom, eventually, makeApp, onLoopback, rawRequest, type Running } from "./helpers.ts";
 
 let running: Running | undefined;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { UsageError } from "../../services/common/src/usage-error.ts";
-import { HELP, LIMITS, parseCommand, type TallyOptions } from "../../services/sleep/src/args.ts";
+import { UsageError } from "#common/usage-error.ts";
+import { HELP, LIMITS, parseCommand, type TallyOptions } from "#sleep/args.ts";
 import {
   evaluate,
   parseLatencyExpectation,
   parseShareExpectation,
   type Latencies,
-} from "../../services/sleep/src/expect.ts";
-import { EXIT, runCli } from "../../services/sleep/src/tally.ts";
+} from "#sleep/expect.ts";
+import { EXIT, runCli } from "#sleep/tally.ts";
 import { USAGE_ERRORS } from "./usage-cases.ts";
 
 const URL_TEXT = "http://127.0.0.1:9/env/version";

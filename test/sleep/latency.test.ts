@@ -6,8 +6,8 @@ import {
   LATENCY_RELATIVE_PRECISION,
   LatencyHistogram,
   histogramOf,
-} from "../../services/sleep/src/latency.ts";
-import { LATENCY_STATS, type Latencies } from "../../services/sleep/src/expect.ts";
+} from "#sleep/latency.ts";
+import { LATENCY_STATS, type Latencies } from "#sleep/expect.ts";
 
 /** What tally computed before the histogram: the exact nearest-rank figures of every latency, kept and sorted. */
 function exactFigures(latenciesMs: readonly number[]): Latencies {

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { parseCommand } from "../../services/sleep/src/args.ts";
-import { histogramOf } from "../../services/sleep/src/latency.ts";
-import { bodyKey, classifyError, headerKey } from "../../services/sleep/src/load.ts";
-import { PROGRESS_DELAY_MS, progressLine, startProgress } from "../../services/sleep/src/progress.ts";
-import { bar, latencyFigures, renderText, summarize } from "../../services/sleep/src/report.ts";
+import { parseCommand } from "#sleep/args.ts";
+import { histogramOf } from "#sleep/latency.ts";
+import { bodyKey, classifyError, headerKey } from "#sleep/load.ts";
+import { PROGRESS_DELAY_MS, progressLine, startProgress } from "#sleep/progress.ts";
+import { bar, latencyFigures, renderText, summarize } from "#sleep/report.ts";
 
 describe("bodyKey", () => {
   it.each([

@@ -1,9 +1,9 @@
 // tally's exported functions against real servers on 127.0.0.1.
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "../../services/sleep/src/tally.ts";
-import { MAX_TRACKED_KEYS, runLoad } from "../../services/sleep/src/load.ts";
-import { GROUPED_KEY, MAX_ROWS } from "../../services/sleep/src/report.ts";
+import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "#sleep/tally.ts";
+import { MAX_TRACKED_KEYS, runLoad } from "#sleep/load.ts";
+import { GROUPED_KEY, MAX_ROWS } from "#sleep/report.ts";
 import { closedPortUrl, startDistinct, startDropping, startEchoUser, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
 import { rawUpstream } from "../flaskapp/helpers.ts";
 

@@ -8,6 +8,7 @@ import { quote } from "./input.ts";
 import { type Lifecycle, observeRequests } from "./observe.ts";
 import { errorHandler, sendProblem } from "./problem.ts";
 import { primeRouteParams } from "./route-params.ts";
+import type { Routes } from "./routes/routes.ts";
 import { envRoutes } from "./routes/env.ts";
 import { fetchRoutes } from "./routes/fetch.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -22,12 +23,6 @@ export interface Deps {
   lifecycle: Lifecycle;
   /** Source of randomness for weighted /status; Math.random by default. */
   random?: () => number;
-}
-
-/** How route modules register: `get` serves GET and HEAD (other methods get 405), `any` serves every method. */
-export interface Routes {
-  get(path: string, handler: RequestHandler): void;
-  any(path: string, handler: RequestHandler): void;
 }
 
 const GET_METHODS = "GET, HEAD";

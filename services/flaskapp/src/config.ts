@@ -2,8 +2,8 @@
 // Every value is validated here so that a typo fails the pod at once with one
 // line naming the variable, instead of surfacing later as odd behaviour.
 import { hostname } from "node:os";
-import { checkDuration, checkWholeNumber } from "../../common/src/bounded.ts";
-import { DURATION_FORM } from "../../common/src/duration.ts";
+import { checkDuration, checkWholeNumber } from "#common/bounded.ts";
+import { DURATION_FORM } from "#common/duration.ts";
 import { normalizeHost } from "./input.ts";
 
 export interface Config {

@@ -1,6 +1,6 @@
 // Every parse and bound of request input, as pure functions. Routes turn a
 // Rejected result into a problem response with its status; nothing here does I/O.
-import { pickWeighted } from "../../common/src/weighted.ts";
+import { pickWeighted } from "#common/weighted.ts";
 
 export interface Rejected {
   status: 400 | 403 | 502 | 508;

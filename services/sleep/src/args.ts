@@ -2,10 +2,10 @@
 // Every number has an explicit range; the limits are exported for the help text
 // and the tests.
 import { parseArgs } from "node:util";
-import { checkDuration, checkWholeNumber, rangeText, type Range } from "../../common/src/bounded.ts";
-import { DURATION_FORM, formatDuration } from "../../common/src/duration.ts";
-import { UsageError } from "../../common/src/usage-error.ts";
-import { visibleLine } from "../../common/src/visible-text.ts";
+import { checkDuration, checkWholeNumber, rangeText, type Range } from "#common/bounded.ts";
+import { DURATION_FORM, formatDuration } from "#common/duration.ts";
+import { UsageError } from "#common/usage-error.ts";
+import { visibleLine } from "#common/visible-text.ts";
 import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Parsed } from "./expect.ts";
 import { GROUPED_KEY, MAX_ROWS, type Amount, type GroupBy, type TallyOptions } from "./types.ts";
 

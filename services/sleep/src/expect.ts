@@ -2,7 +2,7 @@
 // (`--expect v1=70±10`, `--expect-latency p99<=200ms`) and checked against a
 // finished run. Parsing and evaluation are pure so the lessons tooling and the
 // tests can use them without sending a request.
-import { DURATION_FORM, formatDuration, parseDuration } from "../../common/src/duration.ts";
+import { DURATION_FORM, formatDuration, parseDuration } from "#common/duration.ts";
 
 export type Comparison = "=" | ">=" | "<=";
 

@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import Pool from "undici/lib/dispatcher/pool.js";
 import type { Dispatcher } from "undici";
-import { formatDuration } from "../../common/src/duration.ts";
+import { formatDuration } from "#common/duration.ts";
 import { LatencyHistogram } from "./latency.ts";
 import type { GroupBy, LoadResult, TallyOptions } from "./types.ts";
 

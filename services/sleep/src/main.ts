@@ -1,5 +1,5 @@
 // The tally command: `tally [options] URL [Name:Value ...]` (see args.ts for the options).
-import { visibleLine } from "../../common/src/visible-text.ts";
+import { visibleLine } from "#common/visible-text.ts";
 import { runCli } from "./tally.ts";
 
 // A reader that goes away early (`tally ... | head -3`) is not an error worth a stack trace.

@@ -8,7 +8,7 @@ import {
   type ExpectationResult,
   type Latencies,
 } from "./expect.ts";
-import { visibleLine } from "../../common/src/visible-text.ts";
+import { visibleLine } from "#common/visible-text.ts";
 import type { LatencyHistogram } from "./latency.ts";
 import { GROUPED_KEY, MAX_ROWS, type GroupBy, type LoadResult, type TallyOptions } from "./types.ts";
 

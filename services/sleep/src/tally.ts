@@ -1,7 +1,7 @@
 // tally as a library (runTally) and as a command (runCli); main.ts only wires
 // runCli to the process.
-import { UsageError, USAGE_EXIT } from "../../common/src/usage-error.ts";
-import { terminalJson, visibleLine } from "../../common/src/visible-text.ts";
+import { UsageError, USAGE_EXIT } from "#common/usage-error.ts";
+import { terminalJson, visibleLine } from "#common/visible-text.ts";
 import { HELP, parseCommand } from "./args.ts";
 import type { TallyOptions } from "./types.ts";
 import { runLoad } from "./load.ts";
@@ -10,7 +10,7 @@ import { expectationLine, renderText, summarize, type TallyResult } from "./repo
 
 export { parseCommand } from "./args.ts";
 export type { TallyOptions } from "./types.ts";
-export { UsageError } from "../../common/src/usage-error.ts";
+export { UsageError } from "#common/usage-error.ts";
 export type { TallyResult } from "./report.ts";
 
 export const EXIT = { ok: 0, expectationFailed: 1, usage: USAGE_EXIT } as const;

@@ -2,7 +2,7 @@
 // (so `http --body http://flaskapp/env/version` prints `v2`).
 import type { Response } from "express";
 import type { Config } from "../config.ts";
-import type { Routes } from "../app.ts";
+import type { Routes } from "./routes.ts";
 import { quote } from "../input.ts";
 import { Problem } from "../problem.ts";
 

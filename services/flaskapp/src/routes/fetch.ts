@@ -13,7 +13,7 @@ import type { Request, Response } from "express";
 import type { Dispatcher } from "undici";
 import type { Logger } from "pino";
 import type { Config } from "../config.ts";
-import type { Routes } from "../app.ts";
+import type { Routes } from "./routes.ts";
 import {
   HOPS_HEADER,
   checkHops,

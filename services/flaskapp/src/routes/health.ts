@@ -3,7 +3,7 @@
 // answers them on its own port, and the probe listener (PROBE_PORT) with
 // probeHandler, the same answers without express, logs or metrics.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Routes } from "../app.ts";
+import type { Routes } from "./routes.ts";
 import { STATUS_CODES } from "../node-http.ts";
 import type { Lifecycle } from "../observe.ts";
 import { sendProblem } from "../problem.ts";

@@ -2,7 +2,7 @@
 // learner uses to see routing decisions and what the sidecar added to a request.
 import { hostname } from "node:os";
 import type { Config } from "../config.ts";
-import type { Routes } from "../app.ts";
+import type { Routes } from "./routes.ts";
 import { quote } from "../input.ts";
 import { Problem } from "../problem.ts";
 

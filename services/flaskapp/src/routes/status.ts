@@ -3,7 +3,7 @@
 import type { ServerResponse } from "node:http";
 import { STATUS_CODES } from "../node-http.ts";
 import type { Config } from "../config.ts";
-import type { Routes } from "../app.ts";
+import type { Routes } from "./routes.ts";
 import { isRejected, parseDelay, parseStatusSpec, pickStatus } from "../input.ts";
 import { Problem } from "../problem.ts";
 
