@@ -1,86 +1,95 @@
 // The lessons: one kustomize overlay each under k8s/overlays/ (Istio's API)
 // and, where the Gateway API can express it, its twin under k8s/gateway-api/,
-// with the expected outcome in checks.yaml beside each kustomization.
+// with the expected outcome in checks.yaml and what it is in lesson.yaml beside
+// each kustomization. Every list here is read from those files (catalog.ts).
 import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { UsageError, USAGE_EXIT } from "#common/usage-error.ts";
+import { UsageError } from "#common/usage-error.ts";
 import { loadChecks, type LessonChecks } from "../checks/checks.ts";
 import { KUSTOMIZATION_FILES } from "../core/overlay-files.ts";
 import { K8S_DIR } from "../core/paths.ts";
+import { loadCatalog, shownPath, type Catalog, type CatalogLesson } from "./catalog.ts";
+import { CatalogError } from "./lesson-file.ts";
 
-export const OVERLAYS_DIR = join(K8S_DIR, "overlays");
-export const GATEWAY_API_DIR = join(K8S_DIR, "gateway-api");
-const GATEWAY_API_PREFIX = "gateway-api/";
+/** Where the tracks are: k8s/, or the directory in $LESSONS_K8S_DIR (a test's own catalog). */
+export const CATALOG_ROOT = process.env.LESSONS_K8S_DIR ? resolve(process.env.LESSONS_K8S_DIR) : K8S_DIR;
 
-/** The lessons in Istio's API, in the order a learner takes them: k8s/overlays/<name>. */
-export const LESSONS = [
-  "round-robin",
-  "v2-default",
-  "weighted",
-  "header-canary",
-  "source-labels",
-  "fetch-chain",
-  "header-manipulation",
-  "rewrite-redirect",
-  "ingress-gateway",
-  "egress-service-entry",
-  "timeout",
-  "retries",
-  "fault-delay",
-  "fault-abort",
-  "circuit-breaker",
-  "outlier-ejection",
-  "session-affinity",
-  "mirror",
-] as const;
+export const OVERLAYS_DIR = join(CATALOG_ROOT, "overlays");
+export const GATEWAY_API_DIR = join(CATALOG_ROOT, "gateway-api");
+const GATEWAY_API_TRACK = "gateway-api";
+
+// Read once, at import; a bad lesson.yaml is kept and thrown by catalog() (so a command that
+// needs the lessons says so in one line), while the lists below are then empty.
+let loaded: Catalog | CatalogError;
+try {
+  loaded = loadCatalog(CATALOG_ROOT);
+} catch (error) {
+  if (!(error instanceof CatalogError)) throw error;
+  loaded = error;
+}
+
+/** Every track and lesson, as their track.yaml and lesson.yaml describe them; throws a CatalogError if one is wrong. */
+export function catalog(): Catalog {
+  if (loaded instanceof CatalogError) throw loaded;
+  return loaded;
+}
+
+const lessonsRead: CatalogLesson[] = loaded instanceof CatalogError ? [] : loaded.lessons;
+
+/** The lessons of the primary track (Istio's API), in the order a learner takes them: k8s/overlays/<name>. */
+// (Typed as never empty: a catalog always has a lesson; only a bad one leaves this empty, and then catalog() throws.)
+export const LESSONS = lessonsRead.filter((l) => l.track.primary).map((l) => l.name) as unknown as readonly [Lesson, ...Lesson[]];
 
 /**
- * The lessons the Gateway API cannot express, and why. Each stays in Istio's API only, as
- * Istio's own docs keep a VirtualService or DestinationRule for these beside HTTPRoutes.
+ * The lessons the Gateway API cannot express, and why (noTwin.gateway-api in their lesson.yaml). Each
+ * stays in Istio's API only, as Istio's own docs keep a VirtualService or DestinationRule for these.
  */
-export const GATEWAY_API_CANNOT: Readonly<Partial<Record<(typeof LESSONS)[number], string>>> = {
-  "source-labels": "an HTTPRoute matches requests, not the workload that sends them: no match on source labels",
-  "egress-service-entry": "the outside host and the REGISTRY_ONLY outbound policy need a ServiceEntry and a Sidecar, which have no Gateway API form",
-  "fault-delay": "the Gateway API has no fault injection: no filter delays a request",
-  "fault-abort": "the Gateway API has no fault injection: no filter answers in place of the app",
-  "circuit-breaker": "connection-pool limits are no Gateway API field: only a DestinationRule sets them",
-  "outlier-ejection": "outlier detection is no Gateway API field: only a DestinationRule sets it",
-  "session-affinity": "hashing a header to a pod is no Gateway API field (the experimental sessionPersistence is cookie or header sessions, which Istio ignores): only a DestinationRule sets it",
-};
+export const GATEWAY_API_CANNOT: Readonly<Record<string, string>> = Object.fromEntries(
+  lessonsRead.flatMap((l) => (l.noTwin[GATEWAY_API_TRACK] ? [[l.name, l.noTwin[GATEWAY_API_TRACK].why]] : [])),
+);
 
 /**
  * The lessons the Gateway API can express, in the same order: k8s/gateway-api/<name>, run as
  * gateway-api/<name>, each with its Istio-API twin's checks.
  */
-export const GATEWAY_API_LESSONS: readonly (typeof LESSONS)[number][] = LESSONS.filter((lesson) => !(lesson in GATEWAY_API_CANNOT));
+export const GATEWAY_API_LESSONS: readonly string[] = lessonsRead.filter((l) => l.track.name === GATEWAY_API_TRACK).map((l) => l.base);
 
-/** A lesson's name: one of LESSONS, or gateway-api/<one of GATEWAY_API_LESSONS>. */
+/** A lesson's name: one of LESSONS, or <track>/<name> in a track of twins (gateway-api/weighted). */
 export type Lesson = string;
 
-/** Every lesson, Istio's API first, then the Gateway API twins. */
+/** Every lesson of every track: the primary track first, then each track of twins in its order. */
 export function allLessons(): string[] {
-  return [...LESSONS, ...GATEWAY_API_LESSONS.map((name) => `${GATEWAY_API_PREFIX}${name}`)];
+  return lessonsRead.map((l) => l.name);
 }
 
-/** The quick start's two steps, run by `npm run demo` with no argument. */
-export const SEED_STEPS: Record<string, string> = { "round-robin": "seed step 5", "v2-default": "seed step 6" };
+/** A lesson as its lesson.yaml describes it. */
+export function lessonInfo(name: Lesson): CatalogLesson | undefined {
+  return lessonsRead.find((l) => l.name === name);
+}
 
-export const DEFAULT_LESSONS: Lesson[] = ["round-robin", "v2-default"];
+/** The quick start's steps (seedStep in lesson.yaml), by lesson: run by `npm run demo` with no argument. */
+export const SEED_STEPS: Record<string, string> = Object.fromEntries(lessonsRead.flatMap((l) => (l.seedStep === undefined ? [] : [[l.name, `seed step ${l.seedStep}`]])));
+
+export const DEFAULT_LESSONS: Lesson[] = lessonsRead.filter((l) => l.seedStep !== undefined).sort((a, b) => a.seedStep! - b.seedStep!).map((l) => l.name);
 
 export function isLesson(name: string): name is Lesson {
   return allLessons().includes(name);
 }
 
-/** Checks lesson names; an unknown one is an error listing the lessons. */
-/** For gateway-api/<lesson> of a lesson the Gateway API cannot express: why, and which lesson to run instead. */
-export function noGatewayApiForm(name: string): string | undefined {
-  if (!name.startsWith(GATEWAY_API_PREFIX)) return undefined;
-  const lesson = name.slice(GATEWAY_API_PREFIX.length);
-  const why = GATEWAY_API_CANNOT[lesson as (typeof LESSONS)[number]];
-  return why && `${name} is no lesson: ${why}; run ${lesson} (Istio's API)`;
+/** For <track>/<lesson> of a lesson with no twin in that track: why, and which lesson to run instead. */
+export function noTwinForm(name: string): string | undefined {
+  const slash = name.indexOf("/");
+  if (slash < 0) return undefined;
+  const why = lessonInfo(name.slice(slash + 1))?.noTwin[name.slice(0, slash)]?.why;
+  return why && `${name} is no lesson: ${why}; run ${name.slice(slash + 1)} (${lessonsRead[0]!.track.title})`;
 }
 
+/** noTwinForm for the Gateway API (the track demo and verify name in their messages). */
+export const noGatewayApiForm = noTwinForm;
+
+/** Checks lesson names; an unknown one is an error listing the lessons. */
 export function parseLessons(names: string[]): Lesson[] {
+  catalog();
   const refused = names.map(noGatewayApiForm).find((why) => why !== undefined);
   if (refused) throw new UsageError(refused);
   const unknown = names.filter((n) => !isLesson(n));
@@ -90,11 +99,13 @@ export function parseLessons(names: string[]): Lesson[] {
 
 /** The lesson's kustomization as `kubectl apply -k` takes it from the repository root. */
 export function lessonPath(lesson: Lesson): string {
-  return lesson.startsWith(GATEWAY_API_PREFIX) ? `k8s/gateway-api/${lesson.slice(GATEWAY_API_PREFIX.length)}` : `k8s/overlays/${lesson}`;
+  return shownPath(overlayDir(lesson));
 }
 
+/** The lesson's directory (for a name that is no lesson, where it would be in its track). */
 export function overlayDir(lesson: Lesson): string {
-  return lesson.startsWith(GATEWAY_API_PREFIX) ? join(GATEWAY_API_DIR, lesson.slice(GATEWAY_API_PREFIX.length)) : join(OVERLAYS_DIR, lesson);
+  const slash = lesson.indexOf("/");
+  return lessonInfo(lesson)?.dir ?? (slash < 0 ? join(OVERLAYS_DIR, lesson) : join(CATALOG_ROOT, lesson.slice(0, slash), lesson.slice(slash + 1)));
 }
 
 export function checksFile(overlay: string): string {
@@ -119,6 +130,7 @@ export interface LessonTarget {
  * (relative to `base`, where the learner typed the command) with a kustomization.
  */
 export async function resolveTarget(arg: string, base: string): Promise<LessonTarget> {
+  catalog();
   if (isLesson(arg)) {
     const dir = overlayDir(arg);
     return { name: arg, dir, display: lessonPath(arg), checks: await loadChecks(checksFile(dir)) };
