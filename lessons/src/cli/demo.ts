@@ -5,13 +5,13 @@
 // another supported Istio release.
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { UsageError } from "#common/usage-error.ts";
+import { parseArgsUsageError, UsageError } from "#common/usage-error.ts";
 import { visibleText } from "#common/visible-text.ts";
-import { allLessons, DEFAULT_LESSONS, isLesson, resolveTarget, SEED_STEPS, type LessonTarget } from "../catalog/lessons.ts";
+import { allLessons, DEFAULT_LESSONS, isLesson, lessonInfo, resolveTarget, SEED_STEPS, type LessonTarget } from "../catalog/lessons.ts";
 import { envNamesRead, tallyArgs, withLessonVars, type Check } from "../checks/checks.ts";
 import { previewTarget } from "../checks/preview.ts";
 import type { CommandIo } from "../cluster/plan.ts";
-import { renderKustomization, renderLimits, RENDER_LIMIT_SETTINGS, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
+import { labelsMatch, renderKustomization, renderLimits, RENDER_LIMIT_SETTINGS, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
 import { FLASKAPP_BUNDLE, TALLY_BUNDLE, VIEW_ASSETS } from "../core/paths.ts";
 import { shellQuote } from "../core/shell.ts";
 import { Mesh } from "../mesh/mesh.ts";
@@ -21,6 +21,7 @@ import { startView, type View } from "../view/server.ts";
 import { processIo, runCommand } from "./command.ts";
 
 const USAGE = `usage: npm run demo [-- [--istio 1.NN] [--allow-remote] <lesson|dir> ...]   run lessons' checks in the local mesh preview
+       npm run demo -- --all [--istio 1.NN]                                     every lesson of every track, then one summary table
        npm run demo -- --serve [--istio 1.NN] [--allow-remote] <lesson|dir>     keep one up for curl, http or tally, with its live view in the browser; Ctrl-C stops it
   <dir>           any directory with a kustomization.yaml (a copy of a lesson to play with); checks.yaml is optional
   --istio 1.NN    the Istio release whose defaults the preview models: ${RELEASES.map((r) => r.version).join(", ")} (default ${NEWEST_RELEASE.version})
@@ -35,21 +36,52 @@ export function heading(target: LessonTarget): string {
   return `${target.name}${step}`;
 }
 
-/** What to run: the lessons or directories named (relative to `base`), or the quick start's two steps when none is. */
-export function demoTargets(positionals: readonly string[], base: string): Promise<LessonTarget[]> {
-  return Promise.all((positionals.length > 0 ? positionals : DEFAULT_LESSONS).map((p) => resolveTarget(p, base)));
+/** What to run: the lessons or directories named (relative to `base`), every lesson (`all`), or the quick start's two steps when none is. */
+export function demoTargets(positionals: readonly string[], base: string, all = false): Promise<LessonTarget[]> {
+  const names = all ? allLessons() : positionals.length > 0 ? positionals : DEFAULT_LESSONS;
+  return Promise.all(names.map((p) => resolveTarget(p, base)));
 }
 
-async function demo(targets: LessonTarget[], release: IstioRelease, render: RenderOptions, out: (text: string) => void): Promise<boolean> {
-  let allPassed = true;
+/** One target's outcome, a row of the summary table. */
+export interface DemoRow {
+  lesson: string;
+  /** The lesson's track ("Istio API", "Gateway API"), or "playground" for a directory. */
+  track: string;
+  passed: boolean;
+  checksPassed: number;
+  checks: number;
+  ms: number;
+}
+
+/** The summary of a run of several targets: lesson, track, result, checks, time. */
+export function summaryTable(rows: readonly DemoRow[]): string {
+  const cells = [["lesson", "track", "result", "checks", "time"], ...rows.map((r) => [r.lesson, r.track, r.passed ? "PASS" : "FAIL", `${r.checksPassed}/${r.checks}`, `${(r.ms / 1000).toFixed(1)}s`])];
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+function targetHeader(target: LessonTarget, release: IstioRelease): string {
+  const onCluster = isLesson(target.name) ? `npm run lesson -- ${target.name}` : `kubectl apply -k ${target.display}`;
+  return `\n== ${heading(target)}${target.checks ? `: ${target.checks.summary}` : ""}\n   ${onCluster}   # on a cluster; here: the local mesh preview, Istio ${release.version} defaults\n`;
+}
+
+/** For a playground whose checks failed: the expectations were the lesson's, and may need the same edit as the rules. */
+function playgroundHint(target: LessonTarget): string {
+  return `\n   ${target.display}/checks.yaml: the expectations are the ones the rules had when you copied them; the decisions above say which rule produced each answer. If the rules now do what you meant, edit the expectations alongside them.\n`;
+}
+
+async function demo(targets: LessonTarget[], release: IstioRelease, render: RenderOptions, out: (text: string) => void): Promise<DemoRow[]> {
+  const rows: DemoRow[] = [];
   for (const target of targets) {
-    const onCluster = isLesson(target.name) ? `npm run lesson -- ${target.name}` : `kubectl apply -k ${target.display}`;
-    out(`\n== ${heading(target)}${target.checks ? `: ${target.checks.summary}` : ""}\n   ${onCluster}   # on a cluster; here: the local mesh preview, Istio ${release.version} defaults\n`);
+    out(targetHeader(target, release));
     if (!target.checks) out("   no checks.yaml beside the kustomization: the preview starts, checks nothing, and stops\n");
+    const started = Date.now();
     const results = await previewTarget(target, { write: out, release, render });
-    allPassed &&= results.every((r) => r.passed);
+    const passed = results.every((r) => r.passed);
+    if (!passed && target.checks && !isLesson(target.name)) out(playgroundHint(target));
+    rows.push({ lesson: target.name, track: lessonInfo(target.name)?.track.title ?? "playground", passed, checksPassed: results.filter((r) => r.passed).length, checks: target.checks ? results.length : 0, ms: Date.now() - started });
   }
-  return allPassed;
+  return rows;
 }
 
 function exampleCommands(mesh: Mesh, check: Check | undefined): string {
@@ -57,7 +89,8 @@ function exampleCommands(mesh: Mesh, check: Check | undefined): string {
   const headers = Object.entries(check?.headers ?? {});
   return [
     `  curl -s ${headers.map(([k, v]) => `-H ${shellQuote(`${k}: ${v}`)} `).join("")}${shellQuote(url)}`,
-    `  http --body ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}`,
+    // --ignore-stdin: without a terminal (a script, an editor's run button) httpie reads stdin as a body and sends a POST.
+    `  http --ignore-stdin --body ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}`,
     `  npx tally -n 100 ${shellQuote(url)}${headers.map(([k, v]) => ` ${shellQuote(`${k}:${v}`)}`).join("")}`,
   ].join("\n");
 }
@@ -65,6 +98,12 @@ function exampleCommands(mesh: Mesh, check: Check | undefined): string {
 /** The live view of a served mesh, on 127.0.0.1 (lessons/src/view). */
 function serveView(mesh: Mesh, objects: K8sObject[], target: LessonTarget): Promise<View> {
   return startView({ mesh, objects, lesson: target.name, summary: target.checks?.summary, checks: target.checks?.checks ?? [], assets: VIEW_ASSETS });
+}
+
+/** The cluster's Services that some pod of the preview answers for (sleep's own Service has none: the preview runs no sleep pod). */
+export function servedServices(mesh: Mesh): Array<NonNullable<ReturnType<Mesh["config"]["services"]["get"]>>> {
+  const endpoints = mesh.endpoints.all();
+  return [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes" && s.selector !== undefined && endpoints.some((e) => e.namespace === s.namespace && labelsMatch(s.selector!, e.labels)));
 }
 
 async function serve(target: LessonTarget, release: IstioRelease, render: RenderOptions, out: (text: string) => void, stop: Promise<unknown>): Promise<void> {
@@ -75,7 +114,7 @@ async function serve(target: LessonTarget, release: IstioRelease, render: Render
     await mesh.stop();
     throw error;
   });
-  const services = [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes");
+  const services = servedServices(mesh);
   out(`mesh preview of ${target.name} (Istio ${release.version} defaults)${target.checks ? `: ${target.checks.summary}` : ""}
 pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}
 ${mesh.notes.map((note) => `note: ${note}\n`).join("")}${services.map((s) => `http://${s.name}${s.namespace === mesh.config.services.get(mesh.service)!.namespace ? "" : `.${s.namespace}`} (as the sleep pod calls it) is served at ${mesh.localUrl(`http://${s.host}/`).replace(/\/$/, "")}`).join("\n")}
@@ -97,17 +136,7 @@ Ctrl-C stops the mesh.
  * `stop` resolves.
  */
 export async function demoCommand(argv: string[], io: CommandIo, stop: () => Promise<unknown>): Promise<number> {
-  let values: { serve?: boolean; istio?: string; help?: boolean; "allow-remote"?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { serve: { type: "boolean" }, istio: { type: "string" }, "allow-remote": { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values, positionals } = parseDemoArgs(argv);
   if (values.help) {
     io.out(`${USAGE}\n`);
     return 0;
@@ -127,9 +156,27 @@ export async function demoCommand(argv: string[], io: CommandIo, stop: () => Pro
     await serve(await resolveTarget(positionals[0]!, base), release, render, out, stop());
     return 0;
   }
-  const passed = await demo(await demoTargets(positionals, base), release, render, out);
-  out(passed ? "\nall checks passed\n" : "\nsome checks FAILED\n");
-  return passed ? 0 : 1;
+  const rows = await demo(await demoTargets(positionals, base, values.all), release, render, out);
+  if (rows.length > 1) out(`\n${summaryTable(rows)}`);
+  out(rows.every((r) => r.passed) ? "\nall checks passed\n" : "\nsome checks FAILED\n");
+  return rows.every((r) => r.passed) ? 0 : 1;
+}
+
+/** The command line: a mistake in it is one line (a UsageError), never node's parser message. */
+export function parseDemoArgs(argv: string[]): { values: { serve?: boolean; istio?: string; help?: boolean; all?: boolean; "allow-remote"?: boolean }; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { serve: { type: "boolean" }, all: { type: "boolean" }, istio: { type: "string" }, "allow-remote": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    });
+  } catch (error) {
+    throw parseArgsUsageError(error);
+  }
+  if (parsed.values.all && parsed.values.serve) throw new UsageError("--all runs every lesson and stops; --serve keeps one up: choose one");
+  if (parsed.values.all && parsed.positionals.length > 0) throw new UsageError(`--all runs every lesson: name no lesson beside it (got ${parsed.positionals.join(" ")})`);
+  return parsed;
 }
 
 if (import.meta.main) {

@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { checkDuration, checkWholeNumber, rangeText, type Range } from "#common/bounded.ts";
 import { DURATION_FORM, formatDuration } from "#common/duration.ts";
-import { UsageError } from "#common/usage-error.ts";
+import { parseArgsUsageError, UsageError } from "#common/usage-error.ts";
 import { visibleLine } from "#common/visible-text.ts";
 import { parseDistinctExpectation, parseLatencyExpectation, parseShareExpectation, type Parsed } from "./expect.ts";
 import { GROUPED_KEY, MAX_ROWS, type Amount, type GroupBy, type TallyOptions } from "./types.ts";
@@ -179,28 +179,13 @@ function parseMethod(text: string): string {
   return method;
 }
 
-/** Node's parseArgs messages carry advice for another tool; keep what is wrong. */
-function describeParseError(err: Error & { code?: string }): string {
-  const option = /'([^']+)'/.exec(err.message)?.[1] ?? "";
-  switch (err.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown option ${option}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return /argument missing|ambiguous/.test(err.message)
-        ? `option ${option} needs a value`
-        : `option ${option} takes no value`;
-    default:
-      return err.message;
-  }
-}
-
 export function parseCommand(argv: readonly string[]): Command {
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
     if (argv.includes("--help") || argv.includes("-h")) return { kind: "help" };
-    throw new UsageError(describeParseError(err as Error));
+    throw parseArgsUsageError(err);
   }
   const { values, positionals } = parsed;
   if (values.help) return { kind: "help" };
