@@ -18,6 +18,15 @@ describe("bodyKey", () => {
   ])("keys %j as %j", (body, key) => {
     expect(bodyKey(body)).toBe(key);
   });
+
+  it.each([
+    ["", 503, "503 (empty)"],
+    ["", 502, "502 (empty)"],
+    ["", 204, "(empty)"],
+    ["upstream request timeout", 504, "upstream request timeout"],
+  ])("keys %j with status %i as %j: a sidecar's empty answer by its status", (body, status, key) => {
+    expect(bodyKey(body, status)).toBe(key);
+  });
 });
 
 describe("headerKey", () => {

@@ -72,6 +72,21 @@ const SERVICE_HOST = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 /** A plain absolute path: one leading slash, no backslash, no whitespace, no fragment. */
 const PLAIN_PATH = /^\/(?![/\\])[^\s\\#]*$/;
 
+/**
+ * What the preview sends to a playground without checks.yaml: a sample with no expectation,
+ * so the split and the proxies' decisions show what the rules do (tally exits 0 whatever it sees).
+ */
+export const DEFAULT_SAMPLE: Check = {
+  name: "sample: 100 requests to /env/version, nothing expected (no checks.yaml)",
+  service: DEFAULT_SERVICE,
+  path: "/env/version",
+  headers: {},
+  requests: 100,
+  concurrency: 1,
+  expect: [],
+  expectLatency: [],
+};
+
 /** The header tally adds to a check with mirroredTo, so the mirrored copies can be told apart in the logs. */
 export const RUN_ID_HEADER = "x-request-id";
 

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { TALLY_BUNDLE } from "../core/paths.ts";
 import { join } from "node:path";
-import { envNamesRead, loadChecks, withLessonVars, type LessonChecks } from "./checks.ts";
+import { DEFAULT_SAMPLE, envNamesRead, loadChecks, withLessonVars, type LessonChecks } from "./checks.ts";
 import { deploymentLogsCommand, renderNamespace } from "../core/kubectl.ts";
 import { renderKustomization, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
 import { Mesh, type MeshOptions } from "../mesh/mesh.ts";
@@ -48,7 +48,8 @@ export async function previewTarget(target: PreviewTarget, options: PreviewOptio
   const tallyBundle = options.tallyBundle ?? TALLY_BUNDLE;
   if (!existsSync(tallyBundle)) throw new Error(`${tallyBundle} is missing: run \`npm run build\` first`);
   const objects = await renderKustomization(target.dir, options.render);
-  const checks = withLessonVars(target.checks?.checks ?? [], objects);
+  // A playground without checks.yaml gets the default sample, which expects nothing.
+  const checks = target.checks ? withLessonVars(target.checks.checks, objects) : [DEFAULT_SAMPLE];
   const mesh = await Mesh.start(objects, { ...options, checkEnvNames: envNamesRead(checks) });
   options.write?.(`   preview: pods ${mesh.pods.map((p) => p.name).join(", ")}\n${mesh.notes.map((note) => `   note: ${note}\n`).join("")}\n`);
   try {

@@ -10,7 +10,7 @@ import { visibleText } from "#common/visible-text.ts";
 import { allLessons, DEFAULT_LESSONS, isLesson, lessonInfo, resolveTarget, SEED_STEPS, type LessonTarget } from "../catalog/lessons.ts";
 import { envNamesRead, tallyArgs, withLessonVars, type Check } from "../checks/checks.ts";
 import { previewTarget } from "../checks/preview.ts";
-import type { CommandIo } from "../cluster/plan.ts";
+import { EXIT, missingTools, type CommandIo } from "../cluster/plan.ts";
 import { labelsMatch, renderKustomization, renderLimits, RENDER_LIMIT_SETTINGS, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
 import { FLASKAPP_BUNDLE, TALLY_BUNDLE, VIEW_ASSETS } from "../core/paths.ts";
 import { shellQuote } from "../core/shell.ts";
@@ -74,7 +74,7 @@ async function demo(targets: LessonTarget[], release: IstioRelease, render: Rend
   const rows: DemoRow[] = [];
   for (const target of targets) {
     out(targetHeader(target, release));
-    if (!target.checks) out("   no checks.yaml beside the kustomization: the preview starts, checks nothing, and stops\n");
+    if (!target.checks) out("   no checks.yaml beside the kustomization: a sample instead, 100 requests to /env/version with nothing expected; copy a lesson's checks.yaml to check an outcome\n");
     const started = Date.now();
     const results = await previewTarget(target, { write: out, release, render });
     const passed = results.every((r) => r.passed);
@@ -143,6 +143,12 @@ export async function demoCommand(argv: string[], io: CommandIo, stop: () => Pro
   }
   const release = values.istio === undefined ? NEWEST_RELEASE : findRelease(values.istio);
   if (!release) throw new UsageError(`--istio ${values.istio}: the preview models Istio ${RELEASES.map((r) => r.version).join(", ")} (the releases supported upstream)`);
+  // kubectl renders every lesson and playground: without it, one line saying how to get it (exit 5, as the cluster commands).
+  const kubectl = missingTools(["kubectl"], io.env);
+  if (kubectl.length > 0) {
+    io.err(`demo: ${kubectl.join("\n")}\n`);
+    return EXIT.missingTool;
+  }
   for (const bundle of [FLASKAPP_BUNDLE, TALLY_BUNDLE]) {
     if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` first`);
   }

@@ -86,10 +86,15 @@ function cut(text: string): string {
   return chars.length > KEY_CHARS ? chars.slice(0, KEY_CHARS).join("") : text;
 }
 
-/** The key a response body is counted under: whitespace runs made one space, trimmed, 60 characters at most. */
-export function bodyKey(text: string): string {
+/**
+ * The key a response body is counted under: whitespace runs made one space, trimmed, 60
+ * characters at most. An empty body of a status other than 2xx is keyed by its status
+ * (`503 (empty)`): a sidecar's own 503 or 502 has no body, and "(empty)" alone hid which.
+ */
+export function bodyKey(text: string, status = 200): string {
   const key = cut(text.replace(/\s+/g, " ").trim());
-  return key === "" ? EMPTY_KEY : key;
+  if (key !== "") return key;
+  return status >= 200 && status < 300 ? EMPTY_KEY : `${status} ${EMPTY_KEY}`;
 }
 
 /** The key for a response header: its value (several joined with ", "), cut to 60 characters. */
@@ -129,6 +134,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   #key: string | undefined;
   #kept: Buffer[] = [];
   #keptBytes = 0;
+  #status = 200;
   #finished = false;
 
   constructor(by: GroupBy, done: (outcome: Outcome) => void) {
@@ -162,6 +168,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(BAD_STATUS);
       return;
     }
+    this.#status = statusCode;
     if (this.#by.kind === "status") this.#key = String(statusCode);
     else if (this.#by.kind === "header") this.#key = headerKey(headers[this.#by.name]);
   }
@@ -174,7 +181,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    const key = this.#key ?? bodyKey(UTF8.decode(this.#kept.length === 1 ? this.#kept[0] : Buffer.concat(this.#kept)));
+    const key = this.#key ?? bodyKey(UTF8.decode(this.#kept.length === 1 ? this.#kept[0] : Buffer.concat(this.#kept)), this.#status);
     this.#finish({ kind: "response", key, latencyMs: performance.now() - this.#started });
   }
 
