@@ -4,6 +4,7 @@
 // returns its part; nothing here reads a rule's fields.
 import type { K8sObject } from "../core/kustomize.ts";
 import { gatewayApiConfig } from "./gateway-api.ts";
+import { nameProblem } from "./kinds.ts";
 import { istioApiConfig } from "./istio-api.ts";
 import { CLUSTER_DOMAIN, type GatewayDeployment, type MeshConfig, type MeshService } from "./model.ts";
 import { NEWEST_RELEASE, type IstioRelease } from "./releases.ts";
@@ -25,6 +26,10 @@ function kubernetesServices(objects: K8sObject[]): MeshService[] {
  * object and field for anything it cannot model.
  */
 export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_RELEASE): MeshConfig {
+  for (const o of objects) {
+    const problem = nameProblem(o.kind, o.metadata?.name);
+    if (problem) fail(`${o.kind} ${o.metadata?.name ?? "(no name)"}`, problem);
+  }
   const services = new Map(kubernetesServices(objects).map((s) => [s.host, s]));
   const gatewayApi = gatewayApiConfig(objects, { services, release });
   const istioApi = istioApiConfig(objects, release);

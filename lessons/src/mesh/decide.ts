@@ -7,7 +7,7 @@
 // rewrites and header operations, fault delay, retries, timeout, mirrors,
 // response header rules). proxy.ts only carries it out: connection pools,
 // endpoints, retries against them, outlier detection and timers are its state.
-import { defaultDestination, type Destination, type HeaderOperations, type HttpRoute, type MeshConfig, type MeshService, type RetryPolicy } from "./model.ts";
+import { CLUSTER_DOMAIN, defaultDestination, type Destination, type HeaderOperations, type HttpRoute, type MeshConfig, type MeshService, type RetryPolicy } from "./model.ts";
 import { applies, pickDestination, shadowHost } from "./policy.ts";
 import { applyHeaderOperations, findService, gatewayHost, hostOf, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
 
@@ -171,6 +171,11 @@ export function decide(call: Call): Plan {
   const weight = route.route.length > 1 ? ` (weight ${chosen.weight} of ${total})` : "";
   const text = { rule: route.source, destination: `${describeDestination(chosen.destination)}${weight}` };
   const target = chosen.destination;
+  if (!config.services.has(target.host) && target.host.endsWith(`.svc.${CLUSTER_DOMAIN}`)) {
+    // A host no Service (nor ServiceEntry) names: Envoy has no such cluster and answers 503 itself, whatever DestinationRule there is.
+    notes.push(`no Service ${target.host.split(".").slice(0, 2).join(".")}: the destination host names no Service of the mesh`);
+    return { kind: "reply", ...text, notes, ...delay, mirrors, reply: { status: 503, body: "", headers: {} } };
+  }
   if (target.subset !== undefined && !(config.destinations.get(target.host) ?? defaultDestination()).subsets.has(target.subset)) {
     // A subset no DestinationRule defines: Envoy has no such cluster and answers 503 itself.
     notes.push(`no cluster for subset ${target.subset} of ${target.host} (no DestinationRule defines it)`);

@@ -15,6 +15,7 @@
 // "not modelled", as for Istio's API.
 import type { K8sObject } from "../core/kustomize.ts";
 import { checkFields, type KindFields, type Shape } from "./fields.ts";
+import { unknownKind } from "./kinds.ts";
 import FIELDS from "./gateway-api-fields.json" with { type: "json" };
 import {
   CLUSTER_DOMAIN,
@@ -547,6 +548,8 @@ export function gatewayApiConfig(objects: readonly K8sObject[], config: ReaderCo
   const ours = objects.filter((o) => o.apiVersion.startsWith(`${GATEWAY_API_GROUP}/`));
   for (const obj of ours) {
     const where = `${obj.kind} ${obj.metadata.name}`;
+    const typo = unknownKind(obj.kind, GATEWAY_API_GROUP);
+    if (typo) fail(where, typo);
     if (!KINDS.includes(obj.kind as Kind)) fail(where, `${obj.kind} is not modelled by the mesh preview (it models ${KINDS.join(" and ")})`);
     if (obj.apiVersion !== GATEWAY_API_VERSION) fail(where, `apiVersion ${obj.apiVersion}: use ${GATEWAY_API_VERSION}`);
     checkFields(obj, kindFields(obj.kind as Kind));

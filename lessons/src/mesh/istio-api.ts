@@ -5,6 +5,7 @@
 import type { K8sObject } from "../core/kustomize.ts";
 import { labelsMatch } from "../core/kustomize.ts";
 import { checkFields, type KindFields, type Shape } from "./fields.ts";
+import { unknownKind } from "./kinds.ts";
 import ISTIO_FIELDS from "./istio-fields.json" with { type: "json" };
 import {
   DEFAULT_POLICY,
@@ -295,6 +296,8 @@ export function istioApiConfig(objects: readonly K8sObject[], release: IstioRele
     if (!obj.apiVersion.startsWith("networking.istio.io/")) continue;
     const kind = obj.kind as RuleKind;
     const where = `${kind} ${obj.metadata.name}`;
+    const typo = unknownKind(kind, "networking.istio.io");
+    if (typo) fail(where, typo);
     if (!(kind in MODELLED_FIELDS)) fail(where, `${kind} is not modelled by the mesh preview`);
     if (obj.apiVersion !== "networking.istio.io/v1") fail(where, `apiVersion ${obj.apiVersion}: use networking.istio.io/v1`);
     checkFields(obj, istioFields(kind));
