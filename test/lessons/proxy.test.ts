@@ -407,6 +407,16 @@ describe("[missing-subset] a route to a subset no DestinationRule defines", () =
   });
 });
 
+describe("[missing-service] a route to a host no Service names", () => {
+  it("answers 503 with an empty body, and the decision names the missing Service, not a DestinationRule", async () => {
+    const v1 = await upstream("v1");
+    const p = await proxy([dr(), vs({ route: [{ destination: { host: "flaskap", subset: "v1" } }] })], [[v1, "v1"]]);
+    expect(await get(p, "/")).toMatchObject({ status: 503, body: "" });
+    expect(p.decisions.at(-1)!.notes).toEqual(["no Service flaskap.istio-lessons: the destination host names no Service of the mesh"]);
+    expect(v1.seen).toEqual([]);
+  });
+});
+
 describe("[app-request-headers] what the app receives", () => {
   it("x-request-id, x-forwarded-proto, x-envoy-attempt-count per try, x-forwarded-client-cert; no tracing headers", async () => {
     const flaky = await upstream("flaky", (_req, res, n) => void (n === 1 ? res.writeHead(503).end() : res.end("ok")));
