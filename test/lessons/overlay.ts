@@ -4,6 +4,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { checksFile, overlayDir } from "#lessons/catalog/lessons.ts";
+import type { Breakage } from "#lessons/catalog/lesson-file.ts";
 
 const temps: string[] = [];
 
@@ -19,6 +20,11 @@ export function overlayOver(lesson: string, patches: string): string {
 /** One entry of `patches:`: JSON-patch operations on one object (JSON is YAML too). */
 export function jsonPatch(kind: string, name: string, ops: Array<{ op: string; path: string; value?: unknown }>): string {
   return `  - target: { kind: ${kind}, name: ${name} }\n    patch: '${JSON.stringify(ops).replaceAll("'", "''")}'\n`;
+}
+
+/** The `patches:` of a lesson's lesson.yaml `broken`, as overlayOver takes them. */
+export function breakagePatches(broken: Breakage): string {
+  return broken.patches.map((p) => jsonPatch(p.target.kind, p.target.name, p.ops)).join("");
 }
 
 export function removeOverlays(): void {
