@@ -57,7 +57,7 @@ export interface DemoRow {
 export function summaryTable(rows: readonly DemoRow[]): string {
   const cells = [["lesson", "track", "result", "checks", "time"], ...rows.map((r) => [r.lesson, r.track, r.passed ? "PASS" : "FAIL", `${r.checksPassed}/${r.checks}`, `${(r.ms / 1000).toFixed(1)}s`])];
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
+  return `${cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")}\n`;
 }
 
 function targetHeader(target: LessonTarget, release: IstioRelease): string {
@@ -164,13 +164,25 @@ export async function demoCommand(argv: string[], io: CommandIo, stop: () => Pro
   }
   const rows = await demo(await demoTargets(positionals, base, values.all), release, render, out);
   if (rows.length > 1) out(`\n${summaryTable(rows)}`);
-  out(rows.every((r) => r.passed) ? "\nall checks passed\n" : "\nsome checks FAILED\n");
+  out(verdict(rows));
   return rows.every((r) => r.passed) ? 0 : 1;
 }
 
+/** The last line: what passed, and (for a playground without checks.yaml) that nothing was checked. */
+function verdict(rows: readonly DemoRow[]): string {
+  if (!rows.every((r) => r.passed)) return "\nsome checks FAILED\n";
+  if (rows.every((r) => r.checks === 0)) return "\nnothing was checked: no checks.yaml (the sample above shows what the rules did)\n";
+  return "\nall checks passed\n";
+}
+
+interface DemoArgs {
+  values: { serve?: boolean; istio?: string; help?: boolean; all?: boolean; "allow-remote"?: boolean };
+  positionals: string[];
+}
+
 /** The command line: a mistake in it is one line (a UsageError), never node's parser message. */
-export function parseDemoArgs(argv: string[]): { values: { serve?: boolean; istio?: string; help?: boolean; all?: boolean; "allow-remote"?: boolean }; positionals: string[] } {
-  let parsed;
+export function parseDemoArgs(argv: string[]): DemoArgs {
+  let parsed: DemoArgs;
   try {
     parsed = parseArgs({
       args: argv,
