@@ -187,6 +187,14 @@ describe("[missing-subset] decide: a subset no DestinationRule defines", () => {
   });
 });
 
+describe("[missing-service] decide: a host no Service names", () => {
+  it("is a 503 the proxy answers itself, naming the missing Service rather than a DestinationRule", () => {
+    const plan = replied(decide(call([SERVICE, vs({ route: [{ destination: { host: "flaskap", subset: "v1" } }] })], { random: draws(0) })));
+    expect(plan.reply).toEqual({ status: 503, body: "", headers: {} });
+    expect(line(plan)).toBe("VirtualService flaskapp http[0] → flaskap subset v1 (no Service flaskap.istio-lessons: the destination host names no Service of the mesh)");
+  });
+});
+
 describe("[headers] decide: header operations of the route and the destination", () => {
   const ops = (name: string) => ({ request: { set: { "x-level": name }, add: { "x-trail": name } }, response: { set: { "x-level": name } } });
   it("one destination: the destination's run last and win", () => {
