@@ -11,8 +11,8 @@ import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "#flaskapp/code-cache.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 
 export const BUNDLES = [
-  { entry: "services/flaskapp/src/start.ts", out: "dist/flaskapp.js", executable: false, program: "flaskapp" },
-  { entry: "services/sleep/src/main.ts", out: "dist/tally.js", executable: true, program: "tally" },
+  { entry: "services/flaskapp/src/start.ts", out: "dist/flaskapp.js", executable: false, program: "flaskapp", onOldNode: "npm start runs it on the Node 24 that npm ci installed" },
+  { entry: "services/sleep/src/main.ts", out: "dist/tally.js", executable: true, program: "tally", onOldNode: "in this repository, npx tally runs it on the Node 24 that npm ci installed" },
 ] as const;
 
 /**
@@ -41,9 +41,10 @@ export const OLD_NODE_EXIT = 2;
  * (so never a stack trace from code that needs a newer Node). Plain old syntax,
  * so it parses everywhere.
  */
-export function nodeCheck(program: string): string {
+export function nodeCheck(program: string, onOldNode?: string): string {
   const message = `${program}: needs Node.js ${MIN_NODE_MAJOR} or newer, but this is Node.js `;
-  return `if (+process.versions.node.split(".")[0] < ${MIN_NODE_MAJOR}) { process.stderr.write(${JSON.stringify(message)} + process.versions.node + "\\n"); process.exit(${OLD_NODE_EXIT}); }`;
+  const hint = onOldNode ? `; ${onOldNode}` : "";
+  return `if (+process.versions.node.split(".")[0] < ${MIN_NODE_MAJOR}) { process.stderr.write(${JSON.stringify(message)} + process.versions.node + ${JSON.stringify(`${hint}\n`)}); process.exit(${OLD_NODE_EXIT}); }`;
 }
 
 const SOURCES = ["services", "lessons/src/view/page", "package-lock.json", "scripts/build.ts"];
@@ -228,7 +229,7 @@ export function bundleOptions(entry: string, outfile: string, firstLines = REQUI
 
 export async function buildBundles(): Promise<void> {
   for (const bundle of BUNDLES) {
-    const first = `${nodeCheck(bundle.program)}\n${REQUIRE_BANNER}`;
+    const first = `${nodeCheck(bundle.program, bundle.onOldNode)}\n${REQUIRE_BANNER}`;
     await build(bundleOptions(join(ROOT, bundle.entry), join(ROOT, bundle.out), bundle.executable ? `#!/usr/bin/env node\n${first}` : first));
     if (bundle.executable) chmodSync(join(ROOT, bundle.out), 0o755);
   }

@@ -52,3 +52,31 @@ describe("links in the documents", () => {
     expect(anchorOf(heading)).toBe(anchor);
   });
 });
+
+describe("the README's first section", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const first = readme.slice(readme.indexOf("## See the lessons work"), readme.indexOf("\n## ", readme.indexOf("## See the lessons work") + 1));
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+
+  it("names kubectl and Node.js with their versions and where to get them", () => {
+    expect(first).toMatch(/\*\*`kubectl` 1\.\d+ or newer\*\* \(\[[^\]]+\]\(https:\/\/kubernetes\.io\/docs\/tasks\/tools\/\)\)/);
+    expect(first).toMatch(/\*\*Node\.js \d+ or newer, with its npm\*\* \(\[[^\]]+\]\(https:\/\/nodejs\.org\/en\/download\)\)/);
+  });
+
+  it("says which Node the scripts run on: the node devDependency, engines.node's major", () => {
+    const major = pkg.devDependencies.node.split(".")[0];
+    expect(pkg.engines.node).toBe(`>=${major}`);
+    expect(first).toContain(`\`npm ci\` installs Node ${major} (the \`node\` devDependency)`);
+  });
+
+  it("says what happens without kubectl, and explains the older Node's warnings where they appear", () => {
+    expect(first).toContain("Without `kubectl`, `npm run demo` and `npm test` stop with one line saying so");
+    expect(first).toContain("EBADENGINE");
+    expect(first).toContain("`node dist/tally.js` on the older Node stops with one\nline pointing to `npx tally`");
+  });
+
+  it("says to edit checks.yaml alongside the rules of a playground", () => {
+    expect(first).toContain("edit\n`checks.yaml` alongside the rules");
+  });
+});
+

@@ -11,6 +11,10 @@ const OLD_NODE = "/usr/bin/node";
 const oldMajor = existsSync(OLD_NODE) ? Number(spawnSync(OLD_NODE, ["-p", "process.versions.node.split('.')[0]"], { encoding: "utf8" }).stdout.trim()) : NaN;
 
 describe("the bundles on an older Node", () => {
+  it("tally's line says to run npx tally, which runs on the project's Node", () => {
+    expect(BUNDLES.find((b) => b.program === "tally")!.onOldNode).toContain("npx tally");
+  });
+
   it("require the Node that package.json's engines names", () => {
     expect(MIN_NODE_MAJOR).toBe(Number(/\d+/.exec(JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).engines.node)![0]));
   });
@@ -28,7 +32,8 @@ describe("the bundles on an older Node", () => {
       const run = spawnSync(OLD_NODE, [`${ROOT}${out}`, ...args], { encoding: "utf8", timeout: 15_000, env: { PATH: process.env.PATH, PORT: "0" } });
       expect(run.status).toBe(OLD_NODE_EXIT);
       expect(run.stdout).toBe("");
-      expect(run.stderr).toMatch(new RegExp(`^${program}: needs Node\\.js ${MIN_NODE_MAJOR} or newer, but this is Node\\.js ${oldMajor}\\.\\d+\\.\\d+\\n$`));
+      const hint = BUNDLES.find((b) => b.program === program)!.onOldNode;
+      expect(run.stderr).toMatch(new RegExp(`^${program}: needs Node\\.js ${MIN_NODE_MAJOR} or newer, but this is Node\\.js ${oldMajor}\\.\\d+\\.\\d+; ${hint.replaceAll(".", "\\.")}\\n$`));
     },
   );
 
