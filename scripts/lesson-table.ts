@@ -9,7 +9,8 @@ import { ROOT } from "#lessons/core/paths.ts";
 const file = join(ROOT, "README.md");
 try {
   const updated = withLessonTable(readFileSync(file, "utf8"), lessonTable(catalog()));
-  if (updated === undefined) throw new Error(`README.md has no ${TABLE_BEGIN} ... ${TABLE_END} to write the table between`);
+  if (updated === undefined)
+    throw new Error(`README.md has no ${TABLE_BEGIN} ... ${TABLE_END} to write the table between`);
   writeFileSync(file, updated);
   console.log("README.md: lesson table written");
 } catch (error) {

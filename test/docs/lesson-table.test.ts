@@ -21,7 +21,11 @@ describe("the README's lesson table", () => {
 
   it("has one row per lesson of Istio's API, in order, each saying twin or why there is none", () => {
     const rows = lessonTable(catalog()).split("\n").slice(2);
-    expect(rows.map((r) => /npm run lesson -- ([\w-]+)/.exec(r)![1])).toEqual(catalog().lessons.filter((l) => l.track.primary).map((l) => l.name));
+    expect(rows.map((r) => /npm run lesson -- ([\w-]+)/.exec(r)![1])).toEqual(
+      catalog()
+        .lessons.filter((l) => l.track.primary)
+        .map((l) => l.name),
+    );
     for (const row of rows) expect(row).toMatch(/ \| (twin( \(.+\))?|none: .+) \|$/);
   });
 });

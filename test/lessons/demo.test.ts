@@ -20,7 +20,8 @@ afterAll(() => {
 /** httpie is not always installed: its line is run where it is, and checked for --ignore-stdin everywhere. */
 const httpieInstalled = (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && existsSync(join(dir, "http")));
 
-const demoProcess = (args: string[], env: NodeJS.ProcessEnv = process.env) => runProgram(process.execPath, ["lessons/src/cli/demo.ts", ...args], 60_000, { cwd: ROOT, env });
+const demoProcess = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  runProgram(process.execPath, ["lessons/src/cli/demo.ts", ...args], 60_000, { cwd: ROOT, env });
 
 /** A copy of a lesson two levels below k8s/ (its ../../ paths hold), optionally edited, optionally without checks.yaml. */
 function playground(lesson: string, edit: (text: string) => string = (t) => t, checks = true): string {
@@ -66,10 +67,22 @@ describe("npm run demo: the command line", () => {
   it("the summary table: lesson, track, result, checks, time, in columns", () => {
     const table = summaryTable([
       { lesson: "weighted", track: "Istio's API", passed: true, checksPassed: 1, checks: 1, ms: 812 },
-      { lesson: "gateway-api/header-canary", track: "Gateway API", passed: false, checksPassed: 2, checks: 3, ms: 12_345 },
+      {
+        lesson: "gateway-api/header-canary",
+        track: "Gateway API",
+        passed: false,
+        checksPassed: 2,
+        checks: 3,
+        ms: 12_345,
+      },
     ]);
     expect(table).toBe(
-      ["lesson                     track        result  checks  time", "weighted                   Istio's API  PASS    1/1     0.8s", "gateway-api/header-canary  Gateway API  FAIL    2/3     12.3s", ""].join("\n"),
+      [
+        "lesson                     track        result  checks  time",
+        "weighted                   Istio's API  PASS    1/1     0.8s",
+        "gateway-api/header-canary  Gateway API  FAIL    2/3     12.3s",
+        "",
+      ].join("\n"),
     );
   });
 });
@@ -78,7 +91,11 @@ describe("npm run demo -- --serve: every command it prints works", () => {
   it("header-canary: the URLs answer, and each curl, http and tally line runs as printed", async () => {
     let stop!: () => void;
     const run = captureIo(process.env);
-    const served = demoCommand(["--serve", "header-canary"], run.io, () => new Promise<void>((resolve) => (stop = resolve)));
+    const served = demoCommand(
+      ["--serve", "header-canary"],
+      run.io,
+      () => new Promise<void>((resolve) => (stop = resolve)),
+    );
     try {
       await expect.poll(() => run.stdout(), { timeout: 20_000 }).toContain("Ctrl-C stops the mesh");
       const out = run.stdout();
@@ -93,7 +110,9 @@ describe("npm run demo -- --serve: every command it prints works", () => {
       const http = lines.filter((l) => l.startsWith("http "));
       expect(http.length).toBeGreaterThan(0);
       for (const line of http) expect(line).toMatch(/^http --ignore-stdin --body /);
-      const commands = lines.filter((l) => l.startsWith("curl ") || l.startsWith("npx tally ") || (l.startsWith("http ") && httpieInstalled));
+      const commands = lines.filter(
+        (l) => l.startsWith("curl ") || l.startsWith("npx tally ") || (l.startsWith("http ") && httpieInstalled),
+      );
       expect(commands.filter((c) => c.startsWith("npx tally ")).length).toBeGreaterThan(1);
       for (const command of commands) {
         const shell = command.replace(/^npx tally /, `${process.execPath} ${TALLY_BUNDLE} `);
@@ -138,7 +157,9 @@ describe("npm run demo: a playground that teaches", () => {
     const run = captureIo(process.env);
     expect(await demoCommand([dir], run.io, () => new Promise(() => {}))).toBe(1);
     expect(run.stdout()).toMatch(/^ {2}503 \(empty\) +100 +100\.0%/m);
-    expect(run.stdout()).toContain("→ flaskap subset v2 (no Service flaskap.istio-lessons: the destination host names no Service of the mesh) → 503");
+    expect(run.stdout()).toContain(
+      "→ flaskap subset v2 (no Service flaskap.istio-lessons: the destination host names no Service of the mesh) → 503",
+    );
   }, 60_000);
 
   it("kind: VirtualSevice is an unknown kind with the nearest real one, and Flask_App a name the API server refuses", async () => {
@@ -148,8 +169,18 @@ describe("npm run demo: a playground that teaches", () => {
       const run = await demoProcess([dir]);
       return [run.code, run.stderr.trim()];
     };
-    expect(await exit(typo)).toEqual([1, expect.stringMatching(/^demo: VirtualSevice flaskapp-default-v2: VirtualSevice is no kind of networking\.istio\.io: did you mean VirtualService\? \(its kinds: /)]);
-    expect(await exit(named)).toEqual([1, expect.stringMatching(/^demo: VirtualService Flask_App: metadata\.name "Flask_App": the API server takes only an RFC 1123 subdomain here/)]);
+    expect(await exit(typo)).toEqual([
+      1,
+      expect.stringMatching(
+        /^demo: VirtualSevice flaskapp-default-v2: VirtualSevice is no kind of networking\.istio\.io: did you mean VirtualService\? \(its kinds: /,
+      ),
+    ]);
+    expect(await exit(named)).toEqual([
+      1,
+      expect.stringMatching(
+        /^demo: VirtualService Flask_App: metadata\.name "Flask_App": the API server takes only an RFC 1123 subdomain here/,
+      ),
+    ]);
   }, 60_000);
 });
 
@@ -158,14 +189,23 @@ describe("without kubectl", () => {
     const run = await demoProcess(["weighted"], { ...process.env, PATH: pathWithoutKubectl() });
     expect(run.code).toBe(5);
     expect(run.stdout).toBe("");
-    expect(run.stderr).toBe("demo: kubectl is not installed or not on PATH: install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too)\n");
+    expect(run.stderr).toBe(
+      "demo: kubectl is not installed or not on PATH: install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too)\n",
+    );
   });
 
   it("npm test says so in one line before any test runs (not vitest's 'No test files found')", async () => {
     const bin = pathWithoutKubectl();
     mkdirSync(join(bin, "cache"));
-    const run = await runProgram(process.execPath, ["node_modules/vitest/vitest.mjs", "run", "--project", "unit", "test/common/bounded.test.ts"], 60_000, { cwd: ROOT, env: { PATH: bin, HOME: bin, CI: "1" } });
+    const run = await runProgram(
+      process.execPath,
+      ["node_modules/vitest/vitest.mjs", "run", "--project", "unit", "test/common/bounded.test.ts"],
+      60_000,
+      { cwd: ROOT, env: { PATH: bin, HOME: bin, CI: "1" } },
+    );
     expect(run.code).toBe(1);
-    expect(run.stderr.trim().split("\n")).toEqual(["npm test: kubectl is not installed or not on PATH: install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too); the tests render every lesson with `kubectl kustomize`"]);
+    expect(run.stderr.trim().split("\n")).toEqual([
+      "npm test: kubectl is not installed or not on PATH: install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too); the tests render every lesson with `kubectl kustomize`",
+    ]);
   }, 60_000);
 });

@@ -14,11 +14,15 @@ describe("unknownKind", () => {
     ["HttpRoute", "gateway.networking.k8s.io", "HTTPRoute"],
     ["HTTPRoutes", "gateway.networking.k8s.io", "HTTPRoute"],
   ])("%s in %s: did you mean %s?", (kind, group, nearest) => {
-    expect(unknownKind(kind, group)).toMatch(new RegExp(`^${kind} is no kind of ${group.replaceAll(".", "\\.")}: did you mean ${nearest}\\? \\(its kinds: `));
+    expect(unknownKind(kind, group)).toMatch(
+      new RegExp(`^${kind} is no kind of ${group.replaceAll(".", "\\.")}: did you mean ${nearest}\\? \\(its kinds: `),
+    );
   });
 
   it("a kind far from every real one gets no guess; a real kind, modelled or not, is no typo", () => {
-    expect(unknownKind("Canary", "networking.istio.io")).toBe("Canary is no kind of networking.istio.io (its kinds: DestinationRule, EnvoyFilter, Gateway, ProxyConfig, ServiceEntry, Sidecar, VirtualService, WorkloadEntry, WorkloadGroup)");
+    expect(unknownKind("Canary", "networking.istio.io")).toBe(
+      "Canary is no kind of networking.istio.io (its kinds: DestinationRule, EnvoyFilter, Gateway, ProxyConfig, ServiceEntry, Sidecar, VirtualService, WorkloadEntry, WorkloadGroup)",
+    );
     expect(unknownKind("EnvoyFilter", "networking.istio.io")).toBeUndefined();
     expect(unknownKind("GRPCRoute", "gateway.networking.k8s.io")).toBeUndefined();
   });
@@ -27,9 +31,15 @@ describe("unknownKind", () => {
     const render = lessonRender("v2-default");
     const vs = render.find((o) => o.kind === "VirtualService")!;
     vs.kind = "VirtualSevice";
-    expect(() => meshConfig(render)).toThrow(new RuleError("VirtualSevice flaskapp-default-v2: VirtualSevice is no kind of networking.istio.io: did you mean VirtualService? (its kinds: DestinationRule, EnvoyFilter, Gateway, ProxyConfig, ServiceEntry, Sidecar, VirtualService, WorkloadEntry, WorkloadGroup)"));
+    expect(() => meshConfig(render)).toThrow(
+      new RuleError(
+        "VirtualSevice flaskapp-default-v2: VirtualSevice is no kind of networking.istio.io: did you mean VirtualService? (its kinds: DestinationRule, EnvoyFilter, Gateway, ProxyConfig, ServiceEntry, Sidecar, VirtualService, WorkloadEntry, WorkloadGroup)",
+      ),
+    );
     vs.kind = "EnvoyFilter";
-    expect(() => meshConfig(render)).toThrow("EnvoyFilter flaskapp-default-v2: EnvoyFilter is not modelled by the mesh preview");
+    expect(() => meshConfig(render)).toThrow(
+      "EnvoyFilter flaskapp-default-v2: EnvoyFilter is not modelled by the mesh preview",
+    );
   });
 });
 
@@ -56,10 +66,13 @@ describe("nameProblem: the API server's rules for metadata.name", () => {
   it("in a render: a VirtualService named Flask_App is refused before its fields are read", () => {
     const render = lessonRender("v2-default");
     render.find((o) => o.kind === "VirtualService")!.metadata.name = "Flask_App";
-    expect(() => meshConfig(render)).toThrow('VirtualService Flask_App: metadata.name "Flask_App": the API server takes only an RFC 1123 subdomain here');
+    expect(() => meshConfig(render)).toThrow(
+      'VirtualService Flask_App: metadata.name "Flask_App": the API server takes only an RFC 1123 subdomain here',
+    );
   });
 
   it("every lesson's render passes", () => {
-    for (const kind of ["round-robin", "ingress-gateway", "gateway-api/ingress-gateway", "egress-service-entry"]) expect(() => meshConfig(lessonRender(kind))).not.toThrow();
+    for (const kind of ["round-robin", "ingress-gateway", "gateway-api/ingress-gateway", "egress-service-entry"])
+      expect(() => meshConfig(lessonRender(kind))).not.toThrow();
   });
 });

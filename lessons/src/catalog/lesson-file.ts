@@ -93,18 +93,21 @@ function isMapping(value: unknown): value is Record<string, unknown> {
 function mapping(value: unknown, file: string, field: string, known: readonly string[]): Record<string, unknown> {
   if (!isMapping(value)) fail(file, field, `expected a mapping with ${known.join(", ")}`);
   const unknown = Object.keys(value).find((k) => !known.includes(k));
-  if (unknown !== undefined) fail(file, field === "(top level)" ? unknown : `${field}.${unknown}`, `unknown field (known: ${known.join(", ")})`);
+  if (unknown !== undefined)
+    fail(file, field === "(top level)" ? unknown : `${field}.${unknown}`, `unknown field (known: ${known.join(", ")})`);
   return value;
 }
 
 function integer(value: unknown, file: string, field: string, limits: Range): number {
-  if (!isIntegerIn(value, limits)) fail(file, field, `expected an integer ${rangeText(limits)}, got ${JSON.stringify(value)}`);
+  if (!isIntegerIn(value, limits))
+    fail(file, field, `expected an integer ${rangeText(limits)}, got ${JSON.stringify(value)}`);
   return value;
 }
 
 /** One line of text: not empty, no line break, at most `max` characters. */
 function line(value: unknown, file: string, field: string, max: number = CATALOG_LIMITS.lineChars): string {
-  if (typeof value !== "string" || value.trim() === "") fail(file, field, `expected one line of text, got ${JSON.stringify(value)}`);
+  if (typeof value !== "string" || value.trim() === "")
+    fail(file, field, `expected one line of text, got ${JSON.stringify(value)}`);
   if (/[\r\n]/.test(value)) fail(file, field, "expected one line of text, got a line break");
   if (value.length > max) fail(file, field, `expected at most ${max} characters, got ${value.length}`);
   return value;
@@ -118,8 +121,10 @@ function list(value: unknown, file: string, field: string, max: number): unknown
 
 function patchOp(value: unknown, file: string, at: string): PatchOp {
   const v = mapping(value, file, at, OP_FIELDS);
-  if (!OPS.includes(v.op as PatchOp["op"])) fail(file, `${at}.op`, `expected one of ${OPS.join(", ")}, got ${JSON.stringify(v.op)}`);
-  if (typeof v.path !== "string" || !v.path.startsWith("/")) fail(file, `${at}.path`, `expected a JSON pointer such as /spec/http/0/timeout, got ${JSON.stringify(v.path)}`);
+  if (!OPS.includes(v.op as PatchOp["op"]))
+    fail(file, `${at}.op`, `expected one of ${OPS.join(", ")}, got ${JSON.stringify(v.op)}`);
+  if (typeof v.path !== "string" || !v.path.startsWith("/"))
+    fail(file, `${at}.path`, `expected a JSON pointer such as /spec/http/0/timeout, got ${JSON.stringify(v.path)}`);
   const op = v.op as PatchOp["op"];
   if (op === "remove" && "value" in v) fail(file, `${at}.value`, "a remove takes no value");
   if (op !== "remove" && !("value" in v)) fail(file, `${at}.value`, `an ${op} needs a value`);
@@ -130,7 +135,10 @@ function patch(value: unknown, file: string, at: string): LessonPatch {
   const v = mapping(value, file, at, PATCH_FIELDS);
   const target = mapping(v.target, file, `${at}.target`, TARGET_FIELDS);
   return {
-    target: { kind: line(target.kind, file, `${at}.target.kind`, CATALOG_LIMITS.shortChars), name: line(target.name, file, `${at}.target.name`, CATALOG_LIMITS.shortChars) },
+    target: {
+      kind: line(target.kind, file, `${at}.target.kind`, CATALOG_LIMITS.shortChars),
+      name: line(target.name, file, `${at}.target.name`, CATALOG_LIMITS.shortChars),
+    },
     ops: list(v.ops, file, `${at}.ops`, CATALOG_LIMITS.ops).map((op, i) => patchOp(op, file, `${at}.ops[${i}]`)),
   };
 }
@@ -139,14 +147,17 @@ function breakage(value: unknown, file: string): Breakage {
   const v = mapping(value, file, "broken", BREAKAGE_FIELDS);
   const result: Breakage = {
     what: line(v.what, file, "broken.what"),
-    patches: list(v.patches, file, "broken.patches", CATALOG_LIMITS.patches).map((p, i) => patch(p, file, `broken.patches[${i}]`)),
+    patches: list(v.patches, file, "broken.patches", CATALOG_LIMITS.patches).map((p, i) =>
+      patch(p, file, `broken.patches[${i}]`),
+    ),
   };
   if (v.passes !== undefined) {
     result.passes = list(v.passes, file, "broken.passes", CATALOG_LIMITS.passes).map((p, i) => {
       if (typeof p !== "boolean") fail(file, `broken.passes[${i}]`, `expected true or false, got ${JSON.stringify(p)}`);
       return p;
     });
-    if (result.passes.every(Boolean)) fail(file, "broken.passes", "at least one check must fail once the lesson is broken");
+    if (result.passes.every(Boolean))
+      fail(file, "broken.passes", "at least one check must fail once the lesson is broken");
   }
   return result;
 }
@@ -156,9 +167,13 @@ function noTwins(value: unknown, file: string): Record<string, NoTwin> {
   if (!isMapping(value)) fail(file, "noTwin", "expected a mapping of track directories to {short, why}");
   const result: Record<string, NoTwin> = {};
   for (const [track, entry] of Object.entries(value)) {
-    if (!DIRECTORY_NAME.test(track)) fail(file, `noTwin.${track}`, "expected a track's directory name, such as gateway-api");
+    if (!DIRECTORY_NAME.test(track))
+      fail(file, `noTwin.${track}`, "expected a track's directory name, such as gateway-api");
     const v = mapping(entry, file, `noTwin.${track}`, NO_TWIN_FIELDS);
-    result[track] = { short: line(v.short, file, `noTwin.${track}.short`, CATALOG_LIMITS.shortChars), why: line(v.why, file, `noTwin.${track}.why`) };
+    result[track] = {
+      short: line(v.short, file, `noTwin.${track}.short`, CATALOG_LIMITS.shortChars),
+      why: line(v.why, file, `noTwin.${track}.why`),
+    };
   }
   return result;
 }
@@ -166,20 +181,34 @@ function noTwins(value: unknown, file: string): Record<string, NoTwin> {
 /** Validates the parsed content of a lesson.yaml; `file` names it in errors. */
 export function parseLessonFile(value: unknown, file: string): LessonFile {
   const v = mapping(value, file, "(top level)", LESSON_FIELDS);
-  const result: LessonFile = { order: integer(v.order, file, "order", CATALOG_LIMITS.order), noTwin: noTwins(v.noTwin, file) };
+  const result: LessonFile = {
+    order: integer(v.order, file, "order", CATALOG_LIMITS.order),
+    noTwin: noTwins(v.noTwin, file),
+  };
   if (v.see !== undefined) result.see = line(v.see, file, "see");
   if (v.seedStep !== undefined) result.seedStep = integer(v.seedStep, file, "seedStep", CATALOG_LIMITS.seedStep);
   if (v.note !== undefined) result.note = line(v.note, file, "note", CATALOG_LIMITS.shortChars);
-  if (v.broken !== undefined && v.unbreakable !== undefined) fail(file, "unbreakable", "a lesson has either broken or unbreakable, not both");
+  if (v.broken !== undefined && v.unbreakable !== undefined)
+    fail(file, "unbreakable", "a lesson has either broken or unbreakable, not both");
   if (v.broken !== undefined) result.broken = breakage(v.broken, file);
   else if (v.unbreakable !== undefined) result.unbreakable = line(v.unbreakable, file, "unbreakable");
-  else fail(file, "broken", "expected how to break the lesson for its negative test (or unbreakable: why there is no way)");
+  else
+    fail(
+      file,
+      "broken",
+      "expected how to break the lesson for its negative test (or unbreakable: why there is no way)",
+    );
   return result;
 }
 
 /** Validates the parsed content of a track.yaml; `file` names it in errors. */
 export function parseTrackFile(value: unknown, file: string): TrackFile {
   const v = mapping(value, file, "(top level)", TRACK_FIELDS);
-  if (v.primary !== undefined && typeof v.primary !== "boolean") fail(file, "primary", `expected true or false, got ${JSON.stringify(v.primary)}`);
-  return { order: integer(v.order, file, "order", CATALOG_LIMITS.order), title: line(v.title, file, "title", CATALOG_LIMITS.shortChars), primary: v.primary === true };
+  if (v.primary !== undefined && typeof v.primary !== "boolean")
+    fail(file, "primary", `expected true or false, got ${JSON.stringify(v.primary)}`);
+  return {
+    order: integer(v.order, file, "order", CATALOG_LIMITS.order),
+    title: line(v.title, file, "title", CATALOG_LIMITS.shortChars),
+    primary: v.primary === true,
+  };
 }

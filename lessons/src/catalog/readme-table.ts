@@ -4,7 +4,8 @@
 import type { Catalog, CatalogLesson, Track } from "./catalog.ts";
 
 /** The comments around the table in README.md. */
-export const TABLE_BEGIN = "<!-- lesson-table: made from each lesson's lesson.yaml by `npm run lesson-table`; do not edit by hand -->";
+export const TABLE_BEGIN =
+  "<!-- lesson-table: made from each lesson's lesson.yaml by `npm run lesson-table`; do not edit by hand -->";
 export const TABLE_END = "<!-- /lesson-table -->";
 
 function twinCell(lesson: CatalogLesson, track: Track, catalog: Catalog): string {
@@ -19,7 +20,12 @@ export function lessonTable(catalog: Catalog): string {
   const twinTracks = catalog.tracks.filter((t) => !t.primary);
   const rows = catalog.lessons
     .filter((l) => l.track.primary)
-    .map((l) => [String(l.order), `\`npm run lesson -- ${l.name}\``, l.see, ...twinTracks.map((t) => twinCell(l, t, catalog))]);
+    .map((l) => [
+      String(l.order),
+      `\`npm run lesson -- ${l.name}\``,
+      l.see,
+      ...twinTracks.map((t) => twinCell(l, t, catalog)),
+    ]);
   const header = ["#", "on a cluster", "what you see", ...twinTracks.map((t) => t.title)];
   const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [row(header), `|${header.map(() => "---").join("|")}|`, ...rows.map(row)].join("\n");

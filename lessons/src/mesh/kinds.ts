@@ -8,8 +8,29 @@
  * Gateway API's standard and experimental CRDs (kubernetes-sigs/gateway-api, config/crd).
  */
 export const API_GROUP_KINDS: Readonly<Record<string, readonly string[]>> = {
-  "networking.istio.io": ["DestinationRule", "EnvoyFilter", "Gateway", "ProxyConfig", "ServiceEntry", "Sidecar", "VirtualService", "WorkloadEntry", "WorkloadGroup"],
-  "gateway.networking.k8s.io": ["BackendTLSPolicy", "GRPCRoute", "Gateway", "GatewayClass", "HTTPRoute", "ListenerSet", "ReferenceGrant", "TCPRoute", "TLSRoute", "UDPRoute"],
+  "networking.istio.io": [
+    "DestinationRule",
+    "EnvoyFilter",
+    "Gateway",
+    "ProxyConfig",
+    "ServiceEntry",
+    "Sidecar",
+    "VirtualService",
+    "WorkloadEntry",
+    "WorkloadGroup",
+  ],
+  "gateway.networking.k8s.io": [
+    "BackendTLSPolicy",
+    "GRPCRoute",
+    "Gateway",
+    "GatewayClass",
+    "HTTPRoute",
+    "ListenerSet",
+    "ReferenceGrant",
+    "TCPRoute",
+    "TLSRoute",
+    "UDPRoute",
+  ],
 };
 
 /** Edit distance (insertions, deletions, substitutions), case-insensitive. */
@@ -19,7 +40,8 @@ function distance(a: string, b: string): number {
   let previous = Array.from({ length: y.length + 1 }, (_, j) => j);
   for (let i = 1; i <= x.length; i++) {
     const row = [i];
-    for (let j = 1; j <= y.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1));
+    for (let j = 1; j <= y.length; j++)
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1));
     previous = row;
   }
   return previous[y.length]!;
@@ -48,11 +70,13 @@ const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 export function nameProblem(kind: string, name: unknown): string | undefined {
   if (typeof name !== "string" || name === "") return "metadata.name: expected a name";
   if (kind === "Service") {
-    if (name.length > 63 || !DNS1035_LABEL.test(name)) return `metadata.name "${name}": a Service's name must be an RFC 1035 label (lower-case letters, digits and '-', starting with a letter, at most 63 characters), as it becomes a DNS name`;
+    if (name.length > 63 || !DNS1035_LABEL.test(name))
+      return `metadata.name "${name}": a Service's name must be an RFC 1035 label (lower-case letters, digits and '-', starting with a letter, at most 63 characters), as it becomes a DNS name`;
     return undefined;
   }
   if (kind === "Namespace") {
-    if (name.length > 63 || !DNS1123_LABEL.test(name)) return `metadata.name "${name}": a Namespace's name must be an RFC 1123 label (lower-case letters, digits and '-', at most 63 characters)`;
+    if (name.length > 63 || !DNS1123_LABEL.test(name))
+      return `metadata.name "${name}": a Namespace's name must be an RFC 1123 label (lower-case letters, digits and '-', at most 63 characters)`;
     return undefined;
   }
   if (name.length > 253 || !name.split(".").every((label) => DNS1123_LABEL.test(label))) {
