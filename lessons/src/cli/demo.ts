@@ -45,7 +45,7 @@ export function demoTargets(positionals: readonly string[], base: string, all = 
 /** One target's outcome, a row of the summary table. */
 export interface DemoRow {
   lesson: string;
-  /** The lesson's track ("Istio API", "Gateway API"), or "playground" for a directory. */
+  /** The lesson's track ("Istio's API", "Gateway API"), or "playground" for a directory. */
   track: string;
   passed: boolean;
   checksPassed: number;
