@@ -7,7 +7,8 @@ import { DEFAULT_SAMPLE, envNamesRead, loadChecks, withLessonVars, type LessonCh
 import { deploymentLogsCommand, renderNamespace } from "../core/kubectl.ts";
 import { renderKustomization, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
 import { Mesh, type MeshOptions } from "../mesh/mesh.ts";
-import { explainDecisions } from "../mesh/proxy.ts";
+import { explainDecisions, type Decision } from "../mesh/proxy.ts";
+import { explainFailures } from "./observed.ts";
 import { runCheck, type CheckResult, type CheckRunner } from "./run-check.ts";
 import { runProgram, type ProgramRun } from "../core/run.ts";
 
@@ -20,12 +21,16 @@ export function runTally(args: string[], bundle = TALLY_BUNDLE, timeoutMs = 120_
 /** Runs checks against a mesh preview: tally on this machine, its URL pointed at the preview's listener for the Service. */
 export function previewRunner(mesh: Mesh, objects: K8sObject[], tallyBundle = TALLY_BUNDLE): CheckRunner {
   const namespace = renderNamespace(objects);
+  /** The decisions of the last tally run (taken by explain), for explainFailures. */
+  let decided: Decision[] = [];
   return {
     command: (args) => ["tally", ...args],
     tally: (args) => runTally([...args.slice(0, -1), mesh.localUrl(args.at(-1)!)], tallyBundle),
     logsCommand: (deployment) => deploymentLogsCommand(objects, deployment, namespace),
     requestLogs: async (deployment) => mesh.requestLogs(deployment),
-    explain: () => explainDecisions(mesh.takeDecisions()),
+    explain: () => explainDecisions((decided = mesh.takeDecisions())),
+    // The first hop's decisions (the sleep pod's sidecar, or a gateway): the app pods' own outbound calls are not what tally counted.
+    explainFailures: (report) => explainFailures(report, decided.filter((d) => !mesh.pods.some((p) => p.name === d.proxy))),
   };
 }
 

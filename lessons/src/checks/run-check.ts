@@ -19,6 +19,8 @@ export interface CheckRunner {
   requestLogs(deployment: string): Promise<RequestLogLine[]>;
   /** What decided the outcome (the preview knows each rule its proxies applied); called once before each tally run and once after. */
   explain?(): string;
+  /** For a run that failed: one line per failing expectation of tally's report, naming the rules behind what it observed. */
+  explainFailures?(report: string): string;
 }
 
 export interface CheckResult {
@@ -84,6 +86,7 @@ async function runOnce(check: Check, runner: CheckRunner, options: RunCheckOptio
   if (run.stdout) write(run.stdout.replace(/\n?$/, "\n"));
   const explanation = runner.explain?.();
   if (explanation) write(`\n${explanation}`);
+  if (run.code === 1) write(runner.explainFailures?.(run.stdout) ?? "");
   if (run.code !== 0 && run.stderr.trim()) write(run.stderr.replace(/\n?$/, "\n"));
   let detail = describeTallyExit(run);
   let passed = run.code === 0;

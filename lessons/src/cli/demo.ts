@@ -67,7 +67,7 @@ function targetHeader(target: LessonTarget, release: IstioRelease): string {
 
 /** For a playground whose checks failed: the expectations were the lesson's, and may need the same edit as the rules. */
 function playgroundHint(target: LessonTarget): string {
-  return `\n   ${target.display}/checks.yaml: the expectations are the ones the rules had when you copied them; the decisions above say which rule produced each answer. If the rules now do what you meant, edit the expectations alongside them.\n`;
+  return `\n   ${target.display}/checks.yaml: the expectations are the ones the rules had when you copied them; the lines above say which rule produced what was observed. If the rules now do what you meant, edit the expectations alongside them.\n`;
 }
 
 async function demo(targets: LessonTarget[], release: IstioRelease, render: RenderOptions, out: (text: string) => void): Promise<DemoRow[]> {
