@@ -12,7 +12,7 @@ export function failedExpectations(report: string): Array<{ expr: string; key: s
   });
 }
 
-function escape(text: string): string {
+function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
@@ -21,7 +21,7 @@ export function producedKey(decision: Decision, key: string): boolean {
   const status = /^(\d{3})(?: \(empty\))?$/.exec(key)?.[1];
   if (status !== undefined) return decision.status === Number(status);
   return (
-    decision.destination !== undefined && new RegExp(`(subset |-)${escape(key)}(\\b|$)`).test(decision.destination)
+    decision.destination !== undefined && new RegExp(`(subset |-)${escapeRegex(key)}(\\b|$)`).test(decision.destination)
   );
 }
 
