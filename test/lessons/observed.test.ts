@@ -7,7 +7,18 @@ const decision = (
   destination: string | undefined,
   status: number,
   rule = "VirtualService flaskapp http[0]",
-): Decision => ({ proxy: "sleep", rule, notes: [], status, ...(destination ? { destination } : {}) });
+): Decision => ({
+  proxy: "sleep",
+  rule,
+  notes: [],
+  status,
+  kind: "route",
+  at: 0,
+  path: "/env/version",
+  attempts: [],
+  ejected: [],
+  ...(destination ? { destination } : {}),
+});
 
 describe("failedExpectations", () => {
   it("reads tally's FAIL lines, and skips the passing ones", () => {
@@ -45,6 +56,12 @@ describe("explainFailures", () => {
       "why v1=10±5 failed (observed 75% (3 of 4)): came from 3 × VirtualService flaskapp http[0] → flaskapp subset v1 → 200\n" +
         "why v3=100 failed (observed 0% (0 of 4)): no rule produced v3; the answers came from 3 × VirtualService flaskapp http[0] → flaskapp subset v1 → 200; 1 × VirtualService flaskapp http[0] → flaskapp subset v2 → 200\n",
     );
+  });
+
+  it("leaves mirrored copies out: their answers never reach the client", () => {
+    const mirrored: Decision = { ...decision("flaskapp subset v2", 200), kind: "mirror" };
+    const report = "FAIL  v2=100  expected 100%, observed 0% (0 of 1)\n";
+    expect(explainFailures(report, [decision("flaskapp subset v1", 200), mirrored])).toContain("no rule produced v2");
   });
 
   it("says nothing without decisions (a cluster) or without a failing expectation", () => {

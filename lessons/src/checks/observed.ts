@@ -20,6 +20,7 @@ function escapeRegex(text: string): string {
 export function producedKey(decision: Decision, key: string): boolean {
   const status = /^(\d{3})(?: \(empty\))?$/.exec(key)?.[1];
   if (status !== undefined) return decision.status === Number(status);
+  if (decision.subset === key) return true;
   return (
     decision.destination !== undefined && new RegExp(`(subset |-)${escapeRegex(key)}(\\b|$)`).test(decision.destination)
   );
@@ -44,7 +45,9 @@ function counted(decisions: readonly Decision[], max: number): string {
  * One line per failing expectation: the rules that produced what it counted, or (when none
  * did) that no rule produced it and which rules the answers came from instead.
  */
-export function explainFailures(report: string, decisions: readonly Decision[], max = 3): string {
+export function explainFailures(report: string, all: readonly Decision[], max = 3): string {
+  // A mirrored copy's answer never reaches the client: tally did not count it.
+  const decisions = all.filter((d) => d.kind !== "mirror");
   if (decisions.length === 0) return "";
   return failedExpectations(report)
     .map(({ expr, key, observed }) => {
