@@ -584,7 +584,7 @@ describe("egress-service-entry's checks tell the sidecar's block from flaskapp's
       const body = await run(byBody);
       expect(body.code, body.stdout).toBe(1);
       expect(body.stdout).toMatch(/"title":"Bad Gateway"/);
-      expect(body.stdout).toMatch(/FAIL +\(empty\)=100/);
+      expect(body.stdout).toMatch(/FAIL +502 \(empty\)=100/);
     } finally {
       await app.close();
     }
