@@ -6,7 +6,9 @@ import request from "supertest";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { HOPS_HEADER } from "#flaskapp/input.ts";
-import { MAX_METRICS_BYTES, METHOD_LABELS, STATUS_LABELS, RequestMetrics } from "#flaskapp/observe.ts";
+import { MAX_METRICS_BYTES, METHOD_LABELS, STATUS_LABELS } from "#flaskapp/observe.ts";
+import { PlainRequestMetrics } from "#flaskapp/observe-plain.ts";
+import { TunedRequestMetrics } from "#flaskapp/observe-tuned.ts";
 import { closedAfterEach, eventually, listen, makeApp, pipeline, rawUpstream, type Running } from "./helpers.ts";
 
 const { track, upstream } = closedAfterEach();
@@ -273,13 +275,16 @@ describe("metric labels stay bounded", () => {
     expect(scrapeMs).toBeLessThan(250);
   }, 60_000);
 
-  it("every possible series together stays under MAX_METRICS_BYTES", async () => {
+  it.each([
+    ["tuned", TunedRequestMetrics],
+    ["plain", PlainRequestMetrics],
+  ])("every possible series together stays under MAX_METRICS_BYTES (%s)", async (_kind, Metrics) => {
     const { app } = makeApp();
     const routes = (app.router.stack as { route?: { path: string } }[]).flatMap((layer) => (layer.route ? [layer.route.path] : []));
     const templates = [...new Set([...routes, "unmatched"])];
     expect(templates.length).toBeGreaterThanOrEqual(12);
     const registry = new Registry();
-    const metrics = new RequestMetrics(registry);
+    const metrics = new Metrics(registry);
     // Every status label and class, and statuses beyond 599 (which Node would send).
     const statuses = [...STATUS_LABELS, 100, 150, 250, 350, 450, 550, 599, 600, 999];
     for (const route of templates) {

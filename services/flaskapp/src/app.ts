@@ -5,7 +5,9 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import type { Config } from "./config.ts";
 import { quote } from "./input.ts";
-import { type Lifecycle, observeRequests } from "./observe.ts";
+import { type Lifecycle, observeRequests, type RequestRecorder } from "./observe.ts";
+import { plainRecorder } from "./observe-plain.ts";
+import { tunedRecorder } from "./observe-tuned.ts";
 import { errorHandler, sendProblem } from "./problem.ts";
 import { primeRouteParams } from "./route-params.ts";
 import type { Routes } from "./routes/routes.ts";
@@ -23,6 +25,13 @@ export interface Deps {
   lifecycle: Lifecycle;
   /** Source of randomness for weighted /status; Math.random by default. */
   random?: () => number;
+  /** The clock request durations are measured with, in milliseconds; performance.now by default. */
+  now?: () => number;
+}
+
+/** The request recorder FLASKAPP_OBSERVE chose (observe.ts, RequestRecorder). */
+function recorderFor(config: Config, logger: Logger, registry: Registry): RequestRecorder {
+  return config.observe === "plain" ? plainRecorder(logger, registry) : tunedRecorder(logger, registry);
 }
 
 const GET_METHODS = "GET, HEAD";
@@ -46,7 +55,8 @@ export function createApp(config: Config, deps: Deps): Express {
     collectDefaultMetrics({ register: registry });
   };
   // One middleware ahead of the routes (each one more is a step for every request): log, metrics, version header.
-  app.use(observeRequests(deps.logger, registry, deps.lifecycle, config.version, () => setImmediate(startProcessMetrics)));
+  const recorder = recorderFor(config, deps.logger, registry);
+  app.use(observeRequests(recorder, deps.lifecycle, config.version, () => setImmediate(startProcessMetrics), deps.now));
 
   // FAIL_STATUS answers ahead of each route's own handler (registered for every
   // method, so a wrong method fails too), keeping the route template in the log

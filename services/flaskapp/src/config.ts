@@ -49,13 +49,21 @@ export interface Config {
   shutdownDelayMs: number;
   drainTimeoutMs: number;
   logLevel: LogLevel;
+  /** Which request recorder and log sink record each request: the plain one (pino and prom-client's public APIs) or the tuned one. */
+  observe: ObserveKind;
 }
 
 /** Every variable parseConfig reads: the mesh preview gives its local pods only these of a lesson's env (and the names the checks read). */
-export const SETTING_NAMES = ["PORT", "HOST", "PROBE_PORT", "PROBE_MAX_CONNECTIONS", "HEADERS_TIMEOUT", "REQUEST_TIMEOUT", "version", "POD_NAME", "ENV_ALLOW", "FETCH_ALLOW", "FETCH_TIMEOUT", "FETCH_DEADLINE", "FETCH_MAX_BYTES", "FETCH_CONCURRENCY", "FETCH_MAX_HOPS", "FETCH_PROXY", "FAIL_STATUS", "MAX_CONNECTIONS", "MAX_REQUESTS_PER_CONNECTION", "MAX_DELAY", "SHUTDOWN_DELAY", "DRAIN_TIMEOUT", "LOG_LEVEL"] as const;
+export const SETTING_NAMES = ["PORT", "HOST", "PROBE_PORT", "PROBE_MAX_CONNECTIONS", "HEADERS_TIMEOUT", "REQUEST_TIMEOUT", "version", "POD_NAME", "ENV_ALLOW", "FETCH_ALLOW", "FETCH_TIMEOUT", "FETCH_DEADLINE", "FETCH_MAX_BYTES", "FETCH_CONCURRENCY", "FETCH_MAX_HOPS", "FETCH_PROXY", "FAIL_STATUS", "MAX_CONNECTIONS", "MAX_REQUESTS_PER_CONNECTION", "MAX_DELAY", "SHUTDOWN_DELAY", "DRAIN_TIMEOUT", "LOG_LEVEL", "FLASKAPP_OBSERVE"] as const;
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** FLASKAPP_OBSERVE: `plain` records through pino's and prom-client's public APIs only, `tuned` through observe-tuned.ts and line-batch.ts. */
+export const OBSERVE_KINDS = ["plain", "tuned"] as const;
+export type ObserveKind = (typeof OBSERVE_KINDS)[number];
+/** The default recorder and sink: see bench/RESULTS.md, "plain vs tuned". */
+export const DEFAULT_OBSERVE: ObserveKind = "tuned";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -121,6 +129,8 @@ function proxy(env: Env, name: string): string | null {
 function parse(env: Env): Config {
   const logLevel = env.LOG_LEVEL ?? "info";
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw fail("LOG_LEVEL", logLevel, `one of ${LOG_LEVELS.join(", ")}`);
+  const observe = env.FLASKAPP_OBSERVE ?? DEFAULT_OBSERVE;
+  if (!(OBSERVE_KINDS as readonly string[]).includes(observe)) throw fail("FLASKAPP_OBSERVE", observe, `one of ${OBSERVE_KINDS.join(", ")}`);
   const host = env.HOST;
   if (host !== undefined && host.trim() === "") throw fail("HOST", host, "an address to listen on, such as :: or 127.0.0.1");
   const port = integer(env, "PORT", 0, 65535, "a port number from 0 to 65535") ?? 8080;
@@ -154,6 +164,7 @@ function parse(env: Env): Config {
     shutdownDelayMs: duration(env, "SHUTDOWN_DELAY", 5_000, 0),
     drainTimeoutMs: duration(env, "DRAIN_TIMEOUT", 10_000, 0),
     logLevel: logLevel as LogLevel,
+    observe: observe as ObserveKind,
   };
 }
 

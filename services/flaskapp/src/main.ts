@@ -7,7 +7,7 @@ import pino from "pino";
 import { createApp } from "./app.ts";
 import { describeConfig, fallbackHost, listenError, parseConfig } from "./config.ts";
 import type { Lifecycle } from "./observe.ts";
-import { LineBatch, writeAllSync } from "./line-batch.ts";
+import { logSink } from "./log-sink.ts";
 import { probeHandler } from "./routes/health.ts";
 import { createHttpServer, createProbeServer } from "./server.ts";
 import { handleShutdown } from "./shutdown.ts";
@@ -18,13 +18,9 @@ if (config instanceof Error) {
   process.exit(1);
 }
 
-// Lines gathered up to LOG_BATCH_BYTES make one write per batch instead of one
-// per request (less CPU per request: bench/RESULTS.md, "changes"). A quiet
-// server still shows each line within LOG_FLUSH_MS; exit() flushes what is left.
-const LOG_BATCH_BYTES = 16 * 1024;
-const LOG_FLUSH_MS = 100;
-const destination = new LineBatch((bytes) => writeAllSync(1, bytes), LOG_BATCH_BYTES, LOG_FLUSH_MS);
-const logger = pino({ level: config.logLevel, base: undefined }, destination);
+// Lines are batched into one write per batch (log-sink.ts); exit() flushes what is left.
+const destination = logSink(config.observe, 1);
+const logger = pino({ level: config.logLevel, base: undefined }, destination.stream);
 const lifecycle: Lifecycle = { shuttingDown: false };
 const server = createHttpServer(createApp(config, { logger, env: process.env, lifecycle }), config, logger);
 
