@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DURATION_FORM, parseDuration } from "#common/duration.ts";
 import { cpuMs, freePort, killAll, killAllOnExit, runMain, samplePeaks, start, timeColdStart, waitFor200, withUpstream, type ColdStart } from "./procs.ts";
-import { fmtMb, fmtMs, fmtRatio, median, roundRatio } from "./report.ts";
+import { fmtMb, fmtMs, fmtRatio, median, roundRatio, roundRatios } from "./report.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -134,7 +134,9 @@ async function main(): Promise<void> {
       side.cpuUs = cpuUs;
       console.log(`${side.name}: median ${Math.round(median(rates))} req/s [${rates.join(", ")}], p99 ${median(side.rounds.map((r) => r.p99Ms)).toFixed(2)} ms, CPU ${cpuUs.toFixed(1)} µs/request, peak RSS ${fmtMb(peak.rssKb)}, peak anonymous ${fmtMb(peak.anonKb)}`);
     }
+    const perRound = roundRatios(sides[1]!.rounds, sides[0]!.rounds);
     console.log(`after/before: ${fmtRatio(roundRatio(sides[1]!.rounds, sides[0]!.rounds))} by req/s (median of per-round ratios), ${fmtRatio(sides[0]!.cpuUs / sides[1]!.cpuUs)} by CPU per request`);
+    console.log(`after/before per round: [${perRound.map((r) => r.toFixed(3)).join(", ")}], spread ${fmtRatio(Math.min(...perRound))} to ${fmtRatio(Math.max(...perRound))}`);
     if (coldRuns > 0) {
       const env = { NODE_ENV: "production", version: "v1", HOST: "127.0.0.1" };
       const cold: ColdStart[][] = [[], []];

@@ -18,6 +18,12 @@ export function medianRatio(a: readonly number[], b: readonly number[]): number 
   return median(Array.from({ length: n }, (_, i) => a[i]! / b[i]!));
 }
 
+/** a's req/s over b's, round by round (the spread behind roundRatio). */
+export function roundRatios(a: readonly WrkResult[], b: readonly WrkResult[]): number[] {
+  const n = Math.min(a.length, b.length);
+  return Array.from({ length: n }, (_, i) => a[i]!.reqPerSec / b[i]!.reqPerSec);
+}
+
 /** medianRatio of two loads' req/s, round by round. */
 export function roundRatio(a: readonly WrkResult[], b: readonly WrkResult[]): number {
   return medianRatio(a.map((r) => r.reqPerSec), b.map((r) => r.reqPerSec));

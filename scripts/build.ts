@@ -6,7 +6,8 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { join } from "node:path";
 import { isBuiltin } from "node:module";
 import { build, type BuildOptions, type Plugin } from "esbuild";
-import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "#flaskapp/code-cache.ts";
+import { APP_FILE, CODE_CACHE_FILE } from "#flaskapp/code-cache.ts";
+import { LAUNCH } from "#flaskapp/launch.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -269,7 +270,7 @@ const PRIME_TIMEOUT_MS = 20_000;
 export async function primeCodeCache(): Promise<void> {
   const cache = join(ROOT, FLASKAPP_APP.cache);
   rmSync(cache, { force: true });
-  const child = spawn(process.execPath, [...V8_FLAGS, join(ROOT, "dist/flaskapp.js")], {
+  const child = spawn(process.execPath, [...LAUNCH.nodeFlags, join(ROOT, "dist/flaskapp.js")], {
     env: { PATH: process.env.PATH, NODE_ENV: "production", version: "prime", PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
     stdio: ["ignore", "pipe", "pipe"],
   });

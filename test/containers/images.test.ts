@@ -1,6 +1,7 @@
 // Builds both images with the commands the cluster tooling runs and runs them for real on the host network
 // (loopback only). Needs a Docker engine: .ci/run starts one when it runs as root.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { imageCommand } from "#flaskapp/launch.ts";
 import {
   FLASKAPP_IMAGE,
   SLEEP_IMAGE,
@@ -95,7 +96,7 @@ describe("flaskapp image", () => {
     expect(config.Labels).toHaveProperty(["org.opencontainers.image.source"]);
     expect(config.Env).toContain("NODE_ENV=production");
     expect(config.Entrypoint ?? []).toEqual([]);
-    expect(config.Cmd).toEqual(["node", "--max-old-space-size-percentage=50", "--max-semi-space-size=2", "--no-maglev", "--heap-growing-percent=30", "--no-memory-reducer", "/app/flaskapp.js"]);
+    expect(config.Cmd).toEqual(imageCommand());
     expect(Object.keys(config.ExposedPorts).sort()).toEqual(["8080/tcp", "8081/tcp"]);
     // A pod listens on every interface; flaskapp alone, only on 127.0.0.1.
     expect(config.Env).toContain("HOST=::");

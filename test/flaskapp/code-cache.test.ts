@@ -7,7 +7,6 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { readShipped } from "../../bench/image.ts";
 import { APP_FILE, CACHE_REFUSED, CODE_CACHE_FILE, V8_FLAGS } from "#flaskapp/code-cache.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -98,18 +97,5 @@ describe("the code cache", () => {
     const stderr = await startAndStop(dir);
     expect(stderr.includes(CACHE_REFUSED)).toBe(refused);
   });
-
-  describe("every way flaskapp is started passes V8_FLAGS", () => {
-    it("the image's CMD", () => {
-      const { nodeFlags } = readShipped(`${ROOT}Dockerfile.flaskapp`);
-      for (const flag of V8_FLAGS) expect(nodeFlags).toContain(flag);
-    });
-
-    it("npm start", () => {
-      const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts;
-      expect(scripts.start).toContain(`node ${V8_FLAGS.join(" ")} dist/flaskapp.js`);
-    });
-    // The build: the first test above (its cache is taken under V8_FLAGS). The mesh
-    // preview's pods: test/lessons/preview.test.ts.
-  });
+  // Every way flaskapp is started passes V8_FLAGS: test/flaskapp/launch.test.ts.
 });

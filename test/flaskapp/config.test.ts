@@ -30,6 +30,7 @@ describe("parseConfig", () => {
       shutdownDelayMs: 5_000,
       drainTimeoutMs: 10_000,
       logLevel: "info",
+      observe: "tuned",
     });
   });
 
@@ -79,6 +80,8 @@ describe("parseConfig", () => {
     ["SHUTDOWN_DELAY", "0ms", { shutdownDelayMs: 0 }],
     ["DRAIN_TIMEOUT", "30s", { drainTimeoutMs: 30_000 }],
     ["LOG_LEVEL", "silent", { logLevel: "silent" }],
+    ["FLASKAPP_OBSERVE", "plain", { observe: "plain" }],
+    ["FLASKAPP_OBSERVE", "tuned", { observe: "tuned" }],
   ])("accepts %s=%j", (name, value, expected) => {
     expect(parseConfig({ [name]: value })).toMatchObject(expected);
   });
@@ -144,6 +147,8 @@ describe("parseConfig", () => {
     ["SHUTDOWN_DELAY", "5", "a number with a unit"],
     ["DRAIN_TIMEOUT", "forever", "a number with a unit"],
     ["LOG_LEVEL", "verbose", "one of fatal, error, warn, info, debug, trace, silent"],
+    ["FLASKAPP_OBSERVE", "fast", "one of plain, tuned"],
+    ["FLASKAPP_OBSERVE", "", "one of plain, tuned"],
   ])("rejects %s=%j naming the variable and the accepted form", (name, value, form) => {
     const result = parseConfig({ [name]: value });
     expect(result).toBeInstanceOf(ConfigError);

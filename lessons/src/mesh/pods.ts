@@ -9,7 +9,7 @@ import type { K8sObject } from "../core/kustomize.ts";
 import type { RequestLogLine } from "../core/request-log.ts";
 import { FLASKAPP_IMAGE, SLEEP_IMAGE } from "../core/images.ts";
 import { RuleError, type Labels } from "./model.ts";
-import { V8_FLAGS } from "#flaskapp/code-cache.ts";
+import { LAUNCH } from "#flaskapp/launch.ts";
 import { SETTING_NAMES } from "#flaskapp/config.ts";
 import { visibleLine } from "#common/visible-text.ts";
 
@@ -244,7 +244,7 @@ export class LocalPod {
     // The manifest's probe listener port would be taken by the second pod: each gets a free one (the preview polls /readyz on the app's port).
     if (env.PROBE_PORT !== undefined) env.PROBE_PORT = "0";
     // With flaskapp's V8 flags, as the image starts it, so it starts from the build's code cache.
-    const child = pods.track(spawn(process.execPath, [...V8_FLAGS, options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] }));
+    const child = pods.track(spawn(process.execPath, [...LAUNCH.nodeFlags, options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] }));
     const pod = new LocalPod(workload, name, child, options.startTimeoutMs);
     try {
       pod.url = `http://127.0.0.1:${await pod.#port}`;

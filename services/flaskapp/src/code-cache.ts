@@ -23,9 +23,10 @@ export interface CompiledApp {
  * that cost the same after an idle spell (bench/RESULTS.md, "changes"). A code
  * cache carries a hash of the flags that change the code V8 makes (the first
  * two) and is refused under others, so every start of dist/flaskapp.js passes
- * these: the image's CMD
+ * these, as LAUNCH.nodeFlags (launch.ts, the one launch spec): the image's CMD
  * (Dockerfile.flaskapp), the build that makes the cache, `npm start`, the mesh
- * preview's pods and the tests (test/flaskapp/code-cache.test.ts checks each one).
+ * preview's pods and the tests (test/flaskapp/launch.test.ts checks the first
+ * three, test/lessons/preview.test.ts the pods).
  * - `--no-maglev`: V8's mid-tier compiler compiled hundreds of warm functions
  *   under load, and the memory its compile jobs took from malloc stayed
  *   resident: about 11 MB of a 38 MB peak under /env load. Hot functions are
