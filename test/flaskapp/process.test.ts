@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { APP_FILE, CODE_CACHE_FILE, V8_FLAGS } from "#flaskapp/code-cache.ts";
+import { OBSERVE_KINDS } from "#flaskapp/config.ts";
 import { alive, builtinsAtExit, descendants, UNNEEDED_FOR_PLAIN_HTTP } from "../processes.ts";
 import { closedAfterEach, eventually, hasIpv6Loopback } from "./helpers.ts";
 
@@ -149,10 +150,11 @@ describe("dist/flaskapp.js as a process", () => {
     expect(await get(probePort, "/healthz")).toEqual({ status: 200, body: "ok" });
   });
 
-  it("serves /env/version and, on SIGTERM, fails readiness, finishes in-flight work and exits 0", async () => {
-    const app = await start({ SHUTDOWN_DELAY: "300ms", DRAIN_TIMEOUT: "5s" });
+  // Both log sinks and recorders (FLASKAPP_OBSERVE): request lines arrive, and the last ones are flushed at exit.
+  it.each(OBSERVE_KINDS)("FLASKAPP_OBSERVE=%s: serves /env/version and, on SIGTERM, fails readiness, finishes in-flight work and exits 0", async (observe) => {
+    const app = await start({ SHUTDOWN_DELAY: "300ms", DRAIN_TIMEOUT: "5s", FLASKAPP_OBSERVE: observe });
     expect(await get(app.port, "/env/version")).toEqual({ status: 200, body: "v2" });
-    expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({ config: { version: "v2", shutdownDelayMs: 300 } });
+    expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({ config: { version: "v2", shutdownDelayMs: 300, observe } });
 
     // In flight for sure: the upstream holds the request flaskapp's /fetch sent it.
     const held = await heldUpstream();
