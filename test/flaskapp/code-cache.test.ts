@@ -1,9 +1,9 @@
 // flaskapp's start from a V8 code cache (services/flaskapp/src/code-cache.ts):
 // the cache the build made fits the Node that runs the tests and the bench under
 // flaskapp's V8 flags, a start without one writes one at exit, a cache is refused
-// under other flags, and every way flaskapp is started passes them.
+// under other flags (that every start passes them: launch.test.ts).
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";

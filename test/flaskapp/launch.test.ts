@@ -24,18 +24,26 @@ describe("one launch spec", () => {
 
   it("Dockerfile.flaskapp's CMD is the image's flags, then every start's, then the entry point", () => {
     const dockerfile = readFileSync(`${ROOT}Dockerfile.flaskapp`, "utf8");
-    expect(dockerCmd(dockerfile), `Dockerfile.flaskapp should end in CMD ${JSON.stringify(imageCommand())}`).toEqual(imageCommand());
+    expect(dockerCmd(dockerfile), `Dockerfile.flaskapp should end in CMD ${JSON.stringify(imageCommand())}`).toEqual(
+      imageCommand(),
+    );
     expect(parseShipped(dockerfile).nodeFlags).toEqual([...LAUNCH.imageOnlyFlags, ...LAUNCH.nodeFlags]);
     expect(imageCommand().at(-1)).toBe(IMAGE_ENTRY);
   });
 
   it("npm start runs the entry point with every start's flags, built first if stale", () => {
-    const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts;
+    const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> })
+      .scripts;
     expect(scripts.start).toBe(`node scripts/build.ts --if-stale && exec ${startCommand()}`);
   });
 
   it("reads only the final stage's CMD", () => {
-    const text = ['FROM node:24 AS build', 'CMD ["node", "build.js"]', "FROM node:24", 'CMD ["node", "--a", "/app/flaskapp.js"]'].join("\n");
+    const text = [
+      "FROM node:24 AS build",
+      'CMD ["node", "build.js"]',
+      "FROM node:24",
+      'CMD ["node", "--a", "/app/flaskapp.js"]',
+    ].join("\n");
     expect(dockerCmd(text)).toEqual(["node", "--a", "/app/flaskapp.js"]);
     expect(dockerCmd("FROM node:24\n")).toBeUndefined();
   });

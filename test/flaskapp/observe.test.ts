@@ -43,8 +43,22 @@ const CALLS: [string, Call][] = [
   ["a 405", { method: "PATCH", path: "/env/version" }],
   ["an unmatched path", { method: "GET", path: "/no/such/path" }],
   ["an uncommon method", { method: "PROPFIND", path: "/status/200" }],
-  ["a request id and a trace", { method: "GET", path: "/healthz", headers: { "x-request-id": "demo-1", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } }],
-  ["b3 trace id and characters to escape", { method: "GET", path: "/headers/x%22y", headers: { "x-b3-traceid": "463ac35c9f6413ad", "x-request-id": 'a"b\\c' } }],
+  [
+    "a request id and a trace",
+    {
+      method: "GET",
+      path: "/healthz",
+      headers: { "x-request-id": "demo-1", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+    },
+  ],
+  [
+    "b3 trace id and characters to escape",
+    {
+      method: "GET",
+      path: "/headers/x%22y",
+      headers: { "x-b3-traceid": "463ac35c9f6413ad", "x-request-id": 'a"b\\c' },
+    },
+  ],
   ["a path longer than the log keeps", { method: "GET", path: `/env/${"n".repeat(300)}` }],
   ["the same path again", { method: "GET", path: "/env/version" }],
 ];
@@ -53,9 +67,16 @@ const CALLS: [string, Call][] = [
 async function observed(kind: ObserveKind): Promise<{ lines: string[]; metrics: string }> {
   const lines: string[] = [];
   const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
-  const app = createApp(configFrom({ FLASKAPP_OBSERVE: kind }), { logger, env: { version: "v2" }, lifecycle: { shuttingDown: false }, now: steadyClock() });
+  const app = createApp(configFrom({ FLASKAPP_OBSERVE: kind }), {
+    logger,
+    env: { version: "v2" },
+    lifecycle: { shuttingDown: false },
+    now: steadyClock(),
+  });
   for (const [, call] of CALLS) {
-    const res = await request(app)[call.method === "PROPFIND" ? "propfind" : (call.method.toLowerCase() as "get")](call.path).set({ host: "flaskapp", ...call.headers });
+    const res = await request(app)
+      [call.method === "PROPFIND" ? "propfind" : (call.method.toLowerCase() as "get")](call.path)
+      .set({ host: "flaskapp", ...call.headers });
     expect(res.status).toBeGreaterThanOrEqual(200);
   }
   const scrape = await request(app).get("/metrics").set("host", "flaskapp");
@@ -80,8 +101,22 @@ describe("plain and tuned recorders record the same", () => {
 
   // What HTTP cannot make deterministically: a client gone before its answer, a cut body, no Host.
   const records: [string, Partial<Request>, Record<string, unknown>, number, number, boolean][] = [
-    ["a client that went away", { method: "GET", originalUrl: "/delay/5", headers: { host: "flaskapp" } }, {}, 499, 5000.1234567, true],
-    ["a cut body", { method: "GET", originalUrl: "/fetch?url=x", headers: { host: "flaskapp" } }, { cut: "upstream fell silent" }, 200, 12.5, false],
+    [
+      "a client that went away",
+      { method: "GET", originalUrl: "/delay/5", headers: { host: "flaskapp" } },
+      {},
+      499,
+      5000.1234567,
+      true,
+    ],
+    [
+      "a cut body",
+      { method: "GET", originalUrl: "/fetch?url=x", headers: { host: "flaskapp" } },
+      { cut: "upstream fell silent" },
+      200,
+      12.5,
+      false,
+    ],
     ["no Host header", { method: "DELETE", originalUrl: "/status/204", headers: {} }, {}, 204, 0.0004, false],
     ["an odd status", { method: "GET", originalUrl: "/fetch", headers: { host: "h" } }, {}, 999, 3, false],
   ];
@@ -104,8 +139,18 @@ describe("plain and tuned recorders record the same", () => {
     for (const kind of OBSERVE_KINDS) {
       const lines: string[] = [];
       const registry = new Registry();
-      const recorder = (kind === "plain" ? plainRecorder : tunedRecorder)(pino({ level: "warn" }, { write: (line: string) => void lines.push(line) }), registry);
-      recorder.record({ method: "GET", originalUrl: "/", headers: {} } as Request, { locals: {} } as unknown as Response, "/", 200, 1, false);
+      const recorder = (kind === "plain" ? plainRecorder : tunedRecorder)(
+        pino({ level: "warn" }, { write: (line: string) => void lines.push(line) }),
+        registry,
+      );
+      recorder.record(
+        { method: "GET", originalUrl: "/", headers: {} } as Request,
+        { locals: {} } as unknown as Response,
+        "/",
+        200,
+        1,
+        false,
+      );
       expect(lines).toEqual([]);
       expect(await registry.metrics()).toContain('http_requests_total{method="GET",route="/",status="200"} 1');
     }
@@ -119,7 +164,7 @@ describe("plain and tuned log sinks write the same bytes", () => {
   ])("%s, flushed", (_what, batchBytes) => {
     const dir = mkdtempSync(join(tmpdir(), "flaskapp-sink-"));
     try {
-      const lines = ["{\"a\":1}\n", "{\"b\":\"é…\"}\n", `{"c":"${"x".repeat(100)}"}\n`, "{\"d\":4}\n"];
+      const lines = ['{"a":1}\n', '{"b":"é…"}\n', `{"c":"${"x".repeat(100)}"}\n`, '{"d":4}\n'];
       const written = [plainSink, tunedSink].map((sink, at) => {
         const file = join(dir, `out-${at}`);
         const fd = openSync(file, "w");

@@ -20,7 +20,13 @@ export interface LogSink {
 
 /** pino's own destination (sonic-boom), synchronous, batching through its public options. */
 export function plainSink(fd: number, batchBytes = LOG_BATCH_BYTES, flushMs = LOG_FLUSH_MS): LogSink {
-  const stream = pino.destination({ dest: fd, sync: true, minLength: batchBytes, maxWrite: 2 * batchBytes, periodicFlush: flushMs });
+  const stream = pino.destination({
+    dest: fd,
+    sync: true,
+    minLength: batchBytes,
+    maxWrite: 2 * batchBytes,
+    periodicFlush: flushMs,
+  });
   return { stream, flush: () => stream.flushSync() };
 }
 

@@ -5,8 +5,16 @@
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import {
-  DURATION_BUCKETS, DURATION_HELP, loggedMs, loggedPath, methodLabel,
-  type RequestMetrics, type RequestRecorder, REQUESTS_HELP, statusClass, statusLabel,
+  DURATION_BUCKETS,
+  DURATION_HELP,
+  loggedMs,
+  loggedPath,
+  methodLabel,
+  type RequestMetrics,
+  type RequestRecorder,
+  REQUESTS_HELP,
+  statusClass,
+  statusLabel,
 } from "./observe.ts";
 import { traceIdOf } from "./tracing.ts";
 
@@ -16,7 +24,12 @@ export class PlainRequestMetrics implements RequestMetrics {
   readonly #durations: Histogram<"route" | "status_class">;
 
   constructor(registry: Registry) {
-    this.#requests = new Counter({ name: "http_requests_total", help: REQUESTS_HELP, labelNames: ["method", "route", "status"], registers: [registry] });
+    this.#requests = new Counter({
+      name: "http_requests_total",
+      help: REQUESTS_HELP,
+      labelNames: ["method", "route", "status"],
+      registers: [registry],
+    });
     this.#durations = new Histogram({
       name: "http_request_duration_seconds",
       help: DURATION_HELP,

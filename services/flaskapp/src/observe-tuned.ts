@@ -11,8 +11,17 @@ import type { Request, Response } from "express";
 import pino, { type Logger } from "pino";
 import type { Metric, Registry } from "prom-client";
 import {
-  classIndex, DURATION_BUCKETS, DURATION_HELP, loggedMs, loggedPath, METHOD_LABELS,
-  type RequestMetrics, type RequestRecorder, REQUESTS_HELP, STATUS_CLASSES, STATUS_LABELS,
+  classIndex,
+  DURATION_BUCKETS,
+  DURATION_HELP,
+  loggedMs,
+  loggedPath,
+  METHOD_LABELS,
+  type RequestMetrics,
+  type RequestRecorder,
+  REQUESTS_HELP,
+  STATUS_CLASSES,
+  STATUS_LABELS,
 } from "./observe.ts";
 import { traceIdOf } from "./tracing.ts";
 
@@ -24,7 +33,9 @@ const METHOD_INDEX: ReadonlyMap<string, number> = new Map(METHOD_LABELS.map((met
 const STATUS_VALUES: readonly string[] = [...STATUS_LABELS.map(String), ...STATUS_CLASSES];
 /** Index into STATUS_VALUES for every status Node can send (100-999). */
 const STATUS_INDEX: readonly number[] = Array.from({ length: 1000 }, (_, status) =>
-  KNOWN_STATUSES.has(status) ? (STATUS_LABELS as readonly number[]).indexOf(status) : STATUS_LABELS.length + classIndex(status),
+  KNOWN_STATUSES.has(status)
+    ? (STATUS_LABELS as readonly number[]).indexOf(status)
+    : STATUS_LABELS.length + classIndex(status),
 );
 
 interface CountSeries {
@@ -52,7 +63,12 @@ type MetricValue = { labels: Record<string, string | number>; value: number; met
  * A metric for prom-client's Registry that renders our own series: the
  * registry formats it exactly as it formats its own counters and histograms.
  */
-function registryMetric(name: string, help: string, type: "counter" | "histogram", values: () => MetricValue[]): Metric {
+function registryMetric(
+  name: string,
+  help: string,
+  type: "counter" | "histogram",
+  values: () => MetricValue[],
+): Metric {
   const metric = {
     name,
     help,
@@ -77,11 +93,8 @@ export class TunedRequestMetrics implements RequestMetrics {
 
   constructor(registry: Registry) {
     registry.registerMetric(
-      registryMetric(
-        "http_requests_total",
-        REQUESTS_HELP,
-        "counter",
-        () => this.#counts.map((s) => ({ labels: { ...s.labels }, value: s.value })),
+      registryMetric("http_requests_total", REQUESTS_HELP, "counter", () =>
+        this.#counts.map((s) => ({ labels: { ...s.labels }, value: s.value })),
       ),
     );
     registry.registerMetric(
@@ -90,7 +103,11 @@ export class TunedRequestMetrics implements RequestMetrics {
           let cumulative = 0;
           const name = "http_request_duration_seconds";
           return [
-            ...DURATION_BUCKETS.map((le, i) => ({ labels: { le, ...s.labels }, value: (cumulative += s.buckets[i]!), metricName: `${name}_bucket` })),
+            ...DURATION_BUCKETS.map((le, i) => ({
+              labels: { le, ...s.labels },
+              value: (cumulative += s.buckets[i]!),
+              metricName: `${name}_bucket`,
+            })),
             { labels: { le: "+Inf", ...s.labels }, value: s.count, metricName: `${name}_bucket` },
             { labels: { ...s.labels }, value: s.sum, metricName: `${name}_sum` },
             { labels: { ...s.labels }, value: s.count, metricName: `${name}_count` },
@@ -111,7 +128,10 @@ export class TunedRequestMetrics implements RequestMetrics {
     const countAt = methodAt * STATUS_VALUES.length + statusAt;
     let count = series.counts[countAt];
     if (count === undefined) {
-      count = { labels: { method: METHOD_LABELS[methodAt] ?? OTHER_METHOD, route, status: STATUS_VALUES[statusAt]! }, value: 0 };
+      count = {
+        labels: { method: METHOD_LABELS[methodAt] ?? OTHER_METHOD, route, status: STATUS_VALUES[statusAt]! },
+        value: 0,
+      };
       series.counts[countAt] = count;
       this.#counts.push(count);
     }
@@ -119,7 +139,12 @@ export class TunedRequestMetrics implements RequestMetrics {
     const classAt = classIndex(status);
     let duration = series.durations[classAt];
     if (duration === undefined) {
-      duration = { labels: { route, status_class: STATUS_CLASSES[classAt]! }, buckets: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      duration = {
+        labels: { route, status_class: STATUS_CLASSES[classAt]! },
+        buckets: DURATION_BUCKETS.map(() => 0),
+        sum: 0,
+        count: 0,
+      };
       series.durations[classAt] = duration;
       this.#durations.push(duration);
     }
@@ -178,7 +203,9 @@ function lastJson(): (text: string) => string {
  * time, the logger's bindings, the fields in that order, msg), without
  * building the object pino would walk for every request.
  */
-function requestLogWriter(logger: Logger): (req: Request, res: Response, route: string, status: number, ms: number, aborted: boolean) => void {
+function requestLogWriter(
+  logger: Logger,
+): (req: Request, res: Response, route: string, status: number, ms: number, aborted: boolean) => void {
   const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym, messageKeySym } = pino.symbols;
   const internals = logger as unknown as Record<symbol, unknown>;
   const level = (internals[lsCacheSym] as Record<number, string>)[logger.levels.values.info!]!;
@@ -201,7 +228,6 @@ function requestLogWriter(logger: Logger): (req: Request, res: Response, route: 
     );
   };
 }
-
 
 /** The tuned RequestRecorder: TunedRequestMetrics and the request line written straight to the logger's stream. */
 export function tunedRecorder(logger: Logger, registry: Registry): RequestRecorder {

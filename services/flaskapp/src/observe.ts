@@ -9,7 +9,6 @@
 // Every label takes a value from a fixed set (methods, statuses, route
 // templates), so no traffic can grow /metrics beyond MAX_METRICS_BYTES.
 import type { RequestHandler, Request, Response } from "express";
-import { traceIdOf } from "./tracing.ts";
 
 /** Route label for requests no route matched; keeps label cardinality bounded. */
 export const UNMATCHED_ROUTE = "unmatched";
