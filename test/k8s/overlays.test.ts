@@ -9,7 +9,7 @@ import { labelsMatch, RenderError, renderKustomization, type K8sObject } from "#
 import { loadChecks, withLessonVars } from "#lessons/checks/checks.ts";
 import { IMAGE_NAMES, IMAGES } from "#lessons/core/images.ts";
 import { checkManifests } from "./manifest-checks.ts";
-import { allLessons, AMBIENT_CANNOT, AMBIENT_DIR, AMBIENT_LESSONS, ambientLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
+import { allLessons, sidecarLessons, AMBIENT_CANNOT, AMBIENT_DIR, AMBIENT_LESSONS, ambientLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
 import { fieldsOutside } from "#lessons/mesh/fields.ts";
 import { GATEWAY_API_STANDARD } from "#lessons/mesh/gateway-api.ts";
 import { lessonRenders } from "../renders.ts";
@@ -67,7 +67,7 @@ describe("the lesson overlays", () => {
   });
 
   // Any other API version than networking.istio.io/v1 or gateway.networking.k8s.io/v1 is an api-version finding of the checks above.
-  it.each(allLessons())("%s puts everything in the namespace the commands use, with sidecar injection on", (lesson) => {
+  it.each(sidecarLessons())("%s puts everything in the namespace the commands use, with sidecar injection on", (lesson) => {
     const objects = render(lesson);
     const ns = the(objects, "Namespace");
     expect(ns.metadata.name).toBe(DEFAULT_NAMESPACE);

@@ -107,7 +107,7 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     }
     await runSteps(upSteps(options, renders, io.out), plan);
     if (!plan.dryRun) {
-      const [first, second] = options.ambient ? [FIRST_AMBIENT_LESSON, ambientLessons()[1]!] : [LESSONS[0], LESSONS[1] ?? LESSONS[0]];
+      const [first, second] = options.ambient ? [FIRST_AMBIENT_LESSON, ambientLessons().find((l) => l !== FIRST_AMBIENT_LESSON)!] : [LESSONS[0], LESSONS[1] ?? LESSONS[0]];
       const pods = options.ambient ? "every pod is 1/1 (no sidecar) and enrolled with ztunnel" : "every pod is 2/2";
       io.out(`\ncluster ${name} is up (kubectl context ${options.target.context}), with Istio's ${options.ambient ? "ambient" : "demo"} profile and lesson ${first}; ${pods}.
 next: npm run verify -- ${first}    then: npm run lesson -- ${second}    at the end: npm run cluster -- down${name === DEFAULT_CLUSTER ? "" : ` --name ${name}`}\n`);
