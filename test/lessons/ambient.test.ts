@@ -1,8 +1,8 @@
 // Ambient mode in the preview: the pure reading of a render (ambient.ts: enrolment,
 // waypoints, the rules ambient ignores and says so), and the data path through the real
 // pieces (ztunnel's listener, the waypoint proxy, flaskapp pods as processes, tally), tried
-// as a learner would in a playground of their own. Every lesson under the oldest and the
-// newest release, and a broken copy of each, run in test/e2e/ambient.test.ts.
+// as a learner would in a playground of their own. Every ambient lesson under every release,
+// and a broken copy of each (its lesson.yaml), run in test/e2e/lessons.test.ts and broken.test.ts.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
