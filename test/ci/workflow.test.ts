@@ -10,7 +10,7 @@ import { parse } from "yaml";
 import { clusterCommand } from "#lessons/cli/cluster.ts";
 import { DEFAULT_DIAGNOSE_DIR } from "#lessons/cluster/kind.ts";
 import { ISTIO_RELEASES, KIND_NODE_IMAGE, KIND_VERSION, nodeImageKubernetes } from "#lessons/cluster/tools.ts";
-import { allLessons } from "#lessons/catalog/lessons.ts";
+import { ambientLessons, sidecarLessons } from "#lessons/catalog/lessons.ts";
 import { findRelease, supportsKubernetes } from "#lessons/mesh/releases.ts";
 
 /**
@@ -34,15 +34,15 @@ interface Step {
 
 const workflow = parse(readFileSync(`${ROOT}${FILE}`, "utf8")) as {
   on: Record<string, unknown>;
-  jobs: Record<string, { "runs-on": string; "timeout-minutes": number; strategy: { "fail-fast": boolean; matrix: { include: Array<{ istio: string; "gateway-api": string; "node-image": string }> } }; steps: Step[] }>;
+  jobs: Record<string, { "runs-on": string; "timeout-minutes": number; strategy: { "fail-fast": boolean; matrix: { include: Array<{ istio: string; "gateway-api": string; "node-image": string; "mode-flag": string }> } }; steps: Step[] }>;
 };
 const job = workflow.jobs.lessons!;
 const steps = job.steps;
 const runs = steps.flatMap((s) => (s.run ? [s.run.trim()] : []));
 
 /** A step's command with the matrix values of one entry filled in. */
-function expand(text: string, entry: { istio: string; "gateway-api": string; "node-image": string }): string {
-  return text.replaceAll("${{ matrix.istio }}", entry.istio).replaceAll("${{ matrix.gateway-api }}", entry["gateway-api"]).replaceAll("${{ matrix.node-image }}", entry["node-image"]);
+function expand(text: string, entry: { istio: string; "gateway-api": string; "node-image": string; "mode-flag": string }): string {
+  return text.replaceAll("${{ matrix.istio }}", entry.istio).replaceAll("${{ matrix.gateway-api }}", entry["gateway-api"]).replaceAll("${{ matrix.node-image }}", entry["node-image"]).replaceAll("${{ matrix.mode-flag }}", entry["mode-flag"]).trim();
 }
 
 describe(`${FILE}`, () => {
@@ -52,12 +52,13 @@ describe(`${FILE}`, () => {
     expect(job["timeout-minutes"]).toBeGreaterThan(0);
   });
 
-  it("tests the oldest and the newest supported Istio, each with its Gateway API release, and lets both finish", () => {
+  it("tests the oldest and the newest supported Istio in sidecar mode and the newest in ambient mode, each with its Gateway API release, and lets all finish", () => {
     const oldest = ISTIO_RELEASES[0]!;
     const newest = ISTIO_RELEASES.at(-1)!;
     expect(job.strategy.matrix.include).toEqual([
-      { istio: oldest.patch, "gateway-api": oldest.gatewayApi, "node-image": KIND_NODE_IMAGE },
-      { istio: newest.patch, "gateway-api": newest.gatewayApi, "node-image": KIND_NODE_IMAGE },
+      { istio: oldest.patch, "gateway-api": oldest.gatewayApi, "node-image": KIND_NODE_IMAGE, "mode-flag": "" },
+      { istio: newest.patch, "gateway-api": newest.gatewayApi, "node-image": KIND_NODE_IMAGE, "mode-flag": "" },
+      { istio: newest.patch, "gateway-api": newest.gatewayApi, "node-image": KIND_NODE_IMAGE, "mode-flag": "--ambient" },
     ]);
     expect(job.strategy["fail-fast"]).toBe(false);
   });
@@ -95,22 +96,29 @@ describe(`${FILE}`, () => {
     const npm = steps.filter((s) => s.run?.startsWith("npm ")).map((s) => [s.run!.trim(), s.if ?? ""]);
     expect(npm).toEqual([
       ["npm ci", ""],
-      ["npm run cluster -- up --gateway-api ${{ matrix.gateway-api }} --node-image ${{ matrix.node-image }}", ""],
-      ["npm run verify -- --all", ""],
+      ["npm run cluster -- up --gateway-api ${{ matrix.gateway-api }} --node-image ${{ matrix.node-image }} ${{ matrix.mode-flag }}", ""],
+      ["npm run verify -- --all ${{ matrix.mode-flag }}", ""],
       [`npm run cluster -- diagnose --out ${DEFAULT_DIAGNOSE_DIR}`, "failure()"],
       ["npm run cluster -- down", "always()"],
     ]);
     const upload = steps.find((s) => s.uses?.startsWith("actions/upload-artifact@"))!;
     expect(upload.if).toBe("failure()");
     expect(upload.with?.path).toBe(`${DEFAULT_DIAGNOSE_DIR}/`);
-    expect(String(upload.with?.name)).toContain("${{ matrix.istio }}");
+    expect(String(upload.with?.name)).toContain("${{ matrix.istio }}${{ matrix.mode-flag }}");
+  });
+
+  it("the ambient leg installs the ambient profile and walks the ambient lessons", async () => {
+    const ambient = job.strategy.matrix.include.find((e) => e["mode-flag"] === "--ambient")!;
+    const lines = runs.filter((r) => r.startsWith("npm run ")).map((r) => expand(r, ambient));
+    expect(lines).toContain(`npm run cluster -- up --gateway-api ${ambient["gateway-api"]} --node-image ${ambient["node-image"]} --ambient`);
+    expect(lines).toContain("npm run verify -- --all --ambient");
   });
 
   describe("every npm run command of the workflow, as our commands take it (with --dry-run)", () => {
     const fake = fakeClusterForAll();
 
     const cases = job.strategy.matrix.include.flatMap((entry) =>
-      runs.filter((r) => r.startsWith("npm run ")).map((r) => [entry.istio, expand(r, entry)] as const),
+      runs.filter((r) => r.startsWith("npm run ")).map((r) => [`${entry.istio} ${entry["mode-flag"]}`.trim(), expand(r, entry)] as const),
     );
     const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts;
     it.each(cases)("Istio %s: %s", async (_istio, line) => {
@@ -122,12 +130,20 @@ describe(`${FILE}`, () => {
     });
 
     it("verify --all walks every lesson of every track: the 18 Istio-API overlays and their Gateway API twins", async () => {
-      const line = runs.find((r) => r.startsWith("npm run verify -- --all"))!;
+      const sidecarLeg = job.strategy.matrix.include.find((e) => e["mode-flag"] === "")!;
+      const line = expand(runs.find((r) => r.startsWith("npm run verify -- --all"))!, sidecarLeg);
       const { stdout } = await dryRunNpmLine(line, fake().env());
       const walked = [...stdout.matchAll(/^== (\S+) /gm)].map((m) => m[1]);
-      expect(walked).toEqual(allLessons());
+      expect(walked).toEqual(sidecarLessons());
       expect(walked.filter((l) => l!.startsWith("gateway-api/")).length).toBeGreaterThanOrEqual(11);
       expect(stdout).toContain("$ kubectl apply -k k8s/gateway-api/weighted");
+    });
+
+    it("verify --all --ambient (the ambient leg) walks every ambient lesson", async () => {
+      const ambientLeg = job.strategy.matrix.include.find((e) => e["mode-flag"] === "--ambient")!;
+      const line = expand(runs.find((r) => r.startsWith("npm run verify -- --all"))!, ambientLeg);
+      const { stdout } = await dryRunNpmLine(line, fake().env());
+      expect([...stdout.matchAll(/^== (\S+) /gm)].map((m) => m[1])).toEqual(ambientLessons());
     });
 
     it("cluster up installs the matrix's Gateway API release", async () => {

@@ -217,3 +217,29 @@ describe("image names", () => {
     expect(rulesOf(checkImages([d]))).toEqual(expected);
   });
 });
+
+describe("crossCheck: ambient mode", () => {
+  const namespace = (labels: Record<string, string>): K8sObject => ({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS, labels } });
+  const waypoint = (listeners: unknown[], labels: Record<string, string> = {}): K8sObject => ({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "Gateway",
+    metadata: { name: "wp", namespace: NS, labels },
+    spec: { gatewayClassName: "istio-waypoint", listeners },
+  });
+  const hbone = [{ name: "mesh", port: 15008, protocol: "HBONE" }];
+  const enrolled = (waypointName: string): K8sObject => ({ ...service("app", { app: "app" }), metadata: { name: "app", namespace: NS, labels: { "istio.io/use-waypoint": waypointName } } });
+  const rules = (objects: K8sObject[]) => crossCheck(objects).map((f) => `${f.rule} ${f.object}: ${f.message}`).filter((f) => /^(ambient-namespace|waypoint|use-waypoint) /.test(f));
+
+  it("accepts an ambient namespace, a waypoint with its HBONE listener, and a Service enrolled with it", () => {
+    expect(rules([namespace({ "istio.io/dataplane-mode": "ambient" }), waypoint(hbone, { "istio.io/waypoint-for": "service" }), enrolled("wp")])).toEqual([]);
+  });
+
+  it("flags sidecar injection beside ambient, a waypoint without HBONE on 15008 or with an unknown waypoint-for, and a label naming no waypoint", () => {
+    expect(rules([namespace({ "istio.io/dataplane-mode": "ambient", "istio-injection": "enabled" }), waypoint([{ name: "http", port: 80, protocol: "HTTP" }], { "istio.io/waypoint-for": "services" }), enrolled("other")])).toEqual([
+      "ambient-namespace Namespace/lessons: has istio-injection beside istio.io/dataplane-mode: ambient; pods that get a sidecar are left out of ambient",
+      "waypoint Gateway/wp: spec.listeners: a waypoint needs protocol HBONE on port 15008",
+      "waypoint Gateway/wp: istio.io/waypoint-for services: expected service, workload, all or none",
+      "use-waypoint Service/app: istio.io/use-waypoint names lessons/other, which is no waypoint (Gateway of class istio-waypoint) of the render",
+    ]);
+  });
+});

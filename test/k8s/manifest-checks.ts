@@ -37,7 +37,10 @@ export type Rule =
   | "port-name"
   | "restricted"
   | "shutdown-budget"
-  | "image";
+  | "image"
+  | "ambient-namespace"
+  | "waypoint"
+  | "use-waypoint";
 
 export interface Finding {
   rule: Rule;
@@ -383,6 +386,36 @@ function checkDeprecatedFields(rules: readonly K8sObject[]): Finding[] {
   return findings;
 }
 
+// ---- ambient mode ----
+
+const labelsOf = (obj: K8sObject): Record<string, string> => (obj.metadata as { labels?: Record<string, string> }).labels ?? {};
+
+/**
+ * Ambient mode (istio.io/dataplane-mode: ambient): no sidecar injection beside it; every waypoint
+ * (a Gateway of class istio-waypoint) has the HBONE listener on 15008 and a known
+ * istio.io/waypoint-for; every istio.io/use-waypoint label names a waypoint of the render.
+ */
+function checkAmbient(objects: readonly K8sObject[], gateways: readonly K8sObject[]): Finding[] {
+  const findings: Finding[] = [];
+  for (const ns of objects.filter((o) => isKind(o, "", "Namespace") && labelsOf(o)["istio.io/dataplane-mode"] === "ambient")) {
+    if (labelsOf(ns)["istio-injection"] !== undefined) findings.push({ rule: "ambient-namespace", object: objectId(ns), message: "has istio-injection beside istio.io/dataplane-mode: ambient; pods that get a sidecar are left out of ambient" });
+  }
+  const waypoints = gateways.filter((g) => g.spec?.gatewayClassName === "istio-waypoint");
+  for (const wp of waypoints) {
+    const listeners = (wp.spec?.listeners ?? []) as { port?: number; protocol?: string }[];
+    if (!listeners.some((l) => l.protocol === "HBONE" && l.port === 15008)) findings.push({ rule: "waypoint", object: objectId(wp), message: "spec.listeners: a waypoint needs protocol HBONE on port 15008" });
+    const forTraffic = labelsOf(wp)["istio.io/waypoint-for"];
+    if (forTraffic !== undefined && !["service", "workload", "all", "none"].includes(forTraffic)) findings.push({ rule: "waypoint", object: objectId(wp), message: `istio.io/waypoint-for ${forTraffic}: expected service, workload, all or none` });
+  }
+  for (const obj of objects.filter((o) => isKind(o, "", "Service") || isKind(o, "", "Namespace"))) {
+    const name = labelsOf(obj)["istio.io/use-waypoint"];
+    if (name === undefined || name === "none") continue;
+    const namespace = labelsOf(obj)["istio.io/use-waypoint-namespace"] ?? (obj.kind === "Namespace" ? obj.metadata.name : namespaceOf(obj));
+    if (!waypoints.some((w) => w.metadata.name === name && namespaceOf(w) === namespace)) findings.push({ rule: "use-waypoint", object: objectId(obj), message: `istio.io/use-waypoint names ${namespace}/${name}, which is no waypoint (Gateway of class istio-waypoint) of the render` });
+  }
+  return findings;
+}
+
 // ---- workload hardening ----
 
 /** What a container lacks for the Pod Security "restricted" profile (plus a read-only root). */
@@ -465,6 +498,7 @@ export function crossCheck(objects: readonly K8sObject[]): Finding[] {
     ...checkRoutes(virtualServices, destinationRules, services),
     ...checkSubsets(destinationRules, services, templates),
     ...checkHttpRoutes(httpRoutes, services, gateways),
+    ...checkAmbient(objects, gateways),
     ...checkDeprecatedFields([...virtualServices, ...destinationRules]),
     ...checkRestricted(templates),
     ...checkShutdownBudget(templates),

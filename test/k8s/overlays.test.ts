@@ -9,7 +9,7 @@ import { labelsMatch, RenderError, renderKustomization, type K8sObject } from "#
 import { loadChecks, withLessonVars } from "#lessons/checks/checks.ts";
 import { IMAGE_NAMES, IMAGES } from "#lessons/core/images.ts";
 import { checkManifests } from "./manifest-checks.ts";
-import { allLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
+import { allLessons, sidecarLessons, AMBIENT_CANNOT, AMBIENT_DIR, AMBIENT_LESSONS, ambientLessons, checksFile, GATEWAY_API_DIR, GATEWAY_API_LESSONS, LESSONS, OVERLAYS_DIR, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
 import { fieldsOutside } from "#lessons/mesh/fields.ts";
 import { GATEWAY_API_STANDARD } from "#lessons/mesh/gateway-api.ts";
 import { lessonRenders } from "../renders.ts";
@@ -67,7 +67,7 @@ describe("the lesson overlays", () => {
   });
 
   // Any other API version than networking.istio.io/v1 or gateway.networking.k8s.io/v1 is an api-version finding of the checks above.
-  it.each(allLessons())("%s puts everything in the namespace the commands use, with sidecar injection on", (lesson) => {
+  it.each(sidecarLessons())("%s puts everything in the namespace the commands use, with sidecar injection on", (lesson) => {
     const objects = render(lesson);
     const ns = the(objects, "Namespace");
     expect(ns.metadata.name).toBe(DEFAULT_NAMESPACE);
@@ -294,6 +294,71 @@ describe("without kubectl", () => {
       await expect(renderKustomization(path.join(OVERLAYS, "round-robin"))).rejects.toThrow(/kubectl is not installed or not on PATH/);
     } finally {
       process.env.PATH = saved;
+    }
+  });
+});
+
+describe("the ambient lessons (k8s/ambient)", () => {
+  const ambientRenders = new Map<string, K8sObject[]>();
+  beforeAll(async () => {
+    for (const lesson of ambientLessons()) ambientRenders.set(lesson, await renderKustomization(overlayDir(lesson)));
+  }, 120_000);
+  const renderAmbient = (lesson: string) => ambientRenders.get(lesson)!;
+  const labelsOf = (obj: K8sObject): Record<string, string> => (obj.metadata as { labels?: Record<string, string> }).labels ?? {};
+  const ONLY_AMBIENT = ["l4-only", "enrol-waypoint", "ingress-waypoint"];
+
+  it("are exactly the lessons in the contract, each with a kustomization and checks", async () => {
+    const dirs = (await readdir(AMBIENT_DIR, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+    expect(dirs.sort()).toEqual([...AMBIENT_LESSONS].sort());
+    for (const lesson of ambientLessons()) await expect(loadChecks(checksFile(overlayDir(lesson)))).resolves.toMatchObject({ checks: expect.any(Array) });
+  });
+
+  it("cover every sidecar lesson: each has an ambient lesson of its name or a reason why not, never both", () => {
+    for (const lesson of LESSONS) expect((AMBIENT_LESSONS as readonly string[]).includes(lesson), lesson).toBe(!(lesson in AMBIENT_CANNOT));
+    expect(AMBIENT_LESSONS.filter((l) => !(LESSONS as readonly string[]).includes(l))).toEqual(ONLY_AMBIENT);
+  });
+
+  it.each(ambientLessons())("%s passes the schema and cross-checks (ambient ones included)", (lesson) => {
+    expect(checkManifests(renderAmbient(lesson))).toEqual([]);
+  });
+
+  it.each(ambientLessons())("%s enrols its namespace in ambient mode, without sidecar injection, and puts everything there", (lesson) => {
+    const objects = renderAmbient(lesson);
+    const ns = the(objects, "Namespace");
+    expect(ns.metadata.name).toBe(DEFAULT_NAMESPACE);
+    expect(labelsOf(ns)["istio.io/dataplane-mode"]).toBe("ambient");
+    expect(labelsOf(ns)["istio-injection"]).toBeUndefined();
+    for (const obj of objects.filter((o) => o.kind !== "Namespace")) expect(obj.metadata.namespace, `${obj.kind}/${obj.metadata.name}`).toBe(DEFAULT_NAMESPACE);
+  });
+
+  it.each(ambientLessons())("%s declares the waypoint and enrols flaskapp with it, unless it is about their absence", (lesson) => {
+    const objects = renderAmbient(lesson);
+    const waypoints = objects.filter((o) => o.kind === "Gateway" && o.spec.gatewayClassName === "istio-waypoint");
+    const enrolment = labelsOf(the(objects, "Service", "flaskapp"))["istio.io/use-waypoint"];
+    if (lesson === "ambient/l4-only") {
+      expect(waypoints).toEqual([]);
+      return;
+    }
+    expect(waypoints.map((w) => [w.metadata.name, labelsOf(w)["istio.io/waypoint-for"], w.spec.listeners])).toEqual([["flaskapp-waypoint", "service", [{ name: "mesh", port: 15008, protocol: "HBONE" }]]]);
+    expect(enrolment).toBe(lesson === "ambient/enrol-waypoint" ? undefined : "flaskapp-waypoint");
+    // Only flaskapp is enrolled: the version Services are the waypoint's backends.
+    expect(objects.filter((o) => o.kind === "Service" && labelsOf(o)["istio.io/use-waypoint"]).map((s) => s.metadata.name)).toEqual(enrolment ? ["flaskapp"] : []);
+  });
+
+  it.each(ambientLessons())("%s writes its routes as HTTPRoutes with a Service parent or a Gateway of class istio, never a VirtualService or Sidecar", (lesson) => {
+    const objects = renderAmbient(lesson);
+    expect(objects.filter((o) => ["VirtualService", "Sidecar", "EnvoyFilter"].includes(o.kind)).map((o) => o.kind)).toEqual([]);
+    for (const route of ofKind(objects, "HTTPRoute")) {
+      for (const parent of route.spec.parentRefs) {
+        if (parent.kind === "Service") expect(parent.group).toBe("");
+        else expect(the(objects, "Gateway", parent.name).spec.gatewayClassName).toBe("istio");
+      }
+    }
+  });
+
+  it("only ingress-waypoint sends ingress through the waypoint", () => {
+    for (const lesson of ambientLessons()) {
+      expect(labelsOf(the(renderAmbient(lesson), "Service", "flaskapp"))["istio.io/ingress-use-waypoint"], lesson).toBe(lesson === "ambient/ingress-waypoint" ? "true" : undefined);
     }
   });
 });

@@ -11,6 +11,7 @@ import { loadCatalog } from "#lessons/catalog/catalog.ts";
 import { CATALOG_LIMITS, CatalogError, parseLessonFile, parseTrackFile } from "#lessons/catalog/lesson-file.ts";
 import {
   allLessons,
+  ambientLessons,
   catalog,
   DEFAULT_LESSONS,
   GATEWAY_API_CANNOT,
@@ -20,6 +21,7 @@ import {
   noTwinForm,
   overlayDir,
   SEED_STEPS,
+  sidecarLessons,
 } from "#lessons/catalog/lessons.ts";
 import { lessonTable, withLessonTable } from "#lessons/catalog/readme-table.ts";
 import { K8S_DIR, ROOT } from "#lessons/core/paths.ts";
@@ -66,7 +68,8 @@ describe("the lessons, read from their directories", () => {
     expect(LESSONS).toEqual(ISTIO_API);
     expect(Object.keys(GATEWAY_API_CANNOT).sort()).toEqual([...NO_TWIN].sort());
     expect(GATEWAY_API_LESSONS).toEqual(ISTIO_API.filter((l) => !NO_TWIN.includes(l)));
-    expect(allLessons()).toEqual([...ISTIO_API, ...GATEWAY_API_LESSONS.map((l) => `gateway-api/${l}`)]);
+    expect(allLessons()).toEqual([...ISTIO_API, ...GATEWAY_API_LESSONS.map((l) => `gateway-api/${l}`), ...ambientLessons()]);
+    expect(sidecarLessons()).toEqual([...ISTIO_API, ...GATEWAY_API_LESSONS.map((l) => `gateway-api/${l}`)]);
   });
 
   it("keeps names, paths and the quick start's steps", () => {
@@ -82,7 +85,8 @@ describe("the lessons, read from their directories", () => {
   });
 
   it("gives each twin its primary lesson's place and, unless it has its own, its line", () => {
-    const twins = catalog().lessons.filter((l) => !l.track.primary);
+    // Ambient's l4-only, enrol-waypoint and ingress-waypoint twin no lesson: they have a line of their own.
+    const twins = catalog().lessons.filter((l) => !l.track.primary && catalog().lessons.some((p) => p.track.primary && p.base === l.base));
     for (const twin of twins) {
       const primary = catalog().lessons.find((l) => l.track.primary && l.base === twin.base)!;
       expect([twin.order, twin.see]).toEqual([primary.order, primary.see]);
@@ -211,11 +215,14 @@ describe("lesson.yaml and track.yaml are read strictly", () => {
 
   it("refuses a track.yaml with an unknown field, or primary that is no boolean", () => {
     expect(() => parseTrackFile({ order: 1, title: "Istio's API", prefix: "" }, "t.yaml")).toThrow(
-      "t.yaml: prefix: unknown field (known: order, title, primary)",
+      "t.yaml: prefix: unknown field (known: order, title, primary, dataPlane)",
     );
     expect(() => parseTrackFile({ order: 1, title: "Istio API", primary: "yes" }, "t.yaml")).toThrow(
       't.yaml: primary: expected true or false, got "yes"',
     );
+    expect(() => parseTrackFile({ order: 3, title: "Ambient", dataPlane: "sidecarless" }, "t.yaml")).toThrow('t.yaml: dataPlane: expected sidecar or ambient, got "sidecarless"');
+    expect(parseTrackFile({ order: 3, title: "Ambient", dataPlane: "ambient" }, "t.yaml").dataPlane).toBe("ambient");
+    expect(parseTrackFile({ order: 2, title: "Gateway API" }, "t.yaml").dataPlane).toBe("sidecar");
   });
 
   it("every lesson.yaml of the repository's own tracks reads back to the same values (no field is lost)", () => {

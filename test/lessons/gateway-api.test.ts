@@ -440,7 +440,8 @@ describe("[gw-gateway] a Gateway of class istio: the gateway istiod deploys for 
   });
 
   it.each([
-    ["another class", [gateway({ gatewayClassName: "istio-waypoint" })], "Gateway gw: spec.gatewayClassName: istio-waypoint: the preview runs only class istio"],
+    // Class istio-waypoint is a waypoint, read by ambient.ts (test/lessons/ambient.test.ts).
+    ["another class", [gateway({ gatewayClassName: "kgateway" })], "Gateway gw: spec.gatewayClassName: kgateway: the preview runs only class istio"],
     ["an HTTPS listener", [gateway({ listeners: [{ ...LISTENER, protocol: "HTTPS" }] })], "Gateway gw: spec.listeners[0].protocol: HTTPS: only HTTP listeners are modelled"],
     ["listeners on two ports", [gateway({ listeners: [LISTENER, { ...LISTENER, name: "alt", port: 8080 }] })], "Gateway gw: spec.listeners: ports 80, 8080: the preview models a Gateway whose listeners share one port"],
     ["routes from selected namespaces", [gateway({ listeners: [{ ...LISTENER, allowedRoutes: { namespaces: { from: "Selector" } } }] })], 'spec.listeners[0].allowedRoutes.namespaces.from: expected one of Same, All, got "Selector"'],

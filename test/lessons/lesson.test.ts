@@ -233,6 +233,7 @@ describe("lesson failure paths", () => {
     ["no lesson", [], "name a lesson"],
     ["two lessons", ["weighted", "mirror"], "one lesson at a time"],
     ["unknown lesson", ["canary"], 'unknown lesson "canary"'],
+    ["a sidecar lesson ambient cannot express", ["ambient/fault-delay"], "ambient/fault-delay is no lesson: an HTTPRoute has no fault filter"],
     ["a wait of 0s", ["weighted", "--wait", "0s"], '--wait "0s"'],
   ])("usage: %s", async (_name, args, message) => {
     expect((await refusal(lessonCommand, args)).message).toContain(message);

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "#lessons/core/kustomize.ts";
-import { allLessons, checksFile, LESSONS, overlayDir, type Lesson } from "#lessons/catalog/lessons.ts";
+import { allLessons, checksFile, LESSONS, overlayDir, sidecarLessons, type Lesson } from "#lessons/catalog/lessons.ts";
 import { loadChecks, tallyArgs } from "#lessons/checks/checks.ts";
 import { runTally } from "#lessons/checks/preview.ts";
 import { NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
@@ -101,7 +101,7 @@ describe("verify --dry-run prints the exact commands", () => {
     );
   });
 
-  it.each(allLessons())("%s prints one kubectl exec per check after the readiness queries", async (lesson) => {
+  it.each(sidecarLessons())("%s prints one kubectl exec per check after the readiness queries", async (lesson) => {
     const { code, stdout } = await verify([lesson, "--dry-run"]);
     expect(code).toBe(0);
     const commands = dryRunCommands(stdout);
@@ -365,7 +365,7 @@ describe("verify --all", () => {
     expect(code).toBe(0);
     const blocks = stdout.split(/^== /m);
     expect(dryRunCommands(blocks[0]!)).toEqual(PROBE);
-    expect(blocks.slice(1).map((b) => b.split(" ")[0])).toEqual(allLessons());
+    expect(blocks.slice(1).map((b) => b.split(" ")[0])).toEqual(sidecarLessons());
     expect(dryRunCommands(blocks[3]!)).toEqual([
       GATEWAY_API_QUERY("$ kubectl"),
       ...RULES.deleteOthers("$ kubectl"),
@@ -399,7 +399,7 @@ describe("verify --all", () => {
     expect(withoutRetries(normalize(fake.commands()))).toEqual(normalize(dryRunCommands(dry.stdout)));
     const table = stdout.slice(stdout.lastIndexOf("\nlesson "));
     const rows = table.trim().split("\n").slice(1).map((row) => row.split(/ {2,}/));
-    expect(rows.map((row) => row.slice(0, 2))).toEqual(allLessons().map((lesson) => [lesson, "PASS"]));
+    expect(rows.map((row) => row.slice(0, 2))).toEqual(sidecarLessons().map((lesson) => [lesson, "PASS"]));
     for (const row of rows) expect(row[2]).toMatch(/^(\d+)\/\1$/);
     expect(fake.rules()).toEqual([]);
     expect(code).toBe(0);
@@ -434,7 +434,7 @@ describe("verify --all", () => {
     const { code, stdout } = await verify(["--all"]);
     const table = stdout.slice(stdout.lastIndexOf("\nlesson ")).trim().split("\n");
     expect(table[1]!.split(/ {2,}/).slice(0, 2)).toEqual(["round-robin", "NOT READY"]);
-    expect(table.slice(2, allLessons().length + 1).map((row) => row.split(/ {2,}/)[1])).toEqual(allLessons().slice(1).map(() => "SKIPPED"));
+    expect(table.slice(2, sidecarLessons().length + 1).map((row) => row.split(/ {2,}/)[1])).toEqual(sidecarLessons().slice(1).map(() => "SKIPPED"));
     expect(stdout).toContain("round-robin: not ready:\n  pod flaskapp-v1-5d8f7c9b4-qx7rz0: container flaskapp cannot get image istio-lessons/flaskapp:0.1.0 (ImagePullBackOff)");
     expect(stdout).toContain("stopped: the pods did not become ready, so the remaining lessons were skipped");
     expect(fake.commands().filter((c) => c.includes("apply -k"))).toEqual(["$ kubectl apply -k k8s/overlays/round-robin"]);

@@ -57,7 +57,16 @@ export interface TrackFile {
   title: string;
   /** The primary track's lessons run by bare name; the others' as <track dir>/<name>, twins of the primary's. */
   primary: boolean;
+  /**
+   * The data plane its lessons need on a cluster: `sidecar` (the default) or `ambient` (Istio's ambient
+   * profile, docs/ambient.md). `cluster up --ambient` and `verify --all --ambient` take the ambient tracks,
+   * the plain commands the others: one cluster runs one mode.
+   */
+  dataPlane: DataPlane;
 }
+
+export const DATA_PLANES = ["sidecar", "ambient"] as const;
+export type DataPlane = (typeof DATA_PLANES)[number];
 
 /** Every limit of the two files, explicit. */
 export const CATALOG_LIMITS = {
@@ -72,7 +81,7 @@ export const CATALOG_LIMITS = {
 } as const;
 
 const LESSON_FIELDS = ["order", "see", "seedStep", "note", "noTwin", "broken", "unbreakable"];
-const TRACK_FIELDS = ["order", "title", "primary"];
+const TRACK_FIELDS = ["order", "title", "primary", "dataPlane"];
 const BREAKAGE_FIELDS = ["what", "patches", "passes"];
 const PATCH_FIELDS = ["target", "ops"];
 const TARGET_FIELDS = ["kind", "name"];
@@ -210,5 +219,12 @@ export function parseTrackFile(value: unknown, file: string): TrackFile {
     order: integer(v.order, file, "order", CATALOG_LIMITS.order),
     title: line(v.title, file, "title", CATALOG_LIMITS.shortChars),
     primary: v.primary === true,
+    dataPlane: dataPlaneOf(v.dataPlane, file),
   };
+}
+
+function dataPlaneOf(value: unknown, file: string): DataPlane {
+  if (value === undefined) return "sidecar";
+  if (typeof value !== "string" || !(DATA_PLANES as readonly string[]).includes(value)) fail(file, "dataPlane", `expected ${DATA_PLANES.join(" or ")}, got ${JSON.stringify(value)}`);
+  return value as DataPlane;
 }

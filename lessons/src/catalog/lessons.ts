@@ -9,13 +9,14 @@ import { loadChecks, type LessonChecks } from "../checks/checks.ts";
 import { KUSTOMIZATION_FILES } from "../core/overlay-files.ts";
 import { K8S_DIR } from "../core/paths.ts";
 import { loadCatalog, shownPath, type Catalog, type CatalogLesson } from "./catalog.ts";
-import { CatalogError } from "./lesson-file.ts";
+import { CatalogError, type DataPlane } from "./lesson-file.ts";
 
 /** Where the tracks are: k8s/, or the directory in $LESSONS_K8S_DIR (a test's own catalog). */
 export const CATALOG_ROOT = process.env.LESSONS_K8S_DIR ? resolve(process.env.LESSONS_K8S_DIR) : K8S_DIR;
 
 export const OVERLAYS_DIR = join(CATALOG_ROOT, "overlays");
 export const GATEWAY_API_DIR = join(CATALOG_ROOT, "gateway-api");
+export const AMBIENT_DIR = join(CATALOG_ROOT, "ambient");
 const GATEWAY_API_TRACK = "gateway-api";
 
 // Read once, at import; a bad lesson.yaml is kept and thrown by catalog() (so a command that
@@ -61,6 +62,31 @@ export type Lesson = string;
 export function allLessons(): string[] {
   return lessonsRead.map((l) => l.name);
 }
+
+/** The lessons of the tracks whose data plane is `mode` (dataPlane in track.yaml): what one cluster can run. */
+export function lessonsOfDataPlane(mode: DataPlane): string[] {
+  return lessonsRead.filter((l) => l.track.dataPlane === mode).map((l) => l.name);
+}
+
+/** The lessons a cluster with sidecars runs (`verify --all`): Istio's API and the Gateway API twins. */
+export function sidecarLessons(): string[] {
+  return lessonsOfDataPlane("sidecar");
+}
+
+/** The lessons in ambient mode, as ambient/<name> (`verify --all --ambient`; docs/ambient.md). */
+export function ambientLessons(): string[] {
+  return lessonsOfDataPlane("ambient");
+}
+
+export function isAmbientLesson(name: string): boolean {
+  return lessonInfo(name)?.track.dataPlane === "ambient";
+}
+
+/** The ambient lessons' directory names, in order (three exist only in ambient mode). */
+export const AMBIENT_LESSONS: readonly string[] = lessonsRead.filter((l) => l.track.dataPlane === "ambient").map((l) => l.base);
+
+/** The lessons ambient mode cannot express, and why (noTwin.ambient in their lesson.yaml). */
+export const AMBIENT_CANNOT: Readonly<Record<string, string>> = Object.fromEntries(lessonsRead.flatMap((l) => (l.noTwin.ambient ? [[l.name, l.noTwin.ambient.why]] : [])));
 
 /** A lesson as its lesson.yaml describes it. */
 export function lessonInfo(name: Lesson): CatalogLesson | undefined {

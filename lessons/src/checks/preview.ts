@@ -34,6 +34,11 @@ export function previewRunner(mesh: Mesh, objects: K8sObject[], tallyBundle = TA
   };
 }
 
+/** The rules the render holds that ambient ignores or applies differently, one `warning:` line each. */
+export function meshWarnings(mesh: Mesh): string {
+  return mesh.warnings.map((w) => `   warning: ${w}\n`).join("");
+}
+
 export interface PreviewOptions extends MeshOptions {
   tallyBundle?: string;
   /** How the overlay is read and rendered: remote entries allowed or not, the render's limits. */
@@ -56,7 +61,7 @@ export async function previewTarget(target: PreviewTarget, options: PreviewOptio
   // A playground without checks.yaml gets the default sample, which expects nothing.
   const checks = target.checks ? withLessonVars(target.checks.checks, objects) : [DEFAULT_SAMPLE];
   const mesh = await Mesh.start(objects, { ...options, checkEnvNames: envNamesRead(checks) });
-  options.write?.(`   preview: pods ${mesh.pods.map((p) => p.name).join(", ")}\n${mesh.notes.map((note) => `   note: ${note}\n`).join("")}\n`);
+  options.write?.(`   preview: ${mesh.ambient ? "ambient mode (ztunnel, no sidecars), " : ""}pods ${mesh.pods.map((p) => p.name).join(", ")}\n${meshWarnings(mesh)}${mesh.notes.map((note) => `   note: ${note}\n`).join("")}\n`);
   try {
     const runner = previewRunner(mesh, objects, tallyBundle);
     const results: CheckResult[] = [];

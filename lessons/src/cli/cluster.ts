@@ -9,7 +9,8 @@ import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { formatDuration } from "#common/duration.ts";
 import { UsageError } from "#common/usage-error.ts";
-import { LESSONS } from "../catalog/lessons.ts";
+import { ambientLessons, LESSONS } from "../catalog/lessons.ts";
+import { FIRST_AMBIENT_LESSON } from "../cluster/ambient.ts";
 import { CLUSTER_NAME, DEFAULT_CLUSTER, DEFAULT_DIAGNOSE_DIR, diagnoseSteps, downSteps, GATEWAY_API_VERSION, kindContext, TOOLS_NEEDED, upSteps, type ClusterOptions } from "../cluster/kind.ts";
 import { renderLessons, type Renders } from "../cluster/lesson-steps.ts";
 import { EXIT, missingTools, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo } from "../cluster/plan.ts";
@@ -17,7 +18,7 @@ import { DEFAULT_GATEWAY_API, GATEWAY_API_CHANNELS, KIND_NODE_IMAGE, SUPPORTED_I
 import { processIo, runCommand } from "./command.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
 
-const USAGE = `usage: npm run cluster -- up [--name NAME] [--dry-run] [--wait D] [--build-timeout D] [--node-image IMAGE] [--gateway-api VERSION] [--gateway-api-channel C]
+const USAGE = `usage: npm run cluster -- up [--ambient] [--name NAME] [--dry-run] [--wait D] [--build-timeout D] [--node-image IMAGE] [--gateway-api VERSION] [--gateway-api-channel C]
        npm run cluster -- down [--name NAME] [--dry-run]
        npm run cluster -- diagnose [--name NAME | --context NAME] [--out DIR] [--dry-run]
   up        creates a kind cluster with Istio (demo profile, your istioctl), builds and loads both images,
@@ -26,6 +27,7 @@ const USAGE = `usage: npm run cluster -- up [--name NAME] [--dry-run] [--wait D]
   diagnose  saves pod logs and kubectl get output into DIR (default ${DEFAULT_DIAGNOSE_DIR})
   --name NAME          kind cluster name (default ${DEFAULT_CLUSTER}; kubectl context kind-NAME)
   --dry-run            print every command in order, run none
+  --ambient            up: Istio's ambient profile (ztunnel and the CNI agent, no sidecars), then ${FIRST_AMBIENT_LESSON}, pods 1/1
   --wait D             how long Istio's components and each Deployment may take to be ready (default ${formatDuration(LIMITS.wait.default)})
   --build-timeout D    how long each docker build may take (default ${formatDuration(LIMITS.buildTimeout.default)})
   --node-image IMAGE   kind node image (default ${KIND_NODE_IMAGE.split("@")[0]}, pinned by digest: Kubernetes every checked Istio supports)
@@ -44,6 +46,7 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     "gateway-api": { type: "string" },
     "gateway-api-channel": { type: "string" },
     out: { type: "string" },
+    ambient: { type: "boolean" },
   });
   if (values.help) {
     io.out(`${USAGE}\n`);
@@ -63,6 +66,7 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
   onlyFor("node-image", values["node-image"], ["up"]);
   onlyFor("gateway-api", values["gateway-api"], ["up"]);
   onlyFor("gateway-api-channel", values["gateway-api-channel"], ["up"]);
+  onlyFor("ambient", values.ambient, ["up"]);
   const channel = values["gateway-api-channel"] ?? GATEWAY_API_CHANNELS[0];
   if (!(GATEWAY_API_CHANNELS as readonly string[]).includes(channel)) throw new UsageError(`--gateway-api-channel "${channel}": expected ${GATEWAY_API_CHANNELS.join(" or ")}`);
   onlyFor("wait", values.wait, ["up"]);
@@ -78,6 +82,7 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     nodeImage: values["node-image"],
     gatewayApi,
     gatewayApiChannel: channel as GatewayApiChannel,
+    ambient: values.ambient ?? false,
   };
   const plan: PlanIo = { dryRun: values["dry-run"] ?? false, write: io.out, env: io.env, cwd: io.cwd };
   return withExitCodes("cluster", io, async () => {
@@ -102,8 +107,10 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     }
     await runSteps(upSteps(options, renders, io.out), plan);
     if (!plan.dryRun) {
-      io.out(`\ncluster ${name} is up (kubectl context ${options.target.context}), with Istio's demo profile and lesson ${LESSONS[0]}; every pod is 2/2.
-next: npm run verify -- ${LESSONS[0]}    then: npm run lesson -- ${LESSONS[1] ?? LESSONS[0]}    at the end: npm run cluster -- down${name === DEFAULT_CLUSTER ? "" : ` --name ${name}`}\n`);
+      const [first, second] = options.ambient ? [FIRST_AMBIENT_LESSON, ambientLessons().find((l) => l !== FIRST_AMBIENT_LESSON)!] : [LESSONS[0], LESSONS[1] ?? LESSONS[0]];
+      const pods = options.ambient ? "every pod is 1/1 (no sidecar) and enrolled with ztunnel" : "every pod is 2/2";
+      io.out(`\ncluster ${name} is up (kubectl context ${options.target.context}), with Istio's ${options.ambient ? "ambient" : "demo"} profile and lesson ${first}; ${pods}.
+next: npm run verify -- ${first}    then: npm run lesson -- ${second}    at the end: npm run cluster -- down${name === DEFAULT_CLUSTER ? "" : ` --name ${name}`}\n`);
     }
     return EXIT.ok;
   });

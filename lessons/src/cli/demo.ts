@@ -9,7 +9,7 @@ import { parseArgsUsageError, UsageError } from "#common/usage-error.ts";
 import { visibleText } from "#common/visible-text.ts";
 import { allLessons, DEFAULT_LESSONS, isLesson, lessonInfo, resolveTarget, SEED_STEPS, type LessonTarget } from "../catalog/lessons.ts";
 import { envNamesRead, tallyArgs, withLessonVars, type Check } from "../checks/checks.ts";
-import { previewTarget } from "../checks/preview.ts";
+import { meshWarnings, previewTarget } from "../checks/preview.ts";
 import { EXIT, missingTools, type CommandIo } from "../cluster/plan.ts";
 import { labelsMatch, renderKustomization, renderLimits, RENDER_LIMIT_SETTINGS, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
 import { FLASKAPP_BUNDLE, TALLY_BUNDLE, VIEW_ASSETS } from "../core/paths.ts";
@@ -116,7 +116,7 @@ async function serve(target: LessonTarget, release: IstioRelease, render: Render
   });
   const services = servedServices(mesh);
   out(`mesh preview of ${target.name} (Istio ${release.version} defaults)${target.checks ? `: ${target.checks.summary}` : ""}
-pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}
+${mesh.ambient ? "ambient mode: no sidecars; ztunnel carries each connection, waypoints apply the L7 rules of the Services enrolled with them\n" : ""}${meshWarnings(mesh)}pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}
 ${mesh.notes.map((note) => `note: ${note}\n`).join("")}${services.map((s) => `http://${s.name}${s.namespace === mesh.config.services.get(mesh.service)!.namespace ? "" : `.${s.namespace}`} (as the sleep pod calls it) is served at ${mesh.localUrl(`http://${s.host}/`).replace(/\/$/, "")}`).join("\n")}
 
 ${exampleCommands(mesh, checks[0])}

@@ -14,7 +14,7 @@ import { processIo, runCommand } from "./command.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
 
 const USAGE = `usage: npm run lesson -- <lesson> [--dry-run] [--context NAME] [--wait D] [--request-timeout D]
-  removes the other lessons' rules and what they added, applies the lesson's overlay and waits for its pods (2/2)
+  removes the other lessons' rules and what they added, applies the lesson's overlay and waits for its pods (2/2; an ambient lesson: 1/1, enrolled with ztunnel, its waypoint programmed)
   --dry-run            print the commands instead of running them
   --context NAME       kubectl context (default: the current one)
   --wait D             how long each Deployment may take to roll out (default 5m)

@@ -8,7 +8,7 @@
 // every sidecar). `--all` walks every lesson: apply, wait, check, remove.
 import { formatDuration } from "#common/duration.ts";
 import { UsageError } from "#common/usage-error.ts";
-import { allLessons, parseLessons } from "../catalog/lessons.ts";
+import { ambientLessons, parseLessons, sidecarLessons } from "../catalog/lessons.ts";
 import { renderLessons, type Renders } from "../cluster/lesson-steps.ts";
 import { requireKubectl, withExitCodes, type CommandIo } from "../cluster/plan.ts";
 import { verifyOne, walkLessons, type VerifyOptions } from "../cluster/verify-steps.ts";
@@ -18,7 +18,8 @@ import { COMMON_OPTIONS, contextOption, countOption, durationOption, LIMITS, par
 const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const USAGE = `usage: npm run verify -- <lesson> [options]    check a lesson applied on a cluster
-       npm run verify -- --all [options]       apply, check and remove every lesson in turn (both APIs: ${allLessons().length} lessons)
+       npm run verify -- --all [options]       apply, check and remove every lesson in turn (both APIs: ${sidecarLessons().length} lessons)
+       npm run verify -- --all --ambient       the same for the ambient lessons (a cluster from cluster up --ambient)
   --dry-run            print the kubectl commands instead of running them
   --context NAME       kubectl context (default: the current one)
   --namespace NS       the lessons' namespace (default: the overlay's, istio-lessons; not with --all)
@@ -26,13 +27,15 @@ const USAGE = `usage: npm run verify -- <lesson> [options]    check a lesson app
   --within D           how long a failing check is retried (default ${formatDuration(LIMITS.within.default)}; 0s: once)
   --wait D             --all: how long each Deployment may take to roll out (default ${formatDuration(LIMITS.wait.default)})
   --request-timeout D  how long the API server may take to answer a query (default ${formatDuration(LIMITS.requestTimeout.default)})
-lessons: ${allLessons().join(", ")}
+lessons: ${sidecarLessons().join(", ")}
+ambient lessons: ${ambientLessons().join(", ")}
 exit codes: 0 all passed, 1 a check failed, 2 usage, 3 no cluster, 4 not ready (namespace, pods, sidecars, rules), 5 kubectl missing`;
 
 export async function verifyCommand(argv: string[], io: CommandIo, renderAll: () => Promise<Renders> = renderLessons): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, {
     ...COMMON_OPTIONS,
     all: { type: "boolean" },
+    ambient: { type: "boolean" },
     namespace: { type: "string", short: "n" },
     passes: { type: "string" },
     within: { type: "string" },
@@ -46,7 +49,8 @@ export async function verifyCommand(argv: string[], io: CommandIo, renderAll: ()
   const namespace = values.namespace;
   if (namespace !== undefined && (!NAMESPACE_NAME.test(namespace) || namespace.length > 63)) throw new UsageError(`--namespace "${namespace}" is not a Kubernetes namespace name`);
   if (namespace !== undefined && values.all) throw new UsageError("--namespace cannot be used with --all: the overlays put everything in their own namespace");
-  const lessons = values.all ? allLessons() : parseLessons(positionals);
+  if (values.ambient && !values.all) throw new UsageError("--ambient is for --all (it walks the ambient lessons); name an ambient lesson as ambient/<lesson>");
+  const lessons = values.all ? (values.ambient ? ambientLessons() : sidecarLessons()) : parseLessons(positionals);
   const settings = {
     target: { context: contextOption(values.context), requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout) },
     passes: countOption("passes", values.passes, LIMITS.passes),

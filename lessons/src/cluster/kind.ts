@@ -8,6 +8,7 @@ import { dockerBuildCommand, IMAGE_NAMES, IMAGES } from "../core/images.ts";
 import { kubectl, renderNamespace } from "../core/kubectl.ts";
 import { ACTION_TIMEOUT_MS, QUERY_GRACE_MS, type KubeTarget } from "./kube.ts";
 import { switchSteps, waitSteps, type Renders } from "./lesson-steps.ts";
+import { ambientAgentsStep, ambientInstallArgv, FIRST_AMBIENT_LESSON } from "./ambient.ts";
 import { EXIT, failedMessage, lastError, StepError, type Step } from "./plan.ts";
 import { ruleResources } from "./rules.ts";
 import { findRelease, supportsKubernetes } from "../mesh/releases.ts";
@@ -32,6 +33,8 @@ export interface ClusterOptions {
   /** The Gateway API CRD release; undefined: the one the learner's istioctl is built against. */
   gatewayApi?: string | undefined;
   gatewayApiChannel: GatewayApiChannel;
+  /** Istio's ambient profile (ztunnel and the CNI agent, no sidecars) and the first ambient lesson, instead of the demo profile. */
+  ambient?: boolean;
 }
 
 /** The tools a subcommand runs; a missing one is reported before anything runs. */
@@ -51,7 +54,7 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
   const context = target.context;
   let exists = false;
   let istio = "";
-  const first = LESSONS[0];
+  const first = options.ambient ? FIRST_AMBIENT_LESSON : LESSONS[0];
   const render = renders.get(first)!;
   const nodeImage = options.nodeImage ?? KIND_NODE_IMAGE;
   const crds = (version: string) => kubectl(context, "apply", "--server-side", "-f", gatewayApiCrdsUrl(version, options.gatewayApiChannel));
@@ -145,7 +148,7 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
       },
     },
     {
-      argv: ["istioctl", "install", "--context", context, "--set", "profile=demo", "-y", "--readiness-timeout", formatDuration(waitMs)],
+      argv: options.ambient ? ambientInstallArgv(context, waitMs) : ["istioctl", "install", "--context", context, "--set", "profile=demo", "-y", "--readiness-timeout", formatDuration(waitMs)],
       timeoutMs: waitMs * ISTIO_COMPONENTS + ACTION_TIMEOUT_MS,
     },
     {
@@ -156,6 +159,7 @@ export function upSteps(options: ClusterOptions, renders: Renders, say: (text: s
         if (run.code !== 0) throw new StepError(`Istio ${istio} is not healthy: ${lastError(run)} (kubectl --context ${context} get pods -n istio-system)`, EXIT.failed);
       },
     },
+    ...(options.ambient ? [ambientAgentsStep(context, waitMs)] : []),
     { argv: ["kind", "load", "docker-image", ...IMAGE_NAMES, "--name", name], note: "no registry: the nodes get the images directly", timeoutMs: ACTION_TIMEOUT_MS * 2 },
     ...switchSteps(first, renders, target),
     ...waitSteps(render, target, waitMs, name),

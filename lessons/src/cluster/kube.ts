@@ -30,11 +30,11 @@ export function queryTimeoutMs(target: KubeTarget): number {
   return target.requestTimeoutMs + QUERY_GRACE_MS;
 }
 
-function requestTimeout(target: KubeTarget): string {
+export function requestTimeout(target: KubeTarget): string {
   return `--request-timeout=${formatDuration(target.requestTimeoutMs)}`;
 }
 
-function json<T>(run: ProgramRun): T | undefined {
+export function json<T>(run: ProgramRun): T | undefined {
   try {
     return JSON.parse(run.stdout) as T;
   } catch {
@@ -242,11 +242,11 @@ export function strayPods(pods: readonly Pod[], workloads: readonly RenderedDepl
 }
 
 /** Every Deployment has its replicas ready, each pod with its sidecar; the problems otherwise, one line each. */
-export function assessPods(pods: readonly Pod[], workloads: readonly RenderedDeployment[], namespace: string, cluster?: string): string[] {
+export function assessPods(pods: readonly Pod[], workloads: readonly RenderedDeployment[], namespace: string, cluster?: string, problemOf: typeof podProblem = podProblem): string[] {
   const problems: string[] = [];
   for (const workload of workloads) {
     const own = pods.filter((p) => !p.metadata.deletionTimestamp && selects(workload.matchLabels, p) && (ownerDeployment(p) ?? workload.name) === workload.name);
-    const wrong = own.map((p) => podProblem(p, namespace, workload.name, cluster)).filter((p): p is string => p !== undefined);
+    const wrong = own.map((p) => problemOf(p, namespace, workload.name, cluster)).filter((p): p is string => p !== undefined);
     problems.push(...wrong);
     const good = own.length - wrong.length;
     if (wrong.length === 0 && good < workload.replicas) {

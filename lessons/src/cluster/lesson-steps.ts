@@ -12,7 +12,8 @@ import { renderKustomization, type K8sObject } from "../core/kustomize.ts";
 import { kubectl, renderNamespace } from "../core/kubectl.ts";
 import { ROOT } from "../core/paths.ts";
 import type { ProgramRun } from "../core/run.ts";
-import { allLessons, overlayDir, type Lesson } from "../catalog/lessons.ts";
+import { allLessons, type Lesson, overlayDir } from "../catalog/lessons.ts";
+import { ambientWaitSteps, isAmbient } from "./ambient.ts";
 import { formatDuration } from "#common/duration.ts";
 import { ACTION_TIMEOUT_MS, podsStep, queryTimeoutMs, rolloutStep, servicesOf, throwIfUnserved, workloadsOf, type KubeTarget } from "./kube.ts";
 import { EXIT, failedMessage, lastError, StepError, type Step } from "./plan.ts";
@@ -30,7 +31,7 @@ function ruleActionJudge(argv: string[]): (run: ProgramRun) => void {
 
 export type Renders = ReadonlyMap<Lesson, readonly K8sObject[]>;
 
-/** Every lesson's render (kubectl kustomize), Gateway API twins included, to know every lesson's rules. */
+/** Every lesson's render (kubectl kustomize), Gateway API twins and ambient lessons included, to know every lesson's rules. */
 export async function renderLessons(): Promise<Renders> {
   const lessons = allLessons();
   const objects = await Promise.all(lessons.map((lesson) => renderKustomization(overlayDir(lesson))));
@@ -115,8 +116,9 @@ export function switchSteps(lesson: Lesson, renders: Renders, target: KubeTarget
   ];
 }
 
-/** Waits for the lesson's Deployments to roll out, then checks every pod is ready with its sidecar (2/2). */
+/** Waits for the lesson's Deployments to roll out, then checks every pod is ready with its sidecar (2/2); for an ambient lesson, without one and enrolled with ztunnel, and its waypoint programmed. */
 export function waitSteps(render: readonly K8sObject[], target: KubeTarget, waitMs: number, cluster?: string): Step[] {
+  if (isAmbient(render)) return ambientWaitSteps(render, target, waitMs);
   const namespace = renderNamespace(render);
   const workloads = workloadsOf(render);
   let rolloutFailure: string | undefined;

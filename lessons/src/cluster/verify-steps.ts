@@ -13,6 +13,7 @@ import { runProgram } from "../core/run.ts";
 import { formatCommand } from "../core/shell.ts";
 import { namespaceStep, podsStep, probeSteps, ruleProblems, rulesSteps, servicesOf, workloadsOf, type KubeTarget } from "./kube.ts";
 import { gatewayApiStep, MissingApiError, removeSteps, switchSteps, waitSteps, type Renders } from "./lesson-steps.ts";
+import { ambientReadinessSteps, isAmbient } from "./ambient.ts";
 import { EXIT, runSteps, StepError, type PlanIo, type Step } from "./plan.ts";
 import { isGatewayApiResource, ruleLabel, ruleResources, rulesOf, type RuleFindings } from "./rules.ts";
 
@@ -60,7 +61,8 @@ function readinessSteps(lesson: Lesson, namespace: string, options: VerifyOption
   // A walk has just switched to the lesson (its discovery and pods steps ran); a single verify asks itself.
   const gatewayApi = walked ?? gatewayApiStep(lesson, render, target);
   if (!walked && resources.some(isGatewayApiResource)) steps.push(gatewayApi.step);
-  if (!walked) steps.push(namespaceStep(target, namespace, LESSONS[0]), podsStep(target, namespace, workloads, { services: servicesOf(render), lesson }));
+  const ambient = isAmbient(render);
+  if (!walked) steps.push(...(ambient ? ambientReadinessSteps(render, lesson, target, true) : [namespaceStep(target, namespace, LESSONS[0]), podsStep(target, namespace, workloads, { services: servicesOf(render), lesson })]));
   const rules = rulesSteps(target, namespace, resources, lesson, renders, gatewayApi.served, (f) => (findings = f));
   const last = rules.at(-1);
   if (last) {
@@ -78,7 +80,7 @@ function readinessSteps(lesson: Lesson, namespace: string, options: VerifyOption
   const own = rulesOf(render).map(ruleLabel);
   return {
     steps,
-    ready: () => `ready: ${workloads.map((w) => w.name).join(", ")} with their sidecars; rules: ${own.length ? own.join(", ") : "none"}, and no other lesson's`,
+    ready: () => `ready: ${workloads.map((w) => w.name).join(", ")} ${ambient ? "in ambient mode (no sidecar, enrolled with ztunnel)" : "with their sidecars"}; rules: ${own.length ? own.join(", ") : "none"}, and no other lesson's`,
   };
 }
 

@@ -9,7 +9,7 @@
 // endpoints, retries against them, outlier detection and timers are its state.
 import { CLUSTER_DOMAIN, defaultDestination, type Destination, type HeaderOperations, type HttpRoute, type MeshConfig, type MeshService, type RetryPolicy } from "./model.ts";
 import { applies, pickDestination, shadowHost } from "./policy.ts";
-import { applyHeaderOperations, findService, gatewayHost, hostOf, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
+import { applyHeaderOperations, findService, gatewayHost, hostOf, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, waypointHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
 
 export const FAULT_ABORT_BODY = "fault filter abort";
 
@@ -95,6 +95,7 @@ export function readTarget(target: string, hostHeader: string | undefined, bound
 /** The host a proxy resolves the request to, as its role sees it. */
 export function hostDecision(call: Call): HostDecision {
   const { config, role, authority, destination } = call;
+  if (role.kind === "waypoint") return waypointHost(config, role, destination ?? authority);
   return role.kind === "gateway" ? gatewayHost(config, role, authority) : sidecarHost(config, role, authority, destination);
 }
 

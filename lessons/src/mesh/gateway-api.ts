@@ -34,6 +34,7 @@ import {
 import type { IstioRelease } from "./releases.ts";
 import { fail, fullRegex, intField, objectNamespace, parseIstioDuration, retryPolicy, stringField } from "./values.ts";
 import { hostMatches } from "./routing.ts";
+import { isWaypointGateway } from "./ambient.ts";
 
 export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
 export const GATEWAY_API_VERSION = `${GATEWAY_API_GROUP}/v1`;
@@ -496,7 +497,7 @@ interface Attachment {
 }
 
 /** The parents of an HTTPRoute and the rules converted for each (the port they serve differs). */
-function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, GatewayInfo>): Attachment[] {
+function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, GatewayInfo>, waypointNames: ReadonlySet<string>): Attachment[] {
   const name = obj.metadata.name;
   const where = `HTTPRoute ${name}: spec`;
   const namespace = objectNamespace(obj);
@@ -521,6 +522,7 @@ function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, 
     if (group !== GATEWAY_API_GROUP || kind !== "Gateway") fail(at, `group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}: the preview models a Service (group "") or a Gateway as parent`);
     const gwNamespace = p.namespace === undefined ? namespace : stringField(p.namespace, `${at}.namespace`);
     const gw = gateways.get(`${gwNamespace}/${stringField(p.name, `${at}.name`)}`);
+    if (!gw && waypointNames.has(`${gwNamespace}/${p.name}`)) fail(`${at}.name`, `${p.name} is a waypoint: a route for every Service using it is not modelled; make the Service the parent (group "", kind Service)`);
     if (!gw) fail(`${at}.name`, `Gateway ${gwNamespace}/${p.name} is not in the render`);
     const listeners = gw.listeners.filter((l) => l.allowAllNamespaces || gw.namespace === namespace);
     if (listeners.length === 0) fail(at, `no listener of Gateway ${gw.id} allows routes from namespace ${namespace} (allowedRoutes.namespaces.from is Same)`);
@@ -556,13 +558,15 @@ export function gatewayApiConfig(objects: readonly K8sObject[], config: ReaderCo
   }
   const byName = (a: K8sObject, b: K8sObject) => objectNamespace(a).localeCompare(objectNamespace(b)) || a.metadata.name.localeCompare(b.metadata.name);
   const gateways = new Map<string, GatewayInfo>();
-  for (const obj of ours.filter((o) => o.kind === "Gateway").sort(byName)) {
+  // Waypoints (class istio-waypoint) are read by ambient.ts: they run no listener of their own here.
+  for (const obj of ours.filter((o) => o.kind === "Gateway" && !isWaypointGateway(o)).sort(byName)) {
     const gw = gateway(obj);
     gateways.set(gw.id, gw);
   }
+  const waypointNames = new Set(ours.filter(isWaypointGateway).map((o) => `${objectNamespace(o)}/${o.metadata.name}`));
   const merged = new Map<string, Attachment[]>();
   for (const obj of ours.filter((o) => o.kind === "HTTPRoute").sort(byName)) {
-    for (const attachment of httpRoute(obj, config, gateways)) merged.set(attachment.key, [...(merged.get(attachment.key) ?? []), attachment]);
+    for (const attachment of httpRoute(obj, config, gateways, waypointNames)) merged.set(attachment.key, [...(merged.get(attachment.key) ?? []), attachment]);
   }
   return {
     gateways: [...gateways.values()].map((g) => g.gateway),

@@ -16,6 +16,8 @@ import { LocalPod, workloads, type PreviewWorkload } from "./pods.ts";
 import { MeshProxy, type Decision } from "./proxy.ts";
 import { NEWEST_RELEASE, type IstioRelease } from "./releases.ts";
 import { findService } from "./routing.ts";
+import { ambientPlan, isAmbient, servedBy, waypointConfig, type AmbientPlan } from "./ambient.ts";
+import { Ztunnel } from "./ztunnel.ts";
 
 
 /** Decisions kept for explanations; older ones are dropped. */
@@ -45,7 +47,13 @@ export class Mesh {
   readonly service: string;
   readonly #settings: Settings;
   readonly #workloads: PreviewWorkload[];
-  #client!: MeshProxy;
+  #clientNamespace = "";
+  /** The client's proxy name: the sleep Deployment's sidecar, or ztunnel in ambient mode (which carries the client's connections). */
+  #clientName = "sleep";
+  /** Ambient: what the render enrols, and the rules ambient ignores (warnings). */
+  #ambient: AmbientPlan | undefined;
+  readonly #waypointUrls = new Map<string, { url: string; name: string }>();
+  #ztunnel: Ztunnel | undefined;
   readonly #proxies: MeshProxy[] = [];
   readonly #clientUrls = new Map<string, string>();
   readonly #decisions: Decision[] = [];
@@ -72,20 +80,33 @@ export class Mesh {
     return this.#clientUrls.get(this.config.services.get(this.service)!.host)!;
   }
 
-  #proxy(name: string, role: ConstructorParameters<typeof MeshProxy>[0]["role"], serviceAccount: string): MeshProxy {
+  /** Rules the render holds that ambient mode ignores or applies differently, each with the reason; none in sidecar mode. */
+  get warnings(): string[] {
+    return this.#ambient?.warnings ?? [];
+  }
+
+  /** Whether the client (sleep) runs in ambient mode: no sidecar, its connections carried by ztunnel. */
+  get ambient(): boolean {
+    return this.#ambient?.namespaces.has(this.#clientNamespace) ?? false;
+  }
+
+  #record(d: Decision): void {
+    this.#decisions.push(d);
+    if (this.#decisions.length > KEPT_DECISIONS) this.#decisions.shift();
+    for (const watch of this.#watchers) watch(d);
+  }
+
+  #proxy(name: string, role: ConstructorParameters<typeof MeshProxy>[0]["role"], serviceAccount: string, config = this.config): MeshProxy {
     const proxy = new MeshProxy({
       name,
-      config: this.config,
+      config,
       role,
       serviceAccount,
       endpoints: this.endpoints,
       ...(this.#outside ? { outsideUrl: this.#outside.url } : {}),
       ...(this.#settings.random ? { random: this.#settings.random } : {}),
-      onDecision: (d) => {
-        this.#decisions.push(d);
-        if (this.#decisions.length > KEPT_DECISIONS) this.#decisions.shift();
-        for (const watch of this.#watchers) watch(d);
-      },
+      ...(this.#ambient ? { viaWaypoint: (host: string) => (this.#ambient!.enrolled.get(host)?.ingress ? this.#waypointUrls.get(host)?.url : undefined) } : {}),
+      onDecision: (d) => this.#record(d),
     });
     this.#proxies.push(proxy);
     return proxy;
@@ -112,14 +133,21 @@ export class Mesh {
     const outside = await OutsideWorld.start();
     const mesh = new Mesh(config, settings, found, main.host);
     mesh.#outside = outside;
+    if (isAmbient(objects)) mesh.#ambient = ambientPlan(objects, config);
     try {
       // The sleep pod's sidecar, which tally's requests go through; without a sleep Deployment, a client labelled app: sleep.
       const sleep = found.find((w) => w.role === "sleep");
-      const client = mesh.#proxy(sleep?.deployment ?? "sleep", { kind: "sidecar", namespace: sleep?.namespace ?? main.namespace, labels: sleep?.labels ?? { app: "sleep" } }, sleep?.serviceAccount ?? "sleep");
-      mesh.#client = client;
-      // One listener per Service, standing for its name as the sleep pod types it (flaskapp, istio-ingressgateway.istio-system).
-      for (const service of config.services.values()) {
-        if (service.kind === "kubernetes") mesh.#clientUrls.set(service.host, await client.listen(typedName(service, client.namespace)));
+      mesh.#clientNamespace = sleep?.namespace ?? main.namespace;
+      if (mesh.ambient) {
+        mesh.#clientName = "ztunnel";
+        await mesh.#startAmbientClient();
+      } else {
+        const client = mesh.#proxy(sleep?.deployment ?? "sleep", { kind: "sidecar", namespace: mesh.#clientNamespace, labels: sleep?.labels ?? { app: "sleep" } }, sleep?.serviceAccount ?? "sleep");
+        mesh.#clientName = client.name;
+        // One listener per Service, standing for its name as the sleep pod types it (flaskapp, istio-ingressgateway.istio-system).
+        for (const service of config.services.values()) {
+          if (service.kind === "kubernetes") mesh.#clientUrls.set(service.host, await client.listen(typedName(service, client.namespace)));
+        }
       }
       for (const gateway of config.gatewayDeployments) {
         const proxy = mesh.#proxy(gateway.name, { kind: "gateway", namespace: gateway.namespace, labels: gateway.labels, port: gateway.port }, gateway.name);
@@ -137,9 +165,40 @@ export class Mesh {
     return mesh;
   }
 
+  /**
+   * Ambient: a waypoint (an Envoy with the rules of the Services enrolled with it, one
+   * listener per Service) for each waypoint that serves a Service, then ztunnel, whose
+   * listener for each Service stands for its address as the sleep pod reaches it.
+   */
+  async #startAmbientClient(): Promise<void> {
+    const plan = this.#ambient!;
+    for (const waypoint of plan.waypoints.values()) {
+      const hosts = servedBy(plan, waypoint);
+      if (hosts.length === 0) continue;
+      const name = `waypoint ${waypoint.name}`;
+      const proxy = this.#proxy(name, { kind: "waypoint", namespace: waypoint.namespace, labels: { "gateway.networking.k8s.io/gateway-name": waypoint.name } }, waypoint.name, waypointConfig(this.config, plan, waypoint));
+      // Each listener stands for the Service's name as the sleep pod typed it, which is the Host its requests keep.
+      for (const host of hosts) this.#waypointUrls.set(host, { url: await proxy.listen(typedName(this.config.services.get(host)!, this.#clientNamespace)), name: waypoint.name });
+    }
+    const ztunnel = new Ztunnel({
+      endpoints: this.endpoints,
+      findService: (host, namespace) => findService(this.config, host, namespace),
+      ...(this.#outside ? { outsideUrl: this.#outside.url } : {}),
+      waypointFor: (host) => this.#waypointUrls.get(host),
+      ...(this.#settings.random ? { random: this.#settings.random } : {}),
+      onDecision: (d) => this.#record(d),
+    });
+    this.#ztunnel = ztunnel;
+    for (const service of this.config.services.values()) {
+      if (service.kind === "kubernetes") this.#clientUrls.set(service.host, await ztunnel.listen(service));
+    }
+  }
+
   async #startPod(workload: PreviewWorkload): Promise<LocalPod> {
-    const sidecar = this.#proxy(workload.deployment, { kind: "sidecar", namespace: workload.namespace, labels: workload.labels }, workload.serviceAccount);
-    const fetchProxy = await sidecar.listen();
+    // In ambient mode a pod has no sidecar: ztunnel carries its own calls, and nothing stands in front of it.
+    const ambient = this.#ambient?.namespaces.has(workload.namespace) && this.#ztunnel;
+    const sidecar = ambient ? undefined : this.#proxy(workload.deployment, { kind: "sidecar", namespace: workload.namespace, labels: workload.labels }, workload.serviceAccount);
+    const fetchProxy = ambient ? await ambient.listenOutbound(workload.namespace) : await sidecar!.listen();
     const pod = await LocalPod.start(workload, {
       bundle: this.#settings.bundle,
       shutdownDelay: this.#settings.shutdownDelay,
@@ -147,7 +206,7 @@ export class Mesh {
       extraEnv: { FETCH_PROXY: fetchProxy },
     });
     this.pods.push(pod);
-    this.endpoints.add({ id: pod.name, url: pod.url, labels: pod.labels, namespace: pod.namespace, serviceAccount: pod.serviceAccount, sidecar: true }, true);
+    this.endpoints.add({ id: pod.name, url: pod.url, labels: pod.labels, namespace: pod.namespace, serviceAccount: pod.serviceAccount, sidecar: sidecar !== undefined }, true);
     void pod.exited.then(() => this.endpoints.remove(pod.name));
     try {
       await this.endpoints.waitReady(pod.name, this.#settings.startTimeoutMs);
@@ -168,7 +227,7 @@ export class Mesh {
   /** The local URL for a URL the sleep pod would call (http://<service>/path): the client sidecar's listener for that Service. */
   localUrl(url: string): string {
     const parsed = new URL(url);
-    const service = findService(this.config, parsed.host, this.#client.namespace);
+    const service = findService(this.config, parsed.host, this.#clientNamespace);
     const base = service && this.#clientUrls.get(service.host);
     if (!base) throw new Error(`the preview has no Service ${parsed.host} (Services: ${[...this.#clientUrls.keys()].join(", ")})`);
     return `${base}${parsed.pathname}${parsed.search}`;
@@ -187,7 +246,7 @@ export class Mesh {
 
   /** The name of the client's proxy (the sleep Deployment's), as its decisions carry it. */
   get clientName(): string {
-    return this.#client.name;
+    return this.#clientName;
   }
 
   /** The decisions the proxies made since the last call, oldest first. */
@@ -204,6 +263,7 @@ export class Mesh {
     await Promise.all(this.pods.map((p) => p.stop(0)));
     this.endpoints.close();
     await Promise.all(this.#proxies.map((p) => p.close()));
+    await this.#ztunnel?.close();
     await this.#outside?.stop();
   }
 }

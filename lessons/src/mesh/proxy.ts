@@ -40,11 +40,13 @@ export interface Decision {
   destination?: string;
   /** What else the rule did: fault, redirect, mirror, retries, overflow. */
   notes: string[];
+  /** The status the client got; 0 for a decision about a connection (ztunnel), which has none. */
   status: number;
   /**
    * `route`: sent upstream; `mirror`: a mirrored copy (its status is the copy's, never the client's);
    * `fault`: a fault abort; `local`: the proxy answered itself (no route, unregistered host, overflow,
-   * no healthy upstream, a missing subset, a redirect).
+   * no healthy upstream, a missing subset, a redirect); `connection`: ztunnel's choice for a
+   * connection in ambient mode (no request, no status: lessons/src/mesh/ztunnel.ts).
    */
   kind: DecisionKind;
   /** When the proxy finished with it (ms since the epoch). */
@@ -60,7 +62,7 @@ export interface Decision {
   ejected: Array<{ endpoint: string; until: number }>;
 }
 
-export type DecisionKind = "route" | "mirror" | "fault" | "local";
+export type DecisionKind = "route" | "mirror" | "fault" | "local" | "connection";
 
 /** What #forward saw, for the Decision. */
 interface Trace {
@@ -80,6 +82,8 @@ export interface ProxyOptions {
   endpoints: Endpoints;
   /** The stand-in for the outside world: where requests for outside hosts go. */
   outsideUrl?: string;
+  /** Ambient: the waypoint listener a Service's traffic goes to instead of its pods (ingress-use-waypoint). */
+  viaWaypoint?: (host: string) => string | undefined;
   /** Largest request body the proxy buffers (bodies are kept for retries and mirroring). */
   maxBodyBytes?: number;
   workers?: number;
@@ -117,7 +121,7 @@ class Cluster {
 type Upstream = Awaited<ReturnType<Pool["request"]>>;
 
 export class MeshProxy {
-  readonly #o: Required<Omit<ProxyOptions, "outsideUrl" | "onDecision">> & Pick<ProxyOptions, "outsideUrl" | "onDecision">;
+  readonly #o: Required<Omit<ProxyOptions, "outsideUrl" | "onDecision" | "viaWaypoint">> & Pick<ProxyOptions, "outsideUrl" | "onDecision" | "viaWaypoint">;
   readonly #servers: Server[] = [];
   readonly #clusters = new Map<string, Cluster>();
   readonly #transports = new Map<string, Pool>();
@@ -194,6 +198,8 @@ export class MeshProxy {
       return url ? [{ id: "outside", url, labels: {}, namespace: "", sidecar: false, ready: true }] : [];
     }
     if (!service.selector) return [];
+    const waypoint = this.#o.viaWaypoint?.(service.host);
+    if (waypoint) return [{ id: `waypoint for ${service.name}`, url: waypoint, labels: cluster.selector, namespace: service.namespace, sidecar: false, ready: true }];
     return this.#o.endpoints.all().filter((e) => e.namespace === service.namespace && labelsMatch(cluster.selector, e.labels));
   }
 
@@ -215,7 +221,9 @@ export class MeshProxy {
 
   async #handle(req: IncomingMessage, res: ServerResponse, bound: string | undefined): Promise<void> {
     const worker = (req.socket as Socket & { worker?: number }).worker ?? 0;
-    const { path, authority, destination } = readTarget(req.url ?? "/", req.headers.host, bound, `127.0.0.1:${req.socket.localPort ?? 0}`);
+    // A waypoint is reached through ztunnel's listener, whose local address stands for the Service's too.
+    const hostHeader = this.#o.role.kind === "waypoint" && /^127\.0\.0\.1:\d+$/.test(req.headers.host ?? "") ? undefined : req.headers.host;
+    const { path, authority, destination } = readTarget(req.url ?? "/", hostHeader, bound, `127.0.0.1:${req.socket.localPort ?? 0}`);
     const body = await this.#readBody(req);
     if (body === undefined) return this.#reply(res, 413, `mesh preview: request body over ${this.#o.maxBodyBytes} bytes`);
     const headers: Record<string, string> = {};
@@ -475,7 +483,7 @@ export function explainDecisions(decisions: Decision[]): string {
   const counts = new Map<string, number>();
   // A mirrored copy's own decision is the live view's; its route's decision already notes the copy.
   for (const d of decisions.filter((d) => d.kind !== "mirror")) {
-    const line = `${d.proxy}: ${d.rule}${d.destination ? ` → ${d.destination}` : ""}${d.notes.length ? ` (${d.notes.join("; ")})` : ""} → ${d.status}`;
+    const line = `${d.proxy}: ${d.rule}${d.destination ? ` → ${d.destination}` : ""}${d.notes.length ? ` (${d.notes.join("; ")})` : ""}${d.status ? ` → ${d.status}` : ""}`;
     counts.set(line, (counts.get(line) ?? 0) + 1);
   }
   const sorted = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));

@@ -30,6 +30,10 @@ export interface IstioRelease {
   kubernetes: { min: string; max: string };
   /** Patch releases a lesson is known to fail on, with why and where it was found. */
   knownBad: readonly KnownBadPatch[];
+  /** Ambient: whether a waypoint's route for a Service with no route of its own has the default retry policy (istio/istio#60682, 1.30.3). */
+  waypointDefaultRetry: boolean;
+  /** Ambient: whether a waypoint hashes by a DestinationRule's consistentHash for a Service with no route (istio/istio#61045, 1.31). */
+  waypointHashWithoutRoute: boolean;
 }
 
 export interface KnownBadPatch {
@@ -52,9 +56,12 @@ const DEFAULT_RETRY: RetryPolicy = {
   retriableStatusCodes: [],
 };
 
-function release(patch: string, gatewayApi: string, supportedUpstream: boolean, shadowHostSuffix: boolean, kubernetes: [string, string], knownBad: KnownBadPatch[] = []): IstioRelease {
-  return { version: patch.split(".").slice(0, 2).join("."), patch, gatewayApi, supportedUpstream, defaultRetry: DEFAULT_RETRY, shadowHostSuffix, kubernetes: { min: kubernetes[0], max: kubernetes[1] }, knownBad };
+function release(patch: string, gatewayApi: string, supportedUpstream: boolean, shadowHostSuffix: boolean, kubernetes: [string, string], waypoint: { defaultRetry: boolean; hashWithoutRoute: boolean }, knownBad: KnownBadPatch[] = []): IstioRelease {
+  return { version: patch.split(".").slice(0, 2).join("."), patch, gatewayApi, supportedUpstream, defaultRetry: DEFAULT_RETRY, shadowHostSuffix, kubernetes: { min: kubernetes[0], max: kubernetes[1] }, knownBad, waypointDefaultRetry: waypoint.defaultRetry, waypointHashWithoutRoute: waypoint.hashWithoutRoute };
 }
+
+/** Waypoint defaults before the fixes of 1.30.3 (default retries) and 1.31 (a hash without a route). */
+const OLD_WAYPOINTS = { defaultRetry: false, hashWithoutRoute: false };
 
 /**
  * Oldest first. 1.27 and 1.28 are past their end of life; they stay for the defaults that changed since.
@@ -63,10 +70,10 @@ function release(patch: string, gatewayApi: string, supportedUpstream: boolean, 
  * istio/istio was found; 1.31.1 is the newest.
  */
 export const RELEASES: readonly IstioRelease[] = [
-  release("1.27.9", "v1.3.0", false, true, ["1.29", "1.33"]),
-  release("1.28.10", "v1.4.1", false, false, ["1.29", "1.34"]),
-  release("1.29.9", "v1.4.1", false, false, ["1.31", "1.35"]),
-  release("1.30.5", "v1.5.1", true, false, ["1.32", "1.36"], [
+  release("1.27.9", "v1.3.0", false, true, ["1.29", "1.33"], OLD_WAYPOINTS),
+  release("1.28.10", "v1.4.1", false, false, ["1.29", "1.34"], OLD_WAYPOINTS),
+  release("1.29.9", "v1.4.1", false, false, ["1.31", "1.35"], OLD_WAYPOINTS),
+  release("1.30.5", "v1.5.1", true, false, ["1.32", "1.36"], { defaultRetry: true, hashWithoutRoute: false }, [
     {
       patch: "1.30.0",
       lesson: "session-affinity",
@@ -75,7 +82,7 @@ export const RELEASES: readonly IstioRelease[] = [
       source: "istio/istio#60312",
     },
   ]),
-  release("1.31.1", "v1.6.0", true, false, ["1.32", "1.36"]),
+  release("1.31.1", "v1.6.0", true, false, ["1.32", "1.36"], { defaultRetry: true, hashWithoutRoute: true }),
 ];
 
 /** "1.30.0" against the known-bad patches: what fails there, or undefined. */

@@ -15,7 +15,9 @@ export interface RequestInfo {
 /** Who applies the rules: the sidecar of a workload, or a gateway. */
 export type ProxyRole =
   | { kind: "sidecar"; namespace: string; labels: Labels }
-  | { kind: "gateway"; namespace: string; labels: Labels; port: number };
+  | { kind: "gateway"; namespace: string; labels: Labels; port: number }
+  /** An ambient waypoint: the Service is the one the connection was tunnelled for, whatever the Host header says. */
+  | { kind: "waypoint"; namespace: string; labels: Labels };
 
 /** Where a request goes before any route is chosen. */
 export type HostDecision =
@@ -83,6 +85,17 @@ export function sidecarHost(config: MeshConfig, role: Extract<ProxyRole, { kind:
   }
   if ((config.outbound.get(role.namespace) ?? "ALLOW_ANY") === "REGISTRY_ONLY") return { kind: "blackhole", host: hostOf(authority) };
   return { kind: "passthrough", host: hostOf(destination ?? authority) };
+}
+
+/**
+ * What a waypoint does with a request tunnelled to it for Service `destination` (ztunnel's
+ * HBONE target, not the Host header): that Service's routes, or its default route.
+ */
+export function waypointHost(config: MeshConfig, role: Extract<ProxyRole, { kind: "waypoint" }>, destination: string): HostDecision {
+  const service = findService(config, destination, role.namespace);
+  if (!service) return { kind: "passthrough", host: destination };
+  const virtualHost = config.virtualHosts.find((vh) => vh.gateways.includes("mesh") && vh.hosts.includes(service.host));
+  return virtualHost ? { kind: "service", service, virtualHost } : { kind: "service", service };
 }
 
 /** What a gateway does with a request for `authority`: the VirtualService bound to one of its Gateways for that host, or 404. */

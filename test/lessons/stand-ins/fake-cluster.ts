@@ -174,6 +174,8 @@ export class FakeCluster {
   dockerImages = new Set<string>();
   istioctlVersion = "1.31.0";
   istioInstalled = false;
+  /** Installed with the ambient profile: ztunnel and the CNI agent run, and enrol the pods of ambient namespaces. */
+  ambientProfile = false;
   /** Istio's sidecar injector works (false: pods start without istio-proxy, 1/1). */
   injector = true;
   /** istio-proxy as a native sidecar (an init container with restartPolicy Always: Istio 1.28+), or as a regular container. */
@@ -357,7 +359,7 @@ export class FakeCluster {
       this.kindClusters.add(name);
       this.contexts.set(`kind-${name}`, "https://127.0.0.1:41235");
       this.currentContext = `kind-${name}`;
-      Object.assign(this, { istioInstalled: false, gatewayApiCrds: false, gatewayApiVersion: undefined, objects: [], nodeImages: new Set() });
+      Object.assign(this, { istioInstalled: false, ambientProfile: false, gatewayApiCrds: false, gatewayApiVersion: undefined, objects: [], nodeImages: new Set() });
       const image = argv.includes("--image") ? argv[argv.indexOf("--image") + 1]! : "kindest/node:v1.36.1";
       const wait = argv.includes("--wait") ? argv[argv.indexOf("--wait") + 1]! : "0s";
       return ok(
@@ -457,6 +459,8 @@ export class FakeCluster {
         );
       }
       this.istioInstalled = true;
+      this.ambientProfile = argv.includes("profile=ambient");
+      if (this.ambientProfile) return ok("✔ Istio core installed ⛵️\n✔ Istiod installed 🧠\n✔ CNI installed 🪢\n✔ Ztunnel installed 🔒\n✔ Installation complete\n");
       return ok("✔ Istio core installed ⛵️\n✔ Istiod installed 🧠\n✔ Egress gateways installed 🛫\n✔ Ingress gateways installed 🛬\n✔ Installation complete\n");
     }
     if (argv[0] === "proxy-status") {
@@ -542,7 +546,7 @@ export class FakeCluster {
       case "rollout":
         return this.#rollout(rest.slice(1), namespace);
       case "wait":
-        return this.#waitIstio(namespace);
+        return rest.some((r) => r.startsWith("gateway/")) ? this.#waitGateways(rest.filter((r) => r.startsWith("gateway/")), namespace) : this.#waitIstio(namespace);
       case "exec":
         return this.#exec(namespace, after);
       case "logs":
@@ -643,6 +647,7 @@ export class FakeCluster {
   pods(namespace: string): Pod[] {
     const ns = this.objects.find((o) => o.kind === "Namespace" && o.metadata.name === namespace);
     const injecting = this.istioInstalled && this.injector && ns?.metadata.labels?.["istio-injection"] === "enabled";
+    const enrolling = this.istioInstalled && this.ambientProfile && ns?.metadata.labels?.["istio.io/dataplane-mode"] === "ambient";
     return this.objects
       .filter((o) => o.kind === "Deployment" && o.metadata.namespace === namespace)
       .flatMap((d) =>
@@ -671,6 +676,8 @@ export class FakeCluster {
               namespace,
               labels: { ...template.metadata.labels, "pod-template-hash": "5d8f7c9b4" },
               ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: `${d.metadata.name}-5d8f7c9b4`, controller: true }],
+              // The CNI agent marks each pod of an ambient namespace it has handed to ztunnel.
+              ...(enrolling && !inject ? { annotations: { "ambient.istio.io/redirection": "enabled" } } : {}),
             },
             spec: {
               containers: inject && !this.nativeSidecars ? [...app, proxy] : app,
@@ -690,6 +697,12 @@ export class FakeCluster {
   #rollout(refs: string[], namespace: string): Answer {
     let stdout = "";
     for (const ref of refs) {
+      if (ref.startsWith("daemonset/")) {
+        const name = ref.slice("daemonset/".length);
+        if (namespace !== "istio-system" || !this.ambientProfile) return fail(`Error from server (NotFound): daemonsets.apps "${name}" not found\n`, stdout);
+        stdout += `daemon set "${name}" successfully rolled out\n`;
+        continue;
+      }
       const name = ref.replace(/^deployment\//, "");
       if (!this.objects.some((o) => o.kind === "Deployment" && o.metadata.name === name && o.metadata.namespace === namespace)) {
         return fail(`Error from server (NotFound): deployments.apps "${name}" not found\n`, stdout);
@@ -697,6 +710,19 @@ export class FakeCluster {
       const pods = this.pods(namespace).filter((p) => p.metadata.name.startsWith(`${name}-`));
       if (pods.every((p) => p.status.conditions[0]!.status === "True")) stdout += `deployment "${name}" successfully rolled out\n`;
       else return fail("error: timed out waiting for the condition\n", `${stdout}Waiting for deployment "${name}" rollout to finish: 0 of ${pods.length} updated replicas are available...\n`);
+    }
+    return ok(stdout);
+  }
+
+  /** `kubectl wait --for=condition=Programmed gateway/NAME`: met once istiod runs (Istio installed) and the Gateway exists. */
+  #waitGateways(refs: string[], namespace: string): Answer {
+    let stdout = "";
+    for (const ref of refs) {
+      const name = ref.slice("gateway/".length);
+      if (!this.gatewayApiCrds) return fail(`error: the server doesn't have a resource type "gateway"\n`, stdout);
+      if (!this.objects.some((o) => o.kind === "Gateway" && o.metadata.name === name && o.metadata.namespace === namespace)) return fail(`Error from server (NotFound): gateways.gateway.networking.k8s.io "${name}" not found\n`, stdout);
+      if (!this.istioInstalled) return fail(`error: timed out waiting for the condition on gateways/${name}\n`, stdout);
+      stdout += `gateway.gateway.networking.k8s.io/${name} condition met\n`;
     }
     return ok(stdout);
   }
