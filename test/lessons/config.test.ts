@@ -37,10 +37,7 @@ describe("[unknown-field] a real Istio field the preview does not model is an er
   const cases: Array<[string, K8sObject, string]> = [
     ["VS corsPolicy", vs([{ ...toV1, corsPolicy: { allowOrigins: [] } }]), "spec.http[0].corsPolicy"],
     ["VS ignoreUriCase", vs([{ ...toV1, match: [{ uri: { prefix: "/" }, ignoreUriCase: true }] }]), "spec.http[0].match[0].ignoreUriCase"],
-    ["VS mirrors (list form)", vs([{ ...toV1, mirrors: [{ destination: { host: "flaskapp" } }] }]), "spec.http[0].mirrors"],
     ["VS tcp routes", vs([toV1], { tcp: [] }), "spec.tcp"],
-    ["VS queryParams match", vs([{ ...toV1, match: [{ queryParams: { a: { exact: "b" } } }] }]), "spec.http[0].match[0].queryParams"],
-    ["VS retryRemoteLocalities", vs([{ ...toV1, retries: { attempts: 1, retryRemoteLocalities: true } }]), "spec.http[0].retries.retryRemoteLocalities"],
     ["DR tls", dr({ trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } } }), "spec.trafficPolicy.tls"],
     ["DR http2MaxRequests in a subset", dr({ subsets: [{ name: "v1", labels: {}, trafficPolicy: { connectionPool: { http: { http2MaxRequests: 1 } } } }] }), "spec.subsets[0].trafficPolicy.connectionPool.http.http2MaxRequests"],
     ["DR consecutiveGatewayErrors", dr({ trafficPolicy: { outlierDetection: { consecutiveGatewayErrors: 1 } } }), "spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors"],
@@ -54,7 +51,6 @@ describe("[unknown-field] a real Istio field the preview does not model is an er
   it.each([
     ["consecutiveErrors", dr({ trafficPolicy: { outlierDetection: { consecutiveErrors: 1 } } }), "spec.trafficPolicy.outlierDetection.consecutiveErrors: deprecated, use consecutive5xxErrors"],
     ["mirror_percent", vs([{ ...toV1, mirror: { host: "flaskapp" }, mirror_percent: 50 }]), "spec.http[0].mirror_percent: deprecated, use mirrorPercentage"],
-    ["fault percent", vs([{ ...toV1, fault: { delay: { fixedDelay: "1s", percent: 50 } } }]), "spec.http[0].fault.delay.percent: deprecated, use percentage"],
   ])("a deprecated field (%s) names the one to use", (_name, bad, message) => {
     expect(() => configOf(dr({}), bad)).toThrow(message);
   });
@@ -173,7 +169,7 @@ describe("the model built from good rules", () => {
     expect(canary!.retries).toEqual({ attempts: 3, perTryTimeoutMs: 500, retryOn: ["gateway-error", "retriable-status-codes"], retriableStatusCodes: [503] });
     // A delay without percentage injects nothing: Istio leaves Envoy's fraction at 0.
     expect(canary!.fault).toEqual({ delay: { fixedDelayMs: 1000, percent: 0 }, abort: { httpStatus: 500, percent: 50 } });
-    expect(canary!.mirror).toEqual({ destination: { host: HOST, subset: "v1" }, percent: 25 });
+    expect(canary!.mirrors).toEqual([{ destination: { host: HOST, subset: "v1" }, percent: 25 }]);
     expect(canary!.headers).toEqual({ request: { set: { "x-lesson": "a" }, add: { "x-b": "b" }, remove: ["x-debug"] } });
     expect(rest!.route.map((r) => r.weight)).toEqual([70, 30]);
     expect(rest!.retries).toBe(NEWEST_RELEASE.defaultRetry);

@@ -68,11 +68,8 @@ describe("[gw-unknown-field] a field the Gateway API does not have is a typo, a 
 
   it.each([
     ["sessionPersistence", httpRoute([{ backendRefs: [to("flaskapp-v1")], sessionPersistence: { sessionName: "s" } }]), "spec.rules[0].sessionPersistence"],
-    ["queryParams matches", httpRoute([{ matches: [{ queryParams: [{ name: "a", value: "b" }] }], backendRefs: [to("flaskapp-v1")] }]), "spec.rules[0].matches[0].queryParams"],
     ["a CORS filter", httpRoute([{ filters: [{ type: "CORS", cors: { allowOrigins: ["https://x"] } }], backendRefs: [to("flaskapp-v1")] }]), "spec.rules[0].filters[0].cors"],
     ["retry.backoff", httpRoute([{ retry: { attempts: 1, backoff: "1s" }, backendRefs: [to("flaskapp-v1")] }]), "spec.rules[0].retry.backoff"],
-    ["a redirect's scheme", httpRoute([{ filters: [{ type: "RequestRedirect", requestRedirect: { scheme: "https" } }] }]), "spec.rules[0].filters[0].requestRedirect.scheme"],
-    ["a parentRef's sectionName", httpRoute([{ backendRefs: [to("flaskapp-v1")] }], { parentRefs: [{ ...MESH, sectionName: "http" }] }), "spec.parentRefs[0].sectionName"],
     ["a mirror filter on a backendRef", httpRoute([{ backendRefs: [to("flaskapp-v1", { filters: [{ type: "RequestMirror", requestMirror: { backendRef: to("flaskapp-v2") } }] })] }]), "spec.rules[0].backendRefs[0].filters[0].requestMirror"],
     ["a Gateway's addresses", gateway({ addresses: [{ value: "10.0.0.1" }] }), "spec.addresses"],
     ["a listener's tls", gateway({ listeners: [{ ...LISTENER, tls: { mode: "Terminate" } }] }), "spec.listeners[0].tls"],
@@ -133,20 +130,30 @@ describe("[gw-backends] backendRefs: Services of the render with their port, wei
   });
 
   it.each([
-    ["a Service not in the render", [to("flaskapp-v3")], "HTTPRoute flaskapp: spec.rules[0].backendRefs[0]: Service istio-lessons/flaskapp-v3 is not in the render (on a cluster, istiod reports BackendNotFound and its requests get 500)"],
     ["no port", [{ name: "flaskapp-v1" }], "spec.rules[0].backendRefs[0].port: missing: a reference to a Service needs its port"],
     ["another port than the Service's", [to("flaskapp-v1", { port: 8080 })], "spec.rules[0].backendRefs[0].port: Service istio-lessons/flaskapp-v1 has port 80, not 8080"],
     ["a host name for a name", [to("flaskapp-v1.istio-lessons.svc.cluster.local")], "spec.rules[0].backendRefs[0].name: flaskapp-v1.istio-lessons.svc.cluster.local: the name of a Service, not a host name"],
     ["a ServiceEntry Hostname", [to("httpbin.org", { group: "networking.istio.io", kind: "Hostname" })], 'spec.rules[0].backendRefs[0]: group "networking.istio.io" kind "Hostname": the preview models references to Services'],
     ["a weight above 1,000,000", [to("flaskapp-v1", { weight: 1_000_001 })], "spec.rules[0].backendRefs[0].weight: expected an integer from 0 to 1000000"],
-    ["only weights of 0", [to("flaskapp-v1", { weight: 0 })], "spec.rules[0].backendRefs: no backend with a weight above 0 and no RequestRedirect: Istio answers every request with 500 there"],
-    ["no backendRefs", [], "spec.rules[0].backendRefs: no backend with a weight above 0"],
   ])("refused: %s", (_name, backendRefs, message) => {
     expect(() => configOf(httpRoute([{ backendRefs }]))).toThrow(message);
   });
 
-  it("refused: no rules at all (the CRD's default rule has no backend)", () => {
-    expect(() => configOf({ ...httpRoute([]), spec: { parentRefs: [MESH] } })).toThrow("spec.rules[0].backendRefs: no backend");
+  it.each([
+    ["only weights of 0", [to("flaskapp-v1", { weight: 0 })]],
+    ["no backendRefs", []],
+  ])("%s: a direct response 500 (convertHTTPRoute)", (_name, backendRefs) => {
+    expect(onlyRoute({ backendRefs }).directResponse).toEqual({ status: 500, reason: "no backend with a weight above 0: 500" });
+  });
+
+  it("no rules at all: the CRD's default rule, without a backend, answers 500", () => {
+    expect(configOf({ ...httpRoute([]), spec: { parentRefs: [MESH] } }).virtualHosts[0]!.routes[0]!.directResponse?.status).toBe(500);
+  });
+
+  it("a Service not in the render: not ResolvedRefs (BackendNotFound), a warning, and its share of requests gets 500", () => {
+    const config = configOf(httpRoute([{ backendRefs: [to("flaskapp-v1"), to("flaskapp-v3")] }]));
+    expect(config.warnings).toEqual(["HTTPRoute flaskapp: spec.rules[0].backendRefs[1]: not ResolvedRefs (BackendNotFound: Service istio-lessons/flaskapp-v3); its share of requests gets 500"]);
+    expect(config.virtualHosts[0]!.routes[0]!.route[1]).toMatchObject({ weight: 1, unresolved: "backend not resolved: BackendNotFound: Service istio-lessons/flaskapp-v3" });
   });
 });
 
@@ -339,7 +346,7 @@ describe("[gw-redirect] RequestRedirect: 302 unless statusCode says otherwise, t
 });
 
 describe("[gw-mirror] RequestMirror: a Service, percent or fraction (100% without)", () => {
-  const mirrorOf = (requestMirror: Record<string, unknown>) => onlyRoute({ filters: [{ type: "RequestMirror", requestMirror }], backendRefs: [to("flaskapp-v1")] }).mirror;
+  const mirrorOf = (requestMirror: Record<string, unknown>) => onlyRoute({ filters: [{ type: "RequestMirror", requestMirror }], backendRefs: [to("flaskapp-v1")] }).mirrors?.[0];
   it.each([
     ["no percent", {}, 100],
     ["percent 25", { percent: 25 }, 25],
@@ -358,9 +365,12 @@ describe("[gw-mirror] RequestMirror: a Service, percent or fraction (100% withou
     expect(() => mirrorOf(requestMirror)).toThrow(message);
   });
 
-  it("refused: two mirrors in one rule (the preview models one)", () => {
-    const filters = [0, 1].map(() => ({ type: "RequestMirror", requestMirror: { backendRef: to("flaskapp-v2") } }));
-    expect(() => configOf(httpRoute([{ filters, backendRefs: [to("flaskapp-v1")] }]))).toThrow("spec.rules[0].filters[1]: a second RequestMirror: the preview models one mirror per rule");
+  it("two RequestMirror filters: two mirrors, in order", () => {
+    const filters = ["flaskapp-v2", "flaskapp"].map((name) => ({ type: "RequestMirror", requestMirror: { backendRef: to(name) } }));
+    expect(onlyRoute({ filters, backendRefs: [to("flaskapp-v1")] }).mirrors).toEqual([
+      { destination: { host: HOST("flaskapp-v2") }, percent: 100 },
+      { destination: { host: HOST("flaskapp") }, percent: 100 },
+    ]);
   });
 });
 
@@ -434,7 +444,7 @@ describe("[gw-gateway] a Gateway of class istio: the gateway istiod deploys for 
   it("a route without hostnames takes every host the listener accepts", () => {
     const config = configOf(gateway({ listeners: [{ ...LISTENER, hostname: "*.example.com" }] }), ingressRoute({ hostnames: undefined }));
     const role = { kind: "gateway" as const, namespace: NS, labels: { "gateway.networking.k8s.io/gateway-name": "gw" }, port: 80 };
-    expect(config.virtualHosts[0]!.hosts).toEqual(["*"]);
+    expect(config.virtualHosts[0]!.hosts).toEqual(["*.example.com"]);
     expect(gatewayHost(config, role, "a.example.com").kind).toBe("gateway-route");
     expect(gatewayHost(config, role, "example.org").kind).toBe("no-route");
   });
@@ -445,16 +455,23 @@ describe("[gw-gateway] a Gateway of class istio: the gateway istiod deploys for 
     ["an HTTPS listener", [gateway({ listeners: [{ ...LISTENER, protocol: "HTTPS" }] })], "Gateway gw: spec.listeners[0].protocol: HTTPS: only HTTP listeners are modelled"],
     ["listeners on two ports", [gateway({ listeners: [LISTENER, { ...LISTENER, name: "alt", port: 8080 }] })], "Gateway gw: spec.listeners: ports 80, 8080: the preview models a Gateway whose listeners share one port"],
     ["routes from selected namespaces", [gateway({ listeners: [{ ...LISTENER, allowedRoutes: { namespaces: { from: "Selector" } } }] })], 'spec.listeners[0].allowedRoutes.namespaces.from: expected one of Same, All, got "Selector"'],
-    ["a route for another host", [gateway(), ingressRoute({ hostnames: ["www.example.org"] })], "HTTPRoute ingress: spec.hostnames: www.example.org: no listener of Gateway istio-lessons/gw accepts them (flaskapp.example.com); istiod would not attach the route (NoMatchingListenerHostname)"],
     ["a Gateway not in the render", [gateway(), ingressRoute({ parentRefs: [{ name: "elsewhere" }] })], "HTTPRoute ingress: spec.parentRefs[0].name: Gateway istio-lessons/elsewhere is not in the render"],
     ["a backend in another namespace (needs a ReferenceGrant)", [gateway(), httpRoute([{ backendRefs: [to("flaskapp-v1", { namespace: "other" })] }], { parentRefs: [{ name: "gw" }] })], "spec.rules[0].backendRefs[0].namespace: a backend in another namespace needs a ReferenceGrant"],
   ] as [string, K8sObject[], string][])("refused: %s", (_name, objects, message) => {
     expect(() => configOf(...objects)).toThrow(message);
   });
 
-  it("refused: a route from another namespace than the Gateway's (allowedRoutes Same, the default)", () => {
+  it("a route from another namespace than the Gateway's (allowedRoutes Same, the default): unattached, with a warning", () => {
     const route = { ...ingressRoute({ parentRefs: [{ name: "gw", namespace: NS }] }), metadata: { name: "ingress", namespace: "other" } };
-    expect(() => configOf(gateway(), service("flaskapp-v1", { app: "flaskapp" }, "other"), route)).toThrow("spec.parentRefs[0]: no listener of Gateway istio-lessons/gw allows routes from namespace other (allowedRoutes.namespaces.from is Same)");
+    const config = configOf(gateway(), service("flaskapp-v1", { app: "flaskapp" }, "other"), route);
+    expect(config.virtualHosts).toEqual([]);
+    expect(config.warnings).toEqual(["HTTPRoute ingress: spec.parentRefs[0]: not Accepted (NotAllowedByListeners): no listener of Gateway istio-lessons/gw allows routes from namespace other (allowedRoutes.namespaces.from is Same); istiod leaves the route unattached to this parent"]);
+  });
+
+  it("a route for another host: unattached (NoMatchingListenerHostname), with a warning; the rest is served", () => {
+    const config = configOf(gateway(), ingressRoute(), { ...ingressRoute({ hostnames: ["www.example.org"] }), metadata: { name: "other", namespace: NS } });
+    expect(config.virtualHosts.map((v) => v.source)).toEqual(["HTTPRoute ingress"]);
+    expect(config.warnings).toEqual(["HTTPRoute other: spec.hostnames: not Accepted (NoMatchingListenerHostname): www.example.org: no listener of Gateway istio-lessons/gw accepts them (flaskapp.example.com); istiod leaves the route unattached to this parent"]);
   });
 });
 

@@ -227,7 +227,7 @@ function ignoredRules(
   )) {
     for (const route of vh.routes) {
       for (const d of route.route) viaEnvoy.add(d.destination.host);
-      if (route.mirror) viaEnvoy.add(route.mirror.destination.host);
+      for (const mirror of route.mirrors ?? []) viaEnvoy.add(mirror.destination.host);
     }
   }
   for (const [host, policy] of config.destinations) {

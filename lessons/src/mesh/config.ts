@@ -17,6 +17,7 @@ function kubernetesServices(objects: K8sObject[]): MeshService[] {
       const namespace = objectNamespace(o);
       const service: MeshService = { host: resolveHost(o.metadata.name, namespace), kind: "kubernetes", name: o.metadata.name, namespace, port: Number(o.spec?.ports?.[0]?.port ?? 80) };
       if (o.spec?.selector) service.selector = { ...o.spec.selector };
+      if (typeof o.spec?.ports?.[0]?.name === "string") service.portName = o.spec.ports[0].name;
       return service;
     });
 }
@@ -42,6 +43,7 @@ export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_
     gateways: [...gatewayApi.gateways, ...istioApi.gateways],
     gatewayDeployments: [],
     outbound: istioApi.outbound,
+    warnings: [...gatewayApi.warnings, ...istioApi.warnings],
   };
   for (const deployment of [...gatewayApi.gatewayDeployments, ...istioApi.gatewayDeployments]) addGatewayDeployment(config, deployment);
   checkOverlaps(config);

@@ -7,7 +7,7 @@
 // rewrites and header operations, fault delay, retries, timeout, mirrors,
 // response header rules). proxy.ts only carries it out: connection pools,
 // endpoints, retries against them, outlier detection and timers are its state.
-import { CLUSTER_DOMAIN, defaultDestination, type Destination, type HeaderOperations, type HttpRoute, type MeshConfig, type MeshService, type RetryPolicy } from "./model.ts";
+import { CLUSTER_DOMAIN, defaultDestination, type Destination, type HeaderOperations, type HttpRoute, type MeshConfig, type MeshService, type Redirect, type RetryPolicy } from "./model.ts";
 import { applies, pickDestination, shadowHost } from "./policy.ts";
 import { applyHeaderOperations, findService, gatewayHost, hostOf, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, waypointHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
 
@@ -126,15 +126,22 @@ export function decide(call: Call): Plan {
       };
     }
   }
-  const selected = selectRoute(routesOf(config, host, role.labels), request);
+  // Pseudo-header matches (`:authority`) see the Host the request names.
+  const selected = selectRoute(routesOf(config, host, role.labels), { ...request, headers: { ...request.headers, host: authority } });
   if (!selected) return reply(`${host.virtualHost?.source ?? "routes"}: no route matched`, { status: 404, body: "", headers: {} });
   const { route, matched } = selected;
   const headers = request.headers as Record<string, string>;
   if (route.redirect) {
-    const location = redirectLocation(route.redirect, { path: request.path, authority, scheme: headers["x-forwarded-proto"] ?? "http" }, matched);
+    const scheme = headers["x-forwarded-proto"] ?? "http";
+    const listenerPort = host.kind === "service" ? host.service.port : role.kind === "gateway" ? role.port : 80;
+    const location = redirectLocation(redirectAt(route.redirect, listenerPort, scheme), { path: request.path, authority, scheme }, matched);
     const responseHeaders: Record<string, string> = { location };
     applyHeaderOperations(responseHeaders, route.headers?.response);
     return reply(route.source, { status: route.redirect.status, body: "", headers: responseHeaders }, [`redirect to ${location}`]);
+  }
+  if (route.directResponse) {
+    const { status, reason } = route.directResponse;
+    return reply(route.source, { status, body: "", headers: localReplyHeaders(route) }, [reason]);
   }
   const random = call.random;
   const notes: string[] = [];
@@ -154,7 +161,10 @@ export function decide(call: Call): Plan {
   }
   const chosen = pickDestination(route.route, random());
   const total = route.route.reduce((sum, d) => sum + d.weight, 0);
-  const upstreamHeaders: Record<string, string> = { ...headers, host: route.rewrite?.authority ?? authority };
+  // The Host sent on: the route's rewrite, else an authority the route's header operations set, else the
+  // chosen destination's, else the request's (applyHTTPRouteDestination, processDestination: the route's wins).
+  const upstreamHost = route.rewrite?.authority ?? route.headers?.authority ?? chosen.headers?.authority ?? authority;
+  const upstreamHeaders: Record<string, string> = { ...headers, host: upstreamHost };
   // One destination: its operations follow the route's on the same Envoy route (the destination's win);
   // weighted destinations: the cluster's operations run first and the route's last (the route's win).
   const levels = route.route.length === 1 ? [route.headers, chosen.headers] : [chosen.headers, route.headers];
@@ -164,14 +174,20 @@ export function decide(call: Call): Plan {
   const upstream: RequestInfo = { ...request, path: rewritten ?? request.path, headers: upstreamHeaders };
   if (rewritten !== undefined) notes.push(`rewrite ${request.path} to ${rewritten}`);
   const mirrors: MirrorPlan[] = [];
-  if (route.mirror && applies(route.mirror.percent, random())) {
-    const mirrorHost = config.release.shadowHostSuffix ? shadowHost(upstreamHeaders.host!) : upstreamHeaders.host!;
-    mirrors.push({ destination: route.mirror.destination, request: { ...upstream, headers: { ...upstreamHeaders, host: mirrorHost } } });
-    notes.push(`mirrored to ${describeDestination(route.mirror.destination)} (Host ${mirrorHost})`);
+  for (const mirror of route.mirrors ?? []) {
+    if (!applies(mirror.percent, random())) continue;
+    const mirrorHost = config.release.shadowHostSuffix ? shadowHost(upstreamHost) : upstreamHost;
+    mirrors.push({ destination: mirror.destination, request: { ...upstream, headers: { ...upstreamHeaders, host: mirrorHost } } });
+    notes.push(`mirrored to ${describeDestination(mirror.destination)} (Host ${mirrorHost})`);
   }
   const weight = route.route.length > 1 ? ` (weight ${chosen.weight} of ${total})` : "";
   const text = { rule: route.source, destination: `${describeDestination(chosen.destination)}${weight}` };
   const target = chosen.destination;
+  if (chosen.unresolved !== undefined) {
+    // istiod keeps an unresolved backend's share of the weight and answers it with 500 (buildHTTPDestination).
+    notes.push(chosen.unresolved);
+    return { kind: "reply", ...text, notes, ...delay, mirrors, reply: { status: 500, body: "", headers: localReplyHeaders(route) } };
+  }
   if (!config.services.has(target.host) && target.host.endsWith(`.svc.${CLUSTER_DOMAIN}`)) {
     // A host no Service (nor ServiceEntry) names: Envoy has no such cluster and answers 503 itself, whatever DestinationRule there is.
     notes.push(`no Service ${target.host.split(".").slice(0, 2).join(".")}: the destination host names no Service of the mesh`);
@@ -198,6 +214,20 @@ export function decide(call: Call): Plan {
     responseRules: levels.map((level) => level?.response),
     localReplyHeaders: localReplyHeaders(route),
   };
+}
+
+/**
+ * A redirect's port as ApplyRedirect sets it: `derivePort: FROM_REQUEST_PORT` is the port
+ * the route serves; a port that is the scheme's default is left out (Envoy then keeps
+ * the request's own port, if it named one).
+ */
+export function redirectAt(redirect: Redirect, listenerPort: number, requestScheme: string): Redirect {
+  const { derivePort, ...rest } = redirect;
+  const port = redirect.port ?? (derivePort === "FROM_REQUEST_PORT" ? listenerPort : undefined);
+  const scheme = redirect.scheme ?? requestScheme;
+  const { port: _given, ...withoutPort } = rest;
+  if (port === undefined || port === (scheme === "https" ? 443 : 80)) return withoutPort;
+  return { ...withoutPort, port };
 }
 
 function reply(rule: string, local: LocalReply, notes: string[] = []): ReplyPlan {

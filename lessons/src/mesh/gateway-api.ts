@@ -25,15 +25,17 @@ import {
   type HttpRoute,
   type IngressGateway,
   type MeshService,
+  type Mirror,
   type Redirect,
   type RequestMatch,
+  type StringMatch,
   type UriMatch,
   type VirtualHost,
   type WeightedDestination,
 } from "./model.ts";
 import type { IstioRelease } from "./releases.ts";
 import { fail, fullRegex, intField, objectNamespace, parseIstioDuration, retryPolicy, stringField } from "./values.ts";
-import { hostMatches } from "./routing.ts";
+import { intersectHost } from "./routing.ts";
 import { isWaypointGateway } from "./ambient.ts";
 
 export const GATEWAY_API_GROUP = "gateway.networking.k8s.io";
@@ -58,6 +60,8 @@ export interface GatewayApiPart {
   gateways: IngressGateway[];
   gatewayDeployments: GatewayDeployment[];
   virtualHosts: VirtualHost[];
+  /** Route status istiod would report (not Accepted, not ResolvedRefs), the render served regardless. */
+  warnings: string[];
 }
 const KINDS: readonly Kind[] = ["Gateway", "HTTPRoute"];
 
@@ -70,23 +74,24 @@ export const GATEWAY_API_STANDARD = FIELDS.standard as unknown as Record<Kind, S
 
 const HEADER_MODIFIER: Shape = { set: [{ name: true, value: true }], add: [{ name: true, value: true }], remove: [true] };
 const OBJECT_REF: Shape = { group: true, kind: true, name: true, namespace: true, port: true };
+const PARENT_REF: Shape = { ...OBJECT_REF, sectionName: true };
 const PATH_MODIFIER: Shape = { type: true, replaceFullPath: true, replacePrefixMatch: true };
 
 /** The fields the preview implements; anything else present is an error. */
 export const GATEWAY_API_MODELLED: Record<Kind, Shape> = {
   HTTPRoute: {
-    parentRefs: [OBJECT_REF],
+    parentRefs: [PARENT_REF],
     hostnames: [true],
     rules: [
       {
         name: true,
-        matches: [{ path: { type: true, value: true }, headers: [{ type: true, name: true, value: true }], method: true }],
+        matches: [{ path: { type: true, value: true }, headers: [{ type: true, name: true, value: true }], queryParams: [{ type: true, name: true, value: true }], method: true }],
         filters: [
           {
             type: true,
             requestHeaderModifier: HEADER_MODIFIER,
             responseHeaderModifier: HEADER_MODIFIER,
-            requestRedirect: { hostname: true, path: PATH_MODIFIER, port: true, statusCode: true },
+            requestRedirect: { scheme: true, hostname: true, path: PATH_MODIFIER, port: true, statusCode: true },
             urlRewrite: { hostname: true, path: PATH_MODIFIER },
             requestMirror: { backendRef: OBJECT_REF, percent: true, fraction: { numerator: true, denominator: true } },
           },
@@ -200,6 +205,23 @@ function serviceRef(ref: any, where: string, routeNamespace: string, config: Rea
   return { service, port };
 }
 
+/**
+ * Why istiod could not resolve a backendRef (buildDestination's InvalidDestinationKind and
+ * InvalidDestinationNotFound), or undefined when it names a Service of the render.
+ */
+function unresolvedBackend(ref: any, ctx: RuleContext): string | undefined {
+  const group = ref?.group ?? "";
+  const kind = ref?.kind ?? "Service";
+  // Istio's own kinds (a ServiceEntry's Hostname) are real backends the preview does not model: refused by serviceRef.
+  if (group === "networking.istio.io") return undefined;
+  if (group !== "" || kind !== "Service") return `InvalidKind: group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}`;
+  const name = stringField(ref?.name, "backendRef.name");
+  const namespace = ref.namespace === undefined ? ctx.namespace : String(ref.namespace);
+  if (name.includes(".")) return undefined;
+  const service = ctx.config.services.get(`${name}.${namespace}.svc.${CLUSTER_DOMAIN}`);
+  return service && service.kind === "kubernetes" ? undefined : `BackendNotFound: Service ${namespace}/${name}`;
+}
+
 // ---- rules ---------------------------------------------------------------------
 
 /** A path match as createURIMatch, then route.go's gateway semantics: a prefix other than `/` is path-separated. */
@@ -228,6 +250,20 @@ function requestMatch(m: any, where: string): RequestMatch {
     result.headers[name] = type === "Exact" ? { exact: value } : { regex: fullRegex(value, `${at}.value`) };
   });
   if (m?.method !== undefined) result.method = { exact: stringField(m.method, `${where}.method`) };
+  const queryParams = list(m?.queryParams, `${where}.queryParams`);
+  if (queryParams.length > 0) {
+    // createQueryParamsMatch: Exact or RegularExpression on the parameter's value; names are case-sensitive.
+    const params: Record<string, StringMatch> = {};
+    queryParams.forEach((q, i) => {
+      const at = `${where}.queryParams[${i}]`;
+      const type = oneOf(q?.type, `${at}.type`, ["Exact", "RegularExpression"] as const, "Exact");
+      const name = stringField(q?.name, `${at}.name`);
+      if (name in params) fail(`${at}.name`, `${name} is matched twice; a cluster rejects it (query parameter names are unique in a match)`);
+      const value = stringField(q?.value, `${at}.value`);
+      params[name] = type === "Exact" ? { exact: value } : { regex: fullRegex(value, `${at}.value`) };
+    });
+    result.queryParams = params;
+  }
   return result;
 }
 
@@ -235,8 +271,12 @@ function redirect(value: any, where: string, listenerPort: number): Redirect {
   // The CRD defaults statusCode to 302 (a VirtualService's redirect defaults to 301); Istio maps 301, 302, 303, 307, 308.
   const status = value.statusCode === undefined ? 302 : intField(value.statusCode, `${where}.statusCode`, 301, 308);
   if (![301, 302, 303, 307, 308].includes(status)) fail(`${where}.statusCode`, `expected 301, 302, 303, 307 or 308, got ${status}`);
-  // createRedirectFilter with no port: FROM_REQUEST_PORT, which ApplyRedirect sets to the port the route serves (80 is then left out).
-  const result: Redirect = { status, port: value.port === undefined ? listenerPort : intField(value.port, `${where}.port`, 1, 65535) };
+  // createRedirectFilter with no port: FROM_PROTOCOL_DEFAULT with a scheme, else FROM_REQUEST_PORT, which
+  // ApplyRedirect sets to the port the route serves (the scheme's default port is then left out).
+  const result: Redirect = { status };
+  if (value.port !== undefined) result.port = intField(value.port, `${where}.port`, 1, 65535);
+  else if (value.scheme === undefined) result.port = listenerPort;
+  if (value.scheme !== undefined) result.scheme = oneOf(value.scheme, `${where}.scheme`, ["http", "https"] as const);
   if (value.hostname !== undefined) result.authority = stringField(value.hostname, `${where}.hostname`).toLowerCase();
   if (value.path !== undefined) {
     const type = oneOf(value.path.type, `${where}.path.type`, ["ReplaceFullPath", "ReplacePrefixMatch"] as const);
@@ -276,7 +316,7 @@ function rewrite(value: any, where: string, match: RequestMatch | undefined): No
   return result;
 }
 
-function mirror(value: any, where: string, namespace: string, config: ReaderContext): NonNullable<HttpRoute["mirror"]> {
+function mirror(value: any, where: string, namespace: string, config: ReaderContext): Mirror {
   const { service } = serviceRef(value.backendRef, `${where}.backendRef`, namespace, config, true);
   if (value.percent !== undefined && value.fraction !== undefined) fail(where, "set percent or fraction, not both; a cluster rejects both");
   let percent = 100;
@@ -297,6 +337,8 @@ interface RuleContext {
   config: ReaderContext;
   /** The port the route serves: the parent Service's, or the Gateway's listeners'. */
   port: number;
+  /** Where route status (a backend not resolved) is reported. */
+  warnings: string[];
 }
 
 /** The retry policy: Istio's mesh default without `retry`; with it, istiod's conversion (always-on conditions plus the codes). */
@@ -334,16 +376,20 @@ function convertRule(rule: any, index: number, ctx: RuleContext): HttpRoute[] {
     return { type, at, settings: f[FILTER_FIELDS[type]!] };
   });
   if (seen.has("RequestRedirect") && seen.has("URLRewrite")) fail(`${where}.filters`, "RequestRedirect and URLRewrite in one rule; a cluster rejects it");
-  const mirrors = filters.filter((f) => f.type === "RequestMirror");
-  if (mirrors.length > 1) fail(`${mirrors[1]!.at}`, "a second RequestMirror: the preview models one mirror per rule");
 
   const backends = list(rule.backendRefs, `${where}.backendRefs`);
   const route: WeightedDestination[] = backends.flatMap((b, i) => {
     const at = `${where}.backendRefs[${i}]`;
-    const { service } = serviceRef(b, at, ctx.namespace, ctx.config, true);
     const weight = b.weight === undefined ? 1 : intField(b.weight, `${at}.weight`, 0, 1_000_000);
     // buildHTTPDestination drops backends of weight 0.
     if (weight === 0) return [];
+    const missing = unresolvedBackend(b, ctx);
+    if (missing !== undefined) {
+      // ResolvedRefs false: istiod keeps the backend's weight and its share of requests gets 500.
+      ctx.warnings.push(`${at}: not ResolvedRefs (${missing}); its share of requests gets 500`);
+      return [{ destination: { host: "" }, weight, unresolved: `backend not resolved: ${missing}` }];
+    }
+    const { service } = serviceRef(b, at, ctx.namespace, ctx.config, true);
     const destination: WeightedDestination = { destination: { host: service.host }, weight };
     const headers: HeaderRules = {};
     list(b.filters, `${at}.filters`).forEach((f, j) => {
@@ -355,9 +401,8 @@ function convertRule(rule: any, index: number, ctx: RuleContext): HttpRoute[] {
     return [destination];
   });
   const redirectFilter = filters.find((f) => f.type === "RequestRedirect");
-  if (route.length === 0 && !redirectFilter) {
-    fail(`${where}.backendRefs`, "no backend with a weight above 0 and no RequestRedirect: Istio answers every request with 500 there, which the preview does not model");
-  }
+  // convertHTTPRoute: no backend with a weight above 0 and no redirect is a direct response 500 (the spec's rule).
+  const directResponse = route.length === 0 && !redirectFilter ? { status: 500, reason: "no backend with a weight above 0: 500" } : undefined;
 
   const timeouts = rule.timeouts ?? {};
   const requestMs = timeouts.request === undefined ? 0 : gatewayDuration(timeouts.request, `${where}.timeouts.request`);
@@ -376,6 +421,7 @@ function convertRule(rule: any, index: number, ctx: RuleContext): HttpRoute[] {
     };
     if (name !== undefined) result.name = name;
     if (timeoutMs > 0) result.timeoutMs = timeoutMs;
+    if (directResponse) result.directResponse = directResponse;
     for (const f of filters) {
       const at = `${f.at}.${FILTER_FIELDS[f.type]}`;
       switch (f.type) {
@@ -390,7 +436,8 @@ function convertRule(rule: any, index: number, ctx: RuleContext): HttpRoute[] {
           result.rewrite = rewrite(f.settings, at, match);
           break;
         case "RequestMirror":
-          result.mirror = mirror(f.settings, at, ctx.namespace, ctx.config);
+          // Each RequestMirror filter is one entry of the VirtualService's mirrors, in order.
+          result.mirrors = [...(result.mirrors ?? []), mirror(f.settings, at, ctx.namespace, ctx.config)];
           break;
       }
     }
@@ -411,7 +458,7 @@ function uriLength(uri: UriMatch | undefined): number {
   if ("prefix" in uri) return uri.prefix.length;
   if ("pathSeparatedPrefix" in uri) return uri.pathSeparatedPrefix.length;
   // The expression as written: fullRegex wrapped it in ^(?:...)$.
-  return uri.regex.source.length - "^(?:)$".length;
+  return "regex" in uri ? uri.regex.source.length - "^(?:)$".length : 0;
 }
 
 /**
@@ -482,10 +529,7 @@ function gateway(obj: K8sObject): GatewayInfo {
   };
 }
 
-/** Whether a route hostname and a listener hostname (each possibly `*.suffix`) have a host in common. */
-function hostnamesIntersect(a: string, b: string): boolean {
-  return hostMatches(a, b) || hostMatches(b, a);
-}
+
 
 // ---- HTTPRoutes ----------------------------------------------------------------
 
@@ -496,8 +540,13 @@ interface Attachment {
   routes: HttpRoute[];
 }
 
-/** The parents of an HTTPRoute and the rules converted for each (the port they serve differs). */
-function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, GatewayInfo>, waypointNames: ReadonlySet<string>): Attachment[] {
+/**
+ * The parents of an HTTPRoute and the rules converted for each (the port they serve
+ * differs), one attachment per parent and host, as istiod merges routes per host. A
+ * parent the route cannot attach to is left out with its status in `warnings`, as
+ * istiod leaves it unattached and serves everything else.
+ */
+function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, GatewayInfo>, waypointNames: ReadonlySet<string>, warnings: string[]): Attachment[] {
   const name = obj.metadata.name;
   const where = `HTTPRoute ${name}: spec`;
   const namespace = objectNamespace(obj);
@@ -506,36 +555,48 @@ function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, 
   if (parents.length === 0) fail(`${where}.parentRefs`, "expected at least one parent: a Service (mesh) or a Gateway");
   // The CRD's default for rules: one rule matching everything, with no backend (so Istio answers 500).
   const rules = obj.spec?.rules === undefined ? [{}] : list(obj.spec.rules, `${where}.rules`);
-  const convert = (port: number) => rules.flatMap((r, i) => convertRule(r ?? {}, i, { routeName: name, where, namespace, config, port }));
+  const convert = (port: number) => rules.flatMap((r, i) => convertRule(r ?? {}, i, { routeName: name, where, namespace, config, port, warnings }));
+  const unattached = (at: string, reason: string, message: string): [] => {
+    warnings.push(`${at}: not Accepted (${reason}): ${message}; istiod leaves the route unattached to this parent`);
+    return [];
+  };
 
-  return parents.map((p, i): Attachment => {
+  return parents.flatMap((p, i): Attachment[] => {
     const at = `${where}.parentRefs[${i}]`;
     const group = p?.group ?? GATEWAY_API_GROUP;
     const kind = p?.kind ?? "Gateway";
+    const sectionName = p?.sectionName === undefined ? undefined : stringField(p.sectionName, `${at}.sectionName`);
     if (group === "" && kind === "Service") {
       // GAMMA: the route applies to every request for the Service, whatever the route's hostnames.
       const { service, port } = serviceRef(p, at, namespace, config, false);
       // A route in another namespace than its Service is a consumer route, for that namespace's clients only.
       if (service.namespace !== namespace) fail(`${at}.namespace`, `${service.namespace}: a consumer route (for the clients of namespace ${namespace} only) is not modelled; put the route in the Service's namespace`);
-      return { key: `mesh ${service.host}`, routeName: name, virtualHost: { namespace, hosts: [service.host], gateways: ["mesh"] }, routes: convert(port ?? service.port) };
+      // A Service's sectionName names its port.
+      if (sectionName !== undefined && sectionName !== service.portName) return unattached(at, "NoMatchingParent", `Service ${service.namespace}/${service.name} has no port named ${sectionName}`);
+      return [{ key: `mesh ${service.host}`, routeName: name, virtualHost: { namespace, hosts: [service.host], gateways: ["mesh"] }, routes: convert(port ?? service.port) }];
     }
     if (group !== GATEWAY_API_GROUP || kind !== "Gateway") fail(at, `group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}: the preview models a Service (group "") or a Gateway as parent`);
     const gwNamespace = p.namespace === undefined ? namespace : stringField(p.namespace, `${at}.namespace`);
     const gw = gateways.get(`${gwNamespace}/${stringField(p.name, `${at}.name`)}`);
     if (!gw && waypointNames.has(`${gwNamespace}/${p.name}`)) fail(`${at}.name`, `${p.name} is a waypoint: a route for every Service using it is not modelled; make the Service the parent (group "", kind Service)`);
     if (!gw) fail(`${at}.name`, `Gateway ${gwNamespace}/${p.name} is not in the render`);
-    const listeners = gw.listeners.filter((l) => l.allowAllNamespaces || gw.namespace === namespace);
-    if (listeners.length === 0) fail(at, `no listener of Gateway ${gw.id} allows routes from namespace ${namespace} (allowedRoutes.namespaces.from is Same)`);
+    const named = sectionName === undefined ? gw.listeners : gw.listeners.filter((l) => l.name === sectionName);
+    if (named.length === 0) return unattached(at, "NoMatchingParent", `Gateway ${gw.id} has no listener named ${sectionName}`);
+    const listeners = named.filter((l) => l.allowAllNamespaces || gw.namespace === namespace);
+    if (listeners.length === 0) return unattached(at, "NotAllowedByListeners", `no listener of Gateway ${gw.id} allows routes from namespace ${namespace} (allowedRoutes.namespaces.from is Same)`);
     const hosts = hostnames.length === 0 ? ["*"] : hostnames;
-    if (!listeners.some((l) => hosts.some((h) => l.hostname === undefined || hostnamesIntersect(h, l.hostname)))) {
-      fail(`${where}.hostnames`, `${hosts.join(", ")}: no listener of Gateway ${gw.id} accepts them (${listeners.map((l) => l.hostname ?? "*").join(", ")}); istiod would not attach the route (NoMatchingListenerHostname)`);
+    // The hosts the route serves on this parent: each of its hostnames that meets a listener's, the more specific of the two.
+    const served = [...new Set(listeners.flatMap((l) => hosts.flatMap((h) => intersectHost(h, l.hostname ?? "*") ?? [])))];
+    if (served.length === 0) {
+      return unattached(`${where}.hostnames`, "NoMatchingListenerHostname", `${hosts.join(", ")}: no listener of Gateway ${gw.id} accepts them (${listeners.map((l) => l.hostname ?? "*").join(", ")})`);
     }
     for (const [j, rule] of rules.entries()) {
       for (const [k, b] of list(rule?.backendRefs, `${where}.rules[${j}].backendRefs`).entries()) {
         if (b?.namespace !== undefined && b.namespace !== namespace) fail(`${where}.rules[${j}].backendRefs[${k}].namespace`, "a backend in another namespace needs a ReferenceGrant, which the preview does not model");
       }
     }
-    return { key: `${gw.id} ${hosts.join(",")}`, routeName: name, virtualHost: { namespace, hosts, gateways: [gw.id] }, routes: convert(listeners[0]!.port) };
+    const routes = convert(listeners[0]!.port);
+    return served.map((host) => ({ key: `${gw.id} ${host}`, routeName: name, virtualHost: { namespace, hosts: [host], gateways: [gw.id] }, routes }));
   });
 }
 
@@ -565,10 +626,12 @@ export function gatewayApiConfig(objects: readonly K8sObject[], config: ReaderCo
   }
   const waypointNames = new Set(ours.filter(isWaypointGateway).map((o) => `${objectNamespace(o)}/${o.metadata.name}`));
   const merged = new Map<string, Attachment[]>();
+  const warnings: string[] = [];
   for (const obj of ours.filter((o) => o.kind === "HTTPRoute").sort(byName)) {
-    for (const attachment of httpRoute(obj, config, gateways, waypointNames)) merged.set(attachment.key, [...(merged.get(attachment.key) ?? []), attachment]);
+    for (const attachment of httpRoute(obj, config, gateways, waypointNames, warnings)) merged.set(attachment.key, [...(merged.get(attachment.key) ?? []), attachment]);
   }
   return {
+    warnings,
     gateways: [...gateways.values()].map((g) => g.gateway),
     gatewayDeployments: [...gateways.values()].map((g) => g.deployment),
     virtualHosts: [...merged.values()].map((attachments) => ({

@@ -20,6 +20,7 @@ import {
   type HttpRoute,
   type IngressGateway,
   type MeshService,
+  type Mirror,
   type OutboundMode,
   type Redirect,
   type RequestMatch,
@@ -29,7 +30,7 @@ import {
   type WeightedDestination,
 } from "./model.ts";
 import type { IstioRelease } from "./releases.ts";
-import { durationField, fail, fullRegex, intField, objectNamespace, percentField, resolveHost, retryPolicy, stringField, stringMap, stringMatch } from "./values.ts";
+import { durationField, fail, fullRegex, intField, objectNamespace, percentField, presenceOrStringMatch, resolveHost, retryPolicy, stringField, stringMap, stringMatch } from "./values.ts";
 
 type RuleKind = "VirtualService" | "DestinationRule" | "Gateway" | "ServiceEntry" | "Sidecar";
 
@@ -58,16 +59,31 @@ export const MODELLED_FIELDS: Record<RuleKind, Shape> = {
     http: [
       {
         name: true,
-        match: [{ name: true, uri: STRING_MATCH, method: STRING_MATCH, headers: { "*": STRING_MATCH }, sourceLabels: { "*": true } }],
+        match: [
+          {
+            name: true,
+            uri: STRING_MATCH,
+            method: STRING_MATCH,
+            authority: STRING_MATCH,
+            scheme: STRING_MATCH,
+            headers: { "*": STRING_MATCH },
+            withoutHeaders: { "*": STRING_MATCH },
+            queryParams: { "*": STRING_MATCH },
+            sourceLabels: { "*": true },
+          },
+        ],
         route: [{ destination: DESTINATION, weight: true, headers: HEADERS }],
-        redirect: { uri: true, authority: true, port: true, scheme: true, redirectCode: true },
+        redirect: { uri: true, authority: true, port: true, derivePort: true, scheme: true, redirectCode: true },
         rewrite: { uri: true, authority: true },
         headers: HEADERS,
         timeout: true,
-        retries: { attempts: true, perTryTimeout: true, retryOn: true },
-        fault: { delay: { fixedDelay: true, percentage: PERCENT }, abort: { httpStatus: true, percentage: PERCENT } },
+        retries: { attempts: true, perTryTimeout: true, retryOn: true, retryRemoteLocalities: true },
+        // `percent` and `mirrorPercent` are deprecated and still honoured: read with a warning.
+        fault: { delay: { fixedDelay: true, percentage: PERCENT, percent: true }, abort: { httpStatus: true, percentage: PERCENT } },
         mirror: DESTINATION,
         mirrorPercentage: PERCENT,
+        mirrorPercent: true,
+        mirrors: [{ destination: DESTINATION, percentage: PERCENT }],
       },
     ],
   },
@@ -88,27 +104,53 @@ function istioFields(kind: RuleKind): KindFields {
 // Istio's outlier detection defaults when outlierDetection is present but a field is not.
 const OUTLIER_DEFAULTS = { consecutive5xxErrors: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 };
 
-function headerOperations(value: any, where: string): HeaderOperations {
+/** `:authority` and `Host`: a set or add of either is a host rewrite (isAuthorityHeader). */
+export function isAuthorityHeader(name: string): boolean {
+  return /^(:authority|host)$/i.test(name);
+}
+
+/** Headers Envoy does not let a rule change: pseudo-headers and Host (isInternalHeader); Istio drops them from the operations. */
+function isInternalHeader(name: string): boolean {
+  return name.startsWith(":") || /^host$/i.test(name);
+}
+
+function headerOperations(value: any, where: string): HeaderOperations & { authority?: string } {
   const remove = value?.remove ?? [];
   if (!Array.isArray(remove)) fail(`${where}.remove`, "expected a list of header names");
+  const set = stringMap(value?.set, `${where}.set`);
+  const add = stringMap(value?.add, `${where}.add`);
+  const external = (ops: Record<string, string>) => Object.fromEntries(Object.entries(ops).filter(([name]) => !isInternalHeader(name)));
+  const authorityOf = (ops: Record<string, string>) => Object.entries(ops).findLast(([name]) => isAuthorityHeader(name))?.[1];
+  // A set of the authority wins over an add of it (TranslateHeadersOperations).
+  const authority = authorityOf(set) ?? authorityOf(add);
   return {
-    set: stringMap(value?.set, `${where}.set`),
-    add: stringMap(value?.add, `${where}.add`),
-    remove: remove.map((h: unknown, i: number) => stringField(h, `${where}.remove[${i}]`).toLowerCase()),
+    set: external(set),
+    add: external(add),
+    remove: remove.map((h: unknown, i: number) => stringField(h, `${where}.remove[${i}]`).toLowerCase()).filter((h: string) => !isInternalHeader(h)),
+    ...(authority === undefined ? {} : { authority }),
   };
 }
 
 function headerRules(value: any, where: string): HeaderRules | undefined {
   if (value === undefined) return undefined;
   const rules: HeaderRules = {};
-  if (value.request !== undefined) rules.request = headerOperations(value.request, `${where}.request`);
-  if (value.response !== undefined) rules.response = headerOperations(value.response, `${where}.response`);
+  if (value.request !== undefined) {
+    const { authority, ...request } = headerOperations(value.request, `${where}.request`);
+    rules.request = request;
+    if (authority !== undefined) rules.authority = authority;
+  }
+  if (value.response !== undefined) {
+    const { authority: _ignored, ...response } = headerOperations(value.response, `${where}.response`);
+    rules.response = response;
+  }
   return rules;
 }
 
 interface Context {
   namespace: string;
   release: IstioRelease;
+  /** Where deprecated fields Istio still honours are reported. */
+  warnings: string[];
 }
 
 function destination(value: any, where: string, ctx: Context): Destination {
@@ -120,7 +162,18 @@ function requestMatch(m: any, at: string): RequestMatch {
   const result: RequestMatch = { headers: {} };
   if (m.uri !== undefined) result.uri = stringMatch(m.uri, `${at}.uri`);
   if (m.method !== undefined) result.method = stringMatch(m.method, `${at}.method`);
-  for (const [name, hm] of Object.entries(m.headers ?? {})) result.headers[name.toLowerCase()] = stringMatch(hm, `${at}.headers.${name}`);
+  for (const [name, hm] of Object.entries(m.headers ?? {})) result.headers[name.toLowerCase()] = presenceOrStringMatch(hm, `${at}.headers.${name}`);
+  // TranslateRouteMatch: authority and scheme are header matches on the pseudo-headers.
+  if (m.authority !== undefined) result.headers[":authority"] = presenceOrStringMatch(m.authority, `${at}.authority`);
+  if (m.scheme !== undefined) result.headers[":scheme"] = presenceOrStringMatch(m.scheme, `${at}.scheme`);
+  if (m.withoutHeaders !== undefined) {
+    result.withoutHeaders = {};
+    for (const [name, hm] of Object.entries(m.withoutHeaders)) result.withoutHeaders[name.toLowerCase()] = presenceOrStringMatch(hm, `${at}.withoutHeaders.${name}`);
+  }
+  if (m.queryParams !== undefined) {
+    result.queryParams = {};
+    for (const [name, qm] of Object.entries(m.queryParams)) result.queryParams[name] = presenceOrStringMatch(qm, `${at}.queryParams.${name}`);
+  }
   if (m.sourceLabels !== undefined) result.sourceLabels = stringMap(m.sourceLabels, `${at}.sourceLabels`);
   return result;
 }
@@ -134,7 +187,12 @@ function redirect(value: any, where: string): Redirect {
   const result: Redirect = { status: code === 0 ? 301 : code };
   if (value.uri !== undefined) result.uri = stringField(value.uri, `${where}.uri`);
   if (value.authority !== undefined) result.authority = stringField(value.authority, `${where}.authority`);
+  if (value.port !== undefined && value.derivePort !== undefined) fail(where, "port and derivePort: set one (a cluster rejects both)");
   if (value.port !== undefined) result.port = intField(value.port, `${where}.port`, 1, 65535);
+  if (value.derivePort !== undefined) {
+    if (value.derivePort !== "FROM_REQUEST_PORT" && value.derivePort !== "FROM_PROTOCOL_DEFAULT") fail(`${where}.derivePort`, `expected FROM_PROTOCOL_DEFAULT or FROM_REQUEST_PORT, got ${JSON.stringify(value.derivePort)}`);
+    result.derivePort = value.derivePort;
+  }
   if (value.scheme !== undefined) result.scheme = stringField(value.scheme, `${where}.scheme`);
   return result;
 }
@@ -169,23 +227,43 @@ function httpRoute(value: any, source: string, where: string, ctx: Context): Htt
   }
   const headers = headerRules(value.headers, `${where}.headers`);
   if (headers) result.headers = headers;
-  if (value.timeout !== undefined) result.timeoutMs = durationField(value.timeout, `${where}.timeout`);
+  // setTimeout: a timeout of 0 is Envoy's "no timeout", as when none is set.
+  const timeoutMs = value.timeout === undefined ? 0 : durationField(value.timeout, `${where}.timeout`);
+  if (timeoutMs > 0) result.timeoutMs = timeoutMs;
   if (value.fault !== undefined) {
     const fault: FaultPolicy = {};
     const { delay, abort } = value.fault;
     if (delay !== undefined) {
-      fault.delay = { fixedDelayMs: durationField(delay.fixedDelay, `${where}.fault.delay.fixedDelay`), percent: percentField(delay.percentage, `${where}.fault.delay.percentage`, 0) };
+      // TranslateFault reads the deprecated integer `percent` when `percentage` is absent.
+      let percent = percentField(delay.percentage, `${where}.fault.delay.percentage`, 0);
+      if (delay.percent !== undefined) {
+        ctx.warnings.push(`${where}.fault.delay.percent: deprecated, use percentage${delay.percentage === undefined ? " (honoured as Istio does)" : " (ignored: percentage is set)"}`);
+        if (delay.percentage === undefined) percent = intField(delay.percent, `${where}.fault.delay.percent`, 0, 100);
+      }
+      fault.delay = { fixedDelayMs: durationField(delay.fixedDelay, `${where}.fault.delay.fixedDelay`), percent };
     }
     if (abort !== undefined) {
       fault.abort = { httpStatus: intField(abort.httpStatus, `${where}.fault.abort.httpStatus`, 200, 599), percent: percentField(abort.percentage, `${where}.fault.abort.percentage`, 0) };
     }
     result.fault = fault;
   }
+  const mirrors: Mirror[] = [];
   if (value.mirror !== undefined) {
-    result.mirror = { destination: destination(value.mirror, `${where}.mirror`, ctx), percent: percentField(value.mirrorPercentage, `${where}.mirrorPercentage`, 100) };
-  } else if (value.mirrorPercentage !== undefined) {
-    fail(`${where}.mirrorPercentage`, "set without a mirror");
+    // MirrorPercent: mirrorPercentage, else the deprecated integer mirrorPercent, else 100.
+    let percent = percentField(value.mirrorPercentage, `${where}.mirrorPercentage`, 100);
+    if (value.mirrorPercent !== undefined) {
+      ctx.warnings.push(`${where}.mirrorPercent: deprecated, use mirrorPercentage${value.mirrorPercentage === undefined ? " (honoured as Istio does)" : " (ignored: mirrorPercentage is set)"}`);
+      if (value.mirrorPercentage === undefined) percent = intField(value.mirrorPercent, `${where}.mirrorPercent`, 0, 100);
+    }
+    mirrors.push({ destination: destination(value.mirror, `${where}.mirror`, ctx), percent });
+  } else if (value.mirrorPercentage !== undefined || value.mirrorPercent !== undefined) {
+    fail(`${where}.${value.mirrorPercentage !== undefined ? "mirrorPercentage" : "mirrorPercent"}`, "set without a mirror");
   }
+  (Array.isArray(value.mirrors) ? value.mirrors : []).forEach((m: any, i: number) => {
+    const at = `${where}.mirrors[${i}]`;
+    mirrors.push({ destination: destination(m?.destination, `${at}.destination`, ctx), percent: percentField(m.percentage, `${at}.percentage`, 100) });
+  });
+  if (mirrors.length > 0) result.mirrors = mirrors;
   return result;
 }
 
@@ -284,6 +362,8 @@ export interface IstioApiPart {
   gateways: IngressGateway[];
   gatewayDeployments: GatewayDeployment[];
   outbound: Map<string, OutboundMode>;
+  /** Deprecated fields read as Istio still reads them, each naming its replacement. */
+  warnings: string[];
 }
 
 /**
@@ -291,7 +371,7 @@ export interface IstioApiPart {
  * object and field for anything the preview cannot model.
  */
 export function istioApiConfig(objects: readonly K8sObject[], release: IstioRelease): IstioApiPart {
-  const part: IstioApiPart = { services: [], virtualHosts: [], destinations: new Map(), gateways: [], gatewayDeployments: [], outbound: new Map() };
+  const part: IstioApiPart = { services: [], virtualHosts: [], destinations: new Map(), gateways: [], gatewayDeployments: [], outbound: new Map(), warnings: [] };
   for (const obj of objects) {
     if (!obj.apiVersion.startsWith("networking.istio.io/")) continue;
     const kind = obj.kind as RuleKind;
@@ -301,7 +381,7 @@ export function istioApiConfig(objects: readonly K8sObject[], release: IstioRele
     if (!(kind in MODELLED_FIELDS)) fail(where, `${kind} is not modelled by the mesh preview`);
     if (obj.apiVersion !== "networking.istio.io/v1") fail(where, `apiVersion ${obj.apiVersion}: use networking.istio.io/v1`);
     checkFields(obj, istioFields(kind));
-    const ctx: Context = { namespace: objectNamespace(obj), release };
+    const ctx: Context = { namespace: objectNamespace(obj), release, warnings: part.warnings };
     switch (kind) {
       case "ServiceEntry":
         part.services.push(...serviceEntry(obj));

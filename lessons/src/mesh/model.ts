@@ -9,7 +9,8 @@ export type { RetryPolicy } from "./releases.ts";
 export class RuleError extends Error {}
 
 export type Labels = Record<string, string>;
-export type StringMatch = { exact: string } | { prefix: string } | { regex: RegExp };
+/** `present`: Envoy's present_match, which Istio makes of an empty match or the regex `*` (canBeConvertedToPresentMatch). */
+export type StringMatch = { exact: string } | { prefix: string } | { regex: RegExp } | { present: true };
 /**
  * A path match. `pathSeparatedPrefix` is Envoy's path_separated_prefix, which Istio uses
  * for a prefix under Gateway API semantics: the path (without query) is the prefix or
@@ -20,8 +21,12 @@ export type UriMatch = StringMatch | { pathSeparatedPrefix: string };
 export interface RequestMatch {
   uri?: UriMatch;
   method?: StringMatch;
-  /** Lower-case header names. */
+  /** Lower-case header names; pseudo-headers (`:method`, `:authority`, `:path`, `:scheme`) as Envoy's matcher sees them. */
   headers: Record<string, StringMatch>;
+  /** Headers that must not match (Envoy's invert_match; a missing header counts as empty unless the match is `present`). */
+  withoutHeaders?: Record<string, StringMatch>;
+  /** Query parameters (the first value of each name, as sent). */
+  queryParams?: Record<string, StringMatch>;
   /** The calling workload's labels (sidecars only). */
   sourceLabels?: Labels;
 }
@@ -39,11 +44,18 @@ export interface HeaderOperations {
 }
 
 export interface HeaderRules {
+  /**
+   * A request `set` or `add` of `:authority` or `Host`: Istio takes it out of the header
+   * operations and makes it a host rewrite (translateAppendHeaders, isAuthorityHeader).
+   */
+  authority?: string;
   request?: HeaderOperations;
   response?: HeaderOperations;
 }
 
 export interface WeightedDestination {
+  /** An HTTPRoute backend istiod could not resolve (ResolvedRefs false): its share of requests gets 500. */
+  unresolved?: string;
   destination: Destination;
   weight: number;
   headers?: HeaderRules;
@@ -59,9 +71,16 @@ export interface Redirect {
   authority?: string;
   port?: number;
   scheme?: string;
+  /** `FROM_REQUEST_PORT`: the port the route serves; `FROM_PROTOCOL_DEFAULT`: none (ApplyRedirect). */
+  derivePort?: "FROM_REQUEST_PORT" | "FROM_PROTOCOL_DEFAULT";
   /** Envoy's redirect prefix_rewrite: the matched prefix of the path is replaced (Gateway API ReplacePrefixMatch). */
   prefixRewrite?: string;
   status: number;
+}
+
+export interface Mirror {
+  destination: Destination;
+  percent: number;
 }
 
 export interface HttpRoute {
@@ -77,7 +96,10 @@ export interface HttpRoute {
   timeoutMs?: number;
   retries: RetryPolicy;
   fault?: FaultPolicy;
-  mirror?: { destination: Destination; percent: number };
+  /** Each copy drawn on its own, in order (`mirror` first, then `mirrors`). */
+  mirrors?: Mirror[];
+  /** A reply the proxy makes itself instead of routing: Istio's directResponse (an HTTPRoute rule without backends: 500). */
+  directResponse?: { status: number; reason: string };
 }
 
 export type LoadBalancer = { simple: "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" } | { consistentHash: { httpHeaderName: string } };
@@ -121,6 +143,8 @@ export interface MeshService {
   name: string;
   namespace: string;
   port: number;
+  /** The port's name, which a Gateway API parentRef's sectionName names. */
+  portName?: string;
   /** Pods it selects (Kubernetes Services); none for outside hosts. */
   selector?: Labels;
 }
@@ -173,6 +197,11 @@ export interface MeshConfig {
   gatewayDeployments: GatewayDeployment[];
   /** Per namespace, from a Sidecar without workloadSelector; ALLOW_ANY when none (Istio's default). */
   outbound: Map<string, OutboundMode>;
+  /**
+   * What istiod would report without refusing the render: route and listener status
+   * (not Accepted, not ResolvedRefs) and deprecated fields it still honours.
+   */
+  warnings: string[];
 }
 
 export const CLUSTER_DOMAIN = "cluster.local";

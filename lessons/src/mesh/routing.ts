@@ -34,9 +34,30 @@ export type HostDecision =
 
 export function matchString(match: StringMatch, value: string | undefined): boolean {
   if (value === undefined) return false;
+  if ("present" in match) return true;
   if ("exact" in match) return value === match.exact;
   if ("prefix" in match) return value.startsWith(match.prefix);
   return match.regex.test(value);
+}
+
+/**
+ * Envoy's invert_match as Istio sets it for withoutHeaders: a missing header counts
+ * as empty (treat_missing_header_as_empty), except for a present match, which a
+ * missing header simply fails.
+ */
+export function matchWithout(match: StringMatch, value: string | undefined): boolean {
+  return !matchString(match, "present" in match ? value : (value ?? ""));
+}
+
+/** The first value of a query parameter as sent (not decoded), as Envoy's query_parameters matcher reads it; "" for a bare name. */
+export function queryParam(path: string, name: string): string | undefined {
+  const query = path.indexOf("?");
+  if (query === -1) return undefined;
+  for (const pair of path.slice(query + 1).split("#")[0]!.split("&")) {
+    const eq = pair.indexOf("=");
+    if ((eq === -1 ? pair : pair.slice(0, eq)) === name) return eq === -1 ? "" : pair.slice(eq + 1);
+  }
+  return undefined;
 }
 
 /** The host part of an authority (`flaskapp:80` → `flaskapp`), lower case. */
@@ -98,17 +119,49 @@ export function waypointHost(config: MeshConfig, role: Extract<ProxyRole, { kind
   return virtualHost ? { kind: "service", service, virtualHost } : { kind: "service", service };
 }
 
-/** What a gateway does with a request for `authority`: the VirtualService bound to one of its Gateways for that host, or 404. */
+/** The hosts two host names (each possibly `*` or `*.suffix`) have in common, as the more specific of the two; undefined when none. */
+export function intersectHost(a: string, b: string): string | undefined {
+  if (hostMatches(a, b)) return b;
+  if (hostMatches(b, a)) return a;
+  return undefined;
+}
+
+/** Envoy's choice among virtual host domains for a host: exact, then the longest `*.suffix`, then `*`. */
+function bestDomain(domains: Iterable<string>, host: string): string | undefined {
+  let best: string | undefined;
+  const rank = (d: string) => (d === host ? Number.MAX_SAFE_INTEGER : d === "*" ? 0 : d.length);
+  for (const d of domains) if (hostMatches(d, host) && (best === undefined || rank(d) > rank(best))) best = d;
+  return best;
+}
+
+/**
+ * What a gateway does with a request for `authority`. As gateway.go builds the
+ * gateway's routes: every VirtualService bound to a Gateway selecting this
+ * gateway's pods puts its routes into the Envoy virtual host of each host its
+ * hosts share with a server on this port (the more specific of the two), in
+ * order; the request takes the virtual host Envoy picks for its Host, or 404.
+ */
 export function gatewayHost(config: MeshConfig, role: Extract<ProxyRole, { kind: "gateway" }>, authority: string): HostDecision {
   const host = hostOf(authority);
-  const gateways = config.gateways.filter(
-    (gw) => labelsMatch(gw.selector, role.labels) && gw.servers.some((s) => s.port === role.port && s.hosts.some((h) => hostMatches(h, host))),
-  );
-  for (const gw of gateways) {
-    const virtualHost = config.virtualHosts.find((vh) => vh.gateways.includes(gw.name) && vh.hosts.some((h) => hostMatches(h, host)));
-    if (virtualHost) return { kind: "gateway-route", virtualHost };
+  const domains = new Map<string, VirtualHost[]>();
+  for (const gw of config.gateways.filter((g) => labelsMatch(g.selector, role.labels))) {
+    for (const server of gw.servers.filter((s) => s.port === role.port)) {
+      for (const vh of config.virtualHosts.filter((v) => v.gateways.includes(gw.name))) {
+        for (const domain of server.hosts.flatMap((sh) => vh.hosts.flatMap((h) => intersectHost(sh, h) ?? []))) {
+          const bound = domains.get(domain) ?? [];
+          if (!bound.includes(vh)) domains.set(domain, [...bound, vh]);
+        }
+      }
+    }
   }
-  return { kind: "no-route", host };
+  const domain = bestDomain(domains.keys(), host);
+  if (domain === undefined) return { kind: "no-route", host };
+  const bound = domains.get(domain)!;
+  if (bound.length === 1) return { kind: "gateway-route", virtualHost: bound[0]! };
+  return {
+    kind: "gateway-route",
+    virtualHost: { source: bound.map((v) => v.source).join(", "), namespace: bound[0]!.namespace, hosts: [domain], gateways: bound[0]!.gateways, routes: bound.flatMap((v) => v.routes) },
+  };
 }
 
 /**
@@ -125,10 +178,33 @@ export function matchUri(match: UriMatch, path: string): boolean {
   return matchString(match, "prefix" in match ? path : pathOnly);
 }
 
+/**
+ * Whether a request meets one match entry. Header names starting with `:` are the
+ * request's pseudo-headers, which Istio passes to Envoy's matcher as they are
+ * (translateHeaderMatch): `:method`, `:path`, `:authority` (the Host) and `:scheme`.
+ */
 export function matchRequest(match: RequestMatch, request: RequestInfo): boolean {
   if (match.uri && !matchUri(match.uri, request.path)) return false;
   if (match.method && !matchString(match.method, request.method)) return false;
-  return Object.entries(match.headers).every(([name, m]) => matchString(m, request.headers[name]));
+  const header = (name: string) => (name.startsWith(":") ? pseudoHeader(request, name) : request.headers[name]);
+  if (!Object.entries(match.headers).every(([name, m]) => matchString(m, header(name)))) return false;
+  if (!Object.entries(match.withoutHeaders ?? {}).every(([name, m]) => matchWithout(m, header(name)))) return false;
+  return Object.entries(match.queryParams ?? {}).every(([name, m]) => matchString(m, queryParam(request.path, name)));
+}
+
+function pseudoHeader(request: RequestInfo, name: string): string | undefined {
+  switch (name) {
+    case ":method":
+      return request.method;
+    case ":path":
+      return request.path;
+    case ":authority":
+      return request.headers.host;
+    case ":scheme":
+      return request.headers["x-forwarded-proto"] ?? "http";
+    default:
+      return undefined;
+  }
 }
 
 export interface SelectedRoute {

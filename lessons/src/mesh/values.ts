@@ -65,6 +65,17 @@ export function stringMap(value: unknown, where: string): Record<string, string>
   return out;
 }
 
+/**
+ * A header or query parameter match: as stringMatch, and also Envoy's present_match,
+ * which Istio makes of an empty match and of the regex `*` (canBeConvertedToPresentMatch).
+ */
+export function presenceOrStringMatch(value: unknown, where: string): StringMatch {
+  const entries = Object.entries((value ?? {}) as Record<string, unknown>);
+  if (entries.length === 0) return { present: true };
+  if (entries.length === 1 && entries[0]![0] === "regex" && entries[0]![1] === "*") return { present: true };
+  return stringMatch(value, where);
+}
+
 export function stringMatch(value: unknown, where: string): StringMatch {
   const entries = Object.entries((value ?? {}) as Record<string, unknown>);
   if (entries.length !== 1) fail(where, "expected exactly one of exact, prefix, regex");
@@ -119,6 +130,8 @@ export function retryPolicy(value: any, where: string, release: IstioRelease): R
   // An unset attempts is proto3's 0: Istio then disables retries for the route, and its validation refuses anything else beside it.
   const attempts = intField(value.attempts ?? 0, `${where}.attempts`, 0, 100);
   const beside = ["perTryTimeout", "retryOn"].filter((k) => value[k] !== undefined);
+  // One locality here, so there is no other locality to retry in (docs/mesh-preview.md, retry-attempts).
+  if (value.retryRemoteLocalities !== undefined && typeof value.retryRemoteLocalities !== "boolean") fail(`${where}.retryRemoteLocalities`, `expected true or false, got ${JSON.stringify(value.retryRemoteLocalities)}`);
   if (attempts === 0 && beside.length > 0) fail(`${where}`, `${beside.join(" and ")} with attempts 0 (retries disabled): Istio rejects the rule`);
   const words: string[] = typeof value.retryOn === "string" ? value.retryOn.split(",").map((w: string) => w.trim()) : [...fallback.retryOn];
   const retryOn: string[] = [];
