@@ -7,7 +7,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/containers/**", "test/e2e/**", "test/ui/**"],
+          exclude: ["test/containers/**", "test/e2e/**", "test/ui/**", "test/conformance/**"],
           globalSetup: ["test/global-setup.ts"],
           // Two files at a time on our 2-core machines (vitest's default leaves one core to
           // itself): most tests wait on real servers and processes, not on the CPU.
@@ -34,6 +34,14 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 60_000,
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // Istio's routing cases and the Gateway API conformance tests, ported (docs/mesh-preview.md lists them).
+          name: "conformance",
+          include: ["test/conformance/**/*.test.ts"],
+          testTimeout: 20_000,
         },
       },
       {

@@ -73,7 +73,7 @@ export const MODELLED_FIELDS: Record<RuleKind, Shape> = {
           },
         ],
         route: [{ destination: DESTINATION, weight: true, headers: HEADERS }],
-        redirect: { uri: true, authority: true, port: true, derivePort: true, scheme: true, redirectCode: true },
+        redirect: { uri: true, prefixRewrite: true, authority: true, port: true, derivePort: true, scheme: true, redirectCode: true },
         rewrite: { uri: true, authority: true },
         headers: HEADERS,
         timeout: true,
@@ -185,7 +185,10 @@ function redirect(value: any, where: string): Redirect {
   const code = value.redirectCode ?? 0;
   if (!REDIRECT_CODES.includes(code)) fail(`${where}.redirectCode`, `expected one of ${REDIRECT_CODES.slice(1).join(", ")}, got ${JSON.stringify(code)}`);
   const result: Redirect = { status: code === 0 ? 301 : code };
+  if (value.uri !== undefined && value.prefixRewrite !== undefined) fail(where, "uri and prefixRewrite: set one (a cluster rejects both)");
   if (value.uri !== undefined) result.uri = stringField(value.uri, `${where}.uri`);
+  // ApplyRedirect: Envoy's prefix_rewrite replaces the prefix the route matched.
+  if (value.prefixRewrite !== undefined) result.prefixRewrite = stringField(value.prefixRewrite, `${where}.prefixRewrite`);
   if (value.authority !== undefined) result.authority = stringField(value.authority, `${where}.authority`);
   if (value.port !== undefined && value.derivePort !== undefined) fail(where, "port and derivePort: set one (a cluster rejects both)");
   if (value.port !== undefined) result.port = intField(value.port, `${where}.port`, 1, 65535);

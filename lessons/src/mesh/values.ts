@@ -133,7 +133,7 @@ export function retryPolicy(value: any, where: string, release: IstioRelease): R
   // One locality here, so there is no other locality to retry in (docs/mesh-preview.md, retry-attempts).
   if (value.retryRemoteLocalities !== undefined && typeof value.retryRemoteLocalities !== "boolean") fail(`${where}.retryRemoteLocalities`, `expected true or false, got ${JSON.stringify(value.retryRemoteLocalities)}`);
   if (attempts === 0 && beside.length > 0) fail(`${where}`, `${beside.join(" and ")} with attempts 0 (retries disabled): Istio rejects the rule`);
-  const words: string[] = typeof value.retryOn === "string" ? value.retryOn.split(",").map((w: string) => w.trim()) : [...fallback.retryOn];
+  const words: string[] = typeof value.retryOn === "string" ? value.retryOn.split(",").map((w: string) => w.trim()).filter((w: string) => w !== "") : [...fallback.retryOn];
   const retryOn: string[] = [];
   const retriableStatusCodes: number[] = value.retryOn === undefined ? [...fallback.retriableStatusCodes] : [];
   for (const word of words) {
