@@ -464,7 +464,8 @@ function uriLength(uri: UriMatch | undefined): number {
 /**
  * Istio's sortHTTPRoutes: the Gateway API's precedence instead of the order written.
  * A route with no match goes last; then Exact before prefix before regex, the longer
- * path first, a method match first, more header matches first (stable otherwise).
+ * path first, a method match first, more header matches first, then more query
+ * parameter matches first (stable otherwise).
  */
 export function sortGatewayRoutes(routes: HttpRoute[]): HttpRoute[] {
   const before = (a: HttpRoute, b: HttpRoute): boolean => {
@@ -475,7 +476,10 @@ export function sortGatewayRoutes(routes: HttpRoute[]): HttpRoute[] {
     if (uriRank(m1.uri) !== uriRank(m2.uri)) return uriRank(m1.uri) > uriRank(m2.uri);
     if (uriLength(m1.uri) !== uriLength(m2.uri)) return uriLength(m1.uri) > uriLength(m2.uri);
     if ((m1.method === undefined) !== (m2.method === undefined)) return m1.method !== undefined;
-    return Object.keys(m1.headers).length > Object.keys(m2.headers).length;
+    const headers1 = Object.keys(m1.headers).length;
+    const headers2 = Object.keys(m2.headers).length;
+    if (headers1 !== headers2) return headers1 > headers2;
+    return Object.keys(m1.queryParams ?? {}).length > Object.keys(m2.queryParams ?? {}).length;
   };
   return [...routes].sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
 }
