@@ -329,3 +329,126 @@ describe("decide: Gateway API routes become the same plans", () => {
     expect(line(plan)).toBe("HTTPRoute ingress rules[0] → flaskapp-v1");
   });
 });
+
+describe("decide: what Istio does where the preview once answered wrong or refused", () => {
+  const one = (http: unknown) => [SERVICE, DR, vs(http)];
+  it.each([
+    ["a route's :authority set", { route: [to("v1")], headers: { request: { set: { ":authority": "route-authority" } } } }, [0], "route-authority"],
+    ["a destination's Host set", { route: [{ ...to("v1"), headers: { request: { set: { Host: "dest-authority" } } } }] }, [0], "dest-authority"],
+    ["route and destination: the route's wins", { route: [{ ...to("v1"), headers: { request: { set: { Host: "dest" } } } }], headers: { request: { set: { ":authority": "route" } } } }, [0], "route"],
+    ["weighted destinations: the route's still wins", { route: [{ ...to("v1", 50), headers: { request: { set: { Host: "dest" } } } }, to("v2", 50)], headers: { request: { add: { host: "route" } } } }, [0], "route"],
+    ["rewrite.authority wins over a header operation", { route: [to("v1")], rewrite: { authority: "rewritten" }, headers: { request: { set: { ":authority": "set" } } } }, [0], "rewritten"],
+  ])("[authority-header] %s", (_name, http, random, host) => {
+    const plan = forward(decide(call(one(http), { random: draws(...random) })));
+    expect(plan.upstream.headers.host).toBe(host);
+    expect(Object.keys(plan.upstream.headers).filter((h) => h.startsWith(":"))).toEqual([]);
+  });
+
+  it.each([
+    [":method", { ":method": { exact: "GET" } }, { method: "POST" }, { method: "GET" }],
+    [":authority", { ":authority": { exact: "flaskapp" } }, { authority: "flaskapp:80" }, { authority: "flaskapp" }],
+    [":path", { ":path": { prefix: "/env" } }, { path: "/x" }, { path: "/env/version" }],
+    ["a presence match (regex *)", { "x-any": { regex: "*" } }, { headers: {} }, { headers: { "x-any": "" } }],
+  ])("[pseudo-header-match] a header match on %s", (_name, headers, miss, hit) => {
+    const objects = one({ match: [{ headers }], route: [to("v1")] });
+    expect(decide(call(objects, { ...miss, random: draws(0) })).rule).toBe("VirtualService flaskapp: no route matched");
+    expect(decide(call(objects, { ...hit, random: draws(0) })).rule).toBe("VirtualService flaskapp http[0]");
+  });
+
+  it("[pseudo-header-match] match.authority and match.scheme are matches on the pseudo-headers", () => {
+    const objects = one({ match: [{ authority: { prefix: "flaskapp" }, scheme: { exact: "http" } }], route: [to("v1")] });
+    expect(decide(call(objects, { random: draws(0) })).kind).toBe("forward");
+  });
+
+  it.each([
+    ["exact: a request without the header matches (missing is empty)", { exact: "jason" }, {}, true],
+    ["exact: the listed value does not", { exact: "jason" }, { "end-user": "jason" }, false],
+    ["regex .*: nothing matches, not even a missing header", { regex: ".*" }, {}, false],
+    ["regex * (presence): a missing header matches", { regex: "*" }, {}, true],
+    ["regex * (presence): an empty value does not", { regex: "*" }, { "end-user": "" }, false],
+  ])("[without-headers] %s", (_name, m, headers, matches) => {
+    const plan = decide(call(one({ match: [{ withoutHeaders: { "end-user": m } }], route: [to("v1")] }), { headers, random: draws(0) }));
+    expect(plan.kind === "forward").toBe(matches);
+  });
+
+  it.each([
+    ["/env/version?a=b", true],
+    ["/env/version?x=1&a=b", true],
+    ["/env/version?a=bc", false],
+    ["/env/version?A=b", false],
+    ["/env/version", false],
+  ])("[query-params] queryParams a: exact b, %s", (path, matches) => {
+    const plan = decide(call(one({ match: [{ queryParams: { a: { exact: "b" } } }], route: [to("v1")] }), { path, random: draws(0) }));
+    expect(plan.kind === "forward").toBe(matches);
+  });
+
+  it("[route-timeout] timeout 0s is no timeout, as Istio's setTimeout and Envoy read it", () => {
+    expect(forward(decide(call(one({ route: [to("v1")], timeout: "0s" }), { random: draws(0) }))).timeoutMs).toBeUndefined();
+  });
+
+  it("[redirect] derivePort FROM_REQUEST_PORT with scheme https keeps :80; the request's own port is kept when the derived one is the default", () => {
+    expect(replied(decide(call(one({ redirect: { derivePort: "FROM_REQUEST_PORT", scheme: "https" } })))).reply.headers.location).toBe("https://flaskapp:80/env/version");
+    expect(replied(decide(call(one({ redirect: { derivePort: "FROM_REQUEST_PORT" } }), { authority: "flaskapp:80" }))).reply.headers.location).toBe("http://flaskapp:80/env/version");
+    expect(replied(decide(call(one({ redirect: { prefixRewrite: "/v2/" }, match: [{ uri: { prefix: "/env/" } }] })))).reply.headers.location).toBe("http://flaskapp/v2/version");
+  });
+
+  it("[mirror] mirrors: each entry drawn on its own, after mirror", () => {
+    const http = { route: [to("v1")], mirror: { host: "flaskapp", subset: "v2" }, mirrors: [{ destination: { host: "flaskapp", subset: "v1" }, percentage: { value: 50 } }] };
+    expect(forward(decide(call(one(http), { random: draws(0, 0, 0.4) }))).mirrors.map((m) => m.destination.subset)).toEqual(["v2", "v1"]);
+    expect(forward(decide(call(one(http), { random: draws(0, 0, 0.6) }))).mirrors.map((m) => m.destination.subset)).toEqual(["v2"]);
+  });
+
+  it("[deprecated-fields] fault.delay.percent and mirrorPercent are honoured, each with a warning naming the replacement", () => {
+    const c = call(one({ route: [to("v1")], fault: { delay: { fixedDelay: "1s", percent: 50 } }, mirror: { host: "flaskapp", subset: "v2" }, mirrorPercent: 10 }), { random: draws(0.49, 0, 0.09) });
+    const plan = forward(decide(c));
+    expect([plan.delayMs, plan.mirrors.length]).toEqual([1000, 1]);
+    expect(c.config.warnings).toEqual([
+      "VirtualService flaskapp: spec.http[0].fault.delay.percent: deprecated, use percentage (honoured as Istio does)",
+      "VirtualService flaskapp: spec.http[0].mirrorPercent: deprecated, use mirrorPercentage (honoured as Istio does)",
+    ]);
+  });
+
+  it("[retry-remote-localities] retryRemoteLocalities is accepted and changes nothing (one locality)", () => {
+    const retries = { attempts: 2, retryOn: "5xx" };
+    const plain = forward(decide(call(one({ route: [to("v1")], retries }), { random: draws(0) }))).retries;
+    expect(forward(decide(call(one({ route: [to("v1")], retries: { ...retries, retryRemoteLocalities: true } }), { random: draws(0) }))).retries).toEqual(plain);
+  });
+});
+
+describe("decide: Gateway API status and merging", () => {
+  const GW: K8sObject = { apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", metadata: { name: "gw", namespace: NS }, spec: { gatewayClassName: "istio", listeners: [{ name: "http", port: 80, protocol: "HTTP", hostname: "very.specific.com" }] } };
+  const gwRoute = (name: string, hostnames: string[], prefix: string, to: string, parent: Record<string, unknown> = { name: "gw" }) =>
+    httpRoute([{ matches: [{ path: { type: "PathPrefix", value: prefix } }], backendRefs: [backend(to)] }], { parentRefs: [parent], hostnames }, name);
+  const roleOf = (config: ReturnType<typeof meshConfig>): ProxyRole => ({ kind: "gateway", namespace: NS, labels: config.gatewayDeployments[0]!.labels, port: 80 });
+
+  it("[gw-no-backends] a rule without backends: a 500 the proxy answers", () => {
+    const plan = replied(decide(call([SERVICE, ...SPLIT, httpRoute([{ backendRefs: [] }])])));
+    expect(plan.reply.status).toBe(500);
+  });
+
+  it("[gw-virtual-hosts] very.specific.com/s3 reaches the *.specific.com route attached to a very.specific.com listener", () => {
+    const config = meshConfig([SERVICE, ...SPLIT, GW, gwRoute("s1", ["very.specific.com"], "/s1", "flaskapp-v1"), gwRoute("s3", ["*.specific.com"], "/s3", "flaskapp-v2")]);
+    const at = (path: string) => decide({ ...call([SERVICE]), config, role: roleOf(config), authority: "very.specific.com", request: { path, method: "GET", headers: {} }, random: draws(0) });
+    expect([at("/s1").destination, at("/s3").destination]).toEqual(["flaskapp-v1", "flaskapp-v2"]);
+  });
+
+  it("[gw-merge] two HTTPRoutes whose hostnames overlap but differ are merged per host, not refused", () => {
+    const config = meshConfig([SERVICE, ...SPLIT, { ...GW, spec: { ...GW.spec, listeners: [{ name: "http", port: 80, protocol: "HTTP" }] } }, gwRoute("a", ["a.com", "b.com"], "/a", "flaskapp-v1"), gwRoute("b", ["a.com"], "/b", "flaskapp-v2")]);
+    expect(config.virtualHosts.map((v) => [v.hosts[0], v.routes.map((r) => r.source)])).toEqual([
+      ["a.com", ["HTTPRoute a rules[0]", "HTTPRoute b rules[0]"]],
+      ["b.com", ["HTTPRoute a rules[0]"]],
+    ]);
+  });
+
+  it("[gw-section-name] [gw-status] a sectionName no listener has: the route is left unattached, the rest served, the status a warning", () => {
+    const config = meshConfig([SERVICE, ...SPLIT, GW, gwRoute("good", ["very.specific.com"], "/", "flaskapp-v1"), gwRoute("bad", ["very.specific.com"], "/bad", "flaskapp-v2", { name: "gw", sectionName: "https" })]);
+    expect(config.virtualHosts.map((v) => v.source)).toEqual(["HTTPRoute good"]);
+    expect(config.warnings).toEqual(["HTTPRoute bad: spec.parentRefs[0]: not Accepted (NoMatchingParent): Gateway istio-lessons/gw has no listener named https; istiod leaves the route unattached to this parent"]);
+  });
+
+  it("[gw-section-name] on a Service, sectionName names its port", () => {
+    const route = (sectionName: string) => httpRoute([{ backendRefs: [backend("flaskapp-v1")] }], { parentRefs: [{ group: "", kind: "Service", name: "flaskapp", port: 80, sectionName }] });
+    expect(meshConfig([SERVICE, ...SPLIT, route("http")]).virtualHosts).toHaveLength(1);
+    expect(meshConfig([SERVICE, ...SPLIT, route("grpc")]).warnings).toEqual([expect.stringContaining("not Accepted (NoMatchingParent): Service istio-lessons/flaskapp has no port named grpc")]);
+  });
+});
