@@ -452,3 +452,11 @@ describe("decide: Gateway API status and merging", () => {
     expect(meshConfig([SERVICE, ...SPLIT, route("grpc")]).warnings).toEqual([expect.stringContaining("not Accepted (NoMatchingParent): Service istio-lessons/flaskapp has no port named grpc")]);
   });
 });
+
+describe("[gw-status] [deprecated-fields] the demo prints the configuration's warnings", () => {
+  it("one line each, and nothing when there are none", async () => {
+    const { configWarnings } = await import("#lessons/cli/demo.ts");
+    expect(configWarnings([])).toBe("");
+    expect(configWarnings(["HTTPRoute bad: spec.hostnames: not Accepted (NoMatchingListenerHostname): …"])).toBe("   warning: HTTPRoute bad: spec.hostnames: not Accepted (NoMatchingListenerHostname): …\n\n");
+  });
+});
