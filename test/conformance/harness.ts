@@ -21,7 +21,12 @@ export const NS = "istio-lessons";
 
 /** A Service `name` selecting pods `app: name`, on `port` (the first port is the one the preview models). */
 export function service(name: string, port = 80, portName = "http"): K8sObject {
-  return { apiVersion: "v1", kind: "Service", metadata: { name, namespace: NS }, spec: { selector: { app: name }, ports: [{ name: portName, port }] } };
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace: NS },
+    spec: { selector: { app: name }, ports: [{ name: portName, port }] },
+  };
 }
 
 /** The upstream suites' backends: echo (the mesh suite's Service) and its versions, infra-backend-v1..v3 (the gateway suite's). */
@@ -55,7 +60,9 @@ export interface Request {
 
 /** The gateway pods istiod runs for Gateway `name` (Gateway API), or the demo profile's ingress gateway. */
 export function gatewayRole(config: MeshConfig, name?: string): ProxyRole {
-  const deployment = config.gatewayDeployments.find((d) => (name === undefined ? true : d.labels[GATEWAY_NAME_LABEL] === name));
+  const deployment = config.gatewayDeployments.find((d) =>
+    name === undefined ? true : d.labels[GATEWAY_NAME_LABEL] === name,
+  );
   if (!deployment) throw new Error(`no gateway deployment for ${name ?? "any Gateway"}`);
   return { kind: "gateway", namespace: deployment.namespace, labels: deployment.labels, port: deployment.port };
 }
@@ -66,7 +73,13 @@ export const CLIENT: ProxyRole = { kind: "sidecar", namespace: NS, labels: { app
 export function send(config: MeshConfig, request: Request, role: ProxyRole = CLIENT, draws: number[] = []): Plan {
   const headers: Record<string, string> = { "x-request-id": "conformance", "x-forwarded-proto": "http" };
   for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = value;
-  return decide({ config, role, request: { path: request.path ?? "/", method: request.method ?? "GET", headers }, authority: request.host ?? "echo", random: () => draws.shift() ?? 0 });
+  return decide({
+    config,
+    role,
+    request: { path: request.path ?? "/", method: request.method ?? "GET", headers },
+    authority: request.host ?? "echo",
+    random: () => draws.shift() ?? 0,
+  });
 }
 
 /** What the client observes. */
@@ -83,7 +96,16 @@ export interface Observed {
 }
 
 export function observe(plan: Plan): Observed {
-  if (plan.kind === "reply") return { status: plan.reply.status, ...(plan.reply.headers.location ? { location: plan.reply.headers.location } : {}) };
+  if (plan.kind === "reply")
+    return {
+      status: plan.reply.status,
+      ...(plan.reply.headers.location ? { location: plan.reply.headers.location } : {}),
+    };
   const backend = plan.target.host.split(".")[0]!;
-  return { backend, host: plan.upstream.headers.host as string, path: plan.upstream.path, headers: plan.upstream.headers };
+  return {
+    backend,
+    host: plan.upstream.headers.host as string,
+    path: plan.upstream.path,
+    headers: plan.upstream.headers,
+  };
 }

@@ -9,7 +9,11 @@ import { describe, expect, it } from "vitest";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const doc = readFileSync(join(ROOT, "docs/mesh-preview.md"), "utf8");
 const section = doc.slice(doc.indexOf("## Held to upstream's tests"));
-const rows = [...section.matchAll(/^\| (istio [^|]+|gateway-api[^|]*) \| ([^|]+) \| ([^|]+) \|$/gm)].map((m) => ({ suite: m[1]!.trim(), name: m[2]!.trim(), result: m[3]!.trim() }));
+const rows = [...section.matchAll(/^\| (istio [^|]+|gateway-api[^|]*) \| ([^|]+) \| ([^|]+) \|$/gm)].map((m) => ({
+  suite: m[1]!.trim(),
+  name: m[2]!.trim(),
+  result: m[3]!.trim(),
+}));
 const sources = readdirSync(join(ROOT, "test/conformance"))
   .filter((f) => f.endsWith(".test.ts") && f !== "table.test.ts")
   .map((f) => readFileSync(join(ROOT, "test/conformance", f), "utf8"))
@@ -26,7 +30,9 @@ describe("the table of upstream cases", () => {
   });
 
   it("every case not ported says why", () => {
-    const unexplained = rows.filter((r) => !r.result.startsWith("pass") && !/^not (modelled|ported[^:]*): .{10,}/.test(r.result));
+    const unexplained = rows.filter(
+      (r) => !r.result.startsWith("pass") && !/^not (modelled|ported[^:]*): .{10,}/.test(r.result),
+    );
     expect(unexplained).toEqual([]);
   });
 });

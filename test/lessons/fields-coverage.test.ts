@@ -45,7 +45,11 @@ function objectAt(path: string[]): unknown {
 }
 
 /** The path as a refusal names it: `spec.http[0].corsPolicy`. */
-const named = (path: string[]) => `spec.${path.map((p) => (p === "*" ? "k" : p)).join(".").replaceAll(".[]", "[0]")}`;
+const named = (path: string[]) =>
+  `spec.${path
+    .map((p) => (p === "*" ? "k" : p))
+    .join(".")
+    .replaceAll(".[]", "[0]")}`;
 
 /** Which row owns a modelled field: the longest prefix listed. */
 const OWNERS: Record<string, Record<string, string>> = {
@@ -91,7 +95,12 @@ const OWNERS: Record<string, Record<string, string>> = {
     "subsets[].trafficPolicy.outlierDetection": "outlier-detection",
   },
   Gateway: { selector: "gateway", servers: "gateway", gatewayClassName: "gw-gateway", listeners: "gw-gateway" },
-  ServiceEntry: { hosts: "service-entry", ports: "service-entry", resolution: "service-entry", location: "service-entry" },
+  ServiceEntry: {
+    hosts: "service-entry",
+    ports: "service-entry",
+    resolution: "service-entry",
+    location: "service-entry",
+  },
   Sidecar: { outboundTrafficPolicy: "outbound-policy" },
   HTTPRoute: {
     parentRefs: "gw-parent-service",
@@ -115,43 +124,65 @@ const OWNERS: Record<string, Record<string, string>> = {
 
 function owner(kind: string, path: string): string | undefined {
   const owners = OWNERS[kind] ?? {};
-  const prefixes = Object.keys(owners).filter((p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`));
+  const prefixes = Object.keys(owners).filter(
+    (p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`),
+  );
   const longest = prefixes.sort((a, b) => b.length - a.length)[0];
   return longest === undefined ? undefined : owners[longest];
 }
 
 const KINDS: Array<[string, string, Shape, Shape]> = [
-  ...Object.entries(MODELLED_FIELDS).map(([kind, modelled]): [string, string, Shape, Shape] => ["networking.istio.io/v1", kind, ISTIO_SCHEMA[kind as keyof typeof ISTIO_SCHEMA], modelled]),
-  ...Object.entries(GATEWAY_API_MODELLED).map(([kind, modelled]): [string, string, Shape, Shape] => ["gateway.networking.k8s.io/v1", kind, GATEWAY_API_SCHEMA[kind as keyof typeof GATEWAY_API_SCHEMA], modelled]),
+  ...Object.entries(MODELLED_FIELDS).map(([kind, modelled]): [string, string, Shape, Shape] => [
+    "networking.istio.io/v1",
+    kind,
+    ISTIO_SCHEMA[kind as keyof typeof ISTIO_SCHEMA],
+    modelled,
+  ]),
+  ...Object.entries(GATEWAY_API_MODELLED).map(([kind, modelled]): [string, string, Shape, Shape] => [
+    "gateway.networking.k8s.io/v1",
+    kind,
+    GATEWAY_API_SCHEMA[kind as keyof typeof GATEWAY_API_SCHEMA],
+    modelled,
+  ]),
 ];
 
-describe.each(KINDS)("[unknown-field] [gw-unknown-field] %s %s: every field of the schema", (api, kind, schema, modelled) => {
-  const fields = { api: `${api} ${kind}`, owner: "test", docs: "docs/mesh-preview.md", schema, modelled };
+describe.each(KINDS)(
+  "[unknown-field] [gw-unknown-field] %s %s: every field of the schema",
+  (api, kind, schema, modelled) => {
+    const fields = { api: `${api} ${kind}`, owner: "test", docs: "docs/mesh-preview.md", schema, modelled };
 
-  it("each modelled field is a field of the schema", () => {
-    expect(leaves(modelled).filter((path) => !allows(schema, path)).map(dotted)).toEqual([]);
-  });
-
-  it("each modelled field has a row of docs/mesh-preview.md saying what the preview does with it", () => {
-    const missing = leaves(modelled).flatMap((path) => {
-      const row = owner(kind, dotted(path));
-      return row !== undefined && rows.has(row) ? [] : [`${dotted(path)} (${row ?? "no owner"})`];
+    it("each modelled field is a field of the schema", () => {
+      expect(
+        leaves(modelled)
+          .filter((path) => !allows(schema, path))
+          .map(dotted),
+      ).toEqual([]);
     });
-    expect(missing).toEqual([]);
-  });
 
-  it("each field the schema has and the preview does not model is refused by name", () => {
-    const silent = leaves(schema).filter((path) => {
-      if (allows(modelled, path)) return false;
-      const obj = { apiVersion: api, kind, metadata: { name: "walk" }, spec: objectAt(path) };
-      try {
-        checkFields(obj as never, fields);
-        return true;
-      } catch (error) {
-        // Refused naming the field or the part of it the preview does not model.
-        return !(error instanceof RuleError && [...error.message.matchAll(/spec[^\s:,]*/g)].some((m) => named(path).startsWith(m[0])));
-      }
+    it("each modelled field has a row of docs/mesh-preview.md saying what the preview does with it", () => {
+      const missing = leaves(modelled).flatMap((path) => {
+        const row = owner(kind, dotted(path));
+        return row !== undefined && rows.has(row) ? [] : [`${dotted(path)} (${row ?? "no owner"})`];
+      });
+      expect(missing).toEqual([]);
     });
-    expect(silent.map(dotted)).toEqual([]);
-  });
-});
+
+    it("each field the schema has and the preview does not model is refused by name", () => {
+      const silent = leaves(schema).filter((path) => {
+        if (allows(modelled, path)) return false;
+        const obj = { apiVersion: api, kind, metadata: { name: "walk" }, spec: objectAt(path) };
+        try {
+          checkFields(obj as never, fields);
+          return true;
+        } catch (error) {
+          // Refused naming the field or the part of it the preview does not model.
+          return !(
+            error instanceof RuleError &&
+            [...error.message.matchAll(/spec[^\s:,]*/g)].some((m) => named(path).startsWith(m[0]))
+          );
+        }
+      });
+      expect(silent.map(dotted)).toEqual([]);
+    });
+  },
+);

@@ -7,9 +7,34 @@
 // rewrites and header operations, fault delay, retries, timeout, mirrors,
 // response header rules). proxy.ts only carries it out: connection pools,
 // endpoints, retries against them, outlier detection and timers are its state.
-import { CLUSTER_DOMAIN, defaultDestination, type Destination, type HeaderOperations, type HttpRoute, type MeshConfig, type MeshService, type Redirect, type RetryPolicy } from "./model.ts";
+import {
+  CLUSTER_DOMAIN,
+  defaultDestination,
+  type Destination,
+  type HeaderOperations,
+  type HttpRoute,
+  type MeshConfig,
+  type MeshService,
+  type Redirect,
+  type RetryPolicy,
+} from "./model.ts";
 import { applies, pickDestination, shadowHost } from "./policy.ts";
-import { applyHeaderOperations, findService, gatewayHost, hostOf, redirectLocation, regexRewritePath, rewritePath, routesOf, selectRoute, sidecarHost, waypointHost, type HostDecision, type ProxyRole, type RequestInfo } from "./routing.ts";
+import {
+  applyHeaderOperations,
+  findService,
+  gatewayHost,
+  hostOf,
+  redirectLocation,
+  regexRewritePath,
+  rewritePath,
+  routesOf,
+  selectRoute,
+  sidecarHost,
+  waypointHost,
+  type HostDecision,
+  type ProxyRole,
+  type RequestInfo,
+} from "./routing.ts";
 
 export const FAULT_ABORT_BODY = "fault filter abort";
 
@@ -80,7 +105,12 @@ export type Plan = ReplyPlan | ForwardPlan;
 const NO_RETRIES: RetryPolicy = { attempts: 0, retryOn: [], retriableStatusCodes: [] };
 
 /** Where a request is aimed: its authority, path and bound destination, from the request target and Host header. */
-export function readTarget(target: string, hostHeader: string | undefined, bound: string | undefined, listenerAuthority: string): { path: string; authority: string; destination?: string } {
+export function readTarget(
+  target: string,
+  hostHeader: string | undefined,
+  bound: string | undefined,
+  listenerAuthority: string,
+): { path: string; authority: string; destination?: string } {
   if (/^https?:\/\//i.test(target)) {
     // Absolute form: the request came through the proxy as an HTTP proxy (a pod's FETCH_PROXY).
     // The target's authority wins over the Host header (RFC 9112, absolute-form).
@@ -96,7 +126,9 @@ export function readTarget(target: string, hostHeader: string | undefined, bound
 export function hostDecision(call: Call): HostDecision {
   const { config, role, authority, destination } = call;
   if (role.kind === "waypoint") return waypointHost(config, role, destination ?? authority);
-  return role.kind === "gateway" ? gatewayHost(config, role, authority) : sidecarHost(config, role, authority, destination);
+  return role.kind === "gateway"
+    ? gatewayHost(config, role, authority)
+    : sidecarHost(config, role, authority, destination);
 }
 
 export function decide(call: Call): Plan {
@@ -104,7 +136,11 @@ export function decide(call: Call): Plan {
   const host = hostDecision(call);
   switch (host.kind) {
     case "blackhole":
-      return reply(`outbound REGISTRY_ONLY: ${host.host} is not in the registry`, { status: 502, body: "", headers: {} });
+      return reply(`outbound REGISTRY_ONLY: ${host.host} is not in the registry`, {
+        status: 502,
+        body: "",
+        headers: {},
+      });
     case "no-route":
       return reply(`no Gateway route for Host ${host.host}`, { status: 404, body: "", headers: {} });
     case "passthrough": {
@@ -127,17 +163,27 @@ export function decide(call: Call): Plan {
     }
   }
   // Pseudo-header matches (`:authority`) see the Host the request names.
-  const selected = selectRoute(routesOf(config, host, role.labels), { ...request, headers: { ...request.headers, host: authority } });
-  if (!selected) return reply(`${host.virtualHost?.source ?? "routes"}: no route matched`, { status: 404, body: "", headers: {} });
+  const selected = selectRoute(routesOf(config, host, role.labels), {
+    ...request,
+    headers: { ...request.headers, host: authority },
+  });
+  if (!selected)
+    return reply(`${host.virtualHost?.source ?? "routes"}: no route matched`, { status: 404, body: "", headers: {} });
   const { route, matched } = selected;
   const headers = request.headers as Record<string, string>;
   if (route.redirect) {
     const scheme = headers["x-forwarded-proto"] ?? "http";
     const listenerPort = host.kind === "service" ? host.service.port : role.kind === "gateway" ? role.port : 80;
-    const location = redirectLocation(redirectAt(route.redirect, listenerPort, scheme), { path: request.path, authority, scheme }, matched);
+    const location = redirectLocation(
+      redirectAt(route.redirect, listenerPort, scheme),
+      { path: request.path, authority, scheme },
+      matched,
+    );
     const responseHeaders: Record<string, string> = { location };
     applyHeaderOperations(responseHeaders, route.headers?.response);
-    return reply(route.source, { status: route.redirect.status, body: "", headers: responseHeaders }, [`redirect to ${location}`]);
+    return reply(route.source, { status: route.redirect.status, body: "", headers: responseHeaders }, [
+      `redirect to ${location}`,
+    ]);
   }
   if (route.directResponse) {
     const { status, reason } = route.directResponse;
@@ -170,14 +216,21 @@ export function decide(call: Call): Plan {
   const levels = route.route.length === 1 ? [route.headers, chosen.headers] : [chosen.headers, route.headers];
   for (const level of levels) applyHeaderOperations(upstreamHeaders, level?.request);
   const rewrite = route.rewrite;
-  const rewritten = rewrite?.uriRegex ? regexRewritePath(request.path, rewrite.uriRegex) : rewrite?.uri !== undefined ? rewritePath(request.path, rewrite.uri, matched) : undefined;
+  const rewritten = rewrite?.uriRegex
+    ? regexRewritePath(request.path, rewrite.uriRegex)
+    : rewrite?.uri !== undefined
+      ? rewritePath(request.path, rewrite.uri, matched)
+      : undefined;
   const upstream: RequestInfo = { ...request, path: rewritten ?? request.path, headers: upstreamHeaders };
   if (rewritten !== undefined) notes.push(`rewrite ${request.path} to ${rewritten}`);
   const mirrors: MirrorPlan[] = [];
   for (const mirror of route.mirrors ?? []) {
     if (!applies(mirror.percent, random())) continue;
     const mirrorHost = config.release.shadowHostSuffix ? shadowHost(upstreamHost) : upstreamHost;
-    mirrors.push({ destination: mirror.destination, request: { ...upstream, headers: { ...upstreamHeaders, host: mirrorHost } } });
+    mirrors.push({
+      destination: mirror.destination,
+      request: { ...upstream, headers: { ...upstreamHeaders, host: mirrorHost } },
+    });
     notes.push(`mirrored to ${describeDestination(mirror.destination)} (Host ${mirrorHost})`);
   }
   const weight = route.route.length > 1 ? ` (weight ${chosen.weight} of ${total})` : "";
@@ -186,14 +239,26 @@ export function decide(call: Call): Plan {
   if (chosen.unresolved !== undefined) {
     // istiod keeps an unresolved backend's share of the weight and answers it with 500 (buildHTTPDestination).
     notes.push(chosen.unresolved);
-    return { kind: "reply", ...text, notes, ...delay, mirrors, reply: { status: 500, body: "", headers: localReplyHeaders(route) } };
+    return {
+      kind: "reply",
+      ...text,
+      notes,
+      ...delay,
+      mirrors,
+      reply: { status: 500, body: "", headers: localReplyHeaders(route) },
+    };
   }
   if (!config.services.has(target.host) && target.host.endsWith(`.svc.${CLUSTER_DOMAIN}`)) {
     // A host no Service (nor ServiceEntry) names: Envoy has no such cluster and answers 503 itself, whatever DestinationRule there is.
-    notes.push(`no Service ${target.host.split(".").slice(0, 2).join(".")}: the destination host names no Service of the mesh`);
+    notes.push(
+      `no Service ${target.host.split(".").slice(0, 2).join(".")}: the destination host names no Service of the mesh`,
+    );
     return { kind: "reply", ...text, notes, ...delay, mirrors, reply: { status: 503, body: "", headers: {} } };
   }
-  if (target.subset !== undefined && !(config.destinations.get(target.host) ?? defaultDestination()).subsets.has(target.subset)) {
+  if (
+    target.subset !== undefined &&
+    !(config.destinations.get(target.host) ?? defaultDestination()).subsets.has(target.subset)
+  ) {
     // A subset no DestinationRule defines: Envoy has no such cluster and answers 503 itself.
     notes.push(`no cluster for subset ${target.subset} of ${target.host} (no DestinationRule defines it)`);
     return { kind: "reply", ...text, notes, ...delay, mirrors, reply: { status: 503, body: "", headers: {} } };
