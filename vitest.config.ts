@@ -41,7 +41,10 @@ export default defineConfig({
           // Istio's routing cases and the Gateway API conformance tests, ported (docs/mesh-preview.md lists them).
           name: "conformance",
           include: ["test/conformance/**/*.test.ts"],
-          testTimeout: 20_000,
+          // The playground file starts the real flaskapp and tally bundles.
+          globalSetup: ["test/global-setup.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
         },
       },
       {
