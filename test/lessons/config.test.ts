@@ -73,7 +73,6 @@ describe("invalid values are errors naming the field", () => {
     ["a negative weight", [dr({}), vs([{ route: [{ destination: { host: "flaskapp", subset: "v1" }, weight: -1 }] }])], /route\[0\]\.weight: expected an integer/],
     ["a duration without unit", [dr({}), vs([{ ...toV1, timeout: "1" }])], /spec\.http\[0\]\.timeout: expected a duration/],
     ["an unknown retry condition", [dr({}), vs([{ ...toV1, retries: { attempts: 2, retryOn: "5xx,sometimes" } }])], /retryOn: sometimes is not a retry condition/],
-    ["the old LEAST_CONN", [dr({ trafficPolicy: { loadBalancer: { simple: "LEAST_CONN" } } })], /loadBalancer\.simple: expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, got "LEAST_CONN" \(LEAST_CONN is the old name of LEAST_REQUEST\)/],
     ["a percentage over 100", [dr({}), vs([{ ...toV1, fault: { abort: { httpStatus: 500, percentage: { value: 150 } } } }])], /fault\.abort\.percentage\.value/],
     ["two VirtualServices for one host", [dr({}), vs([toV1]), vs([toV1], {}, "second")], /a second VirtualService/],
     ["two DestinationRules for one host", [dr({}), { ...dr({}), metadata: { name: "again", namespace: NS } }], /a second DestinationRule/],

@@ -808,6 +808,17 @@ describe("decide: what Istio does where the preview once answered wrong or refus
     ]);
   });
 
+  it("[deprecated-fields] [lb-simple] LEAST_CONN is read as LEAST_REQUEST, with a warning naming it", () => {
+    const config = meshConfig([
+      SERVICE,
+      { ...DR, spec: { ...DR.spec, trafficPolicy: { loadBalancer: { simple: "LEAST_CONN" } } } },
+    ]);
+    expect(config.destinations.get(FQDN)?.trafficPolicy.loadBalancer).toEqual({ simple: "LEAST_REQUEST" });
+    expect(config.warnings).toEqual([
+      "DestinationRule flaskapp: spec.trafficPolicy.loadBalancer.simple: LEAST_CONN is deprecated, use LEAST_REQUEST (honoured as Istio does: it is LEAST_REQUEST)",
+    ]);
+  });
+
   it("[retry-remote-localities] retryRemoteLocalities is accepted and changes nothing (one locality)", () => {
     const retries = { attempts: 2, retryOn: "5xx" };
     const plain = forward(decide(call(one({ route: [to("v1")], retries }), { random: draws(0) }))).retries;

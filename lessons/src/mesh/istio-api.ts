@@ -273,7 +273,7 @@ function httpRoute(value: any, source: string, where: string, ctx: Context): Htt
 const SIMPLE_BALANCERS = ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM"];
 
 /** Reads a DR trafficPolicy; fields it leaves out come from `base` (a subset inherits the rule's policy field by field). */
-function trafficPolicy(value: any, where: string, base: TrafficPolicy): TrafficPolicy {
+function trafficPolicy(value: any, where: string, base: TrafficPolicy, warnings: string[]): TrafficPolicy {
   if (value === undefined) return base;
   const policy: TrafficPolicy = { ...base };
   if (value.loadBalancer !== undefined) {
@@ -281,11 +281,12 @@ function trafficPolicy(value: any, where: string, base: TrafficPolicy): TrafficP
     if (consistentHash !== undefined) {
       if (simple !== undefined) fail(`${where}.loadBalancer`, "set simple or consistentHash, not both");
       policy.loadBalancer = { consistentHash: { httpHeaderName: stringField(consistentHash.httpHeaderName, `${where}.loadBalancer.consistentHash.httpHeaderName`).toLowerCase() } };
+    } else if (simple === "LEAST_CONN") {
+      // applyLoadBalancer reads the deprecated LEAST_CONN as LEAST_REQUEST.
+      warnings.push(`${where}.loadBalancer.simple: LEAST_CONN is deprecated, use LEAST_REQUEST (honoured as Istio does: it is LEAST_REQUEST)`);
+      policy.loadBalancer = { simple: "LEAST_REQUEST" };
     } else {
-      if (!SIMPLE_BALANCERS.includes(simple)) {
-        const hint = simple === "LEAST_CONN" ? " (LEAST_CONN is the old name of LEAST_REQUEST)" : "";
-        fail(`${where}.loadBalancer.simple`, `expected one of ${SIMPLE_BALANCERS.join(", ")}, got ${JSON.stringify(simple)}${hint}`);
-      }
+      if (!SIMPLE_BALANCERS.includes(simple)) fail(`${where}.loadBalancer.simple`, `expected one of ${SIMPLE_BALANCERS.join(", ")}, got ${JSON.stringify(simple)}`);
       policy.loadBalancer = { simple };
     }
   }
@@ -408,12 +409,12 @@ export function istioApiConfig(objects: readonly K8sObject[], release: IstioRele
       case "DestinationRule": {
         const host = resolveHost(stringField(obj.spec?.host, `${where}: spec.host`), ctx.namespace);
         if (part.destinations.has(host)) fail(where, `a second DestinationRule for ${host} (the first is ${part.destinations.get(host)!.source}); Istio uses only one, so the preview refuses`);
-        const policy = trafficPolicy(obj.spec.trafficPolicy, `${where}: spec.trafficPolicy`, DEFAULT_POLICY);
+        const policy = trafficPolicy(obj.spec.trafficPolicy, `${where}: spec.trafficPolicy`, DEFAULT_POLICY, part.warnings);
         const subsets = new Map<string, Subset>();
         (obj.spec.subsets ?? []).forEach((s: any, i: number) => {
           const at = `${where}: spec.subsets[${i}]`;
           const name = stringField(s.name, `${at}.name`);
-          subsets.set(name, { name, labels: stringMap(s.labels, `${at}.labels`), trafficPolicy: trafficPolicy(s.trafficPolicy, `${at}.trafficPolicy`, policy) });
+          subsets.set(name, { name, labels: stringMap(s.labels, `${at}.labels`), trafficPolicy: trafficPolicy(s.trafficPolicy, `${at}.trafficPolicy`, policy, part.warnings) });
         });
         part.destinations.set(host, { source: where, trafficPolicy: policy, subsets });
         break;
