@@ -131,6 +131,12 @@ export function hostDecision(call: Call): HostDecision {
     : sidecarHost(config, role, authority, destination);
 }
 
+/**
+ * What a proxy does with one request: the host it resolves, the route it takes, and
+ * that route's redirect, direct response, fault, destination (a weighted draw), rewrites,
+ * header operations, Host, mirrors, retries and timeout, as a plan to carry out. Draws
+ * are taken only where a rule needs one, in a fixed order (delay, abort, destination, each mirror).
+ */
 export function decide(call: Call): Plan {
   const { config, role, request, authority } = call;
   const host = hostDecision(call);
