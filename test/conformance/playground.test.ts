@@ -10,7 +10,6 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { resolveTarget } from "#lessons/catalog/lessons.ts";
 import { previewTarget } from "#lessons/checks/preview.ts";
-import { configWarnings } from "#lessons/cli/demo.ts";
 
 const K8S = fileURLToPath(new URL("../../k8s/", import.meta.url));
 const dirs: string[] = [];
@@ -37,10 +36,7 @@ async function demo(dir: string): Promise<{ passed: boolean; report: string }> {
   const write = (t: string) => {
     report += t;
   };
-  const results = await previewTarget(await resolveTarget(dir, "/"), {
-    write,
-    onStart: (mesh) => write(configWarnings(mesh.config.warnings)),
-  });
+  const results = await previewTarget(await resolveTarget(dir, "/"), { write });
   return { passed: results.length > 0 && results.every((r) => r.passed), report };
 }
 

@@ -287,9 +287,15 @@ describe("[missing-subset] decide: a subset no DestinationRule defines", () => {
 
 describe("[missing-service] decide: a host no Service names", () => {
   it("is a 503 the proxy answers itself, naming the missing Service rather than a DestinationRule", () => {
-    const plan = replied(decide(call([SERVICE, vs({ route: [{ destination: { host: "flaskap", subset: "v1" } }] })], { random: draws(0) })));
+    const plan = replied(
+      decide(
+        call([SERVICE, vs({ route: [{ destination: { host: "flaskap", subset: "v1" } }] })], { random: draws(0) }),
+      ),
+    );
     expect(plan.reply).toEqual({ status: 503, body: "", headers: {} });
-    expect(line(plan)).toBe("VirtualService flaskapp http[0] → flaskap subset v1 (no Service flaskap.istio-lessons: the destination host names no Service of the mesh)");
+    expect(line(plan)).toBe(
+      "VirtualService flaskapp http[0] → flaskap subset v1 (no Service flaskap.istio-lessons: the destination host names no Service of the mesh)",
+    );
   });
 });
 
@@ -923,15 +929,5 @@ describe("decide: Gateway API status and merging", () => {
     expect(meshConfig([SERVICE, ...SPLIT, route("grpc")]).warnings).toEqual([
       expect.stringContaining("not Accepted (NoMatchingParent): Service istio-lessons/flaskapp has no port named grpc"),
     ]);
-  });
-});
-
-describe("[gw-status] [deprecated-fields] the demo prints the configuration's warnings", () => {
-  it("one line each, and nothing when there are none", async () => {
-    const { configWarnings } = await import("#lessons/cli/demo.ts");
-    expect(configWarnings([])).toBe("");
-    expect(configWarnings(["HTTPRoute bad: spec.hostnames: not Accepted (NoMatchingListenerHostname): …"])).toBe(
-      "   warning: HTTPRoute bad: spec.hostnames: not Accepted (NoMatchingListenerHostname): …\n\n",
-    );
   });
 });

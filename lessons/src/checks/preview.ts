@@ -45,8 +45,6 @@ export interface PreviewOptions extends MeshOptions {
   render?: RenderOptions;
   /** Receives the report as it is produced. */
   write?: (text: string) => void;
-  /** Called once the mesh is up, before the checks run (the demo prints the configuration's warnings there). */
-  onStart?: (mesh: Mesh) => void;
 }
 
 /** What the preview runs: a kustomization directory and, when it has them, its checks. */
@@ -64,7 +62,6 @@ export async function previewTarget(target: PreviewTarget, options: PreviewOptio
   const checks = target.checks ? withLessonVars(target.checks.checks, objects) : [DEFAULT_SAMPLE];
   const mesh = await Mesh.start(objects, { ...options, checkEnvNames: envNamesRead(checks) });
   options.write?.(`   preview: ${mesh.ambient ? "ambient mode (ztunnel, no sidecars), " : ""}pods ${mesh.pods.map((p) => p.name).join(", ")}\n${meshWarnings(mesh)}${mesh.notes.map((note) => `   note: ${note}\n`).join("")}\n`);
-  options.onStart?.(mesh);
   try {
     const runner = previewRunner(mesh, objects, tallyBundle);
     const results: CheckResult[] = [];

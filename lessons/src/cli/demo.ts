@@ -76,17 +76,12 @@ async function demo(targets: LessonTarget[], release: IstioRelease, render: Rend
     out(targetHeader(target, release));
     if (!target.checks) out("   no checks.yaml beside the kustomization: a sample instead, 100 requests to /env/version with nothing expected; copy a lesson's checks.yaml to check an outcome\n");
     const started = Date.now();
-    const results = await previewTarget(target, { write: out, release, render, onStart: (mesh) => out(configWarnings(mesh.config.warnings)) });
+    const results = await previewTarget(target, { write: out, release, render });
     const passed = results.every((r) => r.passed);
     if (!passed && target.checks && !isLesson(target.name)) out(playgroundHint(target));
     rows.push({ lesson: target.name, track: lessonInfo(target.name)?.track.title ?? "playground", passed, checksPassed: results.filter((r) => r.passed).length, checks: target.checks ? results.length : 0, ms: Date.now() - started });
   }
   return rows;
-}
-
-/** What istiod would report without refusing the render (route status, deprecated fields), one line each; empty when nothing. */
-export function configWarnings(warnings: readonly string[]): string {
-  return warnings.map((w) => `   warning: ${w}\n`).join("") + (warnings.length > 0 ? "\n" : "");
 }
 
 function exampleCommands(mesh: Mesh, check: Check | undefined): string {
@@ -119,7 +114,6 @@ async function serve(target: LessonTarget, release: IstioRelease, render: Render
     await mesh.stop();
     throw error;
   });
-  out(configWarnings(mesh.config.warnings));
   const services = servedServices(mesh);
   out(`mesh preview of ${target.name} (Istio ${release.version} defaults)${target.checks ? `: ${target.checks.summary}` : ""}
 ${mesh.ambient ? "ambient mode: no sidecars; ztunnel carries each connection, waypoints apply the L7 rules of the Services enrolled with them\n" : ""}${meshWarnings(mesh)}pods: ${mesh.pods.map((p) => `${p.name} (${p.url})`).join(", ")}

@@ -80,9 +80,13 @@ export class Mesh {
     return this.#clientUrls.get(this.config.services.get(this.service)!.host)!;
   }
 
-  /** Rules the render holds that ambient mode ignores or applies differently, each with the reason; none in sidecar mode. */
+  /**
+   * What the render holds that istiod would report without refusing it (route status,
+   * deprecated fields it honours: MeshConfig.warnings), then the rules ambient mode
+   * ignores or applies differently, each with the reason.
+   */
   get warnings(): string[] {
-    return this.#ambient?.warnings ?? [];
+    return [...this.config.warnings, ...(this.#ambient?.warnings ?? [])];
   }
 
   /** Whether the client (sleep) runs in ambient mode: no sidecar, its connections carried by ztunnel. */
