@@ -47,20 +47,19 @@ function usage(message: string): never {
   process.exit(2);
 }
 
+const BENCH_OPTIONS = {
+  rounds: { type: "string", default: "5" },
+  duration: { type: "string", default: "5s" },
+  warmup: { type: "string", default: "2s" },
+  connections: { type: "string", default: "32" },
+  threads: { type: "string", default: "1" },
+  "no-write": { type: "boolean", default: false },
+} as const;
+
 function readSettings(argv: string[]): Settings {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof BENCH_OPTIONS }>>["values"];
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        rounds: { type: "string", default: "5" },
-        duration: { type: "string", default: "5s" },
-        warmup: { type: "string", default: "2s" },
-        connections: { type: "string", default: "32" },
-        threads: { type: "string", default: "1" },
-        "no-write": { type: "boolean", default: false },
-      },
-    }).values;
+    parsed = parseArgs({ args: argv, options: BENCH_OPTIONS }).values;
   } catch (error) {
     usage((error as Error).message);
   }

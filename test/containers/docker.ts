@@ -24,7 +24,7 @@ export function run(file: string, args: readonly string[], timeoutMs: number, en
   return new Promise((resolve) => {
     execFile(file, args, options, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
-      const note = error !== null && error.killed ? `\n(killed after ${timeoutMs} ms)` : "";
+      const note = error?.killed ? `\n(killed after ${timeoutMs} ms)` : "";
       resolve({ code, stdout, stderr: stderr + note });
     });
   });

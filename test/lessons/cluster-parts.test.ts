@@ -52,7 +52,10 @@ describe("a command's exit code (what each command's process exits with)", () =>
 
   it("gets the command line it was given", async () => {
     let seen: string[] = [];
-    await commandExitCode("x", USAGE, async (argv) => ((seen = argv), 0), ["--dry-run", "weighted"], () => undefined);
+    await commandExitCode("x", USAGE, async (argv) => {
+      seen = argv;
+      return 0;
+    }, ["--dry-run", "weighted"], () => undefined);
     expect(seen).toEqual(["--dry-run", "weighted"]);
   });
 });

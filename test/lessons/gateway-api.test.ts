@@ -229,8 +229,8 @@ describe("[gw-precedence] routes in the Gateway API's order of precedence, not t
 
   it("header-canary's rules: the header match is tried first wherever it is written", () => {
     const routes = routesOf(httpRoute([{ backendRefs: [to("flaskapp-v1")] }, { matches: [{ headers: [{ name: "lab", value: "canary" }] }], backendRefs: [to("flaskapp-v2")] }]));
-    expect(selectRoute(routes, request("/env/version", { lab: "canary" }))?.route.route[0]!.destination.host).toBe(HOST("flaskapp-v2"));
-    expect(selectRoute(routes, request("/env/version"))?.route.route[0]!.destination.host).toBe(HOST("flaskapp-v1"));
+    expect(selectRoute(routes, request("/env/version", { lab: "canary" }))!.route.route[0]!.destination.host).toBe(HOST("flaskapp-v2"));
+    expect(selectRoute(routes, request("/env/version"))!.route.route[0]!.destination.host).toBe(HOST("flaskapp-v1"));
   });
 
   it("[gw-merge] HTTPRoutes for the same parent are merged (ordered by name, as if created together) and sorted as one", () => {

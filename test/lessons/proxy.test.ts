@@ -94,7 +94,7 @@ async function proxy(rules: K8sObject[], pods: Array<[Upstream, string]>, option
     endpoints.close();
     await p.close();
   });
-  pods.forEach(([u, version], i) => endpoints.add({ id: `pod-${i}`, url: u.url, labels: { app: "flaskapp", version }, namespace: NS, serviceAccount: "flaskapp", sidecar: true }, true));
+  for (const [i, [u, version]] of pods.entries()) endpoints.add({ id: `pod-${i}`, url: u.url, labels: { app: "flaskapp", version }, namespace: NS, serviceAccount: "flaskapp", sidecar: true }, true);
   await Promise.all(pods.map(async ([u], i) => ((await fetch(`${u.url}/readyz`)).status === 200 ? endpoints.waitReady(`pod-${i}`, 5000) : undefined)));
   return { url, endpoints, decisions };
 }
@@ -270,7 +270,7 @@ describe("timeouts and retries", () => {
   });
 
   it("[per-try-timeout] perTryTimeout abandons a hung try and the retry succeeds; the body is sent again", async () => {
-    const hangsOnce = await upstream("hangs", (req, res, n) => void (n === 1 ? undefined : res.end(`ok ${n}`)));
+    const hangsOnce = await upstream("hangs", (_req, res, n) => void (n === 1 ? undefined : res.end(`ok ${n}`)));
     const p = await proxy([dr(), vs({ route: [to("v1")], retries: { attempts: 2, perTryTimeout: "500ms", retryOn: "gateway-error" } })], [[hangsOnce, "v1"]]);
     expect(await get(p, "/", {}, { method: "PUT", body: "payload" })).toMatchObject({ status: 200, body: "ok 2" });
     expect(hangsOnce.seen.map((s) => s.body)).toEqual(["payload", "payload"]);

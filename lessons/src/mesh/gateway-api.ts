@@ -195,7 +195,7 @@ function serviceRef(ref: any, where: string, routeNamespace: string, config: Rea
   if (name.includes(".")) fail(`${where}.name`, `${name}: the name of a Service, not a host name`);
   const namespace = ref.namespace === undefined ? routeNamespace : stringField(ref.namespace, `${where}.namespace`);
   const service = config.services.get(`${name}.${namespace}.svc.${CLUSTER_DOMAIN}`);
-  if (!service || service.kind !== "kubernetes") fail(where, `Service ${namespace}/${name} is not in the render (on a cluster, istiod reports BackendNotFound and its requests get 500)`);
+  if (service?.kind !== "kubernetes") fail(where, `Service ${namespace}/${name} is not in the render (on a cluster, istiod reports BackendNotFound and its requests get 500)`);
   if (ref.port === undefined) {
     if (portRequired) fail(`${where}.port`, "missing: a reference to a Service needs its port (istiod: port is required in backendRef)");
     return { service };

@@ -361,7 +361,10 @@ export class MeshProxy {
       const onRouteAbort = () => attemptSignal.abort(routeSignal.reason);
       routeSignal.addEventListener("abort", onRouteAbort, { once: true });
       let perTryFired = false;
-      const perTry = retries.perTryTimeoutMs === undefined ? undefined : setTimeout(() => ((perTryFired = true), attemptSignal.abort()), retries.perTryTimeoutMs);
+      const perTry = retries.perTryTimeoutMs === undefined ? undefined : setTimeout(() => {
+        perTryFired = true;
+        attemptSignal.abort();
+      }, retries.perTryTimeoutMs);
       let releaseInbound: (() => void) | undefined;
       try {
         try {

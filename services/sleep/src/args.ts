@@ -180,7 +180,7 @@ function parseMethod(text: string): string {
 }
 
 export function parseCommand(argv: readonly string[]): Command {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {

@@ -2,7 +2,7 @@
 // runCli to the process.
 import { UsageError, USAGE_EXIT } from "#common/usage-error.ts";
 import { terminalJson, visibleLine } from "#common/visible-text.ts";
-import { HELP, parseCommand } from "./args.ts";
+import { type Command, HELP, parseCommand } from "./args.ts";
 import type { TallyOptions } from "./types.ts";
 import { runLoad } from "./load.ts";
 import { NO_PROGRESS, startProgress, type ProgressStream } from "./progress.ts";
@@ -27,7 +27,7 @@ export async function runTally(options: TallyOptions, onRequestDone?: () => void
 
 /** Runs the command line `argv` (without node and script) and returns the exit code. */
 export async function runCli(argv: readonly string[], streams: CliStreams): Promise<number> {
-  let command;
+  let command: Command;
   try {
     command = parseCommand(argv);
   } catch (err) {

@@ -290,7 +290,7 @@ function headersAndBody(req: Request, upstream: Upstream): Encoder | Problem {
   const encoding = contentEncodingProblem(upstream.headers["content-encoding"]);
   if (encoding !== undefined) return encoding;
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-  const escape = (text: string): string => JSON.stringify(text).slice(1, -1);
+  const jsonEscape = (text: string): string => JSON.stringify(text).slice(1, -1);
   let prefix = `{"headers":${JSON.stringify(req.headers)},"status":${upstream.statusCode},"body":"`;
   const withPrefix = (text: string): string => {
     const out = prefix + text;
@@ -301,8 +301,8 @@ function headersAndBody(req: Request, upstream: Upstream): Encoder | Problem {
     start(res) {
       res.status(200).type("application/json");
     },
-    chunk: (data) => withPrefix(escape(decoder.decode(data, { stream: true }))),
-    end: () => `${withPrefix(escape(decoder.decode()))}"}`,
+    chunk: (data) => withPrefix(jsonEscape(decoder.decode(data, { stream: true }))),
+    end: () => `${withPrefix(jsonEscape(decoder.decode()))}"}`,
   };
 }
 
