@@ -12,7 +12,10 @@ export interface Shipped {
 
 /** Reads the final stage's ENV lines and its exec-form CMD ["node", flags..., script]. */
 export function parseShipped(dockerfile: string): Shipped {
-  const lines = dockerfile.replace(/\\\n/g, " ").split("\n").map((line) => line.trim());
+  const lines = dockerfile
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((line) => line.trim());
   const finalStage = lines.slice(lines.findLastIndex((line) => /^FROM\s/i.test(line)));
   const env: Record<string, string> = {};
   for (const line of finalStage) {

@@ -9,7 +9,11 @@ import { Children } from "#lessons/core/children.ts";
 
 const running = new Children();
 
-export function start(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string }): ChildProcess {
+export function start(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; stdio: StdioOptions; cwd?: string },
+): ChildProcess {
   return running.track(spawn(command, args, { ...options, detached: true }));
 }
 
@@ -72,7 +76,11 @@ export function get(url: string, timeoutMs: number): Promise<Reply> {
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: Buffer.concat(chunks).toString() }),
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers["content-type"] ?? ""),
+          body: Buffer.concat(chunks).toString(),
+        }),
       );
       res.on("error", reject);
     });
@@ -86,7 +94,8 @@ export function get(url: string, timeoutMs: number): Promise<Reply> {
 export async function waitFor200(child: ChildProcess, url: string, deadlineMs: number, pollMs = 2): Promise<void> {
   const until = performance.now() + deadlineMs;
   while (performance.now() < until) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${url}: server exited (${child.exitCode ?? child.signalCode}) before answering`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${url}: server exited (${child.exitCode ?? child.signalCode}) before answering`);
     try {
       if ((await get(url, 1000)).status === 200) return;
     } catch {
@@ -146,7 +155,8 @@ function statCpuMs(pid: number): number {
 function liveThreadsCpuMs(pid: number): number {
   try {
     let ns = 0;
-    for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    for (const task of readdirSync(`/proc/${pid}/task`))
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
     return ns / 1e6;
   } catch {
     return 0; // no schedstat here, or a thread ended meanwhile
@@ -191,8 +201,14 @@ export function samplePeaks(pids: readonly number[]): { peaks: PeakMemory[]; sto
     pids.forEach((pid, i) => {
       const tree = processTree(pid);
       const peak = peaks[i]!;
-      peak.rssKb = Math.max(peak.rssKb, tree.reduce((sum, member) => sum + statusKb(member, "VmHWM"), 0));
-      peak.anonKb = Math.max(peak.anonKb, tree.reduce((sum, member) => sum + statusKb(member, "RssAnon"), 0));
+      peak.rssKb = Math.max(
+        peak.rssKb,
+        tree.reduce((sum, member) => sum + statusKb(member, "VmHWM"), 0),
+      );
+      peak.anonKb = Math.max(
+        peak.anonKb,
+        tree.reduce((sum, member) => sum + statusKb(member, "RssAnon"), 0),
+      );
     });
   };
   sample();
@@ -226,10 +242,19 @@ export interface ColdStart {
 }
 
 /** Spawns `node ARGS` (PORT in its environment) and times it to its first 200 on path. */
-export async function timeColdStart(args: (port: number) => string[], env: NodeJS.ProcessEnv, path: string, cwd: string): Promise<ColdStart> {
+export async function timeColdStart(
+  args: (port: number) => string[],
+  env: NodeJS.ProcessEnv,
+  path: string,
+  cwd: string,
+): Promise<ColdStart> {
   const port = await freePort();
   const began = performance.now();
-  const child = start(process.execPath, args(port), { env: { PATH: process.env.PATH, ...env, PORT: String(port) }, stdio: "ignore", cwd });
+  const child = start(process.execPath, args(port), {
+    env: { PATH: process.env.PATH, ...env, PORT: String(port) },
+    stdio: "ignore",
+    cwd,
+  });
   try {
     await waitFor200(child, `http://127.0.0.1:${port}${path}`, 5000, 1);
     const ms = performance.now() - began;

@@ -61,13 +61,17 @@ export function selfTimes(profile: CpuProfile): { functions: SelfTime[]; owners:
     const owner = ownerOf(node.callFrame.url, node.callFrame.functionName);
     owners.set(owner, (owners.get(owner) ?? 0) + us);
   });
-  const sorted = (map: Map<string, number>): SelfTime[] => [...map].map(([key, us]) => ({ key, ms: us / 1000 })).sort((a, b) => b.ms - a.ms);
+  const sorted = (map: Map<string, number>): SelfTime[] =>
+    [...map].map(([key, us]) => ({ key, ms: us / 1000 })).sort((a, b) => b.ms - a.ms);
   return { functions: sorted(functions), owners: sorted(owners), totalMs: totalUs / 1000 };
 }
 
 function frameName(node: ProfileNode): string {
   const { functionName, url, lineNumber } = node.callFrame;
-  const where = url === "" ? "" : ` ${url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/services\//, "services/")}:${lineNumber + 1}`;
+  const where =
+    url === ""
+      ? ""
+      : ` ${url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/services\//, "services/")}:${lineNumber + 1}`;
   return `${functionName || "(anonymous)"}${where}`;
 }
 
@@ -81,7 +85,8 @@ export function callersOf(profile: CpuProfile, name: string, depth: number): Sel
     const node = byId.get(id);
     if (!node || node.callFrame.functionName !== name) return;
     const frames: string[] = [];
-    for (let at: number | undefined = id; at !== undefined && frames.length < depth; at = parent.get(at)) frames.push(frameName(byId.get(at)!));
+    for (let at: number | undefined = id; at !== undefined && frames.length < depth; at = parent.get(at))
+      frames.push(frameName(byId.get(at)!));
     const key = frames.join(" < ");
     stacks.set(key, (stacks.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
   });
@@ -112,8 +117,10 @@ async function main(): Promise<void> {
   const durationMs = parseDuration(values.duration);
   const connections = Number(values.connections);
   const top = Number(values.top);
-  if (durationMs === undefined || durationMs < 1000 || durationMs > 60_000) throw new Error(`--duration: ${DURATION_FORM}, 1s to 1m`);
-  if (!Number.isInteger(connections) || connections < 1 || connections > 1000) throw new Error("--connections: an integer from 1 to 1000");
+  if (durationMs === undefined || durationMs < 1000 || durationMs > 60_000)
+    throw new Error(`--duration: ${DURATION_FORM}, 1s to 1m`);
+  if (!Number.isInteger(connections) || connections < 1 || connections > 1000)
+    throw new Error("--connections: an integer from 1 to 1000");
   if (!Number.isInteger(top) || top < 1) throw new Error("--top: a positive integer");
   if (!values.path.startsWith("/")) throw new Error("--path must start with /");
   const extraEnv = Object.fromEntries(
@@ -130,11 +137,23 @@ async function main(): Promise<void> {
     const path = await withUpstream(values.path, ROOT);
     const port = await freePort();
     const log = openSync(join(work, "flaskapp.log"), "w");
-    const child = start(process.execPath, [...values["node-flag"], "--cpu-prof", `--cpu-prof-dir=${work}`, "--import", EXIT_ON_SIGTERM, values.entry], {
-      env: { PATH: process.env.PATH, NODE_ENV: "production", version: "v1", ...extraEnv, PORT: String(port), HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
-      stdio: ["ignore", log, log],
-      cwd: ROOT,
-    });
+    const child = start(
+      process.execPath,
+      [...values["node-flag"], "--cpu-prof", `--cpu-prof-dir=${work}`, "--import", EXIT_ON_SIGTERM, values.entry],
+      {
+        env: {
+          PATH: process.env.PATH,
+          NODE_ENV: "production",
+          version: "v1",
+          ...extraEnv,
+          PORT: String(port),
+          HOST: "127.0.0.1",
+          SHUTDOWN_DELAY: "0s",
+        },
+        stdio: ["ignore", log, log],
+        cwd: ROOT,
+      },
+    );
     closeSync(log);
     const base = `http://127.0.0.1:${port}`;
     await waitFor200(child, base + values.ready, 15_000, 20);
@@ -148,10 +167,13 @@ async function main(): Promise<void> {
     if (!file) throw new Error(`${values.entry} wrote no .cpuprofile (did it exit on SIGTERM?)`);
     const profile = JSON.parse(readFileSync(join(work, file), "utf8")) as CpuProfile;
     const { functions, owners, totalMs } = selfTimes(profile);
-    console.log(`GET ${values.path}: ${Math.round(result.reqPerSec)} req/s under profiling (${result.requests} requests, p50 ${result.p50Ms} ms)`);
+    console.log(
+      `GET ${values.path}: ${Math.round(result.reqPerSec)} req/s under profiling (${result.requests} requests, p50 ${result.p50Ms} ms)`,
+    );
     console.log(`\nself time by owner (of ${totalMs.toFixed(0)} ms sampled):\n${table(owners, totalMs, top)}`);
     console.log(`\ntop ${top} functions by self time:\n${table(functions, totalMs, top)}`);
-    for (const name of values.callers) console.log(`\nwhere ${name} is called from:\n${table(callersOf(profile, name, 8), totalMs, 8)}`);
+    for (const name of values.callers)
+      console.log(`\nwhere ${name} is called from:\n${table(callersOf(profile, name, 8), totalMs, 8)}`);
   } finally {
     killAll();
     rmSync(work, { recursive: true, force: true });

@@ -26,7 +26,10 @@ export function roundRatios(a: readonly WrkResult[], b: readonly WrkResult[]): n
 
 /** medianRatio of two loads' req/s, round by round. */
 export function roundRatio(a: readonly WrkResult[], b: readonly WrkResult[]): number {
-  return medianRatio(a.map((r) => r.reqPerSec), b.map((r) => r.reqPerSec));
+  return medianRatio(
+    a.map((r) => r.reqPerSec),
+    b.map((r) => r.reqPerSec),
+  );
 }
 
 export interface Load {
@@ -61,7 +64,8 @@ export function targetMet(target: Target): boolean {
 }
 
 export const fmtRatio = (value: number): string => `${value.toFixed(2)}×`;
-export const fmtMs = (value: number): string => (value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 2 : 0)} ms`);
+export const fmtMs = (value: number): string =>
+  value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 2 : 0)} ms`;
 export const fmtMb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 const fmtRate = (value: number): string => Math.round(value).toLocaleString("en-US");
 

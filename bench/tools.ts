@@ -6,7 +6,10 @@ export const DEBIAN_PACKAGES = ["wrk", "python3-flask", "gunicorn", "httpie"] as
 
 function installed(pkg: string): boolean {
   try {
-    return execFileSync("dpkg-query", ["-W", "-f=${Status}", pkg], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).includes("install ok installed");
+    return execFileSync("dpkg-query", ["-W", "-f=${Status}", pkg], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).includes("install ok installed");
   } catch {
     return false;
   }
@@ -26,7 +29,11 @@ export function ensureTools(log: (line: string) => void): string | undefined {
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   try {
     execFileSync("apt-get", ["update", "-qq"], { stdio: ["ignore", "ignore", "inherit"], env, timeout: 180_000 });
-    execFileSync("apt-get", ["install", "-y", "-qq", ...missing], { stdio: ["ignore", "ignore", "inherit"], env, timeout: 300_000 });
+    execFileSync("apt-get", ["install", "-y", "-qq", ...missing], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env,
+      timeout: 300_000,
+    });
   } catch (error) {
     return `bench: ${install} failed: ${(error as Error).message}`;
   }

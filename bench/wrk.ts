@@ -53,7 +53,13 @@ export function parseWrkOutput(text: string): WrkResult {
 }
 
 export function runWrk(url: string, options: WrkOptions): Promise<WrkResult> {
-  const args = ["--latency", `-t${options.threads}`, `-c${options.connections}`, `-d${Math.ceil(options.durationMs / 1000)}s`, url];
+  const args = [
+    "--latency",
+    `-t${options.threads}`,
+    `-c${options.connections}`,
+    `-d${Math.ceil(options.durationMs / 1000)}s`,
+    url,
+  ];
   return new Promise((resolve, reject) => {
     // wrk stops by itself after -d; the timeout only guards against a hang.
     execFile("wrk", args, { timeout: options.durationMs + 15_000, killSignal: "SIGKILL" }, (error, stdout, stderr) => {

@@ -12,8 +12,20 @@ import { LAUNCH } from "#flaskapp/launch.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 
 export const BUNDLES = [
-  { entry: "services/flaskapp/src/start.ts", out: "dist/flaskapp.js", executable: false, program: "flaskapp", onOldNode: "npm start runs it on the Node 24 that npm ci installed" },
-  { entry: "services/sleep/src/main.ts", out: "dist/tally.js", executable: true, program: "tally", onOldNode: "in this repository, npx tally runs it on the Node 24 that npm ci installed" },
+  {
+    entry: "services/flaskapp/src/start.ts",
+    out: "dist/flaskapp.js",
+    executable: false,
+    program: "flaskapp",
+    onOldNode: "npm start runs it on the Node 24 that npm ci installed",
+  },
+  {
+    entry: "services/sleep/src/main.ts",
+    out: "dist/tally.js",
+    executable: true,
+    program: "tally",
+    onOldNode: "in this repository, npx tally runs it on the Node 24 that npm ci installed",
+  },
 ] as const;
 
 /**
@@ -22,17 +34,28 @@ export const BUNDLES = [
  * classic script can be compiled with a cache made after it ran; and the cache,
  * made by starting flaskapp once (primeCodeCache).
  */
-export const FLASKAPP_APP = { entry: "services/flaskapp/src/main.ts", out: `dist/${APP_FILE}`, cache: `dist/${CODE_CACHE_FILE}` } as const;
+export const FLASKAPP_APP = {
+  entry: "services/flaskapp/src/main.ts",
+  out: `dist/${APP_FILE}`,
+  cache: `dist/${CODE_CACHE_FILE}`,
+} as const;
 
 /**
  * The live view's page (lessons/src/view/page), served by `npm run demo -- --serve`
  * from dist/view: one browser script with Cytoscape.js inside (no CDN: it works
  * offline) and its HTML.
  */
-export const VIEW_PAGE = { entry: "lessons/src/view/page/main.ts", html: "lessons/src/view/page/index.html", out: "dist/view/view.js", htmlOut: "dist/view/index.html" } as const;
+export const VIEW_PAGE = {
+  entry: "lessons/src/view/page/main.ts",
+  html: "lessons/src/view/page/index.html",
+  out: "dist/view/view.js",
+  htmlOut: "dist/view/index.html",
+} as const;
 
 /** The oldest Node major the bundles run on: package.json's engines.node (">=24"). */
-export const MIN_NODE_MAJOR = Number(/\d+/.exec(JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).engines.node)![0]);
+export const MIN_NODE_MAJOR = Number(
+  /\d+/.exec(JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).engines.node)![0],
+);
 /** Exit code of a bundle started on an older Node (as for a usage error: the command cannot run as given). */
 export const OLD_NODE_EXIT = 2;
 
@@ -58,10 +81,12 @@ function newestMtime(path: string): number {
 
 function isStale(): boolean {
   const sources = Math.max(...SOURCES.map((p) => newestMtime(join(ROOT, p))));
-  return [...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache, VIEW_PAGE.out, VIEW_PAGE.htmlOut].some((out) => {
-    const path = join(ROOT, out);
-    return !existsSync(path) || statSync(path).mtimeMs < sources;
-  });
+  return [...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache, VIEW_PAGE.out, VIEW_PAGE.htmlOut].some(
+    (out) => {
+      const path = join(ROOT, out);
+      return !existsSync(path) || statSync(path).mtimeMs < sources;
+    },
+  );
 }
 
 /**
@@ -76,7 +101,10 @@ const builtinsAsRequire: Plugin = {
     build.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) =>
       args.kind === "import-statement" && isBuiltin(args.path) ? { path: args.path, namespace: "builtin" } : undefined,
     );
-    build.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: "js" }));
+    build.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: "js",
+    }));
   },
 };
 
@@ -99,7 +127,9 @@ module.exports = Object.assign(assert, real, { ok: assert });`;
 const assertWithoutSource: Plugin = {
   name: "assert-without-source",
   setup(build) {
-    build.onResolve({ filter: /^(node:)?assert$/ }, (args) => (args.namespace === "assert" ? undefined : { path: "assert", namespace: "assert" }));
+    build.onResolve({ filter: /^(node:)?assert$/ }, (args) =>
+      args.namespace === "assert" ? undefined : { path: "assert", namespace: "assert" },
+    );
     build.onLoad({ filter: /.*/, namespace: "assert" }, () => ({ contents: ASSERT_WITHOUT_SOURCE, loader: "js" }));
   },
 };
@@ -152,7 +182,10 @@ function lazyModule(path: string, lazy: Lazy): string {
   getOwnPropertyDescriptor: (_, key) => ({ ...Reflect.getOwnPropertyDescriptor(load(), key), configurable: true }),
 });`;
   }
-  return load + lazy.map((name) => `exports.${name} = function (...args) { return load().${name}.apply(this, args); };`).join("\n");
+  return (
+    load +
+    lazy.map((name) => `exports.${name} = function (...args) { return load().${name}.apply(this, args); };`).join("\n")
+  );
 }
 
 /** Every package directory under node_modules (nested ones too), by "name@version", in sorted order. */
@@ -160,12 +193,17 @@ function packageCopies(nodeModules: string, found = new Map<string, string[]>())
   if (!existsSync(nodeModules)) return found;
   for (const entry of readdirSync(nodeModules).sort()) {
     if (entry.startsWith(".")) continue;
-    const dirs = entry.startsWith("@") ? readdirSync(join(nodeModules, entry)).sort().map((name) => join(nodeModules, entry, name)) : [join(nodeModules, entry)];
+    const dirs = entry.startsWith("@")
+      ? readdirSync(join(nodeModules, entry))
+          .sort()
+          .map((name) => join(nodeModules, entry, name))
+      : [join(nodeModules, entry)];
     for (const dir of dirs) {
       const manifest = join(dir, "package.json");
       if (!existsSync(manifest)) continue;
       const { name, version } = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; version?: string };
-      if (name !== undefined && version !== undefined) found.set(`${name}@${version}`, [...(found.get(`${name}@${version}`) ?? []), dir]);
+      if (name !== undefined && version !== undefined)
+        found.set(`${name}@${version}`, [...(found.get(`${name}@${version}`) ?? []), dir]);
       packageCopies(join(dir, "node_modules"), found);
     }
   }
@@ -188,23 +226,35 @@ const dependencies: Plugin = {
   name: "dependencies",
   setup(build) {
     const canonical = new Map<string, string>();
-    for (const dirs of packageCopies(join(ROOT, "node_modules")).values()) for (const dir of dirs) canonical.set(dir, dirs[0]!);
+    for (const dirs of packageCopies(join(ROOT, "node_modules")).values())
+      for (const dir of dirs) canonical.set(dir, dirs[0]!);
     build.onResolve({ filter: /.*/ }, async (args) => {
       if (args.pluginData === PLAIN || args.namespace !== "file" || isBuiltin(args.path)) return undefined;
-      const found = await build.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: PLAIN });
+      const found = await build.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: PLAIN,
+      });
       const at = /^(.*\/node_modules\/)((?:@[^/]+\/)?[^/]+)(\/.*)$/.exec(found.path);
       if (found.errors.length > 0 || found.external || at === null) return undefined;
       const path = (canonical.get(at[1]! + at[2]!) ?? at[1]! + at[2]!) + at[3]!;
       const lazy = LAZY_MODULES[at[2]! + at[3]!];
-      if (lazy !== undefined && args.importer !== path && !args.importer.startsWith("lazy:")) return { path, namespace: "lazy", pluginData: lazy };
+      if (lazy !== undefined && args.importer !== path && !args.importer.startsWith("lazy:"))
+        return { path, namespace: "lazy", pluginData: lazy };
       return { path, sideEffects: found.sideEffects };
     });
-    build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({ contents: lazyModule(args.path, args.pluginData as Lazy), loader: "js", resolveDir: ROOT }));
+    build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({
+      contents: lazyModule(args.path, args.pluginData as Lazy),
+      loader: "js",
+      resolveDir: ROOT,
+    }));
   },
 };
 
 /** CommonJS dependencies (express, pino) call require() for Node built-ins, which an ESM bundle only has through createRequire. */
-export const REQUIRE_BANNER = 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
+export const REQUIRE_BANNER =
+  'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);';
 
 /**
  * esbuild's options for one program: one minified ESM file for Node 24 that
@@ -231,13 +281,20 @@ export function bundleOptions(entry: string, outfile: string, firstLines = REQUI
 export async function buildBundles(): Promise<void> {
   for (const bundle of BUNDLES) {
     const first = `${nodeCheck(bundle.program, bundle.onOldNode)}\n${REQUIRE_BANNER}`;
-    await build(bundleOptions(join(ROOT, bundle.entry), join(ROOT, bundle.out), bundle.executable ? `#!/usr/bin/env node\n${first}` : first));
+    await build(
+      bundleOptions(
+        join(ROOT, bundle.entry),
+        join(ROOT, bundle.out),
+        bundle.executable ? `#!/usr/bin/env node\n${first}` : first,
+      ),
+    );
     if (bundle.executable) chmodSync(join(ROOT, bundle.out), 0o755);
   }
   const app = join(ROOT, FLASKAPP_APP.out);
   // A CommonJS script: no banner (require comes from dist/flaskapp.js), no Node check (dist/flaskapp.js checked).
   await build({ ...bundleOptions(join(ROOT, FLASKAPP_APP.entry), app, ""), format: "cjs" });
-  if (!/^[\x00-\x7f]*$/.test(readFileSync(app, "latin1"))) throw new Error(`${FLASKAPP_APP.out} is not ASCII: code-cache.ts reads it as latin1`);
+  if (!/^[\x00-\x7f]*$/.test(readFileSync(app, "latin1")))
+    throw new Error(`${FLASKAPP_APP.out} is not ASCII: code-cache.ts reads it as latin1`);
   await primeCodeCache();
   await buildViewPage();
 }
@@ -271,7 +328,14 @@ export async function primeCodeCache(): Promise<void> {
   const cache = join(ROOT, FLASKAPP_APP.cache);
   rmSync(cache, { force: true });
   const child = spawn(process.execPath, [...LAUNCH.nodeFlags, join(ROOT, "dist/flaskapp.js")], {
-    env: { PATH: process.env.PATH, NODE_ENV: "production", version: "prime", PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0s" },
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: "production",
+      version: "prime",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      SHUTDOWN_DELAY: "0s",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -295,17 +359,22 @@ export async function primeCodeCache(): Promise<void> {
     if (code !== 0) throw new Error(`exited with ${code} after SIGTERM`);
   } catch (error) {
     child.kill("SIGKILL");
-    throw new Error(`making ${FLASKAPP_APP.cache}: dist/flaskapp.js ${(error as Error).message}\n${output.slice(-2000)}`);
+    throw new Error(
+      `making ${FLASKAPP_APP.cache}: dist/flaskapp.js ${(error as Error).message}\n${output.slice(-2000)}`,
+    );
   } finally {
     clearTimeout(timer);
   }
-  if (!existsSync(cache)) throw new Error(`making ${FLASKAPP_APP.cache}: flaskapp exited without writing it\n${output.slice(-2000)}`);
+  if (!existsSync(cache))
+    throw new Error(`making ${FLASKAPP_APP.cache}: flaskapp exited without writing it\n${output.slice(-2000)}`);
 }
 
 if (import.meta.main) {
   const ifStale = process.argv.includes("--if-stale");
   if (!ifStale || isStale()) {
     await buildBundles();
-    console.error(`built ${[...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache, VIEW_PAGE.out, VIEW_PAGE.htmlOut].join(", ")}`);
+    console.error(
+      `built ${[...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache, VIEW_PAGE.out, VIEW_PAGE.htmlOut].join(", ")}`,
+    );
   }
 }

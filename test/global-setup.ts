@@ -17,5 +17,8 @@ export default async function setup(project: TestProject): Promise<void> {
     process.exit(1);
   }
   const [, renders] = await Promise.all([buildBundles(), renderLessons()]);
-  project.provide("lessonRenders", [...renders].map(([lesson, objects]) => [lesson, [...objects]]));
+  project.provide(
+    "lessonRenders",
+    [...renders].map(([lesson, objects]) => [lesson, [...objects]]),
+  );
 }

@@ -50,6 +50,9 @@ export const UNNEEDED_FOR_PLAIN_HTTP = /^NativeModule (tls|crypto|http2|zlib|str
 export function builtinsAtExit(dir: string): { preload: string; loaded(): string[] } {
   const preload = join(dir, "builtins-at-exit.cjs");
   const list = `${preload}.txt`;
-  writeFileSync(preload, `process.once("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`);
+  writeFileSync(
+    preload,
+    `process.once("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));\n`,
+  );
   return { preload, loaded: () => readFileSync(list, "utf8").split("\n") };
 }

@@ -40,7 +40,11 @@ function sourceFiles(dir: string): string[] {
 }
 
 /** The repository path an import names, or undefined for a package from node_modules or node:. */
-function resolveSpecifier(importer: string, specifier: string, aliases: Record<string, string> = ALIASES): string | undefined {
+function resolveSpecifier(
+  importer: string,
+  specifier: string,
+  aliases: Record<string, string> = ALIASES,
+): string | undefined {
   if (specifier.startsWith(".")) return relative(ROOT, resolve(ROOT, dirname(importer), specifier));
   for (const [pattern, target] of Object.entries(aliases)) {
     const prefix = pattern.replace(/\*$/, "");
@@ -111,7 +115,9 @@ beforeAll(async () => {
 describe("the import graph", () => {
   it("is read: hundreds of imports, type-only ones included", () => {
     expect(edges.length).toBeGreaterThan(400);
-    expect(edges.some((e) => e.from === "lessons/src/mesh/model.ts" && e.to === "lessons/src/mesh/releases.ts")).toBe(true);
+    expect(edges.some((e) => e.from === "lessons/src/mesh/model.ts" && e.to === "lessons/src/mesh/releases.ts")).toBe(
+      true,
+    );
   });
 
   it("has no circle of imports anywhere", () => {
@@ -138,8 +144,10 @@ describe("the import graph", () => {
       const to = packageOf(e.to);
       if (from === undefined || from === to) return [];
       if (to === undefined) return [`${e.from} imports ${e.specifier}, outside any package`];
-      if (!PACKAGE_DEPENDENCIES[from]!.includes(to)) return [`${e.from} imports ${e.specifier}: ${from} may not depend on ${to}`];
-      if (e.specifier.startsWith(".")) return [`${e.from} imports ${e.specifier} by path: use its package name (package.json imports)`];
+      if (!PACKAGE_DEPENDENCIES[from]!.includes(to))
+        return [`${e.from} imports ${e.specifier}: ${from} may not depend on ${to}`];
+      if (e.specifier.startsWith("."))
+        return [`${e.from} imports ${e.specifier} by path: use its package name (package.json imports)`];
       return [];
     });
     expect(wrong).toEqual([]);
@@ -154,9 +162,32 @@ describe("the import graph", () => {
 describe("cycles", () => {
   it.each([
     ["no edges", [], []],
-    ["a chain", [["a", "b"], ["b", "c"]], []],
-    ["a pair", [["a", "b"], ["b", "a"]], [["a", "b"]]],
-    ["a triangle beside a chain", [["a", "b"], ["b", "c"], ["c", "a"], ["c", "d"]], [["a", "b", "c"]]],
+    [
+      "a chain",
+      [
+        ["a", "b"],
+        ["b", "c"],
+      ],
+      [],
+    ],
+    [
+      "a pair",
+      [
+        ["a", "b"],
+        ["b", "a"],
+      ],
+      [["a", "b"]],
+    ],
+    [
+      "a triangle beside a chain",
+      [
+        ["a", "b"],
+        ["b", "c"],
+        ["c", "a"],
+        ["c", "d"],
+      ],
+      [["a", "b", "c"]],
+    ],
     ["a file importing itself", [["a", "a"]], [["a"]]],
   ] as const)("%s", (_, pairs, expected) => {
     expect(cycles(pairs.map(([from, to]) => ({ from, to })))).toEqual(expected);

@@ -36,12 +36,20 @@ describe("parseWrkDuration", () => {
     ["12ms", 12],
   ])("%s -> %s ms", (text, ms) => expect(parseWrkDuration(text)).toBeCloseTo(ms, 6));
 
-  it.each(["", "ms", "1.0", "1.0 ms", "-1ms", "1.0ns", "abc"])("rejects %j", (text) => expect(parseWrkDuration(text)).toBeUndefined());
+  it.each(["", "ms", "1.0", "1.0 ms", "-1ms", "1.0ns", "abc"])("rejects %j", (text) =>
+    expect(parseWrkDuration(text)).toBeUndefined(),
+  );
 });
 
 describe("parseWrkOutput", () => {
   it("reads throughput, percentiles and errors", () => {
-    expect(parseWrkOutput(WRK_OUTPUT)).toEqual({ requests: 42809, reqPerSec: 21282.49, p50Ms: 0.85, p99Ms: 1200, errors: 12 });
+    expect(parseWrkOutput(WRK_OUTPUT)).toEqual({
+      requests: 42809,
+      reqPerSec: 21282.49,
+      p50Ms: 0.85,
+      p99Ms: 1200,
+      errors: 12,
+    });
   });
 
   it("counts no errors when wrk reports none", () => {
@@ -57,7 +65,8 @@ describe("parseWrkOutput", () => {
   ])("fails clearly on %s", (_what, text) => expect(() => parseWrkOutput(text)).toThrow(/wrk output has no/));
 });
 
-const rounds = (...rates: number[]): WrkResult[] => rates.map((reqPerSec) => ({ requests: 0, reqPerSec, p50Ms: 0, p99Ms: 0, errors: 0 }));
+const rounds = (...rates: number[]): WrkResult[] =>
+  rates.map((reqPerSec) => ({ requests: 0, reqPerSec, p50Ms: 0, p99Ms: 0, errors: 0 }));
 
 describe("report", () => {
   it.each([
@@ -150,7 +159,10 @@ describe("flaskapp as shipped", () => {
   it.each([
     ["no CMD", dockerfile.replace(/^CMD .*\/app.*$/m, "")],
     ["a shell-form CMD", dockerfile.replace(/^CMD .*\/app.*$/m, "CMD node /app/flaskapp.js")],
-    ["a CMD that is not node", dockerfile.replace(/^CMD .*\/app.*$/m, 'CMD ["tini", "--", "node", "/app/flaskapp.js"]')],
+    [
+      "a CMD that is not node",
+      dockerfile.replace(/^CMD .*\/app.*$/m, 'CMD ["tini", "--", "node", "/app/flaskapp.js"]'),
+    ],
     ["an ENV without =", dockerfile.replace("ENV NODE_ENV=production", "ENV NODE_ENV production")],
   ])("refuses %s", (_what, text) => expect(() => parseShipped(text)).toThrow());
 });
@@ -163,14 +175,24 @@ describe("ab sides", () => {
     expect(side.args.at(-1)).toMatch(/\/dist\/flaskapp\.js$/);
   });
 
-  it.each(["--flag", "A=1", "dist/a.js stray dist/b.js"])("refuses %j", (text) => expect(() => parseSide(text)).toThrow());
+  it.each(["--flag", "A=1", "dist/a.js stray dist/b.js"])("refuses %j", (text) =>
+    expect(() => parseSide(text)).toThrow(),
+  );
 });
 
 describe("ab options", () => {
   const sides = ["dist/a.js", "dist/b.js"];
   it("has defaults for everything but the two sides", () => {
     const options = readAbOptions(sides);
-    expect(options).toMatchObject({ path: "/env/version", rounds: 5, durationMs: 5000, connections: 32, coldRuns: 0, ready: "/readyz", history: undefined });
+    expect(options).toMatchObject({
+      path: "/env/version",
+      rounds: 5,
+      durationMs: 5000,
+      connections: 32,
+      coldRuns: 0,
+      ready: "/readyz",
+      history: undefined,
+    });
     expect([options.before.name, options.after.name]).toEqual(sides);
   });
 

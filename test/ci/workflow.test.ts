@@ -17,8 +17,18 @@ import { findRelease, supportsKubernetes } from "#lessons/mesh/releases.ts";
  * The latest major of each action the workflow uses, checked on 2026-12-08 (actions/checkout
  * v7 and actions/setup-node v7 run on Node 24; actions/upload-artifact's newest is v7, there is no v8).
  */
-const CURRENT_ACTIONS: Record<string, string> = { "actions/checkout": "v7", "actions/setup-node": "v7", "actions/upload-artifact": "v7" };
-import { cachedRenders, captureIo, dryRunCommands, dryRunNpmLine, fakeClusterForAll } from "../lessons/stand-ins/fake-cluster.ts";
+const CURRENT_ACTIONS: Record<string, string> = {
+  "actions/checkout": "v7",
+  "actions/setup-node": "v7",
+  "actions/upload-artifact": "v7",
+};
+import {
+  cachedRenders,
+  captureIo,
+  dryRunCommands,
+  dryRunNpmLine,
+  fakeClusterForAll,
+} from "../lessons/stand-ins/fake-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FILE = ".github/workflows/cluster.yml";
@@ -34,15 +44,34 @@ interface Step {
 
 const workflow = parse(readFileSync(`${ROOT}${FILE}`, "utf8")) as {
   on: Record<string, unknown>;
-  jobs: Record<string, { "runs-on": string; "timeout-minutes": number; strategy: { "fail-fast": boolean; matrix: { include: Array<{ istio: string; "gateway-api": string; "node-image": string; "mode-flag": string }> } }; steps: Step[] }>;
+  jobs: Record<
+    string,
+    {
+      "runs-on": string;
+      "timeout-minutes": number;
+      strategy: {
+        "fail-fast": boolean;
+        matrix: { include: Array<{ istio: string; "gateway-api": string; "node-image": string; "mode-flag": string }> };
+      };
+      steps: Step[];
+    }
+  >;
 };
 const job = workflow.jobs.lessons!;
 const steps = job.steps;
 const runs = steps.flatMap((s) => (s.run ? [s.run.trim()] : []));
 
 /** A step's command with the matrix values of one entry filled in. */
-function expand(text: string, entry: { istio: string; "gateway-api": string; "node-image": string; "mode-flag": string }): string {
-  return text.replaceAll("${{ matrix.istio }}", entry.istio).replaceAll("${{ matrix.gateway-api }}", entry["gateway-api"]).replaceAll("${{ matrix.node-image }}", entry["node-image"]).replaceAll("${{ matrix.mode-flag }}", entry["mode-flag"]).trim();
+function expand(
+  text: string,
+  entry: { istio: string; "gateway-api": string; "node-image": string; "mode-flag": string },
+): string {
+  return text
+    .replaceAll("${{ matrix.istio }}", entry.istio)
+    .replaceAll("${{ matrix.gateway-api }}", entry["gateway-api"])
+    .replaceAll("${{ matrix.node-image }}", entry["node-image"])
+    .replaceAll("${{ matrix.mode-flag }}", entry["mode-flag"])
+    .trim();
 }
 
 describe(`${FILE}`, () => {
@@ -58,7 +87,12 @@ describe(`${FILE}`, () => {
     expect(job.strategy.matrix.include).toEqual([
       { istio: oldest.patch, "gateway-api": oldest.gatewayApi, "node-image": KIND_NODE_IMAGE, "mode-flag": "" },
       { istio: newest.patch, "gateway-api": newest.gatewayApi, "node-image": KIND_NODE_IMAGE, "mode-flag": "" },
-      { istio: newest.patch, "gateway-api": newest.gatewayApi, "node-image": KIND_NODE_IMAGE, "mode-flag": "--ambient" },
+      {
+        istio: newest.patch,
+        "gateway-api": newest.gatewayApi,
+        "node-image": KIND_NODE_IMAGE,
+        "mode-flag": "--ambient",
+      },
     ]);
     expect(job.strategy["fail-fast"]).toBe(false);
   });
@@ -68,7 +102,10 @@ describe(`${FILE}`, () => {
       expect(entry["node-image"]).toMatch(/^kindest\/node:v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}$/);
       const release = findRelease(entry.istio)!;
       const kubernetes = nodeImageKubernetes(entry["node-image"])!;
-      expect(supportsKubernetes(release, kubernetes), `Istio ${entry.istio} (Kubernetes ${release.kubernetes.min} to ${release.kubernetes.max}) on ${kubernetes}`).toBe(true);
+      expect(
+        supportsKubernetes(release, kubernetes),
+        `Istio ${entry.istio} (Kubernetes ${release.kubernetes.min} to ${release.kubernetes.max}) on ${kubernetes}`,
+      ).toBe(true);
     }
   });
 
@@ -96,7 +133,10 @@ describe(`${FILE}`, () => {
     const npm = steps.filter((s) => s.run?.startsWith("npm ")).map((s) => [s.run!.trim(), s.if ?? ""]);
     expect(npm).toEqual([
       ["npm ci", ""],
-      ["npm run cluster -- up --gateway-api ${{ matrix.gateway-api }} --node-image ${{ matrix.node-image }} ${{ matrix.mode-flag }}", ""],
+      [
+        "npm run cluster -- up --gateway-api ${{ matrix.gateway-api }} --node-image ${{ matrix.node-image }} ${{ matrix.mode-flag }}",
+        "",
+      ],
       ["npm run verify -- --all ${{ matrix.mode-flag }}", ""],
       [`npm run cluster -- diagnose --out ${DEFAULT_DIAGNOSE_DIR}`, "failure()"],
       ["npm run cluster -- down", "always()"],
@@ -110,7 +150,9 @@ describe(`${FILE}`, () => {
   it("the ambient leg installs the ambient profile and walks the ambient lessons", async () => {
     const ambient = job.strategy.matrix.include.find((e) => e["mode-flag"] === "--ambient")!;
     const lines = runs.filter((r) => r.startsWith("npm run ")).map((r) => expand(r, ambient));
-    expect(lines).toContain(`npm run cluster -- up --gateway-api ${ambient["gateway-api"]} --node-image ${ambient["node-image"]} --ambient`);
+    expect(lines).toContain(
+      `npm run cluster -- up --gateway-api ${ambient["gateway-api"]} --node-image ${ambient["node-image"]} --ambient`,
+    );
     expect(lines).toContain("npm run verify -- --all --ambient");
   });
 
@@ -118,9 +160,12 @@ describe(`${FILE}`, () => {
     const fake = fakeClusterForAll();
 
     const cases = job.strategy.matrix.include.flatMap((entry) =>
-      runs.filter((r) => r.startsWith("npm run ")).map((r) => [`${entry.istio} ${entry["mode-flag"]}`.trim(), expand(r, entry)] as const),
+      runs
+        .filter((r) => r.startsWith("npm run "))
+        .map((r) => [`${entry.istio} ${entry["mode-flag"]}`.trim(), expand(r, entry)] as const),
     );
-    const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> }).scripts;
+    const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: Record<string, string> })
+      .scripts;
     it.each(cases)("Istio %s: %s", async (_istio, line) => {
       const { code, stdout, script } = await dryRunNpmLine(line, fake().env());
       expect(scripts[script]).toBe(`node lessons/src/cli/${script}.ts`);

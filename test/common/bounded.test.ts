@@ -11,9 +11,12 @@ describe("parseWholeNumber", () => {
     expect(parseWholeNumber(text)).toBe(n);
   });
 
-  it.each(["", " 1", "1 ", "+1", "-1", "1.0", "1e3", "0x10", "ten", "9007199254740992", "1".repeat(400)])("refuses %j", (text) => {
-    expect(parseWholeNumber(text)).toBeUndefined();
-  });
+  it.each(["", " 1", "1 ", "+1", "-1", "1.0", "1e3", "0x10", "ten", "9007199254740992", "1".repeat(400)])(
+    "refuses %j",
+    (text) => {
+      expect(parseWholeNumber(text)).toBeUndefined();
+    },
+  );
 });
 
 describe("checkWholeNumber", () => {

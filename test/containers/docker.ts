@@ -19,8 +19,19 @@ export interface Result {
 
 // Runs a command to completion (or until timeoutMs, then SIGKILL) and never throws: callers
 // assert on the exit code.
-export function run(file: string, args: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<Result> {
-  const options = { cwd: ROOT, timeout: timeoutMs, killSignal: "SIGKILL" as const, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ...env } };
+export function run(
+  file: string,
+  args: readonly string[],
+  timeoutMs: number,
+  env: Record<string, string> = {},
+): Promise<Result> {
+  const options = {
+    cwd: ROOT,
+    timeout: timeoutMs,
+    killSignal: "SIGKILL" as const,
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, ...env },
+  };
   return new Promise((resolve) => {
     execFile(file, args, options, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
@@ -47,7 +58,9 @@ export async function dockerOk(args: readonly string[], timeoutMs = 60_000): Pro
 export async function assertEngine(): Promise<void> {
   const info = await docker(["info", "--format", "{{.ServerVersion}}"], 30_000);
   if (info.code !== 0 || info.stdout.trim() === "") {
-    throw new Error(`no Docker engine is reachable (${info.stderr.trim().split("\n")[0] ?? ""}): start dockerd or run .ci/run as root`);
+    throw new Error(
+      `no Docker engine is reachable (${info.stderr.trim().split("\n")[0] ?? ""}): start dockerd or run .ci/run as root`,
+    );
   }
 }
 
@@ -70,7 +83,8 @@ export async function baseImage(): Promise<string> {
 export function buildArgs(image: string, base: string): string[] {
   const found = IMAGES.find((i) => i.name === image);
   if (found === undefined) throw new Error(`${image} is not one of the images in lessons/src/core/images.ts`);
-  const baseArgs = base === OFFICIAL_BASE ? [] : ["--build-arg", `BUILD_IMAGE=${base}`, "--build-arg", `RUNTIME_IMAGE=${base}`];
+  const baseArgs =
+    base === OFFICIAL_BASE ? [] : ["--build-arg", `BUILD_IMAGE=${base}`, "--build-arg", `RUNTIME_IMAGE=${base}`];
   return [...dockerBuildCommand(found).slice(1), "--network", "host", ...baseArgs];
 }
 
@@ -83,12 +97,20 @@ export async function buildImage(image: string, base: string): Promise<void> {
 // docker.io), whose DOCKER_BUILDKIT=1 uses the engine's built-in BuildKit.
 export async function buildImageWithBuildKit(image: string, base: string, tag: string): Promise<void> {
   const args = buildArgs(image, base).map((arg) => (arg === image ? tag : arg));
-  const result = (await docker(["buildx", "version"], 30_000)).code === 0
-    ? await docker(["buildx", "build", "--load", ...args.slice(1)], 900_000)
-    : existsSync("/usr/bin/docker")
-      ? await run("/usr/bin/docker", args, 900_000, { DOCKER_BUILDKIT: "1" })
-      : { code: -1, stdout: "", stderr: "no BuildKit client: install docker buildx (or Debian's docker.io for /usr/bin/docker)" };
-  if (result.code !== 0) throw new Error(`BuildKit build of ${image} exited ${result.code}:\n${result.stderr.split("\n").slice(-30).join("\n")}`);
+  const result =
+    (await docker(["buildx", "version"], 30_000)).code === 0
+      ? await docker(["buildx", "build", "--load", ...args.slice(1)], 900_000)
+      : existsSync("/usr/bin/docker")
+        ? await run("/usr/bin/docker", args, 900_000, { DOCKER_BUILDKIT: "1" })
+        : {
+            code: -1,
+            stdout: "",
+            stderr: "no BuildKit client: install docker buildx (or Debian's docker.io for /usr/bin/docker)",
+          };
+  if (result.code !== 0)
+    throw new Error(
+      `BuildKit build of ${image} exited ${result.code}:\n${result.stderr.split("\n").slice(-30).join("\n")}`,
+    );
 }
 
 export async function imageSize(ref: string): Promise<number> {
@@ -102,7 +124,10 @@ export async function addedLayers(image: string, base: string): Promise<string[]
   const [own, inherited] = await Promise.all([rows(image), rows(base)]);
   return own.slice(0, own.length - inherited.length).map((row) => {
     const [size = "", createdBy = ""] = row.split("\t");
-    const instruction = createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, "").replace(/\s+/g, " ").trim();
+    const instruction = createdBy
+      .replace(/^\/bin\/sh -c (#\(nop\) )?/, "")
+      .replace(/\s+/g, " ")
+      .trim();
     return `${size.padStart(8)}  ${instruction.length > 110 ? `${instruction.slice(0, 107)}...` : instruction}`;
   });
 }
@@ -110,7 +135,10 @@ export async function addedLayers(image: string, base: string): Promise<string[]
 export async function describeSize(image: string, base: string): Promise<string> {
   const [size, baseSize, layers] = await Promise.all([imageSize(image), imageSize(base), addedLayers(image, base)]);
   const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-  return [`${image}: ${mb(size)}, ${mb(size - baseSize)} on top of ${base} (${mb(baseSize)})`, ...layers.map((l) => `  ${l}`)].join("\n");
+  return [
+    `${image}: ${mb(size)}, ${mb(size - baseSize)} on top of ${base} (${mb(baseSize)})`,
+    ...layers.map((l) => `  ${l}`),
+  ].join("\n");
 }
 
 // Every path in an image's filesystem (docker create + docker export, never started).
@@ -131,7 +159,9 @@ export function freeLoopbackPort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -139,7 +169,10 @@ export function freeLoopbackPort(): Promise<number> {
 // Polls url until it answers 200; bounded by attempts.
 export async function waitForOk(url: string, attempts = 100, intervalMs = 100): Promise<void> {
   for (let i = 0; i < attempts; i++) {
-    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, intervalMs));
   }

@@ -38,9 +38,27 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${port}`;
   // As in the cluster: read-only root, non-root, no capabilities, no privilege gain.
   await dockerOk([
-    "run", "-d", "--name", FLASKAPP, "--network", "host",
-    "--read-only", "--user", "1000", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-    "-e", "version=v2", "-e", `PORT=${port}`, "-e", "HOST=127.0.0.1", "-e", "SHUTDOWN_DELAY=1s",
+    "run",
+    "-d",
+    "--name",
+    FLASKAPP,
+    "--network",
+    "host",
+    "--read-only",
+    "--user",
+    "1000",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "-e",
+    "version=v2",
+    "-e",
+    `PORT=${port}`,
+    "-e",
+    "HOST=127.0.0.1",
+    "-e",
+    "SHUTDOWN_DELAY=1s",
     FLASKAPP_IMAGE,
   ]);
   await dockerOk(["run", "-d", "--name", SLEEP, "--network", "host", SLEEP_IMAGE]);
@@ -69,8 +87,12 @@ describe("flaskapp image", () => {
   });
 
   it("runs as uid 1000, also by default", async () => {
-    expect((await dockerOk(["exec", FLASKAPP, "sh", "-c", "awk '/^Uid:/ {print $2}' /proc/1/status"])).trim()).toBe("1000");
-    expect((await dockerOk(["image", "inspect", "--format", "{{.Config.User}}", FLASKAPP_IMAGE])).trim()).toBe("1000:1000");
+    expect((await dockerOk(["exec", FLASKAPP, "sh", "-c", "awk '/^Uid:/ {print $2}' /proc/1/status"])).trim()).toBe(
+      "1000",
+    );
+    expect((await dockerOk(["image", "inspect", "--format", "{{.Config.User}}", FLASKAPP_IMAGE])).trim()).toBe(
+      "1000:1000",
+    );
     expect((await dockerOk(["run", "--rm", "--entrypoint", "id", FLASKAPP_IMAGE, "-u"])).trim()).toBe("1000");
   });
 
@@ -80,7 +102,12 @@ describe("flaskapp image", () => {
     expect(files.filter((f) => /(^|\/)node_modules(\/|$)/.test(f))).toEqual([]);
     expect(files.filter((f) => /(^|\/)(npm|npx|corepack|yarn)$/.test(f.replace(/\/$/, "")))).toEqual([]);
     expect(files.filter((f) => f.endsWith(".ts"))).toEqual([]);
-    expect(files.filter((f) => f.startsWith("app/"))).toEqual(["app/", "app/flaskapp-app.cjs", "app/flaskapp-app.cjs.cache", "app/flaskapp.js"]);
+    expect(files.filter((f) => f.startsWith("app/"))).toEqual([
+      "app/",
+      "app/flaskapp-app.cjs",
+      "app/flaskapp-app.cjs.cache",
+      "app/flaskapp.js",
+    ]);
   });
 
   it("has the OCI labels and runs node directly with NODE_ENV=production", async () => {
@@ -126,7 +153,7 @@ describe("sleep image", () => {
     ["curl", ["curl", "-fsS", "URL/env/version"], "v2"],
     ["wrk", ["wrk", "-t1", "-c1", "-d1s", "URL/env/version"], "Requests/sec"],
     ["dig", ["dig", "+short", "@127.0.0.1", "-p", "1", "+tries=1", "+time=1", "flaskapp.istio-lessons"], ""],
-    ["jq", ["sh", "-c", "echo '{\"version\":\"v2\"}' | jq -r .version"], "v2"],
+    ["jq", ["sh", "-c", 'echo \'{"version":"v2"}\' | jq -r .version'], "v2"],
     ["nc", ["sh", "-c", "printf 'GET /env/version HTTP/1.0\\r\\n\\r\\n' | nc -q 2 127.0.0.1 PORT"], "v2"],
     ["bash", ["bash", "-c", "echo $BASH_VERSION"], "5."],
   ])("%s runs", async (_tool, args, expected) => {
@@ -142,16 +169,22 @@ describe("sleep image", () => {
   });
 
   it("runs as the numeric non-root user 1000 with a home, without npm", async () => {
-    expect((await exec(["sh", "-c", "id -u; id -g; echo $HOME; test -w $HOME && echo writable"])).stdout.split("\n")).toEqual(
-      ["1000", "1000", "/home/sleep", "writable", ""],
+    expect(
+      (await exec(["sh", "-c", "id -u; id -g; echo $HOME; test -w $HOME && echo writable"])).stdout.split("\n"),
+    ).toEqual(["1000", "1000", "/home/sleep", "writable", ""]);
+    expect((await exec(["sh", "-c", "command -v tally; command -v npm || echo no-npm"])).stdout).toBe(
+      "/usr/local/bin/tally\nno-npm\n",
     );
-    expect((await exec(["sh", "-c", "command -v tally; command -v npm || echo no-npm"])).stdout).toBe("/usr/local/bin/tally\nno-npm\n");
   });
 
   it("reaps orphaned children (tini is PID 1)", async () => {
     // The subshell exits at once, orphaning its background child to PID 1; once that child
     // has ended, a PID 1 that does not reap would leave it as a zombie.
-    const result = await exec(["bash", "-c", "(sleep 0.2 &); sleep 1; cat /proc/1/comm; grep -l '^[0-9]* ([^)]*) Z' /proc/[0-9]*/stat | wc -l"]);
+    const result = await exec([
+      "bash",
+      "-c",
+      "(sleep 0.2 &); sleep 1; cat /proc/1/comm; grep -l '^[0-9]* ([^)]*) Z' /proc/[0-9]*/stat | wc -l",
+    ]);
     expect(result.stdout).toBe("tini\n0\n");
   });
 });
@@ -159,7 +192,9 @@ describe("sleep image", () => {
 describe("stopping", () => {
   it("flaskapp exits 0 on docker stop, well inside the grace period", async () => {
     const { exitCode, elapsedMs } = await stopContainer(FLASKAPP, STOP_TIMEOUT_S);
-    console.log(`flaskapp stopped in ${Math.round(elapsedMs)} ms (SHUTDOWN_DELAY=1s, docker stop -t ${STOP_TIMEOUT_S})`);
+    console.log(
+      `flaskapp stopped in ${Math.round(elapsedMs)} ms (SHUTDOWN_DELAY=1s, docker stop -t ${STOP_TIMEOUT_S})`,
+    );
     expect(exitCode).toBe(0);
     expect(elapsedMs).toBeLessThan(STOP_TIMEOUT_S * 1000);
   });
@@ -176,7 +211,13 @@ describe("BuildKit", () => {
   it.each([FLASKAPP_IMAGE, SLEEP_IMAGE])("%s builds with BuildKit too, to the same configuration", async (image) => {
     const tag = `${image.split(":")[0]}:buildkit-check-${suffix}`;
     const config = (ref: string) =>
-      dockerOk(["image", "inspect", "--format", "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}} {{json .Config.Labels}}", ref]);
+      dockerOk([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}} {{json .Config.Labels}}",
+        ref,
+      ]);
     try {
       await buildImageWithBuildKit(image, base, tag);
       expect(await config(tag)).toBe(await config(image));

@@ -12,7 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseConfig, type Config } from "#flaskapp/config.ts";
 import { pipeline } from "../flaskapp/helpers.ts";
-import { FLASKAPP_IMAGE, ROOT, assertEngine, baseImage, buildImage, docker, dockerOk, freeLoopbackPort, waitForOk } from "./docker.ts";
+import {
+  FLASKAPP_IMAGE,
+  ROOT,
+  assertEngine,
+  baseImage,
+  buildImage,
+  docker,
+  dockerOk,
+  freeLoopbackPort,
+  waitForOk,
+} from "./docker.ts";
 
 const NAME = `istio-lessons-test-memory-${process.pid}-${Date.now()}`;
 const MiB = 1024 * 1024;
@@ -29,7 +39,9 @@ interface Container {
   env: { name: string; value?: string }[];
 }
 const deployment = parse(readFileSync(join(ROOT, "k8s/flaskapp/deployment/deployment.yaml"), "utf8"));
-const container = (deployment.spec.template.spec.containers as (Container & { name: string })[]).find((c) => c.name === "flaskapp")!;
+const container = (deployment.spec.template.spec.containers as (Container & { name: string })[]).find(
+  (c) => c.name === "flaskapp",
+)!;
 /** "256Mi" → "256m" for docker, "500m" → "0.5". */
 const MEMORY = container.resources.limits.memory.replace(/Mi$/, "m");
 const CPUS = String(Number(container.resources.limits.cpu.replace(/m$/, "")) / 1000);
@@ -38,7 +50,9 @@ const PROBE_TIMEOUT_MS = (container.livenessProbe.timeoutSeconds ?? 1) * 1000;
 const FAILURE_THRESHOLD = container.livenessProbe.failureThreshold ?? 3;
 /** The paths the kubelet probes (liveness, then readiness), on the probe listener the manifest turns on. */
 const PROBE_PATHS = [container.livenessProbe.httpGet.path, container.readinessProbe.httpGet.path];
-const MANIFEST_ENV = Object.fromEntries(container.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+const MANIFEST_ENV = Object.fromEntries(
+  container.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]),
+);
 
 /** The shipped settings: the manifest sets none of the limits, so flaskapp's defaults apply. */
 const DEFAULTS = parseConfig({}) as Config;
@@ -53,7 +67,10 @@ let upstreamUrl = "";
 /** 10 MiB (FETCH_MAX_BYTES) of NUL bytes or of `x`, unannounced, so only the stream's cap applies; /loop sends the caller back into flaskapp; /small is "ok". */
 function startUpstream(): Promise<void> {
   upstream = createServer((req, res) => {
-    if (req.url === "/loop") return void res.writeHead(302, { location: `${url}/fetch?url=${encodeURIComponent(`${upstreamUrl}/loop`)}` }).end();
+    if (req.url === "/loop")
+      return void res
+        .writeHead(302, { location: `${url}/fetch?url=${encodeURIComponent(`${upstreamUrl}/loop`)}` })
+        .end();
     if (req.url === "/small") return void res.end("ok");
     const chunk = Buffer.alloc(64 * 1024, req.url === "/nul" ? 0 : 0x78);
     let left = 10 * MiB;
@@ -99,7 +116,10 @@ function watchHealth(): { stop(): Promise<Health> } {
       const started = performance.now();
       let failure: string | undefined;
       try {
-        const res = await fetch(`${probeUrl}${path}`, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS), headers: { connection: "close" } });
+        const res = await fetch(`${probeUrl}${path}`, {
+          signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+          headers: { connection: "close" },
+        });
         if (res.status !== 200) failure = `${path} status ${res.status}`;
         await res.text();
       } catch (error) {
@@ -125,7 +145,13 @@ function watchHealth(): { stop(): Promise<Health> } {
 
 /** The container's peak memory so far, in bytes (cgroup v2 memory.peak, or v1 max_usage_in_bytes). */
 async function peakMemory(): Promise<number> {
-  const out = await dockerOk(["exec", NAME, "sh", "-c", "cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes"]);
+  const out = await dockerOk([
+    "exec",
+    NAME,
+    "sh",
+    "-c",
+    "cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes",
+  ]);
   return Number(out.trim());
 }
 
@@ -209,7 +235,10 @@ function open(): Promise<{ socket: Socket; reply: () => string; connectedAt: num
  * every 2 s, never the end of its headers; each one the server closes is opened again
  * after 1 s, until `ms` have passed. Reports how many got 408 and the longest any of those lived.
  */
-async function slowHeaders(count: number, ms: number): Promise<{ opened: number; timedOut: number; longestMs: number }> {
+async function slowHeaders(
+  count: number,
+  ms: number,
+): Promise<{ opened: number; timedOut: number; longestMs: number }> {
   let stopped = false;
   const live = new Set<Socket>();
   const stats = { opened: 0, timedOut: 0, longestMs: 0 };
@@ -284,8 +313,13 @@ async function phase(name: string, work: () => Promise<string>): Promise<void> {
   console.log(line);
   // Only a refused or failed answer, or a run of slow ones the kubelet would act on, fails the
   // test: on a machine shared with other jobs one probe can be slow without the app being stuck.
-  expect(failures.filter((f) => !f.startsWith("TimeoutError")), `${name}: a probe failed`).toEqual([]);
-  expect(worstRun, `${name}: ${FAILURE_THRESHOLD} probes in a row over the timeout would restart the pod`).toBeLessThan(FAILURE_THRESHOLD);
+  expect(
+    failures.filter((f) => !f.startsWith("TimeoutError")),
+    `${name}: a probe failed`,
+  ).toEqual([]);
+  expect(worstRun, `${name}: ${FAILURE_THRESHOLD} probes in a row over the timeout would restart the pod`).toBeLessThan(
+    FAILURE_THRESHOLD,
+  );
   expect(await state(), name).toMatchObject({ OOMKilled: false, Running: true, Restarting: false });
 }
 
@@ -301,9 +335,35 @@ beforeAll(async () => {
   // The manifest's settings, but FETCH_ALLOW unset (anyone who reaches the pod picks the
   // upstream), free ports, and 127.0.0.1 only (host network).
   await dockerOk([
-    "run", "-d", "--name", NAME, "--network", "host", "--memory", MEMORY, "--memory-swap", MEMORY, "--cpus", CPUS,
-    "--read-only", "--user", "1000", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-    "-e", "version=v1", "-e", `PORT=${port}`, "-e", `PROBE_PORT=${probePort}`, "-e", "HOST=127.0.0.1", "-e", "SHUTDOWN_DELAY=0s",
+    "run",
+    "-d",
+    "--name",
+    NAME,
+    "--network",
+    "host",
+    "--memory",
+    MEMORY,
+    "--memory-swap",
+    MEMORY,
+    "--cpus",
+    CPUS,
+    "--read-only",
+    "--user",
+    "1000",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "-e",
+    "version=v1",
+    "-e",
+    `PORT=${port}`,
+    "-e",
+    `PROBE_PORT=${probePort}`,
+    "-e",
+    "HOST=127.0.0.1",
+    "-e",
+    "SHUTDOWN_DELAY=0s",
     FLASKAPP_IMAGE,
   ]);
   await waitForOk(`${url}/readyz`);
@@ -319,8 +379,13 @@ afterAll(async () => {
 describe(`flaskapp under the Deployment's limits (--memory ${MEMORY} --cpus ${CPUS})`, () => {
   it("sizes V8's heap from the container's memory limit: half of it", async () => {
     const logs = await dockerOk(["logs", NAME]);
-    const listening = logs.split("\n").filter((line) => line.includes('"msg":"listening"')).map((line) => JSON.parse(line))[0];
-    results.push(`V8 heap limit ${listening.heapLimitMiB} MiB (was 259 MiB without the image's --max-old-space-size-percentage=50)`);
+    const listening = logs
+      .split("\n")
+      .filter((line) => line.includes('"msg":"listening"'))
+      .map((line) => JSON.parse(line))[0];
+    results.push(
+      `V8 heap limit ${listening.heapLimitMiB} MiB (was 259 MiB without the image's --max-old-space-size-percentage=50)`,
+    );
     const limitMiB = Number(MEMORY.replace(/m$/, ""));
     expect(listening.heapLimitMiB).toBeGreaterThanOrEqual(limitMiB / 2);
     expect(listening.heapLimitMiB).toBeLessThan(limitMiB * 0.55);
@@ -328,7 +393,9 @@ describe(`flaskapp under the Deployment's limits (--memory ${MEMORY} --cpus ${CP
 
   it("/fetch_with_header of 10 MiB NUL bodies (63 MB of JSON each) and of plain bodies, 8 at once, read in full", async () => {
     await phase("8 x /fetch_with_header 10 MiB (4 NUL, 4 plain)", async () => {
-      const paths = ["/nul", "/nul", "/nul", "/nul", "/x", "/x", "/x", "/x"].map((p) => `/fetch_with_header?url=${encodeURIComponent(upstreamUrl + p)}`);
+      const paths = ["/nul", "/nul", "/nul", "/nul", "/x", "/x", "/x", "/x"].map(
+        (p) => `/fetch_with_header?url=${encodeURIComponent(upstreamUrl + p)}`,
+      );
       const answers = await Promise.all(paths.map(drain));
       expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 200]);
       const mb = answers.reduce((sum, a) => sum + a.bytes, 0) / 1e6;
@@ -338,59 +405,80 @@ describe(`flaskapp under the Deployment's limits (--memory ${MEMORY} --cpus ${CP
 
   it("fetches by clients that never read, up to FETCH_CONCURRENCY and beyond (503)", async () => {
     const stalledFetches = DEFAULTS.fetchConcurrency + 16;
-    await phase(`${stalledFetches} stalled /fetch_with_header of 10 MiB NULs (FETCH_CONCURRENCY ${DEFAULTS.fetchConcurrency})`, async () => {
-      const refusedBefore = await refusedFetchesWithHeader();
-      const sockets = await Promise.all(Array.from({ length: stalledFetches }, () => stalled(`/fetch_with_header?url=${encodeURIComponent(`${upstreamUrl}/nul`)}`)));
-      // flaskapp reads the stalled requests in its own time, between turns of the
-      // fetches it has started: once it has refused the ones beyond its slots, every
-      // slot is held by a stalled fetch, and a new fetch is refused too.
-      const refused = stalledFetches - DEFAULTS.fetchConcurrency;
-      const deadline = Date.now() + 30_000;
-      let counted = 0;
-      while (counted < refused && Date.now() < deadline) counted = (await refusedFetchesWithHeader()) - refusedBefore;
-      expect(counted, "stalled /fetch_with_header requests refused with 503").toBe(refused);
-      expect((await drain(`/fetch?url=${encodeURIComponent(`${upstreamUrl}/small`)}`)).status).toBe(503);
-      for (const socket of sockets) socket.destroy();
-      // Their slots come back once flaskapp has seen the clients go.
-      let status = 503;
-      for (let attempt = 0; attempt < 100 && status === 503; attempt++) status = (await drain(`/fetch?url=${encodeURIComponent(`${upstreamUrl}/small`)}`)).status;
-      expect(status).toBe(200);
-      return "FETCH_CONCURRENCY reached, the rest refused with 503, every slot given back when the clients left";
-    });
+    await phase(
+      `${stalledFetches} stalled /fetch_with_header of 10 MiB NULs (FETCH_CONCURRENCY ${DEFAULTS.fetchConcurrency})`,
+      async () => {
+        const refusedBefore = await refusedFetchesWithHeader();
+        const sockets = await Promise.all(
+          Array.from({ length: stalledFetches }, () =>
+            stalled(`/fetch_with_header?url=${encodeURIComponent(`${upstreamUrl}/nul`)}`),
+          ),
+        );
+        // flaskapp reads the stalled requests in its own time, between turns of the
+        // fetches it has started: once it has refused the ones beyond its slots, every
+        // slot is held by a stalled fetch, and a new fetch is refused too.
+        const refused = stalledFetches - DEFAULTS.fetchConcurrency;
+        const deadline = Date.now() + 30_000;
+        let counted = 0;
+        while (counted < refused && Date.now() < deadline) counted = (await refusedFetchesWithHeader()) - refusedBefore;
+        expect(counted, "stalled /fetch_with_header requests refused with 503").toBe(refused);
+        expect((await drain(`/fetch?url=${encodeURIComponent(`${upstreamUrl}/small`)}`)).status).toBe(503);
+        for (const socket of sockets) socket.destroy();
+        // Their slots come back once flaskapp has seen the clients go.
+        let status = 503;
+        for (let attempt = 0; attempt < 100 && status === 503; attempt++)
+          status = (await drain(`/fetch?url=${encodeURIComponent(`${upstreamUrl}/small`)}`)).status;
+        expect(status).toBe(200);
+        return "FETCH_CONCURRENCY reached, the rest refused with 503, every slot given back when the clients left";
+      },
+    );
   }, 300_000);
 
   it("a self-redirecting upstream (FETCH_ALLOW unset) is stopped by the loop guard", async () => {
     // Each one holds FETCH_MAX_HOPS fetch slots at its deepest: this many fit in FETCH_CONCURRENCY.
     const loops = Math.floor(DEFAULTS.fetchConcurrency / DEFAULTS.fetchMaxHops);
     await phase(`${loops} self-redirecting fetches at once`, async () => {
-      const answers = await Promise.all(Array.from({ length: loops }, () => drain(`/fetch?url=${encodeURIComponent(`${upstreamUrl}/loop`)}`)));
+      const answers = await Promise.all(
+        Array.from({ length: loops }, () => drain(`/fetch?url=${encodeURIComponent(`${upstreamUrl}/loop`)}`)),
+      );
       expect(new Set(answers.map((a) => a.status))).toEqual(new Set([508]));
       return `every one 508 after FETCH_MAX_HOPS (${DEFAULTS.fetchMaxHops}) nested fetches`;
     });
   }, 300_000);
 
   it("a flood of 32 methods x 400 statuses, then scrapes in parallel", async () => {
-    await phase("12,800 /status requests, 100 pipelined per connection on 4 lanes, beside one connection pipelining 3,200; then 4 concurrent scrapes", async () => {
-      const methods = METHODS.filter((m) => m !== "CONNECT").slice(0, 32);
-      const requests = methods.flatMap((method) => Array.from({ length: 400 }, (_, i) => `${method} /status/${200 + i} HTTP/1.1\r\nHost: flaskapp\r\n\r\n`));
-      let next = 0;
-      let served = 0;
-      const lane = async (): Promise<void> => {
-        while (next < requests.length) {
-          const batch = requests.slice(next, next + 100);
-          next += batch.length;
-          const answered = await pipeline(port, batch);
-          served += answered;
-        }
-      };
-      const [, , , , greedy] = await Promise.all([lane(), lane(), lane(), lane(), pipeline(port, requests.slice(0, 3200))]);
-      expect(served).toBe(12_800);
-      const started = performance.now();
-      const scrapes = await Promise.all([1, 2, 3, 4].map(() => drain("/metrics")));
-      const ms = performance.now() - started;
-      expect(scrapes.map((s) => s.status)).toEqual([200, 200, 200, 200]);
-      return `${greedy} of the greedy connection's 3,200 served (MAX_REQUESTS_PER_CONNECTION); /metrics ${(scrapes[0]!.bytes / 1024).toFixed(0)} KiB, 4 scrapes in ${ms.toFixed(0)} ms`;
-    });
+    await phase(
+      "12,800 /status requests, 100 pipelined per connection on 4 lanes, beside one connection pipelining 3,200; then 4 concurrent scrapes",
+      async () => {
+        const methods = METHODS.filter((m) => m !== "CONNECT").slice(0, 32);
+        const requests = methods.flatMap((method) =>
+          Array.from({ length: 400 }, (_, i) => `${method} /status/${200 + i} HTTP/1.1\r\nHost: flaskapp\r\n\r\n`),
+        );
+        let next = 0;
+        let served = 0;
+        const lane = async (): Promise<void> => {
+          while (next < requests.length) {
+            const batch = requests.slice(next, next + 100);
+            next += batch.length;
+            const answered = await pipeline(port, batch);
+            served += answered;
+          }
+        };
+        const [, , , , greedy] = await Promise.all([
+          lane(),
+          lane(),
+          lane(),
+          lane(),
+          pipeline(port, requests.slice(0, 3200)),
+        ]);
+        expect(served).toBe(12_800);
+        const started = performance.now();
+        const scrapes = await Promise.all([1, 2, 3, 4].map(() => drain("/metrics")));
+        const ms = performance.now() - started;
+        expect(scrapes.map((s) => s.status)).toEqual([200, 200, 200, 200]);
+        return `${greedy} of the greedy connection's 3,200 served (MAX_REQUESTS_PER_CONNECTION); /metrics ${(scrapes[0]!.bytes / 1024).toFixed(0)} KiB, 4 scrapes in ${ms.toFixed(0)} ms`;
+      },
+    );
   }, 300_000);
 
   it("almost MAX_CONNECTIONS connections, each with a 15 KB header, never reading", async () => {
@@ -410,11 +498,14 @@ describe(`flaskapp under the Deployment's limits (--memory ${MEMORY} --cpus ${CP
   // Issue 29: at MAX_CONNECTIONS the app's port refuses new connections, the probes' included;
   // the probe listener (PROBE_PORT, the manifest's probes) has a budget of its own.
   it(`tally -c ${DEFAULTS.maxConnections} on /delay/10 (every one of MAX_CONNECTIONS held) for ${FLOOD_MS / 1000} s`, async () => {
-    await phase(`${DEFAULTS.maxConnections} clients in a closed loop on /delay/10 for ${FLOOD_MS / 1000} s`, async () => {
-      const counts = await closedLoopLoad(DEFAULTS.maxConnections, "/delay/10", FLOOD_MS);
-      expect(counts.get("200") ?? 0, JSON.stringify([...counts])).toBeGreaterThanOrEqual(2 * DEFAULTS.maxConnections);
-      return `answers ${JSON.stringify(Object.fromEntries(counts))}`;
-    });
+    await phase(
+      `${DEFAULTS.maxConnections} clients in a closed loop on /delay/10 for ${FLOOD_MS / 1000} s`,
+      async () => {
+        const counts = await closedLoopLoad(DEFAULTS.maxConnections, "/delay/10", FLOOD_MS);
+        expect(counts.get("200") ?? 0, JSON.stringify([...counts])).toBeGreaterThanOrEqual(2 * DEFAULTS.maxConnections);
+        return `answers ${JSON.stringify(Object.fromEntries(counts))}`;
+      },
+    );
     await appServesAgain();
   }, 300_000);
 

@@ -6,11 +6,26 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const DOCUMENTS = ["README.md", "DEVELOPMENT.md", "SECURITY.md", "bench/RESULTS.md", "services/flaskapp/README.md", "services/sleep/README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const DOCUMENTS = [
+  "README.md",
+  "DEVELOPMENT.md",
+  "SECURITY.md",
+  "bench/RESULTS.md",
+  "services/flaskapp/README.md",
+  "services/sleep/README.md",
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */
 function anchorOf(heading: string): string {
-  return heading.trim().toLowerCase().replace(/`/g, "").replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-");
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/`/g, "")
+    .replace(/[^\p{L}\p{N} _-]/gu, "")
+    .replace(/ /g, "-");
 }
 
 function anchors(file: string): Set<string> {
@@ -55,12 +70,19 @@ describe("links in the documents", () => {
 
 describe("the README's first section", () => {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const first = readme.slice(readme.indexOf("## See the lessons work"), readme.indexOf("\n## ", readme.indexOf("## See the lessons work") + 1));
+  const first = readme.slice(
+    readme.indexOf("## See the lessons work"),
+    readme.indexOf("\n## ", readme.indexOf("## See the lessons work") + 1),
+  );
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 
   it("names kubectl and Node.js with their versions and where to get them", () => {
-    expect(first).toMatch(/\*\*`kubectl` 1\.\d+ or newer\*\* \(\[[^\]]+\]\(https:\/\/kubernetes\.io\/docs\/tasks\/tools\/\)\)/);
-    expect(first).toMatch(/\*\*Node\.js \d+ or newer, with its npm\*\* \(\[[^\]]+\]\(https:\/\/nodejs\.org\/en\/download\)\)/);
+    expect(first).toMatch(
+      /\*\*`kubectl` 1\.\d+ or newer\*\* \(\[[^\]]+\]\(https:\/\/kubernetes\.io\/docs\/tasks\/tools\/\)\)/,
+    );
+    expect(first).toMatch(
+      /\*\*Node\.js \d+ or newer, with its npm\*\* \(\[[^\]]+\]\(https:\/\/nodejs\.org\/en\/download\)\)/,
+    );
   });
 
   it("says which Node the scripts run on: the node devDependency, engines.node's major", () => {
@@ -79,4 +101,3 @@ describe("the README's first section", () => {
     expect(first).toContain("edit\n`checks.yaml` alongside the rules");
   });
 });
-

@@ -8,12 +8,15 @@ import { runProgram } from "#lessons/core/run.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-const demo = (args: string[]) => runProgram(process.execPath, ["lessons/src/cli/demo.ts", ...args], 90_000, { cwd: ROOT });
+const demo = (args: string[]) =>
+  runProgram(process.execPath, ["lessons/src/cli/demo.ts", ...args], 90_000, { cwd: ROOT });
 
 describe("npm run demo", () => {
   it("with no argument runs the seed's steps 5 and 6 and passes both", async () => {
     const { code, stdout } = await demo([]);
-    expect(stdout).toMatch(/== round-robin \(seed step 5\)[\s\S]*PASS {2}v1 and v2[\s\S]*== v2-default \(seed step 6\)[\s\S]*PASS {2}only v2[\s\S]*all checks passed/);
+    expect(stdout).toMatch(
+      /== round-robin \(seed step 5\)[\s\S]*PASS {2}v1 and v2[\s\S]*== v2-default \(seed step 6\)[\s\S]*PASS {2}only v2[\s\S]*all checks passed/,
+    );
     expect(code).toBe(0);
   });
 
@@ -25,9 +28,14 @@ describe("npm run demo", () => {
   });
 
   it("--all runs every lesson of every track, ends with one summary table, and exits 0", async () => {
-    const { code, stdout, stderr } = await runProgram(process.execPath, ["lessons/src/cli/demo.ts", "--all"], 600_000, { cwd: ROOT });
+    const { code, stdout, stderr } = await runProgram(process.execPath, ["lessons/src/cli/demo.ts", "--all"], 600_000, {
+      cwd: ROOT,
+    });
     expect(code, stderr).toBe(0);
-    const table = stdout.slice(stdout.lastIndexOf("\nlesson ") + 1).trimEnd().split("\n");
+    const table = stdout
+      .slice(stdout.lastIndexOf("\nlesson ") + 1)
+      .trimEnd()
+      .split("\n");
     expect(table[0]).toMatch(/^lesson +track +result +checks +time$/);
     const rows = table.slice(1, -2).map((row) => row.split(/ {2,}/));
     expect(rows.map((r) => [r[0], r[1], r[2]])).toEqual(catalog().lessons.map((l) => [l.name, l.track.title, "PASS"]));

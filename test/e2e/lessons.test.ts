@@ -7,13 +7,20 @@ import { RELEASES } from "#lessons/mesh/releases.ts";
 import { previewOverlay } from "#lessons/checks/preview.ts";
 
 describe.each(RELEASES.map((r) => [r.version, r] as const))("Istio %s", (_version, release) => {
-  it.each(allLessons())("%s passes its checks", async (lesson) => {
-    let report = "";
-    const results = await previewOverlay(overlayDir(lesson), { write: (t) => (report += t), release });
-    expect(results.length).toBeGreaterThan(0);
-    expect(results.filter((r) => !r.passed), report).toEqual([]);
-    expect(report).toMatch(/^PASS {2}/m);
-    // An ambient lesson runs on ztunnel and waypoints, never on sidecars (docs/ambient.md).
-    expect(report.includes("preview: ambient mode (ztunnel, no sidecars)")).toBe(isAmbientLesson(lesson));
-  }, 90_000);
+  it.each(allLessons())(
+    "%s passes its checks",
+    async (lesson) => {
+      let report = "";
+      const results = await previewOverlay(overlayDir(lesson), { write: (t) => (report += t), release });
+      expect(results.length).toBeGreaterThan(0);
+      expect(
+        results.filter((r) => !r.passed),
+        report,
+      ).toEqual([]);
+      expect(report).toMatch(/^PASS {2}/m);
+      // An ambient lesson runs on ztunnel and waypoints, never on sidecars (docs/ambient.md).
+      expect(report.includes("preview: ambient mode (ztunnel, no sidecars)")).toBe(isAmbientLesson(lesson));
+    },
+    90_000,
+  );
 });

@@ -32,7 +32,10 @@ function playground(rules: string, checks: string): string {
   dirs.push(dir);
   writeFileSync(join(dir, "rules.yaml"), rules);
   writeFileSync(join(dir, "checks.yaml"), checks);
-  writeFileSync(join(dir, "kustomization.yaml"), `namespace: istio-lessons\nresources:\n  - ${relative(dir, join(K8S, "app"))}\n  - rules.yaml\n`);
+  writeFileSync(
+    join(dir, "kustomization.yaml"),
+    `namespace: istio-lessons\nresources:\n  - ${relative(dir, join(K8S, "app"))}\n  - rules.yaml\n`,
+  );
   return dir;
 }
 
@@ -47,7 +50,10 @@ ${http}`;
 
 async function run(dir: string, version = NEWEST_RELEASE.version) {
   let report = "";
-  const results = await previewTarget(await resolveTarget(dir, "/"), { write: (t) => (report += t), release: findRelease(version)! });
+  const results = await previewTarget(await resolveTarget(dir, "/"), {
+    write: (t) => (report += t),
+    release: findRelease(version)!,
+  });
   return { passed: results.every((r) => r.passed) && results.length > 0, report };
 }
 
@@ -57,7 +63,9 @@ describe("the preview's fixes, tried in a playground", () => {
     ["1.31", "Host unchanged"],
   ])("[mirror] Istio %s: the mirrored copies are counted either way (%s)", async (version, hosts) => {
     const dir = playground(
-      vs("    - route: [{ destination: { host: flaskapp, subset: v1 } }]\n      mirror: { host: flaskapp, subset: v2 }\n"),
+      vs(
+        "    - route: [{ destination: { host: flaskapp, subset: v1 } }]\n      mirror: { host: flaskapp, subset: v2 }\n",
+      ),
       "summary: mirror\nchecks:\n  - { name: copies, path: /env/version, requests: 20, expect: [v1=100], mirroredTo: { deployment: flaskapp-v2, atLeastPercent: 100 } }\n",
     );
     const { passed, report } = await run(dir, version);
@@ -66,14 +74,19 @@ describe("the preview's fixes, tried in a playground", () => {
   });
 
   it("[default-retry] a route without retries: a 503 is not retried, about half of /status/503:0.5,200:0.5 fails", async () => {
-    const dir = playground(vs("    - route: [{ destination: { host: flaskapp, subset: v1 } }]\n"), "summary: no retries\nchecks:\n  - { name: half, path: '/status/503:0.5,200:0.5', requests: 200, concurrency: 4, by: status, expect: [200=50±15] }\n");
+    const dir = playground(
+      vs("    - route: [{ destination: { host: flaskapp, subset: v1 } }]\n"),
+      "summary: no retries\nchecks:\n  - { name: half, path: '/status/503:0.5,200:0.5', requests: 200, concurrency: 4, by: status, expect: [200=50±15] }\n",
+    );
     const { passed, report } = await run(dir);
     expect(passed, report).toBe(true);
   });
 
   it("[weights-relative] weights 1 and 3: a quarter and three quarters", async () => {
     const dir = playground(
-      vs("    - route:\n        - { destination: { host: flaskapp, subset: v1 }, weight: 1 }\n        - { destination: { host: flaskapp, subset: v2 }, weight: 3 }\n"),
+      vs(
+        "    - route:\n        - { destination: { host: flaskapp, subset: v1 }, weight: 1 }\n        - { destination: { host: flaskapp, subset: v2 }, weight: 3 }\n",
+      ),
       "summary: relative\nchecks:\n  - { name: split, path: /env/version, requests: 400, concurrency: 4, expect: [v1=25±10, v2=75±10] }\n",
     );
     const { passed, report } = await run(dir);
@@ -102,7 +115,9 @@ checks:
 
   it("[per-try-timeout] [retry-on] a per-try timeout is not retried under the default retry conditions: 504 after the per-try timeout", async () => {
     const dir = playground(
-      vs("    - route: [{ destination: { host: flaskapp, subset: v1 } }]\n      retries: { attempts: 2, perTryTimeout: 300ms }\n"),
+      vs(
+        "    - route: [{ destination: { host: flaskapp, subset: v1 } }]\n      retries: { attempts: 2, perTryTimeout: 300ms }\n",
+      ),
       "summary: per try\nchecks:\n  - { name: one try, path: /delay/2, requests: 4, concurrency: 4, expect: [upstream request timeout=100], expectLatency: [max<=1500ms] }\n",
     );
     const { passed, report } = await run(dir);
@@ -110,16 +125,23 @@ checks:
   });
 
   it("[missing-subset] a route to a subset no DestinationRule defines: the lesson starts, those requests get 503", async () => {
-    const dir = playground(vs("    - route: [{ destination: { host: flaskapp, subset: v3 } }]\n"), "summary: no v3\nchecks:\n  - { name: all get 503, path: /env/version, requests: 10, by: status, expect: [503=100] }\n");
+    const dir = playground(
+      vs("    - route: [{ destination: { host: flaskapp, subset: v3 } }]\n"),
+      "summary: no v3\nchecks:\n  - { name: all get 503, path: /env/version, requests: 10, by: status, expect: [503=100] }\n",
+    );
     const { passed, report } = await run(dir);
     expect(passed, report).toBe(true);
   });
 
   it("[unknown-field] a typo (wieght) is an error naming the field as no field of Istio's API, before any pod starts", async () => {
     const dir = playground(
-      vs("    - route:\n        - { destination: { host: flaskapp, subset: v1 }, wieght: 70 }\n        - { destination: { host: flaskapp, subset: v2 }, weight: 30 }\n"),
+      vs(
+        "    - route:\n        - { destination: { host: flaskapp, subset: v1 }, wieght: 70 }\n        - { destination: { host: flaskapp, subset: v2 }, weight: 30 }\n",
+      ),
       "summary: typo\nchecks:\n  - { name: split, path: /env/version, requests: 10, expect: [v1=70±10] }\n",
     );
-    await expect(run(dir)).rejects.toThrow(/spec\.http\[0\]\.route\[0\]\.wieght: no such field in networking\.istio\.io\/v1 VirtualService/);
+    await expect(run(dir)).rejects.toThrow(
+      /spec\.http\[0\]\.route\[0\]\.wieght: no such field in networking\.istio\.io\/v1 VirtualService/,
+    );
   });
 });

@@ -23,7 +23,11 @@ describe("zero downtime", () => {
       await expect.poll(() => replacement.requests.length, { timeout: 5000 }).toBeGreaterThan(0);
 
       const run = await tally;
-      const result = JSON.parse(run.stdout) as { requests: number; errors: number; rows: Array<{ key: string; count: number }> };
+      const result = JSON.parse(run.stdout) as {
+        requests: number;
+        errors: number;
+        rows: Array<{ key: string; count: number }>;
+      };
       expect(run.code).toBe(0);
       expect(result.rows.map((r) => r.key)).toEqual(["200"]);
       expect(result.errors).toBe(0);
@@ -36,4 +40,3 @@ describe("zero downtime", () => {
     }
   }, 60_000);
 });
-

@@ -21,7 +21,18 @@ function expectProblem(res: request.Response, status: number, detail: RegExp): v
 }
 
 describe("names every object has", () => {
-  const NAMES = ["constructor", "toString", "hasOwnProperty", "valueOf", "__proto__", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString", "__defineGetter__", "__lookupSetter__"];
+  const NAMES = [
+    "constructor",
+    "toString",
+    "hasOwnProperty",
+    "valueOf",
+    "__proto__",
+    "isPrototypeOf",
+    "propertyIsEnumerable",
+    "toLocaleString",
+    "__defineGetter__",
+    "__lookupSetter__",
+  ];
 
   it.each(NAMES)("/env/%s is an unset variable (404) in a plain object and in process.env", async (name) => {
     for (const env of [{ version: "v2" }, process.env]) {
@@ -41,17 +52,37 @@ describe("upstream replies that break HTTP", () => {
   it.each([
     ["status 099", body("099"), 502, /malformed response/],
     ["status 100 as the answer", body("100"), 502, /upstream/],
-    ["status 101 to an ordinary request", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", 502, /upstream/],
+    [
+      "status 101 to an ordinary request",
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+      502,
+      /upstream/,
+    ],
     ["status 150", body("150"), 502, /malformed response/],
     ["status 199", body("199"), 502, /malformed response/],
     ["status 600", body("600"), 502, /status 600, which is not a valid final HTTP status/],
     ["status 999", body("999"), 502, /status 999, which is not a valid final HTTP status/],
     ["status 2000", body("2000"), 502, /malformed response/],
     ["a status that is not a number", body("abc"), 502, /malformed response/],
-    ["a 302 with two Location headers", "HTTP/1.1 302 Found\r\nLocation: /a\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n", 502, /redirected with 2 Location headers/],
-    ["a 17-digit Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 12345678901234567\r\n\r\nok", 502, /upstream body is 12345678901234567 bytes, over FETCH_MAX_BYTES/],
+    [
+      "a 302 with two Location headers",
+      "HTTP/1.1 302 Found\r\nLocation: /a\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n",
+      502,
+      /redirected with 2 Location headers/,
+    ],
+    [
+      "a 17-digit Content-Length",
+      "HTTP/1.1 200 OK\r\nContent-Length: 12345678901234567\r\n\r\nok",
+      502,
+      /upstream body is 12345678901234567 bytes, over FETCH_MAX_BYTES/,
+    ],
     ["a 30-digit Content-Length", `HTTP/1.1 200 OK\r\nContent-Length: ${"9".repeat(30)}\r\n\r\nok`, 502, /upstream/],
-    ["a Content-Length that is not a number", "HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\nok", 502, /does not match its Content-Length/],
+    [
+      "a Content-Length that is not a number",
+      "HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\nok",
+      502,
+      /does not match its Content-Length/,
+    ],
     ["headers that never end", `HTTP/1.1 200 OK\r\nX-Long: ${"a".repeat(70_000)}`, 502, /upstream/],
   ])("%s → a 502 problem on every fetch route", async (_name, reply, status, detail) => {
     const up = await raw(reply);
@@ -62,14 +93,21 @@ describe("upstream replies that break HTTP", () => {
     }
   });
 
-  it.each([200, 201, 204, 304, 418, 500, 599])("relays a valid upstream status %d, for GET and HEAD", async (status) => {
-    const up = await upstream((_req, res) => res.writeHead(status, { "content-type": "text/plain" }).end(status === 204 || status === 304 ? undefined : "ok"));
-    const { app, logs } = makeApp();
-    expect((await request(app).get("/fetch").query({ url: up.url })).status).toBe(status);
-    expect((await request(app).head("/fetch").query({ url: up.url })).status).toBe(status);
-    expect((await request(app).get("/fetch_with_header").query({ url: up.url })).body.status).toBe(status);
-    expect(logs.filter((l) => (l.level as number) >= 40)).toEqual([]);
-  });
+  it.each([200, 201, 204, 304, 418, 500, 599])(
+    "relays a valid upstream status %d, for GET and HEAD",
+    async (status) => {
+      const up = await upstream((_req, res) =>
+        res
+          .writeHead(status, { "content-type": "text/plain" })
+          .end(status === 204 || status === 304 ? undefined : "ok"),
+      );
+      const { app, logs } = makeApp();
+      expect((await request(app).get("/fetch").query({ url: up.url })).status).toBe(status);
+      expect((await request(app).head("/fetch").query({ url: up.url })).status).toBe(status);
+      expect((await request(app).get("/fetch_with_header").query({ url: up.url })).body.status).toBe(status);
+      expect(logs.filter((l) => (l.level as number) >= 40)).toEqual([]);
+    },
+  );
 });
 
 describe("loop guard", () => {
@@ -87,7 +125,9 @@ describe("loop guard", () => {
     self = `${up.url}/`;
     const res = await request(front.server).get("/fetch").query({ url: self });
     expect(res.status).toBe(508);
-    expect(JSON.parse(res.text).detail).toBe("request already passed through flaskapp's fetch 3 times (x-flaskapp-via); FETCH_MAX_HOPS is 3");
+    expect(JSON.parse(res.text).detail).toBe(
+      "request already passed through flaskapp's fetch 3 times (x-flaskapp-via); FETCH_MAX_HOPS is 3",
+    );
     expect(hits).toBe(3);
     await eventually(() => logs.filter((l) => l.msg === "request").length === 4);
     expect(logs.filter((l) => l.msg === "request").map((l) => l.status)).toEqual([508, 508, 508, 508]);
@@ -105,7 +145,8 @@ describe("loop guard", () => {
     for (let i = 0; i < 6; i++) url = `${i % 2 === 0 ? podB.url : podA.url}/fetch?url=${encodeURIComponent(url)}`;
     const res = await request(podA.server).get("/fetch").query({ url });
     expect(res.status).toBe(508);
-    const fetches = (): number => [...a.logs, ...b.logs].filter((l) => l.msg === "request" && l.route === "/fetch").length;
+    const fetches = (): number =>
+      [...a.logs, ...b.logs].filter((l) => l.msg === "request" && l.route === "/fetch").length;
     // Three fetches and the one refused, never the six the URL asks for.
     await eventually(() => fetches() === 4);
   });
@@ -113,7 +154,9 @@ describe("loop guard", () => {
   it("the lessons' chain sleep → flaskapp /fetch → flaskapp works with the default", async () => {
     const v2 = await listen(makeApp({}, { version: "v2" }).app);
     track(v2);
-    const res = await request(makeApp().app).get("/fetch").query({ url: `${v2.url}/env/version` });
+    const res = await request(makeApp().app)
+      .get("/fetch")
+      .query({ url: `${v2.url}/env/version` });
     expect([res.status, res.text]).toEqual([200, "v2"]);
   });
 
@@ -139,7 +182,9 @@ describe("loop guard", () => {
     [3, "a, b, c", 508],
   ])("FETCH_MAX_HOPS=%d with %j received → %d", async (maxHops, received, status) => {
     const up = await upstream((_req, res) => res.end("ok"));
-    const req = request(makeApp({ FETCH_MAX_HOPS: String(maxHops) }).app).get("/fetch_with_header").query({ url: up.url });
+    const req = request(makeApp({ FETCH_MAX_HOPS: String(maxHops) }).app)
+      .get("/fetch_with_header")
+      .query({ url: up.url });
     const res = await (received === "" ? req : req.set(HOPS_HEADER, received));
     expect(res.status).toBe(status);
     if (status === 508) expectProblem(res, 508, /FETCH_MAX_HOPS is/);
@@ -180,7 +225,8 @@ describe("FETCH_CONCURRENCY", () => {
     });
     const front = await listen(app);
     track(front);
-    const ok = async (): Promise<void> => expect((await request(front.server).get("/fetch").query({ url: up.url })).status).toBe(200);
+    const ok = async (): Promise<void> =>
+      expect((await request(front.server).get("/fetch").query({ url: up.url })).status).toBe(200);
     expectProblem(await request(front.server).get("/fetch").query({ url: "http://127.0.0.1:1/" }), 502, /refused/);
     await ok();
     expectProblem(await request(front.server).get("/fetch").query({ url: "file:///etc/passwd" }), 400, /scheme/);
@@ -260,13 +306,18 @@ describe("metric labels stay bounded", () => {
     const batches = methods.map((method) =>
       Array.from({ length: 400 }, (_, i) => `${method} /status/${200 + i} HTTP/1.1\r\nHost: flaskapp\r\n\r\n`),
     );
-    const served = await Promise.all([0, 1, 2].map((lane) => pipeline(front.port, batches.filter((_, i) => i % 3 === lane).flat())));
+    const served = await Promise.all(
+      [0, 1, 2].map((lane) => pipeline(front.port, batches.filter((_, i) => i % 3 === lane).flat())),
+    );
     expect(served.reduce((sum, n) => sum + n, 0)).toBe(12_000);
     const started = performance.now();
     const res = await request(front.server).get("/metrics");
     const scrapeMs = performance.now() - started;
     expect(res.status).toBe(200);
-    const total = [...res.text.matchAll(/^http_requests_total\{[^}]*route="\/status\/:code"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    const total = [...res.text.matchAll(/^http_requests_total\{[^}]*route="\/status\/:code"[^}]*\} (\d+)$/gm)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
     expect(total).toBe(12_000);
     expect(res.text).toContain('http_requests_total{method="other",route="/status/:code",status="5xx"}');
     expect(res.text).toContain('http_requests_total{method="GET",route="/status/:code",status="503"} 1');
@@ -280,7 +331,9 @@ describe("metric labels stay bounded", () => {
     ["plain", PlainRequestMetrics],
   ])("every possible series together stays under MAX_METRICS_BYTES (%s)", async (_kind, Metrics) => {
     const { app } = makeApp();
-    const routes = (app.router.stack as { route?: { path: string } }[]).flatMap((layer) => (layer.route ? [layer.route.path] : []));
+    const routes = (app.router.stack as { route?: { path: string } }[]).flatMap((layer) =>
+      layer.route ? [layer.route.path] : [],
+    );
     const templates = [...new Set([...routes, "unmatched"])];
     expect(templates.length).toBeGreaterThanOrEqual(12);
     const registry = new Registry();
@@ -288,11 +341,14 @@ describe("metric labels stay bounded", () => {
     // Every status label and class, and statuses beyond 599 (which Node would send).
     const statuses = [...STATUS_LABELS, 100, 150, 250, 350, 450, 550, 599, 600, 999];
     for (const route of templates) {
-      for (const method of [...METHOD_LABELS, ...METHODS]) for (const status of statuses) metrics.record(method, route, status, 0.01);
+      for (const method of [...METHOD_LABELS, ...METHODS])
+        for (const status of statuses) metrics.record(method, route, status, 0.01);
     }
     const text = await registry.metrics();
     const lines = text.split("\n").filter((line) => line !== "" && !line.startsWith("#")).length;
-    expect(lines).toBe((METHOD_LABELS.length + 1) * templates.length * (STATUS_LABELS.length + 5) + templates.length * 5 * 14);
+    expect(lines).toBe(
+      (METHOD_LABELS.length + 1) * templates.length * (STATUS_LABELS.length + 5) + templates.length * 5 * 14,
+    );
     expect(text.length + 16 * 1024).toBeLessThan(MAX_METRICS_BYTES);
   });
 });

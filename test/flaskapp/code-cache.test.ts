@@ -15,7 +15,8 @@ const CODE_CACHE_TS = new URL("../../services/flaskapp/src/code-cache.ts", impor
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 });
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -66,7 +67,11 @@ async function makeCacheUnder(flags: readonly string[], dir: string): Promise<vo
 import { compileApp } from ${JSON.stringify(CODE_CACHE_TS)};
 const { script, cacheFile } = compileApp(${JSON.stringify(dir)});
 writeFileSync(cacheFile, script.createCachedData());`;
-  const child = tracked(spawn(process.execPath, [...flags, "--input-type=module", "-e", program], { stdio: ["ignore", "inherit", "inherit"] }));
+  const child = tracked(
+    spawn(process.execPath, [...flags, "--input-type=module", "-e", program], {
+      stdio: ["ignore", "inherit", "inherit"],
+    }),
+  );
   expect(await new Promise((resolve) => child.once("exit", resolve))).toBe(0);
 }
 

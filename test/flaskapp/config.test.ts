@@ -160,7 +160,11 @@ describe("parseConfig", () => {
 
   it.each([
     [{ PORT: "9090", PROBE_PORT: "9090" }, "PROBE_PORT", "other than PORT's"],
-    [{ HEADERS_TIMEOUT: "40s", REQUEST_TIMEOUT: "30s" }, "REQUEST_TIMEOUT", "no shorter than HEADERS_TIMEOUT (40000 ms)"],
+    [
+      { HEADERS_TIMEOUT: "40s", REQUEST_TIMEOUT: "30s" },
+      "REQUEST_TIMEOUT",
+      "no shorter than HEADERS_TIMEOUT (40000 ms)",
+    ],
     [{ FETCH_TIMEOUT: "5s", FETCH_DEADLINE: "4s" }, "FETCH_DEADLINE", "no shorter than FETCH_TIMEOUT (5000 ms)"],
   ])("rejects %j: settings that must agree", (env, name, form) => {
     const result = parseConfig(env);
@@ -184,7 +188,11 @@ describe("flaskapp process with a bad configuration", () => {
     ["FETCH_TIMEOUT", "10"],
     ["PORT", "http"],
   ])("%s=%s prints one clear line and exits 1", (name, value) => {
-    const run = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH, [name]: value }, encoding: "utf8", timeout: 15_000 });
+    const run = spawnSync(process.execPath, [MAIN], {
+      env: { PATH: process.env.PATH, [name]: value },
+      encoding: "utf8",
+      timeout: 15_000,
+    });
     expect(run.status).toBe(1);
     expect(run.stdout).toBe("");
     const lines = run.stderr.trim().split("\n");

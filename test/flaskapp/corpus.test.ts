@@ -112,17 +112,28 @@ describe("bad-input corpus", () => {
     for (const value of values()) {
       const encoded = encodeURIComponent(value);
       for (const path of [`/env/${encoded}`, `/status/${encoded}`, `/delay/${encoded}`, `/fetch?url=${encoded}`]) {
-        replies.push([path, await rawRequest(app.port, `GET ${path} HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n`)]);
+        replies.push([
+          path,
+          await rawRequest(app.port, `GET ${path} HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n`),
+        ]);
       }
     }
     for (const path of RAW_PATHS) {
-      replies.push([path, await rawRequest(app.port, `GET ${path} HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n`)]);
+      replies.push([
+        path,
+        await rawRequest(app.port, `GET ${path} HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n`),
+      ]);
     }
     for (const header of ["traceparent: \u00ff\u00fe", `x-request-id: ${"r".repeat(8000)}`, "lab: \u00e9"]) {
       const path = `/fetch_with_header?url=${encodeURIComponent(`http://127.0.0.1:${upstream.port}/`)}`;
-      replies.push([header, await rawRequest(app.port, `GET ${path} HTTP/1.1\r\nHost: flaskapp\r\n${header}\r\nConnection: close\r\n\r\n`)]);
+      replies.push([
+        header,
+        await rawRequest(app.port, `GET ${path} HTTP/1.1\r\nHost: flaskapp\r\n${header}\r\nConnection: close\r\n\r\n`),
+      ]);
     }
-    const bad = replies.filter(([, status]) => status === 0 || status >= 500 && status !== 502 && status !== 503 && status !== 504);
+    const bad = replies.filter(
+      ([, status]) => status === 0 || (status >= 500 && status !== 502 && status !== 503 && status !== 504),
+    );
     expect(bad.map(([input, status]) => `${status} ${input.slice(0, 80)}`)).toEqual([]);
     // Each family of input gets its deliberate answer.
     const statusOf = (path: string): number | undefined => replies.find(([p]) => p === path)?.[1];
@@ -134,6 +145,8 @@ describe("bad-input corpus", () => {
     expect(statusOf(`/env/${encodeURIComponent(LONG)}`)).toBe(404);
     expect(statusOf("/env/%zz")).toBe(400);
     expect(replies.length).toBeGreaterThanOrEqual(100);
-    expect(await rawRequest(app.port, "GET /healthz HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n")).toBe(200);
+    expect(await rawRequest(app.port, "GET /healthz HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n")).toBe(
+      200,
+    );
   }, 60_000);
 });

@@ -50,26 +50,39 @@ function fetchRaw(url: string, onData?: (received: number) => void): Promise<Rec
   });
 }
 
-function expectProblem(res: { status: number; headers: IncomingHttpHeaders; body?: unknown; text?: string }, status: number, detail: RegExp): void {
+function expectProblem(
+  res: { status: number; headers: IncomingHttpHeaders; body?: unknown; text?: string },
+  status: number,
+  detail: RegExp,
+): void {
   expect(res.status).toBe(status);
   expect(res.headers["content-type"]).toBe("application/problem+json; charset=utf-8");
-  expect(JSON.parse(res.text ?? "")).toEqual({ title: expect.any(String), status, detail: expect.stringMatching(detail) });
+  expect(JSON.parse(res.text ?? "")).toEqual({
+    title: expect.any(String),
+    status,
+    detail: expect.stringMatching(detail),
+  });
 }
 
 describe("/fetch and /fetch_with_trace", () => {
-  it.each(["/fetch", "/fetch_with_trace"])("%s answers with the upstream's status, content type and body", async (route) => {
-    const up = await upstream((_req, res) => {
-      res.writeHead(201, { "content-type": "text/html", "x-upstream": "yes" });
-      res.end("<script>alert(1)</script>");
-    });
-    const res = await request(makeApp().app).get(route).query({ url: `${up.url}/page` });
-    expect(res.status).toBe(201);
-    expect(res.headers["content-type"]).toBe("text/html");
-    expect(res.text).toBe("<script>alert(1)</script>");
-    expect(res.headers["x-content-type-options"]).toBe("nosniff");
-    expect(res.headers["content-security-policy"]).toBe("default-src 'none'; sandbox");
-    expect(res.headers["x-upstream"]).toBeUndefined();
-  });
+  it.each(["/fetch", "/fetch_with_trace"])(
+    "%s answers with the upstream's status, content type and body",
+    async (route) => {
+      const up = await upstream((_req, res) => {
+        res.writeHead(201, { "content-type": "text/html", "x-upstream": "yes" });
+        res.end("<script>alert(1)</script>");
+      });
+      const res = await request(makeApp().app)
+        .get(route)
+        .query({ url: `${up.url}/page` });
+      expect(res.status).toBe(201);
+      expect(res.headers["content-type"]).toBe("text/html");
+      expect(res.text).toBe("<script>alert(1)</script>");
+      expect(res.headers["x-content-type-options"]).toBe("nosniff");
+      expect(res.headers["content-security-policy"]).toBe("default-src 'none'; sandbox");
+      expect(res.headers["x-upstream"]).toBeUndefined();
+    },
+  );
 
   it.each([
     [404, "missing"],
@@ -84,25 +97,28 @@ describe("/fetch and /fetch_with_trace", () => {
     expect([res.status, res.text]).toEqual([status, body]);
   });
 
-  it.each(["/fetch", "/fetch_with_trace", "/fetch_with_header"])("%s copies exactly the 17 tracing headers to the upstream", async (route) => {
-    let seen: IncomingHttpHeaders = {};
-    const up = await upstream((req, res) => {
-      seen = req.headers;
-      res.end("ok");
-    });
-    const incoming = Object.fromEntries(TRACING_HEADERS.map((name, i) => [name, `value-${i}`]));
-    const res = await request(makeApp().app)
-      .get(route)
-      .query({ url: up.url })
-      .set(incoming)
-      .set({ cookie: "session=1", authorization: "Bearer t", lab: "canary" });
-    expect(res.status).toBe(200);
-    expect(TRACING_HEADERS).toHaveLength(17);
-    for (const name of TRACING_HEADERS) expect(seen[name], name).toBe(incoming[name]);
-    expect(seen.cookie).toBeUndefined();
-    expect(seen.authorization).toBeUndefined();
-    expect(seen.lab).toBeUndefined();
-  });
+  it.each(["/fetch", "/fetch_with_trace", "/fetch_with_header"])(
+    "%s copies exactly the 17 tracing headers to the upstream",
+    async (route) => {
+      let seen: IncomingHttpHeaders = {};
+      const up = await upstream((req, res) => {
+        seen = req.headers;
+        res.end("ok");
+      });
+      const incoming = Object.fromEntries(TRACING_HEADERS.map((name, i) => [name, `value-${i}`]));
+      const res = await request(makeApp().app)
+        .get(route)
+        .query({ url: up.url })
+        .set(incoming)
+        .set({ cookie: "session=1", authorization: "Bearer t", lab: "canary" });
+      expect(res.status).toBe(200);
+      expect(TRACING_HEADERS).toHaveLength(17);
+      for (const name of TRACING_HEADERS) expect(seen[name], name).toBe(incoming[name]);
+      expect(seen.cookie).toBeUndefined();
+      expect(seen.authorization).toBeUndefined();
+      expect(seen.lab).toBeUndefined();
+    },
+  );
 
   it("streams: the first bytes reach the client before the upstream has finished", async () => {
     let finishUpstream = (): void => undefined;
@@ -229,7 +245,9 @@ describe("FETCH_MAX_BYTES", () => {
       res.setHeader("content-length", String(size));
       res.end(body(size));
     });
-    const res = await request(makeApp({ FETCH_MAX_BYTES: String(MAX) }).app).get("/fetch").query({ url: up.url });
+    const res = await request(makeApp({ FETCH_MAX_BYTES: String(MAX) }).app)
+      .get("/fetch")
+      .query({ url: up.url });
     if (status === 200) {
       expect([res.status, res.text.length]).toEqual([200, MAX]);
     } else {
@@ -247,24 +265,30 @@ describe("FETCH_MAX_BYTES", () => {
     expect([res.status, res.complete, res.body.length]).toEqual([200, true, MAX]);
   });
 
-  it.each(["/fetch", "/fetch_with_header"])("%s: an unannounced body one byte over, after the first bytes went out, is cut and the connection closed", async (route) => {
-    let finishUpstream = (): void => undefined;
-    const up = await upstream((_req, res) => {
-      res.write(body(600));
-      finishUpstream = () => res.end(body(MAX + 1 - 600));
-    });
-    const app = await serve({ FETCH_MAX_BYTES: String(MAX) });
-    // The rest is sent only once the client holds the first bytes, so the cut surely comes after them.
-    const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`, () => finishUpstream());
-    expect(res.status).toBe(200);
-    expect(res.complete).toBe(false);
-    expect(res.body.toString()).toContain(body(600));
-    expect(res.body.toString()).not.toContain(body(601));
-    const reason = `upstream body is over FETCH_MAX_BYTES (${MAX} bytes)`;
-    await eventually(() => app.logs.some((l) => l.msg === "request"));
-    expect(app.logs.find((l) => l.msg === "upstream body cut; connection closed")).toMatchObject({ level: 40, reason });
-    expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 200, aborted: true, cut: reason });
-  });
+  it.each(["/fetch", "/fetch_with_header"])(
+    "%s: an unannounced body one byte over, after the first bytes went out, is cut and the connection closed",
+    async (route) => {
+      let finishUpstream = (): void => undefined;
+      const up = await upstream((_req, res) => {
+        res.write(body(600));
+        finishUpstream = () => res.end(body(MAX + 1 - 600));
+      });
+      const app = await serve({ FETCH_MAX_BYTES: String(MAX) });
+      // The rest is sent only once the client holds the first bytes, so the cut surely comes after them.
+      const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`, () => finishUpstream());
+      expect(res.status).toBe(200);
+      expect(res.complete).toBe(false);
+      expect(res.body.toString()).toContain(body(600));
+      expect(res.body.toString()).not.toContain(body(601));
+      const reason = `upstream body is over FETCH_MAX_BYTES (${MAX} bytes)`;
+      await eventually(() => app.logs.some((l) => l.msg === "request"));
+      expect(app.logs.find((l) => l.msg === "upstream body cut; connection closed")).toMatchObject({
+        level: 40,
+        reason,
+      });
+      expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 200, aborted: true, cut: reason });
+    },
+  );
 
   it.each([
     ["/fetch", MAX, 200],
@@ -273,7 +297,9 @@ describe("FETCH_MAX_BYTES", () => {
     ["/fetch_with_header", MAX + 1, 502],
   ])("%s with an unannounced body of %d bytes in one piece → %d", async (route, size, status) => {
     const up = await upstream((_req, res) => res.end(body(size)));
-    const res = await request(makeApp({ FETCH_MAX_BYTES: String(MAX) }).app).get(route).query({ url: up.url });
+    const res = await request(makeApp({ FETCH_MAX_BYTES: String(MAX) }).app)
+      .get(route)
+      .query({ url: up.url });
     if (status === 502) expectProblem(res, 502, /over FETCH_MAX_BYTES/);
     else expect(route === "/fetch" ? res.text : res.body.body).toHaveLength(MAX);
   });
@@ -298,42 +324,52 @@ describe("FETCH_TIMEOUT", () => {
     expectProblem(res, 504, /no response headers from upstream within FETCH_TIMEOUT \(300 ms\)/);
   });
 
-  it.each(["/fetch", "/fetch_with_header"])("%s: headers, then silence for longer than the timeout → 504, logged as such", async (route) => {
-    const up = await upstream((_req, res) => {
-      res.writeHead(200, { "content-type": "text/plain" });
-      res.flushHeaders();
-    });
-    const app = await serve(env);
-    const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
-    expect(res.status).toBe(504);
-    expect(JSON.parse(res.body.toString()).detail).toBe("upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers");
-    await eventually(() => app.logs.some((l) => l.msg === "request"));
-    expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 504 });
-  });
+  it.each(["/fetch", "/fetch_with_header"])(
+    "%s: headers, then silence for longer than the timeout → 504, logged as such",
+    async (route) => {
+      const up = await upstream((_req, res) => {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.flushHeaders();
+      });
+      const app = await serve(env);
+      const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
+      expect(res.status).toBe(504);
+      expect(JSON.parse(res.body.toString()).detail).toBe(
+        "upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers",
+      );
+      await eventually(() => app.logs.some((l) => l.msg === "request"));
+      expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 504 });
+    },
+  );
 
   it.each([
     ["/fetch", "a"],
     ["/fetch_with_header", '"body":"a'],
-  ])("%s: part of the body, then silence → the connection is cut and logged as an upstream timeout, not 499", async (route, sent) => {
-    const up = await upstream((_req, res) => {
-      res.writeHead(200, { "content-type": "text/plain" });
-      res.write("a");
-    });
-    const app = await serve(env);
-    const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
-    expect([res.status, res.complete]).toEqual([200, false]);
-    expect(res.body.toString()).toContain(sent);
-    await eventually(() => app.logs.some((l) => l.msg === "request"));
-    const cut = "upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers";
-    expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 200, aborted: true, cut });
-  });
+  ])(
+    "%s: part of the body, then silence → the connection is cut and logged as an upstream timeout, not 499",
+    async (route, sent) => {
+      const up = await upstream((_req, res) => {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.write("a");
+      });
+      const app = await serve(env);
+      const res = await fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
+      expect([res.status, res.complete]).toEqual([200, false]);
+      expect(res.body.toString()).toContain(sent);
+      await eventually(() => app.logs.some((l) => l.msg === "request"));
+      const cut = "upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers";
+      expect(app.logs.find((l) => l.msg === "request")).toMatchObject({ status: 200, aborted: true, cut });
+    },
+  );
 
   it("the deadline covers the whole redirect chain", async () => {
     const up = await upstream((req, res) => {
       const hop = Number(req.url!.slice(1));
       setTimeout(() => res.writeHead(302, { location: `/${hop + 1}` }).end(), 100);
     });
-    const res = await request(makeApp(env).app).get("/fetch").query({ url: `${up.url}/0` });
+    const res = await request(makeApp(env).app)
+      .get("/fetch")
+      .query({ url: `${up.url}/0` });
     expectProblem(res, 504, /FETCH_TIMEOUT/);
   });
 });
@@ -363,26 +399,34 @@ describe("FETCH_DEADLINE", () => {
     return { url: `${server.url}/trickle`, small: `${server.url}/small`, arrived: () => arrived, hungUp: () => hungUp };
   }
 
-  it.each(["/fetch", "/fetch_with_header"])("%s: an upstream that trickles a byte inside every FETCH_TIMEOUT is cut at the deadline, and its slot is free by then", async (route) => {
-    const up = await trickling(100);
-    const app = await serve(env);
-    const started = performance.now();
-    const trickle = fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
-    await eventually(() => up.arrived());
-    // Its one slot (FETCH_CONCURRENCY 1) is held meanwhile.
-    expect((await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.small)}`)).status).toBe(503);
-    const res = await trickle;
-    const elapsed = performance.now() - started;
-    expect([res.status, res.complete]).toEqual([200, false]);
-    expect(res.body.toString()).toContain("..");
-    expect(elapsed).toBeGreaterThanOrEqual(DEADLINE_MS - 5);
-    expect(elapsed).toBeLessThan(LATEST_MS);
-    await eventually(() => up.hungUp());
-    const next = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.small)}`);
-    expect([next.status, next.body.toString()]).toEqual([200, "ok"]);
-    await eventually(() => app.logs.some((l) => l.msg === "request" && l.cut !== undefined));
-    expect(app.logs.find((l) => l.msg === "request" && l.cut !== undefined)).toMatchObject({ route, status: 200, aborted: true, cut: reason });
-  });
+  it.each(["/fetch", "/fetch_with_header"])(
+    "%s: an upstream that trickles a byte inside every FETCH_TIMEOUT is cut at the deadline, and its slot is free by then",
+    async (route) => {
+      const up = await trickling(100);
+      const app = await serve(env);
+      const started = performance.now();
+      const trickle = fetchRaw(`${app.url}${route}?url=${encodeURIComponent(up.url)}`);
+      await eventually(() => up.arrived());
+      // Its one slot (FETCH_CONCURRENCY 1) is held meanwhile.
+      expect((await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.small)}`)).status).toBe(503);
+      const res = await trickle;
+      const elapsed = performance.now() - started;
+      expect([res.status, res.complete]).toEqual([200, false]);
+      expect(res.body.toString()).toContain("..");
+      expect(elapsed).toBeGreaterThanOrEqual(DEADLINE_MS - 5);
+      expect(elapsed).toBeLessThan(LATEST_MS);
+      await eventually(() => up.hungUp());
+      const next = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.small)}`);
+      expect([next.status, next.body.toString()]).toEqual([200, "ok"]);
+      await eventually(() => app.logs.some((l) => l.msg === "request" && l.cut !== undefined));
+      expect(app.logs.find((l) => l.msg === "request" && l.cut !== undefined)).toMatchObject({
+        route,
+        status: 200,
+        aborted: true,
+        cut: reason,
+      });
+    },
+  );
 
   it("headers late but inside FETCH_TIMEOUT, then silence: 504 at the deadline, before FETCH_TIMEOUT's body silence", async () => {
     const up = await upstream((_req, res) => {
@@ -393,7 +437,9 @@ describe("FETCH_DEADLINE", () => {
     const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
     expect(performance.now() - started).toBeGreaterThanOrEqual(995);
     expect(res.status).toBe(504);
-    expect(JSON.parse(res.body.toString()).detail).toBe("upstream response not complete within FETCH_DEADLINE (1000 ms)");
+    expect(JSON.parse(res.body.toString()).detail).toBe(
+      "upstream response not complete within FETCH_DEADLINE (1000 ms)",
+    );
   });
 
   it("a body that ends inside the deadline arrives whole", async () => {
@@ -438,12 +484,18 @@ describe("Content-Encoding", () => {
     let asked: string | undefined;
     const up = await upstream((req, res) => {
       asked = req.headers["accept-encoding"];
-      res.writeHead(200, { "content-type": "text/plain", "content-encoding": encoding, "content-length": bytes.length }).end(bytes);
+      res
+        .writeHead(200, { "content-type": "text/plain", "content-encoding": encoding, "content-length": bytes.length })
+        .end(bytes);
     });
     const app = await serve();
     const res = await fetchRaw(`${app.url}/fetch?url=${encodeURIComponent(up.url)}`);
     expect(asked).toBe("identity");
-    expect([res.status, res.headers["content-encoding"], res.headers["content-type"]]).toEqual([200, encoding, "text/plain"]);
+    expect([res.status, res.headers["content-encoding"], res.headers["content-type"]]).toEqual([
+      200,
+      encoding,
+      "text/plain",
+    ]);
     expect(res.body.equals(bytes)).toBe(true);
   });
 
@@ -454,22 +506,34 @@ describe("Content-Encoding", () => {
     ["gzip", 502],
     ["identity, gzip", 502],
     ["br", 502],
-  ])("/fetch_with_header with Content-Encoding %j: %d (it shows the body as text, so only identity)", async (encoding, status) => {
-    const up = await upstream((_req, res) => {
-      res.writeHead(200, { "content-type": "text/plain", ...(encoding === undefined ? {} : { "content-encoding": encoding }) });
-      res.end(encoding === undefined || encoding.toLowerCase() === "identity" ? "plain" : hello);
-    });
-    const res = await request(makeApp().app).get("/fetch_with_header").query({ url: up.url });
-    if (status === 200) expect([res.status, res.body.body]).toEqual([200, "plain"]);
-    else expectProblem(res, 502, /^upstream sent a body with Content-Encoding ".*" though asked for identity; \/fetch relays it as it is$/);
-  });
+  ])(
+    "/fetch_with_header with Content-Encoding %j: %d (it shows the body as text, so only identity)",
+    async (encoding, status) => {
+      const up = await upstream((_req, res) => {
+        res.writeHead(200, {
+          "content-type": "text/plain",
+          ...(encoding === undefined ? {} : { "content-encoding": encoding }),
+        });
+        res.end(encoding === undefined || encoding.toLowerCase() === "identity" ? "plain" : hello);
+      });
+      const res = await request(makeApp().app).get("/fetch_with_header").query({ url: up.url });
+      if (status === 200) expect([res.status, res.body.body]).toEqual([200, "plain"]);
+      else
+        expectProblem(
+          res,
+          502,
+          /^upstream sent a body with Content-Encoding ".*" though asked for identity; \/fetch relays it as it is$/,
+        );
+    },
+  );
 });
 
 describe("redirects", () => {
   async function chain(): Promise<Running> {
     return upstream((req, res) => {
       const [, hops, target] = /^\/(\d+)(?:\?to=(.*))?$/.exec(req.url!) ?? [];
-      if (Number(hops) > 0) res.writeHead(302, { location: `/${Number(hops) - 1}${target ? `?to=${target}` : ""}` }).end();
+      if (Number(hops) > 0)
+        res.writeHead(302, { location: `/${Number(hops) - 1}${target ? `?to=${target}` : ""}` }).end();
       else if (target) res.writeHead(301, { location: decodeURIComponent(target) }).end();
       else res.end("arrived");
     });
@@ -477,13 +541,21 @@ describe("redirects", () => {
 
   it("follows 5 redirects", async () => {
     const up = await chain();
-    const res = await request(makeApp().app).get("/fetch").query({ url: `${up.url}/5` });
+    const res = await request(makeApp().app)
+      .get("/fetch")
+      .query({ url: `${up.url}/5` });
     expect([res.status, res.text]).toEqual([200, "arrived"]);
   });
 
   it("refuses a 6th redirect with 502", async () => {
     const up = await chain();
-    expectProblem(await request(makeApp().app).get("/fetch").query({ url: `${up.url}/6` }), 502, /redirected more than 5 times/);
+    expectProblem(
+      await request(makeApp().app)
+        .get("/fetch")
+        .query({ url: `${up.url}/6` }),
+      502,
+      /redirected more than 5 times/,
+    );
   });
 
   it.each([
@@ -493,7 +565,9 @@ describe("redirects", () => {
     ["http://localhost/", { FETCH_ALLOW: "127.0.0.1" }, 403, /host "localhost" is not in FETCH_ALLOW/],
   ])("a redirect to %s is refused", async (location, env, status, detail) => {
     const up = await chain();
-    const res = await request(makeApp(env).app).get("/fetch").query({ url: `${up.url}/1?to=${encodeURIComponent(location)}` });
+    const res = await request(makeApp(env).app)
+      .get("/fetch")
+      .query({ url: `${up.url}/1?to=${encodeURIComponent(location)}` });
     expectProblem(res, status, detail);
   });
 
@@ -547,7 +621,9 @@ describe("fetch errors", () => {
   it("a refused connection → 502", async () => {
     const port = await closedPort();
     for (const route of ["/fetch", "/fetch_with_trace", "/fetch_with_header"]) {
-      const res = await request(makeApp().app).get(route).query({ url: `http://127.0.0.1:${port}/` });
+      const res = await request(makeApp().app)
+        .get(route)
+        .query({ url: `http://127.0.0.1:${port}/` });
       expectProblem(res, 502, /upstream refused the connection \(ECONNREFUSED\)/);
     }
   });
@@ -569,9 +645,19 @@ describe("upstreamProblem", () => {
     [failure("UND_ERR_SOCKET"), false, 502, "upstream request failed (UND_ERR_SOCKET)"],
     [failure("UND_ERR_CONNECT_TIMEOUT"), false, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
     [failure("UND_ERR_HEADERS_TIMEOUT"), false, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
-    [failure("UND_ERR_BODY_TIMEOUT"), false, 504, "upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers"],
+    [
+      failure("UND_ERR_BODY_TIMEOUT"),
+      false,
+      504,
+      "upstream went silent for FETCH_TIMEOUT (300 ms) after its response headers",
+    ],
     [failure("ERR_ASSERTION"), false, 502, "upstream sent a malformed response (ERR_ASSERTION)"],
-    [Object.assign(new Error("Response does not match the HTTP/1.1 protocol"), { name: "HTTPParserError" }), false, 502, "upstream sent a malformed response"],
+    [
+      Object.assign(new Error("Response does not match the HTTP/1.1 protocol"), { name: "HTTPParserError" }),
+      false,
+      502,
+      "upstream sent a malformed response",
+    ],
     [new Error("aborted"), true, 504, "no response headers from upstream within FETCH_TIMEOUT (300 ms)"],
     [new Error("odd"), false, 502, "upstream request failed"],
     ["not even an error", false, 502, "upstream request failed"],
@@ -615,7 +701,10 @@ describe("FETCH_PROXY", () => {
     const v2 = await upstream((req, res) => res.end(`v2 saw ${req.url}`));
     const sidecar = await proxy({ flaskapp: v2.url });
     const { app } = makeApp({ FETCH_PROXY: sidecar.url, FETCH_ALLOW: "flaskapp" });
-    const res = await request(app).get("/fetch").query({ url: "http://flaskapp/env/version?x=1" }).set("x-request-id", "r-1");
+    const res = await request(app)
+      .get("/fetch")
+      .query({ url: "http://flaskapp/env/version?x=1" })
+      .set("x-request-id", "r-1");
     expect([res.status, res.text]).toEqual([200, "v2 saw /env/version?x=1"]);
     expect(sidecar.seen).toMatchObject([{ method: "GET", url: "http://flaskapp/env/version?x=1", host: "flaskapp" }]);
     expect(sidecar.seen[0]!.headers).toMatchObject({ "x-request-id": "r-1", "x-flaskapp-via": "v2 flaskapp-v2-abc12" });
@@ -630,12 +719,24 @@ describe("FETCH_PROXY", () => {
     });
     const sidecar = await proxy({ flaskapp: v2.url, elsewhere: v2.url });
     const { app } = makeApp({ FETCH_PROXY: sidecar.url, FETCH_ALLOW: "flaskapp" });
-    expectProblem(await request(app).get("/fetch").query({ url: "http://elsewhere/" }), 403, /"elsewhere" is not in FETCH_ALLOW/);
+    expectProblem(
+      await request(app).get("/fetch").query({ url: "http://elsewhere/" }),
+      403,
+      /"elsewhere" is not in FETCH_ALLOW/,
+    );
     expect(sidecar.seen).toEqual([]);
-    expectProblem(await request(app).get("/fetch").query({ url: "http://flaskapp/away" }), 403, /"elsewhere" is not in FETCH_ALLOW/);
+    expectProblem(
+      await request(app).get("/fetch").query({ url: "http://flaskapp/away" }),
+      403,
+      /"elsewhere" is not in FETCH_ALLOW/,
+    );
     const res = await request(app).get("/fetch").query({ url: "http://flaskapp/next" });
     expect([res.status, res.text]).toEqual([200, "v2"]);
-    expect(sidecar.seen.map((s) => s.url)).toEqual(["http://flaskapp/away", "http://flaskapp/next", "http://flaskapp/env/version"]);
+    expect(sidecar.seen.map((s) => s.url)).toEqual([
+      "http://flaskapp/away",
+      "http://flaskapp/next",
+      "http://flaskapp/env/version",
+    ]);
   });
 
   it("a proxy that is not there → 502", async () => {

@@ -24,7 +24,11 @@ export interface TestApp {
   logger: Logger;
 }
 
-export function makeApp(env: Record<string, string> = {}, processEnv: Record<string, string> = { version: "v2" }, random?: () => number): TestApp {
+export function makeApp(
+  env: Record<string, string> = {},
+  processEnv: Record<string, string> = { version: "v2" },
+  random?: () => number,
+): TestApp {
   const logs: Record<string, unknown>[] = [];
   const logger = pino({ level: "info" }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const lifecycle: Lifecycle = { shuttingDown: false };
@@ -65,7 +69,10 @@ export async function listen(handler: RequestListener): Promise<Running> {
  * For a test file's servers: each one started through `track` or `upstream` is
  * closed after the test that started it.
  */
-export function closedAfterEach(): { track<T extends Running>(server: T): T; upstream(handler: RequestListener): Promise<Running> } {
+export function closedAfterEach(): {
+  track<T extends Running>(server: T): T;
+  upstream(handler: RequestListener): Promise<Running>;
+} {
   const running: Running[] = [];
   afterEach(async () => {
     await Promise.all(running.splice(0).map((server) => server.close()));
@@ -82,7 +89,13 @@ export function closedAfterEach(): { track<T extends Running>(server: T): T; ups
  * makes of the reply so far, after each read, or at the latest with what `closed`
  * makes of it once the connection closed.
  */
-function rawExchange<T>(port: number, head: string, timeoutMs: number, settled: (reply: string) => T | undefined, closed: (reply: string) => T): Promise<T> {
+function rawExchange<T>(
+  port: number,
+  head: string,
+  timeoutMs: number,
+  settled: (reply: string) => T | undefined,
+  closed: (reply: string) => T,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1");
     let reply = "";
@@ -119,7 +132,13 @@ export function rawRequest(port: number, head: string, timeoutMs = 5000): Promis
 
 /** Sends bytes exactly as given (a request with `Connection: close`) and returns the whole reply, once the server closed. */
 export function rawReply(port: number, head: string, timeoutMs = 5000): Promise<string> {
-  return rawExchange(port, head, timeoutMs, () => undefined, (reply) => reply);
+  return rawExchange(
+    port,
+    head,
+    timeoutMs,
+    () => undefined,
+    (reply) => reply,
+  );
 }
 
 /** Whether this machine has an IPv6 loopback: something can listen on ::1. */

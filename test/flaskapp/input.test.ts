@@ -15,23 +15,75 @@ describe("parseStatusSpec", () => {
   it.each([
     ["200", [{ status: 200, weight: 1 }]],
     ["599", [{ status: 599, weight: 1 }]],
-    ["503:0.5,200:0.5", [{ status: 503, weight: 0.5 }, { status: 200, weight: 0.5 }]],
-    ["500:3,200:1", [{ status: 500, weight: 3 }, { status: 200, weight: 1 }]],
-    ["503:0,200:.25", [{ status: 503, weight: 0 }, { status: 200, weight: 0.25 }]],
+    [
+      "503:0.5,200:0.5",
+      [
+        { status: 503, weight: 0.5 },
+        { status: 200, weight: 0.5 },
+      ],
+    ],
+    [
+      "500:3,200:1",
+      [
+        { status: 500, weight: 3 },
+        { status: 200, weight: 1 },
+      ],
+    ],
+    [
+      "503:0,200:.25",
+      [
+        { status: 503, weight: 0 },
+        { status: 200, weight: 0.25 },
+      ],
+    ],
     // The bound, MAX_STATUS_WEIGHT, and the most digits a weight may have.
-    ["503:1000000,200:1", [{ status: 503, weight: 1_000_000 }, { status: 200, weight: 1 }]],
-    ["503:0000001.000000001,200:.000000001", [{ status: 503, weight: 1.000000001 }, { status: 200, weight: 1e-9 }]],
+    [
+      "503:1000000,200:1",
+      [
+        { status: 503, weight: 1_000_000 },
+        { status: 200, weight: 1 },
+      ],
+    ],
+    [
+      "503:0000001.000000001,200:.000000001",
+      [
+        { status: 503, weight: 1.000000001 },
+        { status: 200, weight: 1e-9 },
+      ],
+    ],
   ])("accepts %j", (spec, value) => {
     expect(parseStatusSpec(spec)).toEqual({ value });
   });
 
   it.each([
-    "199", "600", "100", "99", "1000", "abc", "", "20x", "+200", "200.0", " 200",
-    "503:", ":0.5", "503:0.5,", "503:-1,200:1", "503:1e3", "503:0.5:1", "503:0,200:0", "503:x,200:1",
-    "503:0.5;200:0.5", Array.from({ length: 21 }, () => "200:1").join(","),
+    "199",
+    "600",
+    "100",
+    "99",
+    "1000",
+    "abc",
+    "",
+    "20x",
+    "+200",
+    "200.0",
+    " 200",
+    "503:",
+    ":0.5",
+    "503:0.5,",
+    "503:-1,200:1",
+    "503:1e3",
+    "503:0.5:1",
+    "503:0,200:0",
+    "503:x,200:1",
+    "503:0.5;200:0.5",
+    Array.from({ length: 21 }, () => "200:1").join(","),
     // Weights past the bound: above MAX_STATUS_WEIGHT, too many digits, and 309 digits (Infinity, where the last choice always won).
-    "503:1000000.000000001,200:1", "503:1000001,200:1", "503:10000000,200:1", "503:.0000000001,200:1",
-    `503:1,200:${"9".repeat(309)}`, `503:${"9".repeat(309)},200:${"9".repeat(309)}`,
+    "503:1000000.000000001,200:1",
+    "503:1000001,200:1",
+    "503:10000000,200:1",
+    "503:.0000000001,200:1",
+    `503:1,200:${"9".repeat(309)}`,
+    `503:${"9".repeat(309)},200:${"9".repeat(309)}`,
   ])("rejects %j with 400", (spec) => {
     const parsed = parseStatusSpec(spec);
     expect(isRejected(parsed) && parsed.status).toBe(400);
@@ -48,7 +100,10 @@ describe("parseStatusSpec and pickStatus at the weight bound", () => {
 
 describe("pickStatus", () => {
   // The choice itself is services/common's pickWeighted (test/common/weighted.test.ts).
-  const choices = [{ status: 503, weight: 1 }, { status: 200, weight: 3 }];
+  const choices = [
+    { status: 503, weight: 1 },
+    { status: 200, weight: 3 },
+  ];
   it.each([
     [0.2499, 503],
     [0.25, 200],

@@ -94,9 +94,14 @@ describe("writeAllSync", () => {
     // Read-write and non-blocking: opening needs no reader, and a full pipe answers EAGAIN.
     const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
     const bytes = Buffer.alloc(1024 * 1024, "y"); // more than a pipe holds (64 KiB)
-    const reader = spawn("sh", ["-c", `head -c ${bytes.length} "${fifo}" | wc -c`], { stdio: ["ignore", "pipe", "inherit"] });
+    const reader = spawn("sh", ["-c", `head -c ${bytes.length} "${fifo}" | wc -c`], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     writeAllSync(fd, bytes);
-    const [counted] = await Promise.all([new Promise<string>((resolve) => reader.stdout.once("data", (data: Buffer) => resolve(data.toString().trim()))), once(reader, "exit")]);
+    const [counted] = await Promise.all([
+      new Promise<string>((resolve) => reader.stdout.once("data", (data: Buffer) => resolve(data.toString().trim()))),
+      once(reader, "exit"),
+    ]);
     closeSync(fd);
     expect(Number(counted)).toBe(bytes.length);
   });
@@ -106,7 +111,9 @@ describe("writeAllSync", () => {
     execFileSync("mkfifo", [fifo]);
     const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK); // nobody else reads: it stays full
     try {
-      expect(() => writeAllSync(fd, Buffer.alloc(1024 * 1024), { waitMs: 1, tries: 3 })).toThrow(expect.objectContaining({ code: "EAGAIN" }));
+      expect(() => writeAllSync(fd, Buffer.alloc(1024 * 1024), { waitMs: 1, tries: 3 })).toThrow(
+        expect.objectContaining({ code: "EAGAIN" }),
+      );
     } finally {
       closeSync(fd);
     }

@@ -29,10 +29,12 @@ const children: ChildProcess[] = [];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "flaskapp-bundle-"));
   copyFileSync(new URL("../../dist/flaskapp.js", import.meta.url), join(dir, "flaskapp-bundle.js"));
-  for (const file of [APP_FILE, CODE_CACHE_FILE]) copyFileSync(new URL(`../../dist/${file}`, import.meta.url), join(dir, file));
+  for (const file of [APP_FILE, CODE_CACHE_FILE])
+    copyFileSync(new URL(`../../dist/${file}`, import.meta.url), join(dir, file));
 });
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -43,7 +45,11 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-async function start(env: Record<string, string>, host: string | null = "127.0.0.1", nodeOptions: string[] = []): Promise<Started> {
+async function start(
+  env: Record<string, string>,
+  host: string | null = "127.0.0.1",
+  nodeOptions: string[] = [],
+): Promise<Started> {
   const child = spawn(process.execPath, [...V8_FLAGS, ...nodeOptions, "flaskapp-bundle.js"], {
     cwd: dir,
     env: { PATH: process.env.PATH, version: "v2", PORT: "0", ...(host === null ? {} : { HOST: host }), ...env },
@@ -114,7 +120,10 @@ function get(port: number, path: string, host = "127.0.0.1"): Promise<{ status: 
 describe("dist/flaskapp.js as a process", () => {
   it("listens on 127.0.0.1 only when HOST is unset", async () => {
     const app = await start({}, null);
-    expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({ address: "127.0.0.1", config: { host: "127.0.0.1" } });
+    expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({
+      address: "127.0.0.1",
+      config: { host: "127.0.0.1" },
+    });
     expect(listeningOn(app.port)).toEqual(["127.0.0.1"]);
     expect(await get(app.port, "/env/version", "127.0.0.1")).toEqual({ status: 200, body: "v2" });
     if (IPV6) await expect(get(app.port, "/env/version", "::1")).rejects.toThrow(/ECONNREFUSED/);
@@ -151,29 +160,34 @@ describe("dist/flaskapp.js as a process", () => {
   });
 
   // Both log sinks and recorders (FLASKAPP_OBSERVE): request lines arrive, and the last ones are flushed at exit.
-  it.each(OBSERVE_KINDS)("FLASKAPP_OBSERVE=%s: serves /env/version and, on SIGTERM, fails readiness, finishes in-flight work and exits 0", async (observe) => {
-    const app = await start({ SHUTDOWN_DELAY: "300ms", DRAIN_TIMEOUT: "5s", FLASKAPP_OBSERVE: observe });
-    expect(await get(app.port, "/env/version")).toEqual({ status: 200, body: "v2" });
-    expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({ config: { version: "v2", shutdownDelayMs: 300, observe } });
+  it.each(OBSERVE_KINDS)(
+    "FLASKAPP_OBSERVE=%s: serves /env/version and, on SIGTERM, fails readiness, finishes in-flight work and exits 0",
+    async (observe) => {
+      const app = await start({ SHUTDOWN_DELAY: "300ms", DRAIN_TIMEOUT: "5s", FLASKAPP_OBSERVE: observe });
+      expect(await get(app.port, "/env/version")).toEqual({ status: 200, body: "v2" });
+      expect(app.lines.find((l) => l.msg === "listening")).toMatchObject({
+        config: { version: "v2", shutdownDelayMs: 300, observe },
+      });
 
-    // In flight for sure: the upstream holds the request flaskapp's /fetch sent it.
-    const held = await heldUpstream();
-    const inFlight = get(app.port, held.url);
-    const upstreamReply = await held.arrived;
-    app.child.kill("SIGTERM");
-    await eventually(() => app.lines.some((l) => l.signal === "SIGTERM"));
-    expect((await get(app.port, "/readyz")).status).toBe(503);
-    expect(await get(app.port, "/healthz")).toEqual({ status: 200, body: "ok" });
+      // In flight for sure: the upstream holds the request flaskapp's /fetch sent it.
+      const held = await heldUpstream();
+      const inFlight = get(app.port, held.url);
+      const upstreamReply = await held.arrived;
+      app.child.kill("SIGTERM");
+      await eventually(() => app.lines.some((l) => l.signal === "SIGTERM"));
+      expect((await get(app.port, "/readyz")).status).toBe(503);
+      expect(await get(app.port, "/healthz")).toEqual({ status: 200, body: "ok" });
 
-    upstreamReply.end("finished");
-    expect(await inFlight).toEqual({ status: 200, body: "finished" });
-    expect(await app.exited).toBe(0);
-    const messages = app.lines.map((l) => l.msg);
-    expect(messages).toContain("shutdown complete");
-    // Idle keep-alive connections were closed, not waited out.
-    expect(messages.some((m) => String(m).startsWith("drain timeout"))).toBe(false);
-    expect(app.lines.find((l) => l.route === "/fetch")).toMatchObject({ status: 200 });
-  });
+      upstreamReply.end("finished");
+      expect(await inFlight).toEqual({ status: 200, body: "finished" });
+      expect(await app.exited).toBe(0);
+      const messages = app.lines.map((l) => l.msg);
+      expect(messages).toContain("shutdown complete");
+      // Idle keep-alive connections were closed, not waited out.
+      expect(messages.some((m) => String(m).startsWith("drain timeout"))).toBe(false);
+      expect(app.lines.find((l) => l.route === "/fetch")).toMatchObject({ status: 200 });
+    },
+  );
 
   it("bounds draining by DRAIN_TIMEOUT and still exits 0", async () => {
     const app = await start({ SHUTDOWN_DELAY: "0ms", DRAIN_TIMEOUT: "200ms" });
@@ -218,25 +232,38 @@ describe("the bundle's first fetch", () => {
   it.each([
     ["directly", false],
     ["through FETCH_PROXY", true],
-  ])("%s loads undici's one dispatcher, and not node:tls, crypto, http2, zlib or web streams with the rest of undici", async (_how, viaProxy) => {
-    const up = await upstream((req, res) => res.end(`saw ${req.url}`));
-    const builtins = builtinsAtExit(mkdtempSync(join(dir, "builtins-")));
-    const app = await start({ SHUTDOWN_DELAY: "0s", ...(viaProxy ? { FETCH_PROXY: up.url } : {}) }, "127.0.0.1", ["--require", builtins.preload]);
-    const target = viaProxy ? "http://flaskapp.test/x" : `${up.url}/x`;
-    expect(await get(app.port, `/fetch?url=${encodeURIComponent(target)}`)).toEqual({ status: 200, body: viaProxy ? "saw http://flaskapp.test/x" : "saw /x" });
-    app.child.kill("SIGTERM");
-    expect(await app.exited).toBe(0);
-    const loaded = builtins.loaded();
-    expect(loaded).toContain("NativeModule net");
-    expect(loaded.filter((name) => UNNEEDED_FOR_PLAIN_HTTP.test(name))).toEqual([]);
-  });
+  ])(
+    "%s loads undici's one dispatcher, and not node:tls, crypto, http2, zlib or web streams with the rest of undici",
+    async (_how, viaProxy) => {
+      const up = await upstream((req, res) => res.end(`saw ${req.url}`));
+      const builtins = builtinsAtExit(mkdtempSync(join(dir, "builtins-")));
+      const app = await start({ SHUTDOWN_DELAY: "0s", ...(viaProxy ? { FETCH_PROXY: up.url } : {}) }, "127.0.0.1", [
+        "--require",
+        builtins.preload,
+      ]);
+      const target = viaProxy ? "http://flaskapp.test/x" : `${up.url}/x`;
+      expect(await get(app.port, `/fetch?url=${encodeURIComponent(target)}`)).toEqual({
+        status: 200,
+        body: viaProxy ? "saw http://flaskapp.test/x" : "saw /x",
+      });
+      app.child.kill("SIGTERM");
+      expect(await app.exited).toBe(0);
+      const loaded = builtins.loaded();
+      expect(loaded).toContain("NativeModule net");
+      expect(loaded.filter((name) => UNNEEDED_FOR_PLAIN_HTTP.test(name))).toEqual([]);
+    },
+  );
 });
 
 describe("npm start", () => {
   it("listens on loopback only (127.0.0.1) when HOST is unset", async () => {
     const env: Record<string, string | undefined> = { ...process.env, PORT: "0", SHUTDOWN_DELAY: "0ms", version: "v2" };
     delete env.HOST;
-    const npm = spawn("npm", ["start", "--silent"], { cwd: new URL("../..", import.meta.url).pathname, env, stdio: ["ignore", "pipe", "pipe"] });
+    const npm = spawn("npm", ["start", "--silent"], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     children.push(npm);
     let out = "";
     npm.stdout.on("data", (data: Buffer) => (out += data.toString()));
@@ -255,29 +282,32 @@ describe("npm start", () => {
     }
   });
 
-  it.each(["SIGTERM", "SIGINT"] as const)("%s to npm's pid stops flaskapp and leaves no process behind", async (signal) => {
-    const npm = spawn("npm", ["start", "--silent"], {
-      cwd: new URL("../..", import.meta.url).pathname,
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0ms", version: "v2" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(npm);
-    let out = "";
-    npm.stdout.on("data", (data: Buffer) => (out += data.toString()));
-    const exited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
-    await eventually(() => out.includes('"msg":"listening"'), 15_000);
-    const below = descendants(npm.pid!);
-    try {
-      const commands = below.map((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
-      expect(commands.some((c) => c.includes("dist/flaskapp.js"))).toBe(true);
-      // exec: the shell npm starts becomes flaskapp, so npm's signal reaches flaskapp itself.
-      expect(commands.some((c) => /^(\/bin\/)?sh /.test(c))).toBe(false);
-      process.kill(npm.pid!, signal);
-      await exited;
-      expect(out).toContain('"msg":"shutdown complete"');
-      expect(below.filter(alive)).toEqual([]);
-    } finally {
-      for (const pid of below.filter(alive)) process.kill(pid, "SIGKILL");
-    }
-  });
+  it.each(["SIGTERM", "SIGINT"] as const)(
+    "%s to npm's pid stops flaskapp and leaves no process behind",
+    async (signal) => {
+      const npm = spawn("npm", ["start", "--silent"], {
+        cwd: new URL("../..", import.meta.url).pathname,
+        env: { ...process.env, PORT: "0", HOST: "127.0.0.1", SHUTDOWN_DELAY: "0ms", version: "v2" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      children.push(npm);
+      let out = "";
+      npm.stdout.on("data", (data: Buffer) => (out += data.toString()));
+      const exited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
+      await eventually(() => out.includes('"msg":"listening"'), 15_000);
+      const below = descendants(npm.pid!);
+      try {
+        const commands = below.map((pid) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
+        expect(commands.some((c) => c.includes("dist/flaskapp.js"))).toBe(true);
+        // exec: the shell npm starts becomes flaskapp, so npm's signal reaches flaskapp itself.
+        expect(commands.some((c) => /^(\/bin\/)?sh /.test(c))).toBe(false);
+        process.kill(npm.pid!, signal);
+        await exited;
+        expect(out).toContain('"msg":"shutdown complete"');
+        expect(below.filter(alive)).toEqual([]);
+      } finally {
+        for (const pid of below.filter(alive)) process.kill(pid, "SIGKILL");
+      }
+    },
+  );
 });

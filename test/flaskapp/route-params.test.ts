@@ -13,9 +13,12 @@ describe("samplePath", () => {
     expect(samplePath(template)).toBe(sample);
   });
 
-  it.each(["/", "/readyz", "/fetch_with_header", "/a:", "/a/:/b", "/:9"])("%s has no parameter: undefined", (template) => {
-    expect(samplePath(template)).toBeUndefined();
-  });
+  it.each(["/", "/readyz", "/fetch_with_header", "/a:", "/a/:/b", "/:9"])(
+    "%s has no parameter: undefined",
+    (template) => {
+      expect(samplePath(template)).toBeUndefined();
+    },
+  );
 });
 
 interface Layer {
@@ -23,13 +26,16 @@ interface Layer {
   match(path: string): { params: Record<string, string> } | false;
 }
 const stackOf = (router: unknown): Layer[] => (router as { stack: Layer[] }).stack;
-const parameterized = (stack: Layer[]): Layer[] => stack.filter((layer) => typeof layer.route?.path === "string" && (layer.route.path as string).includes(":"));
+const parameterized = (stack: Layer[]): Layer[] =>
+  stack.filter((layer) => typeof layer.route?.path === "string" && (layer.route.path as string).includes(":"));
 
 describe("primeRouteParams", () => {
   it("matches every parameterized route of the app, each with its parameter filled", () => {
     const { app } = makeApp();
     const layers = parameterized(stackOf(app.router));
-    expect(layers.map((layer) => layer.route!.path)).toEqual(expect.arrayContaining(["/env/:name", "/headers/:name", "/status/:code", "/delay/:seconds"]));
+    expect(layers.map((layer) => layer.route!.path)).toEqual(
+      expect.arrayContaining(["/env/:name", "/headers/:name", "/status/:code", "/delay/:seconds"]),
+    );
     for (const layer of layers) {
       const match = layer.match(samplePath(layer.route!.path as string)!);
       expect(match, String(layer.route!.path)).not.toBe(false);
@@ -50,7 +56,10 @@ describe("primeRouteParams", () => {
     ["null", null],
     ["a router without a stack", {}],
     ["a stack that is not an array", { stack: "layers" }],
-    ["layers without a route or a match function", { stack: [null, {}, { route: { path: "/env/:name" } }, { route: { path: 7 }, match: () => true }] }],
+    [
+      "layers without a route or a match function",
+      { stack: [null, {}, { route: { path: "/env/:name" } }, { route: { path: 7 }, match: () => true }] },
+    ],
   ])("leaves %s alone: 0, no error", (_what, router) => {
     expect(primeRouteParams(router)).toBe(0);
   });

@@ -18,7 +18,7 @@ function expectProblem(res: request.Response, status: number, detail: string | R
 }
 
 describe("/env/:name", () => {
-  const processEnv = { version: "v2", EMPTY: "", SECRET: "s3cr3t", "ünï": "code", MULTI: "a\nb " };
+  const processEnv = { version: "v2", EMPTY: "", SECRET: "s3cr3t", ünï: "code", MULTI: "a\nb " };
   it.each([
     ["/env/version", {}, "v2"],
     ["/env/EMPTY", {}, ""],
@@ -108,7 +108,13 @@ describe("/headers", () => {
 
 describe("/headers/:name", () => {
   it.each([
-    ["a header that arrived, any case", "/headers/X-Lesson", { "x-lesson": "header-manipulation" }, 200, "header-manipulation"],
+    [
+      "a header that arrived, any case",
+      "/headers/X-Lesson",
+      { "x-lesson": "header-manipulation" },
+      200,
+      "header-manipulation",
+    ],
     ["an empty value", "/headers/x-empty", { "x-empty": "" }, 200, ""],
     ["a header that did not arrive", "/headers/x-debug", {}, 404, /request header "x-debug" did not arrive/],
     ["a name every object has", "/headers/constructor", {}, 404, /request header "constructor" did not arrive/],
@@ -241,7 +247,9 @@ describe("/metrics", () => {
     expect(res.text).toContain('http_requests_total{method="GET",route="/env/:name",status="404"} 1');
     expect(res.text).toContain('http_requests_total{method="GET",route="unmatched",status="404"} 1');
     expect(res.text).toContain('http_requests_total{method="POST",route="/headers",status="405"} 1');
-    expect(res.text).toContain('http_request_duration_seconds_bucket{le="0.005",route="/env/:name",status_class="2xx"}');
+    expect(res.text).toContain(
+      'http_request_duration_seconds_bucket{le="0.005",route="/env/:name",status_class="2xx"}',
+    );
     expect(res.text).toContain('http_request_duration_seconds_count{route="/env/:name",status_class="4xx"} 1');
     expect(res.text).not.toContain("/no/such/path");
     expect(res.text).toContain("process_cpu_seconds_total");
@@ -306,7 +314,12 @@ describe("request log", () => {
     const app = createApp(configFrom({}), { logger, env: { version: "v2" }, lifecycle: { shuttingDown: false } });
     const before = Date.now();
     // The host and path change, come back and carry characters JSON escapes: each line has its own.
-    for (const [path, host] of [["/env/version?x=1", "flaskapp"], ["/env/version", 'a"b\\c'], ["/nowhere", "flaskapp"], ["/env/version", "flaskapp"]] as const) {
+    for (const [path, host] of [
+      ["/env/version?x=1", "flaskapp"],
+      ["/env/version", 'a"b\\c'],
+      ["/nowhere", "flaskapp"],
+      ["/env/version", "flaskapp"],
+    ] as const) {
       await request(app).get(path).set("host", host).set("x-request-id", `req-${lines.length}`);
     }
     const after = Date.now();
@@ -319,13 +332,22 @@ describe("request log", () => {
     ]);
     for (const line of lines) {
       // level, time, the logger's bindings (pid, hostname) and msg are pino's own; the rest are the request's fields.
-      const { level, time, pid, hostname, msg, ...fields } = JSON.parse(line) as { level: number; time: number; pid: number; hostname: string; msg: string };
+      const { level, time, pid, hostname, msg, ...fields } = JSON.parse(line) as {
+        level: number;
+        time: number;
+        pid: number;
+        hostname: string;
+        msg: string;
+      };
       expect([pid, hostname]).toEqual([process.pid, expect.any(String)]);
       expect([level, msg]).toEqual([30, "request"]);
       expect(time).toBeGreaterThanOrEqual(before);
       expect(time).toBeLessThanOrEqual(after);
       const expected: string[] = [];
-      pino({ level: "info", timestamp: () => `,"time":${time}` }, { write: (l: string) => void expected.push(l) }).info(fields, "request");
+      pino({ level: "info", timestamp: () => `,"time":${time}` }, { write: (l: string) => void expected.push(l) }).info(
+        fields,
+        "request",
+      );
       expect(line).toBe(expected[0]);
     }
   });
@@ -386,9 +408,12 @@ describe("FAIL_STATUS", () => {
     else expectProblem(res, 503, "this pod fails on purpose (FAIL_STATUS=503)");
   });
 
-  it.each(["/healthz", "/readyz", "/metrics"])("FAIL_STATUS=500 leaves %s alone: 200, so only the mesh takes the pod out", async (path) => {
-    expect((await request(makeApp({ FAIL_STATUS: "500" }).app).get(path)).status).toBe(200);
-  });
+  it.each(["/healthz", "/readyz", "/metrics"])(
+    "FAIL_STATUS=500 leaves %s alone: 200, so only the mesh takes the pod out",
+    async (path) => {
+      expect((await request(makeApp({ FAIL_STATUS: "500" }).app).get(path)).status).toBe(200);
+    },
+  );
 
   it("logs and counts the failed requests under their route like any other", async () => {
     const { app, logs } = makeApp({ FAIL_STATUS: "599" });
@@ -429,7 +454,9 @@ describe("x-flaskapp-version", () => {
   it("names this pod's version when /fetch relays another pod's body", async () => {
     const v1 = await listen(makeApp({ version: "v1" }, { version: "v1" }).app);
     try {
-      const res = await request(makeApp().app).get("/fetch").query({ url: `${v1.url}/env/version` });
+      const res = await request(makeApp().app)
+        .get("/fetch")
+        .query({ url: `${v1.url}/env/version` });
       expect([res.status, res.text, res.headers["x-flaskapp-version"]]).toEqual([200, "v1", "v2"]);
     } finally {
       await v1.close();

@@ -39,7 +39,11 @@ describe("MAX_CONNECTIONS", () => {
       }
       expect(await rawRequest(app.port, "GET /healthz HTTP/1.1\r\nHost: flaskapp\r\n\r\n")).toBe(0);
       await eventually(() => app.logs.some((l) => l.msg === "connections refused: MAX_CONNECTIONS reached"));
-      expect(app.logs.find((l) => l.msg === "connections refused: MAX_CONNECTIONS reached")).toMatchObject({ level: 40, dropped: 1, maxConnections: 2 });
+      expect(app.logs.find((l) => l.msg === "connections refused: MAX_CONNECTIONS reached")).toMatchObject({
+        level: 40,
+        dropped: 1,
+        maxConnections: 2,
+      });
     } finally {
       for (const agent of held) agent.destroy();
     }
@@ -85,7 +89,9 @@ describe("the request and response objects", () => {
       arrived.push([Object.getPrototypeOf(req) === app.request, Object.getPrototypeOf(res) === app.response]);
     });
     running = await onLoopback(server, () => server.closeAllConnections());
-    expect(await rawRequest(running.port, "GET /env/version HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n")).toBe(200);
+    expect(
+      await rawRequest(running.port, "GET /env/version HTTP/1.1\r\nHost: flaskapp\r\nConnection: close\r\n\r\n"),
+    ).toBe(200);
     expect(arrived).toEqual([[true, true]]);
   });
 
@@ -134,7 +140,10 @@ describe("HEADERS_TIMEOUT and REQUEST_TIMEOUT", () => {
 
   it.each([
     ["a connection that sends nothing", [] as string[]],
-    ["a request whose headers trickle in and never end", ["GET /env/version HTTP/1.1\r\nHost: flaskapp\r\n", ...headerLines]],
+    [
+      "a request whose headers trickle in and never end",
+      ["GET /env/version HTTP/1.1\r\nHost: flaskapp\r\n", ...headerLines],
+    ],
     ["a request line sent a byte at a time", [..."GET /env/version HTTP/1.1\r\nHost: flaskapp"]],
   ])("%s gets 408 and is closed HEADERS_TIMEOUT after it opened, not before", async (_name, parts) => {
     const app = await serve({ HEADERS_TIMEOUT: `${TIMEOUT_MS}ms`, REQUEST_TIMEOUT: "10s" });
@@ -147,7 +156,14 @@ describe("HEADERS_TIMEOUT and REQUEST_TIMEOUT", () => {
   it("serves a request whose headers trickle in for longer than a check interval, inside HEADERS_TIMEOUT", async () => {
     // 6 parts 100 ms apart: the headers are complete after about 500 ms, with room for a loaded machine.
     const app = await serve({ HEADERS_TIMEOUT: "2s" });
-    const parts = ["GET /env/version HTTP/1.1\r\n", "Host: flaskapp\r\n", "x-a: 1\r\n", "x-b: 2\r\n", "Connection: close\r\n", "\r\n"];
+    const parts = [
+      "GET /env/version HTTP/1.1\r\n",
+      "Host: flaskapp\r\n",
+      "x-a: 1\r\n",
+      "x-b: 2\r\n",
+      "Connection: close\r\n",
+      "\r\n",
+    ];
     const { reply } = await trickle(app.port, parts, 100);
     expect(reply).toMatch(/^HTTP\/1\.1 200 /);
     expect(reply.endsWith("v2")).toBe(true);
@@ -157,7 +173,11 @@ describe("HEADERS_TIMEOUT and REQUEST_TIMEOUT", () => {
     // The headers go in one write, well inside HEADERS_TIMEOUT; the body a byte every 20 ms, for 4 s.
     const app = await serve({ HEADERS_TIMEOUT: `${TIMEOUT_MS}ms`, REQUEST_TIMEOUT: `${2 * TIMEOUT_MS}ms` });
     const body = Array.from({ length: 200 }, () => "x");
-    const { reply, closedAfterMs } = await trickle(app.port, ["POST /status/200 HTTP/1.1\r\nHost: flaskapp\r\nContent-Length: 200\r\n\r\n", ...body], 20);
+    const { reply, closedAfterMs } = await trickle(
+      app.port,
+      ["POST /status/200 HTTP/1.1\r\nHost: flaskapp\r\nContent-Length: 200\r\n\r\n", ...body],
+      20,
+    );
     // flaskapp answered /status at once; the body that never finished still frees the connection.
     expect(reply).toMatch(/^HTTP\/1\.1 200 /);
     expect(closedAfterMs).toBeGreaterThanOrEqual(2 * TIMEOUT_MS - 5);
@@ -169,9 +189,12 @@ describe("HEADERS_TIMEOUT and REQUEST_TIMEOUT", () => {
     [300, 30],
     [10_000, 1000],
     [3_600_000, 1000],
-  ])("looks for late requests every tenth of HEADERS_TIMEOUT (%d ms: every %d ms), from 10 ms to 1 s", (timeout, interval) => {
-    expect(checkingIntervalMs(timeout)).toBe(interval);
-  });
+  ])(
+    "looks for late requests every tenth of HEADERS_TIMEOUT (%d ms: every %d ms), from 10 ms to 1 s",
+    (timeout, interval) => {
+      expect(checkingIntervalMs(timeout)).toBe(interval);
+    },
+  );
 });
 
 describe("the probe listener (PROBE_PORT)", () => {
@@ -209,10 +232,12 @@ describe("the probe listener (PROBE_PORT)", () => {
   async function idle(port: number, count: number): Promise<Socket[]> {
     const sockets: Socket[] = [];
     for (let i = 0; i < count; i++) {
-      sockets.push(await new Promise<Socket>((resolve, reject) => {
-        const socket = connect(port, "127.0.0.1", () => resolve(socket));
-        socket.on("error", reject);
-      }));
+      sockets.push(
+        await new Promise<Socket>((resolve, reject) => {
+          const socket = connect(port, "127.0.0.1", () => resolve(socket));
+          socket.on("error", reject);
+        }),
+      );
     }
     return sockets;
   }
@@ -230,7 +255,10 @@ describe("the probe listener (PROBE_PORT)", () => {
       const heldProbes = await idle(probes.port, 2);
       expect(await rawRequest(probes.port, "GET /healthz HTTP/1.1\r\nHost: flaskapp\r\n\r\n")).toBe(0);
       await eventually(() => logs.some((l) => l.msg === "connections refused: PROBE_MAX_CONNECTIONS reached"));
-      expect(logs.find((l) => l.msg === "connections refused: PROBE_MAX_CONNECTIONS reached")).toMatchObject({ level: 40, probeMaxConnections: 2 });
+      expect(logs.find((l) => l.msg === "connections refused: PROBE_MAX_CONNECTIONS reached")).toMatchObject({
+        level: 40,
+        probeMaxConnections: 2,
+      });
       for (const socket of heldProbes) socket.destroy();
     } finally {
       for (const socket of held) socket.destroy();

@@ -179,7 +179,13 @@ function checkWorkloadSelectors(templates: readonly PodTemplate[]): Finding[] {
   return templates.flatMap(({ owner, labels }): Finding[] => {
     const selector = owner.spec?.selector as LabelSelector | undefined;
     if (selector === undefined || (selector.matchLabels === undefined && selector.matchExpressions === undefined)) {
-      return [{ rule: "deployment-selector", object: objectId(owner), message: "has no spec.selector (required since apps/v1)" }];
+      return [
+        {
+          rule: "deployment-selector",
+          object: objectId(owner),
+          message: "has no spec.selector (required since apps/v1)",
+        },
+      ];
     }
     if (!selectorMatches(selector, labels)) {
       return [
@@ -258,7 +264,9 @@ function routeDestinations(vs: K8sObject): Destination[] {
   return routes.flatMap((route) => [
     ...((route.route ?? []) as { destination?: Destination }[]).flatMap((r) => (r.destination ? [r.destination] : [])),
     ...(route.mirror ? [route.mirror as Destination] : []),
-    ...((route.mirrors ?? []) as { destination?: Destination }[]).flatMap((m) => (m.destination ? [m.destination] : [])),
+    ...((route.mirrors ?? []) as { destination?: Destination }[]).flatMap((m) =>
+      m.destination ? [m.destination] : [],
+    ),
   ]);
 }
 
@@ -271,7 +279,13 @@ function checkRoutes(
     routeDestinations(vs).flatMap(({ host, subset }): Finding[] => {
       const service = findService(services, host, namespaceOf(vs));
       if (service === undefined) {
-        return [{ rule: "route-host", object: objectId(vs), message: `destination host ${host} is not a Service in the render${hostHint(host)}` }];
+        return [
+          {
+            rule: "route-host",
+            object: objectId(vs),
+            message: `destination host ${host} is not a Service in the render${hostHint(host)}`,
+          },
+        ];
       }
       if (subset === undefined) return [];
       const subsetExists = destinationRules.some(
@@ -281,44 +295,66 @@ function checkRoutes(
       );
       return subsetExists
         ? []
-        : [{ rule: "route-subset", object: objectId(vs), message: `subset ${subset} of ${host} is defined by no DestinationRule for that host` }];
+        : [
+            {
+              rule: "route-subset",
+              object: objectId(vs),
+              message: `subset ${subset} of ${host} is defined by no DestinationRule for that host`,
+            },
+          ];
     }),
   );
 }
 
 /** Each subset must pick the pods of exactly one workload: one version, as subsets mean. */
-function checkSubsets(destinationRules: readonly K8sObject[], services: readonly K8sObject[], templates: readonly PodTemplate[]): Finding[] {
+function checkSubsets(
+  destinationRules: readonly K8sObject[],
+  services: readonly K8sObject[],
+  templates: readonly PodTemplate[],
+): Finding[] {
   return destinationRules.flatMap((dr): Finding[] => {
     const host: string = dr.spec?.host ?? "";
     const service = findService(services, host, namespaceOf(dr));
     if (service === undefined) {
-      return [{ rule: "route-host", object: objectId(dr), message: `host ${host} is not a Service in the render${hostHint(host)}` }];
+      return [
+        {
+          rule: "route-host",
+          object: objectId(dr),
+          message: `host ${host} is not a Service in the render${hostHint(host)}`,
+        },
+      ];
     }
     const pods = servicePods(service, templates);
-    return ((dr.spec?.subsets ?? []) as { name: string; labels?: Labels }[]).flatMap(({ name, labels = {} }): Finding[] => {
-      const selected = pods.filter((p) => labelsMatch(labels, p.labels));
-      const owners = selected.map((p) => objectId(p.owner));
-      // Several workloads of one version are fine (the outlier lesson adds a faulty v1); pods of several versions are not.
-      const versions = new Set(selected.map(versionOf));
-      if (owners.length === 1 || (owners.length > 1 && versions.size === 1)) return [];
-      if (owners.length === 0) {
-        const seen = pods.map((p) => `${objectId(p.owner)} has {${formatLabels(pick(p.labels, Object.keys(labels)))}}`);
+    return ((dr.spec?.subsets ?? []) as { name: string; labels?: Labels }[]).flatMap(
+      ({ name, labels = {} }): Finding[] => {
+        const selected = pods.filter((p) => labelsMatch(labels, p.labels));
+        const owners = selected.map((p) => objectId(p.owner));
+        // Several workloads of one version are fine (the outlier lesson adds a faulty v1); pods of several versions are not.
+        const versions = new Set(selected.map(versionOf));
+        if (owners.length === 1 || (owners.length > 1 && versions.size === 1)) return [];
+        if (owners.length === 0) {
+          const seen = pods.map(
+            (p) => `${objectId(p.owner)} has {${formatLabels(pick(p.labels, Object.keys(labels)))}}`,
+          );
+          return [
+            {
+              rule: "subset-pods",
+              object: objectId(dr),
+              message:
+                `subset ${name} {${formatLabels(labels)}} selects no pods of Service ${host}` +
+                (seen.length ? ` (${seen.join("; ")})` : ""),
+            },
+          ];
+        }
         return [
           {
             rule: "subset-pods",
             object: objectId(dr),
-            message: `subset ${name} {${formatLabels(labels)}} selects no pods of Service ${host}` + (seen.length ? ` (${seen.join("; ")})` : ""),
+            message: `subset ${name} {${formatLabels(labels)}} selects the pods of ${owners.length} workloads running versions ${[...versions].join(", ")} (${owners.join(", ")}), not one version`,
           },
         ];
-      }
-      return [
-        {
-          rule: "subset-pods",
-          object: objectId(dr),
-          message: `subset ${name} {${formatLabels(labels)}} selects the pods of ${owners.length} workloads running versions ${[...versions].join(", ")} (${owners.join(", ")}), not one version`,
-        },
-      ];
-    });
+      },
+    );
   });
 }
 
@@ -344,27 +380,56 @@ interface ObjectRef {
 /** Every Service an HTTPRoute sends (or mirrors) traffic to, with where it says so. */
 function httpRouteBackends(route: K8sObject): { ref: ObjectRef; field: string }[] {
   return ((route.spec?.rules ?? []) as any[]).flatMap((rule, i) => [
-    ...((rule.backendRefs ?? []) as ObjectRef[]).map((ref, j) => ({ ref, field: `spec.rules[${i}].backendRefs[${j}]` })),
-    ...((rule.filters ?? []) as any[]).flatMap((f, j) => (f.requestMirror?.backendRef ? [{ ref: f.requestMirror.backendRef as ObjectRef, field: `spec.rules[${i}].filters[${j}].requestMirror.backendRef` }] : [])),
+    ...((rule.backendRefs ?? []) as ObjectRef[]).map((ref, j) => ({
+      ref,
+      field: `spec.rules[${i}].backendRefs[${j}]`,
+    })),
+    ...((rule.filters ?? []) as any[]).flatMap((f, j) =>
+      f.requestMirror?.backendRef
+        ? [
+            {
+              ref: f.requestMirror.backendRef as ObjectRef,
+              field: `spec.rules[${i}].filters[${j}].requestMirror.backendRef`,
+            },
+          ]
+        : [],
+    ),
   ]);
 }
 
 /** An HTTPRoute's parents (a Service for the mesh, or a Gateway) and its backends (Services) must be in the render. */
-function checkHttpRoutes(routes: readonly K8sObject[], services: readonly K8sObject[], gateways: readonly K8sObject[]): Finding[] {
-  const exists = (objects: readonly K8sObject[], name: string, namespace: string) => objects.some((o) => o.metadata.name === name && namespaceOf(o) === namespace);
+function checkHttpRoutes(
+  routes: readonly K8sObject[],
+  services: readonly K8sObject[],
+  gateways: readonly K8sObject[],
+): Finding[] {
+  const exists = (objects: readonly K8sObject[], name: string, namespace: string) =>
+    objects.some((o) => o.metadata.name === name && namespaceOf(o) === namespace);
   return routes.flatMap((route): Finding[] => {
     const parents = ((route.spec?.parentRefs ?? []) as ObjectRef[]).flatMap((ref, i): Finding[] => {
       const namespace = ref.namespace ?? namespaceOf(route);
       const isService = (ref.group ?? "gateway.networking.k8s.io") === "" && ref.kind === "Service";
       const kind = isService ? "Service" : (ref.kind ?? "Gateway");
       if (exists(isService ? services : gateways, ref.name, namespace)) return [];
-      return [{ rule: "route-parent", object: objectId(route), message: `spec.parentRefs[${i}]: ${kind} ${namespace}/${ref.name} is not in the render` }];
+      return [
+        {
+          rule: "route-parent",
+          object: objectId(route),
+          message: `spec.parentRefs[${i}]: ${kind} ${namespace}/${ref.name} is not in the render`,
+        },
+      ];
     });
     const backends = httpRouteBackends(route).flatMap(({ ref, field }): Finding[] => {
       if ((ref.group ?? "") !== "" || (ref.kind ?? "Service") !== "Service") return [];
       const namespace = ref.namespace ?? namespaceOf(route);
       if (exists(services, ref.name, namespace)) return [];
-      return [{ rule: "route-host", object: objectId(route), message: `${field}: Service ${namespace}/${ref.name} is not in the render` }];
+      return [
+        {
+          rule: "route-host",
+          object: objectId(route),
+          message: `${field}: Service ${namespace}/${ref.name} is not in the render`,
+        },
+      ];
     });
     return [...parents, ...backends];
   });
@@ -377,7 +442,11 @@ function checkDeprecatedFields(rules: readonly K8sObject[]): Finding[] {
     for (const [key, value] of Object.entries(node)) {
       const advice = deprecatedField([...path, key].join("."), value);
       if (advice !== undefined) {
-        findings.push({ rule: "deprecated-field", object: objectId(obj), message: `${[...path, key].join(".")}: ${advice}` });
+        findings.push({
+          rule: "deprecated-field",
+          object: objectId(obj),
+          message: `${[...path, key].join(".")}: ${advice}`,
+        });
       }
       walk(obj, value, [...path, key]);
     }
@@ -388,7 +457,8 @@ function checkDeprecatedFields(rules: readonly K8sObject[]): Finding[] {
 
 // ---- ambient mode ----
 
-const labelsOf = (obj: K8sObject): Record<string, string> => (obj.metadata as { labels?: Record<string, string> }).labels ?? {};
+const labelsOf = (obj: K8sObject): Record<string, string> =>
+  (obj.metadata as { labels?: Record<string, string> }).labels ?? {};
 
 /**
  * Ambient mode (istio.io/dataplane-mode: ambient): no sidecar injection beside it; every waypoint
@@ -397,21 +467,46 @@ const labelsOf = (obj: K8sObject): Record<string, string> => (obj.metadata as { 
  */
 function checkAmbient(objects: readonly K8sObject[], gateways: readonly K8sObject[]): Finding[] {
   const findings: Finding[] = [];
-  for (const ns of objects.filter((o) => isKind(o, "", "Namespace") && labelsOf(o)["istio.io/dataplane-mode"] === "ambient")) {
-    if (labelsOf(ns)["istio-injection"] !== undefined) findings.push({ rule: "ambient-namespace", object: objectId(ns), message: "has istio-injection beside istio.io/dataplane-mode: ambient; pods that get a sidecar are left out of ambient" });
+  for (const ns of objects.filter(
+    (o) => isKind(o, "", "Namespace") && labelsOf(o)["istio.io/dataplane-mode"] === "ambient",
+  )) {
+    if (labelsOf(ns)["istio-injection"] !== undefined)
+      findings.push({
+        rule: "ambient-namespace",
+        object: objectId(ns),
+        message:
+          "has istio-injection beside istio.io/dataplane-mode: ambient; pods that get a sidecar are left out of ambient",
+      });
   }
   const waypoints = gateways.filter((g) => g.spec?.gatewayClassName === "istio-waypoint");
   for (const wp of waypoints) {
     const listeners = (wp.spec?.listeners ?? []) as { port?: number; protocol?: string }[];
-    if (!listeners.some((l) => l.protocol === "HBONE" && l.port === 15008)) findings.push({ rule: "waypoint", object: objectId(wp), message: "spec.listeners: a waypoint needs protocol HBONE on port 15008" });
+    if (!listeners.some((l) => l.protocol === "HBONE" && l.port === 15008))
+      findings.push({
+        rule: "waypoint",
+        object: objectId(wp),
+        message: "spec.listeners: a waypoint needs protocol HBONE on port 15008",
+      });
     const forTraffic = labelsOf(wp)["istio.io/waypoint-for"];
-    if (forTraffic !== undefined && !["service", "workload", "all", "none"].includes(forTraffic)) findings.push({ rule: "waypoint", object: objectId(wp), message: `istio.io/waypoint-for ${forTraffic}: expected service, workload, all or none` });
+    if (forTraffic !== undefined && !["service", "workload", "all", "none"].includes(forTraffic))
+      findings.push({
+        rule: "waypoint",
+        object: objectId(wp),
+        message: `istio.io/waypoint-for ${forTraffic}: expected service, workload, all or none`,
+      });
   }
   for (const obj of objects.filter((o) => isKind(o, "", "Service") || isKind(o, "", "Namespace"))) {
     const name = labelsOf(obj)["istio.io/use-waypoint"];
     if (name === undefined || name === "none") continue;
-    const namespace = labelsOf(obj)["istio.io/use-waypoint-namespace"] ?? (obj.kind === "Namespace" ? obj.metadata.name : namespaceOf(obj));
-    if (!waypoints.some((w) => w.metadata.name === name && namespaceOf(w) === namespace)) findings.push({ rule: "use-waypoint", object: objectId(obj), message: `istio.io/use-waypoint names ${namespace}/${name}, which is no waypoint (Gateway of class istio-waypoint) of the render` });
+    const namespace =
+      labelsOf(obj)["istio.io/use-waypoint-namespace"] ??
+      (obj.kind === "Namespace" ? obj.metadata.name : namespaceOf(obj));
+    if (!waypoints.some((w) => w.metadata.name === name && namespaceOf(w) === namespace))
+      findings.push({
+        rule: "use-waypoint",
+        object: objectId(obj),
+        message: `istio.io/use-waypoint names ${namespace}/${name}, which is no waypoint (Gateway of class istio-waypoint) of the render`,
+      });
   }
   return findings;
 }
@@ -434,11 +529,13 @@ export function restrictedViolations(podSpec: any, container: any): string[] {
   const added: string[] = own.capabilities?.add ?? [];
   if (added.some((c) => c !== "NET_BIND_SERVICE")) problems.push("capabilities.add may only hold NET_BIND_SERVICE");
   const seccomp = (own.seccompProfile ?? pod.seccompProfile)?.type;
-  if (seccomp !== "RuntimeDefault" && seccomp !== "Localhost") problems.push("seccompProfile.type must be RuntimeDefault or Localhost");
+  if (seccomp !== "RuntimeDefault" && seccomp !== "Localhost")
+    problems.push("seccompProfile.type must be RuntimeDefault or Localhost");
   for (const field of ["hostNetwork", "hostPID", "hostIPC"]) {
     if (podSpec[field] === true) problems.push(`${field} must not be set`);
   }
-  if (((podSpec.volumes ?? []) as any[]).some((v) => v.hostPath !== undefined)) problems.push("hostPath volumes are not allowed");
+  if (((podSpec.volumes ?? []) as any[]).some((v) => v.hostPath !== undefined))
+    problems.push("hostPath volumes are not allowed");
   return problems;
 }
 
@@ -452,7 +549,13 @@ function checkRestricted(templates: readonly PodTemplate[]): Finding[] {
       const problems = restrictedViolations(spec, container);
       return problems.length === 0
         ? []
-        : [{ rule: "restricted" as const, object: objectId(owner), message: `container ${container.name}: ${problems.join("; ")}` }];
+        : [
+            {
+              rule: "restricted" as const,
+              object: objectId(owner),
+              message: `container ${container.name}: ${problems.join("; ")}`,
+            },
+          ];
     }),
   );
 }
@@ -463,11 +566,19 @@ const DEFAULT_GRACE_SECONDS = 30;
 function checkShutdownBudget(templates: readonly PodTemplate[]): Finding[] {
   return templates.flatMap(({ owner, spec }) =>
     (spec.containers ?? []).flatMap((container: any) => {
-      const env = new Map<string, string>(((container.env ?? []) as any[]).filter((e) => typeof e.value === "string").map((e) => [e.name, e.value]));
+      const env = new Map<string, string>(
+        ((container.env ?? []) as any[]).filter((e) => typeof e.value === "string").map((e) => [e.name, e.value]),
+      );
       const delay = env.has("SHUTDOWN_DELAY") ? parseDuration(env.get("SHUTDOWN_DELAY")!) : 0;
       const drain = env.has("DRAIN_TIMEOUT") ? parseDuration(env.get("DRAIN_TIMEOUT")!) : 0;
       if (delay === undefined || drain === undefined) {
-        return [{ rule: "shutdown-budget" as const, object: objectId(owner), message: `container ${container.name}: SHUTDOWN_DELAY or DRAIN_TIMEOUT is not a duration` }];
+        return [
+          {
+            rule: "shutdown-budget" as const,
+            object: objectId(owner),
+            message: `container ${container.name}: SHUTDOWN_DELAY or DRAIN_TIMEOUT is not a duration`,
+          },
+        ];
       }
       const graceMs = (spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS) * 1000;
       return delay + drain < graceMs

@@ -43,12 +43,16 @@ describe("the seed's manifests", () => {
 
   it("report that subset v2 selects no pods because flaskapp-v2's pods carry version v1", () => {
     const messages = about("subset-pods", "DestinationRule/flaskapp").map((f) => f.message);
-    expect(messages).toContainEqual(expect.stringMatching(/^subset v2 \{version: v2\} selects no pods.*Deployment\/flaskapp-v2 has \{version: v1\}/));
+    expect(messages).toContainEqual(
+      expect.stringMatching(/^subset v2 \{version: v2\} selects no pods.*Deployment\/flaskapp-v2 has \{version: v1\}/),
+    );
   });
 
   it("report that subset v1 selects both Deployments", () => {
     const messages = about("subset-pods", "DestinationRule/flaskapp").map((f) => f.message);
-    expect(messages).toContainEqual(expect.stringMatching(/^subset v1 .*Deployment\/flaskapp-v1, Deployment\/flaskapp-v2/));
+    expect(messages).toContainEqual(
+      expect.stringMatching(/^subset v1 .*Deployment\/flaskapp-v1, Deployment\/flaskapp-v2/),
+    );
   });
 
   it("report the sleep Service's port named ssh", () => {

@@ -68,7 +68,11 @@ describe("the lessons, read from their directories", () => {
     expect(LESSONS).toEqual(ISTIO_API);
     expect(Object.keys(GATEWAY_API_CANNOT).sort()).toEqual([...NO_TWIN].sort());
     expect(GATEWAY_API_LESSONS).toEqual(ISTIO_API.filter((l) => !NO_TWIN.includes(l)));
-    expect(allLessons()).toEqual([...ISTIO_API, ...GATEWAY_API_LESSONS.map((l) => `gateway-api/${l}`), ...ambientLessons()]);
+    expect(allLessons()).toEqual([
+      ...ISTIO_API,
+      ...GATEWAY_API_LESSONS.map((l) => `gateway-api/${l}`),
+      ...ambientLessons(),
+    ]);
     expect(sidecarLessons()).toEqual([...ISTIO_API, ...GATEWAY_API_LESSONS.map((l) => `gateway-api/${l}`)]);
   });
 
@@ -86,7 +90,9 @@ describe("the lessons, read from their directories", () => {
 
   it("gives each twin its primary lesson's place and, unless it has its own, its line", () => {
     // Ambient's l4-only, enrol-waypoint and ingress-waypoint twin no lesson: they have a line of their own.
-    const twins = catalog().lessons.filter((l) => !l.track.primary && catalog().lessons.some((p) => p.track.primary && p.base === l.base));
+    const twins = catalog().lessons.filter(
+      (l) => !l.track.primary && catalog().lessons.some((p) => p.track.primary && p.base === l.base),
+    );
     for (const twin of twins) {
       const primary = catalog().lessons.find((l) => l.track.primary && l.base === twin.base)!;
       expect([twin.order, twin.see]).toEqual([primary.order, primary.see]);
@@ -220,7 +226,9 @@ describe("lesson.yaml and track.yaml are read strictly", () => {
     expect(() => parseTrackFile({ order: 1, title: "Istio API", primary: "yes" }, "t.yaml")).toThrow(
       't.yaml: primary: expected true or false, got "yes"',
     );
-    expect(() => parseTrackFile({ order: 3, title: "Ambient", dataPlane: "sidecarless" }, "t.yaml")).toThrow('t.yaml: dataPlane: expected sidecar or ambient, got "sidecarless"');
+    expect(() => parseTrackFile({ order: 3, title: "Ambient", dataPlane: "sidecarless" }, "t.yaml")).toThrow(
+      't.yaml: dataPlane: expected sidecar or ambient, got "sidecarless"',
+    );
     expect(parseTrackFile({ order: 3, title: "Ambient", dataPlane: "ambient" }, "t.yaml").dataPlane).toBe("ambient");
     expect(parseTrackFile({ order: 2, title: "Gateway API" }, "t.yaml").dataPlane).toBe("sidecar");
   });

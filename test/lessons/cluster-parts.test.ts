@@ -8,8 +8,26 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { K8sObject } from "#lessons/core/kustomize.ts";
-import { assessPods, ownerDeployment, podProblem, strayPods, type Pod, type RenderedDeployment } from "#lessons/cluster/kube.ts";
-import { assessRules, contains, deletionGroups, excludeNames, objectResourceOf, objectResources, resourceOf, RuleKindError, ruleResources, rulesOf } from "#lessons/cluster/rules.ts";
+import {
+  assessPods,
+  ownerDeployment,
+  podProblem,
+  strayPods,
+  type Pod,
+  type RenderedDeployment,
+} from "#lessons/cluster/kube.ts";
+import {
+  assessRules,
+  contains,
+  deletionGroups,
+  excludeNames,
+  objectResourceOf,
+  objectResources,
+  resourceOf,
+  RuleKindError,
+  ruleResources,
+  rulesOf,
+} from "#lessons/cluster/rules.ts";
 import type { Lesson } from "#lessons/catalog/lessons.ts";
 import { commandExitCode } from "#lessons/cli/command.ts";
 import { UsageError } from "#common/usage-error.ts";
@@ -43,19 +61,31 @@ describe("a command's exit code (what each command's process exits with)", () =>
   });
 
   it("a usage error: the message, then the usage, exit 2", async () => {
-    expect(await exitOf(async () => Promise.reject(new UsageError("unknown lesson \"canary\"")))).toEqual({ code: EXIT.usage, stderr: `x: unknown lesson "canary"\n${USAGE}\n` });
+    expect(await exitOf(async () => Promise.reject(new UsageError('unknown lesson "canary"')))).toEqual({
+      code: EXIT.usage,
+      stderr: `x: unknown lesson "canary"\n${USAGE}\n`,
+    });
   });
 
   it("any other error: one line and no stack, exit 1", async () => {
-    expect(await exitOf(async () => Promise.reject(new Error("kubectl kustomize failed: no such file")))).toEqual({ code: EXIT.failed, stderr: "x: kubectl kustomize failed: no such file\n" });
+    expect(await exitOf(async () => Promise.reject(new Error("kubectl kustomize failed: no such file")))).toEqual({
+      code: EXIT.failed,
+      stderr: "x: kubectl kustomize failed: no such file\n",
+    });
   });
 
   it("gets the command line it was given", async () => {
     let seen: string[] = [];
-    await commandExitCode("x", USAGE, async (argv) => {
-      seen = argv;
-      return 0;
-    }, ["--dry-run", "weighted"], () => undefined);
+    await commandExitCode(
+      "x",
+      USAGE,
+      async (argv) => {
+        seen = argv;
+        return 0;
+      },
+      ["--dry-run", "weighted"],
+      () => undefined,
+    );
     expect(seen).toEqual(["--dry-run", "weighted"]);
   });
 });
@@ -64,7 +94,16 @@ describe("a plan step", () => {
   it("on a dry run is printed with its note and not run", async () => {
     fake = await FakeCluster.start();
     const { io, out } = planIo(fake.env(), true);
-    expect(await runStep({ argv: ["kubectl", "get", "pods", "-o", "jsonpath={.items[*].metadata.name}"], note: "the pods", timeoutMs: 1000 }, io)).toBeUndefined();
+    expect(
+      await runStep(
+        {
+          argv: ["kubectl", "get", "pods", "-o", "jsonpath={.items[*].metadata.name}"],
+          note: "the pods",
+          timeoutMs: 1000,
+        },
+        io,
+      ),
+    ).toBeUndefined();
     expect(out()).toBe("$ kubectl get pods -o 'jsonpath={.items[*].metadata.name}'   # the pods\n");
     expect(fake.calls()).toEqual([]);
   });
@@ -75,10 +114,17 @@ describe("a plan step", () => {
     fake.hangs = (call) => call.argv[0] === "rollout";
     const { io } = planIo(fake.env());
     const started = Date.now();
-    const stopped = runStep({ argv: ["kubectl", "rollout", "status", "deployment/sleep", "-n", "istio-lessons"], timeoutMs: 400 }, io);
-    await expect(stopped).rejects.toThrow(/^`kubectl rollout status deployment\/sleep \.\.\.` failed \(exit code -1\): kubectl: stopped after 400 ms$/);
+    const stopped = runStep(
+      { argv: ["kubectl", "rollout", "status", "deployment/sleep", "-n", "istio-lessons"], timeoutMs: 400 },
+      io,
+    );
+    await expect(stopped).rejects.toThrow(
+      /^`kubectl rollout status deployment\/sleep \.\.\.` failed \(exit code -1\): kubectl: stopped after 400 ms$/,
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
-    await expect(runStep({ argv: ["kind", "get", "clusters"], timeoutMs: 5_000 }, io)).resolves.toMatchObject({ code: 0 });
+    await expect(runStep({ argv: ["kind", "get", "clusters"], timeoutMs: 5_000 }, io)).resolves.toMatchObject({
+      code: 0,
+    });
   });
 
   it("a program that ignores SIGTERM at its limit gets SIGKILL after the grace period", async () => {
@@ -104,10 +150,17 @@ describe("a plan step", () => {
     const { io } = planIo(fake.env());
     const dir = mkdtempSync(join(tmpdir(), "step-out-"));
     try {
-      await runStep({ argv: ["kubectl", "get", "pods", "-A", "-o", "yaml"], outFile: join(dir, "pods.yaml"), timeoutMs: 5_000 }, io);
+      await runStep(
+        { argv: ["kubectl", "get", "pods", "-A", "-o", "yaml"], outFile: join(dir, "pods.yaml"), timeoutMs: 5_000 },
+        io,
+      );
       const saved = readFileSync(join(dir, "pods.yaml"), "utf8");
       expect(saved).toMatch(/memcache\.go:265\]/);
-      expect(saved.endsWith("The connection to the server localhost:8080 was refused - did you specify the right host or port?\n\n(exit code 1)\n")).toBe(true);
+      expect(
+        saved.endsWith(
+          "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n\n(exit code 1)\n",
+        ),
+      ).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -118,7 +171,9 @@ describe("a plan step", () => {
       'E1125 10:26:32.459942    9182 memcache.go:265] "Unhandled Error" err="couldn\'t get current server API group list: Get \\"http://localhost:8080/api?timeout=32s\\": dial tcp 127.0.0.1:8080: connect: connection refused"\n' +
       "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n" +
       'E1125 10:26:32.461492    9182 memcache.go:265] "Unhandled Error" err="..."\n';
-    expect(lastError({ code: 1, stdout: "", stderr })).toBe("The connection to the server localhost:8080 was refused - did you specify the right host or port?");
+    expect(lastError({ code: 1, stdout: "", stderr })).toBe(
+      "The connection to the server localhost:8080 was refused - did you specify the right host or port?",
+    );
     expect(lastError({ code: 1, stdout: "✔ Istiod installed\n", stderr: "" })).toBe("✔ Istiod installed");
     expect(lastError({ code: 2, stdout: "", stderr: "" })).toBe("exit code 2");
   });
@@ -130,12 +185,21 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
     renders = await cachedRenders();
   });
 
-  const rule = (apiVersion: string, kind: string, name: string, spec: object = {}): K8sObject => ({ apiVersion, kind, metadata: { name, namespace: "istio-lessons" }, spec });
+  const rule = (apiVersion: string, kind: string, name: string, spec: object = {}): K8sObject => ({
+    apiVersion,
+    kind,
+    metadata: { name, namespace: "istio-lessons" },
+    spec,
+  });
 
   it("every rule kind of every lesson is one the tooling knows (a new kind must be added to RULE_RESOURCES)", () => {
-    for (const [lesson, objects] of renders) for (const r of rulesOf(objects)) expect(() => resourceOf(r), `${lesson}: ${r.kind}`).not.toThrow();
+    for (const [lesson, objects] of renders)
+      for (const r of rulesOf(objects)) expect(() => resourceOf(r), `${lesson}: ${r.kind}`).not.toThrow();
     // Today's lessons use these two; lessons with other kinds add theirs after them (RULE_RESOURCES order).
-    expect(ruleResources(renders.values()).slice(0, 2)).toEqual(["virtualservices.networking.istio.io", "destinationrules.networking.istio.io"]);
+    expect(ruleResources(renders.values()).slice(0, 2)).toEqual([
+      "virtualservices.networking.istio.io",
+      "destinationrules.networking.istio.io",
+    ]);
   });
 
   it.each([
@@ -151,13 +215,24 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
 
   it("an unknown kind of a rule group is an error naming where to add it; workloads are not rules", () => {
     expect(() => resourceOf(rule("networking.istio.io/v1", "ProxyConfig", "x"))).toThrow(RuleKindError);
-    expect(() => resourceOf(rule("networking.istio.io/v1", "ProxyConfig", "x"))).toThrow("add it to RULE_RESOURCES in lessons/src/cluster/rules.ts");
-    expect(rulesOf([rule("apps/v1", "Deployment", "d"), rule("v1", "Service", "s"), rule("gateway.networking.k8s.io/v1", "HTTPRoute", "r")]).map((r) => r.kind)).toEqual(["HTTPRoute"]);
+    expect(() => resourceOf(rule("networking.istio.io/v1", "ProxyConfig", "x"))).toThrow(
+      "add it to RULE_RESOURCES in lessons/src/cluster/rules.ts",
+    );
+    expect(
+      rulesOf([
+        rule("apps/v1", "Deployment", "d"),
+        rule("v1", "Service", "s"),
+        rule("gateway.networking.k8s.io/v1", "HTTPRoute", "r"),
+      ]).map((r) => r.kind),
+    ).toEqual(["HTTPRoute"]);
   });
 
   it("new kinds join the cleaning as soon as a lesson uses them (a Gateway API lesson, an egress lesson)", () => {
     const gatewayApi = [rule("gateway.networking.k8s.io/v1", "HTTPRoute", "flaskapp")];
-    const egress = [rule("networking.istio.io/v1", "ServiceEntry", "httpbin"), rule("networking.istio.io/v1", "Sidecar", "default")];
+    const egress = [
+      rule("networking.istio.io/v1", "ServiceEntry", "httpbin"),
+      rule("networking.istio.io/v1", "Sidecar", "default"),
+    ];
     const resources = ruleResources([...renders.values(), gatewayApi, egress]);
     expect(resources).toEqual([
       "virtualservices.networking.istio.io",
@@ -171,7 +246,16 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
     // Switching to the Gateway API lesson: everything goes but its HTTPRoute flaskapp; the
     // Gateway API's kinds in deletes of their own (a cluster may not serve them).
     expect(deletionGroups(resources, gatewayApi)).toEqual([
-      { resources: ["virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "gateways.networking.istio.io", "serviceentries.networking.istio.io", "sidecars.networking.istio.io"], keep: [] },
+      {
+        resources: [
+          "virtualservices.networking.istio.io",
+          "destinationrules.networking.istio.io",
+          "gateways.networking.istio.io",
+          "serviceentries.networking.istio.io",
+          "sidecars.networking.istio.io",
+        ],
+        keep: [],
+      },
       { resources: ["gateways.gateway.networking.k8s.io"], keep: [] },
       { resources: ["httproutes.gateway.networking.k8s.io"], keep: ["flaskapp"] },
     ]);
@@ -181,14 +265,36 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
   it("a rule on the cluster is the lesson's when it has every rendered field (the API server may add defaults)", () => {
     const rendered = { hosts: ["flaskapp"], http: [{ route: [{ destination: { host: "flaskapp", subset: "v2" } }] }] };
     expect(contains({ ...rendered, exportTo: ["*"] }, rendered)).toBe(true);
-    expect(contains({ hosts: ["flaskapp"], http: [{ route: [{ destination: { host: "flaskapp", subset: "v2", port: { number: 80 } }, weight: 100 }] }] }, rendered)).toBe(true);
-    expect(contains({ hosts: ["flaskapp"], http: [{ route: [{ destination: { host: "flaskapp", subset: "v1" } }] }] }, rendered)).toBe(false);
+    expect(
+      contains(
+        {
+          hosts: ["flaskapp"],
+          http: [{ route: [{ destination: { host: "flaskapp", subset: "v2", port: { number: 80 } }, weight: 100 }] }],
+        },
+        rendered,
+      ),
+    ).toBe(true);
+    expect(
+      contains(
+        { hosts: ["flaskapp"], http: [{ route: [{ destination: { host: "flaskapp", subset: "v1" } }] }] },
+        rendered,
+      ),
+    ).toBe(false);
     expect(contains({ hosts: ["flaskapp"], http: [] }, rendered)).toBe(false);
     expect(contains({ hosts: ["flaskapp", "other"], http: rendered.http }, rendered)).toBe(false);
   });
 
   it("names the lessons a leftover comes from, and a rule that matches no lesson", () => {
-    const live = [...rulesOf(renders.get("weighted")!), rule("networking.istio.io/v1", "VirtualService", "flaskapp-default-v2", renders.get("v2-default")!.find((o) => o.kind === "VirtualService")!.spec), rule("networking.istio.io/v1", "ServiceEntry", "mine")];
+    const live = [
+      ...rulesOf(renders.get("weighted")!),
+      rule(
+        "networking.istio.io/v1",
+        "VirtualService",
+        "flaskapp-default-v2",
+        renders.get("v2-default")!.find((o) => o.kind === "VirtualService")!.spec,
+      ),
+      rule("networking.istio.io/v1", "ServiceEntry", "mine"),
+    ];
     const findings = assessRules(live, "weighted", renders);
     expect(findings.missing).toEqual([]);
     expect(findings.changed).toEqual([]);
@@ -203,18 +309,35 @@ describe("rules: which objects are a lesson's rules, and how they are told apart
 });
 
 describe("objects a switch removes: every kind a lesson holds besides its rules", () => {
-  const obj = (apiVersion: string, kind: string, name: string): K8sObject => ({ apiVersion, kind, metadata: { name, namespace: "istio-lessons" } });
+  const obj = (apiVersion: string, kind: string, name: string): K8sObject => ({
+    apiVersion,
+    kind,
+    metadata: { name, namespace: "istio-lessons" },
+  });
 
   it("every lesson's objects are of a kind the tooling can remove (a new kind must be added to OBJECT_RESOURCES); the Namespace never goes", async () => {
     const renders = await cachedRenders();
-    for (const [lesson, objects] of renders) for (const o of objects) if (!rulesOf([o]).length) expect(() => objectResourceOf(o), `${lesson}: ${o.kind}`).not.toThrow();
-    expect(objectResources(renders.values())).toEqual(["deployments.apps", "services", "serviceaccounts", "configmaps"]);
+    for (const [lesson, objects] of renders)
+      for (const o of objects)
+        if (!rulesOf([o]).length) expect(() => objectResourceOf(o), `${lesson}: ${o.kind}`).not.toThrow();
+    expect(objectResources(renders.values())).toEqual([
+      "deployments.apps",
+      "services",
+      "serviceaccounts",
+      "configmaps",
+    ]);
     expect(objectResourceOf(obj("v1", "Namespace", "istio-lessons"))).toBeUndefined();
-    expect(() => objectResourceOf(obj("batch/v1", "Job", "x"))).toThrow("add it to OBJECT_RESOURCES in lessons/src/cluster/rules.ts");
+    expect(() => objectResourceOf(obj("batch/v1", "Job", "x"))).toThrow(
+      "add it to OBJECT_RESOURCES in lessons/src/cluster/rules.ts",
+    );
   });
 
   it("groups by the names the lesson keeps: outlier-ejection's extra Deployment is kept only by it", () => {
-    const app = [obj("apps/v1", "Deployment", "flaskapp-v1"), obj("apps/v1", "Deployment", "sleep"), obj("v1", "Service", "flaskapp")];
+    const app = [
+      obj("apps/v1", "Deployment", "flaskapp-v1"),
+      obj("apps/v1", "Deployment", "sleep"),
+      obj("v1", "Service", "flaskapp"),
+    ];
     expect(deletionGroups(["deployments.apps", "services"], app, objectResourceOf)).toEqual([
       { resources: ["services"], keep: ["flaskapp"] },
       { resources: ["deployments.apps"], keep: ["flaskapp-v1", "sleep"] },
@@ -223,10 +346,16 @@ describe("objects a switch removes: every kind a lesson holds besides its rules"
 });
 
 describe("stray pods: behind a lesson's Service, of no Deployment of the lesson", () => {
-  const workloads: RenderedDeployment[] = [{ name: "flaskapp-v1", matchLabels: { app: "flaskapp", version: "v1" }, replicas: 1 }];
+  const workloads: RenderedDeployment[] = [
+    { name: "flaskapp-v1", matchLabels: { app: "flaskapp", version: "v1" }, replicas: 1 },
+  ];
   const services = [{ name: "flaskapp", selector: { app: "flaskapp" } }];
   const pod = (name: string, labels: Record<string, string>, owner?: string): Pod => ({
-    metadata: { name, labels: { ...labels, "pod-template-hash": "7c9d" }, ...(owner !== undefined ? { ownerReferences: owner ? [{ kind: "ReplicaSet", name: `${owner}-7c9d` }] : [] } : {}) },
+    metadata: {
+      name,
+      labels: { ...labels, "pod-template-hash": "7c9d" },
+      ...(owner !== undefined ? { ownerReferences: owner ? [{ kind: "ReplicaSet", name: `${owner}-7c9d` }] : [] } : {}),
+    },
   });
 
   it("the Deployment a pod belongs to comes from its ReplicaSet, not its labels", () => {
@@ -237,13 +366,19 @@ describe("stray pods: behind a lesson's Service, of no Deployment of the lesson"
 
   it("names the faulty pod whose labels the lesson's subset v1 also selects; the lesson's own pods and pods behind no Service are fine", () => {
     const own = pod("flaskapp-v1-7c9d-a", { app: "flaskapp", version: "v1" }, "flaskapp-v1");
-    const faulty = pod("flaskapp-v1-faulty-7c9d-b", { app: "flaskapp", version: "v1", fault: "503" }, "flaskapp-v1-faulty");
+    const faulty = pod(
+      "flaskapp-v1-faulty-7c9d-b",
+      { app: "flaskapp", version: "v1", fault: "503" },
+      "flaskapp-v1-faulty",
+    );
     const elsewhere = pod("other-7c9d-c", { app: "other" }, "other");
     expect(strayPods([own, faulty, elsewhere], workloads, services, "ns", "mirror")).toEqual([
       "pod flaskapp-v1-faulty-7c9d-b (deployment flaskapp-v1-faulty) is behind Service flaskapp but belongs to no Deployment of mirror: it gets a share of the requests; remove it with npm run lesson -- mirror (or kubectl delete deployment/flaskapp-v1-faulty -n ns)",
     ]);
     // ...and it does not count as one of flaskapp-v1's replicas.
-    expect(assessPods([faulty], workloads, "ns")).toEqual(["deployment/flaskapp-v1 has 0 of 1 pods ready: kubectl describe deployment/flaskapp-v1 -n ns"]);
+    expect(assessPods([faulty], workloads, "ns")).toEqual([
+      "deployment/flaskapp-v1 has 0 of 1 pods ready: kubectl describe deployment/flaskapp-v1 -n ns",
+    ]);
   });
 
   it("a bare pod (no owner) behind the Service is named with kubectl delete pod", () => {
@@ -254,22 +389,44 @@ describe("stray pods: behind a lesson's Service, of no Deployment of the lesson"
 });
 
 describe("pods: ready, with their sidecar", () => {
-  const workloads: RenderedDeployment[] = [{ name: "flaskapp-v1", matchLabels: { app: "flaskapp", version: "v1" }, replicas: 1 }];
+  const workloads: RenderedDeployment[] = [
+    { name: "flaskapp-v1", matchLabels: { app: "flaskapp", version: "v1" }, replicas: 1 },
+  ];
   const running = { running: {} };
-  function pod(over: { native?: boolean; sidecar?: boolean; appReady?: boolean; waiting?: string; terminating?: boolean; name?: string }): Pod {
+  function pod(over: {
+    native?: boolean;
+    sidecar?: boolean;
+    appReady?: boolean;
+    waiting?: string;
+    terminating?: boolean;
+    name?: string;
+  }): Pod {
     const { native = true, sidecar = true, appReady = true } = over;
-    const app = { name: "flaskapp", ready: appReady, image: "istio-lessons/flaskapp:0.1.0", state: over.waiting ? { waiting: { reason: over.waiting } } : running };
+    const app = {
+      name: "flaskapp",
+      ready: appReady,
+      image: "istio-lessons/flaskapp:0.1.0",
+      state: over.waiting ? { waiting: { reason: over.waiting } } : running,
+    };
     const proxy = { name: "istio-proxy", ready: true, state: running };
     return {
-      metadata: { name: over.name ?? "flaskapp-v1-abc", labels: { app: "flaskapp", version: "v1" }, ...(over.terminating ? { deletionTimestamp: "2026-11-25T10:00:00Z" } : {}) },
+      metadata: {
+        name: over.name ?? "flaskapp-v1-abc",
+        labels: { app: "flaskapp", version: "v1" },
+        ...(over.terminating ? { deletionTimestamp: "2026-11-25T10:00:00Z" } : {}),
+      },
       spec: {
         containers: [{ name: "flaskapp" }, ...(sidecar && !native ? [{ name: "istio-proxy" }] : [])],
-        initContainers: sidecar && native ? [{ name: "istio-init" }, { name: "istio-proxy", restartPolicy: "Always" }] : [],
+        initContainers:
+          sidecar && native ? [{ name: "istio-init" }, { name: "istio-proxy", restartPolicy: "Always" }] : [],
       },
       status: {
         conditions: [{ type: "Ready", status: appReady ? "True" : "False" }],
         containerStatuses: [app, ...(sidecar && !native ? [proxy] : [])],
-        initContainerStatuses: sidecar && native ? [{ name: "istio-init", ready: false, state: { terminated: { reason: "Completed" } } }, proxy] : [],
+        initContainerStatuses:
+          sidecar && native
+            ? [{ name: "istio-init", ready: false, state: { terminated: { reason: "Completed" } } }, proxy]
+            : [],
       },
     };
   }
@@ -282,21 +439,31 @@ describe("pods: ready, with their sidecar", () => {
   });
 
   it("1/1: no sidecar", () => {
-    expect(podProblem(pod({ sidecar: false }), "istio-lessons", "flaskapp-v1")).toMatch(/^pod flaskapp-v1-abc runs without the istio-proxy sidecar \(1\/1\)/);
+    expect(podProblem(pod({ sidecar: false }), "istio-lessons", "flaskapp-v1")).toMatch(
+      /^pod flaskapp-v1-abc runs without the istio-proxy sidecar \(1\/1\)/,
+    );
   });
 
   it("an image that cannot be pulled names the kind cluster to load it into", () => {
-    expect(podProblem(pod({ appReady: false, waiting: "ErrImageNeverPull" }), "istio-lessons", "flaskapp-v1", "lab")).toContain("kind load docker-image istio-lessons/flaskapp:0.1.0 --name lab;");
+    expect(
+      podProblem(pod({ appReady: false, waiting: "ErrImageNeverPull" }), "istio-lessons", "flaskapp-v1", "lab"),
+    ).toContain("kind load docker-image istio-lessons/flaskapp:0.1.0 --name lab;");
   });
 
   it("not ready yet: which containers are still waiting", () => {
-    expect(podProblem(pod({ appReady: false, waiting: "ContainerCreating" }), "istio-lessons", "flaskapp-v1")).toBe("pod flaskapp-v1-abc is not ready (1/2; waiting: flaskapp (ContainerCreating))");
+    expect(podProblem(pod({ appReady: false, waiting: "ContainerCreating" }), "istio-lessons", "flaskapp-v1")).toBe(
+      "pod flaskapp-v1-abc is not ready (1/2; waiting: flaskapp (ContainerCreating))",
+    );
   });
 
   it("counts replicas, and ignores pods on their way out", () => {
-    expect(assessPods([], workloads, "ns")).toEqual(["deployment/flaskapp-v1 has 0 of 1 pods ready: kubectl describe deployment/flaskapp-v1 -n ns"]);
+    expect(assessPods([], workloads, "ns")).toEqual([
+      "deployment/flaskapp-v1 has 0 of 1 pods ready: kubectl describe deployment/flaskapp-v1 -n ns",
+    ]);
     expect(assessPods([pod({ terminating: true, sidecar: false, name: "old" }), pod({})], workloads, "ns")).toEqual([]);
-    expect(assessPods([pod({})], [{ ...workloads[0]!, replicas: 2 }], "ns")).toEqual(["deployment/flaskapp-v1 has 1 of 2 pods ready: kubectl describe deployment/flaskapp-v1 -n ns"]);
+    expect(assessPods([pod({})], [{ ...workloads[0]!, replicas: 2 }], "ns")).toEqual([
+      "deployment/flaskapp-v1 has 1 of 2 pods ready: kubectl describe deployment/flaskapp-v1 -n ns",
+    ]);
   });
 });
 
@@ -313,7 +480,11 @@ describe("tools and Istio versions", () => {
   it.each([
     ["1.22.0", true, /no longer supported upstream/],
     ["1.21.6", false, /too old: the lessons' rules use networking\.istio\.io\/v1, served since Istio 1\.22/],
-    ["1.28.10", true, /older than the releases these lessons are checked with \(1\.29, 1\.30, 1\.31\) and no longer supported upstream/],
+    [
+      "1.28.10",
+      true,
+      /older than the releases these lessons are checked with \(1\.29, 1\.30, 1\.31\) and no longer supported upstream/,
+    ],
     ["1.32.0", true, /newer than the releases these lessons were checked with/],
     ["1.31-dev", true, undefined],
     ["unknown", false, /cannot read istioctl's version/],
@@ -341,20 +512,24 @@ describe("tools and Istio versions", () => {
 });
 
 describe("option limits, at their edges", () => {
-  it.each(Object.entries(LIMITS).filter(([name]) => name !== "passes"))("%s: min and max accepted, just outside refused, unset is the default", (name, limit) => {
-    const flag = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    const ms = (n: number) => `${n}ms`;
-    expect(durationOption(flag, undefined, limit)).toBe(limit.default);
-    expect(durationOption(flag, ms(limit.min), limit)).toBe(limit.min);
-    expect(durationOption(flag, ms(limit.max), limit)).toBe(limit.max);
-    expect(() => durationOption(flag, ms(limit.max + 1), limit)).toThrow(`--${flag} "${limit.max + 1}ms"`);
-    if (limit.min > 0) expect(() => durationOption(flag, ms(limit.min - 1), limit)).toThrow(`--${flag}`);
-  });
+  it.each(Object.entries(LIMITS).filter(([name]) => name !== "passes"))(
+    "%s: min and max accepted, just outside refused, unset is the default",
+    (name, limit) => {
+      const flag = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      const ms = (n: number) => `${n}ms`;
+      expect(durationOption(flag, undefined, limit)).toBe(limit.default);
+      expect(durationOption(flag, ms(limit.min), limit)).toBe(limit.min);
+      expect(durationOption(flag, ms(limit.max), limit)).toBe(limit.max);
+      expect(() => durationOption(flag, ms(limit.max + 1), limit)).toThrow(`--${flag} "${limit.max + 1}ms"`);
+      if (limit.min > 0) expect(() => durationOption(flag, ms(limit.min - 1), limit)).toThrow(`--${flag}`);
+    },
+  );
 
   it("passes: 1 to 10, whole numbers only", () => {
     expect(countOption("passes", undefined, LIMITS.passes)).toBe(3);
     expect(countOption("passes", "1", LIMITS.passes)).toBe(1);
     expect(countOption("passes", "10", LIMITS.passes)).toBe(10);
-    for (const bad of ["0", "11", "-1", "1.5", "", "three"]) expect(() => countOption("passes", bad, LIMITS.passes)).toThrow("--passes");
+    for (const bad of ["0", "11", "-1", "1.5", "", "three"])
+      expect(() => countOption("passes", bad, LIMITS.passes)).toThrow("--passes");
   });
 });

@@ -11,7 +11,19 @@ import { EXIT } from "#lessons/cluster/plan.ts";
 import { LESSON_RELEASES, supportsKubernetes } from "#lessons/mesh/releases.ts";
 import { runProgram } from "#lessons/core/run.ts";
 import { KIND_NODE_IMAGE, nodeImageKubernetes } from "#lessons/cluster/tools.ts";
-import { ALL_TOOLS, cachedRenders, captureIo, dryRunCommands, FakeCluster, GATEWAY_API_QUERY, OBJECT_DELETES, ruleKinds, refusal, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
+import {
+  ALL_TOOLS,
+  cachedRenders,
+  captureIo,
+  dryRunCommands,
+  FakeCluster,
+  GATEWAY_API_QUERY,
+  OBJECT_DELETES,
+  ruleKinds,
+  refusal,
+  runWith,
+  type ToolName,
+} from "./stand-ins/fake-cluster.ts";
 
 const RULES = await ruleKinds();
 
@@ -33,7 +45,11 @@ const UP = [
   GATEWAY_API_QUERY("$ kubectl --context kind-istio-lessons"),
   ...RULES.all
     .split(",")
-    .reduce<string[][]>((families, r) => (r.endsWith(".k8s.io") ? [families[0]!, [...families[1]!, r]] : [[...families[0]!, r], families[1]!]), [[], []])
+    .reduce<string[][]>(
+      (families, r) =>
+        r.endsWith(".k8s.io") ? [families[0]!, [...families[1]!, r]] : [[...families[0]!, r], families[1]!],
+      [[], []],
+    )
     .map((family) => `$ kubectl --context kind-istio-lessons delete ${family.join(",")} -n istio-lessons --all`),
   ...OBJECT_DELETES("$ kubectl --context kind-istio-lessons"),
   "$ kubectl --context kind-istio-lessons apply -k k8s/overlays/round-robin",
@@ -58,27 +74,52 @@ describe("cluster up --dry-run", () => {
     const { code, stdout, fake } = await cluster(["up", "--dry-run"]);
     expect(code).toBe(0);
     expect(dryRunCommands(stdout)).toEqual(UP);
-    expect(stdout).toContain(`kind create cluster --name istio-lessons --wait 5m --image ${KIND_NODE_IMAGE}   # skipped when kind get clusters lists istio-lessons`);
+    expect(stdout).toContain(
+      `kind create cluster --name istio-lessons --wait 5m --image ${KIND_NODE_IMAGE}   # skipped when kind get clusters lists istio-lessons`,
+    );
     expect(fake.calls()).toEqual([]);
   });
 
   it("takes the name, waits, node image and Gateway API release from the options", async () => {
-    const { stdout } = await cluster(["up", "--dry-run", "--name", "lab", "--wait", "90s", "--node-image", "kindest/node:v1.35.2", "--gateway-api", "v1.5.1", "--gateway-api-channel", "standard"]);
+    const { stdout } = await cluster([
+      "up",
+      "--dry-run",
+      "--name",
+      "lab",
+      "--wait",
+      "90s",
+      "--node-image",
+      "kindest/node:v1.35.2",
+      "--gateway-api",
+      "v1.5.1",
+      "--gateway-api-channel",
+      "standard",
+    ]);
     const commands = dryRunCommands(stdout);
     expect(commands).toContain("$ kind create cluster --name lab --wait 90s --image kindest/node:v1.35.2");
     expect(commands).toContain("$ istioctl install --context kind-lab --set profile=demo -y --readiness-timeout 90s");
-    expect(commands).toContain("$ kubectl --context kind-lab apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml");
-    expect(commands).toContain("$ kind load docker-image istio-lessons/flaskapp:0.1.0 istio-lessons/sleep:0.1.0 --name lab");
+    expect(commands).toContain(
+      "$ kubectl --context kind-lab apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml",
+    );
+    expect(commands).toContain(
+      "$ kind load docker-image istio-lessons/flaskapp:0.1.0 istio-lessons/sleep:0.1.0 --name lab",
+    );
     // Every cluster command names the context, so none lands on another cluster.
-    const onCluster = commands.filter((c) => c.startsWith("$ kubectl") || (c.startsWith("$ istioctl") && !c.includes(" version ")));
+    const onCluster = commands.filter(
+      (c) => c.startsWith("$ kubectl") || (c.startsWith("$ istioctl") && !c.includes(" version ")),
+    );
     expect(onCluster.filter((c) => !c.includes("--context kind-lab"))).toEqual([]);
   });
 
   it("notes the tools that are missing, still printing the plan", async () => {
     const { code, stdout } = await cluster(["up", "--dry-run"], ["kubectl", "docker"]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^# note: kind is not installed or not on PATH: install the v0\.31\.0 release binary \(https:\/\/kind\.sigs\.k8s\.io\/docs\/user\/quick-start\/#installing-from-release-binaries\), or with Go: `go install sigs\.k8s\.io\/kind@v0\.31\.0`/m);
-    expect(stdout).toMatch(/^# note: istioctl is not installed or not on PATH: get it with `curl -L https:\/\/istio\.io\/downloadIstio \| ISTIO_VERSION=1\.31\.1 sh -`.*checked with Istio 1\.29, 1\.30, 1\.31/m);
+    expect(stdout).toMatch(
+      /^# note: kind is not installed or not on PATH: install the v0\.31\.0 release binary \(https:\/\/kind\.sigs\.k8s\.io\/docs\/user\/quick-start\/#installing-from-release-binaries\), or with Go: `go install sigs\.k8s\.io\/kind@v0\.31\.0`/m,
+    );
+    expect(stdout).toMatch(
+      /^# note: istioctl is not installed or not on PATH: get it with `curl -L https:\/\/istio\.io\/downloadIstio \| ISTIO_VERSION=1\.31\.1 sh -`.*checked with Istio 1\.29, 1\.30, 1\.31/m,
+    );
     expect(dryRunCommands(stdout)).toEqual(UP);
   });
 });
@@ -116,23 +157,33 @@ describe("cluster up against stand-ins", () => {
   it("says how far an Istio outside the supported releases is, and goes on", async () => {
     const old = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.26.4"));
     expect(old.code).toBe(0);
-    expect(old.stdout).toContain("istioctl 1.26.4: Istio 1.26.4 is older than the releases these lessons are checked with (1.29, 1.30, 1.31) and no longer supported upstream");
+    expect(old.stdout).toContain(
+      "istioctl 1.26.4: Istio 1.26.4 is older than the releases these lessons are checked with (1.29, 1.30, 1.31) and no longer supported upstream",
+    );
     await fake!.stop();
     const newer = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.33.0-beta.1"));
     expect(newer.code).toBe(0);
-    expect(newer.stdout).toContain("istioctl 1.33.0-beta.1: Istio 1.33.0-beta.1 is newer than the releases these lessons were checked with (1.29, 1.30, 1.31)");
+    expect(newer.stdout).toContain(
+      "istioctl 1.33.0-beta.1: Istio 1.33.0-beta.1 is newer than the releases these lessons were checked with (1.29, 1.30, 1.31)",
+    );
   });
 });
 
 describe("cluster up pairs the cluster with the learner's Istio", () => {
-  const crdUrl = (v: string) => `https://github.com/kubernetes-sigs/gateway-api/releases/download/${v}/experimental-install.yaml`;
+  const crdUrl = (v: string) =>
+    `https://github.com/kubernetes-sigs/gateway-api/releases/download/${v}/experimental-install.yaml`;
 
-  it.each(LESSON_RELEASES.map((r) => [r.patch, r.gatewayApi]))("istioctl %s: the Gateway API CRDs %s it is built against", async (istio, gatewayApi) => {
-    const { code, fake } = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = istio));
-    expect(code).toBe(0);
-    expect(fake.commands()).toContain(`$ kubectl --context kind-istio-lessons apply --server-side -f ${crdUrl(gatewayApi)}`);
-    expect(fake.gatewayApiVersion).toBe(gatewayApi);
-  });
+  it.each(LESSON_RELEASES.map((r) => [r.patch, r.gatewayApi]))(
+    "istioctl %s: the Gateway API CRDs %s it is built against",
+    async (istio, gatewayApi) => {
+      const { code, fake } = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = istio));
+      expect(code).toBe(0);
+      expect(fake.commands()).toContain(
+        `$ kubectl --context kind-istio-lessons apply --server-side -f ${crdUrl(gatewayApi)}`,
+      );
+      expect(fake.gatewayApiVersion).toBe(gatewayApi);
+    },
+  );
 
   it("--gateway-api wins over the pairing", async () => {
     const { fake } = await cluster(["up", "--gateway-api", "v1.5.1"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.29.9"));
@@ -146,22 +197,33 @@ describe("cluster up pairs the cluster with the learner's Istio", () => {
       f.istioctlVersion = "1.29.9";
     });
     expect(code).toBe(0);
-    expect(stdout).toContain("note: this cluster keeps the Gateway API CRDs of a newer release than v1.4.1: their safe-upgrades admission policy (since Gateway API v1.5.0) refuses older CRDs.");
+    expect(stdout).toContain(
+      "note: this cluster keeps the Gateway API CRDs of a newer release than v1.4.1: their safe-upgrades admission policy (since Gateway API v1.5.0) refuses older CRDs.",
+    );
     expect(stdout).toContain("to pair them exactly with Istio 1.29.9, start afresh: npm run cluster -- down, then up");
     expect(fake.gatewayApiVersion).toBe("v1.6.0");
   });
 
   it("the pinned node image is a Kubernetes every checked Istio supports; another one outside the learner's Istio's range is named", async () => {
-    for (const release of LESSON_RELEASES) expect(supportsKubernetes(release, nodeImageKubernetes(KIND_NODE_IMAGE)!), release.version).toBe(true);
-    const { code, stdout } = await cluster(["up", "--node-image", "kindest/node:v1.36.1"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.29.9"));
+    for (const release of LESSON_RELEASES)
+      expect(supportsKubernetes(release, nodeImageKubernetes(KIND_NODE_IMAGE)!), release.version).toBe(true);
+    const { code, stdout } = await cluster(
+      ["up", "--node-image", "kindest/node:v1.36.1"],
+      ALL_TOOLS,
+      (f) => (f.istioctlVersion = "1.29.9"),
+    );
     expect(code).toBe(0);
-    expect(stdout).toContain("note: Istio 1.29 supports Kubernetes 1.31 to 1.35, and the node image kindest/node:v1.36.1 is Kubernetes 1.36: pick another with --node-image");
+    expect(stdout).toContain(
+      "note: Istio 1.29 supports Kubernetes 1.31 to 1.35, and the node image kindest/node:v1.36.1 is Kubernetes 1.36: pick another with --node-image",
+    );
   });
 
   it("a known-bad patch is named with the lesson it fails and the fix", async () => {
     const { code, stdout } = await cluster(["up"], ALL_TOOLS, (f) => (f.istioctlVersion = "1.30.0"));
     expect(code).toBe(0);
-    expect(stdout).toContain("istioctl 1.30.0: Istio 1.30.0 is known to fail lesson session-affinity: Envoy's ring-hash load balancer regressed");
+    expect(stdout).toContain(
+      "istioctl 1.30.0: Istio 1.30.0 is known to fail lesson session-affinity: Envoy's ring-hash load balancer regressed",
+    );
     expect(stdout).toContain("(istio/istio#60312); upgrade to 1.30.1 or newer");
   });
 });
@@ -171,7 +233,10 @@ describe("cluster up stops at the first failure, with one line and its exit code
   const after = (command: string) => UP.slice(0, UP.indexOf(command) + 1);
 
   it.each(ALL_TOOLS)("%s not installed: says how to get it and runs nothing", async (missing) => {
-    const { code, stdout, stderr, fake } = await cluster(["up"], ALL_TOOLS.filter((t) => t !== missing));
+    const { code, stdout, stderr, fake } = await cluster(
+      ["up"],
+      ALL_TOOLS.filter((t) => t !== missing),
+    );
     expect(code).toBe(EXIT.missingTool);
     expect(stderr).toMatch(new RegExp(`^cluster: ${missing} is not installed or not on PATH: [^\\n]+\\n$`));
     expect(stdout).toBe("");
@@ -181,17 +246,64 @@ describe("cluster up stops at the first failure, with one line and its exit code
   it("no tool at all: one line for each", async () => {
     const { code, stderr } = await cluster(["up"], []);
     expect(code).toBe(EXIT.missingTool);
-    expect(stderr.trimEnd().split("\n").map((l) => l.replace(/^cluster: /, "").split(" ")[0])).toEqual(["kind", "istioctl", "docker", "kubectl"]);
+    expect(
+      stderr
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.replace(/^cluster: /, "").split(" ")[0]),
+    ).toEqual(["kind", "istioctl", "docker", "kubectl"]);
   });
 
   const failures: Array<[string, (f: FakeCluster) => void, number, RegExp, string]> = [
-    ["istioctl too old for networking.istio.io/v1", (f) => (f.istioctlVersion = "1.20.3"), EXIT.failed, /^cluster: istioctl 1\.20\.3 is too old: the lessons' rules use networking\.istio\.io\/v1, served since Istio 1\.22; get it with .*checked with Istio 1\.29, 1\.30, 1\.31/, step("istioctl version")],
-    ["Docker engine not running", (f) => (f.dockerRunning = false), EXIT.missingTool, /^cluster: docker is installed, but its engine does not answer \(Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?\): start Docker\n$/, step("docker info")],
-    ["a docker build failing", (f) => (f.failures.build = "istio-lessons/sleep:0.1.0"), EXIT.failed, /^cluster: `docker build -f Dockerfile\.sleep \.\.\.` failed \(exit code 1\): The command '\/bin\/sh -c npm ci' returned a non-zero code: 1\n$/, step("Dockerfile.sleep")],
-    ["kind create failing", (f) => (f.failures.kindCreate = true), EXIT.failed, /^cluster: `kind create cluster --name \.\.\.` failed \(exit code 1\): ERROR: failed to create cluster: command "docker run/, step("kind create")],
-    ["istioctl precheck finding issues", (f) => (f.failures.precheck = true), EXIT.failed, /^cluster: istioctl x precheck found issues: Error \[IST0136\] \(Pod kube-system\/kube-apiserver\) Kubernetes version 1\.29 is not supported by this Istio release\n$/, step("x precheck")],
-    ["istioctl install failing", (f) => (f.failures.install = true), EXIT.failed, /^cluster: `istioctl install --context kind-istio-lessons \.\.\.` failed \(exit code 1\): Error: failed to install manifests: errors occurred during operation\n$/, step("istioctl install")],
-    ["Istio not becoming healthy", (f) => (f.failures.istioUnhealthy = true), EXIT.failed, /^cluster: Istio 1\.31\.0 is not healthy: error: timed out waiting for the condition on deployments\/istio-ingressgateway \(kubectl --context kind-istio-lessons get pods -n istio-system\)\n$/, step("-n istio-system")],
+    [
+      "istioctl too old for networking.istio.io/v1",
+      (f) => (f.istioctlVersion = "1.20.3"),
+      EXIT.failed,
+      /^cluster: istioctl 1\.20\.3 is too old: the lessons' rules use networking\.istio\.io\/v1, served since Istio 1\.22; get it with .*checked with Istio 1\.29, 1\.30, 1\.31/,
+      step("istioctl version"),
+    ],
+    [
+      "Docker engine not running",
+      (f) => (f.dockerRunning = false),
+      EXIT.missingTool,
+      /^cluster: docker is installed, but its engine does not answer \(Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?\): start Docker\n$/,
+      step("docker info"),
+    ],
+    [
+      "a docker build failing",
+      (f) => (f.failures.build = "istio-lessons/sleep:0.1.0"),
+      EXIT.failed,
+      /^cluster: `docker build -f Dockerfile\.sleep \.\.\.` failed \(exit code 1\): The command '\/bin\/sh -c npm ci' returned a non-zero code: 1\n$/,
+      step("Dockerfile.sleep"),
+    ],
+    [
+      "kind create failing",
+      (f) => (f.failures.kindCreate = true),
+      EXIT.failed,
+      /^cluster: `kind create cluster --name \.\.\.` failed \(exit code 1\): ERROR: failed to create cluster: command "docker run/,
+      step("kind create"),
+    ],
+    [
+      "istioctl precheck finding issues",
+      (f) => (f.failures.precheck = true),
+      EXIT.failed,
+      /^cluster: istioctl x precheck found issues: Error \[IST0136\] \(Pod kube-system\/kube-apiserver\) Kubernetes version 1\.29 is not supported by this Istio release\n$/,
+      step("x precheck"),
+    ],
+    [
+      "istioctl install failing",
+      (f) => (f.failures.install = true),
+      EXIT.failed,
+      /^cluster: `istioctl install --context kind-istio-lessons \.\.\.` failed \(exit code 1\): Error: failed to install manifests: errors occurred during operation\n$/,
+      step("istioctl install"),
+    ],
+    [
+      "Istio not becoming healthy",
+      (f) => (f.failures.istioUnhealthy = true),
+      EXIT.failed,
+      /^cluster: Istio 1\.31\.0 is not healthy: error: timed out waiting for the condition on deployments\/istio-ingressgateway \(kubectl --context kind-istio-lessons get pods -n istio-system\)\n$/,
+      step("-n istio-system"),
+    ],
   ];
   it.each(failures)("%s", async (_name, setUp, exitCode, message, last) => {
     const { code, stderr, fake } = await cluster(["up"], ALL_TOOLS, setUp);
@@ -202,17 +314,27 @@ describe("cluster up stops at the first failure, with one line and its exit code
   });
 
   it("pods that never get ready: the rollout's wait ends and each pod's reason is named", async () => {
-    const { code, stdout, stderr } = await cluster(["up"], ALL_TOOLS, (f) => (f.stuck = { deployment: "flaskapp-v2", reason: "CrashLoopBackOff" }));
+    const { code, stdout, stderr } = await cluster(
+      ["up"],
+      ALL_TOOLS,
+      (f) => (f.stuck = { deployment: "flaskapp-v2", reason: "CrashLoopBackOff" }),
+    );
     expect(code).toBe(EXIT.notReady);
-    expect(stdout).toContain('Waiting for deployment "flaskapp-v2" rollout to finish: 0 of 1 updated replicas are available...');
-    expect(stderr).toBe("cluster: not ready:\n  pod flaskapp-v2-5d8f7c9b4-qx7rz0: container flaskapp keeps crashing (CrashLoopBackOff): kubectl logs -n istio-lessons flaskapp-v2-5d8f7c9b4-qx7rz0 -c flaskapp --previous\n");
+    expect(stdout).toContain(
+      'Waiting for deployment "flaskapp-v2" rollout to finish: 0 of 1 updated replicas are available...',
+    );
+    expect(stderr).toBe(
+      "cluster: not ready:\n  pod flaskapp-v2-5d8f7c9b4-qx7rz0: container flaskapp keeps crashing (CrashLoopBackOff): kubectl logs -n istio-lessons flaskapp-v2-5d8f7c9b4-qx7rz0 -c flaskapp --previous\n",
+    );
     expect(fake!.commands()).toEqual(UP);
   });
 
   it("pods at 1/1 when Istio injects no sidecar", async () => {
     const { code, stderr } = await cluster(["up"], ALL_TOOLS, (f) => (f.injector = false));
     expect(code).toBe(EXIT.notReady);
-    expect(stderr).toContain("pod flaskapp-v1-5d8f7c9b4-qx7rz0 runs without the istio-proxy sidecar (1/1): it started before sidecar injection was on, or Istio is not installed");
+    expect(stderr).toContain(
+      "pod flaskapp-v1-5d8f7c9b4-qx7rz0 runs without the istio-proxy sidecar (1/1): it started before sidecar injection was on, or Istio is not installed",
+    );
     expect(stderr.split("\n").filter((l) => l.includes("without the istio-proxy sidecar"))).toHaveLength(3);
   });
 });
@@ -268,7 +390,9 @@ describe("cluster diagnose", () => {
     expect(fake.commands()).toHaveLength(8);
     expect(readFileSync(join(out, "pods.yaml"), "utf8")).toMatch(/^\(kubectl get pods -A/);
     expect(readFileSync(join(out, "logs-istio-lessons.txt"), "utf8")).toBe("");
-    expect(readFileSync(join(out, "proxy-status.txt"), "utf8")).toMatch(/^istioctl is not installed or not on PATH: get it with/);
+    expect(readFileSync(join(out, "proxy-status.txt"), "utf8")).toMatch(
+      /^istioctl is not installed or not on PATH: get it with/,
+    );
     expect(existsSync(join(out, "kind", "kind-version.txt"))).toBe(true);
     expect(run.stdout()).toContain(`saved in ${out}/`);
   });
@@ -276,7 +400,9 @@ describe("cluster diagnose", () => {
   it("with --context (another cluster than kind's): no kind export", async () => {
     const { stdout } = await cluster(["diagnose", "--dry-run", "--context", "minikube"]);
     expect(dryRunCommands(stdout).filter((c) => c.includes("kind export"))).toEqual([]);
-    expect(dryRunCommands(stdout)[0]).toBe("$ kubectl --context minikube get nodes -o wide > cluster-diagnostics/nodes.txt 2>&1");
+    expect(dryRunCommands(stdout)[0]).toBe(
+      "$ kubectl --context minikube get nodes -o wide > cluster-diagnostics/nodes.txt 2>&1",
+    );
   });
 });
 
@@ -286,11 +412,23 @@ describe("cluster usage errors", () => {
     ["unknown subcommand", ["start"], 'unknown subcommand "start": say up, down or diagnose'],
     ["extra argument", ["up", "now"], 'unexpected argument "now"'],
     ["a name kind refuses", ["up", "--name", "My_Cluster"], '--name "My_Cluster" is not a kind cluster name'],
-    ["a wait under 1s", ["up", "--wait", "999ms"], '--wait "999ms": expected a number with a unit: 500ms, 1.5s, 10s, 1m, 1h, from 1s to 60m'],
+    [
+      "a wait under 1s",
+      ["up", "--wait", "999ms"],
+      '--wait "999ms": expected a number with a unit: 500ms, 1.5s, 10s, 1m, 1h, from 1s to 60m',
+    ],
     ["a wait over 60m", ["up", "--wait", "61m"], '--wait "61m"'],
     ["a build timeout under 1m", ["up", "--build-timeout", "59s"], '--build-timeout "59s"'],
-    ["a Gateway API release that is no release", ["up", "--gateway-api", "latest"], '--gateway-api "latest": expected a release such as v1.6.0'],
-    ["a Gateway API channel that does not exist", ["up", "--gateway-api-channel", "beta"], '--gateway-api-channel "beta": expected experimental or standard'],
+    [
+      "a Gateway API release that is no release",
+      ["up", "--gateway-api", "latest"],
+      '--gateway-api "latest": expected a release such as v1.6.0',
+    ],
+    [
+      "a Gateway API channel that does not exist",
+      ["up", "--gateway-api-channel", "beta"],
+      '--gateway-api-channel "beta": expected experimental or standard',
+    ],
     ["--wait for down", ["down", "--wait", "1m"], "--wait is for up, not down"],
     ["--out for up", ["up", "--out", "x"], "--out is for diagnose, not up"],
     ["an empty --out", ["diagnose", "--out", ""], "--out needs a folder"],
@@ -313,9 +451,16 @@ describe("cluster usage errors", () => {
 
 describe("npm run cluster, as a process", () => {
   it("exits 2 with the usage on a bad command line", async () => {
-    const { code, stdout, stderr } = await runProgram(process.execPath, ["lessons/src/cli/cluster.ts", "start"], 30_000, { cwd: ROOT });
+    const { code, stdout, stderr } = await runProgram(
+      process.execPath,
+      ["lessons/src/cli/cluster.ts", "start"],
+      30_000,
+      { cwd: ROOT },
+    );
     expect(code).toBe(2);
     expect(stdout).toBe("");
-    expect(stderr).toMatch(/^cluster: unknown subcommand "start": say up, down or diagnose\nusage: npm run cluster -- up/);
+    expect(stderr).toMatch(
+      /^cluster: unknown subcommand "start": say up, down or diagnose\nusage: npm run cluster -- up/,
+    );
   });
 });

@@ -148,7 +148,9 @@ describe("npm run demo: a playground that teaches", () => {
     const code = await demoCommand([dir], run.io, () => new Promise(() => {}));
     expect(code).toBe(1);
     expect(run.stdout()).toMatch(/sleep: VirtualService flaskapp-default-v2 http\[0\] → flaskapp subset v1 → 200/);
-    expect(run.stdout()).toContain("why v2=100 failed (observed 0% (0 of 100)): no rule produced v2; the answers came from 100 × VirtualService flaskapp-default-v2 http[0] → flaskapp subset v1 → 200\n");
+    expect(run.stdout()).toContain(
+      "why v2=100 failed (observed 0% (0 of 100)): no rule produced v2; the answers came from 100 × VirtualService flaskapp-default-v2 http[0] → flaskapp subset v1 → 200\n",
+    );
     expect(run.stdout()).toContain("/checks.yaml: the expectations are the ones the rules had when you copied them");
     expect(run.stdout()).toContain("edit the expectations alongside them");
   }, 60_000);

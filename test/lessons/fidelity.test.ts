@@ -10,11 +10,17 @@ import { findRelease, LESSON_RELEASES, NEWEST_RELEASE, RELEASES } from "#lessons
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const reference = readFileSync(join(ROOT, "docs/mesh-preview.md"), "utf8");
 const rows = [...reference.matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]!);
-const testFiles = readdirSync(join(ROOT, "test/lessons")).filter((f) => f.endsWith(".test.ts") && f !== "fidelity.test.ts");
+const testFiles = readdirSync(join(ROOT, "test/lessons")).filter(
+  (f) => f.endsWith(".test.ts") && f !== "fidelity.test.ts",
+);
 /** The ids at the start of test and describe titles: "[mirror] [default-retry] …". */
 const tagged = new Set(
   testFiles.flatMap((f) =>
-    [...readFileSync(join(ROOT, "test/lessons", f), "utf8").matchAll(/(?:it|describe)(?:\.each\([\s\S]*?\))?\(\s*"((?:\[[a-z0-9-]+\] )+)/g)].flatMap((m) => [...m[1]!.matchAll(/\[([a-z0-9-]+)\]/g)].map((t) => t[1]!)),
+    [
+      ...readFileSync(join(ROOT, "test/lessons", f), "utf8").matchAll(
+        /(?:it|describe)(?:\.each\([\s\S]*?\))?\(\s*"((?:\[[a-z0-9-]+\] )+)/g,
+      ),
+    ].flatMap((m) => [...m[1]!.matchAll(/\[([a-z0-9-]+)\]/g)].map((t) => t[1]!)),
   ),
 );
 

@@ -12,7 +12,17 @@ import { allLessons, type Lesson } from "#lessons/catalog/lessons.ts";
 import { LESSON_RELEASES, NEWEST_RELEASE } from "#lessons/mesh/releases.ts";
 import { EXIT } from "#lessons/cluster/plan.ts";
 import { runProgram } from "#lessons/core/run.ts";
-import { cachedRenders, dryRunCommands, FakeCluster, GATEWAY_API_QUERY, OBJECT_DELETES, ruleKinds, refusal, runWith, type ToolName } from "./stand-ins/fake-cluster.ts";
+import {
+  cachedRenders,
+  dryRunCommands,
+  FakeCluster,
+  GATEWAY_API_QUERY,
+  OBJECT_DELETES,
+  ruleKinds,
+  refusal,
+  runWith,
+  type ToolName,
+} from "./stand-ins/fake-cluster.ts";
 
 const RULES = await ruleKinds();
 
@@ -47,7 +57,10 @@ async function lesson(args: string[], setUp?: (f: FakeCluster) => void, tools?: 
   return { ...(await runWith(lessonCommand, args, fake.env())), fake };
 }
 
-const rulesOfLesson = (l: Lesson) => rulesOf(renders.get(l)!).map((r) => `${r.kind} ${r.metadata.name}`).sort();
+const rulesOfLesson = (l: Lesson) =>
+  rulesOf(renders.get(l)!)
+    .map((r) => `${r.kind} ${r.metadata.name}`)
+    .sort();
 
 describe("lesson --dry-run", () => {
   it("weighted: removes the other lessons' rules but its own names, applies, waits for 2/2", async () => {
@@ -60,20 +73,24 @@ describe("lesson --dry-run", () => {
 
   it("v2-default keeps different names of each kind: one delete per kind", async () => {
     const { stdout } = await lesson(["v2-default", "--dry-run", "--context", "kind-lab", "--wait", "2m"]);
-    expect(dryRunCommands(stdout).slice(3 + RULES.deleteOthers("").length, 10 + RULES.deleteOthers("").length)).toEqual([
-      "$ kubectl --context kind-lab delete virtualservices.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp-default-v2'",
-      "$ kubectl --context kind-lab delete destinationrules.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
-      ...OBJECT_DELETES("$ kubectl --context kind-lab"),
-      "$ kubectl --context kind-lab apply -k k8s/overlays/v2-default",
-      "$ kubectl --context kind-lab rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=2m",
-    ]);
+    expect(dryRunCommands(stdout).slice(3 + RULES.deleteOthers("").length, 10 + RULES.deleteOthers("").length)).toEqual(
+      [
+        "$ kubectl --context kind-lab delete virtualservices.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp-default-v2'",
+        "$ kubectl --context kind-lab delete destinationrules.networking.istio.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
+        ...OBJECT_DELETES("$ kubectl --context kind-lab"),
+        "$ kubectl --context kind-lab apply -k k8s/overlays/v2-default",
+        "$ kubectl --context kind-lab rollout status deployment/flaskapp-v1 deployment/flaskapp-v2 deployment/sleep -n istio-lessons --timeout=2m",
+      ],
+    );
   });
 
   it("gateway-api/weighted: every Istio rule goes, HTTPRoutes but its own too, then its kustomization in k8s/gateway-api", async () => {
     const { code, stdout } = await lesson(["gateway-api/weighted", "--dry-run"]);
     expect(code).toBe(0);
     const commands = dryRunCommands(stdout);
-    expect(commands).toContain("$ kubectl delete httproutes.gateway.networking.k8s.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'");
+    expect(commands).toContain(
+      "$ kubectl delete httproutes.gateway.networking.k8s.io -n istio-lessons --field-selector 'metadata.name!=flaskapp'",
+    );
     expect(commands).toContain("$ kubectl apply -k k8s/gateway-api/weighted");
     expect(commands.find((c) => c.includes("virtualservices.networking.istio.io"))).toMatch(/ -n istio-lessons --all$/);
   });
@@ -101,7 +118,9 @@ describe("lesson against the fake cluster", () => {
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(fake.commands()).toEqual(WEIGHTED);
-    expect(stdout).toContain('virtualservice.networking.istio.io "flaskapp-default-v2" deleted from istio-lessons namespace');
+    expect(stdout).toContain(
+      'virtualservice.networking.istio.io "flaskapp-default-v2" deleted from istio-lessons namespace',
+    );
     expect(stdout).toContain("destinationrule.networking.istio.io/flaskapp unchanged");
     expect(stdout).toContain("weighted is applied and its pods are ready; check it with: npm run verify -- weighted");
   });
@@ -136,14 +155,19 @@ describe("lesson against the fake cluster", () => {
 
   it("every object of every lesson carries the label switching removes by (a new overlay cannot forget it)", () => {
     for (const [lesson, objects] of renders) {
-      for (const o of objects) expect(o.metadata.labels?.["app.kubernetes.io/part-of"], `${lesson}: ${o.kind} ${o.metadata.name}`).toBe("istio-lessons");
+      for (const o of objects)
+        expect(o.metadata.labels?.["app.kubernetes.io/part-of"], `${lesson}: ${o.kind} ${o.metadata.name}`).toBe(
+          "istio-lessons",
+        );
     }
   });
 
   it("the learner's own objects in the namespace (no lesson label) stay", async () => {
     const { code, fake } = await lesson(["weighted"], (f) => {
       f.ready(renders.get("outlier-ejection"));
-      f.apply([{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "my-notes", namespace: "istio-lessons" }, data: {} }]);
+      f.apply([
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "my-notes", namespace: "istio-lessons" }, data: {} },
+      ]);
     });
     expect(code).toBe(0);
     expect(fake.objects.map((o) => o.metadata.name)).toContain("my-notes");
@@ -160,7 +184,9 @@ describe("lesson on a cluster without the Gateway API CRDs (minikube, Docker Des
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(stdout).toContain("(skipped: this cluster does not serve the Gateway API: nothing of it to remove)");
-    expect(fake.commands().filter((c) => c.includes("gateway.networking.k8s.io") && c.includes(" delete "))).toEqual([]);
+    expect(fake.commands().filter((c) => c.includes("gateway.networking.k8s.io") && c.includes(" delete "))).toEqual(
+      [],
+    );
     expect(fake.rules()).toEqual(rulesOfLesson("weighted"));
   });
 
@@ -171,7 +197,13 @@ describe("lesson on a cluster without the Gateway API CRDs (minikube, Docker Des
     });
     expect(code).toBe(EXIT.notReady);
     expect(stderr).toBe(
-      `lesson: not ready: gateway-api/weighted needs the Gateway API (HTTPRoute), which this cluster does not serve: install the Gateway API CRDs paired with your Istio: kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/${NEWEST_RELEASE.gatewayApi}/experimental-install.yaml (Istio ${NEWEST_RELEASE.version}; ${[...LESSON_RELEASES].reverse().slice(1).map((r) => `${r.version}: ${r.gatewayApi}`).join(", ")} in its place), or use npm run cluster -- up\n`,
+      `lesson: not ready: gateway-api/weighted needs the Gateway API (HTTPRoute), which this cluster does not serve: install the Gateway API CRDs paired with your Istio: kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/${NEWEST_RELEASE.gatewayApi}/experimental-install.yaml (Istio ${NEWEST_RELEASE.version}; ${[
+        ...LESSON_RELEASES,
+      ]
+        .reverse()
+        .slice(1)
+        .map((r) => `${r.version}: ${r.gatewayApi}`)
+        .join(", ")} in its place), or use npm run cluster -- up\n`,
     );
     expect(fake.commands().at(-1)).toBe(GATEWAY_API_QUERY("$ kubectl"));
     expect(fake.rules()).toEqual(rulesOfLesson("weighted"));
@@ -193,7 +225,9 @@ describe("lesson failure paths", () => {
       f.apiServer = "refused";
     });
     expect(code).toBe(EXIT.noCluster);
-    expect(stderr).toBe("lesson: no cluster: the API server at https://127.0.0.1:41235 (the current context) does not answer: The connection to the server 127.0.0.1:41235 was refused - did you specify the right host or port?\n");
+    expect(stderr).toBe(
+      "lesson: no cluster: the API server at https://127.0.0.1:41235 (the current context) does not answer: The connection to the server 127.0.0.1:41235 was refused - did you specify the right host or port?\n",
+    );
   });
 
   it("images not in the cluster: the wait ends, and each pod's reason is named with the fix", async () => {
@@ -205,8 +239,12 @@ describe("lesson failure paths", () => {
     expect(stdout).toContain("error: timed out waiting for the condition");
     expect(stderr.split("\n")).toEqual([
       "lesson: not ready:",
-      expect.stringMatching(/^ {2}pod flaskapp-v1-\S+: container flaskapp cannot get image istio-lessons\/flaskapp:0\.1\.0 \(ImagePullBackOff\): the image is not in the cluster: build and load it \(npm run cluster -- up, or kind load docker-image istio-lessons\/flaskapp:0\.1\.0; minikube: minikube image load istio-lessons\/flaskapp:0\.1\.0\)$/),
-      expect.stringMatching(/^ {2}pod flaskapp-v2-\S+: container flaskapp cannot get image istio-lessons\/flaskapp:0\.1\.0/),
+      expect.stringMatching(
+        /^ {2}pod flaskapp-v1-\S+: container flaskapp cannot get image istio-lessons\/flaskapp:0\.1\.0 \(ImagePullBackOff\): the image is not in the cluster: build and load it \(npm run cluster -- up, or kind load docker-image istio-lessons\/flaskapp:0\.1\.0; minikube: minikube image load istio-lessons\/flaskapp:0\.1\.0\)$/,
+      ),
+      expect.stringMatching(
+        /^ {2}pod flaskapp-v2-\S+: container flaskapp cannot get image istio-lessons\/flaskapp:0\.1\.0/,
+      ),
       expect.stringMatching(/^ {2}pod sleep-\S+: container sleep cannot get image istio-lessons\/sleep:0\.1\.0/),
       "",
     ]);
@@ -218,7 +256,9 @@ describe("lesson failure paths", () => {
       f.istioInstalled = false;
     });
     expect(code).toBe(EXIT.notReady);
-    expect(stderr).toMatch(/^lesson: not ready: this cluster does not serve [a-z]+: install Istio first \(npm run cluster -- up, or istioctl install --set profile=demo -y\)\n$/);
+    expect(stderr).toMatch(
+      /^lesson: not ready: this cluster does not serve [a-z]+: install Istio first \(npm run cluster -- up, or istioctl install --set profile=demo -y\)\n$/,
+    );
     // The first delete already fails.
     expect(fake.commands()).toEqual(WEIGHTED.slice(0, 4));
   });
@@ -226,14 +266,20 @@ describe("lesson failure paths", () => {
   it("kubectl not installed: one line saying how to get it, exit 5", async () => {
     const { code, stderr } = await lesson(["weighted"], undefined, []);
     expect(code).toBe(EXIT.missingTool);
-    expect(stderr).toBe("lesson: kubectl is not installed or not on PATH: install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too)\n");
+    expect(stderr).toBe(
+      "lesson: kubectl is not installed or not on PATH: install it from https://kubernetes.io/docs/tasks/tools/ (it renders the overlays too)\n",
+    );
   });
 
   it.each([
     ["no lesson", [], "name a lesson"],
     ["two lessons", ["weighted", "mirror"], "one lesson at a time"],
     ["unknown lesson", ["canary"], 'unknown lesson "canary"'],
-    ["a sidecar lesson ambient cannot express", ["ambient/fault-delay"], "ambient/fault-delay is no lesson: an HTTPRoute has no fault filter"],
+    [
+      "a sidecar lesson ambient cannot express",
+      ["ambient/fault-delay"],
+      "ambient/fault-delay is no lesson: an HTTPRoute has no fault filter",
+    ],
     ["a wait of 0s", ["weighted", "--wait", "0s"], '--wait "0s"'],
   ])("usage: %s", async (_name, args, message) => {
     expect((await refusal(lessonCommand, args)).message).toContain(message);

@@ -12,13 +12,20 @@ const temps: string[] = [];
 export function overlayOver(lesson: string, patches: string): string {
   const dir = mkdtempSync(join(tmpdir(), `lesson-${lesson.replaceAll("/", "-")}-`));
   temps.push(dir);
-  writeFileSync(join(dir, "kustomization.yaml"), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${relative(dir, overlayDir(lesson))}\npatches:\n${patches}`);
+  writeFileSync(
+    join(dir, "kustomization.yaml"),
+    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${relative(dir, overlayDir(lesson))}\npatches:\n${patches}`,
+  );
   copyFileSync(checksFile(overlayDir(lesson)), checksFile(dir));
   return dir;
 }
 
 /** One entry of `patches:`: JSON-patch operations on one object (JSON is YAML too). */
-export function jsonPatch(kind: string, name: string, ops: Array<{ op: string; path: string; value?: unknown }>): string {
+export function jsonPatch(
+  kind: string,
+  name: string,
+  ops: Array<{ op: string; path: string; value?: unknown }>,
+): string {
   return `  - target: { kind: ${kind}, name: ${name} }\n    patch: '${JSON.stringify(ops).replaceAll("'", "''")}'\n`;
 }
 

@@ -32,7 +32,10 @@ describe("[weights-relative] pickDestination", () => {
     expect(pickDestination(split, random).destination.subset).toBe(subset);
   });
   it("never picks a destination of weight 0", () => {
-    const zero = [{ destination: { host: "a" }, weight: 0 }, { destination: { host: "b" }, weight: 100 }];
+    const zero = [
+      { destination: { host: "a" }, weight: 0 },
+      { destination: { host: "b" }, weight: 100 },
+    ];
     expect([0, 0.5, 0.99].map((r) => pickDestination(zero, r).destination.host)).toEqual(["b", "b", "b"]);
   });
 });
@@ -78,9 +81,14 @@ describe("[lb-simple] [default-lb] pickEndpoint", () => {
     { id: "b", active: 0 },
     { id: "c", active: 1 },
   ];
-  const sequence = (...values: number[]) => () => values.shift()!;
+  const sequence =
+    (...values: number[]) =>
+    () =>
+      values.shift()!;
   it("round robin follows the cursor", () => {
-    expect([0, 1, 2, 3, 4].map((cursor) => pickEndpoint({ simple: "ROUND_ROBIN" }, candidates, cursor, Math.random))).toEqual([0, 1, 2, 0, 1]);
+    expect(
+      [0, 1, 2, 3, 4].map((cursor) => pickEndpoint({ simple: "ROUND_ROBIN" }, candidates, cursor, Math.random)),
+    ).toEqual([0, 1, 2, 0, 1]);
   });
   it("random uses the random number", () => {
     expect(pickEndpoint({ simple: "RANDOM" }, candidates, 0, sequence(0.7))).toBe(2);
@@ -93,7 +101,11 @@ describe("[lb-simple] [default-lb] pickEndpoint", () => {
 });
 
 describe("[retry-on] retry decision", () => {
-  const policy = (retryOn: string[], codes: number[] = []): RetryPolicy => ({ attempts: 3, retryOn, retriableStatusCodes: codes });
+  const policy = (retryOn: string[], codes: number[] = []): RetryPolicy => ({
+    attempts: 3,
+    retryOn,
+    retriableStatusCodes: codes,
+  });
   const status = (s: number): AttemptOutcome => ({ kind: "response", status: s });
   const cases: Array<[string, RetryPolicy, AttemptOutcome, boolean]> = [
     ["5xx retries 503", policy(["5xx"]), status(503), true],
@@ -111,7 +123,12 @@ describe("[retry-on] retry decision", () => {
     ["retriable-status-codes skips other codes", policy(["retriable-status-codes"], [503]), status(502), false],
     ["gateway-error retries a connect failure", policy(["gateway-error"]), { kind: "connect-failure" }, true],
     ["reset retries a reset", policy(["reset"]), { kind: "reset" }, true],
-    ["an overflow is never retried", policy(["5xx", "gateway-error", "reset", "connect-failure"]), { kind: "overflow" }, false],
+    [
+      "an overflow is never retried",
+      policy(["5xx", "gateway-error", "reset", "connect-failure"]),
+      { kind: "overflow" },
+      false,
+    ],
   ];
   it.each(cases)("%s", (_name, p, outcome, expected) => {
     expect(isRetriable(p, outcome)).toBe(expected);
@@ -209,8 +226,11 @@ describe("[lb-consistent-hash] consistent hash (ring)", () => {
 });
 
 describe("[default-retry] default retry policy per release", () => {
-  it.each(RELEASES.map((r) => [r.version, r] as const))("Istio %s: retries connect failures, not a 500", (_v, release) => {
-    expect(isRetriable(release.defaultRetry, { kind: "connect-failure" })).toBe(true);
-    expect(isRetriable(release.defaultRetry, { kind: "response", status: 500 })).toBe(false);
-  });
+  it.each(RELEASES.map((r) => [r.version, r] as const))(
+    "Istio %s: retries connect failures, not a 500",
+    (_v, release) => {
+      expect(isRetriable(release.defaultRetry, { kind: "connect-failure" })).toBe(true);
+      expect(isRetriable(release.defaultRetry, { kind: "response", status: 500 })).toBe(false);
+    },
+  );
 });

@@ -33,28 +33,46 @@ afterAll(() => {
 
 describe("a rule the preview cannot run", () => {
   it("a rule field the model does not implement is an error naming it, before any pod starts", async () => {
-    const dir = overlayOver("v2-default", jsonPatch("VirtualService", "flaskapp-default-v2", [{ op: "add", path: "/spec/http/0/corsPolicy", value: { allowOrigins: [{ exact: "https://example.com" }] } }]));
+    const dir = overlayOver(
+      "v2-default",
+      jsonPatch("VirtualService", "flaskapp-default-v2", [
+        { op: "add", path: "/spec/http/0/corsPolicy", value: { allowOrigins: [{ exact: "https://example.com" }] } },
+      ]),
+    );
     const objects = await renderKustomization(dir);
     await expect(Mesh.start(objects)).rejects.toThrow(RuleError);
-    await expect(Mesh.start(objects)).rejects.toThrow("VirtualService flaskapp-default-v2: spec.http[0].corsPolicy: a real Istio field the mesh preview does not model");
+    await expect(Mesh.start(objects)).rejects.toThrow(
+      "VirtualService flaskapp-default-v2: spec.http[0].corsPolicy: a real Istio field the mesh preview does not model",
+    );
   }, 60_000);
 });
 
 describe("which Deployments the preview runs", () => {
   const withImages = async (image: (container: { image: string }) => string) => {
     const objects = lessonRender("v2-default");
-    for (const d of objects.filter((o) => o.kind === "Deployment")) for (const c of d.spec.template.spec.containers) c.image = image(c);
+    for (const d of objects.filter((o) => o.kind === "Deployment"))
+      for (const c of d.spec.template.spec.containers) c.image = image(c);
     return objects;
   };
 
   it("ours by repository, whatever the registry (with a port), tag or digest", async () => {
-    const objects = await withImages((c) => `registry.example.com:5000/${c.image.replace(":0.1.0", ":dev@sha256:0123")}`);
-    expect(workloads(objects).map((w) => [w.deployment, w.role])).toEqual([["flaskapp-v1", "flaskapp"], ["flaskapp-v2", "flaskapp"], ["sleep", "sleep"]]);
+    const objects = await withImages(
+      (c) => `registry.example.com:5000/${c.image.replace(":0.1.0", ":dev@sha256:0123")}`,
+    );
+    expect(workloads(objects).map((w) => [w.deployment, w.role])).toEqual([
+      ["flaskapp-v1", "flaskapp"],
+      ["flaskapp-v2", "flaskapp"],
+      ["sleep", "sleep"],
+    ]);
   });
 
   it("another image is an error naming the two the preview runs", async () => {
     const objects = await withImages(() => "docker.io/library/busybox:1.37");
-    expect(() => workloads(objects)).toThrow(new RuleError("Deployment flaskapp-v1: runs docker.io/library/busybox:1.37; the mesh preview runs only istio-lessons/flaskapp and istio-lessons/sleep"));
+    expect(() => workloads(objects)).toThrow(
+      new RuleError(
+        "Deployment flaskapp-v1: runs docker.io/library/busybox:1.37; the mesh preview runs only istio-lessons/flaskapp and istio-lessons/sleep",
+      ),
+    );
   });
 });
 
@@ -83,27 +101,40 @@ describe("pods that do not start", () => {
 
   it("a missing bundle: run npm run build", async () => {
     const objects = lessonRender("v2-default");
-    await expect(Mesh.start(objects, { bundle: "/nonexistent/flaskapp.js" })).rejects.toThrow("/nonexistent/flaskapp.js is missing: run `npm run build` first");
+    await expect(Mesh.start(objects, { bundle: "/nonexistent/flaskapp.js" })).rejects.toThrow(
+      "/nonexistent/flaskapp.js is missing: run `npm run build` first",
+    );
   });
 
   it("a pod that exits at start: its exit code and output", async () => {
     const objects = lessonRender("v2-default");
     const bundle = program(`console.error("PORT is bad"); process.exit(1);`);
-    await expect(Mesh.start(objects, { bundle })).rejects.toThrow(/exited with code 1 before it was ready:\nPORT is bad/);
+    await expect(Mesh.start(objects, { bundle })).rejects.toThrow(
+      /exited with code 1 before it was ready:\nPORT is bad/,
+    );
   });
 
   it("a pod that never logs the port it listens on within startTimeoutMs: an error, and no process is left", async () => {
     const objects = lessonRender("v2-default");
     const bundle = program("setTimeout(() => {}, 60_000);");
     expect(runningPodCount()).toBe(0);
-    await expect(Mesh.start(objects, { bundle, startTimeoutMs: 500 })).rejects.toThrow("did not start listening within 500 ms");
+    await expect(Mesh.start(objects, { bundle, startTimeoutMs: 500 })).rejects.toThrow(
+      "did not start listening within 500 ms",
+    );
     expect(runningPodCount()).toBe(0);
   });
 
   it("a pod listening but never ready within startTimeoutMs (3 s, room for a slow start on a loaded machine): an error, and no process is left", async () => {
     const objects = lessonRender("v2-default");
-    const bundle = program(`const s = require("node:http").createServer((q, r) => r.writeHead(503).end()); s.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ msg: "listening", port: s.address().port })));`.replace("require", "process.getBuiltinModule"));
-    await expect(Mesh.start(objects, { bundle, startTimeoutMs: 3_000 })).rejects.toThrow("did not become ready within 3000 ms");
+    const bundle = program(
+      `const s = require("node:http").createServer((q, r) => r.writeHead(503).end()); s.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ msg: "listening", port: s.address().port })));`.replace(
+        "require",
+        "process.getBuiltinModule",
+      ),
+    );
+    await expect(Mesh.start(objects, { bundle, startTimeoutMs: 3_000 })).rejects.toThrow(
+      "did not become ready within 3000 ms",
+    );
     expect(runningPodCount()).toBe(0);
   });
 });
@@ -113,7 +144,11 @@ function runNode(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<
 }
 
 /** npm run demo in this process: what it writes, and its exit code. `stop` ends --serve. */
-async function demo(args: string[], env: NodeJS.ProcessEnv = process.env, stop: Promise<unknown> = new Promise(() => {})) {
+async function demo(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  stop: Promise<unknown> = new Promise(() => {}),
+) {
   const run = captureIo(env);
   const code = await demoCommand(args, run.io, () => stop);
   return { code, stdout: run.stdout(), stderr: run.stderr() };
@@ -128,14 +163,20 @@ describe("npm run demo", () => {
   });
 
   it("an unknown lesson is a usage error listing the lessons", async () => {
-    await expect(demo(["round-robin", "canary"])).rejects.toThrow(new UsageError(`"canary" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`));
+    await expect(demo(["round-robin", "canary"])).rejects.toThrow(
+      new UsageError(
+        `"canary" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`,
+      ),
+    );
   });
 
   it("as a process: a usage error is exit 2, the message and the usage on stderr, nothing on stdout", async () => {
     const { code, stdout, stderr } = await runNode(["lessons/src/cli/demo.ts", "round-robin", "canary"]);
     expect(code).toBe(2);
     expect(stdout).toBe("");
-    expect(stderr).toMatch(/^demo: "canary" is neither a lesson nor a directory with a kustomization\.yaml; lessons: .*\nusage: npm run demo /);
+    expect(stderr).toMatch(
+      /^demo: "canary" is neither a lesson nor a directory with a kustomization\.yaml; lessons: .*\nusage: npm run demo /,
+    );
   });
 
   it("gateway-api/ingress-gateway: the Gateway's own gateway, checked through its Service with a Host header, passes", async () => {
@@ -149,7 +190,9 @@ describe("npm run demo", () => {
 
   it("a lesson the Gateway API cannot express is a usage error saying why and which lesson to run", async () => {
     await expect(demo(["gateway-api/circuit-breaker"])).rejects.toThrow(
-      new UsageError("gateway-api/circuit-breaker is no lesson: connection-pool limits are no Gateway API field: only a DestinationRule sets them; run circuit-breaker (Istio's API)"),
+      new UsageError(
+        "gateway-api/circuit-breaker is no lesson: connection-pool limits are no Gateway API field: only a DestinationRule sets them; run circuit-breaker (Istio's API)",
+      ),
     );
   });
 
@@ -174,7 +217,11 @@ describe("npm run demo", () => {
 
 describe("npm run demo: the playground", () => {
   /** A copy of a lesson in a directory of its own: two levels below k8s/, as its relative paths need. */
-  function playground(lesson: string, edit: (text: string) => string = (t) => t, checks = true): { base: string; dir: string } {
+  function playground(
+    lesson: string,
+    edit: (text: string) => string = (t) => t,
+    checks = true,
+  ): { base: string; dir: string } {
     const base = mkdtempSync(join(ROOT, "k8s/.playground-"));
     temps.push(base);
     const dir = join(base, lesson);
@@ -188,7 +235,9 @@ describe("npm run demo: the playground", () => {
   }
 
   it("[weights-relative] an edited copy of a lesson, by absolute path: the new rule decides, the explanation says so", async () => {
-    const { dir } = playground("weighted", (t) => t.replace("weight: 70", "weight: 1").replace("weight: 30", "weight: 3"));
+    const { dir } = playground("weighted", (t) =>
+      t.replace("weight: 70", "weight: 1").replace("weight: 30", "weight: 3"),
+    );
     const { code, stdout } = await demo([dir]);
     expect(code).toBe(1);
     expect(stdout).toContain(`kubectl apply -k ${dir}`);
@@ -207,7 +256,11 @@ describe("npm run demo: the playground", () => {
   it("a lesson name wins over a directory of the same name", async () => {
     const { base } = playground("v2-default", (t) => t.replace("subset: v2", "subset: v1"));
     const [target] = await demoTargets(["v2-default"], base);
-    expect(target).toMatchObject({ name: "v2-default", dir: overlayDir("v2-default"), display: "k8s/overlays/v2-default" });
+    expect(target).toMatchObject({
+      name: "v2-default",
+      dir: overlayDir("v2-default"),
+      display: "k8s/overlays/v2-default",
+    });
   });
 
   it("--serve takes a directory too, and stops its mesh when told", async () => {
@@ -216,7 +269,9 @@ describe("npm run demo: the playground", () => {
     const run = captureIo(process.env);
     const served = demoCommand(["--serve", dir], run.io, () => new Promise<void>((resolve) => (stop = resolve)));
     await expect.poll(() => run.stdout(), { timeout: 20_000 }).toContain("Ctrl-C stops the mesh");
-    const url = /http:\/\/flaskapp \(as the sleep pod calls it\) is served at (http:\/\/127\.0\.0\.1:\d+)/.exec(run.stdout())![1]!;
+    const url = /http:\/\/flaskapp \(as the sleep pod calls it\) is served at (http:\/\/127\.0\.0\.1:\d+)/.exec(
+      run.stdout(),
+    )![1]!;
     expect(await (await fetch(`${url}/env/version`)).text()).toBe("v2");
     stop();
     expect(await served).toBe(0);
@@ -226,8 +281,16 @@ describe("npm run demo: the playground", () => {
   }, 60_000);
 
   it.each([
-    ["an Istio release the preview does not model", ["--istio", "1.26", "weighted"], /--istio 1\.26: the preview models Istio 1\.27, 1\.28, 1\.29, 1\.30, 1\.31/],
-    ["a directory without a kustomization", ["test"], /"test" is neither a lesson nor a directory with a kustomization\.yaml/],
+    [
+      "an Istio release the preview does not model",
+      ["--istio", "1.26", "weighted"],
+      /--istio 1\.26: the preview models Istio 1\.27, 1\.28, 1\.29, 1\.30, 1\.31/,
+    ],
+    [
+      "a directory without a kustomization",
+      ["test"],
+      /"test" is neither a lesson nor a directory with a kustomization\.yaml/,
+    ],
     ["--serve with two targets", ["--serve", "weighted", "mirror"], /--serve takes one lesson or directory/],
     ["an unknown option", ["--fast", "weighted"], /^unknown option --fast$/],
   ])("usage error: %s", async (_name, args, message) => {
@@ -238,20 +301,27 @@ describe("npm run demo: the playground", () => {
 });
 
 describe("npm run demo: process hygiene", () => {
-  it.each(["SIGTERM", "SIGINT"] as const)("%s to npm's pid stops the demo and every pod it started", async (signal) => {
-    const npm = spawn("npm", ["run", "demo", "--silent", "--", "timeout"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    npm.stdout.on("data", (data: Buffer) => (out += data.toString()));
-    const exited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
-    await expect.poll(() => out, { timeout: 30_000 }).toContain("preview: pods");
-    const below = descendants(npm.pid!);
-    try {
-      expect(below.length).toBeGreaterThanOrEqual(3);
-      process.kill(npm.pid!, signal);
-      await exited;
-      await expect.poll(() => below.filter(alive), { timeout: 5000 }).toEqual([]);
-    } finally {
-      for (const pid of below.filter(alive)) process.kill(pid, "SIGKILL");
-    }
-  }, 60_000);
+  it.each(["SIGTERM", "SIGINT"] as const)(
+    "%s to npm's pid stops the demo and every pod it started",
+    async (signal) => {
+      const npm = spawn("npm", ["run", "demo", "--silent", "--", "timeout"], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      npm.stdout.on("data", (data: Buffer) => (out += data.toString()));
+      const exited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
+      await expect.poll(() => out, { timeout: 30_000 }).toContain("preview: pods");
+      const below = descendants(npm.pid!);
+      try {
+        expect(below.length).toBeGreaterThanOrEqual(3);
+        process.kill(npm.pid!, signal);
+        await exited;
+        await expect.poll(() => below.filter(alive), { timeout: 5000 }).toEqual([]);
+      } finally {
+        for (const pid of below.filter(alive)) process.kill(pid, "SIGKILL");
+      }
+    },
+    60_000,
+  );
 });

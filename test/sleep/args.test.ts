@@ -1,12 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "#common/usage-error.ts";
 import { HELP, LIMITS, parseCommand, type TallyOptions } from "#sleep/args.ts";
-import {
-  evaluate,
-  parseLatencyExpectation,
-  parseShareExpectation,
-  type Latencies,
-} from "#sleep/expect.ts";
+import { evaluate, parseLatencyExpectation, parseShareExpectation, type Latencies } from "#sleep/expect.ts";
 import { EXIT, runCli } from "#sleep/tally.ts";
 import { USAGE_ERRORS } from "./usage-cases.ts";
 
@@ -51,8 +46,24 @@ describe("parseCommand", () => {
     [["--by", "status", URL_TEXT], { by: { kind: "status" } }],
     [["--by", "header:X-Version", URL_TEXT], { by: { kind: "header", name: "x-version" } }],
     [[URL_TEXT, "lab:canary"], { headers: [["lab", "canary"]] }],
-    [[URL_TEXT, "Host:flaskapp", "x-empty:"], { headers: [["host", "flaskapp"], ["x-empty", ""]] }],
-    [["-H", "Lab: canary", URL_TEXT, "x-b3-sampled:1"], { headers: [["lab", "canary"], ["x-b3-sampled", "1"]] }],
+    [
+      [URL_TEXT, "Host:flaskapp", "x-empty:"],
+      {
+        headers: [
+          ["host", "flaskapp"],
+          ["x-empty", ""],
+        ],
+      },
+    ],
+    [
+      ["-H", "Lab: canary", URL_TEXT, "x-b3-sampled:1"],
+      {
+        headers: [
+          ["lab", "canary"],
+          ["x-b3-sampled", "1"],
+        ],
+      },
+    ],
     [[URL_TEXT, "x-url:http://a:b/c"], { headers: [["x-url", "http://a:b/c"]] }],
     [["--json", "--quiet", URL_TEXT], { json: true, quiet: true }],
     [["https://[::1]:8443/a?b=c"], { url: new URL("https://[::1]:8443/a?b=c") }],
@@ -73,7 +84,10 @@ describe("parseCommand", () => {
   it.each(USAGE_ERRORS)("tally %j exits 2 with one line on stderr pointing to --help", async (argv, message) => {
     let stdout = "";
     let stderr = "";
-    const code = await runCli(argv, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
+    const code = await runCli(argv, {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+    });
     expect({ code, stdout }).toEqual({ code: EXIT.usage, stdout: "" });
     expect(stderr).toMatch(/^tally: [^\n]+ \(see tally --help\)\n$/);
     expect(stderr).toMatch(message);
@@ -83,9 +97,14 @@ describe("parseCommand", () => {
 
   it("echoes hostile text from the command line with its control characters made visible", async () => {
     let stderr = "";
-    const code = await runCli(["--expect", "\x1b[32mPASS\x1b[0m\x9b2J", URL_TEXT], { stdout: { write: () => true }, stderr: { write: (t: string) => (stderr += t) } });
+    const code = await runCli(["--expect", "\x1b[32mPASS\x1b[0m\x9b2J", URL_TEXT], {
+      stdout: { write: () => true },
+      stderr: { write: (t: string) => (stderr += t) },
+    });
     expect(code).toBe(EXIT.usage);
-    expect(stderr).toBe('tally: --expect "\\x1b[32mPASS\\x1b[0m\\x9b2J" is not KEY=PCT, KEY=PCT±TOL (or +-TOL), KEY>=PCT or KEY<=PCT, with PCT and TOL from 0 to 100 (see tally --help)\n');
+    expect(stderr).toBe(
+      'tally: --expect "\\x1b[32mPASS\\x1b[0m\\x9b2J" is not KEY=PCT, KEY=PCT±TOL (or +-TOL), KEY>=PCT or KEY<=PCT, with PCT and TOL from 0 to 100 (see tally --help)\n',
+    );
   });
 
   it.each([
@@ -95,7 +114,10 @@ describe("parseCommand", () => {
   ])("takes the credentials out of %s and sends them as Basic auth", (text, href, credentials) => {
     const o = options([text, "lab:canary"]);
     expect(o.url.href).toBe(href);
-    expect(o.headers).toEqual([["lab", "canary"], ["authorization", `Basic ${Buffer.from(credentials).toString("base64")}`]]);
+    expect(o.headers).toEqual([
+      ["lab", "canary"],
+      ["authorization", `Basic ${Buffer.from(credentials).toString("base64")}`],
+    ]);
   });
 
   it.each([[["--help"]], [["-h", URL_TEXT]], [["--nope", "--help"]]])("%j asks for help", (argv) => {
@@ -103,7 +125,15 @@ describe("parseCommand", () => {
   });
 
   it("collects repeated expectations of both kinds in order", () => {
-    const o = options(["--expect", "v1=70±10", "--expect-latency", "p99<=200ms", "--expect", "error:timeout<=5", URL_TEXT]);
+    const o = options([
+      "--expect",
+      "v1=70±10",
+      "--expect-latency",
+      "p99<=200ms",
+      "--expect",
+      "error:timeout<=5",
+      URL_TEXT,
+    ]);
     expect(o.expectations.map((e) => [e.kind, e.key, e.op, e.expected, e.tolerance])).toEqual([
       ["share", "v1", "=", 70, 10],
       ["share", "error:timeout", "<=", 5, 0],
@@ -112,8 +142,20 @@ describe("parseCommand", () => {
   });
 
   it("documents every option it parses", () => {
-    for (const flag of ["--requests", "--duration", "--concurrency", "--method", "--header", "--by", "--timeout",
-      "--expect", "--expect-latency", "--json", "--quiet", "--help"]) {
+    for (const flag of [
+      "--requests",
+      "--duration",
+      "--concurrency",
+      "--method",
+      "--header",
+      "--by",
+      "--timeout",
+      "--expect",
+      "--expect-latency",
+      "--json",
+      "--quiet",
+      "--help",
+    ]) {
       expect(HELP).toContain(flag);
     }
   });
@@ -138,12 +180,25 @@ describe("parseShareExpectation", () => {
     expect(parseShareExpectation(expr)).toEqual({ ok: true, value: { kind: "share", expr, ...expected } });
   });
 
-  it.each(["", "v1", "v1=", "=5", "v1=x", "v1=-1", "v1=101", "v1=5±", "v1>=5±1", "v1<=5+-1", "v1=5%", "v2=100,v1=0", "v2=100 ,v1=0", "a=1;b=2", "v1=5±1,v2=3"])(
-    "refuses %j",
-    (expr) => {
-      expect(parseShareExpectation(expr).ok).toBe(false);
-    },
-  );
+  it.each([
+    "",
+    "v1",
+    "v1=",
+    "=5",
+    "v1=x",
+    "v1=-1",
+    "v1=101",
+    "v1=5±",
+    "v1>=5±1",
+    "v1<=5+-1",
+    "v1=5%",
+    "v2=100,v1=0",
+    "v2=100 ,v1=0",
+    "a=1;b=2",
+    "v1=5±1,v2=3",
+  ])("refuses %j", (expr) => {
+    expect(parseShareExpectation(expr).ok).toBe(false);
+  });
 });
 
 describe("parseLatencyExpectation", () => {
@@ -154,16 +209,26 @@ describe("parseLatencyExpectation", () => {
     ["p99<=200ms", { key: "p99", op: "<=", expected: 200 }],
     ["max<=1m", { key: "max", op: "<=", expected: 60_000 }],
   ])("parses %j", (expr, expected) => {
-    expect(parseLatencyExpectation(expr)).toEqual({ ok: true, value: { kind: "latency", expr, tolerance: 0, ...expected } });
+    expect(parseLatencyExpectation(expr)).toEqual({
+      ok: true,
+      value: { kind: "latency", expr, tolerance: 0, ...expected },
+    });
   });
 
-  it.each(["", "p99", "p95<=1s", "p99=1s", "p99<1s", "p99<=1", "p99<=-1s", "avg<=1s", "P99<=1s"])("refuses %j", (expr) => {
-    expect(parseLatencyExpectation(expr).ok).toBe(false);
-  });
+  it.each(["", "p99", "p95<=1s", "p99=1s", "p99<1s", "p99<=1", "p99<=-1s", "avg<=1s", "P99<=1s"])(
+    "refuses %j",
+    (expr) => {
+      expect(parseLatencyExpectation(expr).ok).toBe(false);
+    },
+  );
 });
 
 describe("evaluate", () => {
-  const counts = new Map([["v1", 70], ["v2", 29], ["error:timeout", 1]]);
+  const counts = new Map([
+    ["v1", 70],
+    ["v2", 29],
+    ["error:timeout", 1],
+  ]);
   const latency: Latencies = { min: 3000, p50: 3100, p90: 3200, p99: 3300, max: 3400 };
   const noLatency: Latencies = { min: null, p50: null, p90: null, p99: null, max: null };
   const share = (expr: string) => {
@@ -195,9 +260,13 @@ describe("evaluate", () => {
   });
 
   it("compares repeating fractions without rounding surprises", () => {
-    const thirds = new Map([["a", 1], ["b", 2]]);
-    expect(evaluate([share("a=33.333333333333336"), share("b=66.66666666666667")], thirds, 3, noLatency).map((r) => r.pass))
-      .toEqual([true, true]);
+    const thirds = new Map([
+      ["a", 1],
+      ["b", 2],
+    ]);
+    expect(
+      evaluate([share("a=33.333333333333336"), share("b=66.66666666666667")], thirds, 3, noLatency).map((r) => r.pass),
+    ).toEqual([true, true]);
   });
 
   it.each([

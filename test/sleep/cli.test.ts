@@ -28,7 +28,11 @@ describe("tally bundle", () => {
     const dir = mkdtempSync(join(tmpdir(), "tally-builtins-"));
     try {
       const builtins = builtinsAtExit(dir);
-      const run = await runProgram(process.execPath, ["--require", builtins.preload, TALLY_BUNDLE, "-n", "4", `${versions.url}/env/version`], RUN_LIMIT_MS);
+      const run = await runProgram(
+        process.execPath,
+        ["--require", builtins.preload, TALLY_BUNDLE, "-n", "4", `${versions.url}/env/version`],
+        RUN_LIMIT_MS,
+      );
       expect(run.code).toBe(0);
       const loaded = builtins.loaded();
       expect(loaded).toContain("NativeModule net");
@@ -63,7 +67,10 @@ describe("tally bundle", () => {
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout);
     expect(result).toMatchObject({ requests: 10, by: "header:x-version", errors: 0, pass: true, expectations: [] });
-    expect(result.rows.map((r: { key: string; count: number }) => [r.key, r.count])).toEqual([["v1", 5], ["v2", 5]]);
+    expect(result.rows.map((r: { key: string; count: number }) => [r.key, r.count])).toEqual([
+      ["v1", 5],
+      ["v2", 5],
+    ]);
   });
 
   it("counts refused connections as rows and still exits 0", async () => {
@@ -72,13 +79,14 @@ describe("tally bundle", () => {
     expect(run.stdout).toMatch(/^ {2}error:refused +3 +100\.0% +█{40} +connect ECONNREFUSED 127\.0\.0\.1:\d+$/m);
   });
 
-
   it("explains a status below 100 in words, not with a message about its own minified source", async () => {
     const server = await rawUpstream("HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok");
     try {
       const run = await tally(["-n", "2", "--by", "status", server.url]);
       expect(run.code).toBe(0);
-      expect(run.stdout).toMatch(/^ {2}error:protocol +2 +100\.0% +█{40} +the response is not valid HTTP\/1\.1: a status below 100/m);
+      expect(run.stdout).toMatch(
+        /^ {2}error:protocol +2 +100\.0% +█{40} +the response is not valid HTTP\/1\.1: a status below 100/m,
+      );
     } finally {
       await server.close();
     }
@@ -89,7 +97,6 @@ describe("tally bundle", () => {
     expect(run).toMatchObject({ code: 0, stderr: "" });
     expect(run.stdout).toMatch(/^usage: tally \[options\] URL \[Name:Value \.\.\.\]$/m);
   });
-
 });
 
 // Runs that go side by side, each with a server of its own or none.
@@ -109,11 +116,14 @@ describe.concurrent("tally bundle, side by side", () => {
   // Every usage error is checked in process (args.test.ts, through runCli); these
   // prove the bundle's wiring: exit code 2, nothing on stdout, one line on stderr
   // (the malformed credentials exited 3 before, issue 29).
-  it.for(USAGE_ERRORS.filter(([argv]) => argv.length === 0 || argv[0] === "--nope" || argv[0]?.includes("secret%zz")))("exits 2 for %j with one line pointing to --help", async ([argv, message], { expect }) => {
-    const run = await tally(argv);
-    expect(run.code).toBe(2);
-    expect(run.stdout).toBe("");
-    expect(run.stderr).toMatch(/^tally: [^\n]+ \(see tally --help\)\n$/);
-    expect(run.stderr).toMatch(message);
-  });
+  it.for(USAGE_ERRORS.filter(([argv]) => argv.length === 0 || argv[0] === "--nope" || argv[0]?.includes("secret%zz")))(
+    "exits 2 for %j with one line pointing to --help",
+    async ([argv, message], { expect }) => {
+      const run = await tally(argv);
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe("");
+      expect(run.stderr).toMatch(/^tally: [^\n]+ \(see tally --help\)\n$/);
+      expect(run.stderr).toMatch(message);
+    },
+  );
 });

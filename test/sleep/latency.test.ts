@@ -1,12 +1,7 @@
 // The latency histogram against exact nearest-rank percentiles of known samples:
 // within the documented precision, and a memory that does not grow.
 import { describe, expect, it } from "vitest";
-import {
-  LATENCY_HISTOGRAM,
-  LATENCY_RELATIVE_PRECISION,
-  LatencyHistogram,
-  histogramOf,
-} from "#sleep/latency.ts";
+import { LATENCY_HISTOGRAM, LATENCY_RELATIVE_PRECISION, LatencyHistogram, histogramOf } from "#sleep/latency.ts";
 import { LATENCY_STATS, type Latencies } from "#sleep/expect.ts";
 
 /** What tally computed before the histogram: the exact nearest-rank figures of every latency, kept and sorted. */

@@ -56,7 +56,10 @@ describe("classifyError", () => {
     [new TypeError("fetch failed", { cause: withCode("ECONNREFUSED") }), "refused"],
     [withCode("ERR_TLS_CERT_ALTNAME_INVALID"), "other"],
     [withCode("ERR_ASSERTION"), "protocol"],
-    [Object.assign(new Error("Response does not match the HTTP/1.1 protocol"), { name: "HTTPParserError" }), "protocol"],
+    [
+      Object.assign(new Error("Response does not match the HTTP/1.1 protocol"), { name: "HTTPParserError" }),
+      "protocol",
+    ],
     [Object.assign(new Error("bad upgrade"), { code: "UND_ERR_SOCKET" }), "protocol"],
     [Object.assign(new Error("bad response"), { code: "UND_ERR_SOCKET" }), "protocol"],
     [Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }), "reset"],
@@ -94,10 +97,24 @@ describe("bar", () => {
 });
 
 describe("summarize and renderText", () => {
-  const command = parseCommand(["-n", "4", "--expect", "v1=50", "--expect", "v2=100", "--expect-latency", "p99<=1s", "http://h/env/version"]);
+  const command = parseCommand([
+    "-n",
+    "4",
+    "--expect",
+    "v1=50",
+    "--expect",
+    "v2=100",
+    "--expect-latency",
+    "p99<=1s",
+    "http://h/env/version",
+  ]);
   if (command.kind !== "run") throw new Error("expected a run");
   const result = summarize(command.options, {
-    counts: new Map([["v2", 1], ["error:refused", 1], ["v1", 2]]),
+    counts: new Map([
+      ["v2", 1],
+      ["error:refused", 1],
+      ["v1", 2],
+    ]),
     untracked: 0,
     errorDetails: new Map([["error:refused", "connect ECONNREFUSED 127.0.0.1:1"]]),
     latency: histogramOf([1, 2, 3]),
@@ -116,7 +133,10 @@ describe("summarize and renderText", () => {
 
   it("puts a frequent error row above rarer answers", () => {
     const many = summarize(command.options, {
-      counts: new Map([["v1", 1], ["error:refused", 3]]),
+      counts: new Map([
+        ["v1", 1],
+        ["error:refused", 3],
+      ]),
       untracked: 0,
       errorDetails: new Map([["error:refused", "refused"]]),
       latency: histogramOf([1]),

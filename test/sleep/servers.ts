@@ -73,10 +73,14 @@ export async function startVersions(slowMs = 5): Promise<Versions> {
     maxInFlight = Math.max(maxInFlight, ++inFlight);
     res.on("close", () => inFlight--);
     const backend = backends[next++ % backends.length]!;
-    const upstream = http.request(`${backend.url}${req.url}`, { method: req.method, headers: req.headers, agent }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const upstream = http.request(
+      `${backend.url}${req.url}`,
+      { method: req.method, headers: req.headers, agent },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     upstream.on("error", () => res.destroy());
     upstream.end();
   });

@@ -4,7 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCommand, runCli, runTally, type TallyOptions, type TallyResult } from "#sleep/tally.ts";
 import { MAX_TRACKED_KEYS, runLoad } from "#sleep/load.ts";
 import { GROUPED_KEY, MAX_ROWS } from "#sleep/report.ts";
-import { closedPortUrl, startDistinct, startDropping, startEchoUser, startSilent, startVersions, type Running, type Versions } from "./servers.ts";
+import {
+  closedPortUrl,
+  startDistinct,
+  startDropping,
+  startEchoUser,
+  startSilent,
+  startVersions,
+  type Running,
+  type Versions,
+} from "./servers.ts";
 import { rawUpstream } from "../flaskapp/helpers.ts";
 
 function options(argv: string[]): TallyOptions {
@@ -91,14 +100,17 @@ describe("concurrency", () => {
 });
 
 describe("errors are counted, never fatal", () => {
-  it.each(["reset", "close"] as const)("counts connections dropped by %s as error:reset, beside the answers", async (how) => {
-    const server = await startDropping(3, how);
-    closers.push(server);
-    const result = await tally(["-n", "30", server.url]);
-    expect(rowsOf(result)).toEqual({ ok: 20, "error:reset": 10 });
-    expect(result.errors).toBe(10);
-    expect(result.rows.find((r) => r.error)?.detail).toMatch(/ECONNRESET|other side closed/);
-  });
+  it.each(["reset", "close"] as const)(
+    "counts connections dropped by %s as error:reset, beside the answers",
+    async (how) => {
+      const server = await startDropping(3, how);
+      closers.push(server);
+      const result = await tally(["-n", "30", server.url]);
+      expect(rowsOf(result)).toEqual({ ok: 20, "error:reset": 10 });
+      expect(result.errors).toBe(10);
+      expect(result.rows.find((r) => r.error)?.detail).toMatch(/ECONNRESET|other side closed/);
+    },
+  );
 
   it("counts a server that never answers as error:timeout within --timeout", async () => {
     const server = await startSilent();
@@ -146,9 +158,21 @@ describe("duration mode", () => {
 
 describe("runCli", () => {
   it("exits 0 when every expectation holds", async () => {
-    const { code, stdout } = await cli(["-n", "40", "--expect", "v1=50", "--expect", "v2=50±5", "--expect", "v2>=40", `${versions.url}/env/version`]);
+    const { code, stdout } = await cli([
+      "-n",
+      "40",
+      "--expect",
+      "v1=50",
+      "--expect",
+      "v2=50±5",
+      "--expect",
+      "v2>=40",
+      `${versions.url}/env/version`,
+    ]);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^40 requests to GET http:\/\/127\.0\.0\.1:\d+\/env\/version, concurrency 1: [\d.]+s, \d+ req\/s$/m);
+    expect(stdout).toMatch(
+      /^40 requests to GET http:\/\/127\.0\.0\.1:\d+\/env\/version, concurrency 1: [\d.]+s, \d+ req\/s$/m,
+    );
     expect(stdout).toMatch(/^ {2}v1 +20 +50\.0% +█{20}$/m);
   });
 
@@ -167,23 +191,60 @@ describe("runCli", () => {
   it("with --quiet prints no table, only the failed expectations on stderr", async () => {
     const pass = await cli(["-n", "10", "--quiet", "--expect", "v1=50", `${versions.url}/env/version`], true);
     expect(pass).toEqual({ code: 0, stdout: "", stderr: "" });
-    const fail = await cli(["-n", "10", "--quiet", "--expect", "v1=100", "--expect", "v2=50", `${versions.url}/env/version`]);
-    expect(fail).toEqual({ code: 1, stdout: "", stderr: "tally: FAIL  v1=100  expected 100%, observed 50% (5 of 10)\n" });
+    const fail = await cli([
+      "-n",
+      "10",
+      "--quiet",
+      "--expect",
+      "v1=100",
+      "--expect",
+      "v2=50",
+      `${versions.url}/env/version`,
+    ]);
+    expect(fail).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "tally: FAIL  v1=100  expected 100%, observed 50% (5 of 10)\n",
+    });
   });
 
   it("prints the --json object", async () => {
-    const { code, stdout } = await cli(["-n", "10", "--json", "--expect", "v1=50", "--expect-latency", "p99<=1m", `${versions.url}/env/version`]);
+    const { code, stdout } = await cli([
+      "-n",
+      "10",
+      "--json",
+      "--expect",
+      "v1=50",
+      "--expect-latency",
+      "p99<=1m",
+      `${versions.url}/env/version`,
+    ]);
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
-    expect(Object.keys(result)).toEqual(["url", "method", "requests", "concurrency", "elapsedMs", "rps", "by", "rows",
-      "errors", "latencyMs", "expectations", "pass"]);
+    expect(Object.keys(result)).toEqual([
+      "url",
+      "method",
+      "requests",
+      "concurrency",
+      "elapsedMs",
+      "rps",
+      "by",
+      "rows",
+      "errors",
+      "latencyMs",
+      "expectations",
+      "pass",
+    ]);
     expect(result).toMatchObject({
       url: `${versions.url}/env/version`,
       method: "GET",
       requests: 10,
       concurrency: 1,
       by: "body",
-      rows: [{ key: "v1", count: 5, percent: 50, error: false }, { key: "v2", count: 5, percent: 50, error: false }],
+      rows: [
+        { key: "v1", count: 5, percent: 50, error: false },
+        { key: "v2", count: 5, percent: 50, error: false },
+      ],
       errors: 0,
       expectations: [
         { kind: "share", expr: "v1=50", key: "v1", op: "=", expected: 50, tolerance: 0, observed: 50, pass: true },
@@ -217,7 +278,6 @@ describe("runCli", () => {
     expect(shown.stderr.endsWith("\r\x1b[2K")).toBe(true);
     expect(quiet.stderr).toBe("");
   });
-
 });
 
 describe("memory per request", () => {
@@ -237,7 +297,16 @@ describe("many distinct answers", () => {
     const server = await startDistinct();
     closers.push(server);
     const n = MAX_TRACKED_KEYS + 200;
-    const { code, stdout } = await cli(["-n", String(n), "-c", "8", "--json", "--expect", `n${n - 1}=${100 / n}`, server.url]);
+    const { code, stdout } = await cli([
+      "-n",
+      String(n),
+      "-c",
+      "8",
+      "--json",
+      "--expect",
+      `n${n - 1}=${100 / n}`,
+      server.url,
+    ]);
     expect(code).toBe(0);
     const result = JSON.parse(stdout) as TallyResult;
     expect(result.requests).toBe(n);
@@ -331,10 +400,22 @@ describe("hostile answers reach the terminal with their control characters made 
   it.each<[string, string[], string, string, string]>([
     ["a window title (OSC ... BEL)", [], answer("\x1b]0;owned\x07"), "\x1b]0;owned\x07", "\\x1b]0;owned\\x07"],
     ["a cleared screen (ESC [ 2 J)", [], answer("\x1b[2J\x1b[Hv1"), "\x1b[2J\x1b[Hv1", "\\x1b[2J\\x1b[Hv1"],
-    ["a fake green PASS", [], answer("\x1b[32mPASS  v2=100\x1b[0m"), "\x1b[32mPASS v2=100\x1b[0m", "\\x1b[32mPASS v2=100\\x1b[0m"],
+    [
+      "a fake green PASS",
+      [],
+      answer("\x1b[32mPASS  v2=100\x1b[0m"),
+      "\x1b[32mPASS v2=100\x1b[0m",
+      "\\x1b[32mPASS v2=100\\x1b[0m",
+    ],
     ["a C1 CSI (U+009B) in a body", [], answer("\u009b2J"), "\u009b2J", "\\x9b2J"],
     ["a bidi override in a body", [], answer("v1\u202e2v"), "v1\u202e2v", "v1\\u202e2v"],
-    ["a C1 CSI byte in a header value", ["--by", "header:x-evil"], answer("ok", "X-Evil: \x9b2J\x9b31mPASS\r\n"), "\u009b2J\u009b31mPASS", "\\x9b2J\\x9b31mPASS"],
+    [
+      "a C1 CSI byte in a header value",
+      ["--by", "header:x-evil"],
+      answer("ok", "X-Evil: \x9b2J\x9b31mPASS\r\n"),
+      "\u009b2J\u009b31mPASS",
+      "\\x9b2J\\x9b31mPASS",
+    ],
   ])("%s", async (_name, by, raw, key, shown) => {
     const server = await rawUpstream(raw);
     closers.push(server);
@@ -359,7 +440,14 @@ describe("hostile answers reach the terminal with their control characters made 
   });
 
   it("with --quiet, a failed expectation's own text is shown escaped on stderr", async () => {
-    const { code, stdout, stderr } = await cli(["-n", "2", "--quiet", "--expect", "\x1b[32mPASS\x1b[0m=100", `${versions.url}/env/version`]);
+    const { code, stdout, stderr } = await cli([
+      "-n",
+      "2",
+      "--quiet",
+      "--expect",
+      "\x1b[32mPASS\x1b[0m=100",
+      `${versions.url}/env/version`,
+    ]);
     expect({ code, stdout }).toEqual({ code: 1, stdout: "" });
     expect(stderr).toBe("tally: FAIL  \\x1b[32mPASS\\x1b[0m=100  expected 100%, observed 0% (0 of 2)\n");
   });
@@ -398,7 +486,17 @@ describe("--expect-distinct and {n} in header values", () => {
   });
 
   it("{n} is each request's number: five requests, five users", async () => {
-    const result = await tally(["-n", "5", "-c", "2", "-H", "x-user: user-{n}", "--expect-distinct", "5", `${echo.url}/`]);
+    const result = await tally([
+      "-n",
+      "5",
+      "-c",
+      "2",
+      "-H",
+      "x-user: user-{n}",
+      "--expect-distinct",
+      "5",
+      `${echo.url}/`,
+    ]);
     expect(Object.keys(rowsOf(result)).sort()).toEqual(["user-1", "user-2", "user-3", "user-4", "user-5"]);
     expect(result.pass).toBe(true);
   });

@@ -59,20 +59,32 @@ export const USAGE_ERRORS: [argv: string[], message: RegExp][] = [
   [[URL, "http://127.0.0.1:9/other"], /tally takes one URL; "http:\/\/127\.0\.0\.1:9\/other" is a second one/],
   [[URL, "lab:canary", "https://u:secret@h/"], /tally takes one URL; "https:\/\/\*\*\*@h\/" is a second one/],
   [["http://u:secret@127.0.0.1:99999/"], /"http:\/\/\*\*\*@127\.0\.0\.1:99999\/" is not a URL/],
-  [["-H", "Authorization: Bearer t", "http://u:p@127.0.0.1:9/"], /credentials in the URL and an Authorization header: give only one/],
+  [
+    ["-H", "Authorization: Bearer t", "http://u:p@127.0.0.1:9/"],
+    /credentials in the URL and an Authorization header: give only one/,
+  ],
   // Issue 29: a URL whose credentials are not valid percent-encoding exited 3 (an unexpected failure).
-  [["http://u:secret%zz@127.0.0.1:9/"], /"http:\/\/\*\*\*@127\.0\.0\.1:9\/": the user name or password in it is not valid percent-encoding/],
+  [
+    ["http://u:secret%zz@127.0.0.1:9/"],
+    /"http:\/\/\*\*\*@127\.0\.0\.1:9\/": the user name or password in it is not valid percent-encoding/,
+  ],
   [["http://u%C3:secret@127.0.0.1:9/"], /is not valid percent-encoding/],
   [["http://u%:p@127.0.0.1:9/"], /is not valid percent-encoding/],
   // Issue 29: header bytes undici refuses passed, and every request then failed without being sent.
-  [[URL, "x-a:a\x7fb"], /item "x-a": a header value holds only tabs, printable ASCII and Latin-1 characters \(up to U\+00FF\), not U\+007F \(DEL\)/],
+  [
+    [URL, "x-a:a\x7fb"],
+    /item "x-a": a header value holds only tabs, printable ASCII and Latin-1 characters \(up to U\+00FF\), not U\+007F \(DEL\)/,
+  ],
   [["-H", "x-a: 😀", URL], /-H "x-a": a header value holds only .* not U\+1F600 "😀"/],
   [[URL, "x-a:\x1b[2J"], /not U\+001B \(ESC\)/],
   [[URL, "x-a:a\x01"], /not U\+0001 \(a control character\)/],
   [[URL, "x-a:\u0100"], /not U\+0100 "Ā"/],
   [[URL, "x-a:\u202e"], /not U\+202E "\\u202e"/],
   // Issue 29: a list in one --expect read as one key and passed against a pure-v1 server.
-  [["--expect", "v2=100,v1=0", URL], /--expect "v2=100,v1=0" holds several expectations; give one per --expect: --expect 'v2=100' --expect 'v1=0'/],
+  [
+    ["--expect", "v2=100,v1=0", URL],
+    /--expect "v2=100,v1=0" holds several expectations; give one per --expect: --expect 'v2=100' --expect 'v1=0'/,
+  ],
   [["--expect", "v2=100, v1=0", URL], /holds several expectations/],
   [["--expect", "v1=70±10,v2=30±10", URL], /--expect 'v1=70±10' --expect 'v2=30±10'/],
   [["--expect", "v1>=50;v2<=50", URL], /holds several expectations/],

@@ -225,6 +225,7 @@ export function parseTrackFile(value: unknown, file: string): TrackFile {
 
 function dataPlaneOf(value: unknown, file: string): DataPlane {
   if (value === undefined) return "sidecar";
-  if (typeof value !== "string" || !(DATA_PLANES as readonly string[]).includes(value)) fail(file, "dataPlane", `expected ${DATA_PLANES.join(" or ")}, got ${JSON.stringify(value)}`);
+  if (typeof value !== "string" || !(DATA_PLANES as readonly string[]).includes(value))
+    fail(file, "dataPlane", `expected ${DATA_PLANES.join(" or ")}, got ${JSON.stringify(value)}`);
   return value as DataPlane;
 }

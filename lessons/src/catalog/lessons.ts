@@ -39,7 +39,10 @@ const lessonsRead: CatalogLesson[] = loaded instanceof CatalogError ? [] : loade
 
 /** The lessons of the primary track (Istio's API), in the order a learner takes them: k8s/overlays/<name>. */
 // (Typed as never empty: a catalog always has a lesson; only a bad one leaves this empty, and then catalog() throws.)
-export const LESSONS = lessonsRead.filter((l) => l.track.primary).map((l) => l.name) as unknown as readonly [Lesson, ...Lesson[]];
+export const LESSONS = lessonsRead.filter((l) => l.track.primary).map((l) => l.name) as unknown as readonly [
+  Lesson,
+  ...Lesson[],
+];
 
 /**
  * The lessons the Gateway API cannot express, and why (noTwin.gateway-api in their lesson.yaml). Each
@@ -53,7 +56,9 @@ export const GATEWAY_API_CANNOT: Readonly<Record<string, string>> = Object.fromE
  * The lessons the Gateway API can express, in the same order: k8s/gateway-api/<name>, run as
  * gateway-api/<name>, each with its Istio-API twin's checks.
  */
-export const GATEWAY_API_LESSONS: readonly string[] = lessonsRead.filter((l) => l.track.name === GATEWAY_API_TRACK).map((l) => l.base);
+export const GATEWAY_API_LESSONS: readonly string[] = lessonsRead
+  .filter((l) => l.track.name === GATEWAY_API_TRACK)
+  .map((l) => l.base);
 
 /** A lesson's name: one of LESSONS, or <track>/<name> in a track of twins (gateway-api/weighted). */
 export type Lesson = string;
@@ -83,10 +88,14 @@ export function isAmbientLesson(name: string): boolean {
 }
 
 /** The ambient lessons' directory names, in order (three exist only in ambient mode). */
-export const AMBIENT_LESSONS: readonly string[] = lessonsRead.filter((l) => l.track.dataPlane === "ambient").map((l) => l.base);
+export const AMBIENT_LESSONS: readonly string[] = lessonsRead
+  .filter((l) => l.track.dataPlane === "ambient")
+  .map((l) => l.base);
 
 /** The lessons ambient mode cannot express, and why (noTwin.ambient in their lesson.yaml). */
-export const AMBIENT_CANNOT: Readonly<Record<string, string>> = Object.fromEntries(lessonsRead.flatMap((l) => (l.noTwin.ambient ? [[l.name, l.noTwin.ambient.why]] : [])));
+export const AMBIENT_CANNOT: Readonly<Record<string, string>> = Object.fromEntries(
+  lessonsRead.flatMap((l) => (l.noTwin.ambient ? [[l.name, l.noTwin.ambient.why]] : [])),
+);
 
 /** A lesson as its lesson.yaml describes it. */
 export function lessonInfo(name: Lesson): CatalogLesson | undefined {
@@ -94,9 +103,14 @@ export function lessonInfo(name: Lesson): CatalogLesson | undefined {
 }
 
 /** The quick start's steps (seedStep in lesson.yaml), by lesson: run by `npm run demo` with no argument. */
-export const SEED_STEPS: Record<string, string> = Object.fromEntries(lessonsRead.flatMap((l) => (l.seedStep === undefined ? [] : [[l.name, `seed step ${l.seedStep}`]])));
+export const SEED_STEPS: Record<string, string> = Object.fromEntries(
+  lessonsRead.flatMap((l) => (l.seedStep === undefined ? [] : [[l.name, `seed step ${l.seedStep}`]])),
+);
 
-export const DEFAULT_LESSONS: Lesson[] = lessonsRead.filter((l) => l.seedStep !== undefined).sort((a, b) => a.seedStep! - b.seedStep!).map((l) => l.name);
+export const DEFAULT_LESSONS: Lesson[] = lessonsRead
+  .filter((l) => l.seedStep !== undefined)
+  .sort((a, b) => a.seedStep! - b.seedStep!)
+  .map((l) => l.name);
 
 export function isLesson(name: string): name is Lesson {
   return allLessons().includes(name);
@@ -119,7 +133,10 @@ export function parseLessons(names: string[]): Lesson[] {
   const refused = names.map(noGatewayApiForm).find((why) => why !== undefined);
   if (refused) throw new UsageError(refused);
   const unknown = names.filter((n) => !isLesson(n));
-  if (unknown.length > 0) throw new UsageError(`unknown lesson ${unknown.map((n) => `"${n}"`).join(", ")}; lessons: ${allLessons().join(", ")}`);
+  if (unknown.length > 0)
+    throw new UsageError(
+      `unknown lesson ${unknown.map((n) => `"${n}"`).join(", ")}; lessons: ${allLessons().join(", ")}`,
+    );
   return names as Lesson[];
 }
 
@@ -131,7 +148,10 @@ export function lessonPath(lesson: Lesson): string {
 /** The lesson's directory (for a name that is no lesson, where it would be in its track). */
 export function overlayDir(lesson: Lesson): string {
   const slash = lesson.indexOf("/");
-  return lessonInfo(lesson)?.dir ?? (slash < 0 ? join(OVERLAYS_DIR, lesson) : join(CATALOG_ROOT, lesson.slice(0, slash), lesson.slice(slash + 1)));
+  return (
+    lessonInfo(lesson)?.dir ??
+    (slash < 0 ? join(OVERLAYS_DIR, lesson) : join(CATALOG_ROOT, lesson.slice(0, slash), lesson.slice(slash + 1)))
+  );
 }
 
 export function checksFile(overlay: string): string {
@@ -150,7 +170,6 @@ export interface LessonTarget {
   checks?: LessonChecks;
 }
 
-
 /**
  * Resolves a command-line argument: a lesson name wins; otherwise a directory
  * (relative to `base`, where the learner typed the command) with a kustomization.
@@ -166,7 +185,9 @@ export async function resolveTarget(arg: string, base: string): Promise<LessonTa
   if (!isDir || !KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
     const refused = noGatewayApiForm(arg);
     if (refused) throw new UsageError(refused);
-    throw new UsageError(`"${arg}" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`);
+    throw new UsageError(
+      `"${arg}" is neither a lesson nor a directory with a kustomization.yaml; lessons: ${allLessons().join(", ")}`,
+    );
   }
   const target: LessonTarget = { name: arg, dir, display: arg };
   if (existsSync(checksFile(dir))) target.checks = await loadChecks(checksFile(dir));

@@ -66,7 +66,21 @@ export const CHECKS_SIZE_LIMITS = {
 } as const;
 
 export const DEFAULT_SERVICE = "flaskapp";
-const CHECK_FIELDS = ["name", "service", "path", "method", "headers", "requests", "concurrency", "by", "timeout", "expect", "expectLatency", "expectDistinct", "mirroredTo"];
+const CHECK_FIELDS = [
+  "name",
+  "service",
+  "path",
+  "method",
+  "headers",
+  "requests",
+  "concurrency",
+  "by",
+  "timeout",
+  "expect",
+  "expectLatency",
+  "expectDistinct",
+  "mirroredTo",
+];
 /** A Service as a pod names it: `name`, `name.namespace`, up to `name.namespace.svc.cluster.local`. */
 const SERVICE_HOST = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** A plain absolute path: one leading slash, no backslash, no whitespace, no fragment. */
@@ -114,7 +128,8 @@ function bounded(text: string, file: string, field: string, max: number, oneLine
 function stringList(value: unknown, file: string, field: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) fieldError(file, field, "expected a list of strings");
-  if (value.length > CHECKS_SIZE_LIMITS.entries) fieldError(file, field, `more than ${CHECKS_SIZE_LIMITS.entries} entries`);
+  if (value.length > CHECKS_SIZE_LIMITS.entries)
+    fieldError(file, field, `more than ${CHECKS_SIZE_LIMITS.entries} entries`);
   return value.map((item, i) => {
     if (typeof item !== "string") fieldError(file, `${field}[${i}]`, `expected a string, got ${shown(item)}`);
     return bounded(item, file, `${field}[${i}]`, CHECKS_SIZE_LIMITS.text);
@@ -123,13 +138,15 @@ function stringList(value: unknown, file: string, field: string): string[] {
 
 function integer(value: unknown, file: string, field: string, limits: Range, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;
-  if (!isIntegerIn(value, limits)) fieldError(file, field, `expected an integer ${rangeText(limits)}, got ${shown(value)}`);
+  if (!isIntegerIn(value, limits))
+    fieldError(file, field, `expected an integer ${rangeText(limits)}, got ${shown(value)}`);
   return value;
 }
 
 function optionalString(value: unknown, file: string, field: string): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "string" || value.trim() === "") fieldError(file, field, `expected a non-empty string, got ${shown(value)}`);
+  if (typeof value !== "string" || value.trim() === "")
+    fieldError(file, field, `expected a non-empty string, got ${shown(value)}`);
   return bounded(value, file, field, CHECKS_SIZE_LIMITS.text);
 }
 
@@ -143,7 +160,10 @@ function validateWithTally(check: Check, file: string, at: string): void {
     ["method", check.method ? ["-X", check.method] : []],
     ["by", check.by ? ["--by", check.by] : []],
     ["timeout", check.timeout ? ["--timeout", check.timeout] : []],
-    ...Object.entries(check.headers).map(([name, value]): [string, string[]] => [`headers.${name}`, ["-H", `${name}: ${value}`]]),
+    ...Object.entries(check.headers).map(([name, value]): [string, string[]] => [
+      `headers.${name}`,
+      ["-H", `${name}: ${value}`],
+    ]),
     ...check.expect.map((e, i): [string, string[]] => [`expect[${i}]`, ["--expect", e]]),
     ...check.expectLatency.map((e, i): [string, string[]] => [`expectLatency[${i}]`, ["--expect-latency", e]]),
     ["expectDistinct", check.expectDistinct ? ["--expect-distinct", check.expectDistinct] : []],
@@ -171,7 +191,12 @@ function check(value: unknown, file: string, at: string): Check {
   }
   bounded(v.path, file, `${at}.path`, CHECKS_SIZE_LIMITS.path);
   const service = optionalString(v.service, file, `${at}.service`) ?? DEFAULT_SERVICE;
-  if (!SERVICE_HOST.test(service) || service.length > 253) fieldError(file, `${at}.service`, `expected a Service host name such as flaskapp or istio-ingressgateway.istio-system, got ${shown(service)}`);
+  if (!SERVICE_HOST.test(service) || service.length > 253)
+    fieldError(
+      file,
+      `${at}.service`,
+      `expected a Service host name such as flaskapp or istio-ingressgateway.istio-system, got ${shown(service)}`,
+    );
   const result: Check = {
     name: v.name,
     service,
@@ -182,19 +207,26 @@ function check(value: unknown, file: string, at: string): Check {
     expect: stringList(v.expect, file, `${at}.expect`),
     expectLatency: stringList(v.expectLatency, file, `${at}.expectLatency`),
   };
-  const distinct = v.expectDistinct === undefined ? undefined : optionalString(String(v.expectDistinct), file, `${at}.expectDistinct`);
+  const distinct =
+    v.expectDistinct === undefined ? undefined : optionalString(String(v.expectDistinct), file, `${at}.expectDistinct`);
   if (distinct !== undefined) result.expectDistinct = distinct;
-  if (result.expect.length + result.expectLatency.length === 0 && distinct === undefined && v.mirroredTo === undefined) {
+  if (
+    result.expect.length + result.expectLatency.length === 0 &&
+    distinct === undefined &&
+    v.mirroredTo === undefined
+  ) {
     fieldError(file, `${at}.expect`, "a check needs at least one of expect, expectLatency, expectDistinct, mirroredTo");
   }
   const method = optionalString(v.method, file, `${at}.method`);
   if (method !== undefined) result.method = method;
   if (v.headers !== undefined) {
     if (!isMapping(v.headers)) fieldError(file, `${at}.headers`, "expected a mapping of header names to values");
-    if (Object.keys(v.headers).length > CHECKS_SIZE_LIMITS.entries) fieldError(file, `${at}.headers`, `more than ${CHECKS_SIZE_LIMITS.entries} headers`);
+    if (Object.keys(v.headers).length > CHECKS_SIZE_LIMITS.entries)
+      fieldError(file, `${at}.headers`, `more than ${CHECKS_SIZE_LIMITS.entries} headers`);
     for (const [name, hv] of Object.entries(v.headers)) {
       bounded(name, file, `${at}.headers`, CHECKS_SIZE_LIMITS.text);
-      if (typeof hv !== "string") fieldError(file, `${at}.headers.${name}`, `expected a string value, got ${shown(hv)}`);
+      if (typeof hv !== "string")
+        fieldError(file, `${at}.headers.${name}`, `expected a string value, got ${shown(hv)}`);
       result.headers[name] = bounded(hv, file, `${at}.headers.${name}`, CHECKS_SIZE_LIMITS.text);
     }
   }
@@ -204,11 +236,19 @@ function check(value: unknown, file: string, at: string): Check {
   if (timeout !== undefined) result.timeout = timeout;
   if (v.mirroredTo !== undefined) {
     const m = v.mirroredTo;
-    if (!isMapping(m) || typeof m.deployment !== "string") fieldError(file, `${at}.mirroredTo.deployment`, "expected the name of the Deployment receiving the mirrored requests");
+    if (!isMapping(m) || typeof m.deployment !== "string")
+      fieldError(
+        file,
+        `${at}.mirroredTo.deployment`,
+        "expected the name of the Deployment receiving the mirrored requests",
+      );
     bounded(m.deployment, file, `${at}.mirroredTo.deployment`, CHECKS_SIZE_LIMITS.text, true);
     const extra = Object.keys(m).find((k) => k !== "deployment" && k !== "atLeastPercent");
     if (extra) fieldError(file, `${at}.mirroredTo.${extra}`, "unknown field (known: deployment, atLeastPercent)");
-    result.mirroredTo = { deployment: m.deployment, atLeastPercent: integer(m.atLeastPercent, file, `${at}.mirroredTo.atLeastPercent`, { min: 1, max: 100 }) };
+    result.mirroredTo = {
+      deployment: m.deployment,
+      atLeastPercent: integer(m.atLeastPercent, file, `${at}.mirroredTo.atLeastPercent`, { min: 1, max: 100 }),
+    };
   }
   validateWithTally(result, file, at);
   return result;
@@ -219,10 +259,13 @@ export function parseChecks(value: unknown, file: string): LessonChecks {
   if (!isMapping(value)) fieldError(file, "(top level)", "expected a mapping with summary and checks");
   const extra = Object.keys(value).find((k) => k !== "summary" && k !== "checks");
   if (extra) fieldError(file, extra, "unknown field (known: summary, checks)");
-  if (typeof value.summary !== "string" || value.summary.trim() === "") fieldError(file, "summary", "expected one line saying what the learner observes");
+  if (typeof value.summary !== "string" || value.summary.trim() === "")
+    fieldError(file, "summary", "expected one line saying what the learner observes");
   bounded(value.summary, file, "summary", CHECKS_SIZE_LIMITS.summary, true);
-  if (!Array.isArray(value.checks) || value.checks.length === 0) fieldError(file, "checks", "expected a non-empty list of checks");
-  if (value.checks.length > CHECKS_SIZE_LIMITS.checks) fieldError(file, "checks", `more than ${CHECKS_SIZE_LIMITS.checks} checks`);
+  if (!Array.isArray(value.checks) || value.checks.length === 0)
+    fieldError(file, "checks", "expected a non-empty list of checks");
+  if (value.checks.length > CHECKS_SIZE_LIMITS.checks)
+    fieldError(file, "checks", `more than ${CHECKS_SIZE_LIMITS.checks} checks`);
   const checks = value.checks.map((c, i) => check(c, file, `checks[${i}]`));
   const names = new Set<string>();
   for (const [i, c] of checks.entries()) {
@@ -260,11 +303,20 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
  * the manifests take through kustomize replacements) reaches the checks too.
  * A name the ConfigMap does not define is an error naming it.
  */
-export function withLessonVars(checks: Check[], objects: ReadonlyArray<{ kind: string; metadata: { name: string }; data?: unknown }>): Check[] {
-  const data = (objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === LESSON_VARS)?.data ?? {}) as Record<string, string>;
+export function withLessonVars(
+  checks: Check[],
+  objects: ReadonlyArray<{ kind: string; metadata: { name: string }; data?: unknown }>,
+): Check[] {
+  const data = (objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === LESSON_VARS)?.data ?? {}) as Record<
+    string,
+    string
+  >;
   const fill = (text: string, where: string): string =>
     text.replace(VAR, (_, name: string) => {
-      if (!Object.hasOwn(data, name)) throw new ChecksError(`${where}: \${${name}} is not set: the lesson's render has no ConfigMap ${LESSON_VARS} with ${name}`);
+      if (!Object.hasOwn(data, name))
+        throw new ChecksError(
+          `${where}: \${${name}} is not set: the lesson's render has no ConfigMap ${LESSON_VARS} with ${name}`,
+        );
       return data[name]!;
     });
   return checks.map((check) => {
@@ -275,9 +327,12 @@ export function withLessonVars(checks: Check[], objects: ReadonlyArray<{ kind: s
       headers: Object.fromEntries(Object.entries(check.headers).map(([k, v]) => [k, fill(v, `${at}: headers.${k}`)])),
       expect: check.expect.map((e) => fill(e, `${at}: expect`)),
     };
-    if (filled.path !== check.path && !PLAIN_PATH.test(filled.path)) throw new ChecksError(`${at}: path ${JSON.stringify(filled.path)} is not a plain absolute path once filled`);
+    if (filled.path !== check.path && !PLAIN_PATH.test(filled.path))
+      throw new ChecksError(`${at}: path ${JSON.stringify(filled.path)} is not a plain absolute path once filled`);
     // A filled header value or expectation is read again by tally's parsers, as the file's own were.
-    const changed = Object.entries(filled.headers).some(([k, v]) => v !== check.headers[k]) || filled.expect.some((e, i) => e !== check.expect[i]);
+    const changed =
+      Object.entries(filled.headers).some(([k, v]) => v !== check.headers[k]) ||
+      filled.expect.some((e, i) => e !== check.expect[i]);
     if (changed) {
       try {
         validateWithTally(filled, `ConfigMap ${LESSON_VARS} filled into ${at}`, "");
@@ -302,7 +357,8 @@ export function envNamesRead(checks: readonly Pick<Check, "path">[]): string[] {
     } catch {
       // a malformed escape: the path as written
     }
-    for (const text of [path, decoded]) for (const m of text.matchAll(/\/env\/([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(m[1]!);
+    for (const text of [path, decoded])
+      for (const m of text.matchAll(/\/env\/([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(m[1]!);
   }
   return [...names];
 }

@@ -12,7 +12,6 @@ import { explainFailures } from "./observed.ts";
 import { runCheck, type CheckResult, type CheckRunner } from "./run-check.ts";
 import { runProgram, type ProgramRun } from "../core/run.ts";
 
-
 /** Runs the tally bundle with `args`; resolves with its exit code and output. */
 export function runTally(args: string[], bundle = TALLY_BUNDLE, timeoutMs = 120_000): Promise<ProgramRun> {
   return runProgram(process.execPath, [bundle, ...args], timeoutMs);
@@ -30,7 +29,11 @@ export function previewRunner(mesh: Mesh, objects: K8sObject[], tallyBundle = TA
     requestLogs: async (deployment) => mesh.requestLogs(deployment),
     explain: () => explainDecisions((decided = mesh.takeDecisions())),
     // The first hop's decisions (the sleep pod's sidecar, or a gateway): the app pods' own outbound calls are not what tally counted.
-    explainFailures: (report) => explainFailures(report, decided.filter((d) => !mesh.pods.some((p) => p.name === d.proxy))),
+    explainFailures: (report) =>
+      explainFailures(
+        report,
+        decided.filter((d) => !mesh.pods.some((p) => p.name === d.proxy)),
+      ),
   };
 }
 
@@ -61,11 +64,14 @@ export async function previewTarget(target: PreviewTarget, options: PreviewOptio
   // A playground without checks.yaml gets the default sample, which expects nothing.
   const checks = target.checks ? withLessonVars(target.checks.checks, objects) : [DEFAULT_SAMPLE];
   const mesh = await Mesh.start(objects, { ...options, checkEnvNames: envNamesRead(checks) });
-  options.write?.(`   preview: ${mesh.ambient ? "ambient mode (ztunnel, no sidecars), " : ""}pods ${mesh.pods.map((p) => p.name).join(", ")}\n${meshWarnings(mesh)}${mesh.notes.map((note) => `   note: ${note}\n`).join("")}\n`);
+  options.write?.(
+    `   preview: ${mesh.ambient ? "ambient mode (ztunnel, no sidecars), " : ""}pods ${mesh.pods.map((p) => p.name).join(", ")}\n${meshWarnings(mesh)}${mesh.notes.map((note) => `   note: ${note}\n`).join("")}\n`,
+  );
   try {
     const runner = previewRunner(mesh, objects, tallyBundle);
     const results: CheckResult[] = [];
-    for (const check of checks) results.push(await runCheck(check, runner, options.write ? { write: options.write } : {}));
+    for (const check of checks)
+      results.push(await runCheck(check, runner, options.write ? { write: options.write } : {}));
     return results;
   } finally {
     await mesh.stop();

@@ -53,7 +53,13 @@ export function describeTallyExit(run: ProgramRun): string | undefined {
   return `tally exited with code ${run.code}: ${run.stderr.trim()}`;
 }
 
-async function mirroredCopies(check: Check, runner: CheckRunner, runId: string, waitMs: number, write: (t: string) => void): Promise<string | undefined> {
+async function mirroredCopies(
+  check: Check,
+  runner: CheckRunner,
+  runId: string,
+  waitMs: number,
+  write: (t: string) => void,
+): Promise<string | undefined> {
   const { deployment } = check.mirroredTo!;
   const needed = mirroredNeeded(check);
   const deadline = Date.now() + waitMs;
@@ -70,13 +76,24 @@ async function mirroredCopies(check: Check, runner: CheckRunner, runId: string, 
     if (seen.copies >= needed || Date.now() >= deadline) break;
     await sleep(MIRROR_POLL_MS);
   }
-  const hosts = seen.copies === 0 ? "" : seen.shadowHost === seen.copies ? ", all with Host *-shadow" : seen.shadowHost === 0 ? ", Host unchanged" : `, ${seen.shadowHost} with Host *-shadow`;
+  const hosts =
+    seen.copies === 0
+      ? ""
+      : seen.shadowHost === seen.copies
+        ? ", all with Host *-shadow"
+        : seen.shadowHost === 0
+          ? ", Host unchanged"
+          : `, ${seen.shadowHost} with Host *-shadow`;
   const line = `${deployment} logged ${seen.copies} mirrored copies of this run's requests${hosts}; at least ${needed} expected`;
   write(`${line}\n`);
   return seen.copies >= needed ? undefined : line;
 }
 
-async function runOnce(check: Check, runner: CheckRunner, options: RunCheckOptions): Promise<{ passed: boolean; detail?: string }> {
+async function runOnce(
+  check: Check,
+  runner: CheckRunner,
+  options: RunCheckOptions,
+): Promise<{ passed: boolean; detail?: string }> {
   const write = options.write ?? (() => undefined);
   const runId = check.mirroredTo ? `lesson-check-${randomUUID()}` : undefined;
   const args = tallyArgs(check, runId);
@@ -113,7 +130,11 @@ export async function runCheck(check: Check, runner: CheckRunner, options: RunCh
     last = await runOnce(check, runner, options);
     streak = last.passed ? streak + 1 : 0;
     if (!converge || streak >= converge.passes || (streak === 0 && Date.now() >= deadline)) break;
-    write(last.passed ? `(passed ${streak} of ${converge.passes} times in a row; again)\n` : "(failed; trying again: rules take a moment to reach every sidecar)\n");
+    write(
+      last.passed
+        ? `(passed ${streak} of ${converge.passes} times in a row; again)\n`
+        : "(failed; trying again: rules take a moment to reach every sidecar)\n",
+    );
   }
   const passed = last.passed && (!converge || streak >= converge.passes);
   const how = converge && tries > 1 ? ` (${tries} tries)` : "";

@@ -11,10 +11,35 @@ import { formatDuration } from "#common/duration.ts";
 import { UsageError } from "#common/usage-error.ts";
 import { ambientLessons, LESSONS } from "../catalog/lessons.ts";
 import { FIRST_AMBIENT_LESSON } from "../cluster/ambient.ts";
-import { CLUSTER_NAME, DEFAULT_CLUSTER, DEFAULT_DIAGNOSE_DIR, diagnoseSteps, downSteps, GATEWAY_API_VERSION, kindContext, TOOLS_NEEDED, upSteps, type ClusterOptions } from "../cluster/kind.ts";
+import {
+  CLUSTER_NAME,
+  DEFAULT_CLUSTER,
+  DEFAULT_DIAGNOSE_DIR,
+  diagnoseSteps,
+  downSteps,
+  GATEWAY_API_VERSION,
+  kindContext,
+  TOOLS_NEEDED,
+  upSteps,
+  type ClusterOptions,
+} from "../cluster/kind.ts";
 import { renderLessons, type Renders } from "../cluster/lesson-steps.ts";
-import { EXIT, missingTools, runSteps, StepError, withExitCodes, type CommandIo, type PlanIo } from "../cluster/plan.ts";
-import { DEFAULT_GATEWAY_API, GATEWAY_API_CHANNELS, KIND_NODE_IMAGE, SUPPORTED_ISTIO, type GatewayApiChannel } from "../cluster/tools.ts";
+import {
+  EXIT,
+  missingTools,
+  runSteps,
+  StepError,
+  withExitCodes,
+  type CommandIo,
+  type PlanIo,
+} from "../cluster/plan.ts";
+import {
+  DEFAULT_GATEWAY_API,
+  GATEWAY_API_CHANNELS,
+  KIND_NODE_IMAGE,
+  SUPPORTED_ISTIO,
+  type GatewayApiChannel,
+} from "../cluster/tools.ts";
 import { processIo, runCommand } from "./command.ts";
 import { COMMON_OPTIONS, contextOption, durationOption, LIMITS, parseCommandLine } from "./options.ts";
 
@@ -37,7 +62,11 @@ const USAGE = `usage: npm run cluster -- up [--ambient] [--name NAME] [--dry-run
 needs: kind, istioctl (Istio ${SUPPORTED_ISTIO}), docker, kubectl
 exit codes: 0 done, 1 a step failed, 2 usage, 4 pods not ready, 5 a tool is missing (or docker is not running)`;
 
-export async function clusterCommand(argv: string[], io: CommandIo, renderAll: () => Promise<Renders> = renderLessons): Promise<number> {
+export async function clusterCommand(
+  argv: string[],
+  io: CommandIo,
+  renderAll: () => Promise<Renders> = renderLessons,
+): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, {
     ...COMMON_OPTIONS,
     name: { type: "string" },
@@ -53,14 +82,20 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     return 0;
   }
   const [sub, ...rest] = positionals;
-  if (sub !== "up" && sub !== "down" && sub !== "diagnose") throw new UsageError(sub === undefined ? "say up, down or diagnose" : `unknown subcommand "${sub}": say up, down or diagnose`);
+  if (sub !== "up" && sub !== "down" && sub !== "diagnose")
+    throw new UsageError(
+      sub === undefined ? "say up, down or diagnose" : `unknown subcommand "${sub}": say up, down or diagnose`,
+    );
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const name = values.name ?? DEFAULT_CLUSTER;
-  if (!CLUSTER_NAME.test(name) || name.length > 50) throw new UsageError(`--name "${name}" is not a kind cluster name (lower-case letters, digits, . and -)`);
+  if (!CLUSTER_NAME.test(name) || name.length > 50)
+    throw new UsageError(`--name "${name}" is not a kind cluster name (lower-case letters, digits, . and -)`);
   const gatewayApi = values["gateway-api"];
-  if (gatewayApi !== undefined && !GATEWAY_API_VERSION.test(gatewayApi)) throw new UsageError(`--gateway-api "${gatewayApi}": expected a release such as ${DEFAULT_GATEWAY_API}`);
+  if (gatewayApi !== undefined && !GATEWAY_API_VERSION.test(gatewayApi))
+    throw new UsageError(`--gateway-api "${gatewayApi}": expected a release such as ${DEFAULT_GATEWAY_API}`);
   const onlyFor = (flag: string, value: unknown, subs: string[]) => {
-    if (value !== undefined && !subs.includes(sub)) throw new UsageError(`--${flag} is for ${subs.join(" and ")}, not ${sub}`);
+    if (value !== undefined && !subs.includes(sub))
+      throw new UsageError(`--${flag} is for ${subs.join(" and ")}, not ${sub}`);
   };
   onlyFor("build-timeout", values["build-timeout"], ["up"]);
   onlyFor("node-image", values["node-image"], ["up"]);
@@ -68,7 +103,8 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
   onlyFor("gateway-api-channel", values["gateway-api-channel"], ["up"]);
   onlyFor("ambient", values.ambient, ["up"]);
   const channel = values["gateway-api-channel"] ?? GATEWAY_API_CHANNELS[0];
-  if (!(GATEWAY_API_CHANNELS as readonly string[]).includes(channel)) throw new UsageError(`--gateway-api-channel "${channel}": expected ${GATEWAY_API_CHANNELS.join(" or ")}`);
+  if (!(GATEWAY_API_CHANNELS as readonly string[]).includes(channel))
+    throw new UsageError(`--gateway-api-channel "${channel}": expected ${GATEWAY_API_CHANNELS.join(" or ")}`);
   onlyFor("wait", values.wait, ["up"]);
   onlyFor("out", values.out, ["diagnose"]);
   onlyFor("context", values.context, ["diagnose"]);
@@ -76,7 +112,10 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
   const context = contextOption(values.context);
   const options: ClusterOptions = {
     name,
-    target: { context: context ?? kindContext(name), requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout) },
+    target: {
+      context: context ?? kindContext(name),
+      requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout),
+    },
     waitMs: durationOption("wait", values.wait, LIMITS.wait),
     buildTimeoutMs: durationOption("build-timeout", values["build-timeout"], LIMITS.buildTimeout),
     nodeImage: values["node-image"],
@@ -107,7 +146,9 @@ export async function clusterCommand(argv: string[], io: CommandIo, renderAll: (
     }
     await runSteps(upSteps(options, renders, io.out), plan);
     if (!plan.dryRun) {
-      const [first, second] = options.ambient ? [FIRST_AMBIENT_LESSON, ambientLessons().find((l) => l !== FIRST_AMBIENT_LESSON)!] : [LESSONS[0], LESSONS[1] ?? LESSONS[0]];
+      const [first, second] = options.ambient
+        ? [FIRST_AMBIENT_LESSON, ambientLessons().find((l) => l !== FIRST_AMBIENT_LESSON)!]
+        : [LESSONS[0], LESSONS[1] ?? LESSONS[0]];
       const pods = options.ambient ? "every pod is 1/1 (no sidecar) and enrolled with ztunnel" : "every pod is 2/2";
       io.out(`\ncluster ${name} is up (kubectl context ${options.target.context}), with Istio's ${options.ambient ? "ambient" : "demo"} profile and lesson ${first}; ${pods}.
 next: npm run verify -- ${first}    then: npm run lesson -- ${second}    at the end: npm run cluster -- down${name === DEFAULT_CLUSTER ? "" : ` --name ${name}`}\n`);

@@ -11,7 +11,13 @@ import { ROOT } from "../core/paths.ts";
  * render, rule or checks error, a pod that would not start) prints one line, never
  * a stack (exit 1).
  */
-export async function commandExitCode(name: string, usage: string, main: (argv: string[]) => Promise<number>, argv: string[], err: (text: string) => void): Promise<number> {
+export async function commandExitCode(
+  name: string,
+  usage: string,
+  main: (argv: string[]) => Promise<number>,
+  argv: string[],
+  err: (text: string) => void,
+): Promise<number> {
   try {
     return await main(argv);
   } catch (error) {
@@ -23,8 +29,18 @@ export async function commandExitCode(name: string, usage: string, main: (argv: 
 }
 
 /** commandExitCode for this process: its arguments, its stderr, its exit code. */
-export async function runCommand(name: string, usage: string, main: (argv: string[]) => Promise<number>): Promise<void> {
-  process.exitCode = await commandExitCode(name, usage, main, process.argv.slice(2), (text) => void process.stderr.write(text));
+export async function runCommand(
+  name: string,
+  usage: string,
+  main: (argv: string[]) => Promise<number>,
+): Promise<void> {
+  process.exitCode = await commandExitCode(
+    name,
+    usage,
+    main,
+    process.argv.slice(2),
+    (text) => void process.stderr.write(text),
+  );
 }
 
 /** The io of this process: its stdout and stderr, its environment, the repository root. */
@@ -34,6 +50,10 @@ export function processIo(): CommandIo {
     if (error.code !== "EPIPE") throw error;
     process.exit(process.exitCode ?? 0);
   });
-  return { out: (t) => void process.stdout.write(t), err: (t) => void process.stderr.write(t), env: process.env, cwd: ROOT };
+  return {
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+    env: process.env,
+    cwd: ROOT,
+  };
 }
-

@@ -7,11 +7,26 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseArgsUsageError, UsageError } from "#common/usage-error.ts";
 import { visibleText } from "#common/visible-text.ts";
-import { allLessons, DEFAULT_LESSONS, isLesson, lessonInfo, resolveTarget, SEED_STEPS, type LessonTarget } from "../catalog/lessons.ts";
+import {
+  allLessons,
+  DEFAULT_LESSONS,
+  isLesson,
+  lessonInfo,
+  resolveTarget,
+  SEED_STEPS,
+  type LessonTarget,
+} from "../catalog/lessons.ts";
 import { envNamesRead, tallyArgs, withLessonVars, type Check } from "../checks/checks.ts";
 import { meshWarnings, previewTarget } from "../checks/preview.ts";
 import { EXIT, missingTools, type CommandIo } from "../cluster/plan.ts";
-import { labelsMatch, renderKustomization, renderLimits, RENDER_LIMIT_SETTINGS, type K8sObject, type RenderOptions } from "../core/kustomize.ts";
+import {
+  labelsMatch,
+  renderKustomization,
+  renderLimits,
+  RENDER_LIMIT_SETTINGS,
+  type K8sObject,
+  type RenderOptions,
+} from "../core/kustomize.ts";
 import { FLASKAPP_BUNDLE, TALLY_BUNDLE, VIEW_ASSETS } from "../core/paths.ts";
 import { shellQuote } from "../core/shell.ts";
 import { Mesh } from "../mesh/mesh.ts";
@@ -55,9 +70,25 @@ export interface DemoRow {
 
 /** The summary of a run of several targets: lesson, track, result, checks, time. */
 export function summaryTable(rows: readonly DemoRow[]): string {
-  const cells = [["lesson", "track", "result", "checks", "time"], ...rows.map((r) => [r.lesson, r.track, r.passed ? "PASS" : "FAIL", `${r.checksPassed}/${r.checks}`, `${(r.ms / 1000).toFixed(1)}s`])];
+  const cells = [
+    ["lesson", "track", "result", "checks", "time"],
+    ...rows.map((r) => [
+      r.lesson,
+      r.track,
+      r.passed ? "PASS" : "FAIL",
+      `${r.checksPassed}/${r.checks}`,
+      `${(r.ms / 1000).toFixed(1)}s`,
+    ]),
+  ];
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  return `${cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n")}\n`;
+  return `${cells
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
 }
 
 function targetHeader(target: LessonTarget, release: IstioRelease): string {
@@ -70,16 +101,31 @@ function playgroundHint(target: LessonTarget): string {
   return `\n   ${target.display}/checks.yaml: the expectations are the ones the rules had when you copied them; the lines above say which rule produced what was observed. If the rules now do what you meant, edit the expectations alongside them.\n`;
 }
 
-async function demo(targets: LessonTarget[], release: IstioRelease, render: RenderOptions, out: (text: string) => void): Promise<DemoRow[]> {
+async function demo(
+  targets: LessonTarget[],
+  release: IstioRelease,
+  render: RenderOptions,
+  out: (text: string) => void,
+): Promise<DemoRow[]> {
   const rows: DemoRow[] = [];
   for (const target of targets) {
     out(targetHeader(target, release));
-    if (!target.checks) out("   no checks.yaml beside the kustomization: a sample instead, 100 requests to /env/version with nothing expected; copy a lesson's checks.yaml to check an outcome\n");
+    if (!target.checks)
+      out(
+        "   no checks.yaml beside the kustomization: a sample instead, 100 requests to /env/version with nothing expected; copy a lesson's checks.yaml to check an outcome\n",
+      );
     const started = Date.now();
     const results = await previewTarget(target, { write: out, release, render });
     const passed = results.every((r) => r.passed);
     if (!passed && target.checks && !isLesson(target.name)) out(playgroundHint(target));
-    rows.push({ lesson: target.name, track: lessonInfo(target.name)?.track.title ?? "playground", passed, checksPassed: results.filter((r) => r.passed).length, checks: target.checks ? results.length : 0, ms: Date.now() - started });
+    rows.push({
+      lesson: target.name,
+      track: lessonInfo(target.name)?.track.title ?? "playground",
+      passed,
+      checksPassed: results.filter((r) => r.passed).length,
+      checks: target.checks ? results.length : 0,
+      ms: Date.now() - started,
+    });
   }
   return rows;
 }
@@ -97,16 +143,34 @@ function exampleCommands(mesh: Mesh, check: Check | undefined): string {
 
 /** The live view of a served mesh, on 127.0.0.1 (lessons/src/view). */
 function serveView(mesh: Mesh, objects: K8sObject[], target: LessonTarget): Promise<View> {
-  return startView({ mesh, objects, lesson: target.name, summary: target.checks?.summary, checks: target.checks?.checks ?? [], assets: VIEW_ASSETS });
+  return startView({
+    mesh,
+    objects,
+    lesson: target.name,
+    summary: target.checks?.summary,
+    checks: target.checks?.checks ?? [],
+    assets: VIEW_ASSETS,
+  });
 }
 
 /** The cluster's Services that some pod of the preview answers for (sleep's own Service has none: the preview runs no sleep pod). */
 export function servedServices(mesh: Mesh): Array<NonNullable<ReturnType<Mesh["config"]["services"]["get"]>>> {
   const endpoints = mesh.endpoints.all();
-  return [...mesh.config.services.values()].filter((s) => s.kind === "kubernetes" && s.selector !== undefined && endpoints.some((e) => e.namespace === s.namespace && labelsMatch(s.selector!, e.labels)));
+  return [...mesh.config.services.values()].filter(
+    (s) =>
+      s.kind === "kubernetes" &&
+      s.selector !== undefined &&
+      endpoints.some((e) => e.namespace === s.namespace && labelsMatch(s.selector!, e.labels)),
+  );
 }
 
-async function serve(target: LessonTarget, release: IstioRelease, render: RenderOptions, out: (text: string) => void, stop: Promise<unknown>): Promise<void> {
+async function serve(
+  target: LessonTarget,
+  release: IstioRelease,
+  render: RenderOptions,
+  out: (text: string) => void,
+  stop: Promise<unknown>,
+): Promise<void> {
   const objects = await renderKustomization(target.dir, render);
   const checks = withLessonVars(target.checks?.checks ?? [], objects);
   const mesh = await Mesh.start(objects, { release, checkEnvNames: envNamesRead(checks) });
@@ -120,7 +184,16 @@ ${mesh.ambient ? "ambient mode: no sidecars; ztunnel carries each connection, wa
 ${mesh.notes.map((note) => `note: ${note}\n`).join("")}${services.map((s) => `http://${s.name}${s.namespace === mesh.config.services.get(mesh.service)!.namespace ? "" : `.${s.namespace}`} (as the sleep pod calls it) is served at ${mesh.localUrl(`http://${s.host}/`).replace(/\/$/, "")}`).join("\n")}
 
 ${exampleCommands(mesh, checks[0])}
-${checks.length ? `\nthe lesson's checks:\n${checks.map((c) => { const args = tallyArgs(c); return `  npx tally ${[...args.slice(0, -1), mesh.localUrl(args.at(-1)!)].map(shellQuote).join(" ")}`; }).join("\n")}\n` : ""}
+${
+  checks.length
+    ? `\nthe lesson's checks:\n${checks
+        .map((c) => {
+          const args = tallyArgs(c);
+          return `  npx tally ${[...args.slice(0, -1), mesh.localUrl(args.at(-1)!)].map(shellQuote).join(" ")}`;
+        })
+        .join("\n")}\n`
+    : ""
+}
 the live view (graph, why, traffic, checks): ${view.url}
 Ctrl-C stops the mesh.
 `);
@@ -142,7 +215,10 @@ export async function demoCommand(argv: string[], io: CommandIo, stop: () => Pro
     return 0;
   }
   const release = values.istio === undefined ? NEWEST_RELEASE : findRelease(values.istio);
-  if (!release) throw new UsageError(`--istio ${values.istio}: the preview models Istio ${RELEASES.map((r) => r.version).join(", ")} (the releases supported upstream)`);
+  if (!release)
+    throw new UsageError(
+      `--istio ${values.istio}: the preview models Istio ${RELEASES.map((r) => r.version).join(", ")} (the releases supported upstream)`,
+    );
   // kubectl renders every lesson and playground: without it, one line saying how to get it (exit 5, as the cluster commands).
   const kubectl = missingTools(["kubectl"], io.env);
   if (kubectl.length > 0) {
@@ -171,7 +247,8 @@ export async function demoCommand(argv: string[], io: CommandIo, stop: () => Pro
 /** The last line: what passed, and (for a playground without checks.yaml) that nothing was checked. */
 function verdict(rows: readonly DemoRow[]): string {
   if (!rows.every((r) => r.passed)) return "\nsome checks FAILED\n";
-  if (rows.every((r) => r.checks === 0)) return "\nnothing was checked: no checks.yaml (the sample above shows what the rules did)\n";
+  if (rows.every((r) => r.checks === 0))
+    return "\nnothing was checked: no checks.yaml (the sample above shows what the rules did)\n";
   return "\nall checks passed\n";
 }
 
@@ -187,20 +264,31 @@ export function parseDemoArgs(argv: string[]): DemoArgs {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { serve: { type: "boolean" }, all: { type: "boolean" }, istio: { type: "string" }, "allow-remote": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        serve: { type: "boolean" },
+        all: { type: "boolean" },
+        istio: { type: "string" },
+        "allow-remote": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (error) {
     throw parseArgsUsageError(error);
   }
-  if (parsed.values.all && parsed.values.serve) throw new UsageError("--all runs every lesson and stops; --serve keeps one up: choose one");
-  if (parsed.values.all && parsed.positionals.length > 0) throw new UsageError(`--all runs every lesson: name no lesson beside it (got ${parsed.positionals.join(" ")})`);
+  if (parsed.values.all && parsed.values.serve)
+    throw new UsageError("--all runs every lesson and stops; --serve keeps one up: choose one");
+  if (parsed.values.all && parsed.positionals.length > 0)
+    throw new UsageError(`--all runs every lesson: name no lesson beside it (got ${parsed.positionals.join(" ")})`);
   return parsed;
 }
 
 if (import.meta.main) {
   // While --serve waits, the first SIGINT or SIGTERM stops its mesh; otherwise (or a second time) a signal stops every pod started and exits.
   let stopServing: (() => void) | undefined;
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
     process.on(signal, () => {
       if (stopServing) {
         stopServing();

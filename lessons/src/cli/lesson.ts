@@ -22,15 +22,23 @@ const USAGE = `usage: npm run lesson -- <lesson> [--dry-run] [--context NAME] [-
 lessons: ${allLessons().join(", ")}
 exit codes: 0 applied and ready, 1 a command failed, 2 usage, 3 no cluster, 4 pods not ready, 5 kubectl missing`;
 
-export async function lessonCommand(argv: string[], io: CommandIo, renderAll: () => Promise<Renders> = renderLessons): Promise<number> {
+export async function lessonCommand(
+  argv: string[],
+  io: CommandIo,
+  renderAll: () => Promise<Renders> = renderLessons,
+): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, COMMON_OPTIONS);
   if (values.help) {
     io.out(`${USAGE}\n`);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "name a lesson" : "one lesson at a time");
+  if (positionals.length !== 1)
+    throw new UsageError(positionals.length === 0 ? "name a lesson" : "one lesson at a time");
   const [lesson] = parseLessons(positionals);
-  const target: KubeTarget = { context: contextOption(values.context), requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout) };
+  const target: KubeTarget = {
+    context: contextOption(values.context),
+    requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout),
+  };
   const waitMs = durationOption("wait", values.wait, LIMITS.wait);
   const dryRun = values["dry-run"] ?? false;
   const { summary } = await loadChecks(checksFile(overlayDir(lesson!)));
@@ -41,7 +49,10 @@ export async function lessonCommand(argv: string[], io: CommandIo, renderAll: ()
     const probe = probeSteps(target);
     await runSteps(probe.steps, plan);
     io.out(`${lesson}: ${summary}\n`);
-    await runSteps([...switchSteps(lesson!, renders, target), ...waitSteps(renderOf(renders, lesson!), target, waitMs)], plan);
+    await runSteps(
+      [...switchSteps(lesson!, renders, target), ...waitSteps(renderOf(renders, lesson!), target, waitMs)],
+      plan,
+    );
     io.out(dryRun ? "" : `\n${lesson} is applied and its pods are ready; check it with: npm run verify -- ${lesson}\n`);
     return 0;
   });

@@ -31,7 +31,11 @@ lessons: ${sidecarLessons().join(", ")}
 ambient lessons: ${ambientLessons().join(", ")}
 exit codes: 0 all passed, 1 a check failed, 2 usage, 3 no cluster, 4 not ready (namespace, pods, sidecars, rules), 5 kubectl missing`;
 
-export async function verifyCommand(argv: string[], io: CommandIo, renderAll: () => Promise<Renders> = renderLessons): Promise<number> {
+export async function verifyCommand(
+  argv: string[],
+  io: CommandIo,
+  renderAll: () => Promise<Renders> = renderLessons,
+): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, {
     ...COMMON_OPTIONS,
     all: { type: "boolean" },
@@ -45,14 +49,23 @@ export async function verifyCommand(argv: string[], io: CommandIo, renderAll: ()
     return 0;
   }
   if (values.all && positionals.length > 0) throw new UsageError("--all walks every lesson: name none");
-  if (!values.all && positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "name a lesson (or --all)" : "one lesson at a time (or --all)");
+  if (!values.all && positionals.length !== 1)
+    throw new UsageError(positionals.length === 0 ? "name a lesson (or --all)" : "one lesson at a time (or --all)");
   const namespace = values.namespace;
-  if (namespace !== undefined && (!NAMESPACE_NAME.test(namespace) || namespace.length > 63)) throw new UsageError(`--namespace "${namespace}" is not a Kubernetes namespace name`);
-  if (namespace !== undefined && values.all) throw new UsageError("--namespace cannot be used with --all: the overlays put everything in their own namespace");
-  if (values.ambient && !values.all) throw new UsageError("--ambient is for --all (it walks the ambient lessons); name an ambient lesson as ambient/<lesson>");
+  if (namespace !== undefined && (!NAMESPACE_NAME.test(namespace) || namespace.length > 63))
+    throw new UsageError(`--namespace "${namespace}" is not a Kubernetes namespace name`);
+  if (namespace !== undefined && values.all)
+    throw new UsageError("--namespace cannot be used with --all: the overlays put everything in their own namespace");
+  if (values.ambient && !values.all)
+    throw new UsageError(
+      "--ambient is for --all (it walks the ambient lessons); name an ambient lesson as ambient/<lesson>",
+    );
   const lessons = values.all ? (values.ambient ? ambientLessons() : sidecarLessons()) : parseLessons(positionals);
   const settings = {
-    target: { context: contextOption(values.context), requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout) },
+    target: {
+      context: contextOption(values.context),
+      requestTimeoutMs: durationOption("request-timeout", values["request-timeout"], LIMITS.requestTimeout),
+    },
     passes: countOption("passes", values.passes, LIMITS.passes),
     withinMs: durationOption("within", values.within, LIMITS.within),
     waitMs: durationOption("wait", values.wait, LIMITS.wait),

@@ -105,7 +105,11 @@ export function namespaceStep(target: KubeTarget, namespace: string, firstLesson
     judge: (run) => {
       if (run.code !== 0) {
         const error = lastError(run);
-        if (/NotFound/.test(error)) throw new StepError(`not ready: namespace ${namespace} does not exist: apply a lesson first: npm run lesson -- ${firstLesson}`, EXIT.notReady);
+        if (/NotFound/.test(error))
+          throw new StepError(
+            `not ready: namespace ${namespace} does not exist: apply a lesson first: npm run lesson -- ${firstLesson}`,
+            EXIT.notReady,
+          );
         throw new StepError(`cannot read namespace ${namespace}: ${error}`, EXIT.failed);
       }
       const labels = json<K8sObject>(run)?.metadata?.labels ?? {};
@@ -129,7 +133,11 @@ export interface RenderedDeployment {
 export function workloadsOf(objects: readonly K8sObject[]): RenderedDeployment[] {
   return objects
     .filter((o) => o.kind === "Deployment")
-    .map((d) => ({ name: d.metadata.name, matchLabels: (d.spec?.selector?.matchLabels ?? {}) as Record<string, string>, replicas: Number(d.spec?.replicas ?? 1) }));
+    .map((d) => ({
+      name: d.metadata.name,
+      matchLabels: (d.spec?.selector?.matchLabels ?? {}) as Record<string, string>,
+      replicas: Number(d.spec?.replicas ?? 1),
+    }));
 }
 
 /** A Service of a render: the pods it sends traffic to. */
@@ -152,9 +160,22 @@ interface ContainerStatus {
 }
 
 export interface Pod {
-  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string; ownerReferences?: Array<{ kind: string; name: string }> };
-  spec?: { containers?: Array<{ name: string; image?: string }>; initContainers?: Array<{ name: string; image?: string; restartPolicy?: string }> };
-  status?: { phase?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: ContainerStatus[]; initContainerStatuses?: ContainerStatus[] };
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+    ownerReferences?: Array<{ kind: string; name: string }>;
+  };
+  spec?: {
+    containers?: Array<{ name: string; image?: string }>;
+    initContainers?: Array<{ name: string; image?: string; restartPolicy?: string }>;
+  };
+  status?: {
+    phase?: string;
+    conditions?: Array<{ type: string; status: string }>;
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
+  };
 }
 
 /** The proxy's container name; a native sidecar (Istio 1.28+ on Kubernetes 1.29+) is an init container that keeps running. */
@@ -164,7 +185,10 @@ export const SIDECAR = "istio-proxy";
 export function longRunning(pod: Pod): { names: string[]; statuses: ContainerStatus[] } {
   const sidecars = (pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === "Always").map((c) => c.name);
   const names = [...(pod.spec?.containers ?? []).map((c) => c.name), ...sidecars];
-  const statuses = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []).filter((s) => sidecars.includes(s.name))];
+  const statuses = [
+    ...(pod.status?.containerStatuses ?? []),
+    ...(pod.status?.initContainerStatuses ?? []).filter((s) => sidecars.includes(s.name)),
+  ];
   return { names, statuses };
 }
 
@@ -188,16 +212,21 @@ export function podProblem(pod: Pod, namespace: string, deployment: string, clus
     if (reason && IMAGE_REASONS.has(reason)) {
       const image = status.image ?? pod.spec?.containers?.find((c) => c.name === status.name)?.image ?? "its image";
       const ours = IMAGE_NAMES.includes(image);
-      const load = ours ? ` the image is not in the cluster: build and load it (npm run cluster -- up, or kind load docker-image ${image}${cluster ? ` --name ${cluster}` : ""}; minikube: minikube image load ${image})` : "";
+      const load = ours
+        ? ` the image is not in the cluster: build and load it (npm run cluster -- up, or kind load docker-image ${image}${cluster ? ` --name ${cluster}` : ""}; minikube: minikube image load ${image})`
+        : "";
       return `pod ${name}: container ${status.name} cannot get image ${image} (${reason}):${load || ` ${status.state?.waiting?.message ?? "see kubectl describe pod"}`}`;
     }
-    if (reason === "CrashLoopBackOff") return `pod ${name}: container ${status.name} keeps crashing (CrashLoopBackOff): kubectl logs -n ${namespace} ${name} -c ${status.name} --previous`;
+    if (reason === "CrashLoopBackOff")
+      return `pod ${name}: container ${status.name} keeps crashing (CrashLoopBackOff): kubectl logs -n ${namespace} ${name} -c ${status.name} --previous`;
   }
   if (!names.includes(SIDECAR)) {
     return `pod ${name} runs without the ${SIDECAR} sidecar (${ready}/${names.length}): it started before sidecar injection was on, or Istio is not installed (kubectl get pods -n istio-system); then kubectl rollout restart deployment/${deployment} -n ${namespace}`;
   }
   if (!isReady(pod)) {
-    const waiting = statuses.filter((s) => !s.ready).map((s) => `${s.name}${s.state?.waiting?.reason ? ` (${s.state.waiting.reason})` : ""}`);
+    const waiting = statuses
+      .filter((s) => !s.ready)
+      .map((s) => `${s.name}${s.state?.waiting?.reason ? ` (${s.state.waiting.reason})` : ""}`);
     return `pod ${name} is not ready (${ready}/${names.length}${waiting.length ? `; waiting: ${waiting.join(", ")}` : ""})`;
   }
   return undefined;
@@ -214,7 +243,9 @@ export function ownerDeployment(pod: Pod): string | undefined {
   const replicaSet = owners.find((o) => o.kind === "ReplicaSet")?.name;
   const hash = pod.metadata.labels?.["pod-template-hash"];
   if (!replicaSet) return "";
-  return hash && replicaSet.endsWith(`-${hash}`) ? replicaSet.slice(0, -hash.length - 1) : replicaSet.replace(/-[a-z0-9]+$/, "");
+  return hash && replicaSet.endsWith(`-${hash}`)
+    ? replicaSet.slice(0, -hash.length - 1)
+    : replicaSet.replace(/-[a-z0-9]+$/, "");
 }
 
 /**
@@ -223,17 +254,27 @@ export function ownerDeployment(pod: Pod): string | undefined {
  * learner's own. The Service sends them its share of the traffic, so the lesson's
  * outcome would not be the lesson's. One line each, with the command that removes it.
  */
-export function strayPods(pods: readonly Pod[], workloads: readonly RenderedDeployment[], services: readonly RenderedService[], namespace: string, lesson?: string): string[] {
+export function strayPods(
+  pods: readonly Pod[],
+  workloads: readonly RenderedDeployment[],
+  services: readonly RenderedService[],
+  namespace: string,
+  lesson?: string,
+): string[] {
   const names = new Set(workloads.map((w) => w.name));
   const problems: string[] = [];
   for (const pod of pods) {
     if (pod.metadata.deletionTimestamp) continue;
-    const behind = services.filter((s) => Object.keys(s.selector).length > 0 && selects(s.selector, pod)).map((s) => s.name);
+    const behind = services
+      .filter((s) => Object.keys(s.selector).length > 0 && selects(s.selector, pod))
+      .map((s) => s.name);
     if (behind.length === 0) continue;
     const owner = ownerDeployment(pod);
     const own = owner === undefined ? workloads.some((w) => selects(w.matchLabels, pod)) : names.has(owner);
     if (own) continue;
-    const remove = owner ? `kubectl delete deployment/${owner} -n ${namespace}` : `kubectl delete pod/${pod.metadata.name} -n ${namespace}`;
+    const remove = owner
+      ? `kubectl delete deployment/${owner} -n ${namespace}`
+      : `kubectl delete pod/${pod.metadata.name} -n ${namespace}`;
     problems.push(
       `pod ${pod.metadata.name}${owner ? ` (deployment ${owner})` : ""} is behind Service ${behind.join(", ")} but belongs to no Deployment of ${lesson ?? "this lesson"}: it gets a share of the requests; remove it with ${lesson ? `npm run lesson -- ${lesson} (or ${remove})` : remove}`,
     );
@@ -242,24 +283,53 @@ export function strayPods(pods: readonly Pod[], workloads: readonly RenderedDepl
 }
 
 /** Every Deployment has its replicas ready, each pod with its sidecar; the problems otherwise, one line each. */
-export function assessPods(pods: readonly Pod[], workloads: readonly RenderedDeployment[], namespace: string, cluster?: string, problemOf: typeof podProblem = podProblem): string[] {
+export function assessPods(
+  pods: readonly Pod[],
+  workloads: readonly RenderedDeployment[],
+  namespace: string,
+  cluster?: string,
+  problemOf: typeof podProblem = podProblem,
+): string[] {
   const problems: string[] = [];
   for (const workload of workloads) {
-    const own = pods.filter((p) => !p.metadata.deletionTimestamp && selects(workload.matchLabels, p) && (ownerDeployment(p) ?? workload.name) === workload.name);
-    const wrong = own.map((p) => problemOf(p, namespace, workload.name, cluster)).filter((p): p is string => p !== undefined);
+    const own = pods.filter(
+      (p) =>
+        !p.metadata.deletionTimestamp &&
+        selects(workload.matchLabels, p) &&
+        (ownerDeployment(p) ?? workload.name) === workload.name,
+    );
+    const wrong = own
+      .map((p) => problemOf(p, namespace, workload.name, cluster))
+      .filter((p): p is string => p !== undefined);
     problems.push(...wrong);
     const good = own.length - wrong.length;
     if (wrong.length === 0 && good < workload.replicas) {
-      problems.push(`deployment/${workload.name} has ${good} of ${workload.replicas} pods ready: kubectl describe deployment/${workload.name} -n ${namespace}`);
+      problems.push(
+        `deployment/${workload.name} has ${good} of ${workload.replicas} pods ready: kubectl describe deployment/${workload.name} -n ${namespace}`,
+      );
     }
   }
   return problems;
 }
 
 /** `kubectl rollout status` of every Deployment of the render: waits for each to have its new pods ready. */
-export function rolloutStep(target: KubeTarget, namespace: string, workloads: readonly RenderedDeployment[], waitMs: number, failed: (why: string) => void): Step {
+export function rolloutStep(
+  target: KubeTarget,
+  namespace: string,
+  workloads: readonly RenderedDeployment[],
+  waitMs: number,
+  failed: (why: string) => void,
+): Step {
   return {
-    argv: kubectl(target.context, "rollout", "status", ...workloads.map((w) => `deployment/${w.name}`), "-n", namespace, `--timeout=${formatDuration(waitMs)}`),
+    argv: kubectl(
+      target.context,
+      "rollout",
+      "status",
+      ...workloads.map((w) => `deployment/${w.name}`),
+      "-n",
+      namespace,
+      `--timeout=${formatDuration(waitMs)}`,
+    ),
     note: `up to ${formatDuration(waitMs)} for each Deployment`,
     timeoutMs: waitMs * Math.max(1, workloads.length) + QUERY_GRACE_MS,
     judge: (run) => {
@@ -273,7 +343,12 @@ export function podsStep(
   target: KubeTarget,
   namespace: string,
   workloads: readonly RenderedDeployment[],
-  options: { cluster?: string; services?: readonly RenderedService[]; lesson?: string; rolloutFailure?: () => string | undefined } = {},
+  options: {
+    cluster?: string;
+    services?: readonly RenderedService[];
+    lesson?: string;
+    rolloutFailure?: () => string | undefined;
+  } = {},
 ): Step {
   return {
     argv: kubectl(target.context, "get", "pods", "-n", namespace, "-o", "json", requestTimeout(target)),
@@ -283,7 +358,10 @@ export function podsStep(
     judge: (run) => {
       if (run.code !== 0) throw new StepError(`cannot list the pods in ${namespace}: ${lastError(run)}`, EXIT.failed);
       const pods = json<{ items?: Pod[] }>(run)?.items ?? [];
-      const problems = [...assessPods(pods, workloads, namespace, options.cluster), ...strayPods(pods, workloads, options.services ?? [], namespace, options.lesson)];
+      const problems = [
+        ...assessPods(pods, workloads, namespace, options.cluster),
+        ...strayPods(pods, workloads, options.services ?? [], namespace, options.lesson),
+      ];
       const rollout = options.rolloutFailure?.();
       if (problems.length > 0) throw new StepError(`not ready:\n  ${problems.join("\n  ")}`, EXIT.notReady);
       if (rollout) throw new StepError(`not ready: the rollout did not finish: ${rollout}`, EXIT.notReady);
@@ -294,11 +372,18 @@ export function podsStep(
 /** A rule kind the cluster does not serve (no Istio, or no Gateway API CRDs) is "not ready", with what to install. */
 export function throwIfUnserved(run: ProgramRun): void {
   const text = lastError(run) + run.stderr;
-  const missing = /doesn't have a resource type "([^"]+)"|no matches for kind "([^"]+)" in version "([^"/]+)/.exec(text);
+  const missing = /doesn't have a resource type "([^"]+)"|no matches for kind "([^"]+)" in version "([^"/]+)/.exec(
+    text,
+  );
   if (!missing) return;
   const kind = missing[1] ?? missing[2]!;
-  const gatewayApi = missing[3] === GATEWAY_API_GROUP || /^(httproutes?|grpcroutes?|referencegrants?)$/i.test(kind) || /gateway\.networking\.k8s\.io/.test(text);
-  const install = gatewayApi ? gatewayApiInstallHint() : "install Istio first (npm run cluster -- up, or istioctl install --set profile=demo -y)";
+  const gatewayApi =
+    missing[3] === GATEWAY_API_GROUP ||
+    /^(httproutes?|grpcroutes?|referencegrants?)$/i.test(kind) ||
+    /gateway\.networking\.k8s\.io/.test(text);
+  const install = gatewayApi
+    ? gatewayApiInstallHint()
+    : "install Istio first (npm run cluster -- up, or istioctl install --set profile=demo -y)";
   throw new StepError(`not ready: this cluster does not serve ${kind}: ${install}`, EXIT.notReady);
 }
 
@@ -321,7 +406,9 @@ export function rulesSteps<L extends string>(
   const live: K8sObject[] = [];
   const query = (kinds: readonly string[], last: boolean): Step => ({
     argv: kubectl(target.context, "get", kinds.join(","), "-n", namespace, "-o", "json", requestTimeout(target)),
-    note: last ? `the rules of ${lesson} and no other lesson's` : "the Gateway API's rules, where the cluster serves them",
+    note: last
+      ? `the rules of ${lesson} and no other lesson's`
+      : "the Gateway API's rules, where the cluster serves them",
     quiet: true,
     timeoutMs: queryTimeoutMs(target),
     ...(last ? {} : { skip: () => (gatewayApiServed() ? undefined : "this cluster does not serve the Gateway API") }),
@@ -339,15 +426,26 @@ export function rulesSteps<L extends string>(
 }
 
 /** The problems of rule findings, one line each, with the commands that fix them; empty when the rules are the lesson's alone. */
-export function ruleProblems<L extends string>(findings: RuleFindings<L>, lesson: L, namespace: string, context: string | undefined): string[] {
+export function ruleProblems<L extends string>(
+  findings: RuleFindings<L>,
+  lesson: L,
+  namespace: string,
+  context: string | undefined,
+): string[] {
   const from = (lessons: readonly string[]) => (lessons.length ? `, from ${lessons.join(", ")}` : ", from no lesson");
   const problems: string[] = [];
-  if (findings.missing.length > 0) problems.push(`missing ${findings.missing.map(ruleLabel).join(", ")} of ${lesson}: npm run lesson -- ${lesson}`);
-  for (const { rule, from: lessons } of findings.changed) problems.push(`${ruleLabel(rule)} is not ${lesson}'s${from(lessons)}: npm run lesson -- ${lesson}`);
+  if (findings.missing.length > 0)
+    problems.push(`missing ${findings.missing.map(ruleLabel).join(", ")} of ${lesson}: npm run lesson -- ${lesson}`);
+  for (const { rule, from: lessons } of findings.changed)
+    problems.push(`${ruleLabel(rule)} is not ${lesson}'s${from(lessons)}: npm run lesson -- ${lesson}`);
   if (findings.leftovers.length > 0) {
     const names = findings.leftovers.map(({ rule, from: lessons }) => `${ruleLabel(rule)}${from(lessons)}`).join("; ");
-    const remove = formatCommand(kubectl(context, "delete", ...findings.leftovers.map(({ rule }) => ruleRef(rule)), "-n", namespace)).replace(/^\$ /, "");
-    problems.push(`rules of another lesson are still there: ${names}; remove them with npm run lesson -- ${lesson} (or ${remove})`);
+    const remove = formatCommand(
+      kubectl(context, "delete", ...findings.leftovers.map(({ rule }) => ruleRef(rule)), "-n", namespace),
+    ).replace(/^\$ /, "");
+    problems.push(
+      `rules of another lesson are still there: ${names}; remove them with npm run lesson -- ${lesson} (or ${remove})`,
+    );
   }
   return problems;
 }

@@ -15,9 +15,31 @@ import type { ProgramRun } from "../core/run.ts";
 import { allLessons, type Lesson, overlayDir } from "../catalog/lessons.ts";
 import { ambientWaitSteps, isAmbient } from "./ambient.ts";
 import { formatDuration } from "#common/duration.ts";
-import { ACTION_TIMEOUT_MS, podsStep, queryTimeoutMs, rolloutStep, servicesOf, throwIfUnserved, workloadsOf, type KubeTarget } from "./kube.ts";
+import {
+  ACTION_TIMEOUT_MS,
+  podsStep,
+  queryTimeoutMs,
+  rolloutStep,
+  servicesOf,
+  throwIfUnserved,
+  workloadsOf,
+  type KubeTarget,
+} from "./kube.ts";
 import { EXIT, failedMessage, lastError, StepError, type Step } from "./plan.ts";
-import { deletionGroups, excludeNames, GATEWAY_API_GROUP, isGatewayApiResource, isRule, LESSON_SELECTOR, objectResourceOf, objectResources, resourceOf, ruleRef, ruleResources, rulesOf } from "./rules.ts";
+import {
+  deletionGroups,
+  excludeNames,
+  GATEWAY_API_GROUP,
+  isGatewayApiResource,
+  isRule,
+  LESSON_SELECTOR,
+  objectResourceOf,
+  objectResources,
+  resourceOf,
+  ruleRef,
+  ruleResources,
+  rulesOf,
+} from "./rules.ts";
 import { gatewayApiInstallHint } from "./tools.ts";
 
 /** kubectl apply or delete of rules: a failure says whether the cluster lacks the rule kinds. */
@@ -54,21 +76,35 @@ export function renderOf(renders: Renders, lesson: Lesson): readonly K8sObject[]
  * Istio-API lesson never needs them). `served()` answers after the step ran; a lesson
  * with Gateway API objects on a cluster without them stops here, saying what to install.
  */
-export function gatewayApiStep(lesson: Lesson, render: readonly K8sObject[], target: KubeTarget): { step: Step; served: () => boolean } {
+export function gatewayApiStep(
+  lesson: Lesson,
+  render: readonly K8sObject[],
+  target: KubeTarget,
+): { step: Step; served: () => boolean } {
   let served = true;
   const needed = rulesOf(render).filter((r) => isGatewayApiResource(resourceOf(r)));
   return {
     served: () => served,
     step: {
-      argv: kubectl(target.context, "api-resources", `--api-group=${GATEWAY_API_GROUP}`, "-o", "name", `--request-timeout=${formatDuration(target.requestTimeoutMs)}`),
+      argv: kubectl(
+        target.context,
+        "api-resources",
+        `--api-group=${GATEWAY_API_GROUP}`,
+        "-o",
+        "name",
+        `--request-timeout=${formatDuration(target.requestTimeoutMs)}`,
+      ),
       note: "does the cluster serve the Gateway API (its CRDs)?",
       quiet: true,
       timeoutMs: queryTimeoutMs(target),
       judge: (run) => {
-        if (run.code !== 0) throw new StepError(`cannot list the cluster's API resources: ${lastError(run)}`, EXIT.failed);
+        if (run.code !== 0)
+          throw new StepError(`cannot list the cluster's API resources: ${lastError(run)}`, EXIT.failed);
         served = run.stdout.split("\n").some((l) => l.trim().endsWith(`.${GATEWAY_API_GROUP}`));
         if (!served && needed.length > 0) {
-          throw new MissingApiError(`not ready: ${lesson} needs the Gateway API (${[...new Set(needed.map((r) => r.kind))].join(", ")}), which this cluster does not serve: ${gatewayApiInstallHint()}`);
+          throw new MissingApiError(
+            `not ready: ${lesson} needs the Gateway API (${[...new Set(needed.map((r) => r.kind))].join(", ")}), which this cluster does not serve: ${gatewayApiInstallHint()}`,
+          );
         }
       },
     },
@@ -83,7 +119,12 @@ export class MissingApiError extends StepError {
 }
 
 /** Removes what other lessons left (their rules; labelled objects this render lacks), then applies the lesson. */
-export function switchSteps(lesson: Lesson, renders: Renders, target: KubeTarget, gatewayApi = gatewayApiStep(lesson, renderOf(renders, lesson), target)): Step[] {
+export function switchSteps(
+  lesson: Lesson,
+  renders: Renders,
+  target: KubeTarget,
+  gatewayApi = gatewayApiStep(lesson, renderOf(renders, lesson), target),
+): Step[] {
   const render = renderOf(renders, lesson);
   const namespace = renderNamespace(render);
   const step = (argv: string[], note: string, resources: readonly string[]): Step => ({
@@ -91,7 +132,12 @@ export function switchSteps(lesson: Lesson, renders: Renders, target: KubeTarget
     note,
     timeoutMs: ACTION_TIMEOUT_MS,
     judge: ruleActionJudge(argv),
-    ...(resources.every(isGatewayApiResource) ? { skip: () => (gatewayApi.served() ? undefined : "this cluster does not serve the Gateway API: nothing of it to remove") } : {}),
+    ...(resources.every(isGatewayApiResource)
+      ? {
+          skip: () =>
+            gatewayApi.served() ? undefined : "this cluster does not serve the Gateway API: nothing of it to remove",
+        }
+      : {}),
   });
   const except = (keep: readonly string[]) => (keep.length > 0 ? ["--field-selector", excludeNames(keep)] : []);
   const rules = ruleResources(renders.values());
@@ -100,15 +146,28 @@ export function switchSteps(lesson: Lesson, renders: Renders, target: KubeTarget
     ...(rules.some(isGatewayApiResource) ? [gatewayApi.step] : []),
     ...deletionGroups(rules, rulesOf(render)).map(({ resources, keep }) =>
       step(
-        kubectl(target.context, "delete", resources.join(","), "-n", namespace, ...(keep.length > 0 ? except(keep) : ["--all"])),
+        kubectl(
+          target.context,
+          "delete",
+          resources.join(","),
+          "-n",
+          namespace,
+          ...(keep.length > 0 ? except(keep) : ["--all"]),
+        ),
         keep.length > 0 ? `other lessons' rules; ${lesson} applies ${keep.join(", ")} itself` : "other lessons' rules",
         resources,
       ),
     ),
-    ...deletionGroups(objectResources(renders.values()), render.filter((o) => !isRule(o)), objectResourceOf).map(({ resources, keep }) =>
+    ...deletionGroups(
+      objectResources(renders.values()),
+      render.filter((o) => !isRule(o)),
+      objectResourceOf,
+    ).map(({ resources, keep }) =>
       step(
         kubectl(target.context, "delete", resources.join(","), "-n", namespace, "-l", LESSON_SELECTOR, ...except(keep)),
-        keep.length > 0 ? `what other lessons added; ${lesson} applies ${keep.join(", ")} itself` : "what other lessons added",
+        keep.length > 0
+          ? `what other lessons added; ${lesson} applies ${keep.join(", ")} itself`
+          : "what other lessons added",
         resources,
       ),
     ),
@@ -124,7 +183,11 @@ export function waitSteps(render: readonly K8sObject[], target: KubeTarget, wait
   let rolloutFailure: string | undefined;
   return [
     rolloutStep(target, namespace, workloads, waitMs, (why) => (rolloutFailure = why)),
-    podsStep(target, namespace, workloads, { ...(cluster ? { cluster } : {}), services: servicesOf(render), rolloutFailure: () => rolloutFailure }),
+    podsStep(target, namespace, workloads, {
+      ...(cluster ? { cluster } : {}),
+      services: servicesOf(render),
+      rolloutFailure: () => rolloutFailure,
+    }),
   ];
 }
 
@@ -133,5 +196,18 @@ export function removeSteps(lesson: Lesson, renders: Renders, target: KubeTarget
   const render = renderOf(renders, lesson);
   const rules = rulesOf(render);
   if (rules.length === 0) return [];
-  return [{ argv: kubectl(target.context, "delete", ...rules.map(ruleRef), "-n", renderNamespace(render), "--ignore-not-found"), note: `${lesson}'s rules`, timeoutMs: ACTION_TIMEOUT_MS }];
+  return [
+    {
+      argv: kubectl(
+        target.context,
+        "delete",
+        ...rules.map(ruleRef),
+        "-n",
+        renderNamespace(render),
+        "--ignore-not-found",
+      ),
+      note: `${lesson}'s rules`,
+      timeoutMs: ACTION_TIMEOUT_MS,
+    },
+  ];
 }

@@ -96,7 +96,11 @@ export async function runStep(step: Step, io: PlanIo): Promise<ProgramRun | unde
   }
   if (!step.quiet) io.write(`${describeStep(step)}\n`);
   const stream = !step.quiet && !step.outFile;
-  const run = await runProgram(step.argv[0]!, step.argv.slice(1), step.timeoutMs, { env: io.env, cwd: io.cwd, ...(stream ? { onOutput: io.write } : {}) });
+  const run = await runProgram(step.argv[0]!, step.argv.slice(1), step.timeoutMs, {
+    env: io.env,
+    cwd: io.cwd,
+    ...(stream ? { onOutput: io.write } : {}),
+  });
   const tool = step.argv[0]!;
   if (run.code === NOT_INSTALLED && isTool(tool) && /not installed or not on PATH/.test(run.stderr)) {
     if (step.outFile) {
@@ -106,7 +110,10 @@ export async function runStep(step: Step, io: PlanIo): Promise<ProgramRun | unde
     throw new StepError(missingToolMessage(tool), EXIT.missingTool);
   }
   if (step.outFile) {
-    await writeFile(resolve(io.cwd, step.outFile), `${run.stdout}${run.stderr}${run.code === 0 ? "" : `\n(exit code ${run.code})\n`}`);
+    await writeFile(
+      resolve(io.cwd, step.outFile),
+      `${run.stdout}${run.stderr}${run.code === 0 ? "" : `\n(exit code ${run.code})\n`}`,
+    );
     return run;
   }
   (step.judge ?? ((r: ProgramRun) => defaultJudge(step, r)))(run);

@@ -26,7 +26,12 @@ export const RULE_RESOURCES: Readonly<Record<string, string>> = {
 };
 
 /** API groups whose objects are rules (routing and traffic policy), not workloads. */
-const RULE_GROUPS = new Set(["networking.istio.io", "gateway.networking.k8s.io", "security.istio.io", "telemetry.istio.io"]);
+const RULE_GROUPS = new Set([
+  "networking.istio.io",
+  "gateway.networking.k8s.io",
+  "security.istio.io",
+  "telemetry.istio.io",
+]);
 
 export class RuleKindError extends Error {}
 
@@ -42,7 +47,10 @@ export function isRule(obj: K8sObject): boolean {
 /** The kubectl resource of a rule, e.g. virtualservices.networking.istio.io. */
 export function resourceOf(obj: K8sObject): string {
   const resource = RULE_RESOURCES[`${groupOf(obj)}/${obj.kind}`];
-  if (!resource) throw new RuleKindError(`${obj.apiVersion} ${obj.kind} ${obj.metadata.name}: not a rule kind the lessons tooling knows; add it to RULE_RESOURCES in lessons/src/cluster/rules.ts`);
+  if (!resource)
+    throw new RuleKindError(
+      `${obj.apiVersion} ${obj.kind} ${obj.metadata.name}: not a rule kind the lessons tooling knows; add it to RULE_RESOURCES in lessons/src/cluster/rules.ts`,
+    );
   return resource;
 }
 
@@ -81,10 +89,16 @@ export function resourceGroup(resource: string): string {
  * so one whose kinds a cluster does not serve (the Gateway API's, without its
  * CRDs) can be left out on its own.
  */
-export function deletionGroups(resources: readonly string[], lessonObjects: readonly K8sObject[], resourceOfObject: (obj: K8sObject) => string | undefined = resourceOf): Array<{ resources: string[]; keep: string[] }> {
+export function deletionGroups(
+  resources: readonly string[],
+  lessonObjects: readonly K8sObject[],
+  resourceOfObject: (obj: K8sObject) => string | undefined = resourceOf,
+): Array<{ resources: string[]; keep: string[] }> {
   const groups = new Map<string, { resources: string[]; keep: string[] }>();
   for (const resource of resources) {
-    const keep = [...new Set(lessonObjects.filter((r) => resourceOfObject(r) === resource).map((r) => r.metadata.name))].sort();
+    const keep = [
+      ...new Set(lessonObjects.filter((r) => resourceOfObject(r) === resource).map((r) => r.metadata.name)),
+    ].sort();
     const key = `${resourceGroup(resource).startsWith("gateway.") ? "gateway" : "other"}|${keep.join(",")}`;
     if (!groups.has(key)) groups.set(key, { resources: [], keep });
     groups.get(key)!.resources.push(resource);
@@ -121,7 +135,10 @@ export const OBJECT_RESOURCES: Readonly<Record<string, string>> = {
 export function objectResourceOf(obj: K8sObject): string | undefined {
   if (obj.kind === "Namespace" && groupOf(obj) === "") return undefined;
   const resource = OBJECT_RESOURCES[`${groupOf(obj)}/${obj.kind}`];
-  if (!resource) throw new RuleKindError(`${obj.apiVersion} ${obj.kind} ${obj.metadata.name}: not a kind the lessons tooling can remove when switching lessons; add it to OBJECT_RESOURCES in lessons/src/cluster/rules.ts`);
+  if (!resource)
+    throw new RuleKindError(
+      `${obj.apiVersion} ${obj.kind} ${obj.metadata.name}: not a kind the lessons tooling can remove when switching lessons; add it to OBJECT_RESOURCES in lessons/src/cluster/rules.ts`,
+    );
   return resource;
 }
 
@@ -140,7 +157,9 @@ export function excludeNames(names: readonly string[]): string {
 /** True when every field the render sets has that value on the live object (the API server may add defaults). */
 export function contains(live: unknown, rendered: unknown): boolean {
   if (Array.isArray(rendered)) {
-    return Array.isArray(live) && live.length === rendered.length && rendered.every((item, i) => contains(live[i], item));
+    return (
+      Array.isArray(live) && live.length === rendered.length && rendered.every((item, i) => contains(live[i], item))
+    );
   }
   if (rendered !== null && typeof rendered === "object") {
     if (live === null || typeof live !== "object" || Array.isArray(live)) return false;
@@ -150,7 +169,11 @@ export function contains(live: unknown, rendered: unknown): boolean {
 }
 
 function sameRule(a: K8sObject, b: K8sObject): boolean {
-  return a.apiVersion.split("/")[0] === b.apiVersion.split("/")[0] && a.kind === b.kind && a.metadata.name === b.metadata.name;
+  return (
+    a.apiVersion.split("/")[0] === b.apiVersion.split("/")[0] &&
+    a.kind === b.kind &&
+    a.metadata.name === b.metadata.name
+  );
 }
 
 /** The lessons whose render holds this rule with this spec (exact: same kind, name and every rendered field). */
@@ -172,13 +195,18 @@ export interface RuleFindings<L extends string> {
 }
 
 /** Compares the rules on the cluster with a lesson's. */
-export function assessRules<L extends string>(live: readonly K8sObject[], lesson: L, renders: ReadonlyMap<L, readonly K8sObject[]>): RuleFindings<L> {
+export function assessRules<L extends string>(
+  live: readonly K8sObject[],
+  lesson: L,
+  renders: ReadonlyMap<L, readonly K8sObject[]>,
+): RuleFindings<L> {
   const own = rulesOf(renders.get(lesson) ?? []);
   const findings: RuleFindings<L> = { missing: [], changed: [], leftovers: [] };
   for (const rule of own) {
     const onCluster = live.find((l) => sameRule(l, rule));
     if (!onCluster) findings.missing.push(rule);
-    else if (!contains(onCluster.spec, rule.spec ?? {})) findings.changed.push({ rule, from: lessonsHolding(onCluster, renders) });
+    else if (!contains(onCluster.spec, rule.spec ?? {}))
+      findings.changed.push({ rule, from: lessonsHolding(onCluster, renders) });
   }
   for (const rule of live) {
     if (!own.some((o) => sameRule(o, rule))) findings.leftovers.push({ rule, from: lessonsHolding(rule, renders) });

@@ -11,7 +11,12 @@ import { knownBadPatch, LESSON_RELEASES, RELEASES } from "../mesh/releases.ts";
  * installs), the Gateway API release it is built against and the Kubernetes minors it
  * supports. All support Kubernetes 1.32 to 1.35.
  */
-export const ISTIO_RELEASES = LESSON_RELEASES.map((r) => ({ minor: r.version, patch: r.patch, gatewayApi: r.gatewayApi, kubernetes: r.kubernetes }));
+export const ISTIO_RELEASES = LESSON_RELEASES.map((r) => ({
+  minor: r.version,
+  patch: r.patch,
+  gatewayApi: r.gatewayApi,
+  kubernetes: r.kubernetes,
+}));
 
 export const SUPPORTED_ISTIO = ISTIO_RELEASES.map((r) => r.minor).join(", ");
 /** The lessons' rules use networking.istio.io/v1, served since Istio 1.22. */
@@ -34,7 +39,10 @@ export function gatewayApiCrdsUrl(version: string, channel: GatewayApiChannel): 
 }
 
 /** The command that installs a Gateway API CRD release (server-side: the bundle's largest CRDs exceed client-side apply's annotation limit). */
-export function gatewayApiInstallCommand(version: string, channel: GatewayApiChannel = GATEWAY_API_CHANNELS[0]): string {
+export function gatewayApiInstallCommand(
+  version: string,
+  channel: GatewayApiChannel = GATEWAY_API_CHANNELS[0],
+): string {
   return `kubectl apply --server-side -f ${gatewayApiCrdsUrl(version, channel)}`;
 }
 
@@ -48,7 +56,9 @@ export function gatewayApiFor(istioVersion: string): string {
   if (!minor) return DEFAULT_GATEWAY_API;
   const known = RELEASES.find((r) => compareMinor(minorOf(r.version)!, minor) === 0);
   if (known) return known.gatewayApi;
-  return compareMinor(minor, minorOf(RELEASES[0]!.version)!) < 0 ? RELEASES[0]!.gatewayApi : RELEASES.at(-1)!.gatewayApi;
+  return compareMinor(minor, minorOf(RELEASES[0]!.version)!) < 0
+    ? RELEASES[0]!.gatewayApi
+    : RELEASES.at(-1)!.gatewayApi;
 }
 
 /** What to install when a Gateway API lesson meets a cluster without the CRDs: the exact command for each checked Istio release, the newest first. */
@@ -62,7 +72,8 @@ export function gatewayApiInstallHint(): string {
  * (safe-upgrades.gateway.networking.k8s.io) that refuses CRDs of a release before v1.5.0: on a
  * cluster that once had v1.5+ installed, an older bundle cannot go back (kubernetes-sigs/gateway-api#4165).
  */
-export const SAFE_UPGRADES_DENIAL = /safe-upgrades\.gateway\.networking\.k8s\.io.*(denied|prohibited)|Installing CRDs with version before/;
+export const SAFE_UPGRADES_DENIAL =
+  /safe-upgrades\.gateway\.networking\.k8s\.io.*(denied|prohibited)|Installing CRDs with version before/;
 
 /**
  * kind release the docs and CI use. Its default node image, Kubernetes 1.35, is one every
@@ -71,7 +82,8 @@ export const SAFE_UPGRADES_DENIAL = /safe-upgrades\.gateway\.networking\.k8s\.io
  */
 export const KIND_VERSION = "v0.31.0";
 /** The node image `cluster up` and CI pin, by digest as kind's release notes ask (kind v0.31.0's default, as its `kind version` prints it). */
-export const KIND_NODE_IMAGE = "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f";
+export const KIND_NODE_IMAGE =
+  "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f";
 
 /** The Kubernetes minor of a kind node image: kindest/node:v1.35.0@sha256:... → "1.35". */
 export function nodeImageKubernetes(image: string): string | undefined {
@@ -129,15 +141,28 @@ export function istioSupport(version: string): IstioSupport {
   const minor = minorOf(version);
   if (!minor) return { ok: false, message: `cannot read istioctl's version from ${JSON.stringify(version)}` };
   if (compareMinor(minor, minorOf(MIN_ISTIO)!) < 0) {
-    return { ok: false, message: `istioctl ${version} is too old: the lessons' rules use networking.istio.io/v1, served since Istio ${MIN_ISTIO}; ${INSTALL_HINTS.istioctl}` };
+    return {
+      ok: false,
+      message: `istioctl ${version} is too old: the lessons' rules use networking.istio.io/v1, served since Istio ${MIN_ISTIO}; ${INSTALL_HINTS.istioctl}`,
+    };
   }
   if (compareMinor(minor, minorOf(ISTIO_RELEASES[0]!.minor)!) < 0) {
-    return { ok: true, note: `Istio ${version} is older than the releases these lessons are checked with (${SUPPORTED_ISTIO}) and no longer supported upstream; the lessons should still work, but upgrade when you can` };
+    return {
+      ok: true,
+      note: `Istio ${version} is older than the releases these lessons are checked with (${SUPPORTED_ISTIO}) and no longer supported upstream; the lessons should still work, but upgrade when you can`,
+    };
   }
   if (compareMinor(minor, minorOf(NEWEST.minor)!) > 0) {
-    return { ok: true, note: `Istio ${version} is newer than the releases these lessons were checked with (${SUPPORTED_ISTIO})` };
+    return {
+      ok: true,
+      note: `Istio ${version} is newer than the releases these lessons were checked with (${SUPPORTED_ISTIO})`,
+    };
   }
   const bad = knownBadPatch(version);
-  if (bad) return { ok: true, note: `Istio ${bad.patch} is known to fail lesson ${bad.lesson}: ${bad.why} (${bad.source}); upgrade to ${bad.fixedIn} or newer` };
+  if (bad)
+    return {
+      ok: true,
+      note: `Istio ${bad.patch} is known to fail lesson ${bad.lesson}: ${bad.why} (${bad.source}); upgrade to ${bad.fixedIn} or newer`,
+    };
   return { ok: true };
 }

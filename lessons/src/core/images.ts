@@ -14,7 +14,11 @@ export interface Image {
 export const IMAGE_VERSION = "0.1.0";
 
 function image(app: "flaskapp" | "sleep"): Image {
-  return { repository: `istio-lessons/${app}`, name: `istio-lessons/${app}:${IMAGE_VERSION}`, dockerfile: `Dockerfile.${app}` };
+  return {
+    repository: `istio-lessons/${app}`,
+    name: `istio-lessons/${app}:${IMAGE_VERSION}`,
+    dockerfile: `Dockerfile.${app}`,
+  };
 }
 
 export const FLASKAPP_IMAGE = image("flaskapp");

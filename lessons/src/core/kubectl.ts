@@ -25,13 +25,31 @@ export function sleepTallyCommand(namespace: string, args: string[], context?: s
 export function deploymentSelector(objects: readonly K8sObject[], deployment: string): string {
   const found = objects.find((o) => o.kind === "Deployment" && o.metadata.name === deployment);
   if (!found) throw new Error(`the overlay has no Deployment ${deployment}`);
-  return Object.entries(found.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(",");
+  return Object.entries(found.spec?.selector?.matchLabels ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(",");
 }
 
 /** `kubectl logs` of every pod of a Deployment of the render (by its selector), recent lines only. */
-export function deploymentLogsCommand(objects: K8sObject[], deployment: string, namespace: string, context?: string): string[] {
+export function deploymentLogsCommand(
+  objects: K8sObject[],
+  deployment: string,
+  namespace: string,
+  context?: string,
+): string[] {
   const selector = deploymentSelector(objects, deployment);
   const found = objects.find((o) => o.kind === "Deployment" && o.metadata.name === deployment)!;
   const container = String(found.spec?.template?.spec?.containers?.[0]?.name ?? deployment);
-  return kubectl(context, "logs", "-n", namespace, "-l", selector, "-c", container, "--tail=-1", `--since=${LOG_WINDOW}`);
+  return kubectl(
+    context,
+    "logs",
+    "-n",
+    namespace,
+    "-l",
+    selector,
+    "-c",
+    container,
+    "--tail=-1",
+    `--since=${LOG_WINDOW}`,
+  );
 }

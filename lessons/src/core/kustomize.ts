@@ -39,7 +39,11 @@ export const RENDER_LIMIT_SETTINGS = {
   timeout: { name: "RENDER_TIMEOUT", range: { min: 1_000, max: 600_000 }, fallback: 60_000 },
 } as const;
 
-export const DEFAULT_RENDER_LIMITS: RenderLimits = { memoryMiB: RENDER_LIMIT_SETTINGS.memory.fallback, timeoutMs: RENDER_LIMIT_SETTINGS.timeout.fallback, prlimit: "prlimit" };
+export const DEFAULT_RENDER_LIMITS: RenderLimits = {
+  memoryMiB: RENDER_LIMIT_SETTINGS.memory.fallback,
+  timeoutMs: RENDER_LIMIT_SETTINGS.timeout.fallback,
+  prlimit: "prlimit",
+};
 
 /** The render's limits from the environment (RENDER_LIMIT_SETTINGS); a bad value is a usage error naming the variable. */
 export function renderLimits(env: Readonly<Record<string, string | undefined>>): RenderLimits {
@@ -48,13 +52,19 @@ export function renderLimits(env: Readonly<Record<string, string | undefined>>):
   const rawMemory = env[memory.name];
   if (rawMemory !== undefined) {
     const checked = checkWholeNumber(rawMemory.trim(), memory.range);
-    if (!checked.ok) throw new UsageError(`${memory.name}=${JSON.stringify(rawMemory.slice(0, 40))}: expected a whole number of MiB ${rangeText(memory.range)}`);
+    if (!checked.ok)
+      throw new UsageError(
+        `${memory.name}=${JSON.stringify(rawMemory.slice(0, 40))}: expected a whole number of MiB ${rangeText(memory.range)}`,
+      );
     limits.memoryMiB = checked.value;
   }
   const rawTimeout = env[timeout.name];
   if (rawTimeout !== undefined) {
     const checked = checkDuration(rawTimeout.trim(), timeout.range);
-    if (!checked.ok) throw new UsageError(`${timeout.name}=${JSON.stringify(rawTimeout.slice(0, 40))}: expected ${DURATION_FORM}, ${rangeText(timeout.range, true)}`);
+    if (!checked.ok)
+      throw new UsageError(
+        `${timeout.name}=${JSON.stringify(rawTimeout.slice(0, 40))}: expected ${DURATION_FORM}, ${rangeText(timeout.range, true)}`,
+      );
     limits.timeoutMs = checked.value;
   }
   return limits;
@@ -68,7 +78,10 @@ export interface RenderOptions extends OverlayReadOptions {
 const OUT_OF_MEMORY = /fatal error: out of memory|failed to reserve|cannot allocate memory|runtime: out of memory/;
 
 /** A label selector's matchLabels (or a Service's selector, a subset's labels) against an object's labels: every pair present. */
-export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+export function labelsMatch(
+  selector: Readonly<Record<string, string>>,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
@@ -84,15 +97,24 @@ export async function renderKustomization(dir: string, options: RenderOptions = 
   let run = await runProgram(limits.prlimit, [`--as=${limits.memoryMiB * 1024 * 1024}`, ...kubectl], limits.timeoutMs);
   if (notInstalled(run, limits.prlimit)) run = await runProgram(kubectl[0]!, kubectl.slice(1), limits.timeoutMs);
   if (run.code === NOT_INSTALLED) {
-    throw new RenderError("kubectl is not installed or not on PATH: it is needed to render the kustomize overlays (https://kubernetes.io/docs/tasks/tools/)");
+    throw new RenderError(
+      "kubectl is not installed or not on PATH: it is needed to render the kustomize overlays (https://kubernetes.io/docs/tasks/tools/)",
+    );
   }
   const { memory, timeout } = RENDER_LIMIT_SETTINGS;
-  if (run.timedOut) throw new RenderError(`kubectl kustomize ${dir}: stopped after ${formatDuration(limits.timeoutMs)}, the render's time limit (${timeout.name})`);
+  if (run.timedOut)
+    throw new RenderError(
+      `kubectl kustomize ${dir}: stopped after ${formatDuration(limits.timeoutMs)}, the render's time limit (${timeout.name})`,
+    );
   if (run.code !== 0 && OUT_OF_MEMORY.test(run.stderr)) {
-    throw new RenderError(`kubectl kustomize ${dir}: out of memory under the render's limit of ${limits.memoryMiB} MiB (${memory.name}): an overlay this large, or a YAML alias bomb, is not rendered`);
+    throw new RenderError(
+      `kubectl kustomize ${dir}: out of memory under the render's limit of ${limits.memoryMiB} MiB (${memory.name}): an overlay this large, or a YAML alias bomb, is not rendered`,
+    );
   }
-  if (run.code !== 0) throw new RenderError(`kubectl kustomize ${dir} failed: ${kustomizeError(run.stderr) || `exit code ${run.code}`}`);
-  if (run.stdout.length > RENDER_MAX_CHARS) throw new RenderError(`kubectl kustomize ${dir}: the render is over ${RENDER_MAX_CHARS} characters`);
+  if (run.code !== 0)
+    throw new RenderError(`kubectl kustomize ${dir} failed: ${kustomizeError(run.stderr) || `exit code ${run.code}`}`);
+  if (run.stdout.length > RENDER_MAX_CHARS)
+    throw new RenderError(`kubectl kustomize ${dir}: the render is over ${RENDER_MAX_CHARS} characters`);
   return parseManifests(run.stdout);
 }
 

@@ -36,9 +36,18 @@ function notInstalledMessage(file: string): string {
   return `${file}: not installed or not on PATH`;
 }
 
-export function runProgram(file: string, args: string[], timeoutMs: number, options: RunOptions = {}): Promise<ProgramRun> {
+export function runProgram(
+  file: string,
+  args: string[],
+  timeoutMs: number,
+  options: RunOptions = {},
+): Promise<ProgramRun> {
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) });
+    const child = spawn(file, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+    });
     let stdout = "";
     let stderr = "";
     let timedOut = false;
@@ -62,10 +71,17 @@ export function runProgram(file: string, args: string[], timeoutMs: number, opti
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGTERM");
-      setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), options.killGraceMs ?? KILL_GRACE_MS).unref();
+      setTimeout(
+        () => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"),
+        options.killGraceMs ?? KILL_GRACE_MS,
+      ).unref();
     }, timeoutMs);
     child.on("error", (error: NodeJS.ErrnoException) => {
-      finish(error.code === "ENOENT" ? { code: NOT_INSTALLED, stdout, stderr: notInstalledMessage(file) } : { code: -1, stdout, stderr: `${stderr}${file}: ${error.message}\n` });
+      finish(
+        error.code === "ENOENT"
+          ? { code: NOT_INSTALLED, stdout, stderr: notInstalledMessage(file) }
+          : { code: -1, stdout, stderr: `${stderr}${file}: ${error.message}\n` },
+      );
     });
     // A program stopped at its time limit is done when it exits, even if a child of its
     // own still holds its output open; otherwise wait for the output to end ('close').
@@ -77,7 +93,13 @@ export function runProgram(file: string, args: string[], timeoutMs: number, opti
     });
     child.on("close", (code, signal) => {
       if (code !== null) finish({ code, stdout, stderr });
-      else finish({ code: -1, stdout, stderr: `${stderr}${file}: ${timedOut ? `stopped after ${timeoutMs} ms` : `killed by ${signal}`}\n`, ...(timedOut ? { timedOut } : {}) });
+      else
+        finish({
+          code: -1,
+          stdout,
+          stderr: `${stderr}${file}: ${timedOut ? `stopped after ${timeoutMs} ms` : `killed by ${signal}`}\n`,
+          ...(timedOut ? { timedOut } : {}),
+        });
     });
   });
 }

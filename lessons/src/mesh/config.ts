@@ -15,7 +15,13 @@ function kubernetesServices(objects: K8sObject[]): MeshService[] {
     .filter((o) => o.kind === "Service" && o.apiVersion === "v1")
     .map((o) => {
       const namespace = objectNamespace(o);
-      const service: MeshService = { host: resolveHost(o.metadata.name, namespace), kind: "kubernetes", name: o.metadata.name, namespace, port: Number(o.spec?.ports?.[0]?.port ?? 80) };
+      const service: MeshService = {
+        host: resolveHost(o.metadata.name, namespace),
+        kind: "kubernetes",
+        name: o.metadata.name,
+        namespace,
+        port: Number(o.spec?.ports?.[0]?.port ?? 80),
+      };
       if (o.spec?.selector) service.selector = { ...o.spec.selector };
       if (typeof o.spec?.ports?.[0]?.name === "string") service.portName = o.spec.ports[0].name;
       return service;
@@ -45,7 +51,8 @@ export function meshConfig(objects: K8sObject[], release: IstioRelease = NEWEST_
     outbound: istioApi.outbound,
     warnings: [...gatewayApi.warnings, ...istioApi.warnings],
   };
-  for (const deployment of [...gatewayApi.gatewayDeployments, ...istioApi.gatewayDeployments]) addGatewayDeployment(config, deployment);
+  for (const deployment of [...gatewayApi.gatewayDeployments, ...istioApi.gatewayDeployments])
+    addGatewayDeployment(config, deployment);
   checkOverlaps(config);
   return config;
 }
@@ -55,7 +62,14 @@ function addGatewayDeployment(config: MeshConfig, deployment: GatewayDeployment)
   if (config.gatewayDeployments.some((d) => d.name === deployment.name && d.namespace === deployment.namespace)) return;
   config.gatewayDeployments.push(deployment);
   const host = `${deployment.name}.${deployment.namespace}.svc.${CLUSTER_DOMAIN}`;
-  config.services.set(host, { host, kind: "kubernetes", name: deployment.name, namespace: deployment.namespace, port: deployment.port, selector: { ...deployment.labels } });
+  config.services.set(host, {
+    host,
+    kind: "kubernetes",
+    name: deployment.name,
+    namespace: deployment.namespace,
+    port: deployment.port,
+    selector: { ...deployment.labels },
+  });
 }
 
 /** Two VirtualServices for one host on one gateway: Istio merges them in an order it does not promise, so the preview refuses. */
@@ -66,7 +80,11 @@ function checkOverlaps(config: MeshConfig): void {
       for (const host of vh.hosts) {
         const key = `${gw} ${host}`;
         const first = seen.get(key);
-        if (first !== undefined && first !== vh.source) fail(vh.source, `a second VirtualService for ${host} (the first is ${first}); Istio merges these unpredictably, so the preview refuses`);
+        if (first !== undefined && first !== vh.source)
+          fail(
+            vh.source,
+            `a second VirtualService for ${host} (the first is ${first}); Istio merges these unpredictably, so the preview refuses`,
+          );
         seen.set(key, vh.source);
       }
     }

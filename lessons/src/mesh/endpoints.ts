@@ -55,7 +55,9 @@ export class Endpoints {
 
   /** The ids of the endpoints currently ready. */
   readyIds(): string[] {
-    return this.all().filter((e) => e.ready).map((e) => e.id);
+    return this.all()
+      .filter((e) => e.ready)
+      .map((e) => e.id);
   }
 
   /** Resolves when `id` is ready, or rejects after `timeoutMs`. */
@@ -85,7 +87,9 @@ export class Endpoints {
   /** One readiness probe: GET /readyz, ready on 200, like a kubelet httpGet probe with failureThreshold 1. */
   async #probe(endpoint: Endpoint & { probe: boolean }): Promise<void> {
     if (!endpoint.probe) return;
-    endpoint.ready = await fetch(`${endpoint.url}/readyz`, { signal: AbortSignal.timeout(Math.max(1000, this.#intervalMs)) })
+    endpoint.ready = await fetch(`${endpoint.url}/readyz`, {
+      signal: AbortSignal.timeout(Math.max(1000, this.#intervalMs)),
+    })
       .then(async (r) => {
         await r.body?.cancel();
         return r.status === 200;

@@ -25,7 +25,10 @@ export function fieldsOutside(value: unknown, shape: Shape, path: string): strin
 
 /** Advice for a field Istio renamed (the old one is deprecated or ignored), from its path: `use mirrorPercentage`. */
 export function deprecatedField(path: string, value?: unknown): string | undefined {
-  const key = path.split(".").at(-1)!.replace(/\[\d+\]$/, "");
+  const key = path
+    .split(".")
+    .at(-1)!
+    .replace(/\[\d+\]$/, "");
   if (key === "mirrorPercent" || key === "mirror_percent") return "use mirrorPercentage";
   if (key === "consecutiveErrors") return "use consecutive5xxErrors";
   if (key === "percent" && path.includes(".fault.")) return "use percentage";
@@ -50,7 +53,10 @@ export function checkFields(obj: K8sObject, fields: KindFields): void {
   const where = `${obj.kind} ${obj.metadata.name}`;
   const unknown = fieldsOutside(obj.spec, fields.schema, "spec");
   if (unknown.length > 0) {
-    fail(where, `${unknown.join(", ")}: no such field in ${fields.api} (check the spelling); a cluster rejects it too: strict decoding error: unknown field "${unknown[0]}"`);
+    fail(
+      where,
+      `${unknown.join(", ")}: no such field in ${fields.api} (check the spelling); a cluster rejects it too: strict decoding error: unknown field "${unknown[0]}"`,
+    );
   }
   const unmodelled = fieldsOutside(obj.spec, fields.modelled, "spec");
   const deprecated = unmodelled.flatMap((path) => {
@@ -59,6 +65,9 @@ export function checkFields(obj: K8sObject, fields: KindFields): void {
   });
   if (deprecated.length > 0) fail(where, deprecated.join("; "));
   if (unmodelled.length > 0) {
-    fail(where, `${unmodelled.join(", ")}: a real ${fields.owner} field the mesh preview does not model (${fields.docs} lists what it does); try it on a cluster`);
+    fail(
+      where,
+      `${unmodelled.join(", ")}: a real ${fields.owner} field the mesh preview does not model (${fields.docs} lists what it does); try it on a cluster`,
+    );
   }
 }

@@ -72,7 +72,11 @@ export const GATEWAY_API_SCHEMA = FIELDS.kinds as unknown as Record<Kind, Shape>
 /** The spec fields of the standard channel alone; anything else needs the experimental CRDs on a cluster. */
 export const GATEWAY_API_STANDARD = FIELDS.standard as unknown as Record<Kind, Shape>;
 
-const HEADER_MODIFIER: Shape = { set: [{ name: true, value: true }], add: [{ name: true, value: true }], remove: [true] };
+const HEADER_MODIFIER: Shape = {
+  set: [{ name: true, value: true }],
+  add: [{ name: true, value: true }],
+  remove: [true],
+};
 const OBJECT_REF: Shape = { group: true, kind: true, name: true, namespace: true, port: true };
 const PARENT_REF: Shape = { ...OBJECT_REF, sectionName: true };
 const PATH_MODIFIER: Shape = { type: true, replaceFullPath: true, replacePrefixMatch: true };
@@ -85,7 +89,14 @@ export const GATEWAY_API_MODELLED: Record<Kind, Shape> = {
     rules: [
       {
         name: true,
-        matches: [{ path: { type: true, value: true }, headers: [{ type: true, name: true, value: true }], queryParams: [{ type: true, name: true, value: true }], method: true }],
+        matches: [
+          {
+            path: { type: true, value: true },
+            headers: [{ type: true, name: true, value: true }],
+            queryParams: [{ type: true, name: true, value: true }],
+            method: true,
+          },
+        ],
         filters: [
           {
             type: true,
@@ -97,7 +108,13 @@ export const GATEWAY_API_MODELLED: Record<Kind, Shape> = {
           },
         ],
         // Istio accepts only the header modifiers on a backendRef (conversion.go buildHTTPDestination).
-        backendRefs: [{ ...OBJECT_REF, weight: true, filters: [{ type: true, requestHeaderModifier: HEADER_MODIFIER, responseHeaderModifier: HEADER_MODIFIER }] }],
+        backendRefs: [
+          {
+            ...OBJECT_REF,
+            weight: true,
+            filters: [{ type: true, requestHeaderModifier: HEADER_MODIFIER, responseHeaderModifier: HEADER_MODIFIER }],
+          },
+        ],
         timeouts: { request: true, backendRequest: true },
         retry: { attempts: true, codes: [true] },
       },
@@ -105,7 +122,9 @@ export const GATEWAY_API_MODELLED: Record<Kind, Shape> = {
   },
   Gateway: {
     gatewayClassName: true,
-    listeners: [{ name: true, hostname: true, port: true, protocol: true, allowedRoutes: { namespaces: { from: true } } }],
+    listeners: [
+      { name: true, hostname: true, port: true, protocol: true, allowedRoutes: { namespaces: { from: true } } },
+    ],
   },
 };
 
@@ -125,7 +144,8 @@ const GATEWAY_DURATION = /^([0-9]{1,5}(h|m|s|ms)){1,4}$/;
 
 /** A Gateway API Duration (GEP-2257: `1s`, `500ms`, `1m30s`), in milliseconds. */
 export function gatewayDuration(value: unknown, where: string): number {
-  if (typeof value !== "string" || !GATEWAY_DURATION.test(value)) fail(where, `expected a Gateway API duration such as 1s, 500ms or 1m30s, got ${JSON.stringify(value)}`);
+  if (typeof value !== "string" || !GATEWAY_DURATION.test(value))
+    fail(where, `expected a Gateway API duration such as 1s, 500ms or 1m30s, got ${JSON.stringify(value)}`);
   // GEP-2257's grammar is a part of Go's, which Istio reads it with.
   return parseIstioDuration(value)!;
 }
@@ -150,7 +170,8 @@ function headerList(value: unknown, where: string): Record<string, string> {
     const name = stringField(h?.name, `${where}[${i}].name`).toLowerCase();
     const text = stringField(h?.value, `${where}[${i}].value`);
     // istiod rejects control characters from 1.28 (isValidHeaderValue); the preview does for every release.
-    if ([...text].some((c) => (c < " " && c !== "\t") || c === "\x7f")) fail(`${where}[${i}].value`, "contains a control character");
+    if ([...text].some((c) => (c < " " && c !== "\t") || c === "\x7f"))
+      fail(`${where}[${i}].value`, "contains a control character");
     out[name] ??= text;
   });
   return out;
@@ -177,31 +198,58 @@ const FILTER_FIELDS: Record<string, string> = {
 function filterType(filter: any, where: string, allowed: readonly string[], refused: string): string {
   const type = stringField(filter?.type, `${where}.type`);
   if (!allowed.includes(type)) fail(`${where}.type`, `${type}: ${refused} (modelled here: ${allowed.join(", ")})`);
-  if (filter[FILTER_FIELDS[type]!] === undefined) fail(`${where}.${FILTER_FIELDS[type]}`, `missing: a ${type} filter must set it`);
+  if (filter[FILTER_FIELDS[type]!] === undefined)
+    fail(`${where}.${FILTER_FIELDS[type]}`, `missing: a ${type} filter must set it`);
   const others = Object.values(FILTER_FIELDS).filter((f) => f !== FILTER_FIELDS[type] && filter[f] !== undefined);
-  if (others.length > 0) fail(`${where}.${others[0]}`, `set in a ${type} filter; a cluster rejects it (each filter carries only its own type's settings)`);
+  if (others.length > 0)
+    fail(
+      `${where}.${others[0]}`,
+      `set in a ${type} filter; a cluster rejects it (each filter carries only its own type's settings)`,
+    );
   return type;
 }
 
 // ---- references ----------------------------------------------------------------
 
 /** A reference to a Service in the render: group "" and kind Service (the defaults of a backendRef), with its port. */
-function serviceRef(ref: any, where: string, routeNamespace: string, config: ReaderContext, portRequired: boolean): { service: MeshService; port?: number } {
+function serviceRef(
+  ref: any,
+  where: string,
+  routeNamespace: string,
+  config: ReaderContext,
+  portRequired: boolean,
+): { service: MeshService; port?: number } {
   const group = ref?.group ?? "";
   const kind = ref?.kind ?? "Service";
-  if (group !== "" || kind !== "Service") fail(where, `group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}: the preview models references to Services (group "", kind Service)`);
+  if (group !== "" || kind !== "Service")
+    fail(
+      where,
+      `group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}: the preview models references to Services (group "", kind Service)`,
+    );
   const name = stringField(ref.name, `${where}.name`);
   // buildDestination: "the name of the Service must be used, not the hostname".
   if (name.includes(".")) fail(`${where}.name`, `${name}: the name of a Service, not a host name`);
   const namespace = ref.namespace === undefined ? routeNamespace : stringField(ref.namespace, `${where}.namespace`);
   const service = config.services.get(`${name}.${namespace}.svc.${CLUSTER_DOMAIN}`);
-  if (service?.kind !== "kubernetes") fail(where, `Service ${namespace}/${name} is not in the render (on a cluster, istiod reports BackendNotFound and its requests get 500)`);
+  if (service?.kind !== "kubernetes")
+    fail(
+      where,
+      `Service ${namespace}/${name} is not in the render (on a cluster, istiod reports BackendNotFound and its requests get 500)`,
+    );
   if (ref.port === undefined) {
-    if (portRequired) fail(`${where}.port`, "missing: a reference to a Service needs its port (istiod: port is required in backendRef)");
+    if (portRequired)
+      fail(
+        `${where}.port`,
+        "missing: a reference to a Service needs its port (istiod: port is required in backendRef)",
+      );
     return { service };
   }
   const port = intField(ref.port, `${where}.port`, 1, 65535);
-  if (port !== service.port) fail(`${where}.port`, `Service ${namespace}/${name} has port ${service.port}, not ${port} (the preview models a Service's first port)`);
+  if (port !== service.port)
+    fail(
+      `${where}.port`,
+      `Service ${namespace}/${name} has port ${service.port}, not ${port} (the preview models a Service's first port)`,
+    );
   return { service, port };
 }
 
@@ -214,7 +262,8 @@ function unresolvedBackend(ref: any, ctx: RuleContext): string | undefined {
   const kind = ref?.kind ?? "Service";
   // Istio's own kinds (a ServiceEntry's Hostname) are real backends the preview does not model: refused by serviceRef.
   if (group === "networking.istio.io") return undefined;
-  if (group !== "" || kind !== "Service") return `InvalidKind: group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}`;
+  if (group !== "" || kind !== "Service")
+    return `InvalidKind: group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}`;
   const name = stringField(ref?.name, "backendRef.name");
   const namespace = ref.namespace === undefined ? ctx.namespace : String(ref.namespace);
   if (name.includes(".")) return undefined;
@@ -228,7 +277,8 @@ function unresolvedBackend(ref: any, ctx: RuleContext): string | undefined {
 function uriMatch(path: any, where: string): UriMatch {
   const type = oneOf(path?.type, `${where}.type`, ["PathPrefix", "Exact", "RegularExpression"] as const, "PathPrefix");
   const value = path?.value === undefined ? "/" : stringField(path.value, `${where}.value`);
-  if (type !== "RegularExpression" && !value.startsWith("/")) fail(`${where}.value`, `${JSON.stringify(value)}: a path starts with /`);
+  if (type !== "RegularExpression" && !value.startsWith("/"))
+    fail(`${where}.value`, `${JSON.stringify(value)}: a path starts with /`);
   if (type === "Exact") return { exact: value };
   if (type === "RegularExpression") return { regex: fullRegex(value, `${where}.value`) };
   // "When specified, a trailing `/` is ignored."
@@ -245,7 +295,8 @@ function requestMatch(m: any, where: string): RequestMatch {
     const at = `${where}.headers[${i}]`;
     const type = oneOf(h?.type, `${at}.type`, ["Exact", "RegularExpression"] as const, "Exact");
     const name = stringField(h?.name, `${at}.name`).toLowerCase();
-    if (name in result.headers) fail(`${at}.name`, `${name} is matched twice; a cluster rejects it (header names are unique in a match)`);
+    if (name in result.headers)
+      fail(`${at}.name`, `${name} is matched twice; a cluster rejects it (header names are unique in a match)`);
     const value = stringField(h?.value, `${at}.value`);
     result.headers[name] = type === "Exact" ? { exact: value } : { regex: fullRegex(value, `${at}.value`) };
   });
@@ -258,7 +309,11 @@ function requestMatch(m: any, where: string): RequestMatch {
       const at = `${where}.queryParams[${i}]`;
       const type = oneOf(q?.type, `${at}.type`, ["Exact", "RegularExpression"] as const, "Exact");
       const name = stringField(q?.name, `${at}.name`);
-      if (name in params) fail(`${at}.name`, `${name} is matched twice; a cluster rejects it (query parameter names are unique in a match)`);
+      if (name in params)
+        fail(
+          `${at}.name`,
+          `${name} is matched twice; a cluster rejects it (query parameter names are unique in a match)`,
+        );
       const value = stringField(q?.value, `${at}.value`);
       params[name] = type === "Exact" ? { exact: value } : { regex: fullRegex(value, `${at}.value`) };
     });
@@ -270,7 +325,8 @@ function requestMatch(m: any, where: string): RequestMatch {
 function redirect(value: any, where: string, listenerPort: number): Redirect {
   // The CRD defaults statusCode to 302 (a VirtualService's redirect defaults to 301); Istio maps 301, 302, 303, 307, 308.
   const status = value.statusCode === undefined ? 302 : intField(value.statusCode, `${where}.statusCode`, 301, 308);
-  if (![301, 302, 303, 307, 308].includes(status)) fail(`${where}.statusCode`, `expected 301, 302, 303, 307 or 308, got ${status}`);
+  if (![301, 302, 303, 307, 308].includes(status))
+    fail(`${where}.statusCode`, `expected 301, 302, 303, 307 or 308, got ${status}`);
   // createRedirectFilter with no port: FROM_PROTOCOL_DEFAULT with a scheme, else FROM_REQUEST_PORT, which
   // ApplyRedirect sets to the port the route serves (the scheme's default port is then left out).
   const result: Redirect = { status };
@@ -281,7 +337,8 @@ function redirect(value: any, where: string, listenerPort: number): Redirect {
   if (value.path !== undefined) {
     const type = oneOf(value.path.type, `${where}.path.type`, ["ReplaceFullPath", "ReplacePrefixMatch"] as const);
     // ReplacePrefixMatch: the magic %PREFIX()% uri Istio turns into Envoy's prefix_rewrite.
-    if (type === "ReplaceFullPath") result.uri = stringField(value.path.replaceFullPath, `${where}.path.replaceFullPath`);
+    if (type === "ReplaceFullPath")
+      result.uri = stringField(value.path.replaceFullPath, `${where}.path.replaceFullPath`);
     else result.prefixRewrite = stringField(value.path.replacePrefixMatch, `${where}.path.replacePrefixMatch`);
   }
   return result;
@@ -298,13 +355,17 @@ function rewrite(value: any, where: string, match: RequestMatch | undefined): No
   if (value.path !== undefined) {
     const type = oneOf(value.path.type, `${where}.path.type`, ["ReplaceFullPath", "ReplacePrefixMatch"] as const);
     if (type === "ReplaceFullPath") {
-      result.uriRegex = { match: /\/.*/, rewrite: stringField(value.path.replaceFullPath, `${where}.path.replaceFullPath`) };
+      result.uriRegex = {
+        match: /\/.*/,
+        rewrite: stringField(value.path.replaceFullPath, `${where}.path.replaceFullPath`),
+      };
     } else {
       const uri = match?.uri;
       if (!uri || !("pathSeparatedPrefix" in uri || "prefix" in uri)) {
         fail(`${where}.path.replacePrefixMatch`, "needs a PathPrefix match in the same rule; a cluster rejects it");
       }
-      const replacement = stringField(value.path.replacePrefixMatch, `${where}.path.replacePrefixMatch`).replace(/\/$/, "") || "/";
+      const replacement =
+        stringField(value.path.replacePrefixMatch, `${where}.path.replacePrefixMatch`).replace(/\/$/, "") || "/";
       if (replacement === "/") {
         const prefix = "pathSeparatedPrefix" in uri ? uri.pathSeparatedPrefix : "";
         result.uriRegex = { match: new RegExp(`^${escapeRegex(prefix)}(/?)(.*)`), rewrite: "/\\2" };
@@ -318,13 +379,18 @@ function rewrite(value: any, where: string, match: RequestMatch | undefined): No
 
 function mirror(value: any, where: string, namespace: string, config: ReaderContext): Mirror {
   const { service } = serviceRef(value.backendRef, `${where}.backendRef`, namespace, config, true);
-  if (value.percent !== undefined && value.fraction !== undefined) fail(where, "set percent or fraction, not both; a cluster rejects both");
+  if (value.percent !== undefined && value.fraction !== undefined)
+    fail(where, "set percent or fraction, not both; a cluster rejects both");
   let percent = 100;
   if (value.percent !== undefined) percent = intField(value.percent, `${where}.percent`, 0, 100);
   if (value.fraction !== undefined) {
     const numerator = intField(value.fraction.numerator, `${where}.fraction.numerator`, 0, 2 ** 31 - 1);
-    const denominator = value.fraction.denominator === undefined ? 100 : intField(value.fraction.denominator, `${where}.fraction.denominator`, 1, 2 ** 31 - 1);
-    if (numerator > denominator) fail(`${where}.fraction`, `numerator ${numerator} is above denominator ${denominator}`);
+    const denominator =
+      value.fraction.denominator === undefined
+        ? 100
+        : intField(value.fraction.denominator, `${where}.fraction.denominator`, 1, 2 ** 31 - 1);
+    if (numerator > denominator)
+      fail(`${where}.fraction`, `numerator ${numerator} is above denominator ${denominator}`);
     percent = (100 * numerator) / denominator;
   }
   return { destination: { host: service.host }, percent };
@@ -342,10 +408,16 @@ interface RuleContext {
 }
 
 /** The retry policy: Istio's mesh default without `retry`; with it, istiod's conversion (always-on conditions plus the codes). */
-function retries(rule: any, where: string, config: ReaderContext, backendRequestMs: number | undefined): HttpRoute["retries"] {
+function retries(
+  rule: any,
+  where: string,
+  config: ReaderContext,
+  backendRequestMs: number | undefined,
+): HttpRoute["retries"] {
   if (rule.retry === undefined) return config.release.defaultRetry;
   const at = `${where}.retry`;
-  const attempts = rule.retry.attempts === undefined ? 2 : intField(rule.retry.attempts, `${at}.attempts`, 0, 2 ** 31 - 1);
+  const attempts =
+    rule.retry.attempts === undefined ? 2 : intField(rule.retry.attempts, `${at}.attempts`, 0, 2 ** 31 - 1);
   // "Invalid to set this when there are no attempts": retryOn is emptied.
   if (attempts === 0) return { attempts: 0, retryOn: [], retriableStatusCodes: [] };
   const codes = list(rule.retry.codes, `${at}.codes`).map((c, i) => intField(c, `${at}.codes[${i}]`, 400, 599));
@@ -365,17 +437,24 @@ export const ISTIO_RETRY_ON = ["connect-failure", "refused-stream", "unavailable
 function convertRule(rule: any, index: number, ctx: RuleContext): HttpRoute[] {
   const where = `${ctx.where}.rules[${index}]`;
   const matches: any[] = rule.matches === undefined ? [DEFAULT_MATCH] : list(rule.matches, `${where}.matches`);
-  const requestMatches: Array<RequestMatch | undefined> = matches.length === 0 ? [undefined] : matches.map((m, i) => requestMatch(m, `${where}.matches[${i}]`));
+  const requestMatches: Array<RequestMatch | undefined> =
+    matches.length === 0 ? [undefined] : matches.map((m, i) => requestMatch(m, `${where}.matches[${i}]`));
 
   const seen = new Set<string>();
   const filters = list(rule.filters, `${where}.filters`).map((f, i) => {
     const at = `${where}.filters[${i}]`;
-    const type = filterType(f, at, Object.keys(FILTER_FIELDS), "not modelled by the mesh preview (or no such filter type)");
+    const type = filterType(
+      f,
+      at,
+      Object.keys(FILTER_FIELDS),
+      "not modelled by the mesh preview (or no such filter type)",
+    );
     if (type !== "RequestMirror" && seen.has(type)) fail(`${at}.type`, `a second ${type} filter; a cluster rejects it`);
     seen.add(type);
     return { type, at, settings: f[FILTER_FIELDS[type]!] };
   });
-  if (seen.has("RequestRedirect") && seen.has("URLRewrite")) fail(`${where}.filters`, "RequestRedirect and URLRewrite in one rule; a cluster rejects it");
+  if (seen.has("RequestRedirect") && seen.has("URLRewrite"))
+    fail(`${where}.filters`, "RequestRedirect and URLRewrite in one rule; a cluster rejects it");
 
   const backends = list(rule.backendRefs, `${where}.backendRefs`);
   const route: WeightedDestination[] = backends.flatMap((b, i) => {
@@ -394,19 +473,33 @@ function convertRule(rule: any, index: number, ctx: RuleContext): HttpRoute[] {
     const headers: HeaderRules = {};
     list(b.filters, `${at}.filters`).forEach((f, j) => {
       const fat = `${at}.filters[${j}]`;
-      const type = filterType(f, fat, ["RequestHeaderModifier", "ResponseHeaderModifier"], "istiod accepts only the header modifiers on a backendRef (unsupported filter type)");
-      headers[type === "RequestHeaderModifier" ? "request" : "response"] = headerModifier(f[FILTER_FIELDS[type]!], `${fat}.${FILTER_FIELDS[type]}`);
+      const type = filterType(
+        f,
+        fat,
+        ["RequestHeaderModifier", "ResponseHeaderModifier"],
+        "istiod accepts only the header modifiers on a backendRef (unsupported filter type)",
+      );
+      headers[type === "RequestHeaderModifier" ? "request" : "response"] = headerModifier(
+        f[FILTER_FIELDS[type]!],
+        `${fat}.${FILTER_FIELDS[type]}`,
+      );
     });
     if (headers.request || headers.response) destination.headers = headers;
     return [destination];
   });
   const redirectFilter = filters.find((f) => f.type === "RequestRedirect");
   // convertHTTPRoute: no backend with a weight above 0 and no redirect is a direct response 500 (the spec's rule).
-  const directResponse = route.length === 0 && !redirectFilter ? { status: 500, reason: "no backend with a weight above 0: 500" } : undefined;
+  const directResponse =
+    route.length === 0 && !redirectFilter
+      ? { status: 500, reason: "no backend with a weight above 0: 500" }
+      : undefined;
 
   const timeouts = rule.timeouts ?? {};
   const requestMs = timeouts.request === undefined ? 0 : gatewayDuration(timeouts.request, `${where}.timeouts.request`);
-  const backendMs = timeouts.backendRequest === undefined ? 0 : gatewayDuration(timeouts.backendRequest, `${where}.timeouts.backendRequest`);
+  const backendMs =
+    timeouts.backendRequest === undefined
+      ? 0
+      : gatewayDuration(timeouts.backendRequest, `${where}.timeouts.backendRequest`);
   // backendRequest is the per-try timeout with retry, else it replaces the route timeout; 0 means none.
   const timeoutMs = backendMs > 0 && rule.retry === undefined ? backendMs : requestMs;
   const retryPolicyOf = retries(rule, where, ctx.config, backendMs > 0 ? backendMs : undefined);
@@ -427,7 +520,10 @@ function convertRule(rule: any, index: number, ctx: RuleContext): HttpRoute[] {
       switch (f.type) {
         case "RequestHeaderModifier":
         case "ResponseHeaderModifier":
-          result.headers = { ...result.headers, [f.type === "RequestHeaderModifier" ? "request" : "response"]: headerModifier(f.settings, at) };
+          result.headers = {
+            ...result.headers,
+            [f.type === "RequestHeaderModifier" ? "request" : "response"]: headerModifier(f.settings, at),
+          };
           break;
         case "RequestRedirect":
           result.redirect = redirect(f.settings, at, ctx.port);
@@ -509,31 +605,50 @@ function gateway(obj: K8sObject): GatewayInfo {
   const where = `Gateway ${obj.metadata.name}: spec`;
   const namespace = objectNamespace(obj);
   const className = stringField(obj.spec?.gatewayClassName, `${where}.gatewayClassName`);
-  if (className !== GATEWAY_CLASS) fail(`${where}.gatewayClassName`, `${className}: the preview runs only class ${GATEWAY_CLASS} (istiod's gateway controller)`);
+  if (className !== GATEWAY_CLASS)
+    fail(
+      `${where}.gatewayClassName`,
+      `${className}: the preview runs only class ${GATEWAY_CLASS} (istiod's gateway controller)`,
+    );
   const listeners: Listener[] = list(obj.spec?.listeners, `${where}.listeners`).map((l, i) => {
     const at = `${where}.listeners[${i}]`;
     const protocol = stringField(l?.protocol, `${at}.protocol`);
     if (protocol !== "HTTP") fail(`${at}.protocol`, `${protocol}: only HTTP listeners are modelled`);
-    const from = oneOf(l.allowedRoutes?.namespaces?.from, `${at}.allowedRoutes.namespaces.from`, ["Same", "All"] as const, "Same");
-    const listener: Listener = { name: stringField(l.name, `${at}.name`), port: intField(l.port, `${at}.port`, 1, 65535), allowAllNamespaces: from === "All" };
+    const from = oneOf(
+      l.allowedRoutes?.namespaces?.from,
+      `${at}.allowedRoutes.namespaces.from`,
+      ["Same", "All"] as const,
+      "Same",
+    );
+    const listener: Listener = {
+      name: stringField(l.name, `${at}.name`),
+      port: intField(l.port, `${at}.port`, 1, 65535),
+      allowAllNamespaces: from === "All",
+    };
     if (l.hostname !== undefined) listener.hostname = stringField(l.hostname, `${at}.hostname`).toLowerCase();
     return listener;
   });
   if (listeners.length === 0) fail(`${where}.listeners`, "expected at least one listener");
   const ports = [...new Set(listeners.map((l) => l.port))];
-  if (ports.length > 1) fail(`${where}.listeners`, `ports ${ports.join(", ")}: the preview models a Gateway whose listeners share one port`);
+  if (ports.length > 1)
+    fail(
+      `${where}.listeners`,
+      `ports ${ports.join(", ")}: the preview models a Gateway whose listeners share one port`,
+    );
   const labels = { [GATEWAY_NAME_LABEL]: obj.metadata.name };
   const id = `${namespace}/${obj.metadata.name}`;
   return {
     id,
     namespace,
     listeners,
-    gateway: { name: id, selector: labels, servers: listeners.map((l) => ({ port: l.port, hosts: [l.hostname ?? "*"] })) },
+    gateway: {
+      name: id,
+      selector: labels,
+      servers: listeners.map((l) => ({ port: l.port, hosts: [l.hostname ?? "*"] })),
+    },
     deployment: { name: `${obj.metadata.name}-${GATEWAY_CLASS}`, namespace, labels, port: ports[0]! },
   };
 }
-
-
 
 // ---- HTTPRoutes ----------------------------------------------------------------
 
@@ -550,16 +665,25 @@ interface Attachment {
  * parent the route cannot attach to is left out with its status in `warnings`, as
  * istiod leaves it unattached and serves everything else.
  */
-function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, GatewayInfo>, waypointNames: ReadonlySet<string>, warnings: string[]): Attachment[] {
+function httpRoute(
+  obj: K8sObject,
+  config: ReaderContext,
+  gateways: Map<string, GatewayInfo>,
+  waypointNames: ReadonlySet<string>,
+  warnings: string[],
+): Attachment[] {
   const name = obj.metadata.name;
   const where = `HTTPRoute ${name}: spec`;
   const namespace = objectNamespace(obj);
-  const hostnames = list(obj.spec?.hostnames, `${where}.hostnames`).map((h, i) => stringField(h, `${where}.hostnames[${i}]`).toLowerCase());
+  const hostnames = list(obj.spec?.hostnames, `${where}.hostnames`).map((h, i) =>
+    stringField(h, `${where}.hostnames[${i}]`).toLowerCase(),
+  );
   const parents = list(obj.spec?.parentRefs, `${where}.parentRefs`);
   if (parents.length === 0) fail(`${where}.parentRefs`, "expected at least one parent: a Service (mesh) or a Gateway");
   // The CRD's default for rules: one rule matching everything, with no backend (so Istio answers 500).
   const rules = obj.spec?.rules === undefined ? [{}] : list(obj.spec.rules, `${where}.rules`);
-  const convert = (port: number) => rules.flatMap((r, i) => convertRule(r ?? {}, i, { routeName: name, where, namespace, config, port, warnings }));
+  const convert = (port: number) =>
+    rules.flatMap((r, i) => convertRule(r ?? {}, i, { routeName: name, where, namespace, config, port, warnings }));
   const unattached = (at: string, reason: string, message: string): [] => {
     warnings.push(`${at}: not Accepted (${reason}): ${message}; istiod leaves the route unattached to this parent`);
     return [];
@@ -574,33 +698,78 @@ function httpRoute(obj: K8sObject, config: ReaderContext, gateways: Map<string, 
       // GAMMA: the route applies to every request for the Service, whatever the route's hostnames.
       const { service, port } = serviceRef(p, at, namespace, config, false);
       // A route in another namespace than its Service is a consumer route, for that namespace's clients only.
-      if (service.namespace !== namespace) fail(`${at}.namespace`, `${service.namespace}: a consumer route (for the clients of namespace ${namespace} only) is not modelled; put the route in the Service's namespace`);
+      if (service.namespace !== namespace)
+        fail(
+          `${at}.namespace`,
+          `${service.namespace}: a consumer route (for the clients of namespace ${namespace} only) is not modelled; put the route in the Service's namespace`,
+        );
       // A Service's sectionName names its port.
-      if (sectionName !== undefined && sectionName !== service.portName) return unattached(at, "NoMatchingParent", `Service ${service.namespace}/${service.name} has no port named ${sectionName}`);
-      return [{ key: `mesh ${service.host}`, routeName: name, virtualHost: { namespace, hosts: [service.host], gateways: ["mesh"] }, routes: convert(port ?? service.port) }];
+      if (sectionName !== undefined && sectionName !== service.portName)
+        return unattached(
+          at,
+          "NoMatchingParent",
+          `Service ${service.namespace}/${service.name} has no port named ${sectionName}`,
+        );
+      return [
+        {
+          key: `mesh ${service.host}`,
+          routeName: name,
+          virtualHost: { namespace, hosts: [service.host], gateways: ["mesh"] },
+          routes: convert(port ?? service.port),
+        },
+      ];
     }
-    if (group !== GATEWAY_API_GROUP || kind !== "Gateway") fail(at, `group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}: the preview models a Service (group "") or a Gateway as parent`);
+    if (group !== GATEWAY_API_GROUP || kind !== "Gateway")
+      fail(
+        at,
+        `group ${JSON.stringify(group)} kind ${JSON.stringify(kind)}: the preview models a Service (group "") or a Gateway as parent`,
+      );
     const gwNamespace = p.namespace === undefined ? namespace : stringField(p.namespace, `${at}.namespace`);
     const gw = gateways.get(`${gwNamespace}/${stringField(p.name, `${at}.name`)}`);
-    if (!gw && waypointNames.has(`${gwNamespace}/${p.name}`)) fail(`${at}.name`, `${p.name} is a waypoint: a route for every Service using it is not modelled; make the Service the parent (group "", kind Service)`);
+    if (!gw && waypointNames.has(`${gwNamespace}/${p.name}`))
+      fail(
+        `${at}.name`,
+        `${p.name} is a waypoint: a route for every Service using it is not modelled; make the Service the parent (group "", kind Service)`,
+      );
     if (!gw) fail(`${at}.name`, `Gateway ${gwNamespace}/${p.name} is not in the render`);
     const named = sectionName === undefined ? gw.listeners : gw.listeners.filter((l) => l.name === sectionName);
-    if (named.length === 0) return unattached(at, "NoMatchingParent", `Gateway ${gw.id} has no listener named ${sectionName}`);
+    if (named.length === 0)
+      return unattached(at, "NoMatchingParent", `Gateway ${gw.id} has no listener named ${sectionName}`);
     const listeners = named.filter((l) => l.allowAllNamespaces || gw.namespace === namespace);
-    if (listeners.length === 0) return unattached(at, "NotAllowedByListeners", `no listener of Gateway ${gw.id} allows routes from namespace ${namespace} (allowedRoutes.namespaces.from is Same)`);
+    if (listeners.length === 0)
+      return unattached(
+        at,
+        "NotAllowedByListeners",
+        `no listener of Gateway ${gw.id} allows routes from namespace ${namespace} (allowedRoutes.namespaces.from is Same)`,
+      );
     const hosts = hostnames.length === 0 ? ["*"] : hostnames;
     // The hosts the route serves on this parent: each of its hostnames that meets a listener's, the more specific of the two.
-    const served = [...new Set(listeners.flatMap((l) => hosts.flatMap((h) => intersectHost(h, l.hostname ?? "*") ?? [])))];
+    const served = [
+      ...new Set(listeners.flatMap((l) => hosts.flatMap((h) => intersectHost(h, l.hostname ?? "*") ?? []))),
+    ];
     if (served.length === 0) {
-      return unattached(`${where}.hostnames`, "NoMatchingListenerHostname", `${hosts.join(", ")}: no listener of Gateway ${gw.id} accepts them (${listeners.map((l) => l.hostname ?? "*").join(", ")})`);
+      return unattached(
+        `${where}.hostnames`,
+        "NoMatchingListenerHostname",
+        `${hosts.join(", ")}: no listener of Gateway ${gw.id} accepts them (${listeners.map((l) => l.hostname ?? "*").join(", ")})`,
+      );
     }
     for (const [j, rule] of rules.entries()) {
       for (const [k, b] of list(rule?.backendRefs, `${where}.rules[${j}].backendRefs`).entries()) {
-        if (b?.namespace !== undefined && b.namespace !== namespace) fail(`${where}.rules[${j}].backendRefs[${k}].namespace`, "a backend in another namespace needs a ReferenceGrant, which the preview does not model");
+        if (b?.namespace !== undefined && b.namespace !== namespace)
+          fail(
+            `${where}.rules[${j}].backendRefs[${k}].namespace`,
+            "a backend in another namespace needs a ReferenceGrant, which the preview does not model",
+          );
       }
     }
     const routes = convert(listeners[0]!.port);
-    return served.map((host) => ({ key: `${gw.id} ${host}`, routeName: name, virtualHost: { namespace, hosts: [host], gateways: [gw.id] }, routes }));
+    return served.map((host) => ({
+      key: `${gw.id} ${host}`,
+      routeName: name,
+      virtualHost: { namespace, hosts: [host], gateways: [gw.id] },
+      routes,
+    }));
   });
 }
 
@@ -617,11 +786,13 @@ export function gatewayApiConfig(objects: readonly K8sObject[], config: ReaderCo
     const where = `${obj.kind} ${obj.metadata.name}`;
     const typo = unknownKind(obj.kind, GATEWAY_API_GROUP);
     if (typo) fail(where, typo);
-    if (!KINDS.includes(obj.kind as Kind)) fail(where, `${obj.kind} is not modelled by the mesh preview (it models ${KINDS.join(" and ")})`);
+    if (!KINDS.includes(obj.kind as Kind))
+      fail(where, `${obj.kind} is not modelled by the mesh preview (it models ${KINDS.join(" and ")})`);
     if (obj.apiVersion !== GATEWAY_API_VERSION) fail(where, `apiVersion ${obj.apiVersion}: use ${GATEWAY_API_VERSION}`);
     checkFields(obj, kindFields(obj.kind as Kind));
   }
-  const byName = (a: K8sObject, b: K8sObject) => objectNamespace(a).localeCompare(objectNamespace(b)) || a.metadata.name.localeCompare(b.metadata.name);
+  const byName = (a: K8sObject, b: K8sObject) =>
+    objectNamespace(a).localeCompare(objectNamespace(b)) || a.metadata.name.localeCompare(b.metadata.name);
   const gateways = new Map<string, GatewayInfo>();
   // Waypoints (class istio-waypoint) are read by ambient.ts: they run no listener of their own here.
   for (const obj of ours.filter((o) => o.kind === "Gateway" && !isWaypointGateway(o)).sort(byName)) {
@@ -632,7 +803,8 @@ export function gatewayApiConfig(objects: readonly K8sObject[], config: ReaderCo
   const merged = new Map<string, Attachment[]>();
   const warnings: string[] = [];
   for (const obj of ours.filter((o) => o.kind === "HTTPRoute").sort(byName)) {
-    for (const attachment of httpRoute(obj, config, gateways, waypointNames, warnings)) merged.set(attachment.key, [...(merged.get(attachment.key) ?? []), attachment]);
+    for (const attachment of httpRoute(obj, config, gateways, waypointNames, warnings))
+      merged.set(attachment.key, [...(merged.get(attachment.key) ?? []), attachment]);
   }
   return {
     warnings,

@@ -14,7 +14,9 @@ const OUT = new URL("./gateway-api-fields.json", import.meta.url);
 
 const [experimental, standard, tag] = process.argv.slice(2);
 if (!experimental || !standard || !tag) {
-  console.error("usage: node lessons/src/mesh/generate-gateway-api-fields.ts <experimental CRDs.yaml> <standard CRDs.yaml> <gateway-api tag>");
+  console.error(
+    "usage: node lessons/src/mesh/generate-gateway-api-fields.ts <experimental CRDs.yaml> <standard CRDs.yaml> <gateway-api tag>",
+  );
   process.exit(2);
 }
 const shapes = (file: string) => specShapes(readFileSync(file, "utf8"), "gateway.networking.k8s.io", "v1", KINDS);

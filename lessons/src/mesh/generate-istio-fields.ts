@@ -16,12 +16,18 @@ export function shapeOf(schema: any): Shape {
   if (schema?.["x-kubernetes-preserve-unknown-fields"]) return true;
   if (schema?.type === "array") return [shapeOf(schema.items)];
   if (schema?.properties) return Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, shapeOf(v)]));
-  if (schema?.additionalProperties && typeof schema.additionalProperties === "object") return { "*": shapeOf(schema.additionalProperties) };
+  if (schema?.additionalProperties && typeof schema.additionalProperties === "object")
+    return { "*": shapeOf(schema.additionalProperties) };
   return true;
 }
 
 /** The spec field tree of each `kinds` in `group` at API `version`, from a stream of CRDs. */
-export function specShapes(crdYaml: string, group: string, version: string, kinds: readonly string[]): Record<string, Shape> {
+export function specShapes(
+  crdYaml: string,
+  group: string,
+  version: string,
+  kinds: readonly string[],
+): Record<string, Shape> {
   const shapes: Record<string, Shape> = {};
   for (const doc of parseAllDocuments(crdYaml)) {
     const crd = doc.toJS();
@@ -36,10 +42,15 @@ export function specShapes(crdYaml: string, group: string, version: string, kind
 if (import.meta.main) {
   const [file, commit] = process.argv.slice(2);
   if (!file || !commit) {
-    console.error("usage: node lessons/src/mesh/generate-istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>");
+    console.error(
+      "usage: node lessons/src/mesh/generate-istio-fields.ts <customresourcedefinitions.gen.yaml> <istio/api commit>",
+    );
     process.exit(2);
   }
   const kinds = specShapes(readFileSync(file, "utf8"), "networking.istio.io", "v1", KINDS);
-  writeFileSync(OUT, `${JSON.stringify({ source: `istio/api ${commit} kubernetes/customresourcedefinitions.gen.yaml`, kinds })}\n`);
+  writeFileSync(
+    OUT,
+    `${JSON.stringify({ source: `istio/api ${commit} kubernetes/customresourcedefinitions.gen.yaml`, kinds })}\n`,
+  );
   console.error(`wrote ${OUT.pathname}: ${Object.keys(kinds).join(", ")}`);
 }

@@ -19,7 +19,6 @@ import { findService } from "./routing.ts";
 import { ambientPlan, isAmbient, servedBy, waypointConfig, type AmbientPlan } from "./ambient.ts";
 import { Ztunnel } from "./ztunnel.ts";
 
-
 /** Decisions kept for explanations; older ones are dropped. */
 const KEPT_DECISIONS = 100_000;
 
@@ -72,7 +71,10 @@ export class Mesh {
   get notes(): string[] {
     return this.#workloads
       .filter((w) => w.dropped.length > 0)
-      .map((w) => `Deployment ${w.deployment}: env ${w.dropped.join(", ")} left out of the local pods (not a flaskapp setting, not in ENV_ALLOW, not read by a check)`);
+      .map(
+        (w) =>
+          `Deployment ${w.deployment}: env ${w.dropped.join(", ")} left out of the local pods (not a flaskapp setting, not in ENV_ALLOW, not read by a check)`,
+      );
   }
 
   /** The client's URL for the default Service (http://flaskapp). */
@@ -100,7 +102,12 @@ export class Mesh {
     for (const watch of this.#watchers) watch(d);
   }
 
-  #proxy(name: string, role: ConstructorParameters<typeof MeshProxy>[0]["role"], serviceAccount: string, config = this.config): MeshProxy {
+  #proxy(
+    name: string,
+    role: ConstructorParameters<typeof MeshProxy>[0]["role"],
+    serviceAccount: string,
+    config = this.config,
+  ): MeshProxy {
     const proxy = new MeshProxy({
       name,
       config,
@@ -109,7 +116,12 @@ export class Mesh {
       endpoints: this.endpoints,
       ...(this.#outside ? { outsideUrl: this.#outside.url } : {}),
       ...(this.#settings.random ? { random: this.#settings.random } : {}),
-      ...(this.#ambient ? { viaWaypoint: (host: string) => (this.#ambient!.enrolled.get(host)?.ingress ? this.#waypointUrls.get(host)?.url : undefined) } : {}),
+      ...(this.#ambient
+        ? {
+            viaWaypoint: (host: string) =>
+              this.#ambient!.enrolled.get(host)?.ingress ? this.#waypointUrls.get(host)?.url : undefined,
+          }
+        : {}),
       onDecision: (d) => this.#record(d),
     });
     this.#proxies.push(proxy);
@@ -123,15 +135,28 @@ export class Mesh {
    * run, before starting anything.
    */
   static async start(objects: K8sObject[], options: MeshOptions = {}): Promise<Mesh> {
-    const settings: Settings = { bundle: FLASKAPP_BUNDLE, shutdownDelay: "500ms", readinessIntervalMs: 100, startTimeoutMs: 15_000, release: NEWEST_RELEASE, checkEnvNames: [], ...options };
+    const settings: Settings = {
+      bundle: FLASKAPP_BUNDLE,
+      shutdownDelay: "500ms",
+      readinessIntervalMs: 100,
+      startTimeoutMs: 15_000,
+      release: NEWEST_RELEASE,
+      checkEnvNames: [],
+      ...options,
+    };
     if (!existsSync(settings.bundle)) throw new Error(`${settings.bundle} is missing: run \`npm run build\` first`);
     const config = meshConfig(objects, settings.release);
     const found = workloads(objects, settings.checkEnvNames);
     const flaskapp = found.filter((w) => w.role === "flaskapp");
     if (flaskapp.length === 0) throw new RuleError("the overlay has no flaskapp Deployment");
     // Nothing would answer a check but the sidecars' own 503s, which a check could expect.
-    if (flaskapp.every((w) => w.replicas === 0)) throw new RuleError(`the overlay runs no flaskapp pod (spec.replicas 0 in ${flaskapp.map((w) => `Deployment ${w.deployment}`).join(", ")}): no pod would serve a check`);
-    const services = [...config.services.values()].filter((s) => s.selector && flaskapp.some((w) => w.namespace === s.namespace && labelsMatch(s.selector!, w.labels)));
+    if (flaskapp.every((w) => w.replicas === 0))
+      throw new RuleError(
+        `the overlay runs no flaskapp pod (spec.replicas 0 in ${flaskapp.map((w) => `Deployment ${w.deployment}`).join(", ")}): no pod would serve a check`,
+      );
+    const services = [...config.services.values()].filter(
+      (s) => s.selector && flaskapp.some((w) => w.namespace === s.namespace && labelsMatch(s.selector!, w.labels)),
+    );
     const main = services.find((s) => s.name === "flaskapp") ?? services[0];
     if (!main) throw new RuleError("no Service selects the flaskapp pods");
     const outside = await OutsideWorld.start();
@@ -146,20 +171,40 @@ export class Mesh {
         mesh.#clientName = "ztunnel";
         await mesh.#startAmbientClient();
       } else {
-        const client = mesh.#proxy(sleep?.deployment ?? "sleep", { kind: "sidecar", namespace: mesh.#clientNamespace, labels: sleep?.labels ?? { app: "sleep" } }, sleep?.serviceAccount ?? "sleep");
+        const client = mesh.#proxy(
+          sleep?.deployment ?? "sleep",
+          { kind: "sidecar", namespace: mesh.#clientNamespace, labels: sleep?.labels ?? { app: "sleep" } },
+          sleep?.serviceAccount ?? "sleep",
+        );
         mesh.#clientName = client.name;
         // One listener per Service, standing for its name as the sleep pod types it (flaskapp, istio-ingressgateway.istio-system).
         for (const service of config.services.values()) {
-          if (service.kind === "kubernetes") mesh.#clientUrls.set(service.host, await client.listen(typedName(service, client.namespace)));
+          if (service.kind === "kubernetes")
+            mesh.#clientUrls.set(service.host, await client.listen(typedName(service, client.namespace)));
         }
       }
       for (const gateway of config.gatewayDeployments) {
-        const proxy = mesh.#proxy(gateway.name, { kind: "gateway", namespace: gateway.namespace, labels: gateway.labels, port: gateway.port }, gateway.name);
+        const proxy = mesh.#proxy(
+          gateway.name,
+          { kind: "gateway", namespace: gateway.namespace, labels: gateway.labels, port: gateway.port },
+          gateway.name,
+        );
         const url = await proxy.listen();
-        mesh.endpoints.add({ id: gatewayEndpointId(gateway.name), url, labels: gateway.labels, namespace: gateway.namespace, sidecar: false }, false);
+        mesh.endpoints.add(
+          {
+            id: gatewayEndpointId(gateway.name),
+            url,
+            labels: gateway.labels,
+            namespace: gateway.namespace,
+            sidecar: false,
+          },
+          false,
+        );
       }
       // Every start settles (a pod that fails is already stopped) before the first failure is reported.
-      const started = await Promise.allSettled(flaskapp.flatMap((w) => Array.from({ length: w.replicas }, () => mesh.#startPod(w))));
+      const started = await Promise.allSettled(
+        flaskapp.flatMap((w) => Array.from({ length: w.replicas }, () => mesh.#startPod(w))),
+      );
       const failed = started.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
     } catch (error) {
@@ -180,9 +225,22 @@ export class Mesh {
       const hosts = servedBy(plan, waypoint);
       if (hosts.length === 0) continue;
       const name = `waypoint ${waypoint.name}`;
-      const proxy = this.#proxy(name, { kind: "waypoint", namespace: waypoint.namespace, labels: { "gateway.networking.k8s.io/gateway-name": waypoint.name } }, waypoint.name, waypointConfig(this.config, plan, waypoint));
+      const proxy = this.#proxy(
+        name,
+        {
+          kind: "waypoint",
+          namespace: waypoint.namespace,
+          labels: { "gateway.networking.k8s.io/gateway-name": waypoint.name },
+        },
+        waypoint.name,
+        waypointConfig(this.config, plan, waypoint),
+      );
       // Each listener stands for the Service's name as the sleep pod typed it, which is the Host its requests keep.
-      for (const host of hosts) this.#waypointUrls.set(host, { url: await proxy.listen(typedName(this.config.services.get(host)!, this.#clientNamespace)), name: waypoint.name });
+      for (const host of hosts)
+        this.#waypointUrls.set(host, {
+          url: await proxy.listen(typedName(this.config.services.get(host)!, this.#clientNamespace)),
+          name: waypoint.name,
+        });
     }
     const ztunnel = new Ztunnel({
       endpoints: this.endpoints,
@@ -201,7 +259,13 @@ export class Mesh {
   async #startPod(workload: PreviewWorkload): Promise<LocalPod> {
     // In ambient mode a pod has no sidecar: ztunnel carries its own calls, and nothing stands in front of it.
     const ambient = this.#ambient?.namespaces.has(workload.namespace) && this.#ztunnel;
-    const sidecar = ambient ? undefined : this.#proxy(workload.deployment, { kind: "sidecar", namespace: workload.namespace, labels: workload.labels }, workload.serviceAccount);
+    const sidecar = ambient
+      ? undefined
+      : this.#proxy(
+          workload.deployment,
+          { kind: "sidecar", namespace: workload.namespace, labels: workload.labels },
+          workload.serviceAccount,
+        );
     const fetchProxy = ambient ? await ambient.listenOutbound(workload.namespace) : await sidecar!.listen();
     const pod = await LocalPod.start(workload, {
       bundle: this.#settings.bundle,
@@ -210,7 +274,17 @@ export class Mesh {
       extraEnv: { FETCH_PROXY: fetchProxy },
     });
     this.pods.push(pod);
-    this.endpoints.add({ id: pod.name, url: pod.url, labels: pod.labels, namespace: pod.namespace, serviceAccount: pod.serviceAccount, sidecar: sidecar !== undefined }, true);
+    this.endpoints.add(
+      {
+        id: pod.name,
+        url: pod.url,
+        labels: pod.labels,
+        namespace: pod.namespace,
+        serviceAccount: pod.serviceAccount,
+        sidecar: sidecar !== undefined,
+      },
+      true,
+    );
     void pod.exited.then(() => this.endpoints.remove(pod.name));
     try {
       await this.endpoints.waitReady(pod.name, this.#settings.startTimeoutMs);
@@ -233,7 +307,10 @@ export class Mesh {
     const parsed = new URL(url);
     const service = findService(this.config, parsed.host, this.#clientNamespace);
     const base = service && this.#clientUrls.get(service.host);
-    if (!base) throw new Error(`the preview has no Service ${parsed.host} (Services: ${[...this.#clientUrls.keys()].join(", ")})`);
+    if (!base)
+      throw new Error(
+        `the preview has no Service ${parsed.host} (Services: ${[...this.#clientUrls.keys()].join(", ")})`,
+      );
     return `${base}${parsed.pathname}${parsed.search}`;
   }
 

@@ -102,7 +102,9 @@ export interface HttpRoute {
   directResponse?: { status: number; reason: string };
 }
 
-export type LoadBalancer = { simple: "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" } | { consistentHash: { httpHeaderName: string } };
+export type LoadBalancer =
+  | { simple: "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" }
+  | { consistentHash: { httpHeaderName: string } };
 
 export interface ConnectionPool {
   maxConnections?: number;
@@ -185,7 +187,12 @@ export interface GatewayDeployment {
 }
 
 /** The demo profile's ingress gateway: Service istio-ingressgateway in istio-system, pods labelled istio: ingressgateway. */
-export const DEMO_INGRESS_GATEWAY: GatewayDeployment = { name: "istio-ingressgateway", namespace: "istio-system", labels: { app: "istio-ingressgateway", istio: "ingressgateway" }, port: 80 };
+export const DEMO_INGRESS_GATEWAY: GatewayDeployment = {
+  name: "istio-ingressgateway",
+  namespace: "istio-system",
+  labels: { app: "istio-ingressgateway", istio: "ingressgateway" },
+  port: 80,
+};
 
 export interface MeshConfig {
   release: IstioRelease;

@@ -18,7 +18,11 @@ export class OutsideWorld {
     const server = createServer((req, res) => {
       req.resume();
       const body = JSON.stringify({ host: req.headers.host ?? "", path: req.url ?? "/", headers: req.headers });
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body), [OUTSIDE_HEADER]: "true" });
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+        [OUTSIDE_HEADER]: "true",
+      });
       res.end(body);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -40,7 +40,8 @@ export const REPLICA_LIMITS = { perDeployment: 8, total: 16 } as const;
  * SSLKEYLOGFILE writes files, the proxy variables redirect traffic. A lesson has no use for
  * them, so an overlay that sets one is refused, not quietly trimmed.
  */
-const RUNTIME_VARIABLE = /^(NODE_|LD_|UV_|OPENSSL_|MALLOC_|GLIBC_|GCONV_|SSL_|V8_|LC_)|^(PATH|HOME|TMPDIR|TMP|TEMP|LANG|LANGUAGE|LOCPATH|NLSPATH|TZ|TZDIR|HOSTALIASES|RES_OPTIONS|LOCALDOMAIN|RESOLV_HOST_CONF|SSLKEYLOGFILE|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|ALL_PROXY|FORCE_COLOR|NO_COLOR)$/i;
+const RUNTIME_VARIABLE =
+  /^(NODE_|LD_|UV_|OPENSSL_|MALLOC_|GLIBC_|GCONV_|SSL_|V8_|LC_)|^(PATH|HOME|TMPDIR|TMP|TEMP|LANG|LANGUAGE|LOCPATH|NLSPATH|TZ|TZDIR|HOSTALIASES|RES_OPTIONS|LOCALDOMAIN|RESOLV_HOST_CONF|SSLKEYLOGFILE|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|ALL_PROXY|FORCE_COLOR|NO_COLOR)$/i;
 
 /** Of `names`, those that change how the runtime or the loader behaves (RUNTIME_VARIABLE). */
 export function runtimeVariables(names: readonly string[]): string[] {
@@ -55,21 +56,41 @@ export function runtimeVariables(names: readonly string[]): string[] {
  * for its own notes). A variable of the runtime or the loader is an error naming it, whatever
  * lists it.
  */
-export function previewEnv(where: string, env: PreviewWorkload["env"], checkEnvNames: Iterable<string>): Pick<PreviewWorkload, "env" | "dropped"> {
+export function previewEnv(
+  where: string,
+  env: PreviewWorkload["env"],
+  checkEnvNames: Iterable<string>,
+): Pick<PreviewWorkload, "env" | "dropped"> {
   const refused = runtimeVariables(env.map((e) => e.name));
   if (refused.length > 0) {
-    throw new RuleError(`${where}: env ${refused.map(visibleLine).join(", ")} would change how Node or the loader runs, not flaskapp: the mesh preview gives its pods only flaskapp's own settings and the variables the checks read`);
+    throw new RuleError(
+      `${where}: env ${refused.map(visibleLine).join(", ")} would change how Node or the loader runs, not flaskapp: the mesh preview gives its pods only flaskapp's own settings and the variables the checks read`,
+    );
   }
-  const envAllow = env.find((e) => e.name === "ENV_ALLOW")?.value?.split(",").map((name) => name.trim()) ?? [];
+  const envAllow =
+    env
+      .find((e) => e.name === "ENV_ALLOW")
+      ?.value?.split(",")
+      .map((name) => name.trim()) ?? [];
   const allowed = new Set<string>([...SETTING_NAMES, ...envAllow, ...checkEnvNames]);
-  return { env: env.filter((e) => allowed.has(e.name)), dropped: [...new Set(env.filter((e) => !allowed.has(e.name)).map((e) => e.name))] };
+  return {
+    env: env.filter((e) => allowed.has(e.name)),
+    dropped: [...new Set(env.filter((e) => !allowed.has(e.name)).map((e) => e.name))],
+  };
 }
 
 /** A Deployment's spec.replicas (1 when unset), an integer from 0 to REPLICA_LIMITS.perDeployment. */
 function replicasOf(where: string, replicas: unknown): number {
   if (replicas === undefined || replicas === null) return 1;
-  if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0 || replicas > REPLICA_LIMITS.perDeployment) {
-    throw new RuleError(`${where}: spec.replicas: expected an integer from 0 to ${REPLICA_LIMITS.perDeployment} (the mesh preview's cap per Deployment), got ${visibleLine(JSON.stringify(replicas) ?? String(replicas))}`);
+  if (
+    typeof replicas !== "number" ||
+    !Number.isInteger(replicas) ||
+    replicas < 0 ||
+    replicas > REPLICA_LIMITS.perDeployment
+  ) {
+    throw new RuleError(
+      `${where}: spec.replicas: expected an integer from 0 to ${REPLICA_LIMITS.perDeployment} (the mesh preview's cap per Deployment), got ${visibleLine(JSON.stringify(replicas) ?? String(replicas))}`,
+    );
   }
   return replicas;
 }
@@ -95,16 +116,24 @@ export function workloads(objects: K8sObject[], checkEnvNames: Iterable<string> 
       const containers: any[] = template?.spec?.containers ?? [];
       const images = containers.map((c) => imageName(c.image));
       const role = images.includes(FLASKAPP) ? "flaskapp" : images.includes(SLEEP) ? "sleep" : undefined;
-      if (!role) throw new RuleError(`${where}: runs ${containers.map((c) => c.image).join(", ")}; the mesh preview runs only ${FLASKAPP} and ${SLEEP}`);
+      if (!role)
+        throw new RuleError(
+          `${where}: runs ${containers.map((c) => c.image).join(", ")}; the mesh preview runs only ${FLASKAPP} and ${SLEEP}`,
+        );
       const container = containers[images.indexOf(role === "flaskapp" ? FLASKAPP : SLEEP)];
-      if (role === "flaskapp" && container.envFrom !== undefined) throw new RuleError(`${where}: envFrom is not modelled by the mesh preview`);
-      const env = role === "sleep" ? [] : (container.env ?? []).map((e: any, i: number) => {
-        const at = `${where}: env[${i}] (${e.name})`;
-        if (e.value !== undefined) return { name: e.name, value: String(e.value) };
-        const fieldPath = e.valueFrom?.fieldRef?.fieldPath;
-        if (typeof fieldPath !== "string") throw new RuleError(`${at}: only value and valueFrom.fieldRef are modelled by the mesh preview`);
-        return { name: e.name, fieldPath };
-      });
+      if (role === "flaskapp" && container.envFrom !== undefined)
+        throw new RuleError(`${where}: envFrom is not modelled by the mesh preview`);
+      const env =
+        role === "sleep"
+          ? []
+          : (container.env ?? []).map((e: any, i: number) => {
+              const at = `${where}: env[${i}] (${e.name})`;
+              if (e.value !== undefined) return { name: e.name, value: String(e.value) };
+              const fieldPath = e.valueFrom?.fieldRef?.fieldPath;
+              if (typeof fieldPath !== "string")
+                throw new RuleError(`${at}: only value and valueFrom.fieldRef are modelled by the mesh preview`);
+              return { name: e.name, fieldPath };
+            });
       return {
         deployment: deployment.metadata.name,
         namespace: deployment.metadata.namespace ?? "default",
@@ -117,7 +146,9 @@ export function workloads(objects: K8sObject[], checkEnvNames: Iterable<string> 
     });
   const pods = found.filter((w) => w.role === "flaskapp").reduce((sum, w) => sum + w.replicas, 0);
   if (pods > REPLICA_LIMITS.total) {
-    throw new RuleError(`spec.replicas: the flaskapp Deployments ask for ${pods} pods in all; the mesh preview runs at most ${REPLICA_LIMITS.total}`);
+    throw new RuleError(
+      `spec.replicas: the flaskapp Deployments ask for ${pods} pods in all; the mesh preview runs at most ${REPLICA_LIMITS.total}`,
+    );
   }
   return found;
 }
@@ -130,7 +161,10 @@ export function fakePodName(deployment: string): string {
 }
 
 /** Fills a downward-API field for a local pod; throws for a field the preview cannot fill. */
-export function downwardValue(fieldPath: string, pod: { name: string; namespace: string; labels: Record<string, string> }): string {
+export function downwardValue(
+  fieldPath: string,
+  pod: { name: string; namespace: string; labels: Record<string, string> },
+): string {
   const label = /^metadata\.labels\['(.+)'\]$/.exec(fieldPath);
   if (label) return pod.labels[label[1]!] ?? "";
   switch (fieldPath) {
@@ -201,9 +235,20 @@ export class LocalPod {
       resolvePort = resolve;
       rejectPort = reject;
     });
-    const timer = setTimeout(() => rejectPort(new Error(`pod ${name} did not start listening within ${startTimeoutMs} ms:\n${this.output.join("\n")}`)), startTimeoutMs);
-    void this.exited.then((code) => rejectPort(new Error(`pod ${name} exited with code ${code} before it was ready:\n${this.output.join("\n")}`)));
-    this.#port.then(() => clearTimeout(timer), () => clearTimeout(timer));
+    const timer = setTimeout(
+      () =>
+        rejectPort(
+          new Error(`pod ${name} did not start listening within ${startTimeoutMs} ms:\n${this.output.join("\n")}`),
+        ),
+      startTimeoutMs,
+    );
+    void this.exited.then((code) =>
+      rejectPort(new Error(`pod ${name} exited with code ${code} before it was ready:\n${this.output.join("\n")}`)),
+    );
+    this.#port.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
     this.#port.catch(() => undefined);
     let partial = "";
     const onData = (chunk: Buffer) => {
@@ -238,13 +283,16 @@ export class LocalPod {
     // The container runtime sets HOSTNAME to the pod name; the manifest's env comes on top.
     const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOSTNAME: name };
     for (const e of workload.env) {
-      env[e.name] = e.value ?? downwardValue(e.fieldPath!, { name, namespace: workload.namespace, labels: workload.labels });
+      env[e.name] =
+        e.value ?? downwardValue(e.fieldPath!, { name, namespace: workload.namespace, labels: workload.labels });
     }
     Object.assign(env, { HOST: "127.0.0.1", PORT: "0", SHUTDOWN_DELAY: options.shutdownDelay }, options.extraEnv);
     // The manifest's probe listener port would be taken by the second pod: each gets a free one (the preview polls /readyz on the app's port).
     if (env.PROBE_PORT !== undefined) env.PROBE_PORT = "0";
     // With flaskapp's V8 flags, as the image starts it, so it starts from the build's code cache.
-    const child = pods.track(spawn(process.execPath, [...LAUNCH.nodeFlags, options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] }));
+    const child = pods.track(
+      spawn(process.execPath, [...LAUNCH.nodeFlags, options.bundle], { env, stdio: ["ignore", "pipe", "pipe"] }),
+    );
     const pod = new LocalPod(workload, name, child, options.startTimeoutMs);
     try {
       pod.url = `http://127.0.0.1:${await pod.#port}`;

@@ -19,7 +19,11 @@ export interface EndpointState {
 }
 
 /** The ready endpoints of a cluster (its labels) that are not ejected. */
-export function healthyEndpoints<E extends EndpointState>(endpoints: E[], selector: Record<string, string>, isEjected: (id: string) => boolean): E[] {
+export function healthyEndpoints<E extends EndpointState>(
+  endpoints: E[],
+  selector: Record<string, string>,
+  isEjected: (id: string) => boolean,
+): E[] {
   return endpoints.filter((e) => e.ready && labelsMatch(selector, e.labels) && !isEjected(e.id));
 }
 
@@ -52,7 +56,9 @@ function hash64(text: string): bigint {
  * and adding or removing a host moves only the keys it owned.
  */
 export function ringHashPick(ids: string[], key: string): number {
-  const ring = ids.flatMap((id, index) => Array.from({ length: RING_POINTS_PER_HOST }, (_, i) => ({ point: hash64(`${id}_${i}`), index })));
+  const ring = ids.flatMap((id, index) =>
+    Array.from({ length: RING_POINTS_PER_HOST }, (_, i) => ({ point: hash64(`${id}_${i}`), index })),
+  );
   ring.sort((a, b) => (a.point < b.point ? -1 : a.point > b.point ? 1 : 0));
   const h = hash64(key);
   return (ring.find((p) => p.point >= h) ?? ring[0]!).index;
@@ -63,9 +69,21 @@ export function ringHashPick(ids: string[], key: string): number {
  * (the less busy of two random choices), or a consistent hash of `hashKey`
  * (random when the request has no key). Returns the index in `candidates`.
  */
-export function pickEndpoint(lb: LoadBalancer, candidates: Candidate[], cursor: number, random: () => number, hashKey?: string): number {
+export function pickEndpoint(
+  lb: LoadBalancer,
+  candidates: Candidate[],
+  cursor: number,
+  random: () => number,
+  hashKey?: string,
+): number {
   const n = candidates.length;
-  if ("consistentHash" in lb) return hashKey === undefined ? Math.floor(random() * n) : ringHashPick(candidates.map((c) => c.id), hashKey);
+  if ("consistentHash" in lb)
+    return hashKey === undefined
+      ? Math.floor(random() * n)
+      : ringHashPick(
+          candidates.map((c) => c.id),
+          hashKey,
+        );
   if (lb.simple === "ROUND_ROBIN") return cursor % n;
   const first = Math.floor(random() * n);
   if (lb.simple === "RANDOM" || n === 1) return first;
@@ -89,7 +107,13 @@ export function isRetriable(policy: RetryPolicy, outcome: AttemptOutcome): boole
       return false;
     case "connect-failure":
       // Nothing of the request was sent: reset-before-request covers it too.
-      return on.has("connect-failure") || on.has("5xx") || on.has("gateway-error") || on.has("reset") || on.has("reset-before-request");
+      return (
+        on.has("connect-failure") ||
+        on.has("5xx") ||
+        on.has("gateway-error") ||
+        on.has("reset") ||
+        on.has("reset-before-request")
+      );
     case "reset":
       return on.has("reset") || on.has("5xx") || on.has("gateway-error");
     case "per-try-timeout":

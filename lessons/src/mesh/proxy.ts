@@ -8,12 +8,37 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool, type Dispatcher } from "undici";
-import { defaultDestination, type Destination, type HeaderOperations, type MeshConfig, type MeshService, type TrafficPolicy } from "./model.ts";
+import {
+  defaultDestination,
+  type Destination,
+  type HeaderOperations,
+  type MeshConfig,
+  type MeshService,
+  type TrafficPolicy,
+} from "./model.ts";
 import { labelsMatch } from "../core/kustomize.ts";
 import { ConnectionPools, Overflow } from "./connection-pool.ts";
 import type { Endpoint, Endpoints } from "./endpoints.ts";
-import { decide, describeDestination, FAULT_ABORT_BODY, hostDecision, readTarget, type Call, type ForwardPlan, type MirrorPlan } from "./decide.ts";
-import { countsAsError, healthyEndpoints, OutlierDetector, pickEndpoint, retryBackoffMs, shouldRetry, untried, type AttemptOutcome } from "./policy.ts";
+import {
+  decide,
+  describeDestination,
+  FAULT_ABORT_BODY,
+  hostDecision,
+  readTarget,
+  type Call,
+  type ForwardPlan,
+  type MirrorPlan,
+} from "./decide.ts";
+import {
+  countsAsError,
+  healthyEndpoints,
+  OutlierDetector,
+  pickEndpoint,
+  retryBackoffMs,
+  shouldRetry,
+  untried,
+  type AttemptOutcome,
+} from "./policy.ts";
 import { applyHeaderOperations, isDefaultRoute, type ProxyRole, type RequestInfo } from "./routing.ts";
 
 export { describeDestination, FAULT_ABORT_BODY } from "./decide.ts";
@@ -25,7 +50,16 @@ export const NO_HEALTHY_UPSTREAM_BODY = "no healthy upstream";
 /** Envoy's worker threads in an Istio sidecar (proxy concurrency 2); each has its own connection pools. */
 export const SIDECAR_WORKERS = 2;
 
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer", "host"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "host",
+]);
 
 /**
  * What a proxy did with one request: for the explanation printed beside a
@@ -121,7 +155,8 @@ class Cluster {
 type Upstream = Awaited<ReturnType<Pool["request"]>>;
 
 export class MeshProxy {
-  readonly #o: Required<Omit<ProxyOptions, "outsideUrl" | "onDecision" | "viaWaypoint">> & Pick<ProxyOptions, "outsideUrl" | "onDecision" | "viaWaypoint">;
+  readonly #o: Required<Omit<ProxyOptions, "outsideUrl" | "onDecision" | "viaWaypoint">> &
+    Pick<ProxyOptions, "outsideUrl" | "onDecision" | "viaWaypoint">;
   readonly #servers: Server[] = [];
   readonly #clusters = new Map<string, Cluster>();
   readonly #transports = new Map<string, Pool>();
@@ -174,7 +209,8 @@ export class MeshProxy {
   /** The undici pool to an endpoint: the transport only; limits are ConnectionPools' job. */
   #transport(endpoint: Endpoint): Pool {
     let pool = this.#transports.get(endpoint.url);
-    if (!pool) this.#transports.set(endpoint.url, (pool = new Pool(endpoint.url, { headersTimeout: 0, bodyTimeout: 0 })));
+    if (!pool)
+      this.#transports.set(endpoint.url, (pool = new Pool(endpoint.url, { headersTimeout: 0, bodyTimeout: 0 })));
     return pool;
   }
 
@@ -185,7 +221,10 @@ export class MeshProxy {
     const policy = this.#o.config.destinations.get(destination.host) ?? defaultDestination();
     const subset = destination.subset === undefined ? undefined : policy.subsets.get(destination.subset);
     if (destination.subset !== undefined && !subset) return undefined;
-    cluster = new Cluster(service, subset?.trafficPolicy ?? policy.trafficPolicy, { ...service?.selector, ...subset?.labels });
+    cluster = new Cluster(service, subset?.trafficPolicy ?? policy.trafficPolicy, {
+      ...service?.selector,
+      ...subset?.labels,
+    });
     this.#clusters.set(key, cluster);
     return cluster;
   }
@@ -199,12 +238,29 @@ export class MeshProxy {
     }
     if (!service.selector) return [];
     const waypoint = this.#o.viaWaypoint?.(service.host);
-    if (waypoint) return [{ id: `waypoint for ${service.name}`, url: waypoint, labels: cluster.selector, namespace: service.namespace, sidecar: false, ready: true }];
-    return this.#o.endpoints.all().filter((e) => e.namespace === service.namespace && labelsMatch(cluster.selector, e.labels));
+    if (waypoint)
+      return [
+        {
+          id: `waypoint for ${service.name}`,
+          url: waypoint,
+          labels: cluster.selector,
+          namespace: service.namespace,
+          sidecar: false,
+          ready: true,
+        },
+      ];
+    return this.#o.endpoints
+      .all()
+      .filter((e) => e.namespace === service.namespace && labelsMatch(cluster.selector, e.labels));
   }
 
   #reply(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { "content-type": "text/plain", "content-length": Buffer.byteLength(body), server: "envoy", ...headers });
+    res.writeHead(status, {
+      "content-type": "text/plain",
+      "content-length": Buffer.byteLength(body),
+      server: "envoy",
+      ...headers,
+    });
     res.end(body);
   }
 
@@ -222,10 +278,19 @@ export class MeshProxy {
   async #handle(req: IncomingMessage, res: ServerResponse, bound: string | undefined): Promise<void> {
     const worker = (req.socket as Socket & { worker?: number }).worker ?? 0;
     // A waypoint is reached through ztunnel's listener, whose local address stands for the Service's too.
-    const hostHeader = this.#o.role.kind === "waypoint" && /^127\.0\.0\.1:\d+$/.test(req.headers.host ?? "") ? undefined : req.headers.host;
-    const { path, authority, destination } = readTarget(req.url ?? "/", hostHeader, bound, `127.0.0.1:${req.socket.localPort ?? 0}`);
+    const hostHeader =
+      this.#o.role.kind === "waypoint" && /^127\.0\.0\.1:\d+$/.test(req.headers.host ?? "")
+        ? undefined
+        : req.headers.host;
+    const { path, authority, destination } = readTarget(
+      req.url ?? "/",
+      hostHeader,
+      bound,
+      `127.0.0.1:${req.socket.localPort ?? 0}`,
+    );
     const body = await this.#readBody(req);
-    if (body === undefined) return this.#reply(res, 413, `mesh preview: request body over ${this.#o.maxBodyBytes} bytes`);
+    if (body === undefined)
+      return this.#reply(res, 413, `mesh preview: request body over ${this.#o.maxBodyBytes} bytes`);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = Array.isArray(value) ? value.join(", ") : value;
@@ -233,19 +298,34 @@ export class MeshProxy {
     headers["x-request-id"] ??= randomUUID();
     headers["x-forwarded-proto"] ??= "http";
     const request: RequestInfo = { path, method: req.method ?? "GET", headers };
-    const call: Call = { config: this.#o.config, role: this.#o.role, request, authority, ...(destination === undefined ? {} : { destination }), random: this.#o.random };
+    const call: Call = {
+      config: this.#o.config,
+      role: this.#o.role,
+      request,
+      authority,
+      ...(destination === undefined ? {} : { destination }),
+      random: this.#o.random,
+    };
     const plan = decide(call);
     const notes = [...plan.notes];
     const trace: Trace = { attempts: [], ejected: [], local: false };
     // The host a reply was for (the decision's), or the forward's target.
     const to: Destination | undefined = plan.kind === "forward" ? plan.target : hostOfDecision(call);
-    const record = (status: number, kind: DecisionKind, target = to, seen: Omit<Trace, "local"> = trace, what = notes) =>
+    const record = (
+      status: number,
+      kind: DecisionKind,
+      target = to,
+      seen: Omit<Trace, "local"> = trace,
+      what = notes,
+    ) =>
       this.#o.onDecision?.({
         proxy: this.#o.name,
         rule: plan.rule,
         status,
         notes: what,
-        ...(plan.destination ? { destination: kind === "mirror" && target ? describeDestination(target) : plan.destination } : {}),
+        ...(plan.destination
+          ? { destination: kind === "mirror" && target ? describeDestination(target) : plan.destination }
+          : {}),
         kind,
         at: this.#o.now(),
         path,
@@ -256,7 +336,11 @@ export class MeshProxy {
       });
     if (plan.delayMs !== undefined) await sleep(plan.delayMs);
     for (const mirror of plan.mirrors) {
-      this.#mirror(mirror, body, (endpoint, status) => record(status, "mirror", mirror.destination, { attempts: [{ endpoint, status }], ejected: [] }, [`mirrored copy (Host ${mirror.request.headers.host})`]));
+      this.#mirror(mirror, body, (endpoint, status) =>
+        record(status, "mirror", mirror.destination, { attempts: [{ endpoint, status }], ejected: [] }, [
+          `mirrored copy (Host ${mirror.request.headers.host})`,
+        ]),
+      );
     }
     if (plan.kind === "reply") {
       record(plan.reply.status, plan.reply.body === FAULT_ABORT_BODY ? "fault" : "local");
@@ -276,7 +360,12 @@ export class MeshProxy {
     if (!endpoint) return;
     const { path, method, headers } = mirror.request;
     this.#transport(endpoint)
-      .request({ path, method: method as Dispatcher.HttpMethod, headers: this.#toUpstream(headers as Record<string, string>, endpoint, 1), body: body.length > 0 ? body : null })
+      .request({
+        path,
+        method: method as Dispatcher.HttpMethod,
+        headers: this.#toUpstream(headers as Record<string, string>, endpoint, 1),
+        body: body.length > 0 ? body : null,
+      })
       .then((r) => r.body.dump().then(() => r.statusCode))
       .catch(() => 0)
       .then((status) => done(endpoint.id, status));
@@ -287,7 +376,12 @@ export class MeshProxy {
    * DestinationRule's connectionPool (the rule's, not a subset's) to each pod's
    * inbound cluster too. Resolves to its release, or throws Overflow.
    */
-  async #inbound(cluster: Cluster, endpoint: Endpoint, worker: number, signal: AbortSignal): Promise<(() => void) | undefined> {
+  async #inbound(
+    cluster: Cluster,
+    endpoint: Endpoint,
+    worker: number,
+    signal: AbortSignal,
+  ): Promise<(() => void) | undefined> {
     if (!endpoint.sidecar || !cluster.service) return undefined;
     const limits = this.#o.config.destinations.get(cluster.service.host)?.trafficPolicy.connectionPool;
     if (!limits || Object.keys(limits).length === 0) return undefined;
@@ -301,13 +395,21 @@ export class MeshProxy {
       // Added by the server's sidecar from the mTLS handshake: its own identity, the client certificate's hash, subject and identity.
       const client = `spiffe://cluster.local/ns/${this.#o.role.namespace}/sa/${this.#o.serviceAccount}`;
       const hash = createHash("sha256").update(client).digest("hex");
-      out["x-forwarded-client-cert"] = `By=spiffe://cluster.local/ns/${endpoint.namespace}/sa/${endpoint.serviceAccount ?? "default"};Hash=${hash};Subject="";URI=${client}`;
+      out["x-forwarded-client-cert"] =
+        `By=spiffe://cluster.local/ns/${endpoint.namespace}/sa/${endpoint.serviceAccount ?? "default"};Hash=${hash};Subject="";URI=${client}`;
     }
     return out;
   }
 
   /** Sends the planned request with the route's timeout and retries; answers the client and resolves with the status it got. */
-  async #forward(plan: ForwardPlan, body: Buffer, res: ServerResponse, worker: number, notes: string[], trace: Trace): Promise<number> {
+  async #forward(
+    plan: ForwardPlan,
+    body: Buffer,
+    res: ServerResponse,
+    worker: number,
+    notes: string[],
+    trace: Trace,
+  ): Promise<number> {
     const cluster = this.#cluster(plan.target, plan.service);
     if (!cluster) throw new Error(`no cluster for ${describeDestination(plan.target)}`);
     const { retries, responseRules } = plan;
@@ -327,7 +429,11 @@ export class MeshProxy {
 
     for (let attempt = 1; ; attempt++) {
       const now = this.#o.now();
-      const healthy = healthyEndpoints(this.#clusterEndpoints(cluster), cluster.selector, (id) => cluster.outlier?.isEjected(id, now) ?? false);
+      const healthy = healthyEndpoints(
+        this.#clusterEndpoints(cluster),
+        cluster.selector,
+        (id) => cluster.outlier?.isEjected(id, now) ?? false,
+      );
       // Istio's retries avoid hosts already tried (previous_hosts), except on a VirtualService's route to a
       // destination under consistent hashing, where they may hit the same host; a Service's default route
       // keeps previous_hosts whatever the DestinationRule's load balancer (routing.ts isDefaultRoute).
@@ -339,7 +445,16 @@ export class MeshProxy {
       }
       const lb = cluster.policy.loadBalancer;
       const hashKey = "consistentHash" in lb ? headers[lb.consistentHash.httpHeaderName] : undefined;
-      const endpoint = candidates[pickEndpoint(lb, candidates.map((e) => ({ id: e.id, active: cluster.active.get(e.id) ?? 0 })), cluster.nextCursor(worker), this.#o.random, hashKey)]!;
+      const endpoint =
+        candidates[
+          pickEndpoint(
+            lb,
+            candidates.map((e) => ({ id: e.id, active: cluster.active.get(e.id) ?? 0 })),
+            cluster.nextCursor(worker),
+            this.#o.random,
+            hashKey,
+          )
+        ]!;
       tried.add(endpoint.id);
       let release: () => void;
       try {
@@ -361,10 +476,13 @@ export class MeshProxy {
       const onRouteAbort = () => attemptSignal.abort(routeSignal.reason);
       routeSignal.addEventListener("abort", onRouteAbort, { once: true });
       let perTryFired = false;
-      const perTry = retries.perTryTimeoutMs === undefined ? undefined : setTimeout(() => {
-        perTryFired = true;
-        attemptSignal.abort();
-      }, retries.perTryTimeoutMs);
+      const perTry =
+        retries.perTryTimeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              perTryFired = true;
+              attemptSignal.abort();
+            }, retries.perTryTimeoutMs);
       let releaseInbound: (() => void) | undefined;
       try {
         try {
@@ -387,7 +505,15 @@ export class MeshProxy {
         } finally {
           clearTimeout(perTry);
         }
-        if (cluster.outlier?.record(endpoint.id, countsAsError(outcome), this.#o.now(), this.#clusterEndpoints(cluster).length)) trace.ejected.push({ endpoint: endpoint.id, until: cluster.outlier.ejectedUntil(endpoint.id) });
+        if (
+          cluster.outlier?.record(
+            endpoint.id,
+            countsAsError(outcome),
+            this.#o.now(),
+            this.#clusterEndpoints(cluster).length,
+          )
+        )
+          trace.ejected.push({ endpoint: endpoint.id, until: cluster.outlier.ejectedUntil(endpoint.id) });
         trace.attempts.push({ endpoint: endpoint.id, status: outcome.kind === "response" ? outcome.status : 0 });
 
         if (timedOut()) {

@@ -56,8 +56,27 @@ const DEFAULT_RETRY: RetryPolicy = {
   retriableStatusCodes: [],
 };
 
-function release(patch: string, gatewayApi: string, supportedUpstream: boolean, shadowHostSuffix: boolean, kubernetes: [string, string], waypoint: { defaultRetry: boolean; hashWithoutRoute: boolean }, knownBad: KnownBadPatch[] = []): IstioRelease {
-  return { version: patch.split(".").slice(0, 2).join("."), patch, gatewayApi, supportedUpstream, defaultRetry: DEFAULT_RETRY, shadowHostSuffix, kubernetes: { min: kubernetes[0], max: kubernetes[1] }, knownBad, waypointDefaultRetry: waypoint.defaultRetry, waypointHashWithoutRoute: waypoint.hashWithoutRoute };
+function release(
+  patch: string,
+  gatewayApi: string,
+  supportedUpstream: boolean,
+  shadowHostSuffix: boolean,
+  kubernetes: [string, string],
+  waypoint: { defaultRetry: boolean; hashWithoutRoute: boolean },
+  knownBad: KnownBadPatch[] = [],
+): IstioRelease {
+  return {
+    version: patch.split(".").slice(0, 2).join("."),
+    patch,
+    gatewayApi,
+    supportedUpstream,
+    defaultRetry: DEFAULT_RETRY,
+    shadowHostSuffix,
+    kubernetes: { min: kubernetes[0], max: kubernetes[1] },
+    knownBad,
+    waypointDefaultRetry: waypoint.defaultRetry,
+    waypointHashWithoutRoute: waypoint.hashWithoutRoute,
+  };
 }
 
 /** Waypoint defaults before the fixes of 1.30.3 (default retries) and 1.31 (a hash without a route). */

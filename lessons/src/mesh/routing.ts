@@ -1,7 +1,17 @@
 // Which rules apply to a request, as pure functions of the mesh configuration:
 // the host it is for (as a sidecar or a gateway sees it), the route it takes,
 // and what that route does to it before it leaves (redirect, rewrite, headers).
-import type { HeaderOperations, HttpRoute, Labels, MeshConfig, MeshService, RequestMatch, StringMatch, UriMatch, VirtualHost } from "./model.ts";
+import type {
+  HeaderOperations,
+  HttpRoute,
+  Labels,
+  MeshConfig,
+  MeshService,
+  RequestMatch,
+  StringMatch,
+  UriMatch,
+  VirtualHost,
+} from "./model.ts";
 import { labelsMatch } from "../core/kustomize.ts";
 
 export interface RequestInfo {
@@ -53,7 +63,10 @@ export function matchWithout(match: StringMatch, value: string | undefined): boo
 export function queryParam(path: string, name: string): string | undefined {
   const query = path.indexOf("?");
   if (query === -1) return undefined;
-  for (const pair of path.slice(query + 1).split("#")[0]!.split("&")) {
+  for (const pair of path
+    .slice(query + 1)
+    .split("#")[0]!
+    .split("&")) {
     const eq = pair.indexOf("=");
     if ((eq === -1 ? pair : pair.slice(0, eq)) === name) return eq === -1 ? "" : pair.slice(eq + 1);
   }
@@ -98,13 +111,21 @@ export function hostMatches(pattern: string, host: string): boolean {
  * client aimed (the Service it resolved), used when the Host names nothing the
  * mesh knows.
  */
-export function sidecarHost(config: MeshConfig, role: Extract<ProxyRole, { kind: "sidecar" }>, authority: string, destination?: string): HostDecision {
+export function sidecarHost(
+  config: MeshConfig,
+  role: Extract<ProxyRole, { kind: "sidecar" }>,
+  authority: string,
+  destination?: string,
+): HostDecision {
   const service = findService(config, authority, role.namespace);
   if (service) {
-    const virtualHost = config.virtualHosts.find((vh) => vh.gateways.includes("mesh") && vh.hosts.includes(service.host));
+    const virtualHost = config.virtualHosts.find(
+      (vh) => vh.gateways.includes("mesh") && vh.hosts.includes(service.host),
+    );
     return virtualHost ? { kind: "service", service, virtualHost } : { kind: "service", service };
   }
-  if ((config.outbound.get(role.namespace) ?? "ALLOW_ANY") === "REGISTRY_ONLY") return { kind: "blackhole", host: hostOf(authority) };
+  if ((config.outbound.get(role.namespace) ?? "ALLOW_ANY") === "REGISTRY_ONLY")
+    return { kind: "blackhole", host: hostOf(authority) };
   return { kind: "passthrough", host: hostOf(destination ?? authority) };
 }
 
@@ -112,7 +133,11 @@ export function sidecarHost(config: MeshConfig, role: Extract<ProxyRole, { kind:
  * What a waypoint does with a request tunnelled to it for Service `destination` (ztunnel's
  * HBONE target, not the Host header): that Service's routes, or its default route.
  */
-export function waypointHost(config: MeshConfig, role: Extract<ProxyRole, { kind: "waypoint" }>, destination: string): HostDecision {
+export function waypointHost(
+  config: MeshConfig,
+  role: Extract<ProxyRole, { kind: "waypoint" }>,
+  destination: string,
+): HostDecision {
   const service = findService(config, destination, role.namespace);
   if (!service) return { kind: "passthrough", host: destination };
   const virtualHost = config.virtualHosts.find((vh) => vh.gateways.includes("mesh") && vh.hosts.includes(service.host));
@@ -141,7 +166,11 @@ function bestDomain(domains: Iterable<string>, host: string): string | undefined
  * hosts share with a server on this port (the more specific of the two), in
  * order; the request takes the virtual host Envoy picks for its Host, or 404.
  */
-export function gatewayHost(config: MeshConfig, role: Extract<ProxyRole, { kind: "gateway" }>, authority: string): HostDecision {
+export function gatewayHost(
+  config: MeshConfig,
+  role: Extract<ProxyRole, { kind: "gateway" }>,
+  authority: string,
+): HostDecision {
   const host = hostOf(authority);
   const domains = new Map<string, VirtualHost[]>();
   for (const gw of config.gateways.filter((g) => labelsMatch(g.selector, role.labels))) {
@@ -160,7 +189,13 @@ export function gatewayHost(config: MeshConfig, role: Extract<ProxyRole, { kind:
   if (bound.length === 1) return { kind: "gateway-route", virtualHost: bound[0]! };
   return {
     kind: "gateway-route",
-    virtualHost: { source: bound.map((v) => v.source).join(", "), namespace: bound[0]!.namespace, hosts: [domain], gateways: bound[0]!.gateways, routes: bound.flatMap((v) => v.routes) },
+    virtualHost: {
+      source: bound.map((v) => v.source).join(", "),
+      namespace: bound[0]!.namespace,
+      hosts: [domain],
+      gateways: bound[0]!.gateways,
+      routes: bound.flatMap((v) => v.routes),
+    },
   };
 }
 
@@ -231,7 +266,11 @@ export function selectRoute(routes: HttpRoute[], request: RequestInfo): Selected
  * Service's default route applies: one route to the Service with the release's
  * retry policy.
  */
-export function routesOf(config: MeshConfig, decision: Extract<HostDecision, { kind: "service" | "gateway-route" }>, labels: Labels): HttpRoute[] {
+export function routesOf(
+  config: MeshConfig,
+  decision: Extract<HostDecision, { kind: "service" | "gateway-route" }>,
+  labels: Labels,
+): HttpRoute[] {
   if (decision.virtualHost) {
     const routes = decision.virtualHost.routes.flatMap((route) => {
       if (route.match.length === 0) return [route];
@@ -242,7 +281,12 @@ export function routesOf(config: MeshConfig, decision: Extract<HostDecision, { k
   }
   const service = (decision as { service: MeshService }).service;
   const name = service.kind === "kubernetes" ? service.name : service.host;
-  const route: HttpRoute = { source: `no VirtualService for ${name}: default route`, match: [], route: [{ destination: { host: service.host }, weight: 100 }], retries: config.release.defaultRetry };
+  const route: HttpRoute = {
+    source: `no VirtualService for ${name}: default route`,
+    match: [],
+    route: [{ destination: { host: service.host }, weight: 100 }],
+    retries: config.release.defaultRetry,
+  };
   DEFAULT_ROUTES.add(route);
   return [route];
 }
@@ -281,7 +325,9 @@ export function regexRewritePath(path: string, rewrite: { match: RegExp; rewrite
   const query = path.indexOf("?");
   const pathOnly = query === -1 ? path : path.slice(0, query);
   const substitution = rewrite.rewrite.replaceAll("$", "$$$$").replace(/\\(\d)/g, "$$$1");
-  return pathOnly.replace(new RegExp(rewrite.match.source, "g"), substitution) + (query === -1 ? "" : path.slice(query));
+  return (
+    pathOnly.replace(new RegExp(rewrite.match.source, "g"), substitution) + (query === -1 ? "" : path.slice(query))
+  );
 }
 
 /**

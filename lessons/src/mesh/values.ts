@@ -11,7 +11,16 @@ export function fail(where: string, message: string): never {
   throw new RuleError(`${where}: ${message}`);
 }
 
-const GO_UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const GO_UNIT_MS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 const GO_DURATION_PART = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
 
 /**
@@ -42,12 +51,14 @@ export function durationField(value: unknown, where: string): number {
 }
 
 export function intField(value: unknown, where: string, min: number, max: number): number {
-  if (!isIntegerIn(value, { min, max })) fail(where, `expected an integer ${rangeText({ min, max })}, got ${JSON.stringify(value)}`);
+  if (!isIntegerIn(value, { min, max }))
+    fail(where, `expected an integer ${rangeText({ min, max })}, got ${JSON.stringify(value)}`);
   return value;
 }
 
 export function stringField(value: unknown, where: string): string {
-  if (typeof value !== "string" || value === "") fail(where, `expected a non-empty string, got ${JSON.stringify(value)}`);
+  if (typeof value !== "string" || value === "")
+    fail(where, `expected a non-empty string, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -55,13 +66,15 @@ export function stringField(value: unknown, where: string): string {
 export function percentField(value: unknown, where: string, absent: number): number {
   if (value === undefined) return absent;
   const v = (value as { value?: unknown }).value;
-  if (typeof v !== "number" || v < 0 || v > 100) fail(`${where}.value`, `expected a number from 0 to 100, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || v < 0 || v > 100)
+    fail(`${where}.value`, `expected a number from 0 to 100, got ${JSON.stringify(v)}`);
   return v;
 }
 
 export function stringMap(value: unknown, where: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>)) out[k] = stringField(v, `${where}.${k}`);
+  for (const [k, v] of Object.entries((value ?? {}) as Record<string, unknown>))
+    out[k] = stringField(v, `${where}.${k}`);
   return out;
 }
 
@@ -131,9 +144,20 @@ export function retryPolicy(value: any, where: string, release: IstioRelease): R
   const attempts = intField(value.attempts ?? 0, `${where}.attempts`, 0, 100);
   const beside = ["perTryTimeout", "retryOn"].filter((k) => value[k] !== undefined);
   // One locality here, so there is no other locality to retry in (docs/mesh-preview.md, retry-attempts).
-  if (value.retryRemoteLocalities !== undefined && typeof value.retryRemoteLocalities !== "boolean") fail(`${where}.retryRemoteLocalities`, `expected true or false, got ${JSON.stringify(value.retryRemoteLocalities)}`);
-  if (attempts === 0 && beside.length > 0) fail(`${where}`, `${beside.join(" and ")} with attempts 0 (retries disabled): Istio rejects the rule`);
-  const words: string[] = typeof value.retryOn === "string" ? value.retryOn.split(",").map((w: string) => w.trim()).filter((w: string) => w !== "") : [...fallback.retryOn];
+  if (value.retryRemoteLocalities !== undefined && typeof value.retryRemoteLocalities !== "boolean")
+    fail(
+      `${where}.retryRemoteLocalities`,
+      `expected true or false, got ${JSON.stringify(value.retryRemoteLocalities)}`,
+    );
+  if (attempts === 0 && beside.length > 0)
+    fail(`${where}`, `${beside.join(" and ")} with attempts 0 (retries disabled): Istio rejects the rule`);
+  const words: string[] =
+    typeof value.retryOn === "string"
+      ? value.retryOn
+          .split(",")
+          .map((w: string) => w.trim())
+          .filter((w: string) => w !== "")
+      : [...fallback.retryOn];
   const retryOn: string[] = [];
   const retriableStatusCodes: number[] = value.retryOn === undefined ? [...fallback.retriableStatusCodes] : [];
   for (const word of words) {
@@ -141,8 +165,10 @@ export function retryPolicy(value: any, where: string, release: IstioRelease): R
     else if (RETRY_ON.has(word)) retryOn.push(word);
     else fail(`${where}.retryOn`, `${word} is not a retry condition (${[...RETRY_ON].join(", ")}, or a status code)`);
   }
-  if (retriableStatusCodes.length > 0 && !retryOn.includes("retriable-status-codes")) retryOn.push("retriable-status-codes");
+  if (retriableStatusCodes.length > 0 && !retryOn.includes("retriable-status-codes"))
+    retryOn.push("retriable-status-codes");
   const policy: RetryPolicy = { attempts, retryOn, retriableStatusCodes };
-  if (value.perTryTimeout !== undefined) policy.perTryTimeoutMs = durationField(value.perTryTimeout, `${where}.perTryTimeout`);
+  if (value.perTryTimeout !== undefined)
+    policy.perTryTimeoutMs = durationField(value.perTryTimeout, `${where}.perTryTimeout`);
   return policy;
 }

@@ -7,7 +7,9 @@
 // adds those to every dispatcher, so the types leave them out.
 declare namespace UndiciDispatchOnly {
   type Of<T> = Omit<T, "request" | "stream" | "pipeline" | "connect" | "upgrade">;
-  type Class<C extends abstract new (...args: never[]) => unknown> = new (...args: ConstructorParameters<C>) => Of<InstanceType<C>>;
+  type Class<C extends abstract new (...args: never[]) => unknown> = new (
+    ...args: ConstructorParameters<C>
+  ) => Of<InstanceType<C>>;
 }
 
 declare module "undici/lib/dispatcher/agent.js" {

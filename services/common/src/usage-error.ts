@@ -21,7 +21,11 @@ export function parseArgsUsageError(error: unknown): UsageError {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
       return new UsageError(`unknown option ${option}`);
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-      return new UsageError(/argument missing|ambiguous/.test(err.message) ? `option ${option} needs a value` : `option ${option} takes no value`);
+      return new UsageError(
+        /argument missing|ambiguous/.test(err.message)
+          ? `option ${option} needs a value`
+          : `option ${option} takes no value`,
+      );
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
       return new UsageError(`unexpected argument ${option}`);
     default:

@@ -63,7 +63,9 @@ export function createApp(config: Config, deps: Deps): Express {
   // and metrics; unknown paths fail ahead of the 404.
   const failStatus = config.failStatus;
   const fail: RequestHandler | undefined =
-    failStatus === null ? undefined : (_req, res) => sendProblem(res, failStatus, `this pod fails on purpose (FAIL_STATUS=${failStatus})`);
+    failStatus === null
+      ? undefined
+      : (_req, res) => sendProblem(res, failStatus, `this pod fails on purpose (FAIL_STATUS=${failStatus})`);
   const failFirst = (path: string): void => {
     if (fail !== undefined && !FAIL_STATUS_EXEMPT.has(path)) app.all(path, fail);
   };

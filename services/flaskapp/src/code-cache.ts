@@ -64,8 +64,16 @@ export function compileApp(dir: string): CompiledApp {
   } catch {
     // none yet
   }
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
-  return { script, file, cacheFile, cache: cachedData === undefined ? "none" : script.cachedDataRejected === true ? "rejected" : "used" };
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    cachedData,
+  });
+  return {
+    script,
+    file,
+    cacheFile,
+    cache: cachedData === undefined ? "none" : script.cachedDataRejected === true ? "rejected" : "used",
+  };
 }
 
 /**

@@ -54,7 +54,32 @@ export interface Config {
 }
 
 /** Every variable parseConfig reads: the mesh preview gives its local pods only these of a lesson's env (and the names the checks read). */
-export const SETTING_NAMES = ["PORT", "HOST", "PROBE_PORT", "PROBE_MAX_CONNECTIONS", "HEADERS_TIMEOUT", "REQUEST_TIMEOUT", "version", "POD_NAME", "ENV_ALLOW", "FETCH_ALLOW", "FETCH_TIMEOUT", "FETCH_DEADLINE", "FETCH_MAX_BYTES", "FETCH_CONCURRENCY", "FETCH_MAX_HOPS", "FETCH_PROXY", "FAIL_STATUS", "MAX_CONNECTIONS", "MAX_REQUESTS_PER_CONNECTION", "MAX_DELAY", "SHUTDOWN_DELAY", "DRAIN_TIMEOUT", "LOG_LEVEL", "FLASKAPP_OBSERVE"] as const;
+export const SETTING_NAMES = [
+  "PORT",
+  "HOST",
+  "PROBE_PORT",
+  "PROBE_MAX_CONNECTIONS",
+  "HEADERS_TIMEOUT",
+  "REQUEST_TIMEOUT",
+  "version",
+  "POD_NAME",
+  "ENV_ALLOW",
+  "FETCH_ALLOW",
+  "FETCH_TIMEOUT",
+  "FETCH_DEADLINE",
+  "FETCH_MAX_BYTES",
+  "FETCH_CONCURRENCY",
+  "FETCH_MAX_HOPS",
+  "FETCH_PROXY",
+  "FAIL_STATUS",
+  "MAX_CONNECTIONS",
+  "MAX_REQUESTS_PER_CONNECTION",
+  "MAX_DELAY",
+  "SHUTDOWN_DELAY",
+  "DRAIN_TIMEOUT",
+  "LOG_LEVEL",
+  "FLASKAPP_OBSERVE",
+] as const;
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -97,7 +122,8 @@ function duration(env: Env, name: string, fallbackMs: number, minMs: number): nu
   const raw = env[name];
   if (raw === undefined) return fallbackMs;
   const ms = checkDuration(raw, { min: minMs, max: MAX_SETTING_MS });
-  if (!ms.ok) throw fail(name, raw, `${DURATION_FORM} (${minMs > 0 ? "above 0" : "0 or more"}, at most ${MAX_SETTING})`);
+  if (!ms.ok)
+    throw fail(name, raw, `${DURATION_FORM} (${minMs > 0 ? "above 0" : "0 or more"}, at most ${MAX_SETTING})`);
   return ms.value;
 }
 
@@ -108,11 +134,21 @@ function atLeast(env: Env, name: string, fallbackMs: number, floorName: string, 
   return ms;
 }
 
-function list(env: Env, name: string, normalize: (item: string) => string, valid: RegExp, form: string): ReadonlySet<string> | null {
+function list(
+  env: Env,
+  name: string,
+  normalize: (item: string) => string,
+  valid: RegExp,
+  form: string,
+): ReadonlySet<string> | null {
   const raw = env[name];
   if (raw === undefined) return null;
-  const items = raw.split(",").map((item) => normalize(item.trim())).filter((item) => item !== "");
-  if (items.length === 0 || !items.every((item) => valid.test(item))) throw fail(name, raw, `${form}; unset it to allow all`);
+  const items = raw
+    .split(",")
+    .map((item) => normalize(item.trim()))
+    .filter((item) => item !== "");
+  if (items.length === 0 || !items.every((item) => valid.test(item)))
+    throw fail(name, raw, `${form}; unset it to allow all`);
   return new Set(items);
 }
 
@@ -121,21 +157,34 @@ function proxy(env: Env, name: string): string | null {
   const raw = env[name];
   if (raw === undefined) return null;
   const url = URL.canParse(raw.trim()) ? new URL(raw.trim()) : undefined;
-  const plain = url !== undefined && url.protocol === "http:" && url.hostname !== "" && url.username === "" && url.password === "";
-  if (!plain || url.pathname !== "/" || url.search !== "" || url.hash !== "") throw fail(name, raw, "an HTTP proxy URL such as http://127.0.0.1:15001; unset it to connect directly");
+  const plain =
+    url !== undefined && url.protocol === "http:" && url.hostname !== "" && url.username === "" && url.password === "";
+  if (!plain || url.pathname !== "/" || url.search !== "" || url.hash !== "")
+    throw fail(name, raw, "an HTTP proxy URL such as http://127.0.0.1:15001; unset it to connect directly");
   return url.href;
 }
 
 function parse(env: Env): Config {
   const logLevel = env.LOG_LEVEL ?? "info";
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw fail("LOG_LEVEL", logLevel, `one of ${LOG_LEVELS.join(", ")}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    throw fail("LOG_LEVEL", logLevel, `one of ${LOG_LEVELS.join(", ")}`);
   const observe = env.FLASKAPP_OBSERVE ?? DEFAULT_OBSERVE;
-  if (!(OBSERVE_KINDS as readonly string[]).includes(observe)) throw fail("FLASKAPP_OBSERVE", observe, `one of ${OBSERVE_KINDS.join(", ")}`);
+  if (!(OBSERVE_KINDS as readonly string[]).includes(observe))
+    throw fail("FLASKAPP_OBSERVE", observe, `one of ${OBSERVE_KINDS.join(", ")}`);
   const host = env.HOST;
-  if (host !== undefined && host.trim() === "") throw fail("HOST", host, "an address to listen on, such as :: or 127.0.0.1");
+  if (host !== undefined && host.trim() === "")
+    throw fail("HOST", host, "an address to listen on, such as :: or 127.0.0.1");
   const port = integer(env, "PORT", 0, 65535, "a port number from 0 to 65535") ?? 8080;
-  const probePort = integer(env, "PROBE_PORT", 0, 65535, "a port number from 0 to 65535, other than PORT; unset it for no probe listener") ?? null;
-  if (probePort !== null && probePort !== 0 && probePort === port) throw fail("PROBE_PORT", env.PROBE_PORT!, "a port number other than PORT's");
+  const probePort =
+    integer(
+      env,
+      "PROBE_PORT",
+      0,
+      65535,
+      "a port number from 0 to 65535, other than PORT; unset it for no probe listener",
+    ) ?? null;
+  if (probePort !== null && probePort !== 0 && probePort === port)
+    throw fail("PROBE_PORT", env.PROBE_PORT!, "a port number other than PORT's");
   const headersTimeoutMs = duration(env, "HEADERS_TIMEOUT", 10_000, 1);
   const requestTimeoutMs = atLeast(env, "REQUEST_TIMEOUT", 30_000, "HEADERS_TIMEOUT", headersTimeoutMs);
   const fetchTimeoutMs = duration(env, "FETCH_TIMEOUT", 10_000, 1);
@@ -144,22 +193,39 @@ function parse(env: Env): Config {
     port,
     host: host?.trim() ?? "127.0.0.1",
     probePort,
-    probeMaxConnections: integer(env, "PROBE_MAX_CONNECTIONS", 1, 1000, "a whole number of connections from 1 to 1000") ?? 16,
+    probeMaxConnections:
+      integer(env, "PROBE_MAX_CONNECTIONS", 1, 1000, "a whole number of connections from 1 to 1000") ?? 16,
     headersTimeoutMs,
     requestTimeoutMs,
     version: versionOf(env),
     podName: env.POD_NAME ?? hostname(),
     envAllow: list(env, "ENV_ALLOW", (s) => s, ENV_NAME, "comma-separated variable names, such as version,POD_NAME"),
-    fetchAllow: list(env, "FETCH_ALLOW", normalizeHost, HOST_NAME, "comma-separated host names, such as httpbin,example.com"),
+    fetchAllow: list(
+      env,
+      "FETCH_ALLOW",
+      normalizeHost,
+      HOST_NAME,
+      "comma-separated host names, such as httpbin,example.com",
+    ),
     fetchTimeoutMs,
     fetchDeadlineMs,
-    fetchMaxBytes: integer(env, "FETCH_MAX_BYTES", 1, Number.MAX_SAFE_INTEGER, "a whole number of bytes, 1 or more, such as 10485760") ?? 10 * 1024 * 1024,
+    fetchMaxBytes:
+      integer(
+        env,
+        "FETCH_MAX_BYTES",
+        1,
+        Number.MAX_SAFE_INTEGER,
+        "a whole number of bytes, 1 or more, such as 10485760",
+      ) ?? 10 * 1024 * 1024,
     fetchConcurrency: integer(env, "FETCH_CONCURRENCY", 1, 10_000, "a whole number of fetches from 1 to 10000") ?? 32,
     fetchMaxHops: integer(env, "FETCH_MAX_HOPS", 1, 20, "a whole number of hops from 1 to 20") ?? 3,
     fetchProxy: proxy(env, "FETCH_PROXY"),
-    failStatus: integer(env, "FAIL_STATUS", 500, 599, "a status code from 500 to 599; unset it to serve normally") ?? null,
-    maxConnections: integer(env, "MAX_CONNECTIONS", 1, 100_000, "a whole number of connections from 1 to 100000") ?? 1000,
-    maxRequestsPerConnection: integer(env, "MAX_REQUESTS_PER_CONNECTION", 1, 1_000_000, "a whole number of requests from 1 to 1000000") ?? 1000,
+    failStatus:
+      integer(env, "FAIL_STATUS", 500, 599, "a status code from 500 to 599; unset it to serve normally") ?? null,
+    maxConnections:
+      integer(env, "MAX_CONNECTIONS", 1, 100_000, "a whole number of connections from 1 to 100000") ?? 1000,
+    maxRequestsPerConnection:
+      integer(env, "MAX_REQUESTS_PER_CONNECTION", 1, 1_000_000, "a whole number of requests from 1 to 1000000") ?? 1000,
     maxDelayMs: duration(env, "MAX_DELAY", 10_000, 0),
     shutdownDelayMs: duration(env, "SHUTDOWN_DELAY", 5_000, 0),
     drainTimeoutMs: duration(env, "DRAIN_TIMEOUT", 10_000, 0),
@@ -186,7 +252,11 @@ export function parseConfig(env: Env): Config | ConfigError {
 
 /** The configuration as logged at start-up: settings only, never the value of any other variable. */
 export function describeConfig(config: Config): Record<string, unknown> {
-  return { ...config, envAllow: config.envAllow && [...config.envAllow], fetchAllow: config.fetchAllow && [...config.fetchAllow] };
+  return {
+    ...config,
+    envAllow: config.envAllow && [...config.envAllow],
+    fetchAllow: config.fetchAllow && [...config.fetchAllow],
+  };
 }
 
 /** The one line flaskapp prints when it cannot listen: a busy port says so in plain words. */

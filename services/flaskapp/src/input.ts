@@ -35,8 +35,10 @@ const STATUS_FORM = `a status code from 200 to 599, or weighted choices such as 
 export function parseStatusSpec(spec: string): Parsed<WeightedStatus[]> {
   const parts = spec.split(",");
   const bad: Rejected = { status: 400, detail: `invalid status ${quote(spec)}: expected ${STATUS_FORM}` };
-  if (parts.length > MAX_STATUS_CHOICES) return { status: 400, detail: `at most ${MAX_STATUS_CHOICES} weighted choices` };
-  if (parts.length === 1 && !spec.includes(":")) return STATUS_CODE.test(spec) ? { value: [{ status: Number(spec), weight: 1 }] } : bad;
+  if (parts.length > MAX_STATUS_CHOICES)
+    return { status: 400, detail: `at most ${MAX_STATUS_CHOICES} weighted choices` };
+  if (parts.length === 1 && !spec.includes(":"))
+    return STATUS_CODE.test(spec) ? { value: [{ status: Number(spec), weight: 1 }] } : bad;
   const choices: WeightedStatus[] = [];
   for (const part of parts) {
     const [code, weight, extra] = part.split(":");
@@ -44,7 +46,8 @@ export function parseStatusSpec(spec: string): Parsed<WeightedStatus[]> {
     if (!STATUS_CODE.test(code) || !WEIGHT.test(weight) || Number(weight) > MAX_STATUS_WEIGHT) return bad;
     choices.push({ status: Number(code), weight: Number(weight) });
   }
-  if (!choices.some((choice) => choice.weight > 0)) return { status: 400, detail: `invalid status ${quote(spec)}: at least one weight must be above 0` };
+  if (!choices.some((choice) => choice.weight > 0))
+    return { status: 400, detail: `invalid status ${quote(spec)}: at least one weight must be above 0` };
   return { value: choices };
 }
 
@@ -80,7 +83,8 @@ function checkTarget(url: URL, allow: ReadonlySet<string> | null, schemeStatus: 
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     return { status: schemeStatus, detail: `scheme ${quote(url.protocol)} is not allowed: only http and https` };
   }
-  if (url.username !== "" || url.password !== "") return { status: schemeStatus, detail: "URLs with credentials (user:password@) are not allowed" };
+  if (url.username !== "" || url.password !== "")
+    return { status: schemeStatus, detail: "URLs with credentials (user:password@) are not allowed" };
   const host = normalizeHost(url.hostname);
   if (allow !== null && !allow.has(host)) return { status: 403, detail: `host ${quote(host)} is not in FETCH_ALLOW` };
   return { value: url };
@@ -88,9 +92,11 @@ function checkTarget(url: URL, allow: ReadonlySet<string> | null, schemeStatus: 
 
 /** Validates the `url` query parameter of /fetch (express gives a string, an array, or nothing). */
 export function parseFetchUrl(raw: unknown, allow: ReadonlySet<string> | null): Parsed<URL> {
-  if (raw === undefined || raw === "") return { status: 400, detail: "missing url: expected /fetch?url=http://host/path" };
+  if (raw === undefined || raw === "")
+    return { status: 400, detail: "missing url: expected /fetch?url=http://host/path" };
   if (typeof raw !== "string") return { status: 400, detail: "url must be given exactly once" };
-  if (!URL.canParse(raw)) return { status: 400, detail: `invalid url ${quote(raw)}: expected an absolute http or https URL` };
+  if (!URL.canParse(raw))
+    return { status: 400, detail: `invalid url ${quote(raw)}: expected an absolute http or https URL` };
   return checkTarget(new URL(raw), allow, 400);
 }
 
@@ -100,8 +106,10 @@ export function parseFetchUrl(raw: unknown, allow: ReadonlySet<string> | null): 
  * (which one to follow would be a guess).
  */
 export function parseRedirect(location: string | string[], base: URL, allow: ReadonlySet<string> | null): Parsed<URL> {
-  if (typeof location !== "string") return { status: 502, detail: `upstream redirected with ${location.length} Location headers` };
-  if (!URL.canParse(location, base)) return { status: 502, detail: `upstream redirected to an invalid location ${quote(location)}` };
+  if (typeof location !== "string")
+    return { status: 502, detail: `upstream redirected with ${location.length} Location headers` };
+  if (!URL.canParse(location, base))
+    return { status: 502, detail: `upstream redirected to an invalid location ${quote(location)}` };
   return checkTarget(new URL(location, base), allow, 502);
 }
 
@@ -120,7 +128,9 @@ export function parseContentLength(header: string | string[] | undefined): numbe
  * HTTP, so the client gets a 502 instead of a status it cannot interpret.
  */
 export function checkUpstreamStatus(status: number): Rejected | undefined {
-  return status >= 200 && status <= 599 ? undefined : { status: 502, detail: `upstream answered with status ${status}, which is not a valid final HTTP status` };
+  return status >= 200 && status <= 599
+    ? undefined
+    : { status: 502, detail: `upstream answered with status ${status}, which is not a valid final HTTP status` };
 }
 
 // ---- loop guard -------------------------------------------------------------
@@ -144,5 +154,8 @@ export function countHops(header: string | string[] | undefined): number {
 /** Refuses a fetch that would be hop number maxHops + 1 of a chain of flaskapp fetches. */
 export function checkHops(hops: number, maxHops: number): Rejected | undefined {
   if (hops < maxHops) return undefined;
-  return { status: 508, detail: `request already passed through flaskapp's fetch ${hops} times (${HOPS_HEADER}); FETCH_MAX_HOPS is ${maxHops}` };
+  return {
+    status: 508,
+    detail: `request already passed through flaskapp's fetch ${hops} times (${HOPS_HEADER}); FETCH_MAX_HOPS is ${maxHops}`,
+  };
 }

@@ -28,7 +28,8 @@ export class LineBatch {
    * batch of its own goes to `output` alone. `flushMs` bounds how long a line waits.
    */
   constructor(output: (bytes: Buffer) => void, batchBytes: number, flushMs: number) {
-    if (!Number.isInteger(batchBytes) || batchBytes < 1) throw new RangeError(`batchBytes must be a positive integer, got ${batchBytes}`);
+    if (!Number.isInteger(batchBytes) || batchBytes < 1)
+      throw new RangeError(`batchBytes must be a positive integer, got ${batchBytes}`);
     this.#output = output;
     this.#batch = Buffer.allocUnsafeSlow(batchBytes);
     setInterval(() => this.flush(), flushMs).unref();

@@ -73,4 +73,11 @@ const onListening = (): void => {
 };
 listen(server, config.port, config.host, onListening);
 if (probeServer !== undefined) listen(probeServer, config.probePort!, config.host, onListening);
-handleShutdown({ server, lifecycle, logger, shutdownDelayMs: config.shutdownDelayMs, drainTimeoutMs: config.drainTimeoutMs, exit });
+handleShutdown({
+  server,
+  lifecycle,
+  logger,
+  shutdownDelayMs: config.shutdownDelayMs,
+  drainTimeoutMs: config.drainTimeoutMs,
+  exit,
+});

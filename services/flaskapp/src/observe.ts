@@ -27,9 +27,35 @@ const OTHER_METHOD = "other";
  * ones the lessons use. Any other is counted by class (`2xx` ... `5xx`).
  */
 export const STATUS_LABELS = [
-  200, 201, 202, 204, 206, 301, 302, 303, 304, 307, 308,
-  400, 401, 403, 404, 405, 408, 409, 410, 413, 429, 431, CLIENT_CLOSED,
-  500, 501, 502, 503, 504, 508,
+  200,
+  201,
+  202,
+  204,
+  206,
+  301,
+  302,
+  303,
+  304,
+  307,
+  308,
+  400,
+  401,
+  403,
+  404,
+  405,
+  408,
+  409,
+  410,
+  413,
+  429,
+  431,
+  CLIENT_CLOSED,
+  500,
+  501,
+  502,
+  503,
+  504,
+  508,
 ] as const;
 export const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
 const KNOWN_METHODS: ReadonlySet<string> = new Set(METHOD_LABELS);
@@ -78,7 +104,8 @@ export function markCut(res: Response, reason: string): void {
 }
 
 /** The help texts of the request metrics, the same in both recorders. */
-export const REQUESTS_HELP = "HTTP requests served, by method (other for uncommon ones), route template and status (a class for uncommon ones)";
+export const REQUESTS_HELP =
+  "HTTP requests served, by method (other for uncommon ones), route template and status (a class for uncommon ones)";
 export const DURATION_HELP = "Time from request to response end, by route template and status class";
 
 /** The `path` field of the log line: the URL without its query, at most MAX_LOGGED_PATH characters. */

@@ -22,7 +22,10 @@ type ResponseClass = typeof ServerResponse;
  * (bench/RESULTS.md, "changes"). On an object that has the prototype already,
  * it does nothing.
  */
-export function appObjectClasses(app: Pick<Express, "request" | "response">): { IncomingMessage: RequestClass; ServerResponse: ResponseClass } {
+export function appObjectClasses(app: Pick<Express, "request" | "response">): {
+  IncomingMessage: RequestClass;
+  ServerResponse: ResponseClass;
+} {
   function AppRequest(...args: ConstructorParameters<RequestClass>): InstanceType<RequestClass> {
     return Reflect.construct(IncomingMessage, args, AppRequest) as InstanceType<RequestClass>;
   }
@@ -31,7 +34,10 @@ export function appObjectClasses(app: Pick<Express, "request" | "response">): { 
     return Reflect.construct(ServerResponse, args, AppResponse) as InstanceType<ResponseClass>;
   }
   AppResponse.prototype = app.response;
-  return { IncomingMessage: AppRequest as unknown as RequestClass, ServerResponse: AppResponse as unknown as ResponseClass };
+  return {
+    IncomingMessage: AppRequest as unknown as RequestClass,
+    ServerResponse: AppResponse as unknown as ResponseClass,
+  };
 }
 
 /**
@@ -53,7 +59,13 @@ export function timeoutOptions(limits: Pick<Limits, "headersTimeoutMs" | "reques
 }
 
 /** Beyond `max`, new connections are closed as they arrive (each holds buffers, so this bounds memory); logged at most once per dropLogMs. */
-function capConnections(server: Server, max: number, setting: "MAX_CONNECTIONS" | "PROBE_MAX_CONNECTIONS", logger: Logger, dropLogMs: number): void {
+function capConnections(
+  server: Server,
+  max: number,
+  setting: "MAX_CONNECTIONS" | "PROBE_MAX_CONNECTIONS",
+  logger: Logger,
+  dropLogMs: number,
+): void {
   const field = setting === "MAX_CONNECTIONS" ? "maxConnections" : "probeMaxConnections";
   server.maxConnections = max;
   let dropped = 0;
@@ -85,7 +97,12 @@ export const PROBE_REQUESTS_PER_CONNECTION = 1;
  * the same request timeouts as the app, and one request per connection. No
  * request log, no metrics: nothing but the answer.
  */
-export function createProbeServer(handler: RequestListener<typeof Request>, limits: Pick<Config, "probeMaxConnections" | "headersTimeoutMs" | "requestTimeoutMs">, logger: Logger, dropLogMs = 1000): Server {
+export function createProbeServer(
+  handler: RequestListener<typeof Request>,
+  limits: Pick<Config, "probeMaxConnections" | "headersTimeoutMs" | "requestTimeoutMs">,
+  logger: Logger,
+  dropLogMs = 1000,
+): Server {
   const server = createServer(timeoutOptions(limits), handler);
   capConnections(server, limits.probeMaxConnections, "PROBE_MAX_CONNECTIONS", logger, dropLogMs);
   server.maxRequestsPerSocket = PROBE_REQUESTS_PER_CONNECTION;

@@ -17,7 +17,14 @@ export interface ShutdownOptions {
   exit: (code: number) => never;
 }
 
-export function handleShutdown({ server, lifecycle, logger, shutdownDelayMs, drainTimeoutMs, exit }: ShutdownOptions): void {
+export function handleShutdown({
+  server,
+  lifecycle,
+  logger,
+  shutdownDelayMs,
+  drainTimeoutMs,
+  exit,
+}: ShutdownOptions): void {
   function drain(): void {
     logger.info({ drainTimeoutMs }, "closing listener; draining in-flight requests");
     // close() only ends connections idle right now; a keep-alive connection whose

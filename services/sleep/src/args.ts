@@ -107,7 +107,10 @@ function parseCount(option: string, text: string, range: Range): number {
 
 function parseMs(option: string, text: string, range: Range): number {
   const ms = checkDuration(text, range);
-  if (!ms.ok) throw new UsageError(`${option} must be ${ms.problem === "form" ? DURATION_FORM : rangeText(range, true)}, got "${text}"`);
+  if (!ms.ok)
+    throw new UsageError(
+      `${option} must be ${ms.problem === "form" ? DURATION_FORM : rangeText(range, true)}, got "${text}"`,
+    );
   return ms.value;
 }
 
@@ -141,7 +144,9 @@ export function parseUrl(text: string): Target {
     credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
   } catch {
     // `%` not followed by two hex digits, or bytes that are not UTF-8 (`u%C3`).
-    throw new UsageError(`"${redactUrl(text)}": the user name or password in it is not valid percent-encoding (write % as %25)`);
+    throw new UsageError(
+      `"${redactUrl(text)}": the user name or password in it is not valid percent-encoding (write % as %25)`,
+    );
   }
   url.username = "";
   url.password = "";
@@ -159,7 +164,9 @@ export function parseHeader(text: string, origin: string): [string, string] {
   if (/[\r\n\0]/.test(value)) throw new UsageError(`${origin} "${name}": a header value cannot contain line breaks`);
   const bad = NOT_HEADER_VALUE.exec(value)?.[0];
   if (bad !== undefined) {
-    throw new UsageError(`${origin} "${name}": a header value holds only tabs, printable ASCII and Latin-1 characters (up to U+00FF), not ${describeChar(bad)}`);
+    throw new UsageError(
+      `${origin} "${name}": a header value holds only tabs, printable ASCII and Latin-1 characters (up to U+00FF), not ${describeChar(bad)}`,
+    );
   }
   if (RESERVED_HEADERS.has(name)) throw new UsageError(`${origin} "${name}": tally manages this header itself`);
   return [name, value];
@@ -180,7 +187,9 @@ function parseMethod(text: string): string {
 }
 
 export function parseCommand(argv: readonly string[]): Command {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>
+  >;
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
@@ -193,19 +202,27 @@ export function parseCommand(argv: readonly string[]): Command {
   const [urlText, ...items] = positionals;
   if (urlText === undefined) throw new UsageError("missing URL, e.g. tally http://flaskapp/env/version");
   const second = items.find((item) => SCHEME.test(item));
-  if (second !== undefined) throw new UsageError(`tally takes one URL; "${redactUrl(second)}" is a second one (run tally once per URL)`);
+  if (second !== undefined)
+    throw new UsageError(`tally takes one URL; "${redactUrl(second)}" is a second one (run tally once per URL)`);
   if (values.requests !== undefined && values.duration !== undefined) {
     throw new UsageError("-n and -d cannot be used together: give a number of requests or a duration");
   }
   const amount: Amount =
     values.duration !== undefined
       ? { kind: "duration", ms: parseMs("-d/--duration", values.duration, LIMITS.durationMs) }
-      : { kind: "requests", count: parseCount("-n/--requests", values.requests ?? String(LIMITS.requests.default), LIMITS.requests) };
+      : {
+          kind: "requests",
+          count: parseCount("-n/--requests", values.requests ?? String(LIMITS.requests.default), LIMITS.requests),
+        };
 
   const target = parseUrl(urlText);
-  const headers = [...(values.header ?? []).map((h) => parseHeader(h, "-H")), ...items.map((item) => parseHeader(item, "item"))];
+  const headers = [
+    ...(values.header ?? []).map((h) => parseHeader(h, "-H")),
+    ...items.map((item) => parseHeader(item, "item")),
+  ];
   if (target.authorization !== undefined) {
-    if (headers.some(([name]) => name === "authorization")) throw new UsageError("credentials in the URL and an Authorization header: give only one");
+    if (headers.some(([name]) => name === "authorization"))
+      throw new UsageError("credentials in the URL and an Authorization header: give only one");
     headers.push(["authorization", target.authorization]);
   }
   const options: TallyOptions = {
@@ -213,7 +230,11 @@ export function parseCommand(argv: readonly string[]): Command {
     method: parseMethod(values.method ?? "GET"),
     headers,
     amount,
-    concurrency: parseCount("-c/--concurrency", values.concurrency ?? String(LIMITS.concurrency.default), LIMITS.concurrency),
+    concurrency: parseCount(
+      "-c/--concurrency",
+      values.concurrency ?? String(LIMITS.concurrency.default),
+      LIMITS.concurrency,
+    ),
     by: parseGroupBy(values.by ?? "body"),
     timeoutMs: parseMs("--timeout", values.timeout ?? formatDuration(LIMITS.timeoutMs.default), LIMITS.timeoutMs),
     expectations: [
@@ -226,4 +247,3 @@ export function parseCommand(argv: readonly string[]): Command {
   };
   return { kind: "run", options };
 }
-

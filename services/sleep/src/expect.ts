@@ -78,13 +78,24 @@ export function parseShareExpectation(expr: string): Parsed<ShareExpectation> {
   if (!match) return { ok: false, error: `--expect "${expr}" is not ${SHARE_FORM}` };
   const [, key, op, pct, tol] = match as unknown as [string, string, Comparison, string, string | undefined];
   // `v2==100` would otherwise expect the key "v2=", which no answer has.
-  if (/[=<>]$/.test(key)) return { ok: false, error: `--expect "${expr}": the key "${key}" ends in "${key.at(-1)}"; write one operator: ${SHARE_FORM}` };
+  if (/[=<>]$/.test(key))
+    return {
+      ok: false,
+      error: `--expect "${expr}": the key "${key}" ends in "${key.at(-1)}"; write one operator: ${SHARE_FORM}`,
+    };
   // `v2=100,v1=0` would otherwise expect the key "v2=100,v1" at 0% and pass against a pure-v1 server.
   if (LIST.test(key)) {
     const parts = expr.split(/\s*[,;]\s*/).filter((part) => part !== "");
-    return { ok: false, error: `--expect "${expr}" holds several expectations; give one per --expect: ${parts.map((part) => `--expect '${part}'`).join(" ")}` };
+    return {
+      ok: false,
+      error: `--expect "${expr}" holds several expectations; give one per --expect: ${parts.map((part) => `--expect '${part}'`).join(" ")}`,
+    };
   }
-  if (key.trim() !== key) return { ok: false, error: `--expect "${expr}": the key "${key}" has spaces around it; write KEY=PCT without spaces, e.g. v2=100` };
+  if (key.trim() !== key)
+    return {
+      ok: false,
+      error: `--expect "${expr}": the key "${key}" has spaces around it; write KEY=PCT without spaces, e.g. v2=100`,
+    };
   const expected = Number(pct);
   const tolerance = tol === undefined ? 0 : Number(tol);
   if (expected > 100 || tolerance > 100) {
@@ -116,8 +127,12 @@ export function parseLatencyExpectation(expr: string): Parsed<LatencyExpectation
 export function parseDistinctExpectation(expr: string): Parsed<DistinctExpectation> {
   const match = /^(>=|<=|=)?(\d{1,7})$/.exec(expr.trim());
   const expected = match ? Number(match[2]) : NaN;
-  if (!match || expected < 1 || expected > 1_000_000) return { ok: false, error: `--expect-distinct "${expr}" is not ${DISTINCT_FORM}` };
-  return { ok: true, value: { kind: "distinct", expr, key: "distinct", op: (match[1] ?? "=") as Comparison, expected, tolerance: 0 } };
+  if (!match || expected < 1 || expected > 1_000_000)
+    return { ok: false, error: `--expect-distinct "${expr}" is not ${DISTINCT_FORM}` };
+  return {
+    ok: true,
+    value: { kind: "distinct", expr, key: "distinct", op: (match[1] ?? "=") as Comparison, expected, tolerance: 0 },
+  };
 }
 
 function holds(observed: number, op: Comparison, expected: number, tolerance: number): boolean {
@@ -142,9 +157,24 @@ export function evaluate(
 ): ExpectationResult[] {
   return expectations.map((e) => {
     const observed =
-      e.kind === "share" ? (requests === 0 ? 0 : ((counts.get(e.key) ?? 0) * 100) / requests) : e.kind === "distinct" ? distinct : latency[e.key];
+      e.kind === "share"
+        ? requests === 0
+          ? 0
+          : ((counts.get(e.key) ?? 0) * 100) / requests
+        : e.kind === "distinct"
+          ? distinct
+          : latency[e.key];
     const pass = observed !== null && holds(observed, e.op, e.expected, e.tolerance);
-    return { kind: e.kind, expr: e.expr, key: e.key, op: e.op, expected: e.expected, tolerance: e.tolerance, observed, pass };
+    return {
+      kind: e.kind,
+      expr: e.expr,
+      key: e.key,
+      op: e.op,
+      expected: e.expected,
+      tolerance: e.tolerance,
+      observed,
+      pass,
+    };
   });
 }
 
@@ -160,14 +190,19 @@ export function formatLatency(ms: number): string {
 }
 
 /** "expected 70% ±10, observed 52% (104 of 200)": what the expectation wanted and what the run saw. */
-export function describeOutcome(result: ExpectationResult, counts: ReadonlyMap<string, number>, requests: number): string {
+export function describeOutcome(
+  result: ExpectationResult,
+  counts: ReadonlyMap<string, number>,
+  requests: number,
+): string {
   const wanted = { "=": "", ">=": "at least ", "<=": "at most " }[result.op];
   if (result.kind === "share") {
     const tolerance = result.tolerance > 0 ? ` ±${result.tolerance}` : "";
     const observed = `${formatPercent(result.observed ?? 0)} (${counts.get(result.key) ?? 0} of ${requests})`;
     return `expected ${wanted}${result.expected}%${tolerance}, observed ${observed}`;
   }
-  if (result.kind === "distinct") return `expected ${wanted}${result.expected} distinct answers, observed ${result.observed}`;
+  if (result.kind === "distinct")
+    return `expected ${wanted}${result.expected} distinct answers, observed ${result.observed}`;
   const observed = result.observed === null ? "no response to measure" : formatLatency(result.observed);
   return `expected ${result.key} ${wanted}${formatDuration(result.expected)}, observed ${observed}`;
 }

@@ -53,15 +53,22 @@ const ERROR_CODES: Record<string, ErrorKind> = {
  */
 function protocolDetail(name: unknown, code: unknown, message: unknown): string | undefined {
   if (name === "HTTPParserError" && typeof message === "string") return message;
-  if (code === "ERR_ASSERTION") return "the response is not valid HTTP/1.1: a status below 100, or 101 Switching Protocols to an ordinary request";
-  if (code === "UND_ERR_SOCKET" && message === "bad upgrade") return "the response is not valid HTTP/1.1: 101 Switching Protocols to an ordinary request";
-  if (code === "UND_ERR_SOCKET" && message === "bad response") return "the response is not valid HTTP/1.1: an informational (1xx) status where the answer should be";
+  if (code === "ERR_ASSERTION")
+    return "the response is not valid HTTP/1.1: a status below 100, or 101 Switching Protocols to an ordinary request";
+  if (code === "UND_ERR_SOCKET" && message === "bad upgrade")
+    return "the response is not valid HTTP/1.1: 101 Switching Protocols to an ordinary request";
+  if (code === "UND_ERR_SOCKET" && message === "bad response")
+    return "the response is not valid HTTP/1.1: an informational (1xx) status where the answer should be";
   return undefined;
 }
 
 /** Which error row a failed request belongs to; looks through `cause` chains (undici wraps socket errors). */
 export function classifyError(err: unknown): ErrorKind {
-  for (let e: unknown = err, depth = 0; e instanceof Object && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = err, depth = 0;
+    e instanceof Object && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const { name, code, message } = e as { name?: unknown; code?: unknown; message?: unknown };
     // The only signal tally aborts with is its per-request timeout.
     if (name === "TimeoutError" || name === "AbortError" || code === "UND_ERR_ABORTED") return "timeout";
@@ -164,7 +171,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (statusCode > MAX_STATUS) {
       // Three digits to undici, but no HTTP status (RFC 9110 section 15: 100 to 599): counted
       // with the statuses below 100, and the connection is not trusted with another request.
-      this.#finish({ kind: "error", key: "error:protocol", detail: `the response is not valid HTTP/1.1: status ${statusCode}, above 599` });
+      this.#finish({
+        kind: "error",
+        key: "error:protocol",
+        detail: `the response is not valid HTTP/1.1: status ${statusCode}, above 599`,
+      });
       controller.abort(BAD_STATUS);
       return;
     }
@@ -181,7 +192,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    const key = this.#key ?? bodyKey(UTF8.decode(this.#kept.length === 1 ? this.#kept[0] : Buffer.concat(this.#kept)), this.#status);
+    const key =
+      this.#key ??
+      bodyKey(UTF8.decode(this.#kept.length === 1 ? this.#kept[0] : Buffer.concat(this.#kept)), this.#status);
     this.#finish({ kind: "response", key, latencyMs: performance.now() - this.#started });
   }
 
@@ -216,13 +229,21 @@ export async function runLoad(options: TallyOptions, onRequestDone: () => void =
   const templated = options.headers.some(([, value]) => value.includes(REQUEST_NUMBER));
   const fixedHeaders = options.headers.flat();
   const timeoutDetail = `no complete response within ${formatDuration(timeoutMs)}`;
-  const result: LoadResult = { counts: new Map(), untracked: 0, errorDetails: new Map(), latency: new LatencyHistogram(), requests: 0, elapsedMs: 0 };
+  const result: LoadResult = {
+    counts: new Map(),
+    untracked: 0,
+    errorDetails: new Map(),
+    latency: new LatencyHistogram(),
+    requests: 0,
+    elapsedMs: 0,
+  };
   const expected = new Set(options.expectations.map((e) => e.key));
   let tracked = 0;
   const count = (outcome: Outcome): void => {
     const seen = result.counts.get(outcome.key);
     if (seen !== undefined) return void result.counts.set(outcome.key, seen + 1);
-    if (outcome.kind === "response" && tracked >= MAX_TRACKED_KEYS && !expected.has(outcome.key)) return void result.untracked++;
+    if (outcome.kind === "response" && tracked >= MAX_TRACKED_KEYS && !expected.has(outcome.key))
+      return void result.untracked++;
     if (outcome.kind === "response") tracked++;
     result.counts.set(outcome.key, 1);
   };

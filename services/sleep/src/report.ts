@@ -61,7 +61,8 @@ export function latencyFigures(latency: LatencyHistogram): Latencies {
 export function summarize(options: TallyOptions, load: LoadResult): TallyResult {
   const { counts, requests } = load;
   const percent = (count: number): number => round((count * 100) / requests, 3);
-  const byCount = (a: Row, b: Row): number => b.count - a.count || Number(a.error) - Number(b.error) || a.key.localeCompare(b.key);
+  const byCount = (a: Row, b: Row): number =>
+    b.count - a.count || Number(a.error) - Number(b.error) || a.key.localeCompare(b.key);
   const all: Row[] = [...counts]
     .map(([key, count]) => {
       const error = key.startsWith("error:");
@@ -75,7 +76,14 @@ export function summarize(options: TallyOptions, load: LoadResult): TallyResult 
   if (rest.length > 0 || load.untracked > 0) {
     const count = rest.reduce((sum, r) => sum + r.count, load.untracked);
     const distinct = load.untracked > 0 ? `${rest.length + 1} or more` : String(rest.length);
-    rows.push({ key: GROUPED_KEY, count, percent: percent(count), error: false, detail: `${distinct} other distinct answers`, grouped: true });
+    rows.push({
+      key: GROUPED_KEY,
+      count,
+      percent: percent(count),
+      error: false,
+      detail: `${distinct} other distinct answers`,
+      grouped: true,
+    });
   }
   rows.sort(byCount);
   const latency = latencyFigures(load.latency);
@@ -137,7 +145,11 @@ export function renderText(result: TallyResult): string {
   result.rows.forEach((row, i) => {
     const key = keys[i]! + " ".repeat(keyWidth - Array.from(keys[i]!).length);
     const line = `  ${key}  ${String(row.count).padStart(countWidth)}  ${row.percent.toFixed(1).padStart(5)}%  ${bar(row.percent)}`;
-    lines.push(row.detail === undefined ? line : `${line.padEnd(keyWidth + countWidth + 14 + BAR_WIDTH)}  ${visibleLine(row.detail)}`);
+    lines.push(
+      row.detail === undefined
+        ? line
+        : `${line.padEnd(keyWidth + countWidth + 14 + BAR_WIDTH)}  ${visibleLine(row.detail)}`,
+    );
   });
   const { latencyMs } = result;
   lines.push(

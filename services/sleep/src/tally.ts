@@ -51,7 +51,8 @@ export async function runCli(argv: readonly string[], streams: CliStreams): Prom
   if (options.json) streams.stdout.write(`${terminalJson(result, 2)}\n`);
   else if (!options.quiet) streams.stdout.write(renderText(result));
   if (options.quiet) {
-    for (const e of result.expectations.filter((e) => !e.pass)) streams.stderr.write(`tally: ${expectationLine(e, result)}\n`);
+    for (const e of result.expectations.filter((e) => !e.pass))
+      streams.stderr.write(`tally: ${expectationLine(e, result)}\n`);
   }
   return result.pass ? EXIT.ok : EXIT.expectationFailed;
 }

@@ -132,35 +132,78 @@ function typeName(obj: K8sObject): string {
 }
 
 function same(a: K8sObject, b: K8sObject): boolean {
-  return groupOf(a) === groupOf(b) && a.kind === b.kind && a.metadata.name === b.metadata.name && (a.metadata.namespace ?? "") === (b.metadata.namespace ?? "");
+  return (
+    groupOf(a) === groupOf(b) &&
+    a.kind === b.kind &&
+    a.metadata.name === b.metadata.name &&
+    (a.metadata.namespace ?? "") === (b.metadata.namespace ?? "")
+  );
 }
 
 /** Parsed kubectl arguments: the context and the rest, flags by name. */
-function parseKubectl(argv: string[]): { context?: string; positionals: string[]; flags: Map<string, string>; after: string[] } {
+function parseKubectl(argv: string[]): {
+  context?: string;
+  positionals: string[];
+  flags: Map<string, string>;
+  after: string[];
+} {
   const flags = new Map<string, string>();
   const positionals: string[] = [];
   let context: string | undefined;
   const dash = argv.indexOf("--");
   const args = dash === -1 ? argv : argv.slice(0, dash);
-  const withValue = new Set(["-n", "--namespace", "-o", "-l", "-c", "--field-selector", "-k", "-f", "--for", "--sort-by", "--since", "--tail", "--timeout"]);
+  const withValue = new Set([
+    "-n",
+    "--namespace",
+    "-o",
+    "-l",
+    "-c",
+    "--field-selector",
+    "-k",
+    "-f",
+    "--for",
+    "--sort-by",
+    "--since",
+    "--tail",
+    "--timeout",
+  ]);
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--context") context = args[++i];
     else if (arg.startsWith("--context=")) context = arg.slice("--context=".length);
-    else if (arg.startsWith("-") && arg.includes("=")) flags.set(arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1));
+    else if (arg.startsWith("-") && arg.includes("="))
+      flags.set(arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1));
     else if (withValue.has(arg)) flags.set(arg === "--namespace" ? "-n" : arg, args[++i] ?? "");
     else if (arg.startsWith("-")) flags.set(arg, "true");
     else positionals.push(arg);
   }
-  return { ...(context !== undefined ? { context } : {}), positionals, flags, after: dash === -1 ? [] : argv.slice(dash + 1) };
+  return {
+    ...(context !== undefined ? { context } : {}),
+    positionals,
+    flags,
+    after: dash === -1 ? [] : argv.slice(dash + 1),
+  };
 }
 
 export interface Pod {
   apiVersion: "v1";
   kind: "Pod";
-  metadata: { name: string; namespace: string; labels: Record<string, string>; ownerReferences: Array<{ apiVersion: string; kind: string; name: string; controller: boolean }> };
-  spec: { containers: Array<{ name: string; image: string }>; initContainers: Array<{ name: string; image: string; restartPolicy?: string }> };
-  status: { phase: string; conditions: Array<{ type: string; status: string }>; containerStatuses: object[]; initContainerStatuses: object[] };
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    ownerReferences: Array<{ apiVersion: string; kind: string; name: string; controller: boolean }>;
+  };
+  spec: {
+    containers: Array<{ name: string; image: string }>;
+    initContainers: Array<{ name: string; image: string; restartPolicy?: string }>;
+  };
+  status: {
+    phase: string;
+    conditions: Array<{ type: string; status: string }>;
+    containerStatuses: object[];
+    initContainerStatuses: object[];
+  };
 }
 
 export class FakeCluster {
@@ -187,7 +230,8 @@ export class FakeCluster {
   nodeImages = new Set<string>();
   objects: K8sObject[] = [];
   /** Forced failures of the tools. */
-  failures: { build?: string; kindCreate?: boolean; precheck?: boolean; install?: boolean; istioUnhealthy?: boolean } = {};
+  failures: { build?: string; kindCreate?: boolean; precheck?: boolean; install?: boolean; istioUnhealthy?: boolean } =
+    {};
   /** A Deployment's app container stuck waiting with this reason. */
   stuck: { deployment: string; reason: string } | undefined;
   /** After a change of the rules, this many tally runs still see the previous rules (they take a moment to reach every sidecar). */
@@ -246,7 +290,14 @@ export class FakeCluster {
 
   /** The environment for the tooling: only the stand-ins on PATH, no kubeconfig of this machine. */
   env(): NodeJS.ProcessEnv {
-    return { PATH: this.bin, HOME: this.dir, KUBECONFIG: join(this.dir, "no-kubeconfig"), STAND_IN_DIR: this.dir, STAND_IN_URL: this.#url, LANG: "C.UTF-8" };
+    return {
+      PATH: this.bin,
+      HOME: this.dir,
+      KUBECONFIG: join(this.dir, "no-kubeconfig"),
+      STAND_IN_DIR: this.dir,
+      STAND_IN_URL: this.#url,
+      LANG: "C.UTF-8",
+    };
   }
 
   /** A kind cluster `name` with Istio installed, the images loaded and, if given, objects applied: where a learner is after `npm run cluster -- up`. */
@@ -300,12 +351,19 @@ export class FakeCluster {
   apply(objects: readonly K8sObject[]): string[] {
     return objects.map((obj) => {
       const live: K8sObject = structuredClone(obj);
-      live.metadata.annotations = { ...(live.metadata.annotations as object), "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify(obj) };
+      live.metadata.annotations = {
+        ...(live.metadata.annotations as object),
+        "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify(obj),
+      };
       const at = this.objects.findIndex((o) => same(o, obj));
       let verb = "created";
       if (at === -1) this.objects.push(live);
       else {
-        verb = JSON.stringify(this.objects[at]!.spec) === JSON.stringify(obj.spec) && JSON.stringify(this.objects[at]!.metadata.labels) === JSON.stringify(obj.metadata.labels) ? "unchanged" : "configured";
+        verb =
+          JSON.stringify(this.objects[at]!.spec) === JSON.stringify(obj.spec) &&
+          JSON.stringify(this.objects[at]!.metadata.labels) === JSON.stringify(obj.metadata.labels)
+            ? "unchanged"
+            : "configured";
         this.objects[at] = live;
       }
       return `${typeName(obj)}/${obj.metadata.name} ${verb}`;
@@ -351,15 +409,28 @@ export class FakeCluster {
     const name = argv[argv.indexOf("--name") + 1] ?? "kind";
     const verb = argv.slice(0, 2).join(" ");
     if (verb === "get clusters") {
-      return this.kindClusters.size === 0 ? ok("", "No kind clusters found.\n") : ok([...this.kindClusters].map((c) => `${c}\n`).join(""));
+      return this.kindClusters.size === 0
+        ? ok("", "No kind clusters found.\n")
+        : ok([...this.kindClusters].map((c) => `${c}\n`).join(""));
     }
     if (verb === "create cluster") {
-      if (this.kindClusters.has(name)) return fail(`ERROR: failed to create cluster: node(s) already exist for a cluster with the name "${name}"\n`);
-      if (this.failures.kindCreate) return fail(`Creating cluster "${name}" ...\n ✗ Preparing nodes 📦\nERROR: failed to create cluster: command "docker run --name ${name}-control-plane ..." failed with error: exit status 125\n`);
+      if (this.kindClusters.has(name))
+        return fail(`ERROR: failed to create cluster: node(s) already exist for a cluster with the name "${name}"\n`);
+      if (this.failures.kindCreate)
+        return fail(
+          `Creating cluster "${name}" ...\n ✗ Preparing nodes 📦\nERROR: failed to create cluster: command "docker run --name ${name}-control-plane ..." failed with error: exit status 125\n`,
+        );
       this.kindClusters.add(name);
       this.contexts.set(`kind-${name}`, "https://127.0.0.1:41235");
       this.currentContext = `kind-${name}`;
-      Object.assign(this, { istioInstalled: false, ambientProfile: false, gatewayApiCrds: false, gatewayApiVersion: undefined, objects: [], nodeImages: new Set() });
+      Object.assign(this, {
+        istioInstalled: false,
+        ambientProfile: false,
+        gatewayApiCrds: false,
+        gatewayApiVersion: undefined,
+        objects: [],
+        nodeImages: new Set(),
+      });
       const image = argv.includes("--image") ? argv[argv.indexOf("--image") + 1]! : "kindest/node:v1.36.1";
       const wait = argv.includes("--wait") ? argv[argv.indexOf("--wait") + 1]! : "0s";
       return ok(
@@ -373,7 +444,14 @@ export class FakeCluster {
       if (missing) return fail(`ERROR: image: "${missing}" not present locally\n`);
       if (!this.kindClusters.has(name)) return fail(`ERROR: no nodes found for cluster "${name}"\n`);
       for (const image of images) this.nodeImages.add(image);
-      return ok("", images.map((i) => `Image: "${i}" with ID "sha256:0f3e" not yet present on node "${name}-control-plane", loading...\n`).join(""));
+      return ok(
+        "",
+        images
+          .map(
+            (i) => `Image: "${i}" with ID "sha256:0f3e" not yet present on node "${name}-control-plane", loading...\n`,
+          )
+          .join(""),
+      );
     }
     if (verb === "delete cluster") {
       this.kindClusters.delete(name);
@@ -382,7 +460,10 @@ export class FakeCluster {
       return ok("", `Deleting cluster "${name}" ...\n`);
     }
     if (verb === "export kubeconfig") {
-      if (!this.kindClusters.has(name)) return fail(`ERROR: could not locate any control plane nodes for cluster named '${name}'. Use the --name option to select a different cluster\n`);
+      if (!this.kindClusters.has(name))
+        return fail(
+          `ERROR: could not locate any control plane nodes for cluster named '${name}'. Use the --name option to select a different cluster\n`,
+        );
       this.contexts.set(`kind-${name}`, "https://127.0.0.1:41235");
       this.currentContext = `kind-${name}`;
       return ok("", `Set kubectl context to "kind-${name}"\n`);
@@ -403,12 +484,21 @@ export class FakeCluster {
     if (argv[0] === "start") {
       this.contexts.set("minikube", "https://192.168.49.2:8443");
       this.currentContext = "minikube";
-      Object.assign(this, { istioInstalled: false, gatewayApiCrds: false, gatewayApiVersion: undefined, objects: [], nodeImages: new Set() });
-      return ok(`😄  minikube v1.37.0 on Debian 12\n🏄  Done! kubectl is now configured to use "minikube" cluster and "default" namespace by default\n`);
+      Object.assign(this, {
+        istioInstalled: false,
+        gatewayApiCrds: false,
+        gatewayApiVersion: undefined,
+        objects: [],
+        nodeImages: new Set(),
+      });
+      return ok(
+        `😄  minikube v1.37.0 on Debian 12\n🏄  Done! kubectl is now configured to use "minikube" cluster and "default" namespace by default\n`,
+      );
     }
     if (argv[0] === "image" && argv[1] === "load") {
       const image = argv[2]!;
-      if (!this.dockerImages.has(image)) return fail(`❌  Exiting due to GUEST_IMAGE_LOAD: Failed to load image: ${image} not found\n`);
+      if (!this.dockerImages.has(image))
+        return fail(`❌  Exiting due to GUEST_IMAGE_LOAD: Failed to load image: ${image} not found\n`);
       this.nodeImages.add(image);
       return ok();
     }
@@ -424,10 +514,16 @@ export class FakeCluster {
       if (!this.dockerRunning) return fail(`ERROR: ${down}`);
       const file = argv[argv.indexOf("-f") + 1]!;
       const tag = argv[argv.indexOf("-t") + 1]!;
-      if (!existsSync(resolve(cwd, file))) return fail(`unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${resolve(cwd, file)}: no such file or directory\n`);
-      if (this.failures.build === tag) return fail("The command '/bin/sh -c npm ci' returned a non-zero code: 1\n", "Step 5/18 : RUN npm ci\n");
+      if (!existsSync(resolve(cwd, file)))
+        return fail(
+          `unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat ${resolve(cwd, file)}: no such file or directory\n`,
+        );
+      if (this.failures.build === tag)
+        return fail("The command '/bin/sh -c npm ci' returned a non-zero code: 1\n", "Step 5/18 : RUN npm ci\n");
       this.dockerImages.add(tag);
-      return ok(`Sending build context to Docker daemon  1.2MB\nStep 1/18 : ARG BUILD_IMAGE\nSuccessfully built 0f3e5c1a2b4d\nSuccessfully tagged ${tag}\n`);
+      return ok(
+        `Sending build context to Docker daemon  1.2MB\nStep 1/18 : ARG BUILD_IMAGE\nSuccessfully built 0f3e5c1a2b4d\nSuccessfully tagged ${tag}\n`,
+      );
     }
     return fail(`docker: '${argv[0]}' is not a docker command.\n`);
   }
@@ -439,17 +535,22 @@ export class FakeCluster {
     const context = contextAt === -1 ? this.currentContext : argv[contextAt + 1];
     if (argv[0] === "version") {
       const v = this.istioctlVersion;
-      return ok(`${JSON.stringify({ clientVersion: { version: v, revision: "6d3b3a1f", golang_version: "go1.25.4", status: "Clean", tag: v } }, null, 2)}\n`);
+      return ok(
+        `${JSON.stringify({ clientVersion: { version: v, revision: "6d3b3a1f", golang_version: "go1.25.4", status: "Clean", tag: v } }, null, 2)}\n`,
+      );
     }
     if (!context || !this.contexts.has(context)) return fail(`Error: context "${context ?? ""}" does not exist\n`);
     if (argv[0] === "x" && argv[1] === "precheck") {
       if (this.failures.precheck) {
         return fail(
           "Issues found when checking the cluster. Istio may not be safe to install or upgrade.\nSee https://istio.io/latest/docs/reference/config/analysis for more information about causes and resolutions.\n",
-          'Error [IST0136] (Pod kube-system/kube-apiserver) Kubernetes version 1.29 is not supported by this Istio release\n',
+          "Error [IST0136] (Pod kube-system/kube-apiserver) Kubernetes version 1.29 is not supported by this Istio release\n",
         );
       }
-      return ok("", "✔ No issues found when checking the cluster. Istio is safe to install or upgrade!\n  To get started, check out https://istio.io/latest/docs/setup/getting-started/.\n");
+      return ok(
+        "",
+        "✔ No issues found when checking the cluster. Istio is safe to install or upgrade!\n  To get started, check out https://istio.io/latest/docs/setup/getting-started/.\n",
+      );
     }
     if (argv[0] === "install") {
       if (this.failures.install) {
@@ -460,11 +561,18 @@ export class FakeCluster {
       }
       this.istioInstalled = true;
       this.ambientProfile = argv.includes("profile=ambient");
-      if (this.ambientProfile) return ok("✔ Istio core installed ⛵️\n✔ Istiod installed 🧠\n✔ CNI installed 🪢\n✔ Ztunnel installed 🔒\n✔ Installation complete\n");
-      return ok("✔ Istio core installed ⛵️\n✔ Istiod installed 🧠\n✔ Egress gateways installed 🛫\n✔ Ingress gateways installed 🛬\n✔ Installation complete\n");
+      if (this.ambientProfile)
+        return ok(
+          "✔ Istio core installed ⛵️\n✔ Istiod installed 🧠\n✔ CNI installed 🪢\n✔ Ztunnel installed 🔒\n✔ Installation complete\n",
+        );
+      return ok(
+        "✔ Istio core installed ⛵️\n✔ Istiod installed 🧠\n✔ Egress gateways installed 🛫\n✔ Ingress gateways installed 🛬\n✔ Installation complete\n",
+      );
     }
     if (argv[0] === "proxy-status") {
-      return ok("NAME                                           CLUSTER        CDS        LDS        EDS        RDS        ECDS        ISTIOD                     VERSION\nsleep-6c9f7d8b5-q2x9z.istio-lessons           Kubernetes     SYNCED     SYNCED     SYNCED     SYNCED     IGNORED     istiod-7d5c8b9f5-abcde     1.31.0\n");
+      return ok(
+        "NAME                                           CLUSTER        CDS        LDS        EDS        RDS        ECDS        ISTIOD                     VERSION\nsleep-6c9f7d8b5-q2x9z.istio-lessons           Kubernetes     SYNCED     SYNCED     SYNCED     SYNCED     IGNORED     istiod-7d5c8b9f5-abcde     1.31.0\n",
+      );
     }
     return fail(`Error: unknown command "${argv[0]}" for "istioctl"\n`);
   }
@@ -477,15 +585,25 @@ export class FakeCluster {
 
   /** Whether the API server answers for this context; the error kubectl prints when it does not. */
   #unreachable(context: string | undefined, discovery: boolean): Answer | undefined {
-    if (context !== undefined && !this.contexts.has(context)) return fail(`error: context "${context}" does not exist\n`);
+    if (context !== undefined && !this.contexts.has(context))
+      return fail(`error: context "${context}" does not exist\n`);
     const server = this.#serverOf(context);
     const host = server.replace(/^https?:\/\//, "");
     if (context === undefined || this.apiServer === "refused") {
-      const noise = discovery ? memcache(server, `dial tcp ${host.startsWith("localhost") ? "127.0.0.1:8080" : host}: connect: connection refused`).repeat(3) : "";
-      return fail(`${noise}The connection to the server ${host} was refused - did you specify the right host or port?\n`);
+      const noise = discovery
+        ? memcache(
+            server,
+            `dial tcp ${host.startsWith("localhost") ? "127.0.0.1:8080" : host}: connect: connection refused`,
+          ).repeat(3)
+        : "";
+      return fail(
+        `${noise}The connection to the server ${host} was refused - did you specify the right host or port?\n`,
+      );
     }
     if (this.apiServer === "not-kubernetes") {
-      return fail(`${discovery ? memcache(server, "the server could not find the requested resource") : ""}Error from server (NotFound): the server could not find the requested resource\n`);
+      return fail(
+        `${discovery ? memcache(server, "the server could not find the requested resource") : ""}Error from server (NotFound): the server could not find the requested resource\n`,
+      );
     }
     return undefined;
   }
@@ -506,7 +624,9 @@ export class FakeCluster {
   }
 
   #ofType(type: { group: string; kind: string }, namespace: string): K8sObject[] {
-    return this.objects.filter((o) => groupOf(o) === type.group && o.kind === type.kind && o.metadata.namespace === namespace);
+    return this.objects.filter(
+      (o) => groupOf(o) === type.group && o.kind === type.kind && o.metadata.namespace === namespace,
+    );
   }
 
   async #kubectlCall({ argv, cwd }: Call): Promise<Answer> {
@@ -515,17 +635,26 @@ export class FakeCluster {
     if (verb === "kustomize") return this.#render(rest[0]!, cwd);
     const context = flagContext ?? this.currentContext;
     if (verb === "config") {
-      if (flagContext !== undefined && !this.contexts.has(flagContext)) return fail(`error: cannot locate context ${flagContext}\n`);
+      if (flagContext !== undefined && !this.contexts.has(flagContext))
+        return fail(`error: cannot locate context ${flagContext}\n`);
       if (context === undefined) return fail("error: current-context must exist in order to minify\n");
       return ok(this.#serverOf(context));
     }
     if (verb === "version") {
-      const client = { clientVersion: { major: "1", minor: "36", gitVersion: "v1.36.1", platform: "linux/amd64" }, kustomizeVersion: "v5.7.1" };
+      const client = {
+        clientVersion: { major: "1", minor: "36", gitVersion: "v1.36.1", platform: "linux/amd64" },
+        kustomizeVersion: "v5.7.1",
+      };
       const down = this.#unreachable(context, false);
       if (down) return { ...down, stdout: `${JSON.stringify(client, null, 2)}\n` };
-      return ok(`${JSON.stringify({ ...client, serverVersion: { major: "1", minor: "36", gitVersion: "v1.36.1", platform: "linux/amd64" } }, null, 2)}\n`);
+      return ok(
+        `${JSON.stringify({ ...client, serverVersion: { major: "1", minor: "36", gitVersion: "v1.36.1", platform: "linux/amd64" } }, null, 2)}\n`,
+      );
     }
-    const down = this.#unreachable(context, verb === "get" || verb === "delete" || verb === "apply" || verb === "api-resources");
+    const down = this.#unreachable(
+      context,
+      verb === "get" || verb === "delete" || verb === "apply" || verb === "api-resources",
+    );
     if (down) return down;
     const namespace = flags.get("-n") ?? "default";
     switch (verb) {
@@ -546,7 +675,12 @@ export class FakeCluster {
       case "rollout":
         return this.#rollout(rest.slice(1), namespace);
       case "wait":
-        return rest.some((r) => r.startsWith("gateway/")) ? this.#waitGateways(rest.filter((r) => r.startsWith("gateway/")), namespace) : this.#waitIstio(namespace);
+        return rest.some((r) => r.startsWith("gateway/"))
+          ? this.#waitGateways(
+              rest.filter((r) => r.startsWith("gateway/")),
+              namespace,
+            )
+          : this.#waitIstio(namespace);
       case "exec":
         return this.#exec(namespace, after);
       case "logs":
@@ -578,7 +712,13 @@ export class FakeCluster {
       }
       this.gatewayApiCrds = true;
       this.gatewayApiVersion = version;
-      return ok(["gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"].map((r) => `customresourcedefinition.apiextensions.k8s.io/${r}.gateway.networking.k8s.io serverside-applied\n`).join(""));
+      return ok(
+        ["gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants"]
+          .map(
+            (r) => `customresourcedefinition.apiextensions.k8s.io/${r}.gateway.networking.k8s.io serverside-applied\n`,
+          )
+          .join(""),
+      );
     }
     const dir = flags.get("-k")!;
     // A lesson's overlay: its render from this test run (the real kustomize's, made once); any other directory is rendered now.
@@ -590,11 +730,19 @@ export class FakeCluster {
       if (rendered.code !== 0) return fail(`error: ${rendered.stderr}`);
       objects = parseManifests(rendered.stdout);
     }
-    const unserved = objects.find((o) => groupOf(o).includes(".") && !this.#resource(RULE_RESOURCES[`${groupOf(o)}/${o.kind}`] ?? ""));
+    const unserved = objects.find(
+      (o) => groupOf(o).includes(".") && !this.#resource(RULE_RESOURCES[`${groupOf(o)}/${o.kind}`] ?? ""),
+    );
     if (unserved) {
-      return fail(`error: resource mapping not found for name: "${unserved.metadata.name}" namespace: "${unserved.metadata.namespace}" from "${dir}": no matches for kind "${unserved.kind}" in version "${unserved.apiVersion}"\nensure CRDs are installed first\n`);
+      return fail(
+        `error: resource mapping not found for name: "${unserved.metadata.name}" namespace: "${unserved.metadata.namespace}" from "${dir}": no matches for kind "${unserved.kind}" in version "${unserved.apiVersion}"\nensure CRDs are installed first\n`,
+      );
     }
-    return ok(this.apply(objects).map((l) => `${l}\n`).join(""));
+    return ok(
+      this.apply(objects)
+        .map((l) => `${l}\n`)
+        .join(""),
+    );
   }
 
   #delete(args: string[], namespace: string, flags: Map<string, string>): Answer {
@@ -606,16 +754,25 @@ export class FakeCluster {
         if (!type) return this.#unserved(resource);
         const found = this.#ofType(type, namespace).find((o) => o.metadata.name === name);
         if (found) deleted.push(found);
-        else if (!flags.has("--ignore-not-found")) return fail(`Error from server (NotFound): ${resource} "${name}" not found\n`);
+        else if (!flags.has("--ignore-not-found"))
+          return fail(`Error from server (NotFound): ${resource} "${name}" not found\n`);
       }
     } else {
-      const keep = (flags.get("--field-selector") ?? "").split(",").filter(Boolean).map((s) => s.replace(/^metadata\.name!=/, ""));
+      const keep = (flags.get("--field-selector") ?? "")
+        .split(",")
+        .filter(Boolean)
+        .map((s) => s.replace(/^metadata\.name!=/, ""));
       const selector = flags.get("-l");
-      if (!flags.has("--all") && keep.length === 0 && !selector) return fail("error: resource(s) were provided, but no name was specified\n");
+      if (!flags.has("--all") && keep.length === 0 && !selector)
+        return fail("error: resource(s) were provided, but no name was specified\n");
       for (const resource of args[0]!.split(",")) {
         const type = this.#resource(resource);
         if (!type) return this.#unserved(resource);
-        deleted.push(...this.#ofType(type, namespace).filter((o) => !keep.includes(o.metadata.name) && labelsSelected(o, selector)));
+        deleted.push(
+          ...this.#ofType(type, namespace).filter(
+            (o) => !keep.includes(o.metadata.name) && labelsSelected(o, selector),
+          ),
+        );
       }
     }
     this.objects = this.objects.filter((o) => !deleted.includes(o));
@@ -625,10 +782,13 @@ export class FakeCluster {
 
   #get(args: string[], namespace: string, flags: Map<string, string>): Answer {
     const output = flags.get("-o");
-    if (flags.has("-A") || output !== "json") return ok(`(kubectl get ${args.join(" ")}${flags.has("-A") ? " -A" : ""}: ${this.objects.length} objects)\n`);
+    if (flags.has("-A") || output !== "json")
+      return ok(`(kubectl get ${args.join(" ")}${flags.has("-A") ? " -A" : ""}: ${this.objects.length} objects)\n`);
     if (args[0] === "namespace") {
       const ns = this.objects.find((o) => o.kind === "Namespace" && o.metadata.name === args[1]);
-      return ns ? ok(`${JSON.stringify(ns, null, 4)}\n`) : fail(`Error from server (NotFound): namespaces "${args[1]}" not found\n`);
+      return ns
+        ? ok(`${JSON.stringify(ns, null, 4)}\n`)
+        : fail(`Error from server (NotFound): namespaces "${args[1]}" not found\n`);
     }
     const items: object[] = [];
     for (const resource of args[0]!.split(",")) {
@@ -640,33 +800,67 @@ export class FakeCluster {
       if (!type) return this.#unserved(resource);
       items.push(...this.#ofType(type, namespace));
     }
-    return ok(`${JSON.stringify({ apiVersion: "v1", items, kind: "List", metadata: { resourceVersion: "" } }, null, 4)}\n`);
+    return ok(
+      `${JSON.stringify({ apiVersion: "v1", items, kind: "List", metadata: { resourceVersion: "" } }, null, 4)}\n`,
+    );
   }
 
   /** The pods the namespace's Deployments would have: with a sidecar when Istio injects one, ready when their images are on the node. */
   pods(namespace: string): Pod[] {
     const ns = this.objects.find((o) => o.kind === "Namespace" && o.metadata.name === namespace);
     const injecting = this.istioInstalled && this.injector && ns?.metadata.labels?.["istio-injection"] === "enabled";
-    const enrolling = this.istioInstalled && this.ambientProfile && ns?.metadata.labels?.["istio.io/dataplane-mode"] === "ambient";
+    const enrolling =
+      this.istioInstalled && this.ambientProfile && ns?.metadata.labels?.["istio.io/dataplane-mode"] === "ambient";
     return this.objects
       .filter((o) => o.kind === "Deployment" && o.metadata.namespace === namespace)
       .flatMap((d) =>
         Array.from({ length: Number(d.spec.replicas ?? 1) }, (_, i): Pod => {
           const template = d.spec.template;
           const inject = injecting && template.metadata.labels?.["sidecar.istio.io/inject"] !== "false";
-          const app = (template.spec.containers as Array<{ name: string; image: string }>).map((c) => ({ name: c.name, image: c.image }));
+          const app = (template.spec.containers as Array<{ name: string; image: string }>).map((c) => ({
+            name: c.name,
+            image: c.image,
+          }));
           const proxy = { name: "istio-proxy", image: `docker.io/istio/proxyv2:${this.istioctlVersion}` };
           const init = { name: "istio-init", image: proxy.image };
           const appStatuses = app.map((c) => {
             // Our images exist only where they were loaded (no registry); any other image is pulled from its registry.
             const pullable = !IMAGE_NAMES.includes(c.image) || this.nodeImages.has(c.image);
-            const stuck = this.stuck?.deployment === d.metadata.name ? this.stuck.reason : pullable ? undefined : "ImagePullBackOff";
+            const stuck =
+              this.stuck?.deployment === d.metadata.name
+                ? this.stuck.reason
+                : pullable
+                  ? undefined
+                  : "ImagePullBackOff";
             return stuck
-              ? { name: c.name, image: c.image, ready: false, started: false, state: { waiting: { reason: stuck, message: `Back-off pulling image "${c.image}"` } } }
-              : { name: c.name, image: c.image, ready: true, started: true, state: { running: { startedAt: "2026-11-25T10:00:00Z" } } };
+              ? {
+                  name: c.name,
+                  image: c.image,
+                  ready: false,
+                  started: false,
+                  state: { waiting: { reason: stuck, message: `Back-off pulling image "${c.image}"` } },
+                }
+              : {
+                  name: c.name,
+                  image: c.image,
+                  ready: true,
+                  started: true,
+                  state: { running: { startedAt: "2026-11-25T10:00:00Z" } },
+                };
           });
-          const proxyStatus = { name: "istio-proxy", image: proxy.image, ready: true, started: true, state: { running: { startedAt: "2026-11-25T10:00:00Z" } } };
-          const initStatus = { name: "istio-init", image: proxy.image, ready: true, state: { terminated: { reason: "Completed", exitCode: 0 } } };
+          const proxyStatus = {
+            name: "istio-proxy",
+            image: proxy.image,
+            ready: true,
+            started: true,
+            state: { running: { startedAt: "2026-11-25T10:00:00Z" } },
+          };
+          const initStatus = {
+            name: "istio-init",
+            image: proxy.image,
+            ready: true,
+            state: { terminated: { reason: "Completed", exitCode: 0 } },
+          };
           const ready = appStatuses.every((s) => s.ready);
           return {
             apiVersion: "v1",
@@ -675,13 +869,19 @@ export class FakeCluster {
               name: `${d.metadata.name}-5d8f7c9b4-${"qx7rz".slice(i)}${i}`,
               namespace,
               labels: { ...template.metadata.labels, "pod-template-hash": "5d8f7c9b4" },
-              ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: `${d.metadata.name}-5d8f7c9b4`, controller: true }],
+              ownerReferences: [
+                { apiVersion: "apps/v1", kind: "ReplicaSet", name: `${d.metadata.name}-5d8f7c9b4`, controller: true },
+              ],
               // The CNI agent marks each pod of an ambient namespace it has handed to ztunnel.
               ...(enrolling && !inject ? { annotations: { "ambient.istio.io/redirection": "enabled" } } : {}),
             },
             spec: {
               containers: inject && !this.nativeSidecars ? [...app, proxy] : app,
-              initContainers: inject ? (this.nativeSidecars ? [init, { ...proxy, restartPolicy: "Always" }] : [init]) : [],
+              initContainers: inject
+                ? this.nativeSidecars
+                  ? [init, { ...proxy, restartPolicy: "Always" }]
+                  : [init]
+                : [],
             },
             status: {
               phase: ready ? "Running" : "Pending",
@@ -699,17 +899,27 @@ export class FakeCluster {
     for (const ref of refs) {
       if (ref.startsWith("daemonset/")) {
         const name = ref.slice("daemonset/".length);
-        if (namespace !== "istio-system" || !this.ambientProfile) return fail(`Error from server (NotFound): daemonsets.apps "${name}" not found\n`, stdout);
+        if (namespace !== "istio-system" || !this.ambientProfile)
+          return fail(`Error from server (NotFound): daemonsets.apps "${name}" not found\n`, stdout);
         stdout += `daemon set "${name}" successfully rolled out\n`;
         continue;
       }
       const name = ref.replace(/^deployment\//, "");
-      if (!this.objects.some((o) => o.kind === "Deployment" && o.metadata.name === name && o.metadata.namespace === namespace)) {
+      if (
+        !this.objects.some(
+          (o) => o.kind === "Deployment" && o.metadata.name === name && o.metadata.namespace === namespace,
+        )
+      ) {
         return fail(`Error from server (NotFound): deployments.apps "${name}" not found\n`, stdout);
       }
       const pods = this.pods(namespace).filter((p) => p.metadata.name.startsWith(`${name}-`));
-      if (pods.every((p) => p.status.conditions[0]!.status === "True")) stdout += `deployment "${name}" successfully rolled out\n`;
-      else return fail("error: timed out waiting for the condition\n", `${stdout}Waiting for deployment "${name}" rollout to finish: 0 of ${pods.length} updated replicas are available...\n`);
+      if (pods.every((p) => p.status.conditions[0]!.status === "True"))
+        stdout += `deployment "${name}" successfully rolled out\n`;
+      else
+        return fail(
+          "error: timed out waiting for the condition\n",
+          `${stdout}Waiting for deployment "${name}" rollout to finish: 0 of ${pods.length} updated replicas are available...\n`,
+        );
     }
     return ok(stdout);
   }
@@ -720,7 +930,12 @@ export class FakeCluster {
     for (const ref of refs) {
       const name = ref.slice("gateway/".length);
       if (!this.gatewayApiCrds) return fail(`error: the server doesn't have a resource type "gateway"\n`, stdout);
-      if (!this.objects.some((o) => o.kind === "Gateway" && o.metadata.name === name && o.metadata.namespace === namespace)) return fail(`Error from server (NotFound): gateways.gateway.networking.k8s.io "${name}" not found\n`, stdout);
+      if (
+        !this.objects.some(
+          (o) => o.kind === "Gateway" && o.metadata.name === name && o.metadata.namespace === namespace,
+        )
+      )
+        return fail(`Error from server (NotFound): gateways.gateway.networking.k8s.io "${name}" not found\n`, stdout);
       if (!this.istioInstalled) return fail(`error: timed out waiting for the condition on gateways/${name}\n`, stdout);
       stdout += `gateway.gateway.networking.k8s.io/${name} condition met\n`;
     }
@@ -730,18 +945,31 @@ export class FakeCluster {
   #waitIstio(namespace: string): Answer {
     if (namespace !== "istio-system" || !this.istioInstalled) return fail("error: no matching resources found\n");
     if (this.failures.istioUnhealthy) {
-      return fail("error: timed out waiting for the condition on deployments/istio-ingressgateway\n", "deployment.apps/istio-egressgateway condition met\ndeployment.apps/istiod condition met\n");
+      return fail(
+        "error: timed out waiting for the condition on deployments/istio-ingressgateway\n",
+        "deployment.apps/istio-egressgateway condition met\ndeployment.apps/istiod condition met\n",
+      );
     }
-    return ok("deployment.apps/istio-egressgateway condition met\ndeployment.apps/istio-ingressgateway condition met\ndeployment.apps/istiod condition met\n");
+    return ok(
+      "deployment.apps/istio-egressgateway condition met\ndeployment.apps/istio-ingressgateway condition met\ndeployment.apps/istiod condition met\n",
+    );
   }
 
   /** `kubectl exec ... deploy/sleep -c sleep -- tally ARGS`: the real tally against the mesh preview of the namespace's objects. */
   async #exec(namespace: string, command: string[]): Promise<Answer> {
     const sleep = this.pods(namespace).find((p) => p.metadata.labels.app === "sleep");
-    if (!sleep || sleep.status.conditions[0]!.status !== "True") return fail('error: unable to upgrade connection: container not found ("sleep")\n');
-    if (command[0] !== "tally") return fail(`OCI runtime exec failed: exec failed: unable to start container process: exec: "${command[0]}": executable file not found in $PATH: unknown\ncommand terminated with exit code 126\n`, "", 126);
+    if (!sleep || sleep.status.conditions[0]!.status !== "True")
+      return fail('error: unable to upgrade connection: container not found ("sleep")\n');
+    if (command[0] !== "tally")
+      return fail(
+        `OCI runtime exec failed: exec failed: unable to start container process: exec: "${command[0]}": executable file not found in $PATH: unknown\ncommand terminated with exit code 126\n`,
+        "",
+        126,
+      );
     if (this.tally === "scripted") return this.#scriptedTally(command.slice(1));
-    const objects = this.objects.filter((o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace));
+    const objects = this.objects.filter(
+      (o) => o.metadata.namespace === namespace || (o.kind === "Namespace" && o.metadata.name === namespace),
+    );
     const key = JSON.stringify(objects.map((o) => [o.kind, o.metadata.name, o.spec]));
     if (key !== this.#meshKey) {
       if (key !== this.#pendingKey) {
@@ -758,31 +986,56 @@ export class FakeCluster {
     }
     const args = command.slice(1);
     const run = await runTally([...args.slice(0, -1), this.#mesh!.localUrl(args.at(-1)!)]);
-    return { ...run, stderr: run.code === 0 || run.code === 1 ? run.stderr : `${run.stderr}command terminated with exit code ${run.code}\n` };
+    return {
+      ...run,
+      stderr:
+        run.code === 0 || run.code === 1 ? run.stderr : `${run.stderr}command terminated with exit code ${run.code}\n`,
+    };
   }
 
   #scriptedTally(args: string[]): Answer {
     const runId = args.find((a) => a.startsWith("x-request-id: "))?.slice("x-request-id: ".length);
     const requests = Number(args[args.indexOf("-n") + 1]);
     this.#scripted = { ...(runId ? { runId } : {}), requests };
-    const expectations = args.flatMap((a, i) => (args[i - 1] === "--expect" || args[i - 1] === "--expect-latency" ? [a] : []));
+    const expectations = args.flatMap((a, i) =>
+      args[i - 1] === "--expect" || args[i - 1] === "--expect-latency" ? [a] : [],
+    );
     return ok(`${requests} requests to GET ${args.at(-1)} (scripted by the fake cluster)
 
-${expectations.map((e) => `pass  ${e}
-`).join("")}`);
+${expectations
+  .map(
+    (e) => `pass  ${e}
+`,
+  )
+  .join("")}`);
   }
 
   #logs(namespace: string, flags: Map<string, string>): Answer {
     const selector = flags.get("-l") ?? "";
-    if (selector === "app") return ok(this.pods(namespace).map((p) => `[pod/${p.metadata.name}/${p.spec.containers[0]!.name}] {"level":30,"msg":"listening"}\n`).join(""));
+    if (selector === "app")
+      return ok(
+        this.pods(namespace)
+          .map((p) => `[pod/${p.metadata.name}/${p.spec.containers[0]!.name}] {"level":30,"msg":"listening"}\n`)
+          .join(""),
+      );
     const wanted = Object.fromEntries(selector.split(",").map((kv) => kv.split("=") as [string, string]));
     const deployment = this.objects.find(
-      (o) => o.kind === "Deployment" && o.metadata.namespace === namespace && JSON.stringify(o.spec.selector.matchLabels) === JSON.stringify(wanted),
+      (o) =>
+        o.kind === "Deployment" &&
+        o.metadata.namespace === namespace &&
+        JSON.stringify(o.spec.selector.matchLabels) === JSON.stringify(wanted),
     );
     if (!deployment) return ok("No resources found in " + namespace + " namespace.\n");
     if (this.tally === "scripted") {
       const { runId, requests } = this.#scripted;
-      return ok(runId ? Array.from({ length: requests }, () => `${JSON.stringify({ msg: "request", host: "flaskapp-shadow", requestId: runId })}\n`).join("") : "");
+      return ok(
+        runId
+          ? Array.from(
+              { length: requests },
+              () => `${JSON.stringify({ msg: "request", host: "flaskapp-shadow", requestId: runId })}\n`,
+            ).join("")
+          : "",
+      );
     }
     const lines = this.#mesh ? this.#mesh.requestLogs(deployment.metadata.name).map((l) => JSON.stringify(l)) : [];
     return ok(lines.map((l) => `${l}\n`).join(""));
@@ -792,7 +1045,11 @@ ${expectations.map((e) => `pass  ${e}
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 /** A command's io for in-process runs: what it writes, collected, and the environment it runs with. */
-export function captureIo(env: NodeJS.ProcessEnv): { io: { out: (t: string) => void; err: (t: string) => void; env: NodeJS.ProcessEnv; cwd: string }; stdout: () => string; stderr: () => string } {
+export function captureIo(env: NodeJS.ProcessEnv): {
+  io: { out: (t: string) => void; err: (t: string) => void; env: NodeJS.ProcessEnv; cwd: string };
+  stdout: () => string;
+  stderr: () => string;
+} {
   let out = "";
   let err = "";
   return {
@@ -815,10 +1072,18 @@ export async function cachedRenders(): Promise<Renders> {
   return lessonRenders();
 }
 
-type Command = (argv: string[], io: ReturnType<typeof captureIo>["io"], renderAll: () => Promise<Renders>) => Promise<number>;
+type Command = (
+  argv: string[],
+  io: ReturnType<typeof captureIo>["io"],
+  renderAll: () => Promise<Renders>,
+) => Promise<number>;
 
 /** Runs one of our commands in this process against the fake cluster's stand-ins (or another environment). */
-export async function runWith(command: Command, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runWith(
+  command: Command,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const run = captureIo(env);
   const code = await command(args, run.io, cachedRenders);
   return { code, stdout: run.stdout(), stderr: run.stderr() };
@@ -847,7 +1112,10 @@ export async function refusal(command: Command, args: string[]): Promise<UsageEr
 }
 
 /** A documented `npm run cluster|lesson|verify -- ARGS` line, run with --dry-run: our commands must take it. */
-export async function dryRunNpmLine(line: string, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; script: string }> {
+export async function dryRunNpmLine(
+  line: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; script: string }> {
   const [npm, run, name, dashes, ...args] = line.split(/\s+/);
   if (npm !== "npm" || run !== "run" || dashes !== "--") throw new Error(`not an npm run line: ${line}`);
   const commands: Record<string, Command> = { cluster: clusterCommand, lesson: lessonCommand, verify: verifyCommand };
@@ -865,9 +1133,16 @@ export async function dryRunNpmLine(line: string, env: NodeJS.ProcessEnv): Promi
  * `gets` the readiness queries, the Gateway API's first. Expected command lines are
  * written with these, so they hold when a lesson with a new rule kind arrives.
  */
-export async function ruleKinds(): Promise<{ all: string; others: string[]; deleteOthers: (prefix: string) => string[]; gets: (prefix: string, namespace?: string) => string[] }> {
+export async function ruleKinds(): Promise<{
+  all: string;
+  others: string[];
+  deleteOthers: (prefix: string) => string[];
+  gets: (prefix: string, namespace?: string) => string[];
+}> {
   const resources = ruleResources((await cachedRenders()).values());
-  const others = resources.filter((r) => r !== "virtualservices.networking.istio.io" && r !== "destinationrules.networking.istio.io");
+  const others = resources.filter(
+    (r) => r !== "virtualservices.networking.istio.io" && r !== "destinationrules.networking.istio.io",
+  );
   const gatewayApi = (r: string) => r.endsWith(".gateway.networking.k8s.io");
   const families = [others.filter((r) => !gatewayApi(r)), others.filter(gatewayApi)].filter((f) => f.length > 0);
   return {
@@ -875,12 +1150,15 @@ export async function ruleKinds(): Promise<{ all: string; others: string[]; dele
     others,
     deleteOthers: (prefix) => families.map((f) => `${prefix} delete ${f.join(",")} -n istio-lessons --all`),
     gets: (prefix, namespace = "istio-lessons") =>
-      [resources.filter(gatewayApi), resources.filter((r) => !gatewayApi(r))].filter((f) => f.length > 0).map((f) => `${prefix} get ${f.join(",")} -n ${namespace} -o json --request-timeout=10s`),
+      [resources.filter(gatewayApi), resources.filter((r) => !gatewayApi(r))]
+        .filter((f) => f.length > 0)
+        .map((f) => `${prefix} get ${f.join(",")} -n ${namespace} -o json --request-timeout=10s`),
   };
 }
 
 /** The discovery query the commands make before touching the Gateway API's kinds. */
-export const GATEWAY_API_QUERY = (prefix: string) => `${prefix} api-resources --api-group=gateway.networking.k8s.io -o name --request-timeout=10s`;
+export const GATEWAY_API_QUERY = (prefix: string) =>
+  `${prefix} api-resources --api-group=gateway.networking.k8s.io -o name --request-timeout=10s`;
 
 /** The deletes of what other lessons added (labelled objects), for an Istio-API lesson with the shared app and no extra object. */
 export const OBJECT_DELETES = (prefix: string) => [

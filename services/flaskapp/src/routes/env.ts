@@ -17,7 +17,8 @@ export function envRoutes(routes: Routes, config: Config, env: Readonly<Record<s
     const name = req.params.name as string;
     const value = config.envAllow === null || config.envAllow.has(name) ? values.get(name) : undefined;
     // One answer for unset and not allowed, so the response does not reveal which variables exist.
-    if (value === undefined) throw new Problem(404, `environment variable ${quote(name)} is not set or not exposed (ENV_ALLOW)`);
+    if (value === undefined)
+      throw new Problem(404, `environment variable ${quote(name)} is not set or not exposed (ENV_ALLOW)`);
     sendPlainText(res, value);
   });
 }

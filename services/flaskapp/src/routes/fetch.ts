@@ -79,10 +79,13 @@ export function upstreamProblem(error: unknown, timedOut: boolean, timeoutMs: nu
   if (timedOut || code === "UND_ERR_CONNECT_TIMEOUT" || code === "UND_ERR_HEADERS_TIMEOUT") {
     return new Problem(504, `no response headers from upstream within FETCH_TIMEOUT (${timeoutMs} ms)`);
   }
-  if (code === "UND_ERR_BODY_TIMEOUT") return new Problem(504, `upstream went silent for FETCH_TIMEOUT (${timeoutMs} ms) after its response headers`);
-  if (typeof code === "string") return new Problem(502, `${UPSTREAM_FAILURES[code] ?? "upstream request failed"} (${code})`);
+  if (code === "UND_ERR_BODY_TIMEOUT")
+    return new Problem(504, `upstream went silent for FETCH_TIMEOUT (${timeoutMs} ms) after its response headers`);
+  if (typeof code === "string")
+    return new Problem(502, `${UPSTREAM_FAILURES[code] ?? "upstream request failed"} (${code})`);
   // undici's HTTP parser errors carry no code: a status line or header that is not HTTP/1.1.
-  if ((error as { name?: unknown } | null)?.name === "HTTPParserError") return new Problem(502, "upstream sent a malformed response");
+  if ((error as { name?: unknown } | null)?.name === "HTTPParserError")
+    return new Problem(502, "upstream sent a malformed response");
   return new Problem(502, "upstream request failed");
 }
 
@@ -98,7 +101,11 @@ interface Encoder {
   end(): string | Buffer;
 }
 
-type Outcome = { outcome: "done" } | { outcome: "client-gone" } | { outcome: "failed"; error: unknown } | { outcome: "problem"; problem: Problem };
+type Outcome =
+  | { outcome: "done" }
+  | { outcome: "client-gone" }
+  | { outcome: "failed"; error: unknown }
+  | { outcome: "problem"; problem: Problem };
 
 /** The one method of undici's dispatchers that /fetch calls (the dispatcher modules it loads have no request()). */
 type Dispatch = Pick<Dispatcher, "dispatch">;
@@ -161,9 +168,15 @@ class Relay implements Dispatcher.DispatchHandler {
     this.#url = url;
     this.#options = options;
     this.#done = done;
-    this.#deadline = setTimeout(() => this.#stop({ outcome: "failed", error: TIMED_OUT }, TIMED_OUT), options.timeoutMs);
+    this.#deadline = setTimeout(
+      () => this.#stop({ outcome: "failed", error: TIMED_OUT }, TIMED_OUT),
+      options.timeoutMs,
+    );
     this.#overall = setTimeout(() => {
-      const problem = new Problem(504, `upstream response not complete within FETCH_DEADLINE (${options.deadlineMs} ms)`);
+      const problem = new Problem(
+        504,
+        `upstream response not complete within FETCH_DEADLINE (${options.deadlineMs} ms)`,
+      );
       this.#stop({ outcome: "problem", problem }, PAST_DEADLINE);
     }, options.deadlineMs);
     res.once("close", this.#onClose).on("drain", this.#onDrain);
@@ -174,7 +187,10 @@ class Relay implements Dispatcher.DispatchHandler {
     const { dispatcher, method, headers, timeoutMs } = this.#options;
     const url = this.#url;
     try {
-      dispatcher.dispatch({ origin: url.origin, path: url.pathname + url.search, method, headers, bodyTimeout: timeoutMs }, this);
+      dispatcher.dispatch(
+        { origin: url.origin, path: url.pathname + url.search, method, headers, bodyTimeout: timeoutMs },
+        this,
+      );
     } catch (error) {
       this.#settle({ outcome: "failed", error });
     }
@@ -215,7 +231,11 @@ class Relay implements Dispatcher.DispatchHandler {
     if (REDIRECT_STATUSES.has(statusCode) && location !== undefined) {
       this.#controller = undefined;
       controller.abort(NOT_RELAYED);
-      if (this.#redirects === MAX_REDIRECTS) return this.#settle({ outcome: "problem", problem: new Problem(502, `upstream redirected more than ${MAX_REDIRECTS} times`) });
+      if (this.#redirects === MAX_REDIRECTS)
+        return this.#settle({
+          outcome: "problem",
+          problem: new Problem(502, `upstream redirected more than ${MAX_REDIRECTS} times`),
+        });
       const next = parseRedirect(location, this.#url, this.#options.allow);
       if (isRejected(next)) return this.#settle({ outcome: "problem", problem: new Problem(next.status, next.detail) });
       this.#url = next.value;
@@ -224,7 +244,8 @@ class Relay implements Dispatcher.DispatchHandler {
     }
     clearTimeout(this.#deadline);
     const status = checkUpstreamStatus(statusCode);
-    if (status !== undefined) return this.#stop({ outcome: "problem", problem: new Problem(status.status, status.detail) }, NOT_RELAYED);
+    if (status !== undefined)
+      return this.#stop({ outcome: "problem", problem: new Problem(status.status, status.detail) }, NOT_RELAYED);
     const length = parseContentLength(headers["content-length"]);
     if (length !== undefined && length > this.#options.maxBytes) {
       const detail = `upstream body is ${headers["content-length"]} bytes, over FETCH_MAX_BYTES (${this.#options.maxBytes} bytes)`;
@@ -240,7 +261,11 @@ class Relay implements Dispatcher.DispatchHandler {
     const encoder = this.#encoder;
     if (controller !== this.#controller || encoder === undefined) return;
     this.#seen += chunk.length;
-    if (this.#seen > this.#options.maxBytes) return this.#stop({ outcome: "problem", problem: new Problem(502, overCap(this.#options.maxBytes)) }, NOT_RELAYED);
+    if (this.#seen > this.#options.maxBytes)
+      return this.#stop(
+        { outcome: "problem", problem: new Problem(502, overCap(this.#options.maxBytes)) },
+        NOT_RELAYED,
+      );
     this.#begin(encoder);
     this.#sinceTurn += chunk.length;
     const flowing = this.#res.write(encoder.chunk(chunk));
@@ -313,9 +338,14 @@ function headersAndBody(req: Request, upstream: Upstream): Encoder | Problem {
  */
 export function contentEncodingProblem(encoding: string | string[] | undefined): Problem | undefined {
   if (encoding === undefined) return undefined;
-  const codings = (typeof encoding === "string" ? encoding : encoding.join(",")).split(",").map((c) => c.trim().toLowerCase());
+  const codings = (typeof encoding === "string" ? encoding : encoding.join(","))
+    .split(",")
+    .map((c) => c.trim().toLowerCase());
   if (codings.every((c) => c === "" || c === "identity")) return undefined;
-  return new Problem(502, `upstream sent a body with Content-Encoding ${quote(codings.join(", "), 40)} though asked for identity; /fetch relays it as it is`);
+  return new Problem(
+    502,
+    `upstream sent a body with Content-Encoding ${quote(codings.join(", "), 40)} though asked for identity; /fetch relays it as it is`,
+  );
 }
 
 export function fetchRoutes(routes: Routes, config: Config, logger: Logger): void {
@@ -343,7 +373,11 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
    * problem response; after it, the connection is cut and the request log says
    * why. Answers nothing if the client has left.
    */
-  async function fetchFor(req: Request, res: Response, encoderFor: (upstream: Upstream) => Encoder | Problem): Promise<void> {
+  async function fetchFor(
+    req: Request,
+    res: Response,
+    encoderFor: (upstream: Upstream) => Encoder | Problem,
+  ): Promise<void> {
     const hops = countHops(req.headers[HOPS_HEADER]);
     const loop = checkHops(hops, config.fetchMaxHops);
     if (loop !== undefined) throw new Problem(loop.status, loop.detail);
@@ -374,7 +408,10 @@ export function fetchRoutes(routes: Routes, config: Config, logger: Logger): voi
       inFlight--;
     }
     if (outcome.outcome === "done" || outcome.outcome === "client-gone") return;
-    const problem = outcome.outcome === "problem" ? outcome.problem : upstreamProblem(outcome.error, outcome.error === TIMED_OUT, config.fetchTimeoutMs);
+    const problem =
+      outcome.outcome === "problem"
+        ? outcome.problem
+        : upstreamProblem(outcome.error, outcome.error === TIMED_OUT, config.fetchTimeoutMs);
     if (!res.headersSent) throw problem;
     // Part of the body is out: the only honest end is a cut connection, so the
     // client sees a truncated response, never a complete-looking one.

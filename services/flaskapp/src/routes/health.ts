@@ -34,10 +34,19 @@ const problem = (status: number, detail: string): ProbeAnswer => ({
 });
 
 /** The probe listener's answer, pure: /healthz and /readyz (query ignored), GET or HEAD; anything else a problem. */
-export function probeAnswer(method: string | undefined, target: string | undefined, shuttingDown: boolean): ProbeAnswer {
+export function probeAnswer(
+  method: string | undefined,
+  target: string | undefined,
+  shuttingDown: boolean,
+): ProbeAnswer {
   const path = (target ?? "").split("?", 1)[0];
-  if (path !== "/healthz" && path !== "/readyz") return problem(404, "the probe port answers only /healthz and /readyz");
-  if (method !== "GET" && method !== "HEAD") return { ...problem(405, `${JSON.stringify(method)} is not allowed on ${path}: use GET, HEAD`), headers: { allow: "GET, HEAD" } };
+  if (path !== "/healthz" && path !== "/readyz")
+    return problem(404, "the probe port answers only /healthz and /readyz");
+  if (method !== "GET" && method !== "HEAD")
+    return {
+      ...problem(405, `${JSON.stringify(method)} is not allowed on ${path}: use GET, HEAD`),
+      headers: { allow: "GET, HEAD" },
+    };
   if (path === "/healthz") return { status: 200, type: TEXT, body: "ok" };
   return shuttingDown ? problem(503, "shutting down") : { status: 200, type: TEXT, body: "ready" };
 }
@@ -46,7 +55,11 @@ export function probeAnswer(method: string | undefined, target: string | undefin
 export function probeHandler(lifecycle: Lifecycle): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const answer = probeAnswer(req.method, req.url, lifecycle.shuttingDown);
-    res.writeHead(answer.status, { "content-type": answer.type, "content-length": Buffer.byteLength(answer.body), ...answer.headers });
+    res.writeHead(answer.status, {
+      "content-type": answer.type,
+      "content-length": Buffer.byteLength(answer.body),
+      ...answer.headers,
+    });
     res.end(req.method === "HEAD" ? undefined : answer.body);
   };
 }
