@@ -931,3 +931,48 @@ describe("decide: Gateway API status and merging", () => {
     ]);
   });
 });
+
+describe("[retry-hosts] which endpoints a retry may go to, as planned", () => {
+  const hashing = (subsetPolicy: boolean): K8sObject => ({
+    ...DR,
+    spec: {
+      host: "flaskapp",
+      ...(subsetPolicy ? {} : { trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: "x-user" } } } }),
+      subsets: [
+        {
+          name: "v1",
+          labels: { version: "v1" },
+          ...(subsetPolicy
+            ? { trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: "x-user" } } } }
+            : {}),
+        },
+        { name: "v2", labels: { version: "v2" } },
+      ],
+    },
+  });
+  it.each([
+    ["no DestinationRule, no VirtualService: other hosts", [SERVICE], true],
+    [
+      "consistent hashing, the Service's default route: other hosts still (BuildDefaultHTTPOutboundRoute)",
+      [SERVICE, hashing(false)],
+      true,
+    ],
+    [
+      "consistent hashing, a VirtualService's route: the same host allowed",
+      [SERVICE, hashing(false), vs({ route: [to("v1")] })],
+      false,
+    ],
+    [
+      "consistent hashing on the subset routed to: the same host allowed",
+      [SERVICE, hashing(true), vs({ route: [to("v1")] })],
+      false,
+    ],
+    [
+      "consistent hashing on another subset only: other hosts",
+      [SERVICE, hashing(true), vs({ route: [to("v2")] })],
+      true,
+    ],
+  ] as const)("%s", (_, objects, otherHosts) => {
+    expect(forward(decide(call([...objects], { random: () => 0.5 }))).retryOtherHosts).toBe(otherHosts);
+  });
+});

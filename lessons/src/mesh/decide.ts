@@ -17,6 +17,7 @@ import {
   type MeshService,
   type Redirect,
   type RetryPolicy,
+  type TrafficPolicy,
 } from "./model.ts";
 import { applies, pickDestination, shadowHost } from "./policy.ts";
 import {
@@ -24,6 +25,7 @@ import {
   findService,
   gatewayHost,
   hostOf,
+  isDefaultRoute,
   redirectLocation,
   regexRewritePath,
   rewritePath,
@@ -93,6 +95,13 @@ export type ForwardPlan = PlanText &
     /** The request to send upstream: rewritten path, headers after header operations, Host. */
     upstream: RequestInfo;
     retries: RetryPolicy;
+    /**
+     * Whether a retry avoids the endpoints already tried (Envoy's previous_hosts predicate): kept
+     * on a Service's default route whatever the load balancer (BuildDefaultHTTPOutboundRoute),
+     * dropped on a VirtualService's route to a destination under consistent hashing
+     * (DefaultConsistentHashPolicy in route/retry/retry.go).
+     */
+    retryOtherHosts: boolean;
     timeoutMs?: number;
     /** Response header operations, in the order they run on the upstream's answer. */
     responseRules: Array<HeaderOperations | undefined>;
@@ -163,6 +172,7 @@ export function decide(call: Call): Plan {
         ...(service ? { service } : {}),
         upstream: { ...request, headers: { ...request.headers, host: authority } },
         retries: NO_RETRIES,
+        retryOtherHosts: true,
         responseRules: [],
         localReplyHeaders: {},
       };
@@ -281,6 +291,7 @@ export function decide(call: Call): Plan {
     ...(service ? { service } : {}),
     upstream,
     retries: route.retries,
+    retryOtherHosts: isDefaultRoute(route) || !("consistentHash" in targetPolicy(config, target).loadBalancer),
     ...(route.timeoutMs === undefined ? {} : { timeoutMs: route.timeoutMs }),
     responseRules: levels.map((level) => level?.response),
     localReplyHeaders: localReplyHeaders(route),
@@ -316,4 +327,11 @@ function localReplyHeaders(route: HttpRoute): Record<string, string> {
 export function describeDestination(d: Destination): string {
   const name = d.host.endsWith(".svc.cluster.local") ? d.host.split(".")[0]! : d.host;
   return d.subset === undefined ? name : `${name} subset ${d.subset}`;
+}
+
+/** The traffic policy of a route's target: its subset's, else its DestinationRule's, else the defaults. */
+export function targetPolicy(config: MeshConfig, target: Destination): TrafficPolicy {
+  const rule = config.destinations.get(target.host) ?? defaultDestination();
+  const subset = target.subset === undefined ? undefined : rule.subsets.get(target.subset);
+  return subset?.trafficPolicy ?? rule.trafficPolicy;
 }

@@ -25,6 +25,7 @@ import {
   FAULT_ABORT_BODY,
   hostDecision,
   readTarget,
+  targetPolicy,
   type Call,
   type ForwardPlan,
   type MirrorPlan,
@@ -39,7 +40,7 @@ import {
   untried,
   type AttemptOutcome,
 } from "./policy.ts";
-import { applyHeaderOperations, isDefaultRoute, type ProxyRole, type RequestInfo } from "./routing.ts";
+import { applyHeaderOperations, type ProxyRole, type RequestInfo } from "./routing.ts";
 
 export { describeDestination, FAULT_ABORT_BODY } from "./decide.ts";
 
@@ -218,10 +219,10 @@ export class MeshProxy {
     const key = `${destination.host}|${destination.subset ?? ""}`;
     let cluster = this.#clusters.get(key);
     if (cluster) return cluster;
-    const policy = this.#o.config.destinations.get(destination.host) ?? defaultDestination();
-    const subset = destination.subset === undefined ? undefined : policy.subsets.get(destination.subset);
+    const rule = this.#o.config.destinations.get(destination.host) ?? defaultDestination();
+    const subset = destination.subset === undefined ? undefined : rule.subsets.get(destination.subset);
     if (destination.subset !== undefined && !subset) return undefined;
-    cluster = new Cluster(service, subset?.trafficPolicy ?? policy.trafficPolicy, {
+    cluster = new Cluster(service, targetPolicy(this.#o.config, destination), {
       ...service?.selector,
       ...subset?.labels,
     });
@@ -434,11 +435,7 @@ export class MeshProxy {
         cluster.selector,
         (id) => cluster.outlier?.isEjected(id, now) ?? false,
       );
-      // Istio's retries avoid hosts already tried (previous_hosts), except on a VirtualService's route to a
-      // destination under consistent hashing, where they may hit the same host; a Service's default route
-      // keeps previous_hosts whatever the DestinationRule's load balancer (routing.ts isDefaultRoute).
-      const sameHostAllowed = "consistentHash" in cluster.policy.loadBalancer && !isDefaultRoute(plan.route);
-      const candidates = sameHostAllowed ? healthy : untried(healthy, tried);
+      const candidates = plan.retryOtherHosts ? untried(healthy, tried) : healthy;
       if (candidates.length === 0) {
         trace.local = true;
         return answer(503, NO_HEALTHY_UPSTREAM_BODY);
