@@ -1,6 +1,7 @@
 // Bundles each program into one file under dist/ that runs with plain `node`
 // and no node_modules. `--if-stale` skips the build when every bundle is newer
-// than every source file (used by `npm start` and `npm run demo`).
+// than every source file (used by `npm start` and `npm run demo`); `--deployables` builds only
+// flaskapp and tally, as the image builds do (their context holds no lessons/).
 import { spawn } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -278,7 +279,11 @@ export function bundleOptions(entry: string, outfile: string, firstLines = REQUI
   };
 }
 
-export async function buildBundles(): Promise<void> {
+/**
+ * Bundles flaskapp and tally, and (unless `deployablesOnly`, as the image builds ask with
+ * `--deployables`: their build context holds no lessons/) the live view's page.
+ */
+export async function buildBundles(deployablesOnly = false): Promise<void> {
   for (const bundle of BUNDLES) {
     const first = `${nodeCheck(bundle.program, bundle.onOldNode)}\n${REQUIRE_BANNER}`;
     await build(
@@ -296,7 +301,7 @@ export async function buildBundles(): Promise<void> {
   if (!/^[\x00-\x7f]*$/.test(readFileSync(app, "latin1")))
     throw new Error(`${FLASKAPP_APP.out} is not ASCII: code-cache.ts reads it as latin1`);
   await primeCodeCache();
-  await buildViewPage();
+  if (!deployablesOnly) await buildViewPage();
 }
 
 /** The view's page for the browsers learners use today; the graph library is bundled in. */
@@ -371,10 +376,10 @@ export async function primeCodeCache(): Promise<void> {
 
 if (import.meta.main) {
   const ifStale = process.argv.includes("--if-stale");
+  const deployablesOnly = process.argv.includes("--deployables");
   if (!ifStale || isStale()) {
-    await buildBundles();
-    console.error(
-      `built ${[...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache, VIEW_PAGE.out, VIEW_PAGE.htmlOut].join(", ")}`,
-    );
+    await buildBundles(deployablesOnly);
+    const page = deployablesOnly ? [] : [VIEW_PAGE.out, VIEW_PAGE.htmlOut];
+    console.error(`built ${[...BUNDLES.map((b) => b.out), FLASKAPP_APP.out, FLASKAPP_APP.cache, ...page].join(", ")}`);
   }
 }
